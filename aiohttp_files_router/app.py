@@ -1,0 +1,64 @@
+"""Building the router application: standalone or mounted into an existing aiohttp app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from .config import RouterConfig
+from .handlers import batches, files
+from .keys import STATE_KEY
+from .middleware import openai_errors
+from .state import RouterState
+
+__all__ = ["create_app", "setup"]
+
+
+async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE_KEY]
+    settings = state.config.files_router
+    # One session for the app's life. No shared cookies between callers, bytes untouched,
+    # no total timeout (gigabyte uploads) but connect and read timeouts.
+    state._http = aiohttp.ClientSession(
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+        ),
+    )
+    try:
+        yield
+    finally:
+        await state._http.close()
+        state._http = None
+
+
+def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -> web.Application:
+    """The router as an aiohttp application serving ``/files`` and ``/batches``.
+
+    ``route_prefixes`` serves the routes under several prefixes at once; the standalone
+    server uses ``("", "/v1")`` so both of the openai SDK's base_url styles work.
+    """
+    if not isinstance(config, RouterConfig):
+        raise TypeError("create_app() takes a RouterConfig: use load_config() or parse_config().")
+    app = web.Application(middlewares=[openai_errors])
+    app[STATE_KEY] = RouterState.from_config(config)
+    app.cleanup_ctx.append(_client_session)
+    for prefix in route_prefixes:
+        app.add_routes(files.routes(prefix))
+        app.add_routes(batches.routes(prefix))
+    return app
+
+
+def setup(app: web.Application, config: RouterConfig, prefix: str = "/v1") -> web.Application:
+    """Mount the router into ``app`` under ``prefix``; returns the sub-application."""
+    if not prefix.startswith("/") or prefix == "/":
+        raise ValueError(
+            f"aiohttp_files_router.setup(prefix={prefix!r}): the prefix must be a path such as "
+            "'/v1'; to serve at the root, run create_app(config) as the application itself."
+        )
+    sub = create_app(config)
+    app.add_subapp(prefix.rstrip("/"), sub)
+    return sub

@@ -1,0 +1,245 @@
+"""Configuration: a LiteLLM-shaped config.yaml, typed with msgspec.
+
+Sections the router does not use (``litellm_settings``, ``router_settings``, ...) are ignored.
+Inside ``model_list``, ``files_settings`` and ``files_router`` an unknown key is an error naming
+the file and the field path. ``os.environ/NAME`` values are read from the environment; a missing
+variable is recorded (``RouterConfig.missing_env``) rather than fatal, so one broken account does
+not stop the others.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "FilesRouterSettings",
+    "FilesSetting",
+    "GeneralSettings",
+    "LiteLLMParams",
+    "ModelEntry",
+    "ModelInfo",
+    "ProxyKey",
+    "RouterConfig",
+    "load_config",
+    "parse_config",
+]
+
+ENV_PREFIX = "os.environ/"
+_SECRET_FIELDS = frozenset(
+    {"api_key", "client_secret", "azure_ad_token", "vertex_credentials", "master_key", "key",
+     "id_secret"}
+)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file and the field."""
+
+
+class _Base(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    def __repr__(self) -> str:
+        parts = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS and value is not None:
+                value = "***"
+            parts.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class ProviderParams(_Base, kw_only=True, frozen=True):
+    """Credentials and endpoints of one provider account."""
+
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    organization: str | None = None
+    timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    # Azure OpenAI (Entra ID client credentials or a given token).
+    azure_ad_token: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    azure_authority_host: str | None = None
+    # Vertex AI.
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    vertex_credentials: str | None = None
+    gcs_bucket_name: str | None = None
+    # LiteLLM keys that steer its completion router, accepted so configs load as they are.
+    rpm: int | None = None
+    tpm: int | None = None
+    max_retries: int | None = None
+    stream_timeout: float | None = None
+    max_parallel_requests: int | None = None
+    weight: float | None = None
+    order: int | None = None
+    drop_params: bool | None = None
+    tags: list[str] | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+
+
+class LiteLLMParams(ProviderParams, kw_only=True, frozen=True):
+    model: str
+    custom_llm_provider: str | None = None
+
+
+class ModelInfo(msgspec.Struct, kw_only=True, frozen=True):
+    """LiteLLM's free-form model metadata; only ``id`` matters here."""
+
+    id: str | None = None
+
+
+class ModelEntry(_Base, kw_only=True, frozen=True):
+    model_name: str
+    litellm_params: LiteLLMParams
+    model_info: ModelInfo | None = None
+
+
+class FilesSetting(ProviderParams, kw_only=True, frozen=True):
+    custom_llm_provider: str
+
+
+class GeneralSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """LiteLLM's general settings; only ``master_key`` matters here."""
+
+    master_key: str | None = None
+
+    def __repr__(self) -> str:
+        return f"GeneralSettings(master_key={'***' if self.master_key else None})"
+
+
+class ProxyKey(_Base, kw_only=True, frozen=True):
+    key: str
+    models: list[str] | None = None  # None: every model
+
+
+class FilesRouterSettings(_Base, kw_only=True, frozen=True):
+    id_secret: str | list[str] | None = None
+    allow_unsigned_ids: bool = False
+    default_model: str | None = None
+    keys: list[ProxyKey] = []
+    max_upload_bytes: Annotated[int, msgspec.Meta(ge=1)] = 8 * 1024**3
+    max_field_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    spool_dir: str | None = None
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+
+
+class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):
+    model_list: list[ModelEntry] = []
+    files_settings: list[FilesSetting] = []
+    general_settings: GeneralSettings = GeneralSettings()
+    files_router: FilesRouterSettings = FilesRouterSettings()
+    # Unset os.environ/ references: (field path, variable name). Filled by parse_config.
+    missing_env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id_secrets(self) -> tuple[str, ...]:
+        secret = self.files_router.id_secret
+        if secret is None:
+            return ()
+        return (secret,) if isinstance(secret, str) else tuple(secret)
+
+    def missing_under(self, path_prefix: str) -> list[str]:
+        return [name for path, name in self.missing_env if path.startswith(path_prefix)]
+
+
+def _resolve_env(
+    node: Any, path: str, env: Mapping[str, str], missing: list[tuple[str, str]]
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _resolve_env(v, f"{path}.{k}", env, missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(v, f"{path}[{i}]", env, missing) for i, v in enumerate(node)]
+    if isinstance(node, str) and node.startswith(ENV_PREFIX):
+        name = node[len(ENV_PREFIX) :]
+        if name in env:
+            return env[name]
+        missing.append((path, name))
+    return node
+
+
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]*)` - at `(?P<at>[^`]*)`")
+
+
+def _describe(err: msgspec.ValidationError) -> str:
+    text = str(err)
+    m = _UNKNOWN.fullmatch(text)
+    if m:
+        return f"unknown field `{m['at']}.{m['field']}`"
+    return text
+
+
+def parse_config(
+    data: Any, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> RouterConfig:
+    """Build a RouterConfig from an already-loaded YAML/JSON tree."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    missing: list[tuple[str, str]] = []
+    resolved = _resolve_env(data, "$", os.environ if env is None else env, missing)
+    try:
+        config = msgspec.convert(resolved, RouterConfig)
+    except msgspec.ValidationError as err:
+        raise ConfigError(f"{source}: {_describe(err)}") from None
+    config = msgspec.structs.replace(config, missing_env=tuple(missing))
+    _check(config, source)
+    return config
+
+
+def _check(config: RouterConfig, source: str) -> None:
+    for field in ("$.general_settings.master_key", "$.files_router.id_secret"):
+        names = config.missing_under(field)
+        if names:
+            # Security settings never fall back silently: auth or signing would be off.
+            raise ConfigError(f"{source}: {field} needs environment variable {names[0]}")
+    ids: set[str] = set()
+    for i, entry in enumerate(config.model_list):
+        dep_id = entry.model_info.id if entry.model_info else None
+        if dep_id is not None:
+            if dep_id in ids:
+                raise ConfigError(f"{source}: $.model_list[{i}].model_info.id {dep_id!r} repeats")
+            ids.add(dep_id)
+    known = {e.model_name for e in config.model_list} | ids
+    default = config.files_router.default_model
+    if default is not None and default not in known:
+        raise ConfigError(
+            f"{source}: $.files_router.default_model {default!r} is not in model_list"
+        )
+    for k, key in enumerate(config.files_router.keys):
+        for model in key.models or ():
+            if model not in known and not any(
+                s.custom_llm_provider == model for s in config.files_settings
+            ):
+                raise ConfigError(
+                    f"{source}: $.files_router.keys[{k}].models names unknown model {model!r}"
+                )
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RouterConfig:
+    """Read a config.yaml (LiteLLM's shape plus the ``files_router`` section)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{source}: cannot read: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        # Only the position: the offending line itself may hold a key.
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "syntax error"
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, source, env)

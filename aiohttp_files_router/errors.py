@@ -1,0 +1,112 @@
+"""One exception hierarchy for everything the router refuses, rendered as OpenAI error JSON."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+__all__ = [
+    "AccountUnavailable",
+    "BadRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RouterError",
+    "Unauthorized",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "error_body",
+    "error_response",
+]
+
+
+class RouterError(Exception):
+    """An error the router answers itself; carries its HTTP meaning."""
+
+    status = 400
+    type = "invalid_request_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+    def response(self) -> web.Response:
+        return error_response(self.status, self.message, self.type, self.param, self.code)
+
+
+class BadRequest(RouterError):
+    status = 400
+
+
+class Unauthorized(RouterError):
+    status = 401
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(RouterError):
+    status = 403
+    type = "permission_error"
+    default_code = "model_not_allowed"
+
+
+class NotFound(RouterError):
+    status = 404
+    default_code = "not_found"
+
+
+class PayloadTooLarge(RouterError):
+    status = 413
+    default_code = "file_too_large"
+
+
+class AccountUnavailable(RouterError):
+    status = 503
+    type = "server_error"
+    default_code = "account_unavailable"
+
+
+class UpstreamUnavailable(RouterError):
+    status = 502
+    type = "server_error"
+    default_code = "upstream_unavailable"
+
+
+class UpstreamTimeout(RouterError):
+    status = 504
+    type = "server_error"
+    default_code = "upstream_timeout"
+
+
+class _ErrorBody(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorBody
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> bytes:
+    return _encoder.encode(_ErrorEnvelope(_ErrorBody(message, type, param, code)))
+
+
+def error_response(
+    status: int,
+    message: str,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=error_body(message, type, param, code),
+        content_type="application/json",
+    )

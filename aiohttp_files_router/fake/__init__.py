@@ -1,0 +1,11 @@
+"""A stateful fake upstream: OpenAI-compatible accounts on loopback, for tests and the demo.
+
+Shipped in the package so users can test their own setups against it too::
+
+    fake = FakeOpenAI({"sk-account-a": "a", "sk-account-b": "b"})
+    runner = web.AppRunner(fake.app())
+"""
+
+from .openai import FakeOpenAI, RecordedRequest
+
+__all__ = ["FakeOpenAI", "RecordedRequest"]

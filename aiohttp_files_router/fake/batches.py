@@ -1,0 +1,247 @@
+"""The fake's batch runner: validates input JSONL like OpenAI and writes output/error files.
+
+A batch moves ``validating -> in_progress -> finalizing -> completed`` on the fake's clock
+(``phase_seconds`` per phase; 0 finishes at the first look after creation). Cancel goes
+``cancelling -> cancelled`` after ``cancel_seconds`` with the output of what had run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .store import FakeAccount, FileRecord, new_id
+
+__all__ = ["ENDPOINTS", "MAX_BATCH_BYTES", "MAX_REQUESTS", "FakeBatch", "validate_input"]
+
+ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions")
+MAX_REQUESTS = 50_000
+MAX_BATCH_BYTES = 200 * 1024 * 1024
+TERMINAL = ("completed", "failed", "cancelled", "expired")
+
+
+def _error(code: str, message: str, line: int | None, param: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "param": param, "line": line}
+
+
+def _lines(record: FileRecord) -> Iterator[tuple[int, bytes]]:
+    with record.path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                yield number, line
+
+
+def validate_input(record: FileRecord, endpoint: str) -> tuple[list[dict[str, Any]], int]:
+    """OpenAI's structural checks; returns (errors, request count). Any error fails the batch."""
+    if record.bytes > MAX_BATCH_BYTES:
+        return [_error("file_too_large", "The input file exceeds 200 MB.", None)], 0
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    count = 0
+    for number, line in _lines(record):
+        count += 1
+        try:
+            row = json.loads(line)
+        except ValueError:
+            errors.append(_error("invalid_json_line", "This line is not valid JSON.", number))
+            continue
+        if not isinstance(row, dict):
+            errors.append(_error("invalid_request", "Each line must be a JSON object.", number))
+            continue
+        custom_id = row.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            errors.append(_error("missing_required_parameter", "Missing custom_id.", number,
+                                 "custom_id"))
+        elif custom_id in seen:
+            errors.append(_error("duplicate_custom_id",
+                                 f"The custom_id '{custom_id}' is not unique.", number,
+                                 "custom_id"))
+        else:
+            seen.add(custom_id)
+        if row.get("method") != "POST":
+            errors.append(_error("invalid_method", "Only POST is supported.", number, "method"))
+        if row.get("url") != endpoint:
+            errors.append(_error("mismatched_url",
+                                 f"The url must match the batch endpoint '{endpoint}'.", number,
+                                 "url"))
+        if not isinstance(row.get("body"), dict):
+            errors.append(_error("missing_required_parameter", "Missing body.", number, "body"))
+        if len(errors) >= 100:
+            break
+    if count == 0:
+        errors.append(_error("empty_file", "The input file has no requests.", None))
+    if count > MAX_REQUESTS:
+        errors.append(_error("too_many_requests",
+                             f"A batch holds at most {MAX_REQUESTS} requests.", None))
+    return errors, count
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _tokens(value: Any) -> int:
+    return max(1, len(json.dumps(value)) // 4)
+
+
+def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
+    """A deterministic, spec-shaped answer to one batch request (or a 400 error body)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return 400, {"error": {"message": "you must provide a model parameter",
+                               "type": "invalid_request_error", "param": "model", "code": None}}
+    if endpoint == "/v1/embeddings":
+        text = json.dumps(body.get("input"))
+        seed = bytes.fromhex(_digest(model, text))
+        vector = [round(b / 255 - 0.5, 6) for b in seed[:8]]
+        usage = _tokens(body.get("input"))
+        return 200, {"object": "list", "model": model,
+                     "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+                     "usage": {"prompt_tokens": usage, "total_tokens": usage}}
+    messages = body.get("messages")
+    if endpoint == "/v1/chat/completions" and not isinstance(messages, list):
+        return 400, {"error": {"message": "'messages' is a required property",
+                               "type": "invalid_request_error", "param": "messages",
+                               "code": None}}
+    prompt = _tokens(messages if messages is not None else body.get("prompt"))
+    content = "mock reply " + _digest(model, json.dumps(messages))[:12]
+    return 200, {
+        "id": "chatcmpl-" + _digest(content, str(created))[:24],
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": content, "refusal": None}}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": 4,
+                  "total_tokens": prompt + 4},
+    }
+
+
+@dataclass
+class FakeBatch:
+    id: str
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    created: float
+    total: int
+    errors: list[dict[str, Any]]
+    metadata: dict[str, str] | None = None
+    output_expires_after: int | None = None
+    model: str | None = None
+    cancel_at: float | None = None
+    cancel_phase: str | None = None
+    finished: str | None = None  # the terminal status once reached
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"completed": 0, "failed": 0})
+
+    def status(self, now: float, phase: float, cancel: float) -> str:
+        if self.finished:
+            return self.finished
+        if self.cancel_at is not None:
+            return "cancelled" if now >= self.cancel_at + cancel else "cancelling"
+        elapsed = now - self.created
+        if self.errors:
+            return "failed" if elapsed >= phase else "validating"
+        if elapsed < phase:
+            return "validating"
+        if elapsed < 2 * phase:
+            return "in_progress"
+        if elapsed < 3 * phase:
+            return "finalizing"
+        return "completed"
+
+    def advance(self, account: FakeAccount, now: float, phase: float, cancel: float) -> str:
+        status = self.status(now, phase, cancel)
+        if status in TERMINAL and not self.finished:
+            if status == "completed":
+                self._run(account, None)
+            elif status == "cancelled":
+                done = {"validating": 0, "in_progress": self.total // 2}.get(
+                    self.cancel_phase or "", self.total
+                )
+                self._run(account, done)
+            self.finished = status
+        return status
+
+    def _run(self, account: FakeAccount, limit: int | None) -> None:
+        record = account.files.get(self.input_file_id)
+        if record is None:
+            return
+        created = int(self.created)
+        out_rows: list[str] = []
+        err_rows: list[str] = []
+        for index, (_, line) in enumerate(_lines(record)):
+            if limit is not None and index >= limit:
+                break
+            row = json.loads(line)
+            body = row["body"]
+            self.model = self.model or body.get("model")
+            status, answer = mock_response(self.endpoint, body, created)
+            result = {
+                "id": "batch_req_" + _digest(self.id, row["custom_id"])[:24],
+                "custom_id": row["custom_id"],
+                "response": {"status_code": status,
+                             "request_id": "req_" + _digest(row["custom_id"])[:24],
+                             "body": answer},
+                "error": None,
+            }
+            (out_rows if status == 200 else err_rows).append(json.dumps(result))
+        self.counts = {"completed": len(out_rows), "failed": len(err_rows)}
+        if out_rows:
+            self.output_file_id = _write(account, self, out_rows, "output")
+        if err_rows:
+            self.error_file_id = _write(account, self, err_rows, "error")
+
+    def to_json(self, now: float, phase: float, cancel: float) -> dict[str, Any]:
+        status = self.status(now, phase, cancel)
+        created = int(self.created)
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "object": "batch",
+            "endpoint": self.endpoint,
+            "errors": None,
+            "input_file_id": self.input_file_id,
+            "completion_window": self.completion_window,
+            "status": status,
+            "created_at": created,
+            "expires_at": created + 24 * 3600,
+            "request_counts": {"total": self.total, **self.counts},
+            "metadata": self.metadata,
+        }
+        if self.model:
+            obj["model"] = self.model
+        if self.errors:
+            obj["errors"] = {"object": "list", "data": self.errors}
+            if status == "failed":
+                obj["failed_at"] = int(self.created + phase)
+        else:
+            del obj["errors"]
+            steps = {"in_progress_at": 1, "finalizing_at": 2, "completed_at": 3}
+            for name, step in steps.items():
+                at = self.created + step * phase
+                if (self.cancel_at is None or at <= self.cancel_at) and now >= at:
+                    obj[name] = int(at)
+        if self.cancel_at is not None:
+            obj["cancelling_at"] = int(self.cancel_at)
+            if status == "cancelled":
+                obj["cancelled_at"] = int(self.cancel_at + cancel)
+        for name in ("output_file_id", "error_file_id"):
+            value = getattr(self, name)
+            if value is not None:
+                obj[name] = value
+        return obj
+
+
+def _write(account: FakeAccount, batch: FakeBatch, rows: list[str], kind: str) -> str:
+    file_id = new_id("file-")
+    path = account.new_file_path(file_id)
+    data = ("\n".join(rows) + "\n").encode()
+    path.write_bytes(data)
+    account.add_file(file_id, f"{batch.id}_{kind}.jsonl", "batch_output", len(data),
+                     batch.output_expires_after)
+    return file_id

@@ -1,0 +1,1 @@
+"""HTTP handlers: thin, they orchestrate selection, adapters and ID rewriting."""

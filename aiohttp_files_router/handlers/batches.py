@@ -1,0 +1,78 @@
+"""/batches: create (routed by the input file's ID), retrieve, cancel, list."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import BadRequest
+from ..selection import LEGACY_FIELD, MODEL_FIELD
+from .common import (
+    json_body,
+    list_pages,
+    reply_object,
+    request_selectors,
+    router_state,
+    target_for,
+)
+
+__all__ = ["routes"]
+
+BATCH_ID = "batch_id"
+REQUIRED = ("input_file_id", "endpoint", "completion_window")
+
+
+async def create_batch(request: web.Request) -> web.Response:
+    state = router_state(request)
+    body = await json_body(request, required=True)
+    for name in REQUIRED:
+        value = body.get(name)
+        if value is None or value == "":
+            raise BadRequest(f"Missing required parameter: '{name}'.", param=name)
+        if not isinstance(value, str):
+            raise BadRequest(f"'{name}' must be a string.", param=name)
+    sel = request_selectors(request, body)
+    target = target_for(request, body["input_file_id"], "file", sel, param="input_file_id")
+    forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
+    forwarded["input_file_id"] = target.provider_id
+    reply = await target.account.require().create_batch(state.http, forwarded)
+    return reply_object(state, target.account, reply, "batch")
+
+
+async def retrieve_batch(request: web.Request) -> web.Response:
+    state = router_state(request)
+    target = target_for(
+        request, request.match_info[BATCH_ID], "batch", request_selectors(request, {}),
+        param=BATCH_ID,
+    )
+    reply = await target.account.require().retrieve_batch(state.http, target.provider_id)
+    return reply_object(state, target.account, reply, "batch")
+
+
+async def cancel_batch(request: web.Request) -> web.Response:
+    state = router_state(request)
+    body = await json_body(request, required=False)
+    target = target_for(
+        request, request.match_info[BATCH_ID], "batch", request_selectors(request, body),
+        param=BATCH_ID,
+    )
+    reply = await target.account.require().cancel_batch(state.http, target.provider_id)
+    return reply_object(state, target.account, reply, "batch")
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    return await list_pages(
+        request,
+        "batch",
+        lambda provider, http, query: provider.list_batches(http, query),
+        forwarded=("after", "limit"),
+        limit_range=(1, 100),
+    )
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.post(f"{prefix}/batches", create_batch),
+        web.get(f"{prefix}/batches", list_batches),
+        web.get(f"{prefix}/batches/{{{BATCH_ID}}}", retrieve_batch),
+        web.post(f"{prefix}/batches/{{{BATCH_ID}}}/cancel", cancel_batch),
+    ]

@@ -1,0 +1,161 @@
+"""Pieces both the files and the batches handlers use."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+from ..accounts import Account
+from ..auth import authorize
+from ..errors import BadRequest
+from ..ids import Kind
+from ..keys import STATE_KEY
+from ..providers import Provider
+from ..rewrite import rewrite_list, rewrite_object
+from ..selection import Selectors, Target, choose, resolve_id, selectors
+from ..state import RouterState
+from ..upstream import UpstreamReply
+
+__all__ = [
+    "json_body",
+    "list_pages",
+    "passthrough",
+    "reply_object",
+    "request_selectors",
+    "router_state",
+    "target_for",
+]
+
+_body_decoder = msgspec.json.Decoder(dict[str, Any])
+JSON_BODY_LIMIT = 1024 * 1024
+
+ListCall = Callable[[Provider, aiohttp.ClientSession, Mapping[str, str]], Awaitable[UpstreamReply]]
+
+
+def router_state(request: web.Request) -> RouterState:
+    return request.config_dict[STATE_KEY]
+
+
+async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
+    """The JSON object a request carries ({} when it carries none and none is required)."""
+    if not request.body_exists:
+        if required:
+            raise BadRequest("Expected a JSON object in the request body.")
+        return {}
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        if required:
+            raise BadRequest("Expected 'Content-Type: application/json'.")
+        return {}
+    if request.content_length is not None and request.content_length > JSON_BODY_LIMIT:
+        raise BadRequest(f"The JSON body is larger than {JSON_BODY_LIMIT} bytes.")
+    raw = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        raw += chunk
+        if len(raw) > JSON_BODY_LIMIT:
+            raise BadRequest(f"The JSON body is larger than {JSON_BODY_LIMIT} bytes.")
+    if not raw.strip():
+        if required:
+            raise BadRequest("Expected a JSON object in the request body.")
+        return {}
+    try:
+        return _body_decoder.decode(raw)
+    except msgspec.ValidationError:
+        raise BadRequest("The request body must be a JSON object.") from None
+    except msgspec.DecodeError:
+        raise BadRequest("We could not parse the JSON body of your request.") from None
+
+
+def _text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string.", param=name)
+    return value
+
+
+def request_selectors(request: web.Request, body: Mapping[str, Any]) -> Selectors:
+    return selectors(request, _text(body, "model"), _text(body, "custom_llm_provider"))
+
+
+def target_for(
+    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
+) -> Target:
+    target = resolve_id(router_state(request).registry, value, kind, sel, param=param)
+    authorize(target.account)
+    return target
+
+
+def passthrough(reply: UpstreamReply) -> web.Response:
+    return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
+
+def reply_object(
+    state: RouterState, account: Account, reply: UpstreamReply, kind: Kind
+) -> web.Response:
+    if not reply.ok:
+        return passthrough(reply)
+    body = rewrite_object(reply.body, kind, state.encoder(account))
+    return web.Response(status=reply.status, body=body, content_type="application/json")
+
+
+def _limit(query: Mapping[str, str], low: int, high: int) -> None:
+    value = query.get("limit")
+    if value is None:
+        return
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise BadRequest(
+            f"Invalid 'limit': expected an integer from {low} to {high}.", param="limit"
+        )
+
+
+async def list_pages(
+    request: web.Request,
+    kind: Kind,
+    call: ListCall,
+    forwarded: tuple[str, ...],
+    limit_range: tuple[int, int],
+) -> web.Response:
+    """One page of a listing, walking the accounts of a shared model_name one after another.
+
+    The ``after`` cursor is an ID we issued, so it pins the account to continue from; when an
+    account runs out, the next in the group starts from its beginning.
+    """
+    state = router_state(request)
+    query = request.query
+    _limit(query, *limit_range)
+    if query.get("order") not in (None, "asc", "desc"):
+        raise BadRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
+    body = await json_body(request, required=False)
+    sel = request_selectors(request, body)
+    after = query.get("after")
+    if after:
+        target = resolve_id(state.registry, after, kind, sel, param="after")
+        account, cursor = target.account, target.provider_id
+    else:
+        chosen = choose(state.registry, sel)
+        assert chosen is not None
+        account, cursor = chosen, None
+    group = state.registry.group_of(sel.model, account)
+    params = {k: query[k] for k in forwarded if k in query and k != "after"}
+    while True:
+        authorize(account)
+        page = dict(params)
+        if cursor is not None:
+            page["after"] = cursor
+        reply = await call(account.require(), state.http, page)
+        if not reply.ok:
+            return passthrough(reply)
+        position = group.index(account)
+        more_accounts = position + 1 < len(group)
+        listing = rewrite_list(reply.body, kind, state.encoder(account))
+        if listing.count == 0 and not listing.has_more and more_accounts:
+            account, cursor = group[position + 1], None
+            continue
+        if more_accounts and not listing.has_more:
+            listing.set("has_more", True)
+        return web.Response(body=listing.encode(), content_type="application/json")

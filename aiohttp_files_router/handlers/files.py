@@ -1,0 +1,192 @@
+"""/files: create (streamed), retrieve, delete, list, content (streamed)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import msgspec
+from aiohttp import BodyPartReader, hdrs, web
+
+from ..accounts import Account
+from ..auth import authorize
+from ..errors import BadRequest, PayloadTooLarge, RouterError
+from ..providers import FileUpload, Provider
+from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
+from ..uploads import UploadReader, forwarded_fields
+from ..upstream import UpstreamReply
+from .common import (
+    list_pages,
+    passthrough,
+    reply_object,
+    request_selectors,
+    router_state,
+    target_for,
+)
+
+__all__ = ["routes"]
+
+logger = logging.getLogger(__package__)
+
+FILE_ID = "file_id"
+
+
+async def _send(
+    request: web.Request,
+    provider: Provider,
+    upload: UploadReader,
+    fields: Sequence[tuple[str, str]],
+    part: BodyPartReader,
+    chunks: AsyncIterator[bytes],
+) -> UpstreamReply:
+    file = FileUpload(
+        fields=fields,
+        filename=part.filename or "upload",
+        content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
+        chunks=chunks,
+    )
+    try:
+        return await provider.create_file(router_state(request).http, file)
+    except RouterError:
+        if upload.too_large:
+            # The cap tripped inside the streamed body; the transport error is its echo.
+            raise PayloadTooLarge(
+                f"The upload is larger than this router's limit of {upload.max_upload_bytes} "
+                "bytes.",
+                param="file",
+            ) from None
+        raise
+
+
+async def create_file(request: web.Request) -> web.Response:
+    state = router_state(request)
+    settings = state.config.files_router
+    upload = await UploadReader.open(
+        request, settings.max_field_bytes, settings.max_upload_bytes, settings.spool_dir
+    )
+    part = await upload.fields_until_file()
+    if part is None:
+        raise BadRequest("Missing required parameter: 'file'.", param="file")
+    early = {k: upload.fields.get(k) for k in (MODEL_FIELD, LEGACY_FIELD)}
+    sel = selectors(request, early[MODEL_FIELD], early[LEGACY_FIELD])
+    account = choose(state.registry, sel, required=False)
+    if account is not None and "purpose" in upload.fields:
+        # Everything needed is known: stream the file part straight to the account.
+        fields = forwarded_fields(upload.fields)
+        authorize(account)
+        provider = account.require()
+        reply = await _send(request, provider, upload, fields, part, upload.stream(part))
+        await _check_trailing(request, upload, early, account, reply)
+    else:
+        # A routing field or the purpose may still follow: park the file on disk meanwhile.
+        spool = await upload.spool(part)
+        try:
+            await upload.trailing_fields()
+            fields_sel = [upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)]
+            sel = selectors(request, *fields_sel)
+            account = choose(state.registry, sel)
+            assert account is not None
+            fields = forwarded_fields(upload.fields)
+            authorize(account)
+            provider = account.require()
+            reply = await _send(request, provider, upload, fields, part, spool.chunks())
+        finally:
+            spool.close()
+    return reply_object(state, account, reply, "file")
+
+
+async def _check_trailing(
+    request: web.Request,
+    upload: UploadReader,
+    early: dict[str, str | None],
+    account: Account,
+    reply: UpstreamReply,
+) -> None:
+    """A routing field after a streamed file must agree with the route already taken."""
+    try:
+        await upload.trailing_fields()
+        late = {k: upload.fields.get(k) for k in early}
+        if late == early:
+            return
+        raise BadRequest(
+            "'model' and 'custom_llm_provider' must come before the file part when the account "
+            "is already chosen by the query or a header; these disagree.",
+            param=MODEL_FIELD,
+        )
+    except RouterError:
+        if reply.ok:
+            await _discard(request, account, reply)
+        raise
+
+
+async def _discard(request: web.Request, account: Account, reply: UpstreamReply) -> None:
+    try:
+        file_id = msgspec.json.decode(reply.body, type=dict[str, object]).get("id")
+        if isinstance(file_id, str):
+            await account.require().delete_file(router_state(request).http, file_id)
+    except (RouterError, msgspec.DecodeError, msgspec.ValidationError):
+        logger.warning("account %s: could not remove a refused upload", account.name)
+
+
+async def retrieve_file(request: web.Request) -> web.Response:
+    state = router_state(request)
+    target = target_for(
+        request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
+    )
+    reply = await target.account.require().retrieve_file(state.http, target.provider_id)
+    return reply_object(state, target.account, reply, "file")
+
+
+async def delete_file(request: web.Request) -> web.Response:
+    state = router_state(request)
+    target = target_for(
+        request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
+    )
+    reply = await target.account.require().delete_file(state.http, target.provider_id)
+    return reply_object(state, target.account, reply, "file")
+
+
+async def list_files(request: web.Request) -> web.Response:
+    return await list_pages(
+        request,
+        "file",
+        lambda provider, http, query: provider.list_files(http, query),
+        forwarded=("after", "limit", "order", "purpose"),
+        limit_range=(1, 10000),
+    )
+
+
+async def file_content(request: web.Request) -> web.StreamResponse:
+    state = router_state(request)
+    target = target_for(
+        request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
+    )
+    provider = target.account.require()
+    async with provider.file_content(state.http, target.provider_id) as stream:
+        if stream.error is not None:
+            return passthrough(stream.error)
+        resp = web.StreamResponse(status=stream.status)
+        resp.headers.update(stream.headers)
+        await resp.prepare(request)
+        try:
+            async for chunk in stream.chunks:
+                await resp.write(chunk)
+        except RouterError as err:
+            # Headers are gone already: the only honest signal left is a cut connection.
+            logger.warning("download of %s from %s cut: %s", target.provider_id,
+                           target.account.name, err.message)
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("upstream failed during download") from None
+        await resp.write_eof()
+        return resp
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.post(f"{prefix}/files", create_file),
+        web.get(f"{prefix}/files", list_files),
+        web.get(f"{prefix}/files/{{{FILE_ID}}}", retrieve_file),
+        web.delete(f"{prefix}/files/{{{FILE_ID}}}", delete_file),
+        web.get(f"{prefix}/files/{{{FILE_ID}}}/content", file_content),
+    ]

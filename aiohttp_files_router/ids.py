@@ -1,0 +1,119 @@
+"""The ID codec: provider IDs <-> IDs that carry their route.
+
+Format (LiteLLM's): ``file-`` or ``batch_`` + base64url, no padding, of
+``litellm:<provider id>;model,<deployment>``. When secrets are configured the text gets
+``;sig,<tag>`` appended before encoding: an HMAC-SHA256 over kind, provider id and deployment,
+truncated to 128 bits. Pure functions only: no aiohttp, no configuration objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["InvalidId", "Kind", "RawId", "RoutedId", "decode_id", "encode_id", "sign"]
+
+Kind = Literal["file", "batch"]
+
+_MAGIC = "litellm:"
+_MODEL = ";model,"
+_SIG = ";sig,"
+_PREFIXES = ("file-", "batch_")
+_TAG_BYTES = 16
+
+
+class InvalidId(ValueError):
+    """An ID that claims to be ours but cannot be trusted or read."""
+
+
+@dataclass(frozen=True)
+class RawId:
+    """A provider's own ID: routed by the request's explicit selectors."""
+
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class RoutedId:
+    provider_id: str
+    deployment: str
+    signed: bool
+
+
+def sign(secret: str, kind: Kind, provider_id: str, deployment: str) -> str:
+    msg = "\x00".join((kind, provider_id, deployment)).encode()
+    digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:_TAG_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _prefix_for(kind: Kind, provider_id: str) -> str:
+    for prefix in _PREFIXES:
+        if provider_id.startswith(prefix):
+            return prefix
+    return "file-" if kind == "file" else "batch_"
+
+
+def encode_id(kind: Kind, provider_id: str, deployment: str, secret: str | None = None) -> str:
+    text = f"{_MAGIC}{provider_id}{_MODEL}{deployment}"
+    if secret is not None:
+        text += _SIG + sign(secret, kind, provider_id, deployment)
+    b64 = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+    return _prefix_for(kind, provider_id) + b64
+
+
+def _unwrap(value: str) -> str | None:
+    """The decoded text if ``value`` is one of our IDs, else None (a provider ID)."""
+    for prefix in _PREFIXES:
+        if value.startswith(prefix):
+            payload = value[len(prefix) :]
+            break
+    else:
+        return None
+    if not payload or "=" in payload:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        text = raw.decode()
+    except (binascii.Error, ValueError):
+        return None
+    return text[len(_MAGIC) :] if text.startswith(_MAGIC) else None
+
+
+def decode_id(
+    value: str,
+    kind: Kind,
+    secrets: Sequence[str] = (),
+    *,
+    allow_unsigned: bool = False,
+) -> RawId | RoutedId:
+    """Read an ID a client sent.
+
+    Returns RawId for anything that is not ours, RoutedId for a valid one; raises InvalidId
+    when it is ours but malformed, unsigned where signatures are required, or forged.
+    """
+    body = _unwrap(value)
+    if body is None:
+        return RawId(value)
+    cut = body.rfind(_MODEL)
+    if cut <= 0:
+        raise InvalidId("the ID carries no route")
+    provider_id, rest = body[:cut], body[cut + len(_MODEL) :]
+    deployment, sep, tag = rest.partition(_SIG)
+    if not deployment:
+        raise InvalidId("the ID carries no deployment")
+    if not sep:
+        if secrets and not allow_unsigned:
+            raise InvalidId("the ID is not signed")
+        return RoutedId(provider_id, deployment, signed=False)
+    if not secrets:
+        # Nothing to verify against: the route is still readable, as LiteLLM reads it.
+        return RoutedId(provider_id, deployment, signed=False)
+    for secret in secrets:
+        if hmac.compare_digest(tag.encode(), sign(secret, kind, provider_id, deployment).encode()):
+            return RoutedId(provider_id, deployment, signed=True)
+    raise InvalidId("the ID's signature does not match")

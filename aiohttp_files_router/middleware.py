@@ -1,0 +1,47 @@
+"""The sub-application's middleware: proxy-key authentication and OpenAI-shaped errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .auth import bind_principal, unbind_principal
+from .errors import RouterError, error_response
+from .keys import STATE_KEY
+
+__all__ = ["openai_errors"]
+
+logger = logging.getLogger(__package__)
+
+_TYPES = {401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error"}
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        principal = request.config_dict[STATE_KEY].keyring.authenticate(request)
+    except RouterError as err:
+        return err.response()
+    token = bind_principal(principal)
+    try:
+        return await handler(request)
+    except RouterError as err:
+        return err.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        status = exc.status
+        message = exc.reason if status != 404 else f"Unknown path: {request.method} {request.path}"
+        return error_response(status, message, _TYPES.get(status, "invalid_request_error"))
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        logger.exception("unexpected error serving %s %s", request.method, request.path)
+        return error_response(
+            500, "The router failed unexpectedly; the error is in its log.", "server_error"
+        )
+    finally:
+        unbind_principal(token)

@@ -1,0 +1,27 @@
+"""Provider adapters, chosen by the ``provider/`` prefix of ``litellm_params.model``."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from ..config import ProviderParams
+from .base import FileUpload, Provider, ProviderError
+from .openai import OpenAIProvider
+
+__all__ = ["FileUpload", "Provider", "ProviderError", "build_provider", "provider_name"]
+
+
+def provider_name(model: str, custom_llm_provider: str | None = None) -> str:
+    """LiteLLM's rule: an explicit custom_llm_provider, else the model's prefix, else openai."""
+    if custom_llm_provider:
+        return custom_llm_provider
+    prefix, sep, _ = model.partition("/")
+    return prefix if sep else "openai"
+
+
+def build_provider(
+    kind: str, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout
+) -> Provider:
+    if kind in ("openai", "openai_compatible"):
+        return OpenAIProvider(name, params, timeout)
+    raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")

@@ -1,0 +1,89 @@
+"""The adapter protocol: what every provider account offers the handlers.
+
+Handlers speak OpenAI; an adapter turns each operation into its provider's calls and hands
+back OpenAI-shaped JSON (``UpstreamReply``) or a streamed body (``ContentStream``). A provider's
+quirks live in its adapter and nowhere else.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from ..upstream import ContentStream, UpstreamReply
+
+__all__ = ["FileUpload", "Provider", "ProviderError"]
+
+
+class ProviderError(ValueError):
+    """An account's configuration cannot be used; the message names what is wrong."""
+
+
+@dataclass
+class FileUpload:
+    """A file being uploaded: small form fields plus the streamed file part."""
+
+    fields: Sequence[tuple[str, str]]  # forwarded form fields, in order (purpose first)
+    filename: str
+    content_type: str
+    chunks: AsyncIterator[bytes]
+
+    @property
+    def purpose(self) -> str:
+        return dict(self.fields).get("purpose", "")
+
+
+class Provider(abc.ABC):
+    """One provider account. Every method may raise RouterError (502/504 on transport)."""
+
+    #: Values scrubbed from anything passed back from this account (keys, tokens).
+    secrets: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    def file_content(
+        self, http: aiohttp.ClientSession, file_id: str
+    ) -> AbstractAsyncContextManager[ContentStream]:
+        ...
+
+    @abc.abstractmethod
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        ...
+
+    @abc.abstractmethod
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        ...

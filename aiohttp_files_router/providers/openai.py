@@ -1,0 +1,120 @@
+"""OpenAI and OpenAI-compatible accounts: the API is ours already, so calls pass through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ..config import ProviderParams
+from ..upstream import ContentStream, UpstreamReply, fetch_json, open_stream
+from .base import FileUpload, Provider
+
+__all__ = ["OpenAIProvider"]
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+_json = msgspec.json.Encoder()
+
+
+class OpenAIProvider(Provider):
+    def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout):
+        self.name = name
+        self.base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
+        self.timeout = timeout
+        self.headers: dict[str, str] = {}
+        if params.api_key:
+            self.headers["Authorization"] = f"Bearer {params.api_key}"
+            self.secrets = (params.api_key,)
+        if params.organization:
+            self.headers["OpenAI-Organization"] = params.organization
+
+    def url(self, *segments: str) -> URL:
+        # Every segment is quoted whole: an ID can never add a path, query or host.
+        path = "/".join(quote(s, safe="") for s in segments)
+        return URL(f"{self.base}/{path}", encoded=True)
+
+    async def _call(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply:
+        return await fetch_json(
+            http,
+            method,
+            url,
+            account=self.name,
+            secrets=self.secrets,
+            headers={**self.headers, **(headers or {})},
+            timeout=self.timeout,
+            params=params,
+            data=data,
+        )
+
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        with aiohttp.MultipartWriter("form-data") as form:
+            for name, value in upload.fields:
+                part = form.append(value, {"Content-Type": "text/plain; charset=utf-8"})
+                part.set_content_disposition("form-data", name=name)
+            payload = aiohttp.payload.AsyncIterablePayload(
+                upload.chunks, content_type=upload.content_type
+            )
+            part = form.append_payload(payload)
+            part.set_content_disposition("form-data", name="file", filename=upload.filename)
+            return await self._call(http, "POST", self.url("files"), data=form)
+
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        return await self._call(http, "GET", self.url("files", file_id))
+
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        return await self._call(http, "DELETE", self.url("files", file_id))
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self._call(http, "GET", self.url("files"), params=query)
+
+    @asynccontextmanager
+    async def file_content(
+        self, http: aiohttp.ClientSession, file_id: str
+    ) -> AsyncIterator[ContentStream]:
+        async with open_stream(
+            http,
+            self.url("files", file_id, "content"),
+            account=self.name,
+            secrets=self.secrets,
+            headers=self.headers,
+            timeout=self.timeout,
+        ) as stream:
+            yield stream
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        return await self._call(
+            http,
+            "POST",
+            self.url("batches"),
+            data=_json.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._call(http, "GET", self.url("batches", batch_id))
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._call(http, "POST", self.url("batches", batch_id, "cancel"))
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self._call(http, "GET", self.url("batches"), params=query)

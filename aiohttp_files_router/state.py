@@ -1,0 +1,52 @@
+"""What one mounted router holds for its life: config, accounts, keys, the client session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from .accounts import Account, Registry
+from .auth import KeyRing
+from .config import RouterConfig
+from .ids import Kind, encode_id
+from .rewrite import Encoder
+
+__all__ = ["RouterState"]
+
+
+@dataclass
+class RouterState:
+    config: RouterConfig
+    registry: Registry
+    keyring: KeyRing
+    _http: aiohttp.ClientSession | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, config: RouterConfig) -> RouterState:
+        return cls(config, Registry.from_config(config), KeyRing.from_config(config))
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            raise RuntimeError(
+                "aiohttp_files_router: the application has not started; mount it with setup() "
+                "or run it with web.run_app()."
+            )
+        return self._http
+
+    def encoder(self, account: Account) -> Encoder:
+        """How IDs from ``account`` leave the router: encoded with its route, or raw (legacy)."""
+        if account.legacy:
+            return _keep
+        secrets = self.config.id_secrets
+        secret = secrets[0] if secrets else None
+
+        def encode(kind: Kind, provider_id: str) -> str:
+            return encode_id(kind, provider_id, account.route, secret)
+
+        return encode
+
+
+def _keep(kind: Kind, provider_id: str) -> str:
+    return provider_id

@@ -1,0 +1,185 @@
+"""Reading a multipart upload without holding the file: small fields capped, file streamed.
+
+Fields before the file part are read (each capped); the file part is then either streamed
+straight on (the account and purpose are known) or spooled to a bounded temp file (a routing
+field may still follow). Either way the file never sits whole in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from aiohttp import BodyPartReader, MultipartReader, web
+
+from .errors import BadRequest, PayloadTooLarge
+
+__all__ = ["FORWARDED_FIELDS", "PURPOSES", "Spool", "UploadReader", "forwarded_fields"]
+
+CHUNK = 256 * 1024
+SPOOL_CHUNK = 1024 * 1024
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+FORWARDED_FIELDS = ("purpose", "expires_after[anchor]", "expires_after[seconds]")
+EXPIRY_SECONDS = (3600, 2592000)
+
+
+def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
+    """The fields the account receives, validated; routing fields are never forwarded."""
+    purpose = fields.get("purpose")
+    if not purpose:
+        raise BadRequest("Missing required parameter: 'purpose'.", param="purpose")
+    if purpose not in PURPOSES:
+        raise BadRequest(
+            f"Invalid value for 'purpose': '{purpose}'. Expected one of: {', '.join(PURPOSES)}.",
+            param="purpose",
+        )
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if (anchor is None) != (seconds is None):
+        raise BadRequest(
+            "expires_after needs both 'anchor' and 'seconds'.", param="expires_after"
+        )
+    if anchor is not None and anchor != "created_at":
+        raise BadRequest(
+            "Invalid value for 'expires_after[anchor]': expected 'created_at'.",
+            param="expires_after[anchor]",
+        )
+    if seconds is not None:
+        low, high = EXPIRY_SECONDS
+        if not seconds.isdigit() or not low <= int(seconds) <= high:
+            raise BadRequest(
+                f"Invalid value for 'expires_after[seconds]': expected an integer from {low} "
+                f"to {high}.",
+                param="expires_after[seconds]",
+            )
+    return [(name, fields[name]) for name in FORWARDED_FIELDS if name in fields]
+
+
+@dataclass
+class Spool:
+    """A file part parked on disk, deleted when closed."""
+
+    file: IO[bytes]
+    size: int
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        await asyncio.to_thread(self.file.seek, 0)
+        while True:
+            chunk = await asyncio.to_thread(self.file.read, SPOOL_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class UploadReader:
+    reader: MultipartReader
+    max_field_bytes: int
+    max_upload_bytes: int
+    spool_dir: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    received: int = 0
+    too_large: bool = False
+
+    @classmethod
+    async def open(
+        cls, request: web.Request, max_field_bytes: int, max_upload_bytes: int,
+        spool_dir: str | None,
+    ) -> UploadReader:
+        if not request.content_type.startswith("multipart/"):
+            raise BadRequest(
+                "Expected a multipart/form-data body with a 'file' part.", param="file"
+            )
+        if request.content_length is not None and request.content_length > max_upload_bytes:
+            raise PayloadTooLarge(
+                f"The upload is larger than this router's limit of {max_upload_bytes} bytes.",
+                param="file",
+            )
+        try:
+            reader = await request.multipart()
+        except (ValueError, AssertionError, KeyError):
+            raise BadRequest("Malformed multipart/form-data body.", param="file") from None
+        return cls(reader, max_field_bytes, max_upload_bytes, spool_dir)
+
+    async def _next(self) -> BodyPartReader | None:
+        try:
+            part = await self.reader.next()
+        except (ValueError, AssertionError, KeyError, RuntimeError):
+            raise BadRequest("Malformed multipart/form-data body.", param="file") from None
+        if part is None:
+            return None
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("Nested multipart parts are not supported.", param="file")
+        return part
+
+    async def fields_until_file(self) -> BodyPartReader | None:
+        """Read small fields until the file part (returned) or the end (None)."""
+        while True:
+            part = await self._next()
+            if part is None:
+                return None
+            if part.name == "file":
+                if part.filename is None:
+                    raise BadRequest(
+                        "'file' must be a file upload, not a text field.", param="file"
+                    )
+                return part
+            await self._read_field(part)
+
+    async def trailing_fields(self) -> None:
+        """Fields after the file part; a second file part is refused."""
+        while True:
+            part = await self._next()
+            if part is None:
+                return
+            if part.name == "file":
+                raise BadRequest("Only one 'file' part may be sent.", param="file")
+            await self._read_field(part)
+
+    async def _read_field(self, part: BodyPartReader) -> None:
+        name = part.name or ""
+        buf = bytearray()
+        while chunk := await part.read_chunk(CHUNK):
+            buf += chunk
+            if len(buf) > self.max_field_bytes:
+                raise BadRequest(
+                    f"Form field '{name}' is longer than {self.max_field_bytes} bytes.", param=name
+                )
+        try:
+            self.fields[name] = buf.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"Form field '{name}' is not UTF-8 text.", param=name) from None
+
+    def _count(self, size: int) -> None:
+        self.received += size
+        if self.received > self.max_upload_bytes:
+            self.too_large = True
+            raise PayloadTooLarge(
+                f"The upload is larger than this router's limit of {self.max_upload_bytes} "
+                "bytes.",
+                param="file",
+            )
+
+    async def stream(self, part: BodyPartReader) -> AsyncIterator[bytes]:
+        while chunk := await part.read_chunk(CHUNK):
+            self._count(len(chunk))
+            yield chunk
+
+    async def spool(self, part: BodyPartReader) -> Spool:
+        fd, path = tempfile.mkstemp(prefix="files-router-", dir=self.spool_dir)
+        file = os.fdopen(fd, "w+b")
+        os.unlink(path)  # gone from the directory now; the space is freed on close
+        try:
+            async for chunk in self.stream(part):
+                await asyncio.to_thread(file.write, chunk)
+        except BaseException:
+            file.close()
+            raise
+        return Spool(file, self.received)
