@@ -12,6 +12,7 @@ from .handlers import batches, files
 from .keys import STATE_KEY
 from .middleware import openai_errors
 from .state import RouterState
+from .upstream import STREAM_BUFFER
 
 __all__ = ["create_app", "setup"]
 
@@ -24,6 +25,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     state._http = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
+        read_bufsize=STREAM_BUFFER,
         timeout=aiohttp.ClientTimeout(
             total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
         ),

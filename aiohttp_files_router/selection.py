@@ -89,9 +89,13 @@ def choose(registry: Registry, sel: Selectors, *, required: bool = True) -> Acco
 
 
 def resolve_id(
-    registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str
+    registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str,
+    in_body: bool = False,
 ) -> Target:
-    """The account and provider ID behind an ID a client sent."""
+    """The account and provider ID behind an ID a client sent.
+
+    A raw ID nothing routes is a 404 in a path, a 400 saying how to choose in a body.
+    """
     config = registry.config
     try:
         decoded = decode_id(
@@ -108,7 +112,7 @@ def resolve_id(
             )
         provider_id = decoded.provider_id
     else:
-        chosen = choose(registry, sel, required=False)
+        chosen = choose(registry, sel, required=in_body)
         if chosen is None:
             raise NotFound(
                 f"No such {kind}: '{value}' was not issued by this router. To use a provider's "

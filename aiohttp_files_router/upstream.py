@@ -34,6 +34,8 @@ logger = logging.getLogger(__package__)
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 STREAM_CHUNK = 256 * 1024
+# Reading ahead in megabytes keeps a streamed body moving without pausing the socket often.
+STREAM_BUFFER = 4 * 1024 * 1024
 
 _error_probe = msgspec.json.Decoder(dict[str, Any])
 

@@ -30,6 +30,7 @@ class RecordedRequest:
 
     method: str
     path: str
+    raw_path: str  # as sent, before percent-decoding
     query: dict[str, str]
     account: str | None  # the account whose key was used, None if no valid key
     key: str | None
@@ -119,6 +120,7 @@ class FakeOpenAI:
         record = RecordedRequest(
             method=request.method,
             path=request.path,
+            raw_path=request.raw_path.split("?", 1)[0],
             query=dict(request.query),
             account=account,
             key=key,

@@ -31,7 +31,9 @@ async def create_batch(request: web.Request) -> web.Response:
         if not isinstance(value, str):
             raise BadRequest(f"'{name}' must be a string.", param=name)
     sel = request_selectors(request, body)
-    target = target_for(request, body["input_file_id"], "file", sel, param="input_file_id")
+    target = target_for(
+        request, body["input_file_id"], "file", sel, param="input_file_id", in_body=True
+    )
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
     forwarded["input_file_id"] = target.provider_id
     reply = await target.account.require().create_batch(state.http, forwarded)

@@ -83,9 +83,11 @@ def request_selectors(request: web.Request, body: Mapping[str, Any]) -> Selector
 
 
 def target_for(
-    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
+    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str,
+    in_body: bool = False,
 ) -> Target:
-    target = resolve_id(router_state(request).registry, value, kind, sel, param=param)
+    registry = router_state(request).registry
+    target = resolve_id(registry, value, kind, sel, param=param, in_body=in_body)
     authorize(target.account)
     return target
 

@@ -1,0 +1,33 @@
+"""Run the fake upstream alone: ``python -m aiohttp_files_router.fake --key sk-a=a``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from .openai import FakeOpenAI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aiohttp_files_router.fake")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4100)
+    p.add_argument("--key", action="append", default=[], metavar="KEY=ACCOUNT",
+                   help="an API key and the account it opens (repeatable)")
+    p.add_argument("--storage", type=Path, help="where file contents go (default: a temp dir)")
+    p.add_argument("--phase-seconds", type=float, default=0.0,
+                   help="seconds a batch spends in each phase")
+    args = p.parse_args(argv)
+    keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
+    fake = FakeOpenAI(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None,
+                print=lambda s: print(s, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

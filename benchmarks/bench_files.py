@@ -1,0 +1,173 @@
+"""Upload/download throughput and retrieve rate: direct to the fake upstream vs through the router.
+
+Both servers run as their own processes on loopback, started here; the figures come from
+one run so they compare like with like on a shared machine. Prints:
+
+- upload and download MiB/s of a SIZE file, direct and routed, and routed/direct;
+- the router's peak RSS growth during the transfers (VmHWM from /proc);
+- files.retrieve requests/s with CONCURRENCY clients, direct and routed.
+
+    python benchmarks/bench_files.py [--size-mib 1024] [--requests 3000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+KEY = "sk-bench-upstream"
+MASTER = "sk-bench-master"
+CHUNK = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+async def wait_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(url):
+                    return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def body(size: int) -> AsyncIterator[bytes]:
+    block = os.urandom(CHUNK)
+    sent = 0
+    while sent < size:
+        piece = block[: min(CHUNK, size - sent)]
+        sent += len(piece)
+        yield piece
+
+
+async def upload(http: aiohttp.ClientSession, base: str, key: str, size: int,
+                 extra: dict[str, str]) -> tuple[float, str]:
+    with aiohttp.MultipartWriter("form-data") as form:
+        for name, value in {**extra, "purpose": "batch"}.items():
+            form.append(value).set_content_disposition("form-data", name=name)
+        part = form.append_payload(aiohttp.payload.AsyncIterablePayload(body(size)))
+        part.set_content_disposition("form-data", name="file", filename="big.jsonl")
+        start = time.perf_counter()
+        async with http.post(f"{base}/files", data=form,
+                             headers={"Authorization": f"Bearer {key}"}) as resp:
+            obj = await resp.json()
+            assert resp.status == 200, obj
+        return time.perf_counter() - start, obj["id"]
+
+
+async def download(http: aiohttp.ClientSession, base: str, key: str, file_id: str) -> float:
+    start = time.perf_counter()
+    got = 0
+    async with http.get(f"{base}/files/{file_id}/content",
+                        headers={"Authorization": f"Bearer {key}"}) as resp:
+        assert resp.status == 200
+        async for chunk in resp.content.iter_any():
+            got += len(chunk)
+    assert got > 0
+    return time.perf_counter() - start
+
+
+async def retrieve_rate(base: str, key: str, file_id: str, total: int, concurrency: int) -> float:
+    left = total
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                async with http.get(f"{base}/files/{file_id}",
+                                    headers={"Authorization": f"Bearer {key}"}) as resp:
+                    assert resp.status == 200
+                    await resp.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return total / (time.perf_counter() - start)
+
+
+async def run(args: argparse.Namespace) -> None:
+    size = args.size_mib * 1024 * 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        fake_port, router_port = free_port(), free_port()
+        direct = f"http://127.0.0.1:{fake_port}/v1"
+        routed = f"http://127.0.0.1:{router_port}/v1"
+        config = Path(tmp) / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "model_list": [{"model_name": "bench", "litellm_params": {
+                "model": "openai/gpt-4o", "api_key": KEY, "api_base": direct}}],
+            "general_settings": {"master_key": MASTER},
+        }))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+        fake = subprocess.Popen([sys.executable, "-m", "aiohttp_files_router.fake", "--port",
+                                 str(fake_port), "--key", f"{KEY}=bench", "--storage",
+                                 str(Path(tmp) / "store")], **quiet)  # type: ignore[call-overload]
+        router = subprocess.Popen([sys.executable, "-m", "aiohttp_files_router", "--config",
+                                   str(config), "--port", str(router_port), "--log-level",
+                                   "WARNING"], **quiet)  # type: ignore[call-overload]
+        try:
+            await wait_ready(f"http://127.0.0.1:{fake_port}/")
+            await wait_ready(f"http://127.0.0.1:{router_port}/")
+            rss_start = rss_kib(router.pid, "VmRSS")
+            print(f"file size: {args.size_mib} MiB; router RSS at start {rss_start / 1024:.1f} MiB")
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                             read_bufsize=4 * CHUNK) as http:
+                up_d, direct_id = await upload(http, direct, KEY, size, {})
+                up_r, routed_id = await upload(http, routed, MASTER, size, {"model": "bench"})
+                down_d = await download(http, direct, KEY, direct_id)
+                down_r = await download(http, routed, MASTER, routed_id)
+            peak = rss_kib(router.pid, "VmHWM")
+            mib = args.size_mib
+            print(f"upload:   direct {mib / up_d:8.1f} MiB/s   router {mib / up_r:8.1f} MiB/s"
+                  f"   ratio {up_d / up_r:.2f}")
+            print(f"download: direct {mib / down_d:8.1f} MiB/s   router {mib / down_r:8.1f} MiB/s"
+                  f"   ratio {down_d / down_r:.2f}")
+            print(f"router peak RSS growth over the transfers: {(peak - rss_start) / 1024:.1f} MiB")
+            small_d, small_id = 0.0, ""
+            async with aiohttp.ClientSession() as http:
+                small_d, small_id = await upload(http, direct, KEY, 1024, {})
+                _, small_routed = await upload(http, routed, MASTER, 1024, {"model": "bench"})
+            rate_d = await retrieve_rate(direct, KEY, small_id, args.requests, args.concurrency)
+            rate_r = await retrieve_rate(routed, MASTER, small_routed, args.requests,
+                                         args.concurrency)
+            print(f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct "
+                  f"{rate_d:8.0f} req/s   router {rate_r:8.0f} req/s   ratio {rate_r / rate_d:.2f}")
+        finally:
+            for proc in (router, fake):
+                proc.terminate()
+                proc.wait(10)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--concurrency", type=int, default=32)
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Config: LiteLLM's shape loads as is; errors name the file and field; secrets stay hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aiohttp_files_router import ConfigError, load_config
+from aiohttp_files_router.accounts import Registry
+
+LITELLM_CONFIG = """
+model_list:
+  - model_name: gpt-4o-litellm
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_LITELLM_API_KEY
+      api_base: https://api.openai.com/v1
+      organization: org-123
+      rpm: 100
+  - model_name: gpt-4o-azure
+    litellm_params:
+      model: azure/my-batch-deployment
+      api_base: https://my-resource.openai.azure.com
+      api_key: os.environ/AZURE_API_KEY
+      api_version: "2024-10-21"
+  - model_name: gemini-batch
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_project: my-project
+      vertex_location: us-central1
+      vertex_credentials: os.environ/VERTEX_SA_JSON
+      gcs_bucket_name: my-bucket
+    model_info:
+      id: gemini-eu-1
+      mode: batch
+files_settings:
+  - custom_llm_provider: openai
+    api_key: os.environ/OPENAI_API_KEY
+litellm_settings:
+  drop_params: true
+router_settings:
+  routing_strategy: simple-shuffle
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+  database_url: postgres://ignored
+files_router:
+  id_secret: os.environ/FILES_ROUTER_ID_SECRET
+"""
+
+ENV = {"OPENAI_LITELLM_API_KEY": "sk-openai-secret", "LITELLM_MASTER_KEY": "sk-master-secret",
+       "FILES_ROUTER_ID_SECRET": "id-secret-value"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_litellm_config_loads_and_env_refs_resolve(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, LITELLM_CONFIG), env=ENV)
+    params = config.model_list[0].litellm_params
+    assert params.api_key == "sk-openai-secret" and params.organization == "org-123"
+    assert config.general_settings.master_key == "sk-master-secret"
+    assert config.id_secrets == ("id-secret-value",)
+    assert ("$.model_list[1].litellm_params.api_key", "AZURE_API_KEY") in config.missing_env
+    registry = Registry.from_config(config)
+    usable = {a.name: a.problem for a in registry.accounts}
+    assert usable["gpt-4o-litellm"] is None
+    assert "AZURE_API_KEY" in (usable["gpt-4o-azure"] or "")
+    assert registry.by_route["gemini-eu-1"].name == "gemini-batch"
+
+
+def test_secrets_are_redacted_in_repr(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, LITELLM_CONFIG), env=ENV)
+    text = repr(config)
+    for secret in ENV.values():
+        assert secret not in text
+    assert "org-123" in text
+
+
+def test_unknown_key_names_file_and_path(tmp_path: Path) -> None:
+    path = write(tmp_path, LITELLM_CONFIG.replace("api_version:", "api_verison:"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=ENV)
+    assert str(path) in str(info.value)
+    assert "$.model_list[1].litellm_params.api_verison" in str(info.value)
+
+
+def test_bad_values_name_the_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "files_router:\n  max_upload_bytes: 0\n")
+    with pytest.raises(ConfigError, match=r"\$\.files_router\.max_upload_bytes"):
+        load_config(path)
+    path = write(tmp_path, "files_router:\n  default_model: nope\n")
+    with pytest.raises(ConfigError, match="default_model"):
+        load_config(path)
+
+
+def test_missing_security_env_is_fatal(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="LITELLM_MASTER_KEY"):
+        load_config(write(tmp_path, LITELLM_CONFIG), env={})
+
+
+def test_yaml_errors_do_not_echo_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "model_list:\n  - model_name: x\n    api_key: 'sk-leaky\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "sk-leaky" not in str(info.value) and "line" in str(info.value)
+
+
+def test_duplicate_deployment_ids_and_unreadable_file(tmp_path: Path) -> None:
+    text = """
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x}
+    model_info: {id: same}
+  - model_name: b
+    litellm_params: {model: openai/x}
+    model_info: {id: same}
+"""
+    with pytest.raises(ConfigError, match="repeats"):
+        load_config(write(tmp_path, text))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
