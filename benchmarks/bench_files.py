@@ -44,15 +44,15 @@ def rss_kib(pid: int, field: str) -> int:
     raise RuntimeError(field)
 
 
-async def wait_ready(url: str) -> None:
+async def wait_ready(base: str) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
             try:
-                async with http.get(url):
+                async with http.get(f"{base}/files"):
                     return
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
+    raise RuntimeError(f"{base} did not come up")
 
 
 async def body(size: int) -> AsyncIterator[bytes]:
@@ -108,8 +108,43 @@ async def retrieve_rate(base: str, key: str, file_id: str, total: int, concurren
         return total / (time.perf_counter() - start)
 
 
-async def run(args: argparse.Namespace) -> None:
+async def measure(args: argparse.Namespace, direct: str, routed: str, router_pid: int) -> None:
     size = args.size_mib * 1024 * 1024
+    await wait_ready(direct)
+    await wait_ready(routed)
+    rss_start = rss_kib(router_pid, "VmRSS")
+    print(f"file size: {args.size_mib} MiB; router RSS at start {rss_start / 1024:.1f} MiB")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                     read_bufsize=4 * CHUNK) as http:
+        up_d, direct_id = await upload(http, direct, KEY, size, {})
+        up_r, routed_id = await upload(http, routed, MASTER, size, {"model": "bench"})
+        down_d = await download(http, direct, KEY, direct_id)
+        down_r = await download(http, routed, MASTER, routed_id)
+    peak = rss_kib(router_pid, "VmHWM")
+    mib = args.size_mib
+    print(f"upload:   direct {mib / up_d:8.1f} MiB/s   router {mib / up_r:8.1f} MiB/s"
+          f"   ratio {up_d / up_r:.2f}")
+    print(f"download: direct {mib / down_d:8.1f} MiB/s   router {mib / down_r:8.1f} MiB/s"
+          f"   ratio {down_d / down_r:.2f}")
+    print(f"router peak RSS growth over the transfers: {(peak - rss_start) / 1024:.1f} MiB")
+    async with aiohttp.ClientSession() as http:
+        _, small_direct = await upload(http, direct, KEY, 1024, {})
+        _, small_routed = await upload(http, routed, MASTER, 1024, {"model": "bench"})
+    rate_d = await retrieve_rate(direct, KEY, small_direct, args.requests, args.concurrency)
+    rate_r = await retrieve_rate(routed, MASTER, small_routed, args.requests, args.concurrency)
+    print(f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct "
+          f"{rate_d:8.0f} req/s   router {rate_r:8.0f} req/s   ratio {rate_r / rate_d:.2f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--no-sendfile", action="store_true",
+                   help="make the fake copy downloads in userspace, as the router must")
+    args = p.parse_args()
+    fake_env = {**os.environ, **({"AIOHTTP_NOSENDFILE": "1"} if args.no_sendfile else {})}
     with tempfile.TemporaryDirectory() as tmp:
         fake_port, router_port = free_port(), free_port()
         direct = f"http://127.0.0.1:{fake_port}/v1"
@@ -120,53 +155,23 @@ async def run(args: argparse.Namespace) -> None:
                 "model": "openai/gpt-4o", "api_key": KEY, "api_base": direct}}],
             "general_settings": {"master_key": MASTER},
         }))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-        fake = subprocess.Popen([sys.executable, "-m", "aiohttp_files_router.fake", "--port",
-                                 str(fake_port), "--key", f"{KEY}=bench", "--storage",
-                                 str(Path(tmp) / "store")], **quiet)  # type: ignore[call-overload]
-        router = subprocess.Popen([sys.executable, "-m", "aiohttp_files_router", "--config",
-                                   str(config), "--port", str(router_port), "--log-level",
-                                   "WARNING"], **quiet)  # type: ignore[call-overload]
+        quiet = subprocess.DEVNULL
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "aiohttp_files_router.fake", "--port", str(fake_port),
+             "--key", f"{KEY}=bench", "--storage", str(Path(tmp) / "store")],
+            stdout=quiet, stderr=quiet, env=fake_env,
+        )
+        router = subprocess.Popen(
+            [sys.executable, "-m", "aiohttp_files_router", "--config", str(config), "--port",
+             str(router_port), "--log-level", "WARNING"],
+            stdout=quiet, stderr=quiet,
+        )
         try:
-            await wait_ready(f"http://127.0.0.1:{fake_port}/")
-            await wait_ready(f"http://127.0.0.1:{router_port}/")
-            rss_start = rss_kib(router.pid, "VmRSS")
-            print(f"file size: {args.size_mib} MiB; router RSS at start {rss_start / 1024:.1f} MiB")
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
-                                             read_bufsize=4 * CHUNK) as http:
-                up_d, direct_id = await upload(http, direct, KEY, size, {})
-                up_r, routed_id = await upload(http, routed, MASTER, size, {"model": "bench"})
-                down_d = await download(http, direct, KEY, direct_id)
-                down_r = await download(http, routed, MASTER, routed_id)
-            peak = rss_kib(router.pid, "VmHWM")
-            mib = args.size_mib
-            print(f"upload:   direct {mib / up_d:8.1f} MiB/s   router {mib / up_r:8.1f} MiB/s"
-                  f"   ratio {up_d / up_r:.2f}")
-            print(f"download: direct {mib / down_d:8.1f} MiB/s   router {mib / down_r:8.1f} MiB/s"
-                  f"   ratio {down_d / down_r:.2f}")
-            print(f"router peak RSS growth over the transfers: {(peak - rss_start) / 1024:.1f} MiB")
-            small_d, small_id = 0.0, ""
-            async with aiohttp.ClientSession() as http:
-                small_d, small_id = await upload(http, direct, KEY, 1024, {})
-                _, small_routed = await upload(http, routed, MASTER, 1024, {"model": "bench"})
-            rate_d = await retrieve_rate(direct, KEY, small_id, args.requests, args.concurrency)
-            rate_r = await retrieve_rate(routed, MASTER, small_routed, args.requests,
-                                         args.concurrency)
-            print(f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct "
-                  f"{rate_d:8.0f} req/s   router {rate_r:8.0f} req/s   ratio {rate_r / rate_d:.2f}")
+            asyncio.run(measure(args, direct, routed, router.pid))
         finally:
             for proc in (router, fake):
                 proc.terminate()
                 proc.wait(10)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--size-mib", type=int, default=1024)
-    p.add_argument("--requests", type=int, default=3000)
-    p.add_argument("--concurrency", type=int, default=32)
-    asyncio.run(run(p.parse_args()))
 
 
 if __name__ == "__main__":

@@ -197,8 +197,11 @@ class FakeBatch:
         if err_rows:
             self.error_file_id = _write(account, self, err_rows, "error")
 
-    def to_json(self, now: float, phase: float, cancel: float) -> dict[str, Any]:
-        status = self.status(now, phase, cancel)
+    def to_json(
+        self, now: float, phase: float, cancel: float, status: str | None = None
+    ) -> dict[str, Any]:
+        """The Batch object; ``status`` pins the status an answer reports (create, cancel)."""
+        status = status or self.status(now, phase, cancel)
         created = int(self.created)
         obj: dict[str, Any] = {
             "id": self.id,

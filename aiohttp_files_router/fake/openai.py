@@ -250,9 +250,9 @@ class FakeOpenAI:
             output_expires_after=expires.get("seconds") if isinstance(expires, dict) else None,
         )
         account.batches[batch.id] = batch
-        return web.json_response(batch.to_json(batch.created, self.phase_seconds,
-                                               self.cancel_seconds)
-                                 | {"status": "validating"})
+        return web.json_response(batch.to_json(
+            batch.created, self.phase_seconds, self.cancel_seconds, status="validating"
+        ))
 
     def _batch(self, request: web.Request) -> FakeBatch:
         batch_id = request.match_info["batch_id"]
@@ -271,9 +271,12 @@ class FakeOpenAI:
         status = found.advance(account, now, self.phase_seconds, self.cancel_seconds)
         if status in ("completed", "failed", "cancelled", "expired"):
             return _error(409, f"Cannot cancel a batch with status '{status}'.")
-        if found.cancel_at is None:
-            found.cancel_at, found.cancel_phase = now, status
-        return web.json_response(self._batch_json(account, found))
+        if found.cancel_at is not None:
+            return web.json_response(self._batch_json(account, found))
+        found.cancel_at, found.cancel_phase = now, status
+        # Like OpenAI, the answer to cancel always says "cancelling"; later looks move on.
+        obj = found.to_json(now, self.phase_seconds, self.cancel_seconds, status="cancelling")
+        return web.json_response(obj)
 
     async def list_batches(self, request: web.Request) -> web.Response:
         account = _current.get()[0]

@@ -1,0 +1,38 @@
+"""The examples run as a user runs them: against the --demo server, as subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+
+from aiohttp_files_router import load_config
+
+from .test_cli import free_port, serving
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+async def test_seed_example_runs_against_the_demo() -> None:
+    port = free_port()
+    async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port",
+                       str(port)):
+        run = await asyncio.create_subprocess_exec(
+            sys.executable, str(EXAMPLES / "seed_example.py"), "--base-url",
+            f"http://127.0.0.1:{port}/v1", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
+    assert run.returncode == 0, out
+    assert "status completed" in out and "request-2 -> mock reply" in out
+    assert "cancel batch_" in out and "cancelling" in out
+    assert "deleted input: True" in out
+
+
+def test_example_config_loads(upstream: TestServer) -> None:
+    config = load_config(EXAMPLES / "config.yaml", env={
+        "OPENAI_LITELLM_API_KEY": "sk-a", "OPENAI_TEAM_B_API_KEY": "sk-b",
+        "LITELLM_MASTER_KEY": "sk-m", "FILES_ROUTER_ID_SECRET": "s"})
+    assert [m.model_name for m in config.model_list] == ["gpt-4o-litellm", "gpt-4o-team-b"]
