@@ -38,13 +38,15 @@ async def test_seed_example_end_to_end(sdk: AsyncOpenAI, fake: FakeOpenAI) -> No
     f = await sdk.files.create(file=("batch_data.jsonl", io.BytesIO(jsonl(chat_rows(3)))),
                                purpose="batch", extra_body={"model": "gpt-4o-litellm"})
     b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                 completion_window="24h", metadata={"job": "nightly"})
+                                 completion_window="24h", metadata={"job": "nightly"},
+                                 output_expires_after={"anchor": "created_at", "seconds": 7200})
     assert b.status == "validating" and b.metadata == {"job": "nightly"}
     assert route(b.id, "batch").deployment == "gpt-4o-litellm"
     assert b.input_file_id == f.id  # the answer carries the client's own (encoded) file ID
     created = fake.requests[-1]
     assert created.json["input_file_id"] == route(f.id, "file").provider_id
     assert "model" not in created.json and created.key == KEY_A
+    assert created.json["output_expires_after"] == {"anchor": "created_at", "seconds": 7200}
 
     b = await sdk.batches.retrieve(b.id)
     assert b.status == "completed" and b.request_counts.completed == 3
@@ -185,3 +187,19 @@ async def test_invalid_input_file_fails_the_batch(sdk: AsyncOpenAI) -> None:
     codes = {(e.code, e.line) for e in b.errors.data or []}
     assert codes == {("mismatched_url", 1), ("duplicate_custom_id", 2), ("invalid_json_line", 3)}
     assert b.output_file_id is None
+
+
+async def test_embeddings_batch(sdk: AsyncOpenAI) -> None:
+    rows = [{"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",
+             "body": {"model": "text-embedding-3-small", "input": f"text {i}"}} for i in range(2)]
+    f = await sdk.files.create(file=("e.jsonl", io.BytesIO(jsonl(rows))), purpose="batch",
+                               extra_body={"model": "gpt-4o-litellm"})
+    b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/embeddings",
+                                 completion_window="24h")
+    b = await sdk.batches.retrieve(b.id)
+    assert b.status == "completed" and b.output_file_id
+    out = [json.loads(x) for x in (await sdk.files.content(b.output_file_id)).text.splitlines()]
+    assert [r["custom_id"] for r in out] == ["e0", "e1"]
+    assert all(len(r["response"]["body"]["data"][0]["embedding"]) == 8 for r in out)
+    output = await sdk.files.retrieve(b.output_file_id)
+    assert output.expires_at is None and output.purpose == "batch_output"

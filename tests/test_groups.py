@@ -77,3 +77,26 @@ async def test_deployment_id_selects_one_deployment(
         assert len(fake.accounts["b"].files) == 3 and not fake.accounts["a"].files
         listed = await sdk.files.list(extra_query={"model": "deployment-1"})
         assert len(listed.data) == 3 and listed.has_more is False
+
+
+async def test_batch_runs_on_the_deployment_holding_its_file(
+    start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
+) -> None:
+    router = await start_router(shared_config(upstream, ids=True))
+    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")),
+                           max_retries=0) as sdk:
+        rows = (b'{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", '
+                b'"body": {"model": "gpt-4o", "messages": []}}\n')
+        for _ in range(2):
+            f = await sdk.files.create(file=("in.jsonl", io.BytesIO(rows)), purpose="batch",
+                                       extra_body={"model": "gpt-4o-batch"})
+            pinned = decode_id(f.id, "file")
+            assert isinstance(pinned, RoutedId)
+            b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                         completion_window="24h")
+            assert decode_id(b.id, "batch").deployment == pinned.deployment  # type: ignore[union-attr]
+            holder = "a" if pinned.deployment == "deployment-0" else "b"
+            assert fake.requests[-1].account == holder and len(fake.accounts[holder].batches) == 1
+            done = await sdk.batches.retrieve(b.id)
+            assert done.output_file_id is not None
+            assert decode_id(done.output_file_id, "file").deployment == pinned.deployment  # type: ignore[union-attr]
