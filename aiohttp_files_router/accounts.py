@@ -96,7 +96,8 @@ class Registry:
                 total=None, connect=self.config.files_router.connect_timeout, sock_read=read
             )
             try:
-                provider = build_provider(kind, name, params, timeout)
+                provider = build_provider(kind, name, params, timeout,
+                                          getattr(params, "model", None))
             except ProviderError as err:
                 problem = str(err)
         if problem:

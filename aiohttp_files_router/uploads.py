@@ -86,7 +86,6 @@ class UploadReader:
     spool_dir: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     received: int = 0
-    too_large: bool = False
 
     @classmethod
     async def open(
@@ -160,7 +159,6 @@ class UploadReader:
     def _count(self, size: int) -> None:
         self.received += size
         if self.received > self.max_upload_bytes:
-            self.too_large = True
             raise PayloadTooLarge(
                 f"The upload is larger than this router's limit of {self.max_upload_bytes} "
                 "bytes.",

@@ -88,8 +88,16 @@ def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> Upstrea
                 str(err["code"]) if err.get("code") is not None else None,
             ),
         )
+    # Gateways in front of some providers answer {"statusCode": .., "message": ..}.
+    message = obj.get("message") if obj is not None else None
     return UpstreamReply(
-        status, error_body(f"upstream answered HTTP {status}", "upstream_error", None, None)
+        status,
+        error_body(
+            message if isinstance(message, str) else f"upstream answered HTTP {status}",
+            "upstream_error",
+            None,
+            None,
+        ),
     )
 
 

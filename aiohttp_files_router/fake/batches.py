@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .store import FakeAccount, FileRecord, new_id
 
-__all__ = ["ENDPOINTS", "MAX_BATCH_BYTES", "MAX_REQUESTS", "FakeBatch", "validate_input"]
+__all__ = [
+    "ENDPOINTS",
+    "MAX_BATCH_BYTES",
+    "MAX_REQUESTS",
+    "FakeBatch",
+    "RowCheck",
+    "error_entry",
+    "validate_input",
+]
 
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions")
 MAX_REQUESTS = 50_000
@@ -23,7 +31,9 @@ MAX_BATCH_BYTES = 200 * 1024 * 1024
 TERMINAL = ("completed", "failed", "cancelled", "expired")
 
 
-def _error(code: str, message: str, line: int | None, param: str | None = None) -> dict[str, Any]:
+def error_entry(
+    code: str, message: str, line: int | None, param: str | None = None
+) -> dict[str, Any]:
     return {"code": code, "message": message, "param": param, "line": line}
 
 
@@ -34,47 +44,65 @@ def _lines(record: FileRecord) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def validate_input(record: FileRecord, endpoint: str) -> tuple[list[dict[str, Any]], int]:
-    """OpenAI's structural checks; returns (errors, request count). Any error fails the batch."""
+RowCheck = Callable[[list[tuple[int, dict[str, Any]]]], list[dict[str, Any]]]
+
+
+def validate_input(
+    record: FileRecord, endpoint: str, extra: RowCheck | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """OpenAI's structural checks (plus ``extra``); returns (errors, request count).
+
+    Any error fails the batch.
+    """
     if record.bytes > MAX_BATCH_BYTES:
-        return [_error("file_too_large", "The input file exceeds 200 MB.", None)], 0
+        return [error_entry("file_too_large", "The input file exceeds 200 MB.", None)], 0
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
+    rows: list[tuple[int, dict[str, Any]]] = []
     count = 0
     for number, line in _lines(record):
         count += 1
         try:
             row = json.loads(line)
         except ValueError:
-            errors.append(_error("invalid_json_line", "This line is not valid JSON.", number))
+            errors.append(error_entry("invalid_json_line", "This line is not valid JSON.", number))
             continue
         if not isinstance(row, dict):
-            errors.append(_error("invalid_request", "Each line must be a JSON object.", number))
+            errors.append(
+                error_entry("invalid_request", "Each line must be a JSON object.", number)
+            )
             continue
+        rows.append((number, row))
         custom_id = row.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
-            errors.append(_error("missing_required_parameter", "Missing custom_id.", number,
+            errors.append(error_entry("missing_required_parameter", "Missing custom_id.", number,
                                  "custom_id"))
         elif custom_id in seen:
-            errors.append(_error("duplicate_custom_id",
+            errors.append(error_entry("duplicate_custom_id",
                                  f"The custom_id '{custom_id}' is not unique.", number,
                                  "custom_id"))
         else:
             seen.add(custom_id)
         if row.get("method") != "POST":
-            errors.append(_error("invalid_method", "Only POST is supported.", number, "method"))
+            errors.append(
+                error_entry("invalid_method", "Only POST is supported.", number, "method")
+            )
         if row.get("url") != endpoint:
-            errors.append(_error("mismatched_url",
+            errors.append(error_entry("mismatched_url",
                                  f"The url must match the batch endpoint '{endpoint}'.", number,
                                  "url"))
         if not isinstance(row.get("body"), dict):
-            errors.append(_error("missing_required_parameter", "Missing body.", number, "body"))
+            errors.append(
+                error_entry("missing_required_parameter", "Missing body.", number, "body")
+            )
         if len(errors) >= 100:
             break
     if count == 0:
-        errors.append(_error("empty_file", "The input file has no requests.", None))
+        errors.append(error_entry("empty_file", "The input file has no requests.", None))
+    if extra is not None and not errors:
+        errors.extend(extra(rows))
     if count > MAX_REQUESTS:
-        errors.append(_error("too_many_requests",
+        errors.append(error_entry("too_many_requests",
                              f"A batch holds at most {MAX_REQUESTS} requests.", None))
     return errors, count
 

@@ -1,27 +1,30 @@
-"""The OpenAI flavour of the fake upstream: /v1/files and /v1/batches, a key per account."""
+"""The OpenAI flavour of the fake upstream: /v1/files and /v1/batches, a key per account.
+
+Other flavours (Azure) subclass it and change the hooks: ``credential``, ``refuse``,
+``error``, ``answer``, ``check_rows``, ``routes`` and the expiry form fields.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import builtins
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .store import FakeAccount, FileRecord, make_root, new_id, remove_root
 
-__all__ = ["FakeOpenAI", "RecordedRequest"]
+__all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHUNK = 256 * 1024
-# The account and record of the request being served (request keys need aiohttp >= 3.14).
-_current: ContextVar[tuple[FakeAccount, RecordedRequest]] = ContextVar("fake_openai_request")
+Kind = Literal["file", "file_created", "batch", "file_list", "batch_list", "deleted"]
 
 
 @dataclass
@@ -32,28 +35,29 @@ class RecordedRequest:
     path: str
     raw_path: str  # as sent, before percent-decoding
     query: dict[str, str]
-    account: str | None  # the account whose key was used, None if no valid key
-    key: str | None
+    account: str | None  # the account whose credential was used, None if none was valid
+    key: str | None  # the credential presented (API key or bearer token)
     chunked: bool
     content_type: str
     bytes: int = 0  # file bytes received on upload
     form: dict[str, str] = field(default_factory=dict)  # text fields of an upload
     json: Any = None  # JSON body, if any
+    file_head: builtins.bytes = b""  # the first bytes of an uploaded file
 
 
-def _error(status: int, message: str, param: str | None = None, code: str | None = None,
-           type: str = "invalid_request_error") -> web.Response:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return web.json_response(body, status=status)
+class Answer(Exception):
+    """Raised inside a handler to answer with ``response`` at once."""
+
+    def __init__(self, response: web.Response):
+        super().__init__(response.status)
+        self.response = response
 
 
-def _not_found(kind: str, object_id: str, param: str) -> web.HTTPNotFound:
-    body = {"error": {"message": f"No such {kind} object: {object_id}",
-                      "type": "invalid_request_error", "param": param, "code": None}}
-    return web.HTTPNotFound(text=json.dumps(body), content_type="application/json")
+# The account and record of the request being served (request keys need aiohttp >= 3.14).
+_current: ContextVar[tuple[FakeAccount, RecordedRequest]] = ContextVar("fake_request")
 
 
-def _mask(key: str) -> str:
+def mask(key: str) -> str:
     return key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "****"
 
 
@@ -63,6 +67,9 @@ class FakeOpenAI:
     ``phase_seconds``/``cancel_seconds`` set the batch clock; ``clock`` may be replaced by a
     test to move time. ``delay`` makes every answer slow (for timeout tests).
     """
+
+    expiry_fields = ("expires_after[anchor]", "expires_after[seconds]")
+    expiry_range = (3600, 2592000)
 
     def __init__(
         self,
@@ -76,8 +83,8 @@ class FakeOpenAI:
         delay: float = 0.0,
     ):
         self.root, self._owns_root = make_root(storage)
-        self.accounts = {name: FakeAccount(name, self.root / name) for name in set(keys.values())}
         self.keys = dict(keys)
+        self.accounts = {name: FakeAccount(name, self.root / name) for name in set(keys.values())}
         self.prefix = prefix.rstrip("/")
         self.phase_seconds = phase_seconds
         self.cancel_seconds = cancel_seconds
@@ -85,11 +92,36 @@ class FakeOpenAI:
         self.delay = delay
         self.requests: list[RecordedRequest] = []
 
-    # -- plumbing -------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth], client_max_size=1024**2)
-        p = self.prefix
-        app.add_routes([
+    # -- hooks ------------------------------------------------------------------------------
+    def credential(self, request: web.Request) -> tuple[str | None, str | None]:
+        """(credential presented, account it opens)."""
+        header = request.headers.get("Authorization", "")
+        key = header[7:] if header.startswith("Bearer ") else None
+        return key, self.keys.get(key) if key else None
+
+    def refuse(self, request: web.Request, key: str | None, account: str | None) -> None:
+        """Raise Answer to turn a request away before it is served."""
+        if key is None:
+            raise Answer(self.error(401, "You didn't provide an API key."))
+        if account is None:
+            raise Answer(self.error(401, f"Incorrect API key provided: {mask(key)}.",
+                                    code="invalid_api_key"))
+
+    def error(self, status: int, message: str, param: str | None = None,
+              code: str | None = None) -> web.Response:
+        body = {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                          "code": code}}
+        return web.json_response(body, status=status)
+
+    def answer(self, obj: dict[str, Any], kind: Kind) -> web.Response:
+        return web.json_response(obj)
+
+    def check_rows(self, rows: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Extra per-row checks of a batch input file (beyond OpenAI's own)."""
+        return []
+
+    def routes(self, p: str) -> list[web.RouteDef]:
+        return [
             web.post(f"{p}/files", self.create_file),
             web.get(f"{p}/files", self.list_files),
             web.get(f"{p}/files/{{file_id}}", self.retrieve_file),
@@ -99,7 +131,12 @@ class FakeOpenAI:
             web.get(f"{p}/batches", self.list_batches),
             web.get(f"{p}/batches/{{batch_id}}", self.retrieve_batch),
             web.post(f"{p}/batches/{{batch_id}}/cancel", self.cancel_batch),
-        ])
+        ]
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._serve], client_max_size=1024**2)
+        app.add_routes(self.routes(self.prefix))
         app.on_cleanup.append(self._cleanup)
         return app
 
@@ -111,12 +148,10 @@ class FakeOpenAI:
         return [r for r in self.requests if r.account == account]
 
     @web.middleware
-    async def _auth(
+    async def _serve(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        header = request.headers.get("Authorization", "")
-        key = header[7:] if header.startswith("Bearer ") else None
-        account = self.keys.get(key) if key else None
+        key, account = self.credential(request)
         record = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -130,23 +165,23 @@ class FakeOpenAI:
         self.requests.append(record)
         if self.delay:
             await asyncio.sleep(self.delay)
-        if key is None:
-            return _error(401, "You didn't provide an API key.")
-        if account is None:
-            return _error(401, f"Incorrect API key provided: {_mask(key)}.",
-                          code="invalid_api_key")
-        token = _current.set((self.accounts[account], record))
         try:
-            response: web.StreamResponse = await handler(request)
-        finally:
-            _current.reset(token)
+            self.refuse(request, key, account)
+            assert account is not None
+            token = _current.set((self.accounts[account], record))
+            try:
+                response: web.StreamResponse = await handler(request)
+            finally:
+                _current.reset(token)
+        except Answer as answer:
+            return answer.response
         return response
 
     # -- files ------------------------------------------------------------------------------
     async def create_file(self, request: web.Request) -> web.Response:
         account, record = _current.get()
         if not request.content_type.startswith("multipart/"):
-            return _error(400, "Expected multipart/form-data.", "file")
+            return self.error(400, "Expected multipart/form-data.", "file")
         reader = await request.multipart()
         file_id = new_id("file-")
         filename: str | None = None
@@ -157,6 +192,8 @@ class FakeOpenAI:
                 path = account.new_file_path(file_id)
                 with path.open("wb") as fh:
                     while chunk := await part.read_chunk(CHUNK):
+                        if size < 4096:
+                            record.file_head += chunk[: 4096 - size]
                         fh.write(chunk)
                         size += len(chunk)
             else:
@@ -164,13 +201,20 @@ class FakeOpenAI:
         record.bytes = size
         purpose = record.form.get("purpose")
         if filename is None:
-            return _error(400, "Missing required parameter: 'file'.", "file")
+            return self.error(400, "Missing required parameter: 'file'.", "file")
         if purpose not in PURPOSES:
             account.new_file_path(file_id).unlink(missing_ok=True)
-            return _error(400, f"Invalid value for 'purpose': {purpose!r}.", "purpose")
-        expires = record.form.get("expires_after[seconds]")
-        obj = account.add_file(file_id, filename, purpose, size, int(expires) if expires else None)
-        return web.json_response(obj.to_json())
+            return self.error(400, f"Invalid value for 'purpose': {purpose!r}.", "purpose")
+        seconds = record.form.get(self.expiry_fields[1])
+        if seconds is not None:
+            low, high = self.expiry_range
+            if not seconds.isdigit() or not low <= int(seconds) <= high:
+                account.new_file_path(file_id).unlink(missing_ok=True)
+                return self.error(400, f"expires_after seconds must be {low} to {high}.",
+                                  self.expiry_fields[1])
+        obj = account.add_file(file_id, filename, purpose, size,
+                               int(seconds) if seconds else None)
+        return self.answer(obj.to_json(), "file_created")
 
     async def list_files(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
@@ -181,23 +225,23 @@ class FakeOpenAI:
             files = [f for f in files if f.purpose == query["purpose"]]
         page = _page([f.to_json() for f in files], query.get("after"),
                      int(query.get("limit", "10000")))
-        return web.json_response(page)
+        return self.answer(page, "file_list")
 
     def _file(self, request: web.Request) -> FileRecord:
         file_id = request.match_info["file_id"]
         found = _current.get()[0].files.get(file_id)
         if found is None:
-            raise _not_found("File", file_id, "id")
+            raise Answer(self.error(404, f"No such File object: {file_id}", "id"))
         return found
 
     async def retrieve_file(self, request: web.Request) -> web.Response:
-        return web.json_response(self._file(request).to_json())
+        return self.answer(self._file(request).to_json(), "file")
 
     async def delete_file(self, request: web.Request) -> web.Response:
         found = self._file(request)
         del _current.get()[0].files[found.id]
         found.path.unlink(missing_ok=True)
-        return web.json_response({"id": found.id, "object": "file", "deleted": True})
+        return self.answer({"id": found.id, "object": "file", "deleted": True}, "deleted")
 
     async def file_content(self, request: web.Request) -> web.StreamResponse:
         found = self._file(request)
@@ -214,30 +258,32 @@ class FakeOpenAI:
         try:
             body = await request.json()
         except ValueError:
-            return _error(400, "We could not parse the JSON body of your request.")
+            return self.error(400, "We could not parse the JSON body of your request.")
         record.json = body
         if not isinstance(body, dict):
-            return _error(400, "The body must be a JSON object.")
+            return self.error(400, "The body must be a JSON object.")
         for name in ("input_file_id", "endpoint", "completion_window"):
             if not isinstance(body.get(name), str):
-                return _error(400, f"Missing required parameter: '{name}'.", name)
-        unknown = set(body) - {"input_file_id", "endpoint", "completion_window", "metadata",
-                               "output_expires_after"}
+                return self.error(400, f"Missing required parameter: '{name}'.", name)
+        unknown = sorted(set(body) - {"input_file_id", "endpoint", "completion_window",
+                                      "metadata", "output_expires_after"})
         if unknown:
-            return _error(400, f"Unrecognized request argument supplied: {sorted(unknown)[0]}",
-                          sorted(unknown)[0])
+            return self.error(400, f"Unrecognized request argument supplied: {unknown[0]}",
+                              unknown[0])
         if body["endpoint"] not in ENDPOINTS:
-            return _error(400, f"Invalid value for 'endpoint': {body['endpoint']!r}.", "endpoint")
+            return self.error(400, f"Invalid value for 'endpoint': {body['endpoint']!r}.",
+                              "endpoint")
         if body["completion_window"] != "24h":
-            return _error(400, "Invalid value for 'completion_window': expected '24h'.",
-                          "completion_window")
+            return self.error(400, "Invalid value for 'completion_window': expected '24h'.",
+                              "completion_window")
         input_file = account.files.get(body["input_file_id"])
         if input_file is None:
-            return _error(404, f"No such File object: {body['input_file_id']}", "input_file_id")
+            return self.error(404, f"No such File object: {body['input_file_id']}",
+                              "input_file_id")
         if input_file.purpose != "batch":
-            return _error(400, "The input file must have purpose 'batch'.", "input_file_id")
+            return self.error(400, "The input file must have purpose 'batch'.", "input_file_id")
         expires = body.get("output_expires_after")
-        errors, total = validate_input(input_file, body["endpoint"])
+        errors, total = validate_input(input_file, body["endpoint"], self.check_rows)
         batch = FakeBatch(
             id=new_id("batch_"),
             endpoint=body["endpoint"],
@@ -250,19 +296,19 @@ class FakeOpenAI:
             output_expires_after=expires.get("seconds") if isinstance(expires, dict) else None,
         )
         account.batches[batch.id] = batch
-        return web.json_response(batch.to_json(
-            batch.created, self.phase_seconds, self.cancel_seconds, status="validating"
-        ))
+        obj = batch.to_json(batch.created, self.phase_seconds, self.cancel_seconds,
+                            status="validating")
+        return self.answer(obj, "batch")
 
     def _batch(self, request: web.Request) -> FakeBatch:
         batch_id = request.match_info["batch_id"]
         found: FakeBatch | None = _current.get()[0].batches.get(batch_id)
         if found is None:
-            raise _not_found("Batch", batch_id, "batch_id")
+            raise Answer(self.error(404, f"No such Batch object: {batch_id}", "batch_id"))
         return found
 
     async def retrieve_batch(self, request: web.Request) -> web.Response:
-        return web.json_response(self._batch_json(_current.get()[0], self._batch(request)))
+        return self.answer(self._batch_json(_current.get()[0], self._batch(request)), "batch")
 
     async def cancel_batch(self, request: web.Request) -> web.Response:
         found = self._batch(request)
@@ -270,20 +316,20 @@ class FakeOpenAI:
         now = self.clock()
         status = found.advance(account, now, self.phase_seconds, self.cancel_seconds)
         if status in ("completed", "failed", "cancelled", "expired"):
-            return _error(409, f"Cannot cancel a batch with status '{status}'.")
+            return self.error(409, f"Cannot cancel a batch with status '{status}'.")
         if found.cancel_at is not None:
-            return web.json_response(self._batch_json(account, found))
+            return self.answer(self._batch_json(account, found), "batch")
         found.cancel_at, found.cancel_phase = now, status
         # Like OpenAI, the answer to cancel always says "cancelling"; later looks move on.
         obj = found.to_json(now, self.phase_seconds, self.cancel_seconds, status="cancelling")
-        return web.json_response(obj)
+        return self.answer(obj, "batch")
 
     async def list_batches(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
         batches = sorted(account.batches.values(), key=lambda b: b.created, reverse=True)
         items = [self._batch_json(account, b) for b in batches]
         page = _page(items, request.query.get("after"), int(request.query.get("limit", "20")))
-        return web.json_response(page)
+        return self.answer(page, "batch_list")
 
 
 async def _parts(reader: Any) -> AsyncIterator[BodyPartReader]:
@@ -303,5 +349,4 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
         "last_id": page[-1]["id"] if page else None,
         "has_more": bool(rest),
     }
-
 

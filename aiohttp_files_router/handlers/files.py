@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
 from ..auth import authorize
-from ..errors import BadRequest, PayloadTooLarge, RouterError
+from ..errors import BadRequest, RouterError
 from ..providers import FileUpload, Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
 from ..uploads import UploadReader, forwarded_fields
@@ -34,7 +34,6 @@ FILE_ID = "file_id"
 async def _send(
     request: web.Request,
     provider: Provider,
-    upload: UploadReader,
     fields: Sequence[tuple[str, str]],
     part: BodyPartReader,
     chunks: AsyncIterator[bytes],
@@ -48,13 +47,9 @@ async def _send(
     try:
         return await provider.create_file(router_state(request).http, file)
     except RouterError:
-        if upload.too_large:
-            # The cap tripped inside the streamed body; the transport error is its echo.
-            raise PayloadTooLarge(
-                f"The upload is larger than this router's limit of {upload.max_upload_bytes} "
-                "bytes.",
-                param="file",
-            ) from None
+        if file.failure is not None:
+            # The stream was stopped on purpose; the transport error is only its echo.
+            raise file.failure from None
         raise
 
 
@@ -75,7 +70,7 @@ async def create_file(request: web.Request) -> web.Response:
         fields = forwarded_fields(upload.fields)
         authorize(account)
         provider = account.require()
-        reply = await _send(request, provider, upload, fields, part, upload.stream(part))
+        reply = await _send(request, provider, fields, part, upload.stream(part))
         await _check_trailing(request, upload, early, account, reply)
     else:
         # A routing field or the purpose may still follow: park the file on disk meanwhile.
@@ -89,7 +84,7 @@ async def create_file(request: web.Request) -> web.Response:
             fields = forwarded_fields(upload.fields)
             authorize(account)
             provider = account.require()
-            reply = await _send(request, provider, upload, fields, part, spool.chunks())
+            reply = await _send(request, provider, fields, part, spool.chunks())
         finally:
             spool.close()
     return reply_object(state, account, reply, "file")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from ..config import ProviderParams
+from .azure import AzureProvider
 from .base import FileUpload, Provider, ProviderError
 from .openai import OpenAIProvider
 
@@ -20,8 +21,16 @@ def provider_name(model: str, custom_llm_provider: str | None = None) -> str:
 
 
 def build_provider(
-    kind: str, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout
+    kind: str,
+    name: str,
+    params: ProviderParams,
+    timeout: aiohttp.ClientTimeout,
+    model: str | None = None,
 ) -> Provider:
+    """The adapter for one account; ``model`` is litellm_params.model (None for legacy)."""
     if kind in ("openai", "openai_compatible"):
         return OpenAIProvider(name, params, timeout)
+    if kind == "azure":
+        deployment = model.split("/", 1)[1] if model and "/" in model else model
+        return AzureProvider(name, params, timeout, deployment)
     raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+from ..errors import RouterError
 from ..upstream import ContentStream, UpstreamReply
 
 __all__ = ["FileUpload", "Provider", "ProviderError"]
@@ -26,23 +27,42 @@ class ProviderError(ValueError):
 
 @dataclass
 class FileUpload:
-    """A file being uploaded: small form fields plus the streamed file part."""
+    """A file being uploaded: small form fields plus the streamed file part.
+
+    Whatever stops the stream on purpose (size cap, a malformed JSONL line) is kept in
+    ``failure``: the upstream call then fails with a transport error, and the handler answers
+    with this instead.
+    """
 
     fields: Sequence[tuple[str, str]]  # forwarded form fields, in order (purpose first)
     filename: str
     content_type: str
     chunks: AsyncIterator[bytes]
+    failure: RouterError | None = field(default=None, init=False)
 
     @property
     def purpose(self) -> str:
         return dict(self.fields).get("purpose", "")
 
+    async def guard(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``chunks``, remembering the RouterError that ends them early."""
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except RouterError as err:
+            self.failure = err
+            raise
+
 
 class Provider(abc.ABC):
     """One provider account. Every method may raise RouterError (502/504 on transport)."""
 
-    #: Values scrubbed from anything passed back from this account (keys, tokens).
-    secrets: tuple[str, ...] = ()
+    _secrets: tuple[str, ...] = ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values scrubbed from anything passed back from this account (keys, tokens)."""
+        return self._secrets
 
     @abc.abstractmethod
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:

@@ -1,8 +1,12 @@
-"""OpenAI and OpenAI-compatible accounts: the API is ours already, so calls pass through."""
+"""OpenAI and OpenAI-compatible accounts: the API is ours already, so calls pass through.
+
+Subclasses (Azure) change the hooks only: ``auth_headers``, ``query``, ``normalise``,
+``upload_fields`` and ``upload_chunks``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -29,10 +33,29 @@ class OpenAIProvider(Provider):
         self.headers: dict[str, str] = {}
         if params.api_key:
             self.headers["Authorization"] = f"Bearer {params.api_key}"
-            self.secrets = (params.api_key,)
+            self._secrets = (params.api_key,)
         if params.organization:
             self.headers["OpenAI-Organization"] = params.organization
 
+    # -- hooks ------------------------------------------------------------------------------
+    async def auth_headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
+        return self.headers
+
+    def query(self) -> Mapping[str, str]:
+        """Query parameters every call carries."""
+        return {}
+
+    def normalise(self, body: bytes) -> bytes:
+        """A successful JSON answer, turned into OpenAI's shape."""
+        return body
+
+    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
+        return upload.fields
+
+    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
+        return upload.chunks
+
+    # -- plumbing ---------------------------------------------------------------------------
     def url(self, *segments: str) -> URL:
         # Every segment is quoted whole: an ID can never add a path, query or host.
         path = "/".join(quote(s, safe="") for s in segments)
@@ -48,25 +71,29 @@ class OpenAIProvider(Provider):
         data: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> UpstreamReply:
-        return await fetch_json(
+        reply = await fetch_json(
             http,
             method,
             url,
             account=self.name,
             secrets=self.secrets,
-            headers={**self.headers, **(headers or {})},
+            headers={**await self.auth_headers(http), **(headers or {})},
             timeout=self.timeout,
-            params=params,
+            params={**self.query(), **(params or {})},
             data=data,
         )
+        if reply.ok:
+            reply.body = self.normalise(reply.body)
+        return reply
 
+    # -- operations -------------------------------------------------------------------------
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
         with aiohttp.MultipartWriter("form-data") as form:
-            for name, value in upload.fields:
+            for name, value in self.upload_fields(upload):
                 part = form.append(value, {"Content-Type": "text/plain; charset=utf-8"})
                 part.set_content_disposition("form-data", name=name)
             payload = aiohttp.payload.AsyncIterablePayload(
-                upload.chunks, content_type=upload.content_type
+                upload.guard(self.upload_chunks(upload)), content_type=upload.content_type
             )
             part = form.append_payload(payload)
             part.set_content_disposition("form-data", name="file", filename=upload.filename)
@@ -92,8 +119,9 @@ class OpenAIProvider(Provider):
             self.url("files", file_id, "content"),
             account=self.name,
             secrets=self.secrets,
-            headers=self.headers,
+            headers=await self.auth_headers(http),
             timeout=self.timeout,
+            params=self.query(),
         ) as stream:
             yield stream
 

@@ -1,0 +1,171 @@
+"""Azure OpenAI accounts: OpenAI's API with Azure's paths, auth and quirks.
+
+- Paths: dated ``{api_base}/openai/files?api-version=2024-10-21``, or the v1 API
+  ``{api_base}/openai/v1/files`` for ``api_version`` ``v1``/``latest``/``preview``.
+- Auth: ``api-key``; a given Entra ID token; or Entra ID client credentials.
+- Answers: empty-string file IDs become null, ISO timestamps unix seconds, ``InProgress``
+  ``in_progress``, file ``pending`` ``uploaded``; errors get OpenAI's shape upstream.py-wide.
+- Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ..config import ProviderParams
+from ..rewrite import FILE_ID_FIELDS
+from .base import FileUpload, ProviderError
+from .entra import DEFAULT_AUTHORITY, EntraToken
+from .jsonl import map_lines, set_body_model
+from .openai import OpenAIProvider
+
+__all__ = ["V1_VERSIONS", "AzureProvider", "normalise_azure"]
+
+V1_VERSIONS = ("v1", "latest", "preview")
+_TIMES = ("created_at", "expires_at", "in_progress_at", "finalizing_at", "completed_at",
+          "failed_at", "expired_at", "cancelling_at", "cancelled_at")
+_FILE_STATUS = {"pending": "uploaded", "running": "uploaded", "deleting": "processed",
+                "deleted": "processed"}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_items = msgspec.json.Decoder(list[msgspec.Raw])
+_value = msgspec.json.Decoder()
+_json = msgspec.json.Encoder()
+
+
+def _unix(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp())
+
+
+def _fix(obj: dict[str, msgspec.Raw]) -> None:
+    changes: dict[str, Any] = {}
+    for name in _TIMES:
+        if name in obj:
+            value = _value.decode(obj[name])
+            if isinstance(value, str):
+                changes[name] = _unix(value)
+    for name in FILE_ID_FIELDS:
+        if name in obj and _value.decode(obj[name]) == "":
+            changes[name] = None
+    if "status" in obj:
+        status = _value.decode(obj["status"])
+        if isinstance(status, str):
+            snake = _CAMEL.sub("_", status).lower()
+            if "object" in obj and _value.decode(obj["object"]) == "file":
+                snake = _FILE_STATUS.get(snake, snake)
+            if snake != status:
+                changes["status"] = snake
+    for name, value in changes.items():
+        obj[name] = msgspec.Raw(_json.encode(value))
+
+
+def normalise_azure(body: bytes) -> bytes:
+    """Azure's answer in OpenAI's shape: only the quirky fields change."""
+    try:
+        obj = _object.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return body  # not ours to judge here; the ID rewrite reports malformed JSON
+    if "data" in obj:
+        try:
+            items = [_object.decode(raw) for raw in _items.decode(obj["data"])]
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return body
+        for item in items:
+            _fix(item)
+        obj["data"] = msgspec.Raw(_json.encode(items))
+    _fix(obj)
+    return _json.encode(obj)
+
+
+def _setting(value: str | None, env: Mapping[str, str], name: str) -> str | None:
+    return value or env.get(name) or None
+
+
+class AzureProvider(OpenAIProvider):
+    def __init__(
+        self,
+        name: str,
+        params: ProviderParams,
+        timeout: aiohttp.ClientTimeout,
+        deployment: str | None,
+        env: Mapping[str, str] | None = None,
+    ):
+        env = os.environ if env is None else env
+        super().__init__(name, msgspec.structs.replace(params, api_key=None, organization=None),
+                         timeout)
+        api_base = _setting(params.api_base, env, "AZURE_API_BASE")
+        api_version = _setting(params.api_version, env, "AZURE_API_VERSION")
+        if not api_base:
+            raise ProviderError("an azure account needs api_base (or AZURE_API_BASE)")
+        if not api_version:
+            raise ProviderError("an azure account needs api_version (or AZURE_API_VERSION)")
+        self.deployment = deployment
+        self.v1 = api_version.lower() in V1_VERSIONS
+        self.base = api_base.rstrip("/") + ("/openai/v1" if self.v1 else "/openai")
+        if not self.v1:
+            self._query = {"api-version": api_version}
+        else:
+            self._query = {"api-version": "preview"} if api_version.lower() == "preview" else {}
+        self.entra: EntraToken | None = None
+        tenant = _setting(params.tenant_id, env, "AZURE_TENANT_ID")
+        client = _setting(params.client_id, env, "AZURE_CLIENT_ID")
+        client_secret = _setting(params.client_secret, env, "AZURE_CLIENT_SECRET")
+        api_key = _setting(params.api_key, env, "AZURE_API_KEY")
+        self._secrets = tuple(s for s in (params.azure_ad_token, client_secret, api_key) if s)
+        if params.azure_ad_token:
+            self.headers = {"Authorization": f"Bearer {params.azure_ad_token}"}
+        elif tenant and client and client_secret:
+            authority = _setting(params.azure_authority_host, env, "AZURE_AUTHORITY_HOST")
+            self.entra = EntraToken(name, authority or DEFAULT_AUTHORITY, tenant, client,
+                                    client_secret, timeout)
+            self.headers = {}
+        elif api_key:
+            self.headers = {"api-key": api_key}
+        else:
+            raise ProviderError(
+                "an azure account needs api_key (or AZURE_API_KEY), azure_ad_token, or "
+                "tenant_id, client_id and client_secret"
+            )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        token = self.entra.token if self.entra else None
+        return self._secrets + ((token,) if token else ())
+
+    async def auth_headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
+        if self.entra is None:
+            return self.headers
+        return {"Authorization": f"Bearer {await self.entra.get(http)}"}
+
+    def query(self) -> Mapping[str, str]:
+        return self._query
+
+    def normalise(self, body: bytes) -> bytes:
+        return normalise_azure(body)
+
+    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
+        if self.v1:
+            return upload.fields
+        # The dated API reads the expiry as dotted form fields.
+        return [(name.replace("[", ".").rstrip("]"), value) for name, value in upload.fields]
+
+    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
+        if upload.purpose != "batch" or not self.deployment:
+            return upload.chunks
+        return map_lines(upload.chunks, set_body_model(self.deployment))

@@ -1,0 +1,81 @@
+"""Streaming JSONL transforms: one line at a time, whatever the chunk boundaries.
+
+Memory is bounded by the longest line (capped), never by the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import msgspec
+
+from ..errors import BadRequest
+
+__all__ = ["MAX_LINE_BYTES", "map_lines", "set_body_model"]
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+OUT_BLOCK = 256 * 1024
+
+LineFn = Callable[[int, bytes], bytes]
+
+_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_json = msgspec.json.Encoder()
+
+
+async def map_lines(
+    chunks: AsyncIterator[bytes], fn: LineFn, *, max_line: int = MAX_LINE_BYTES
+) -> AsyncIterator[bytes]:
+    """Apply ``fn(line_number, line)`` to every line (without its newline), streaming."""
+    pending = bytearray()
+    out = bytearray()
+    number = 0
+    async for chunk in chunks:
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", start)) != -1:
+            number += 1
+            out += fn(number, bytes(pending[start:end]))
+            out += b"\n"
+            start = end + 1
+        del pending[:start]
+        if len(pending) > max_line:
+            raise BadRequest(
+                f"Line {number + 1} of the file is longer than {max_line} bytes.", param="file"
+            )
+        if len(out) >= OUT_BLOCK:
+            yield bytes(out)
+            out.clear()
+    if pending:
+        out += fn(number + 1, bytes(pending))
+    if out:
+        yield bytes(out)
+
+
+def _bad_line(number: int, what: str) -> BadRequest:
+    return BadRequest(f"Line {number} of the batch file {what}.", param="file",
+                      code="invalid_batch_line")
+
+
+def set_body_model(model: str) -> LineFn:
+    """A line function that points every batch row's ``body.model`` at ``model``."""
+    value = msgspec.Raw(_json.encode(model))
+
+    def fn(number: int, line: bytes) -> bytes:
+        if not line.strip():
+            return line
+        try:
+            row = _object.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise _bad_line(number, "is not a JSON object") from None
+        raw_body = row.get("body")
+        if raw_body is None:
+            raise _bad_line(number, "has no 'body'")
+        try:
+            body = _object.decode(raw_body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise _bad_line(number, "has a 'body' that is not a JSON object") from None
+        body["model"] = value
+        row["body"] = msgspec.Raw(_json.encode(body))
+        return _json.encode(row)
+
+    return fn
