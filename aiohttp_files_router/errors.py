@@ -27,11 +27,19 @@ class RouterError(Exception):
     type = "invalid_request_error"
     default_code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        detail: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
+        self.detail = detail  # for the log only, never the client
 
     def response(self) -> web.Response:
         return error_response(self.status, self.message, self.type, self.param, self.code)

@@ -29,6 +29,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except RouterError as err:
+        if err.status >= 500:
+            logger.warning("%s %s -> %d: %s%s", request.method, request.path, err.status,
+                           err.message, f" ({err.detail})" if err.detail else "")
         return err.response()
     except web.HTTPException as exc:
         if exc.status < 400:

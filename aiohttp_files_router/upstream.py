@@ -8,7 +8,6 @@ normalised to the OpenAI error shape and scrubbed of the account's own secrets.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .errors import UpstreamTimeout, UpstreamUnavailable, error_body
+from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body
 
 __all__ = [
     "ContentStream",
@@ -29,8 +28,6 @@ __all__ = [
     "open_stream",
     "redact",
 ]
-
-logger = logging.getLogger(__package__)
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 STREAM_CHUNK = 256 * 1024
@@ -101,12 +98,17 @@ def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> Upstrea
     )
 
 
-def _transport_error(err: BaseException, account: str) -> Exception:
+def _transport_error(err: BaseException, account: str) -> RouterError:
+    # Logged where it is answered (the middleware): an upload stopped on purpose also ends
+    # in a transport error here, and is answered as what it really was.
+    detail = type(err).__name__
     if isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        logger.warning("account %s: upstream timed out", account)
-        return UpstreamTimeout(f"The upstream account for '{account}' did not answer in time.")
-    logger.warning("account %s: upstream unreachable: %s", account, type(err).__name__)
-    return UpstreamUnavailable(f"The upstream account for '{account}' could not be reached.")
+        return UpstreamTimeout(
+            f"The upstream account for '{account}' did not answer in time.", detail=detail
+        )
+    return UpstreamUnavailable(
+        f"The upstream account for '{account}' could not be reached.", detail=detail
+    )
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, account: str) -> bytes:

@@ -6,6 +6,7 @@ Shipped in the package so users can test their own setups against it too::
     runner = web.AppRunner(fake.app())
 """
 
+from .azure import FakeAzure
 from .openai import FakeOpenAI, RecordedRequest
 
-__all__ = ["FakeOpenAI", "RecordedRequest"]
+__all__ = ["FakeAzure", "FakeOpenAI", "RecordedRequest"]

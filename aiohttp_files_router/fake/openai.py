@@ -68,7 +68,6 @@ class FakeOpenAI:
     test to move time. ``delay`` makes every answer slow (for timeout tests).
     """
 
-    expiry_fields = ("expires_after[anchor]", "expires_after[seconds]")
     expiry_range = (3600, 2592000)
 
     def __init__(
@@ -98,6 +97,14 @@ class FakeOpenAI:
         header = request.headers.get("Authorization", "")
         key = header[7:] if header.startswith("Bearer ") else None
         return key, self.keys.get(key) if key else None
+
+    def public(self, request: web.Request) -> bool:
+        """Routes served without a credential (a token endpoint)."""
+        return False
+
+    def expiry_field(self, request: web.Request) -> str:
+        """The form field carrying expires_after's seconds."""
+        return "expires_after[seconds]"
 
     def refuse(self, request: web.Request, key: str | None, account: str | None) -> None:
         """Raise Answer to turn a request away before it is served."""
@@ -166,11 +173,14 @@ class FakeOpenAI:
         if self.delay:
             await asyncio.sleep(self.delay)
         try:
+            if self.public(request):
+                response: web.StreamResponse = await handler(request)
+                return response
             self.refuse(request, key, account)
             assert account is not None
             token = _current.set((self.accounts[account], record))
             try:
-                response: web.StreamResponse = await handler(request)
+                response = await handler(request)
             finally:
                 _current.reset(token)
         except Answer as answer:
@@ -205,13 +215,14 @@ class FakeOpenAI:
         if purpose not in PURPOSES:
             account.new_file_path(file_id).unlink(missing_ok=True)
             return self.error(400, f"Invalid value for 'purpose': {purpose!r}.", "purpose")
-        seconds = record.form.get(self.expiry_fields[1])
+        expiry = self.expiry_field(request)
+        seconds = record.form.get(expiry)
         if seconds is not None:
             low, high = self.expiry_range
             if not seconds.isdigit() or not low <= int(seconds) <= high:
                 account.new_file_path(file_id).unlink(missing_ok=True)
                 return self.error(400, f"expires_after seconds must be {low} to {high}.",
-                                  self.expiry_fields[1])
+                                  expiry)
         obj = account.add_file(file_id, filename, purpose, size,
                                int(seconds) if seconds else None)
         return self.answer(obj.to_json(), "file_created")
