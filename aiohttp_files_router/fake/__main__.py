@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .azure import FakeAzure
 from .openai import FakeOpenAI
 
 
@@ -21,9 +22,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--storage", type=Path, help="where file contents go (default: a temp dir)")
     p.add_argument("--phase-seconds", type=float, default=0.0,
                    help="seconds a batch spends in each phase")
+    p.add_argument("--flavour", choices=["openai", "azure"], default="openai")
+    p.add_argument("--deployment", action="append", default=[],
+                   help="an Azure deployment batch rows may name (repeatable)")
     args = p.parse_args(argv)
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
-    fake = FakeOpenAI(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+    fake: FakeOpenAI
+    if args.flavour == "azure":
+        fake = FakeAzure(keys, deployments=args.deployment, storage=args.storage,
+                         phase_seconds=args.phase_seconds)
+    else:
+        fake = FakeOpenAI(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     web.run_app(fake.app(), host=args.host, port=args.port, access_log=None,
                 print=lambda s: print(s, flush=True))
     return 0
