@@ -35,6 +35,9 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     finally:
         await state._http.close()
         state._http = None
+        for account in state.registry.accounts:
+            if account.provider is not None:
+                await account.provider.close()
 
 
 def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -> web.Application:

@@ -73,6 +73,7 @@ class ProviderParams(_Base, kw_only=True, frozen=True):
     vertex_location: str | None = None
     vertex_credentials: str | None = None
     gcs_bucket_name: str | None = None
+    gcs_api_base: str | None = None  # this router's own: the GCS JSON API endpoint
     # LiteLLM keys that steer its completion router, accepted so configs load as they are.
     rpm: int | None = None
     tpm: int | None = None

@@ -147,7 +147,7 @@ async def fetch_json(
         ) as resp:
             body = await _read_capped(resp, account)
             status = resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+    except (TimeoutError, aiohttp.ClientError) as err:
         raise _transport_error(err, account) from None
     if 200 <= status < 300:
         return UpstreamReply(status, body)
@@ -177,13 +177,13 @@ async def open_stream(
             timeout=timeout,
             allow_redirects=False,
         )
-    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+    except (TimeoutError, aiohttp.ClientError) as err:
         raise _transport_error(err, account) from None
     try:
         if not 200 <= resp.status < 300:
             try:
                 body = await _read_capped(resp, account)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            except (TimeoutError, aiohttp.ClientError) as err:
                 raise _transport_error(err, account) from None
             reply = normalise_error(resp.status, body, secrets)
             yield ContentStream(resp.status, {}, _empty(), error=reply)
@@ -203,5 +203,5 @@ async def _chunks(resp: aiohttp.ClientResponse, account: str) -> AsyncIterator[b
     try:
         async for chunk in resp.content.iter_any():
             yield chunk
-    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+    except (TimeoutError, aiohttp.ClientError) as err:
         raise _transport_error(err, account) from None

@@ -8,6 +8,7 @@ from ..config import ProviderParams
 from .azure import AzureProvider
 from .base import FileUpload, Provider, ProviderError
 from .openai import OpenAIProvider
+from .vertex import VertexProvider
 
 __all__ = ["FileUpload", "Provider", "ProviderError", "build_provider", "provider_name"]
 
@@ -30,6 +31,8 @@ def build_provider(
     """The adapter for one account; ``model`` is litellm_params.model (None for legacy)."""
     if kind in ("openai", "openai_compatible"):
         return OpenAIProvider(name, params, timeout)
+    if kind in ("vertex_ai", "vertex_ai_beta"):
+        return VertexProvider(name, params, timeout, model)
     if kind == "azure":
         deployment = model.split("/", 1)[1] if model and "/" in model else model
         return AzureProvider(name, params, timeout, deployment)

@@ -64,6 +64,9 @@ class Provider(abc.ABC):
         """Values scrubbed from anything passed back from this account (keys, tokens)."""
         return self._secrets
 
+    async def close(self) -> None:  # noqa: B027 - most adapters hold nothing of their own
+        """Release what the adapter holds (its own sessions); called at app cleanup."""
+
     @abc.abstractmethod
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
         ...

@@ -61,7 +61,7 @@ class EntraToken:
                                  allow_redirects=False) as resp:
                 body = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        except (TimeoutError, aiohttp.ClientError) as err:
             logger.warning("account %s: token endpoint unreachable: %s", self.account,
                            type(err).__name__)
             raise UpstreamUnavailable(problem + ": the token endpoint is unreachable.") from None

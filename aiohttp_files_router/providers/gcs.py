@@ -1,0 +1,155 @@
+"""The Google Cloud Storage JSON API, as the Vertex adapter uses it: objects are files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ..errors import NotFound, UpstreamUnavailable
+from ..upstream import UpstreamReply, normalise_error
+
+__all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object", "unix"]
+
+# Resumable uploads take chunks in multiples of 256 KiB; 8 MiB keeps requests few.
+RESUMABLE_CHUNK = 32 * 256 * 1024
+_decode = msgspec.json.Decoder(dict[str, Any])
+
+
+def unix(stamp: Any) -> int:
+    if not isinstance(stamp, str):
+        return 0
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
+    """An OpenAI File object for a GCS object resource."""
+    name = str(resource.get("name", ""))
+    meta = resource.get("metadata") or {}
+    purpose = meta.get("purpose") or ("batch_output" if "/batch-output/" in name else "user_data")
+    return {
+        "id": f"gs://{bucket}/{name}",
+        "object": "file",
+        "bytes": int(resource.get("size", 0)),
+        "created_at": unix(resource.get("timeCreated")),
+        "filename": meta.get("filename") or name.rsplit("/", 1)[-1],
+        "purpose": purpose,
+        "status": "processed",
+    }
+
+
+class Bucket:
+    """One bucket (and object-name prefix) reached with one account's token."""
+
+    def __init__(self, api_base: str, bucket: str, prefix: str, account: str,
+                 timeout: aiohttp.ClientTimeout):
+        self.api = api_base.rstrip("/")
+        self.name = bucket
+        self.prefix = prefix
+        self.account = account
+        self.timeout = timeout
+
+    def uri(self, object_name: str) -> str:
+        return f"gs://{self.name}/{object_name}"
+
+    def object_name(self, file_id: str) -> str:
+        """The object behind a ``gs://`` file ID; only this account's bucket and prefix."""
+        head = f"gs://{self.name}/"
+        name = file_id[len(head):] if file_id.startswith(head) else ""
+        if not name.startswith(self.prefix) or not name or name.endswith("/"):
+            raise NotFound(f"No such file: '{file_id}' is not in this account's bucket.",
+                           param="file_id")
+        return name
+
+    def object_url(self, name: str, **query: str) -> URL:
+        url = f"{self.api}/storage/v1/b/{quote(self.name, safe='')}/o/{quote(name, safe='')}"
+        return URL(url, encoded=True).with_query(query) if query else URL(url, encoded=True)
+
+    def list_url(self) -> URL:
+        return URL(f"{self.api}/storage/v1/b/{quote(self.name, safe='')}/o", encoded=True)
+
+    async def upload(
+        self,
+        http: aiohttp.ClientSession,
+        headers: Mapping[str, str],
+        secrets: tuple[str, ...],
+        name: str,
+        metadata: Mapping[str, str],
+        content_type: str,
+        chunks: AsyncIterator[bytes],
+    ) -> UpstreamReply:
+        """A resumable upload fed from ``chunks``; an upload that fails is cancelled."""
+        start = URL(f"{self.api}/upload/storage/v1/b/{quote(self.name, safe='')}/o",
+                    encoded=True).with_query(uploadType="resumable", name=name)
+        body = msgspec.json.encode({"name": name, "contentType": content_type,
+                                    "metadata": dict(metadata)})
+        try:
+            async with http.post(start, data=body, timeout=self.timeout, allow_redirects=False,
+                                 headers={**headers, "Content-Type": "application/json",
+                                          "X-Upload-Content-Type": content_type}) as resp:
+                if resp.status != 200 or "Location" not in resp.headers:
+                    return normalise_error(resp.status, await resp.read(), secrets)
+                session_url = URL(resp.headers["Location"], encoded=True)
+        except (TimeoutError, aiohttp.ClientError):
+            raise UpstreamUnavailable(
+                f"The storage of account '{self.account}' could not be reached.") from None
+        try:
+            return await self._send(http, headers, secrets, session_url, chunks)
+        except BaseException:
+            await self._cancel(http, headers, session_url)
+            raise
+
+    async def _send(self, http: aiohttp.ClientSession, headers: Mapping[str, str],
+                    secrets: tuple[str, ...], session_url: URL,
+                    chunks: AsyncIterator[bytes]) -> UpstreamReply:
+        buf = bytearray()
+        offset = 0
+        async for chunk in chunks:
+            buf += chunk
+            while len(buf) >= RESUMABLE_CHUNK:
+                piece = bytes(buf[:RESUMABLE_CHUNK])
+                del buf[:RESUMABLE_CHUNK]
+                rng = f"bytes {offset}-{offset + len(piece) - 1}/*"
+                reply = await self._put(http, headers, secrets, session_url, piece, rng)
+                if reply.status != 308:
+                    return reply if not reply.ok else normalise_error(502, b"", secrets)
+                offset += len(piece)
+        total = offset + len(buf)
+        rng = f"bytes {offset}-{total - 1}/{total}" if buf else f"bytes */{total}"
+        return await self._put(http, headers, secrets, session_url, bytes(buf), rng)
+
+    async def _put(self, http: aiohttp.ClientSession, headers: Mapping[str, str],
+                   secrets: tuple[str, ...], url: URL, data: bytes,
+                   content_range: str) -> UpstreamReply:
+        try:
+            async with http.put(url, data=data, timeout=self.timeout, allow_redirects=False,
+                                headers={**headers, "Content-Range": content_range}) as resp:
+                body = await resp.read()
+                if resp.status == 308 or 200 <= resp.status < 300:
+                    return UpstreamReply(resp.status, body)
+                return normalise_error(resp.status, body, secrets)
+        except (TimeoutError, aiohttp.ClientError):
+            raise UpstreamUnavailable(
+                f"The storage of account '{self.account}' could not be reached.") from None
+
+    async def _cancel(self, http: aiohttp.ClientSession, headers: Mapping[str, str],
+                      url: URL) -> None:
+        try:
+            async with http.delete(url, headers=headers, timeout=self.timeout):
+                pass
+        except (TimeoutError, aiohttp.ClientError):
+            pass  # the unfinished upload expires on its own; no object was created
+
+    def resource(self, reply: UpstreamReply) -> dict[str, Any]:
+        try:
+            return _decode.decode(reply.body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise UpstreamUnavailable("The storage answered with malformed JSON.") from None

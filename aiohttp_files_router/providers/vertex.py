@@ -1,0 +1,285 @@
+"""Vertex AI accounts: files are objects in the account's GCS bucket, batches are Vertex
+batch prediction jobs. The client only ever sees OpenAI shapes.
+
+- Upload (``purpose=batch``): OpenAI rows become Vertex rows line by line while they stream
+  into a resumable GCS upload; other purposes are stored as they are. The file ID is the
+  object's ``gs://`` URI.
+- Content of a job's ``predictions.jsonl``: Vertex predictions become OpenAI batch output rows.
+- Batches: ``batchPredictionJobs`` with the deployment's model; states, counts and times mapped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as random
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ..config import ProviderParams
+from ..errors import BadRequest, NotFound
+from ..upstream import ContentStream, UpstreamReply, fetch_json, open_stream
+from .base import FileUpload, Provider, ProviderError
+from .gcs import Bucket, file_object, unix
+from .google_auth import GoogleToken, load_service_account
+from .jsonl import map_lines
+from .vertex_rows import CHAT_URL, openai_to_vertex_line, vertex_to_openai_line
+
+__all__ = ["VertexProvider"]
+
+_json = msgspec.json.Encoder()
+_decode = msgspec.json.Decoder(dict[str, Any])
+ROOT = "files-router/"
+PREDICTIONS = "predictions.jsonl"
+_STATES = {
+    "JOB_STATE_QUEUED": "validating", "JOB_STATE_PENDING": "validating",
+    "JOB_STATE_RUNNING": "in_progress", "JOB_STATE_PAUSED": "in_progress",
+    "JOB_STATE_UPDATING": "in_progress", "JOB_STATE_SUCCEEDED": "completed",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "completed", "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLING": "cancelling", "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_EXPIRED": "expired",
+}
+
+
+def _ok(obj: Any, status: int = 200) -> UpstreamReply:
+    return UpstreamReply(status, _json.encode(obj))
+
+
+class VertexProvider(Provider):
+    def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout,
+                 model: str | None, env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        self.name = name
+        self.timeout = timeout
+        self.model = (model or "").split("/", 1)[-1]
+        if not self.model:
+            raise ProviderError("a vertex_ai account needs model: vertex_ai/<model>")
+        project, location = params.vertex_project, params.vertex_location or "us-central1"
+        credentials = params.vertex_credentials or env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if not credentials:
+            raise ProviderError(
+                "a vertex_ai account needs vertex_credentials (or GOOGLE_APPLICATION_CREDENTIALS)"
+            )
+        info = load_service_account(credentials)
+        project = project or info.get("project_id")
+        if not project:
+            raise ProviderError("a vertex_ai account needs vertex_project")
+        if not params.gcs_bucket_name:
+            raise ProviderError("a vertex_ai account needs gcs_bucket_name")
+        bucket, _, prefix = params.gcs_bucket_name.removeprefix("gs://").partition("/")
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        host = (f"https://{location}-aiplatform.googleapis.com" if location != "global"
+                else "https://aiplatform.googleapis.com")
+        self.jobs_url = (f"{(params.api_base or host).rstrip('/')}/v1/projects/"
+                         f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
+                         "/batchPredictionJobs")
+        self.bucket = Bucket(params.gcs_api_base or "https://storage.googleapis.com", bucket,
+                             prefix, name, timeout)
+        self.root = prefix + ROOT
+        self.token = GoogleToken(name, info, timeout.connect or 10.0)
+        self._key = str(info["private_key"])
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self._key,) + ((self.token.value,) if self.token.value else ())
+
+    async def close(self) -> None:
+        await self.token.close()
+
+    async def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self.token.get()}"}
+
+    async def _call(self, http: aiohttp.ClientSession, method: str, url: URL, *,
+                    params: Mapping[str, str] | None = None, data: bytes | None = None
+                    ) -> UpstreamReply:
+        headers = await self._headers()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        return await fetch_json(http, method, url, account=self.name, secrets=self.secrets,
+                                headers=headers, timeout=self.timeout, params=params, data=data)
+
+    # -- files ------------------------------------------------------------------------------
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        name = f"{self.root}{stamp}-{random.token_hex(6)}"
+        chunks = upload.chunks
+        content_type = upload.content_type
+        if upload.purpose == "batch":
+            chunks = map_lines(chunks, openai_to_vertex_line)
+            content_type = "application/jsonl"
+        reply = await self.bucket.upload(
+            http, await self._headers(), self.secrets, name,
+            {"filename": upload.filename, "purpose": upload.purpose}, content_type,
+            upload.guard(chunks),
+        )
+        if not reply.ok:
+            return reply
+        return _ok(file_object(self.bucket.resource(reply), self.bucket.name))
+
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        reply = await self._call(http, "GET", self.bucket.object_url(self.bucket.object_name(
+            file_id)))
+        if not reply.ok:
+            return reply
+        return _ok(file_object(self.bucket.resource(reply), self.bucket.name))
+
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        name = self.bucket.object_name(file_id)
+        reply = await self._call(http, "DELETE", self.bucket.object_url(name))
+        if not reply.ok:
+            return reply
+        return _ok({"id": file_id, "object": "file", "deleted": True})
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        # GCS lists by name, and names start with the upload time: ascending creation order.
+        limit = int(query.get("limit", "10000"))
+        params = {"prefix": self.root, "maxResults": str(limit + 1)}
+        after = query.get("after")
+        if after:
+            params["startOffset"] = self.bucket.object_name(after)
+        reply = await self._call(http, "GET", self.bucket.list_url(), params=params)
+        if not reply.ok:
+            return reply
+        listing = self.bucket.resource(reply)
+        items = [r for r in listing.get("items") or [] if not after or
+                 self.bucket.uri(str(r.get("name"))) != after]
+        has_more = len(items) > limit or bool(listing.get("nextPageToken"))
+        files = [file_object(r, self.bucket.name) for r in items[:limit]]
+        if "purpose" in query:
+            files = [f for f in files if f["purpose"] == query["purpose"]]
+        return _ok({"object": "list", "data": files,
+                    "first_id": files[0]["id"] if files else None,
+                    "last_id": files[-1]["id"] if files else None, "has_more": has_more})
+
+    @asynccontextmanager
+    async def file_content(
+        self, http: aiohttp.ClientSession, file_id: str
+    ) -> AsyncIterator[ContentStream]:
+        name = self.bucket.object_name(file_id)
+        async with open_stream(http, self.bucket.object_url(name, alt="media"),
+                               account=self.name, secrets=self.secrets,
+                               headers=await self._headers(), timeout=self.timeout) as stream:
+            if stream.error is None and name.endswith("/" + PREDICTIONS):
+                # Vertex predictions leave as OpenAI batch output rows (their length changes).
+                stream = ContentStream(
+                    stream.status, {"Content-Type": "application/jsonl"},
+                    map_lines(stream.chunks, vertex_to_openai_line(self.model)),
+                )
+            yield stream
+
+    # -- batches ----------------------------------------------------------------------------
+    def _batch(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        status = _STATES.get(str(job.get("state")), "in_progress")
+        stats = job.get("completionStats") or {}
+        done, failed = int(stats.get("successfulCount", 0)), int(stats.get("failedCount", 0))
+        total = done + failed + int(stats.get("incompleteCount", 0))
+        uris = ((job.get("inputConfig") or {}).get("gcsSource") or {}).get("uris") or [""]
+        obj: dict[str, Any] = {
+            "id": str(job.get("name", "")).rsplit("/", 1)[-1],
+            "object": "batch",
+            "endpoint": CHAT_URL,
+            "model": str(job.get("model", self.model)).rsplit("/", 1)[-1],
+            "input_file_id": uris[0],
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": unix(job.get("createTime")),
+            "request_counts": {"total": total, "completed": done, "failed": failed},
+            "metadata": None,
+        }
+        if job.get("startTime"):
+            obj["in_progress_at"] = unix(job["startTime"])
+        ended = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+                 "expired": "expired_at"}.get(status)
+        if ended and job.get("endTime"):
+            obj[ended] = unix(job["endTime"])
+        if status == "cancelling" and job.get("updateTime"):
+            obj["cancelling_at"] = unix(job["updateTime"])
+        directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
+        if directory and status in ("completed", "cancelled", "failed") and done:
+            obj["output_file_id"] = f"{str(directory).rstrip('/')}/{PREDICTIONS}"
+        error = job.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            obj["errors"] = {"object": "list", "data": [{
+                "code": str(error.get("code", "")), "message": str(error["message"]),
+                "param": None, "line": None}]}
+        return obj
+
+    def _job_reply(self, reply: UpstreamReply) -> UpstreamReply:
+        if not reply.ok:
+            return reply
+        return _ok(self._batch(_decode.decode(reply.body)))
+
+    def _job_url(self, batch_id: str, suffix: str = "") -> URL:
+        if not batch_id.isdigit():
+            raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
+        return URL(f"{self.jobs_url}/{batch_id}{suffix}", encoded=True)
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        if body.get("endpoint") != CHAT_URL:
+            raise BadRequest(f"Vertex AI accounts run only '{CHAT_URL}' batches.",
+                             param="endpoint")
+        source = self.bucket.uri(self.bucket.object_name(str(body["input_file_id"])))
+        output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}")
+        job = {
+            "displayName": f"files-router-{random.token_hex(6)}",
+            "model": f"publishers/google/models/{self.model}",
+            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [source]}},
+            "outputConfig": {"predictionsFormat": "jsonl",
+                             "gcsDestination": {"outputUriPrefix": output}},
+        }
+        reply = await self._call(http, "POST", URL(self.jobs_url, encoded=True),
+                                 data=_json.encode(job))
+        return self._job_reply(reply)
+
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return self._job_reply(await self._call(http, "GET", self._job_url(batch_id)))
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        reply = await self._call(http, "POST", self._job_url(batch_id, ":cancel"), data=b"{}")
+        if not reply.ok:
+            return reply
+        return await self.retrieve_batch(http, batch_id)
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """Vertex pages by token; OpenAI by the last ID seen. Walk the tokens to the cursor."""
+        limit = int(query.get("limit", "20"))
+        after = query.get("after")
+        found_after = after is None
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params = {"pageSize": str(max(limit, 50))}
+            if token:
+                params["pageToken"] = token
+            reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True),
+                                     params=params)
+            if not reply.ok:
+                return reply
+            page = _decode.decode(reply.body)
+            for job in page.get("batchPredictionJobs") or []:
+                batch = self._batch(job)
+                if found_after:
+                    out.append(batch)
+                elif batch["id"] == after:
+                    found_after = True
+            token = page.get("nextPageToken")
+            if len(out) > limit or not token:
+                break
+        return _ok({"object": "list", "data": out[:limit],
+                    "first_id": out[0]["id"] if out else None,
+                    "last_id": out[:limit][-1]["id"] if out else None,
+                    "has_more": len(out) > limit or bool(token)})
