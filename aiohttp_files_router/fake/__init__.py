@@ -8,5 +8,6 @@ Shipped in the package so users can test their own setups against it too::
 
 from .azure import FakeAzure
 from .openai import FakeOpenAI, RecordedRequest
+from .vertex import FakeVertex
 
-__all__ = ["FakeAzure", "FakeOpenAI", "RecordedRequest"]
+__all__ = ["FakeAzure", "FakeOpenAI", "FakeVertex", "RecordedRequest"]

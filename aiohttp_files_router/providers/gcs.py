@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -130,7 +131,9 @@ class Bucket:
                    secrets: tuple[str, ...], url: URL, data: bytes,
                    content_range: str) -> UpstreamReply:
         try:
-            async with http.put(url, data=data, timeout=self.timeout, allow_redirects=False,
+            # A BytesIO: aiohttp warns that a large raw bytes body could stall the loop.
+            async with http.put(url, data=io.BytesIO(data), timeout=self.timeout,
+                                allow_redirects=False,
                                 headers={**headers, "Content-Range": content_range}) as resp:
                 body = await resp.read()
                 if resp.status == 308 or 200 <= resp.status < 300:

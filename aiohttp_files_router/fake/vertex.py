@@ -1,0 +1,475 @@
+"""The Vertex AI flavour of the fake: a token endpoint, the GCS JSON API, batch prediction jobs.
+
+- ``POST /token``: the JWT bearer grant; the assertion must be signed by a known
+  service-account key (RS256) for this endpoint's URL;
+- GCS: resumable (``uploadType=resumable``, chunks in multiples of 256 KiB) and media uploads,
+  object metadata, ``alt=media`` downloads, delete, list (prefix, startOffset, pageToken);
+- ``batchPredictionJobs``: create, get, list (pageSize/pageToken), ``:cancel``; a job runs on
+  the fake's clock and writes ``prediction-model-*/predictions.jsonl`` in Vertex's format,
+  echoing each input row's extra fields, with failed rows for invalid requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from .openai import Answer, RecordedRequest
+from .store import make_root, remove_root
+
+__all__ = ["FakeVertex"]
+
+CHUNK_UNIT = 256 * 1024
+GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _error(status: int, message: str, reason: str = "INVALID_ARGUMENT") -> web.Response:
+    return web.json_response({"error": {"code": status, "message": message, "status": reason}},
+                             status=status)
+
+
+@dataclass
+class GcsObject:
+    bucket: str
+    name: str
+    path: Path
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+    created: float
+
+    def resource(self) -> dict[str, Any]:
+        return {"kind": "storage#object", "id": f"{self.bucket}/{self.name}",
+                "name": self.name, "bucket": self.bucket, "size": str(self.size),
+                "contentType": self.content_type, "timeCreated": _iso(self.created),
+                "updated": _iso(self.created), "metadata": self.metadata}
+
+
+@dataclass
+class Upload:
+    bucket: str
+    name: str
+    path: Path
+    content_type: str
+    metadata: dict[str, str]
+    received: int = 0
+    chunk_sizes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    id: str
+    model: str
+    source: str
+    output_prefix: str
+    created: float
+    display_name: str
+    cancel_at: float | None = None
+    cancel_phase: str | None = None
+    finished: str | None = None
+    output_dir: str | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+
+class FakeVertex:
+    """Vertex AI and GCS for one project; ``service_accounts`` maps client emails to PEM
+    public keys whose private halves may sign token grants."""
+
+    def __init__(
+        self,
+        service_accounts: Mapping[str, str],
+        *,
+        project: str = "fake-project",
+        location: str = "us-central1",
+        buckets: Iterable[str] = ("fake-bucket",),
+        storage: Path | None = None,
+        phase_seconds: float = 0.0,
+        cancel_seconds: float = 0.0,
+        token_seconds: int = 3600,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.root, self._owns_root = make_root(storage)
+        self.service_accounts = dict(service_accounts)
+        self.project, self.location = project, location
+        self.buckets = set(buckets)
+        self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
+        self.token_seconds = token_seconds
+        self.clock = clock
+        self.tokens: dict[str, str] = {}
+        self.token_requests = 0
+        self.objects: dict[tuple[str, str], GcsObject] = {}
+        self.uploads: dict[str, Upload] = {}
+        self.finished_uploads: list[Upload] = []
+        self.jobs: dict[str, Job] = {}
+        self.requests: list[RecordedRequest] = []
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
+        app = web.Application(middlewares=[self._serve], client_max_size=64 * 1024**2)
+        jobs = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
+        app.add_routes([
+            web.post("/token", self.issue_token),
+            web.post("/upload/storage/v1/b/{bucket}/o", self.start_upload),
+            web.put("/upload/storage/v1/b/{bucket}/o", self.put_chunk),
+            web.delete("/upload/storage/v1/b/{bucket}/o", self.cancel_upload),
+            web.get("/storage/v1/b/{bucket}/o", self.list_objects),
+            web.get("/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
+            web.delete("/storage/v1/b/{bucket}/o/{object:.+}", self.delete_object),
+            web.post(jobs, self.create_job),
+            web.get(jobs, self.list_jobs),
+            web.get(jobs + "/{job}", self.get_job),
+            web.post(jobs + "/{job_action}", self.job_action),
+        ])
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    async def _cleanup(self, app: web.Application) -> None:
+        if self._owns_root:
+            remove_root(self.root)
+
+    @web.middleware
+    async def _serve(self, request: web.Request,
+                     handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else None
+        record = RecordedRequest(
+            method=request.method, path=request.path,
+            raw_path=request.raw_path.split("?", 1)[0], query=dict(request.query),
+            account=self.tokens.get(token) if token else None, key=token,
+            chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
+            content_type=request.content_type,
+        )
+        self.requests.append(record)
+        if request.path != "/token" and record.account is None:
+            return _error(401, "Request had invalid authentication credentials.",
+                          "UNAUTHENTICATED")
+        try:
+            response: web.StreamResponse = await handler(request)
+        except Answer as answer:
+            return answer.response
+        return response
+
+    def _path(self, bucket: str, name: str) -> Path:
+        return self.root / hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()
+
+    def _bucket(self, request: web.Request) -> str:
+        bucket = request.match_info["bucket"]
+        if bucket not in self.buckets:
+            raise Answer(_error(404, f"The specified bucket does not exist: {bucket}",
+                                "NOT_FOUND"))
+        return bucket
+
+    def put_object(self, bucket: str, name: str, data: bytes, content_type: str,
+                   metadata: dict[str, str] | None = None) -> GcsObject:
+        path = self._path(bucket, name)
+        path.write_bytes(data)
+        obj = GcsObject(bucket, name, path, len(data), content_type, metadata or {}, self.clock())
+        self.objects[(bucket, name)] = obj
+        return obj
+
+    # -- token ------------------------------------------------------------------------------
+    async def issue_token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        form = await request.post()
+        assertion = str(form.get("assertion", ""))
+        if form.get("grant_type") != GRANT:
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+            key = self.service_accounts[claims["iss"]]
+            claims = jwt.decode(assertion, key, algorithms=["RS256"],
+                                audience=str(request.url.with_query(None)))
+        except (jwt.PyJWTError, KeyError):
+            return web.json_response({"error": "invalid_grant",
+                                      "error_description": "Invalid JWT Signature."}, status=400)
+        if "cloud-platform" not in str(claims.get("scope", "")):
+            return web.json_response({"error": "invalid_scope"}, status=400)
+        token = "ya29.fake-" + secrets.token_hex(16)
+        self.tokens[token] = claims["iss"]
+        return web.json_response({"access_token": token, "expires_in": self.token_seconds,
+                                  "token_type": "Bearer"})
+
+    # -- GCS --------------------------------------------------------------------------------
+    async def start_upload(self, request: web.Request) -> web.Response:
+        bucket = self._bucket(request)
+        kind = request.query.get("uploadType")
+        if kind == "media":
+            name = request.query.get("name", "")
+            data = await request.read()
+            obj = self.put_object(bucket, name, data, request.content_type)
+            return web.json_response(obj.resource())
+        if kind != "resumable":
+            return _error(400, "uploadType must be resumable or media")
+        meta = await request.json()
+        name = request.query.get("name") or meta.get("name")
+        if not name:
+            return _error(400, "Required object name")
+        upload_id = secrets.token_hex(12)
+        self.uploads[upload_id] = Upload(
+            bucket, name, self._path(bucket, name + ".partial-" + upload_id),
+            meta.get("contentType") or "application/octet-stream", meta.get("metadata") or {})
+        location = request.url.with_query(uploadType="resumable", upload_id=upload_id)
+        return web.Response(status=200, headers={"Location": str(location)})
+
+    def _upload(self, request: web.Request) -> Upload:
+        upload = self.uploads.get(request.query.get("upload_id", ""))
+        if upload is None:
+            raise Answer(_error(404, "No such upload session.", "NOT_FOUND"))
+        return upload
+
+    async def put_chunk(self, request: web.Request) -> web.Response:
+        upload = self._upload(request)
+        data = await request.read()
+        spec = request.headers.get("Content-Range", "")
+        try:
+            unit, _, rest = spec.partition(" ")
+            span, _, total_text = rest.partition("/")
+            total = None if total_text == "*" else int(total_text)
+            if span == "*":
+                start, end = upload.received, upload.received - 1
+            else:
+                first, _, last = span.partition("-")
+                start, end = int(first), int(last)
+        except ValueError:
+            return _error(400, f"Bad Content-Range: {spec!r}")
+        if unit != "bytes" or start != upload.received or end - start + 1 != len(data):
+            return _error(400, f"Content-Range {spec!r} does not continue the upload")
+        if total is None and len(data) % CHUNK_UNIT:
+            return _error(400, "Chunks other than the last must be multiples of 256 KiB.")
+        with upload.path.open("ab") as fh:
+            fh.write(data)
+        upload.received += len(data)
+        upload.chunk_sizes.append(len(data))
+        if total is None:
+            return web.Response(status=308, headers={"Range": f"bytes=0-{upload.received - 1}"})
+        if total != upload.received:
+            return _error(400, "The upload ended short of its declared size.")
+        del self.uploads[request.query["upload_id"]]
+        self.finished_uploads.append(upload)
+        final = self._path(upload.bucket, upload.name)
+        upload.path.replace(final)
+        obj = GcsObject(upload.bucket, upload.name, final, upload.received, upload.content_type,
+                        upload.metadata, self.clock())
+        self.objects[(upload.bucket, upload.name)] = obj
+        return web.json_response(obj.resource())
+
+    async def cancel_upload(self, request: web.Request) -> web.Response:
+        upload = self._upload(request)
+        del self.uploads[request.query["upload_id"]]
+        upload.path.unlink(missing_ok=True)
+        return web.Response(status=499)
+
+    def _object(self, request: web.Request) -> GcsObject:
+        bucket = self._bucket(request)
+        name = request.match_info["object"]
+        obj = self.objects.get((bucket, name))
+        if obj is None:
+            raise Answer(_error(404, f"No such object: {bucket}/{name}", "NOT_FOUND"))
+        return obj
+
+    async def get_object(self, request: web.Request) -> web.StreamResponse:
+        obj = self._object(request)
+        if request.query.get("alt") == "media":
+            return web.FileResponse(obj.path, headers={"Content-Type": obj.content_type})
+        return web.json_response(obj.resource())
+
+    async def delete_object(self, request: web.Request) -> web.Response:
+        obj = self._object(request)
+        del self.objects[(obj.bucket, obj.name)]
+        obj.path.unlink(missing_ok=True)
+        return web.Response(status=204)
+
+    async def list_objects(self, request: web.Request) -> web.Response:
+        bucket = self._bucket(request)
+        query = request.query
+        names = sorted(n for b, n in self.objects if b == bucket
+                       and n.startswith(query.get("prefix", ""))
+                       and n >= query.get("startOffset", ""))
+        start = int(query.get("pageToken", "0"))
+        size = int(query.get("maxResults", "1000"))
+        page = names[start:start + size]
+        body: dict[str, Any] = {"kind": "storage#objects",
+                                "items": [self.objects[(bucket, n)].resource() for n in page]}
+        if start + size < len(names):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
+
+    # -- batch prediction jobs --------------------------------------------------------------
+    def _check_scope(self, request: web.Request) -> None:
+        if (request.match_info["project"], request.match_info["location"]) != (
+                self.project, self.location):
+            raise Answer(_error(404, "Project or location not found.", "NOT_FOUND"))
+
+    def _state(self, job: Job, now: float) -> str:
+        if job.finished:
+            return job.finished
+        if job.cancel_at is not None:
+            return ("JOB_STATE_CANCELLED" if now >= job.cancel_at + self.cancel_seconds
+                    else "JOB_STATE_CANCELLING")
+        elapsed = now - job.created
+        if elapsed < self.phase_seconds:
+            return "JOB_STATE_PENDING"
+        if elapsed < 2 * self.phase_seconds:
+            return "JOB_STATE_RUNNING"
+        return "JOB_STATE_SUCCEEDED"
+
+    def _advance(self, job: Job) -> str:
+        now = self.clock()
+        state = self._state(job, now)
+        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED") and not job.finished:
+            limit = None
+            if state == "JOB_STATE_CANCELLED":
+                limit = 0 if job.cancel_phase == "JOB_STATE_PENDING" else -1
+            self._run(job, limit)
+            job.finished = "JOB_STATE_FAILED" if job.error else state
+        return job.finished or state
+
+    def _run(self, job: Job, limit: int | None) -> None:
+        bucket, _, name = job.source.removeprefix("gs://").partition("/")
+        source = self.objects.get((bucket, name))
+        if source is None:
+            job.error = {"code": 5, "message": f"Input {job.source} not found."}
+            return
+        lines = [line for line in source.path.read_bytes().splitlines() if line.strip()]
+        if limit == -1:
+            limit = len(lines) // 2
+        now = self.clock()
+        rows, ok, failed = [], 0, 0
+        for line in lines[:limit]:
+            row: Any = None
+            try:
+                row = json.loads(line)
+                request = row["request"]
+                if not request["contents"]:
+                    raise ValueError("contents must not be empty")
+            except (ValueError, KeyError, TypeError) as err:
+                failed += 1
+                rows.append({**(row if isinstance(row, dict) else {}),
+                             "status": f"Bad Request: {err}", "processed_time": _iso(now)})
+                continue
+            ok += 1
+            rows.append({**row, "status": "", "processed_time": _iso(now),
+                         "response": self._predict(job.model, request)})
+        out_bucket, _, out_prefix = job.output_prefix.removeprefix("gs://").partition("/")
+        directory = f"{out_prefix.rstrip('/')}/prediction-model-{int(now)}"
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        self.put_object(out_bucket, f"{directory}/predictions.jsonl", data, "application/jsonl")
+        job.output_dir = f"gs://{out_bucket}/{directory}"
+        job.stats = {"successfulCount": ok, "failedCount": failed,
+                     "incompleteCount": len(lines) - ok - failed}
+
+    @staticmethod
+    def _predict(model: str, request: dict[str, Any]) -> dict[str, Any]:
+        text = json.dumps(request["contents"])
+        digest = hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:12]
+        config = request.get("generationConfig") or {}
+        mode = ((request.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+        declarations = [d for t in request.get("tools") or []
+                        for d in t.get("functionDeclarations") or []]
+        if mode == "ANY" and declarations:
+            parts: list[dict[str, Any]] = [{"functionCall": {"name": declarations[0]["name"],
+                                                             "args": {"q": digest}}}]
+            finish = "STOP"
+        else:
+            parts = [{"text": f"mock vertex reply {digest}"}]
+            finish = "MAX_TOKENS" if config.get("maxOutputTokens") == 1 else "STOP"
+        prompt = max(1, len(text) // 4)
+        return {"candidates": [{"content": {"role": "model", "parts": parts},
+                                "finishReason": finish, "index": 0}],
+                "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": 5,
+                                  "totalTokenCount": prompt + 5},
+                "modelVersion": model.rsplit("/", 1)[-1] + "-001"}
+
+    def _job_json(self, job: Job, state: str | None = None) -> dict[str, Any]:
+        """The job resource; ``state`` pins what a create answer reports, as Vertex does."""
+        state = state or self._advance(job)
+        obj: dict[str, Any] = {
+            "name": f"projects/{self.project}/locations/{self.location}/batchPredictionJobs/"
+                    f"{job.id}",
+            "displayName": job.display_name,
+            "model": job.model,
+            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [job.source]}},
+            "outputConfig": {"predictionsFormat": "jsonl",
+                             "gcsDestination": {"outputUriPrefix": job.output_prefix}},
+            "state": state,
+            "createTime": _iso(job.created),
+            "updateTime": _iso(job.cancel_at or job.created),
+        }
+        if state != "JOB_STATE_PENDING":
+            obj["startTime"] = _iso(job.created + self.phase_seconds)
+        if job.finished and state == job.finished:
+            obj["endTime"] = _iso(job.created + 2 * self.phase_seconds
+                                  if job.cancel_at is None else job.cancel_at)
+        if job.output_dir:
+            obj["outputInfo"] = {"gcsOutputDirectory": job.output_dir}
+        if job.stats:
+            obj["completionStats"] = {k: str(v) for k, v in job.stats.items()}
+        if job.error:
+            obj["error"] = job.error
+        return obj
+
+    async def create_job(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        body = await request.json()
+        try:
+            model = body["model"]
+            source = body["inputConfig"]["gcsSource"]["uris"][0]
+            output = body["outputConfig"]["gcsDestination"]["outputUriPrefix"]
+        except (KeyError, IndexError, TypeError):
+            return _error(400, "model, inputConfig.gcsSource and outputConfig are required")
+        if not str(model).startswith("publishers/google/models/"):
+            return _error(400, f"Unsupported model: {model}")
+        job = Job(str(secrets.randbelow(10**18) + 10**18), model, source, output, self.clock(),
+                  body.get("displayName", ""))
+        self.jobs[job.id] = job
+        return web.json_response(self._job_json(job, "JOB_STATE_PENDING"))
+
+    def _job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise Answer(_error(404, f"BatchPredictionJob {job_id} not found.", "NOT_FOUND"))
+        return job
+
+    async def get_job(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        return web.json_response(self._job_json(self._job(request.match_info["job"])))
+
+    async def job_action(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        job_id, _, action = request.match_info["job_action"].partition(":")
+        if action != "cancel":
+            return _error(404, "Unknown action.", "NOT_FOUND")
+        job = self._job(job_id)
+        state = self._advance(job)
+        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+            return _error(400, f"Cannot cancel a job in state {state}.", "FAILED_PRECONDITION")
+        if job.cancel_at is None:
+            job.cancel_at, job.cancel_phase = self.clock(), state
+        return web.json_response({})
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+        start = int(request.query.get("pageToken", "0"))
+        size = int(request.query.get("pageSize", "100"))
+        body: dict[str, Any] = {"batchPredictionJobs": [self._job_json(j)
+                                                        for j in jobs[start:start + size]]}
+        if start + size < len(jobs):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
