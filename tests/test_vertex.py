@@ -178,7 +178,7 @@ async def test_large_upload_uses_256k_multiples_and_bad_line_removes_partial(
     start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
     router = await start_router(config(vertex_entry(vertex_server)))
-    rows = jsonl(chat_rows(100_000))  # ~13 MiB of OpenAI rows: more than one 8 MiB chunk
+    rows = jsonl(chat_rows(30_000))  # ~3 MiB of Vertex rows: more than one 2 MiB chunk
     async with sdk_for(router) as sdk:
         f = await sdk.files.create(file=("big.jsonl", io.BytesIO(rows)), purpose="batch",
                                    extra_body={"model": "gemini-batch"})
@@ -188,7 +188,7 @@ async def test_large_upload_uses_256k_multiples_and_bad_line_removes_partial(
             await sdk.files.create(file=("bad.jsonl", io.BytesIO(bad)), purpose="batch",
                                    extra_body={"model": "gemini-batch"})
         err = error_of(info.value.response.json())
-        assert "Line 100001" in err["message"] and err["param"] == "file"
+        assert "Line 30001" in err["message"] and err["param"] == "file"
         with pytest.raises(BadRequestError) as info:
             await sdk.files.create(file=("e.jsonl", io.BytesIO(b'{"custom_id": "e", "url": '
                                    b'"/v1/embeddings", "body": {"input": "x"}}\n')),

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .azure import FakeAzure
 from .openai import FakeOpenAI
+from .vertex import FakeVertex
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,13 +23,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--storage", type=Path, help="where file contents go (default: a temp dir)")
     p.add_argument("--phase-seconds", type=float, default=0.0,
                    help="seconds a batch spends in each phase")
-    p.add_argument("--flavour", choices=["openai", "azure"], default="openai")
+    p.add_argument("--flavour", choices=["openai", "azure", "vertex"], default="openai")
     p.add_argument("--deployment", action="append", default=[],
                    help="an Azure deployment batch rows may name (repeatable)")
+    p.add_argument("--service-account", action="append", default=[], metavar="EMAIL=PEM",
+                   help="Vertex: a client email and the path of its PEM public key")
+    p.add_argument("--bucket", action="append", default=[], help="Vertex: a GCS bucket")
     args = p.parse_args(argv)
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
-    fake: FakeOpenAI
-    if args.flavour == "azure":
+    fake: FakeOpenAI | FakeVertex
+    if args.flavour == "vertex":
+        accounts = {email: Path(pem).read_text() for email, pem in
+                    (item.split("=", 1) for item in args.service_account)}
+        fake = FakeVertex(accounts, buckets=args.bucket or ["fake-bucket"], storage=args.storage,
+                          phase_seconds=args.phase_seconds)
+    elif args.flavour == "azure":
         fake = FakeAzure(keys, deployments=args.deployment, storage=args.storage,
                          phase_seconds=args.phase_seconds)
     else:

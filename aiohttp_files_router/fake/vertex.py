@@ -211,8 +211,14 @@ class FakeVertex:
         kind = request.query.get("uploadType")
         if kind == "media":
             name = request.query.get("name", "")
-            data = await request.read()
-            obj = self.put_object(bucket, name, data, request.content_type)
+            path = self._path(bucket, name)
+            size = 0
+            with path.open("wb") as fh:  # streamed: media uploads may be large
+                async for chunk in request.content.iter_chunked(256 * 1024):
+                    fh.write(chunk)
+                    size += len(chunk)
+            obj = GcsObject(bucket, name, path, size, request.content_type, {}, self.clock())
+            self.objects[(bucket, name)] = obj
             return web.json_response(obj.resource())
         if kind != "resumable":
             return _error(400, "uploadType must be resumable or media")

@@ -17,8 +17,10 @@ from ..upstream import UpstreamReply, normalise_error
 
 __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object", "unix"]
 
-# Resumable uploads take chunks in multiples of 256 KiB; 8 MiB keeps requests few.
-RESUMABLE_CHUNK = 32 * 256 * 1024
+# Resumable uploads take chunks in multiples of 256 KiB. 2 MiB: measured with 200 MiB uploads,
+# 8 MiB chunks cost about 40 MiB of peak RSS (each chunk is held up to three times while it
+# is sent) for no gain in speed, since the row transform is the slower part.
+RESUMABLE_CHUNK = 8 * 256 * 1024
 _decode = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -116,7 +118,8 @@ class Bucket:
         async for chunk in chunks:
             buf += chunk
             while len(buf) >= RESUMABLE_CHUNK:
-                piece = bytes(buf[:RESUMABLE_CHUNK])
+                with memoryview(buf) as view:
+                    piece = bytes(view[:RESUMABLE_CHUNK])  # one copy, not two
                 del buf[:RESUMABLE_CHUNK]
                 rng = f"bytes {offset}-{offset + len(piece) - 1}/*"
                 reply = await self._put(http, headers, secrets, session_url, piece, rng)
