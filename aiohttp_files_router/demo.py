@@ -1,64 +1,110 @@
-"""``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed."""
+"""``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
+
+Two OpenAI accounts, one Azure OpenAI deployment and one Vertex AI model, each served by the
+package's fakes on loopback ports of their own.
+"""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .app import create_app
 from .config import parse_config
-from .fake import FakeOpenAI
+from .fake import FakeAzure, FakeOpenAI, FakeVertex
 
 __all__ = ["DEMO_KEY", "demo_app", "demo_snippet"]
 
 DEMO_KEY = "sk-demo-1234"
-ACCOUNTS = {"gpt-4o-litellm": "sk-fake-account-a", "gpt-4o-mini-litellm": "sk-fake-account-b"}
+OPENAI_ACCOUNTS = {
+    "gpt-4o-litellm": "sk-fake-account-a",
+    "gpt-4o-mini-litellm": "sk-fake-account-b",
+}
+AZURE_KEY = "fake-azure-key"
+AZURE_DEPLOYMENT = "demo-batch-deployment"
+VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
+MODELS = (*OPENAI_ACCOUNTS, "gpt-4o-azure", "gemini-batch")
+
+
+def _socket() -> tuple[socket.socket, str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _service_account(token_uri: str) -> tuple[str, str]:
+    """A throwaway service-account key (JSON text) and its public half, for the fake."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    info = {"type": "service_account", "project_id": "fake-project", "private_key": private,
+            "client_email": VERTEX_EMAIL, "token_uri": token_uri}
+    return json.dumps(info), public.decode()
 
 
 def demo_app(phase_seconds: float = 1.0) -> web.Application:
-    """A router app whose accounts are fake OpenAI accounts served on a loopback port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    fake = FakeOpenAI({key: name for name, key in ACCOUNTS.items()}, phase_seconds=phase_seconds)
+    """A router app whose accounts are fakes served on loopback ports."""
+    openai_sock, openai_base = _socket()
+    azure_sock, azure_base = _socket()
+    vertex_sock, vertex_base = _socket()
+    credentials, public_key = _service_account(f"{vertex_base}/token")
+    fakes: list[tuple[Any, socket.socket]] = [
+        (FakeOpenAI({key: name for name, key in OPENAI_ACCOUNTS.items()},
+                    phase_seconds=phase_seconds), openai_sock),
+        (FakeAzure({AZURE_KEY: "azure"}, deployments=[AZURE_DEPLOYMENT],
+                   phase_seconds=phase_seconds), azure_sock),
+        (FakeVertex({VERTEX_EMAIL: public_key}, buckets=["demo-bucket"],
+                    phase_seconds=phase_seconds), vertex_sock),
+    ]
+    model_list: list[dict[str, Any]] = [
+        {"model_name": name, "litellm_params": {
+            "model": f"openai/{name.removesuffix('-litellm')}", "api_key": key,
+            "api_base": f"{openai_base}/v1"}}
+        for name, key in OPENAI_ACCOUNTS.items()
+    ]
+    model_list.append({"model_name": "gpt-4o-azure", "litellm_params": {
+        "model": f"azure/{AZURE_DEPLOYMENT}", "api_key": AZURE_KEY, "api_base": azure_base,
+        "api_version": "2024-10-21"}})
+    model_list.append({"model_name": "gemini-batch", "litellm_params": {
+        "model": "vertex_ai/gemini-2.5-flash", "vertex_project": "fake-project",
+        "vertex_location": "us-central1", "vertex_credentials": credentials,
+        "gcs_bucket_name": "demo-bucket/router", "api_base": vertex_base,
+        "gcs_api_base": vertex_base}})
     config = parse_config(
-        {
-            "model_list": [
-                {
-                    "model_name": name,
-                    "litellm_params": {
-                        "model": f"openai/{name.removesuffix('-litellm')}",
-                        "api_key": key,
-                        "api_base": f"http://127.0.0.1:{port}/v1",
-                    },
-                }
-                for name, key in ACCOUNTS.items()
-            ],
-            "general_settings": {"master_key": DEMO_KEY},
-        },
-        "<demo>",
+        {"model_list": model_list, "general_settings": {"master_key": DEMO_KEY}}, "<demo>"
     )
     app = create_app(config, route_prefixes=("", "/v1"))
 
-    async def run_fake(_: web.Application) -> AsyncIterator[None]:
-        runner = web.AppRunner(fake.app(), access_log=None)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
+    async def run_fakes(_: web.Application) -> AsyncIterator[None]:
+        runners = []
         try:
+            for fake, sock in fakes:
+                runner = web.AppRunner(fake.app(), access_log=None)
+                await runner.setup()
+                runners.append(runner)
+                await web.SockSite(runner, sock).start()
             yield
         finally:
-            await runner.cleanup()
+            for runner in runners:
+                await runner.cleanup()
 
-    app.cleanup_ctx.insert(0, run_fake)
+    app.cleanup_ctx.insert(0, run_fakes)
     return app
 
 
 def demo_snippet(base_url: str) -> str:
     return f'''\
-Demo router with two fake OpenAI accounts: {", ".join(ACCOUNTS)}.
-Try it from another shell (pip install openai):
+Demo router with fake accounts: {", ".join(MODELS)}
+(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model). Proxy key: {DEMO_KEY}
+Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'
 import io, json
@@ -76,4 +122,6 @@ print("list:", [x.id for x in client.files.list(extra_query={{"model": "gpt-4o-l
 print("content:", client.files.content(f.id).text[:60], "...")
 print("delete:", client.files.delete(f.id).deleted)
 PY
+
+The whole batch flow: python examples/seed_example.py --model gemini-batch
 '''
