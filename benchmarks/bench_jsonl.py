@@ -60,7 +60,9 @@ async def wait_ready(url: str, headers: dict[str, str]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def upload(url: str, headers: dict[str, str], size: int, fields: dict[str, str]) -> float:
+async def upload(url: str, headers: dict[str, str], size: int,
+                 fields: dict[str, str]) -> tuple[float, dict[str, object]]:
+    """A multipart upload of SIZE bytes of batch rows; (seconds, the File object)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
         with aiohttp.MultipartWriter("form-data") as form:
             for name, value in {**fields, "purpose": "batch"}.items():
@@ -71,7 +73,7 @@ async def upload(url: str, headers: dict[str, str], size: int, fields: dict[str,
             async with http.post(url, data=form, headers=headers) as resp:
                 answer = await resp.json()
                 assert resp.status == 200, answer
-            return time.perf_counter() - start
+            return time.perf_counter() - start, answer
 
 
 async def measure(size_mib: int, azure: str, routed: str, router_pid: int) -> None:
@@ -81,8 +83,9 @@ async def measure(size_mib: int, azure: str, routed: str, router_pid: int) -> No
     await wait_ready(f"{routed}/files?model=azure-bench", routed_headers)
     size = size_mib * 1024 * 1024
     rss_start = rss_kib(router_pid, "VmRSS")
-    direct = await upload(f"{azure}/openai/files?api-version=2024-10-21", direct_headers, size, {})
-    through = await upload(f"{routed}/files", routed_headers, size, {"model": "azure-bench"})
+    direct, _ = await upload(f"{azure}/openai/files?api-version=2024-10-21", direct_headers,
+                             size, {})
+    through, _ = await upload(f"{routed}/files", routed_headers, size, {"model": "azure-bench"})
     peak = rss_kib(router_pid, "VmHWM")
     print(f"{size_mib} MiB batch JSONL: direct {size_mib / direct:7.1f} MiB/s   "
           f"router (body.model rewrite) {size_mib / through:7.1f} MiB/s   "

@@ -17,28 +17,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import jwt
 import yaml
 from bench_files import free_port, rss_kib
-from bench_jsonl import rows_block
+from bench_jsonl import body, upload
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 MASTER = "sk-bench-master"
 EMAIL = "bench@fake-project.iam.gserviceaccount.com"
 BUCKET = "bench-bucket"
-
-
-async def body(size: int) -> AsyncIterator[bytes]:
-    block = rows_block(0, 2000)
-    sent = 0
-    while sent < size:
-        sent += len(block)
-        yield block
 
 
 async def token(base: str, private_key: str) -> str:
@@ -79,17 +70,8 @@ async def measure(size_mib: int, base: str, routed: str, router_pid: int, key: s
                              headers={"Authorization": f"Bearer {bearer}"}) as resp:
             assert resp.status == 200, await resp.text()
         direct = time.perf_counter() - start
-        with aiohttp.MultipartWriter("form-data") as form:
-            for name, value in {"model": "gemini-bench", "purpose": "batch"}.items():
-                form.append(value).set_content_disposition("form-data", name=name)
-            part = form.append_payload(aiohttp.payload.AsyncIterablePayload(body(size)))
-            part.set_content_disposition("form-data", name="file", filename="rows.jsonl")
-            start = time.perf_counter()
-            async with http.post(f"{routed}/files", data=form,
-                                 headers={"Authorization": f"Bearer {MASTER}"}) as resp:
-                answer = await resp.json()
-                assert resp.status == 200, answer
-        through = time.perf_counter() - start
+    through, answer = await upload(f"{routed}/files", {"Authorization": f"Bearer {MASTER}"},
+                                   size, {"model": "gemini-bench"})
     peak = rss_kib(router_pid, "VmHWM")
     print(f"{size_mib} MiB OpenAI batch JSONL: direct to GCS (no transform) "
           f"{size_mib / direct:7.1f} MiB/s   router (rows -> Vertex rows, resumable) "

@@ -7,6 +7,7 @@ from aiohttp import web
 from ..errors import BadRequest
 from ..selection import LEGACY_FIELD, MODEL_FIELD
 from .common import (
+    by_path_id,
     json_body,
     list_pages,
     reply_object,
@@ -41,24 +42,14 @@ async def create_batch(request: web.Request) -> web.Response:
 
 
 async def retrieve_batch(request: web.Request) -> web.Response:
-    state = router_state(request)
-    target = target_for(
-        request, request.match_info[BATCH_ID], "batch", request_selectors(request, {}),
-        param=BATCH_ID,
-    )
-    reply = await target.account.require().retrieve_batch(state.http, target.provider_id)
-    return reply_object(state, target.account, reply, "batch")
+    return await by_path_id(request, "batch", BATCH_ID,
+                            lambda provider, http, pid: provider.retrieve_batch(http, pid))
 
 
 async def cancel_batch(request: web.Request) -> web.Response:
-    state = router_state(request)
-    body = await json_body(request, required=False)
-    target = target_for(
-        request, request.match_info[BATCH_ID], "batch", request_selectors(request, body),
-        param=BATCH_ID,
-    )
-    reply = await target.account.require().cancel_batch(state.http, target.provider_id)
-    return reply_object(state, target.account, reply, "batch")
+    body = await json_body(request, required=False)  # may carry the model for a raw ID
+    return await by_path_id(request, "batch", BATCH_ID,
+                            lambda provider, http, pid: provider.cancel_batch(http, pid), body)
 
 
 async def list_batches(request: web.Request) -> web.Response:

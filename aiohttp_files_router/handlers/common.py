@@ -21,6 +21,7 @@ from ..state import RouterState
 from ..upstream import UpstreamReply
 
 __all__ = [
+    "by_path_id",
     "json_body",
     "list_pages",
     "passthrough",
@@ -34,6 +35,7 @@ _body_decoder = msgspec.json.Decoder(dict[str, Any])
 JSON_BODY_LIMIT = 1024 * 1024
 
 ListCall = Callable[[Provider, aiohttp.ClientSession, Mapping[str, str]], Awaitable[UpstreamReply]]
+IdCall = Callable[[Provider, aiohttp.ClientSession, str], Awaitable[UpstreamReply]]
 
 
 def router_state(request: web.Request) -> RouterState:
@@ -103,6 +105,18 @@ def reply_object(
         return passthrough(reply)
     body = rewrite_object(reply.body, kind, state.encoder(account))
     return web.Response(status=reply.status, body=body, content_type="application/json")
+
+
+async def by_path_id(
+    request: web.Request, kind: Kind, param: str, call: IdCall,
+    body: Mapping[str, Any] | None = None,
+) -> web.Response:
+    """One operation on the object a path ID names, answered with its IDs rewritten."""
+    state = router_state(request)
+    sel = request_selectors(request, body or {})
+    target = target_for(request, request.match_info[param], kind, sel, param=param)
+    reply = await call(target.account.require(), state.http, target.provider_id)
+    return reply_object(state, target.account, reply, kind)
 
 
 def _limit(query: Mapping[str, str], low: int, high: int) -> None:

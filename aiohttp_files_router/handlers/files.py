@@ -16,6 +16,7 @@ from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
 from ..uploads import UploadReader, forwarded_fields
 from ..upstream import STREAM_BUFFER, UpstreamReply
 from .common import (
+    by_path_id,
     list_pages,
     passthrough,
     reply_object,
@@ -124,21 +125,13 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
 
 
 async def retrieve_file(request: web.Request) -> web.Response:
-    state = router_state(request)
-    target = target_for(
-        request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
-    )
-    reply = await target.account.require().retrieve_file(state.http, target.provider_id)
-    return reply_object(state, target.account, reply, "file")
+    return await by_path_id(request, "file", FILE_ID,
+                            lambda provider, http, pid: provider.retrieve_file(http, pid))
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    state = router_state(request)
-    target = target_for(
-        request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
-    )
-    reply = await target.account.require().delete_file(state.http, target.provider_id)
-    return reply_object(state, target.account, reply, "file")
+    return await by_path_id(request, "file", FILE_ID,
+                            lambda provider, http, pid: provider.delete_file(http, pid))
 
 
 async def list_files(request: web.Request) -> web.Response:
