@@ -208,6 +208,9 @@ def _check(config: RouterConfig, source: str) -> None:
     ids: set[str] = set()
     for i, entry in enumerate(config.model_list):
         dep_id = entry.model_info.id if entry.model_info else None
+        if ";" in entry.model_name or (dep_id and ";" in dep_id):
+            # IDs carry the name between ";"-separated fields.
+            raise ConfigError(f"{source}: $.model_list[{i}] names may not contain ';'")
         if dep_id is not None:
             if dep_id in ids:
                 raise ConfigError(f"{source}: $.model_list[{i}].model_info.id {dep_id!r} repeats")

@@ -22,7 +22,7 @@ Kind = Literal["file", "batch"]
 
 _MAGIC = "litellm:"
 _MODEL = ";model,"
-_SIG = ";sig,"
+_SIG = ";sig,"  # our signature field; a deployment name never contains ";"
 _PREFIXES = ("file-", "batch_")
 _TAG_BYTES = 16
 
@@ -103,12 +103,16 @@ def decode_id(
     if cut <= 0:
         raise InvalidId("the ID carries no route")
     provider_id, rest = body[:cut], body[cut + len(_MODEL) :]
-    deployment, sep, tag = rest.partition(_SIG)
+    # After the deployment come ";key,value" fields: our "sig", or the "sub"/"tid"/"sig" of
+    # LiteLLM's identity-bound IDs, whose signature only LiteLLM can check.
+    deployment, *extras = rest.split(";")
+    fields = dict(extra.partition(",")[::2] for extra in extras)
     if not deployment:
         raise InvalidId("the ID carries no deployment")
-    if not sep:
+    tag = fields.get("sig")
+    if tag is None or "sub" in fields or "tid" in fields:
         if secrets and not allow_unsigned:
-            raise InvalidId("the ID is not signed")
+            raise InvalidId("the ID is not signed by this router")
         return RoutedId(provider_id, deployment, signed=False)
     if not secrets:
         # Nothing to verify against: the route is still readable, as LiteLLM reads it.

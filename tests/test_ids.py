@@ -13,7 +13,7 @@ from aiohttp_files_router.ids import InvalidId, RawId, RoutedId, decode_id, enco
 LITELLM_EXAMPLE = "file-bGl0ZWxsbTpmaWxlLWFiYzEyMzttb2RlbCxncHQtNG8taWZvb2Q"
 
 provider_ids = st.text(min_size=1).filter(lambda s: ";model," not in s)
-deployments = st.text(min_size=1).filter(lambda s: ";sig," not in s and ";model," not in s)
+deployments = st.text(min_size=1).filter(lambda s: ";" not in s)
 kinds = st.sampled_from(["file", "batch"])
 
 
@@ -115,6 +115,15 @@ def test_any_litellm_payload_decodes_or_raises_invalid_id(payload: str, kind: st
     except InvalidId:
         return
     assert isinstance(result, RoutedId)
+
+
+def test_litellm_identity_bound_ids_are_read_but_not_trusted() -> None:
+    value = _reencode("file-", "litellm:file-abc;model,gpt-4o-litellm;sub,u1;tid,t1;sig,Zm9v")
+    assert decode_id(value, "file") == RoutedId("file-abc", "gpt-4o-litellm", False)
+    with pytest.raises(InvalidId):
+        decode_id(value, "file", ["ours"])
+    assert decode_id(value, "file", ["ours"], allow_unsigned=True) == RoutedId(
+        "file-abc", "gpt-4o-litellm", False)
 
 
 def test_plain_provider_ids_are_raw() -> None:
