@@ -16,7 +16,6 @@ from .config import ConfigError, load_config
 
 __all__ = ["main"]
 
-logger = logging.getLogger(__package__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,8 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        for path, name in config.missing_env:
-            logger.warning("environment variable %s (for %s) is not set", name, path)
         app = create_app(config, route_prefixes=("", "/v1"))
     web.run_app(app, host=args.host, port=args.port, print=lambda s: print(s, flush=True))
     return 0

@@ -200,11 +200,10 @@ def parse_config(
 
 
 def _check(config: RouterConfig, source: str) -> None:
-    for field in ("$.general_settings.master_key", "$.files_router.id_secret"):
-        names = config.missing_under(field)
-        if names:
-            # Security settings never fall back silently: auth or signing would be off.
-            raise ConfigError(f"{source}: {field} needs environment variable {names[0]}")
+    for path, name in config.missing_env:
+        if path == "$.general_settings.master_key" or path.startswith("$.files_router"):
+            # Proxy keys and ID secrets never fall back: the literal text would become a key.
+            raise ConfigError(f"{source}: {path} needs environment variable {name}")
     ids: set[str] = set()
     for i, entry in enumerate(config.model_list):
         dep_id = entry.model_info.id if entry.model_info else None

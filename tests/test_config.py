@@ -100,6 +100,9 @@ def test_bad_values_name_the_field(tmp_path: Path) -> None:
 def test_missing_security_env_is_fatal(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="LITELLM_MASTER_KEY"):
         load_config(write(tmp_path, LITELLM_CONFIG), env={})
+    keyed = "model_list: []\nfiles_router:\n  keys:\n    - key: os.environ/TEAM_KEY\n"
+    with pytest.raises(ConfigError, match=r"\$\.files_router\.keys\[0\]\.key needs .*TEAM_KEY"):
+        load_config(write(tmp_path, keyed), env={})
 
 
 def test_yaml_errors_do_not_echo_the_line(tmp_path: Path) -> None:

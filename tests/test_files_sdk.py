@@ -117,7 +117,9 @@ async def test_unknown_model_is_named(sdk: AsyncOpenAI) -> None:
     assert "no-such-model" in err["message"] and err["code"] == "model_not_found"
 
 
-async def test_raw_id_routed_by_model(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
+async def test_raw_id_routed_by_model(
+    sdk: AsyncOpenAI, router: TestServer, fake: FakeOpenAI
+) -> None:
     created = await upload(sdk, "gpt-4o-other")
     raw = decode_id(created.id, "file").provider_id
     got = await sdk.files.retrieve(raw, extra_query={"model": "gpt-4o-other"})
@@ -125,3 +127,8 @@ async def test_raw_id_routed_by_model(sdk: AsyncOpenAI, fake: FakeOpenAI) -> Non
     got = await sdk.files.retrieve(raw, extra_headers={"x-litellm-model": "gpt-4o-other"})
     assert got.bytes == created.bytes
     assert fake.requests[-1].key == KEY_B
+    # openai SDK 1.x sent extra_body={"model": ...} as a JSON body, on a GET too.
+    async with aiohttp.ClientSession() as http:
+        async with http.get(router.make_url(f"/v1/files/{raw}"), json={"model": "gpt-4o-other"},
+                            headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+            assert resp.status == 200 and (await resp.json())["id"] == created.id

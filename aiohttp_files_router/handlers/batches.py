@@ -47,9 +47,8 @@ async def retrieve_batch(request: web.Request) -> web.Response:
 
 
 async def cancel_batch(request: web.Request) -> web.Response:
-    body = await json_body(request, required=False)  # may carry the model for a raw ID
     return await by_path_id(request, "batch", BATCH_ID,
-                            lambda provider, http, pid: provider.cancel_batch(http, pid), body)
+                            lambda provider, http, pid: provider.cancel_batch(http, pid))
 
 
 async def list_batches(request: web.Request) -> web.Response:

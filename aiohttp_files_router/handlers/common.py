@@ -111,9 +111,14 @@ async def by_path_id(
     request: web.Request, kind: Kind, param: str, call: IdCall,
     body: Mapping[str, Any] | None = None,
 ) -> web.Response:
-    """One operation on the object a path ID names, answered with its IDs rewritten."""
+    """One operation on the object a path ID names, answered with its IDs rewritten.
+
+    A JSON body may carry ``model`` for a raw ID, as openai SDK 1.x sent ``extra_body``.
+    """
     state = router_state(request)
-    sel = request_selectors(request, body or {})
+    if body is None:
+        body = await json_body(request, required=False)
+    sel = request_selectors(request, body)
     target = target_for(request, request.match_info[param], kind, sel, param=param)
     reply = await call(target.account.require(), state.http, target.provider_id)
     return reply_object(state, target.account, reply, kind)
