@@ -60,7 +60,7 @@ def sdk_for(router: TestServer) -> AsyncOpenAI:
 
 
 @pytest.mark.parametrize("auth", ["key", "token", "client"])
-@pytest.mark.parametrize("api_version", ["2024-10-21", "v1", "preview"])
+@pytest.mark.parametrize("api_version", ["2024-10-21", "2025-04-01-preview", "v1", "preview"])
 async def test_seed_flow_on_azure(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure, api_version: str,
     auth: str,
@@ -94,8 +94,9 @@ async def test_seed_flow_on_azure(
     first_row = json.loads(upload.file_head.split(b"\n")[0])
     assert first_row["body"]["model"] == DEPLOYMENT  # the client sent "gpt-4o"
     served = [r for r in azure.requests if "/oauth2/" not in r.path]
-    prefix = "/openai/v1/" if api_version in ("v1", "preview") else "/openai/"
-    assert all(r.path.startswith(prefix) for r in served)
+    v1 = api_version in ("v1", "preview")
+    assert all(r.path.startswith("/openai/v1/") == v1 for r in served)
+    assert all(r.path.startswith("/openai/") for r in served)
     expected = {"v1": None, "preview": "preview"}.get(api_version, api_version)
     assert {r.query.get("api-version") for r in served} == {expected}
     assert {r.account for r in served} == {"az"}

@@ -301,3 +301,18 @@ async def test_service_account_file_path_and_token_reuse(
         await asyncio.gather(*(sdk.files.list(extra_query={"model": "gemini-batch"})
                                for _ in range(5)))
     assert vertex.token_requests == 1  # concurrent callers share one grant
+
+
+async def test_google_application_credentials_fallback(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key_file = tmp_path / "adc.json"
+    key_file.write_text(service_account(vertex_server))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    entry = vertex_entry(vertex_server)
+    del entry["litellm_params"]["vertex_credentials"]
+    router = await start_router(config(entry))
+    async with sdk_for(router) as sdk:
+        listed = await sdk.files.list(extra_query={"model": "gemini-batch"})
+    assert listed.data == [] and vertex.token_requests == 1
