@@ -93,6 +93,17 @@ async def test_trailing_model_that_disagrees_is_refused_and_cleaned_up(
     assert fake.accounts["a"].files == {}  # the streamed copy was removed again
 
 
+async def test_trailing_model_naming_the_default_account_is_fine(
+    start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
+) -> None:
+    router = await start_router(base_config(upstream, default_model="gpt-4o-other"))
+    status, body = await post_file(
+        router, form(("purpose", "batch"), ("file", b"{}\n"), ("model", "gpt-4o-other"))
+    )
+    assert status == 200, body
+    assert fake.requests[-1].key == KEY_B
+
+
 async def test_upload_limit_answers_413(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:

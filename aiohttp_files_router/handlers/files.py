@@ -98,11 +98,13 @@ async def _check_trailing(
     account: Account,
     reply: UpstreamReply,
 ) -> None:
-    """A routing field after a streamed file must agree with the route already taken."""
+    """A routing field after a streamed file must name the account already used."""
     try:
         await upload.trailing_fields()
-        late = {k: upload.fields.get(k) for k in early}
-        if late == early:
+        model, legacy = upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)
+        if (model, legacy) == (early[MODEL_FIELD], early[LEGACY_FIELD]) or _names(
+            account, model, legacy
+        ):
             return
         raise BadRequest(
             "'model' and 'custom_llm_provider' must come before the file part when the account "
@@ -113,6 +115,12 @@ async def _check_trailing(
         if reply.ok:
             await _discard(request, account, reply)
         raise
+
+
+def _names(account: Account, model: str | None, legacy: str | None) -> bool:
+    if model is not None:
+        return not account.legacy and model in (account.name, account.route)
+    return legacy is not None and account.legacy and legacy == account.name
 
 
 async def _discard(request: web.Request, account: Account, reply: UpstreamReply) -> None:
