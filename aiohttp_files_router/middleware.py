@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -41,8 +42,13 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(status, message, _TYPES.get(status, "invalid_request_error"))
     except (asyncio.CancelledError, ConnectionError):
         raise
-    except Exception:
-        logger.exception("unexpected error serving %s %s", request.method, request.path)
+    except Exception as exc:
+        # One line, no traceback (frames can carry request data); the full one at DEBUG.
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        logger.error("unexpected %s serving %s %s at %s:%d", type(exc).__name__,
+                     request.method, request.path, frame.filename.rsplit("/", 1)[-1],
+                     frame.lineno)
+        logger.debug("traceback of the unexpected error", exc_info=True)
         return error_response(
             500, "The router failed unexpectedly; the error is in its log.", "server_error"
         )

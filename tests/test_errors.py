@@ -205,3 +205,20 @@ async def test_unusable_account_is_503_others_keep_working(
     status, body = await call(router, "GET", "/v1/files?model=vertex-later")
     assert status == 503 and "someprovider" in error_of(body)["message"]
     assert (await call(router, "GET", "/v1/files?model=gpt-4o-litellm"))[0] == 200
+
+
+async def test_unexpected_errors_are_500_with_one_log_line(
+    router: TestServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp_files_router.providers.openai import OpenAIProvider
+
+    async def broken(self: OpenAIProvider, http: Any, file_id: str) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(OpenAIProvider, "retrieve_file", broken)
+    caplog.set_level(logging.INFO)
+    status, body = await call(router, "GET", "/v1/files/file-x?model=gpt-4o-litellm")
+    assert status == 500 and error_of(body)["type"] == "server_error"
+    lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1 and "KeyError" in lines[0].getMessage()
+    assert lines[0].exc_info is None and "Traceback" not in caplog.text
