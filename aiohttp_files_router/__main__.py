@@ -14,6 +14,8 @@ from . import __version__
 from .app import create_app
 from .config import ConfigError, load_config
 
+READ_BUFSIZE = 1024 * 1024
+
 __all__ = ["main"]
 
 
@@ -73,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         app = create_app(config, route_prefixes=("", "/v1"))
-    web.run_app(app, host=args.host, port=args.port, print=lambda s: print(s, flush=True))
+    # Larger reads per request: an upload reaches the multipart reader in fewer, bigger pieces
+    # (1 GiB uploads went from about 0.55 to about 0.67 of direct; 4 MiB gained nothing more).
+    web.run_app(app, host=args.host, port=args.port, read_bufsize=READ_BUFSIZE,
+                print=lambda s: print(s, flush=True))
     return 0
 
 

@@ -3,11 +3,13 @@
 Both servers run as their own processes on loopback, started here; the figures come from
 one run so they compare like with like on a shared machine. Prints:
 
-- upload and download MiB/s of a SIZE file, direct and routed, and routed/direct;
+- upload and download MiB/s of a SIZE file, direct and routed, over ROUNDS alternating pairs
+  (median and best), and routed/direct;
 - the router's peak RSS growth during the transfers (VmHWM from /proc);
 - files.retrieve requests/s with CONCURRENCY clients, direct and routed.
 
     python benchmarks/bench_files.py [--size-mib 1024] [--requests 3000] [--concurrency 32]
+                                     [--rounds 3] [--no-sendfile]
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -35,6 +40,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def fake_and_router(fake_args: list[str], config: dict[str, Any], tmp: Path, router_port: int,
+                    fake_env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``python -m aiohttp_files_router.fake *fake_args`` and a router serving ``config``
+    on ``router_port``, each a process of its own; yields the router's pid, then stops both."""
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+    quiet = subprocess.DEVNULL
+    fake = subprocess.Popen([sys.executable, "-m", "aiohttp_files_router.fake", *fake_args],
+                            stdout=quiet, stderr=quiet, env=fake_env)
+    router = subprocess.Popen(
+        [sys.executable, "-m", "aiohttp_files_router", "--config", str(tmp / "config.yaml"),
+         "--port", str(router_port), "--log-level", "WARNING"], stdout=quiet, stderr=quiet)
+    try:
+        yield router.pid
+    finally:
+        for proc in (router, fake):
+            proc.terminate()
+            proc.wait(10)
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -64,12 +89,20 @@ async def body(size: int) -> AsyncIterator[bytes]:
         yield piece
 
 
+class SizedPayload(aiohttp.payload.AsyncIterablePayload):
+    """A generated body of known size: sent with Content-Length, as the openai SDK sends files."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], size: int):
+        super().__init__(chunks)
+        self._size = size
+
+
 async def upload(http: aiohttp.ClientSession, base: str, key: str, size: int,
                  extra: dict[str, str]) -> tuple[float, str]:
     with aiohttp.MultipartWriter("form-data") as form:
         for name, value in {**extra, "purpose": "batch"}.items():
             form.append(value).set_content_disposition("form-data", name=name)
-        part = form.append_payload(aiohttp.payload.AsyncIterablePayload(body(size)))
+        part = form.append_payload(SizedPayload(body(size), size))
         part.set_content_disposition("form-data", name="file", filename="big.jsonl")
         start = time.perf_counter()
         async with http.post(f"{base}/files", data=form,
@@ -108,32 +141,52 @@ async def retrieve_rate(base: str, key: str, file_id: str, total: int, concurren
         return total / (time.perf_counter() - start)
 
 
+def _summary(label: str, mib: float, direct: list[float], routed: list[float]) -> None:
+    rate_d = sorted(mib / t for t in direct)
+    rate_r = sorted(mib / t for t in routed)
+    med_d, med_r = statistics.median(rate_d), statistics.median(rate_r)
+    print(f"{label}: direct median {med_d:7.1f} MiB/s (best {rate_d[-1]:7.1f})   router median "
+          f"{med_r:7.1f} MiB/s (best {rate_r[-1]:7.1f})   ratio of medians {med_r / med_d:.2f}, "
+          f"of bests {rate_r[-1] / rate_d[-1]:.2f}")
+
+
 async def measure(args: argparse.Namespace, direct: str, routed: str, router_pid: int) -> None:
     size = args.size_mib * 1024 * 1024
     await wait_ready(direct)
     await wait_ready(routed)
     rss_start = rss_kib(router_pid, "VmRSS")
-    print(f"file size: {args.size_mib} MiB; router RSS at start {rss_start / 1024:.1f} MiB")
+    print(f"file size: {args.size_mib} MiB, {args.rounds} rounds alternating direct and routed; "
+          f"router RSS at start {rss_start / 1024:.1f} MiB")
+    up_d, up_r, down_d, down_r = [], [], [], []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
                                      read_bufsize=4 * CHUNK) as http:
-        up_d, direct_id = await upload(http, direct, KEY, size, {})
-        up_r, routed_id = await upload(http, routed, MASTER, size, {"model": "bench"})
-        down_d = await download(http, direct, KEY, direct_id)
-        down_r = await download(http, routed, MASTER, routed_id)
+        for _ in range(args.rounds):
+            seconds, direct_id = await upload(http, direct, KEY, size, {})
+            up_d.append(seconds)
+            seconds, routed_id = await upload(http, routed, MASTER, size, {"model": "bench"})
+            up_r.append(seconds)
+            down_d.append(await download(http, direct, KEY, direct_id))
+            down_r.append(await download(http, routed, MASTER, routed_id))
+            for base, key, file_id in ((direct, KEY, direct_id), (routed, MASTER, routed_id)):
+                async with http.delete(f"{base}/files/{file_id}",
+                                       headers={"Authorization": f"Bearer {key}"}) as resp:
+                    assert resp.status == 200
     peak = rss_kib(router_pid, "VmHWM")
-    mib = args.size_mib
-    print(f"upload:   direct {mib / up_d:8.1f} MiB/s   router {mib / up_r:8.1f} MiB/s"
-          f"   ratio {up_d / up_r:.2f}")
-    print(f"download: direct {mib / down_d:8.1f} MiB/s   router {mib / down_r:8.1f} MiB/s"
-          f"   ratio {down_d / down_r:.2f}")
+    _summary("upload  ", args.size_mib, up_d, up_r)
+    _summary("download", args.size_mib, down_d, down_r)
     print(f"router peak RSS growth over the transfers: {(peak - rss_start) / 1024:.1f} MiB")
     async with aiohttp.ClientSession() as http:
         _, small_direct = await upload(http, direct, KEY, 1024, {})
         _, small_routed = await upload(http, routed, MASTER, 1024, {"model": "bench"})
-    rate_d = await retrieve_rate(direct, KEY, small_direct, args.requests, args.concurrency)
-    rate_r = await retrieve_rate(routed, MASTER, small_routed, args.requests, args.concurrency)
-    print(f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct "
-          f"{rate_d:8.0f} req/s   router {rate_r:8.0f} req/s   ratio {rate_r / rate_d:.2f}")
+    rates_d, rates_r = [], []
+    for _ in range(args.rounds):
+        rates_d.append(await retrieve_rate(direct, KEY, small_direct, args.requests,
+                                           args.concurrency))
+        rates_r.append(await retrieve_rate(routed, MASTER, small_routed, args.requests,
+                                           args.concurrency))
+    med_d, med_r = statistics.median(rates_d), statistics.median(rates_r)
+    print(f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct median "
+          f"{med_d:8.0f} req/s   router median {med_r:8.0f} req/s   ratio {med_r / med_d:.2f}")
 
 
 def main() -> None:
@@ -141,6 +194,8 @@ def main() -> None:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="direct/routed pairs; the machine is shared, so medians are reported")
     p.add_argument("--no-sendfile", action="store_true",
                    help="make the fake copy downloads in userspace, as the router must")
     args = p.parse_args()
@@ -148,30 +203,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fake_port, router_port = free_port(), free_port()
         direct = f"http://127.0.0.1:{fake_port}/v1"
-        routed = f"http://127.0.0.1:{router_port}/v1"
-        config = Path(tmp) / "config.yaml"
-        config.write_text(yaml.safe_dump({
+        config = {
             "model_list": [{"model_name": "bench", "litellm_params": {
                 "model": "openai/gpt-4o", "api_key": KEY, "api_base": direct}}],
             "general_settings": {"master_key": MASTER},
-        }))
-        quiet = subprocess.DEVNULL
-        fake = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_files_router.fake", "--port", str(fake_port),
-             "--key", f"{KEY}=bench", "--storage", str(Path(tmp) / "store")],
-            stdout=quiet, stderr=quiet, env=fake_env,
-        )
-        router = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_files_router", "--config", str(config), "--port",
-             str(router_port), "--log-level", "WARNING"],
-            stdout=quiet, stderr=quiet,
-        )
-        try:
-            asyncio.run(measure(args, direct, routed, router.pid))
-        finally:
-            for proc in (router, fake):
-                proc.terminate()
-                proc.wait(10)
+        }
+        fake = ["--port", str(fake_port), "--key", f"{KEY}=bench", "--storage",
+                str(Path(tmp) / "store")]
+        with fake_and_router(fake, config, Path(tmp), router_port, fake_env) as router_pid:
+            asyncio.run(measure(args, direct, f"http://127.0.0.1:{router_port}/v1", router_pid))
 
 
 if __name__ == "__main__":

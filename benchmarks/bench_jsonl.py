@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import yaml
-from bench_files import free_port, rss_kib
+from bench_files import fake_and_router, free_port, rss_kib
 
 KEY = "azure-bench-key"
 MASTER = "sk-bench-master"
@@ -101,28 +98,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fake_port, router_port = free_port(), free_port()
         azure = f"http://127.0.0.1:{fake_port}"
-        config = Path(tmp) / "config.yaml"
-        config.write_text(yaml.safe_dump({
+        config = {
             "model_list": [{"model_name": "azure-bench", "litellm_params": {
                 "model": f"azure/{DEPLOYMENT}", "api_key": KEY, "api_base": azure,
                 "api_version": "2024-10-21"}}],
             "general_settings": {"master_key": MASTER},
-        }))
-        quiet = subprocess.DEVNULL
-        fake = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_files_router.fake", "--flavour", "azure",
-             "--port", str(fake_port), "--key", f"{KEY}=bench", "--deployment", DEPLOYMENT,
-             "--storage", str(Path(tmp) / "store")], stdout=quiet, stderr=quiet)
-        router = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_files_router", "--config", str(config), "--port",
-             str(router_port), "--log-level", "WARNING"], stdout=quiet, stderr=quiet)
-        try:
+        }
+        fake = ["--flavour", "azure", "--port", str(fake_port), "--key", f"{KEY}=bench",
+                "--deployment", DEPLOYMENT, "--storage", str(Path(tmp) / "store")]
+        with fake_and_router(fake, config, Path(tmp), router_port) as router_pid:
             asyncio.run(measure(args.size_mib, azure, f"http://127.0.0.1:{router_port}/v1",
-                                router.pid))
-        finally:
-            for proc in (router, fake):
-                proc.terminate()
-                proc.wait(10)
+                                router_pid))
 
 
 if __name__ == "__main__":

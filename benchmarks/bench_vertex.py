@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 import jwt
-import yaml
-from bench_files import free_port, rss_kib
+from bench_files import fake_and_router, free_port, rss_kib
 from bench_jsonl import body, upload
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -96,31 +93,19 @@ def main() -> None:
         account = json.dumps({"type": "service_account", "project_id": "fake-project",
                               "private_key": private, "client_email": EMAIL,
                               "token_uri": f"{base}/token"})
-        config = Path(tmp) / "config.yaml"
-        config.write_text(yaml.safe_dump({
+        config = {
             "model_list": [{"model_name": "gemini-bench", "litellm_params": {
                 "model": "vertex_ai/gemini-2.5-flash", "vertex_project": "fake-project",
                 "vertex_location": "us-central1", "vertex_credentials": account,
                 "gcs_bucket_name": f"{BUCKET}/bench", "api_base": base, "gcs_api_base": base}}],
             "general_settings": {"master_key": MASTER},
-        }))
-        quiet = subprocess.DEVNULL
-        fake = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_files_router.fake", "--flavour", "vertex",
-             "--port", str(fake_port), "--service-account", f"{EMAIL}={Path(tmp) / 'public.pem'}",
-             "--bucket", BUCKET, "--storage", str(Path(tmp) / "store")], stdout=quiet,
-            stderr=quiet)
-        router = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_files_router", "--config", str(config), "--port",
-             str(router_port), "--log-level", "WARNING"], stdout=quiet, stderr=quiet)
-        try:
+        }
+        fake = ["--flavour", "vertex", "--port", str(fake_port), "--service-account",
+                f"{EMAIL}={Path(tmp) / 'public.pem'}", "--bucket", BUCKET, "--storage",
+                str(Path(tmp) / "store")]
+        with fake_and_router(fake, config, Path(tmp), router_port) as router_pid:
             asyncio.run(measure(args.size_mib, base, f"http://127.0.0.1:{router_port}/v1",
-                                router.pid, private))
-        finally:
-            for proc in (router, fake):
-                proc.terminate()
-                proc.wait(10)
-
+                                router_pid, private))
 
 if __name__ == "__main__":
     main()
