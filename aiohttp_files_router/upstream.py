@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -55,7 +55,6 @@ class ContentStream:
     headers: Mapping[str, str]
     chunks: AsyncIterator[bytes]
     error: UpstreamReply | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def redact(data: bytes, secrets: Iterable[str]) -> bytes:
