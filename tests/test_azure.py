@@ -55,6 +55,14 @@ def config(*entries: dict[str, Any]) -> dict[str, Any]:
     return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
 
 
+def with_legacy_azure(config_: dict[str, Any], server: TestServer) -> dict[str, Any]:
+    """``config_`` plus a files_settings entry for custom-llm-provider: azure."""
+    config_["files_settings"] = [{"custom_llm_provider": "azure", "api_key": AZ_KEY,
+                                  "api_base": str(server.make_url("")),
+                                  "api_version": "2024-10-21"}]
+    return config_
+
+
 def sdk_for(router: TestServer) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
@@ -206,11 +214,8 @@ async def test_malformed_line_is_400_with_line_number_and_nothing_kept(
 async def test_rows_naming_no_deployment_fail_on_azure(
     start_router: RouterFactory, azure_server: TestServer
 ) -> None:
-    config_ = config(azure_entry(azure_server))
-    config_["files_settings"] = [{"custom_llm_provider": "azure", "api_key": AZ_KEY,
-                                  "api_base": str(azure_server.make_url("")),
-                                  "api_version": "2024-10-21"}]
-    router = await start_router(config_)
+    router = await start_router(with_legacy_azure(config(azure_entry(azure_server)),
+                                                  azure_server))
     async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0,
                            default_headers={"custom-llm-provider": "azure"}) as legacy:
         # The legacy account has no deployment to write into rows: Azure refuses them.
@@ -226,11 +231,7 @@ async def test_rows_naming_no_deployment_fail_on_azure(
 async def test_legacy_selector_for_every_operation(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure, tmp_path: Path
 ) -> None:
-    config_ = config()
-    config_["files_settings"] = [{"custom_llm_provider": "azure", "api_key": AZ_KEY,
-                                  "api_base": str(azure_server.make_url("")),
-                                  "api_version": "2024-10-21"}]
-    router = await start_router(config_)
+    router = await start_router(with_legacy_azure(config(), azure_server))
     async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0,
                            default_headers={"custom-llm-provider": "azure"}) as sdk:
         f = await sdk.files.create(file=("a.jsonl", io.BytesIO(jsonl(chat_rows(2, DEPLOYMENT)))),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
@@ -14,13 +15,18 @@ from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, base_config
 LEGACY = {"custom-llm-provider": "openai"}
 
 
+def legacy_config(upstream: TestServer, key: str) -> dict[str, Any]:
+    """The usual two accounts plus a files_settings entry for custom-llm-provider: openai."""
+    config = base_config(upstream)
+    config["files_settings"] = [{"custom_llm_provider": "openai", "api_key": key,
+                                 "api_base": str(upstream.make_url("/v1"))}]
+    return config
+
+
 async def test_all_five_file_operations_with_the_legacy_header(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
-    config = base_config(upstream)
-    config["files_settings"] = [{"custom_llm_provider": "openai", "api_key": KEY_B,
-                                 "api_base": str(upstream.make_url("/v1"))}]
-    router = await start_router(config)
+    router = await start_router(legacy_config(upstream, KEY_B))
     async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")),
                            max_retries=0, default_headers=LEGACY) as sdk:
         created = await sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}\n")), purpose="batch")
@@ -36,10 +42,7 @@ async def test_all_five_file_operations_with_the_legacy_header(
 async def test_legacy_form_field_and_query(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
-    config = base_config(upstream)
-    config["files_settings"] = [{"custom_llm_provider": "openai", "api_key": KEY_A,
-                                 "api_base": str(upstream.make_url("/v1"))}]
-    router = await start_router(config)
+    router = await start_router(legacy_config(upstream, KEY_A))
     async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")),
                            max_retries=0) as sdk:
         created = await sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}")), purpose="batch",
