@@ -68,11 +68,14 @@ class Registry:
                 logger.warning(
                     "model_list[%d] (%s) shares its model_name: IDs name it %r; "
                     "set model_info.id to keep IDs stable when the config changes",
-                    i, entry.model_name, route,
+                    i,
+                    entry.model_name,
+                    route,
                 )
             kind = provider_name(params.model, params.custom_llm_provider)
-            account = reg._build(entry.model_name, route, kind, params, f"$.model_list[{i}]",
-                                 legacy=False)
+            account = reg._build(
+                entry.model_name, route, kind, params, f"$.model_list[{i}]", legacy=False
+            )
             reg.by_route[route] = account
             reg.groups.setdefault(entry.model_name, []).append(account)
         for i, setting in enumerate(config.files_settings):
@@ -82,7 +85,13 @@ class Registry:
         return reg
 
     def _build(
-        self, name: str, route: str, kind: str, params: ProviderParams, path: str, *,
+        self,
+        name: str,
+        route: str,
+        kind: str,
+        params: ProviderParams,
+        path: str,
+        *,
         legacy: bool,
     ) -> Account:
         missing = self.config.missing_under(path + ".")
@@ -96,8 +105,9 @@ class Registry:
                 total=None, connect=self.config.files_router.connect_timeout, sock_read=read
             )
             try:
-                provider = build_provider(kind, name, params, timeout,
-                                          getattr(params, "model", None))
+                provider = build_provider(
+                    kind, name, params, timeout, getattr(params, "model", None)
+                )
             except ProviderError as err:
                 problem = str(err)
         if problem:
@@ -144,8 +154,13 @@ class Registry:
 def _fingerprint(params: ProviderParams) -> str:
     # Only non-secret settings: the result is visible inside every ID.
     parts = [
-        getattr(params, "model", ""), params.api_base, params.api_version, params.organization,
-        params.vertex_project, params.vertex_location, params.gcs_bucket_name,
+        getattr(params, "model", ""),
+        params.api_base,
+        params.api_version,
+        params.organization,
+        params.vertex_project,
+        params.vertex_location,
+        params.gcs_bucket_name,
     ]
     text = "\x00".join(p or "" for p in parts)
     return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -34,8 +34,15 @@ __all__ = [
 
 ENV_PREFIX = "os.environ/"
 _SECRET_FIELDS = frozenset(
-    {"api_key", "client_secret", "azure_ad_token", "vertex_credentials", "master_key", "key",
-     "id_secret"}
+    {
+        "api_key",
+        "client_secret",
+        "azure_ad_token",
+        "vertex_credentials",
+        "master_key",
+        "key",
+        "id_secret",
+    }
 )
 
 

@@ -41,12 +41,19 @@ def _socket() -> tuple[socket.socket, str]:
 def _service_account(token_uri: str) -> tuple[str, str]:
     """A throwaway service-account key (JSON text) and its public half, for the fake."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    info = {"type": "service_account", "project_id": "fake-project", "private_key": private,
-            "client_email": VERTEX_EMAIL, "token_uri": token_uri}
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = {
+        "type": "service_account",
+        "project_id": "fake-project",
+        "private_key": private,
+        "client_email": VERTEX_EMAIL,
+        "token_uri": token_uri,
+    }
     return json.dumps(info), public.decode()
 
 
@@ -57,27 +64,61 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     vertex_sock, vertex_base = _socket()
     credentials, public_key = _service_account(f"{vertex_base}/token")
     fakes: list[tuple[Any, socket.socket]] = [
-        (FakeOpenAI({key: name for name, key in OPENAI_ACCOUNTS.items()},
-                    phase_seconds=phase_seconds), openai_sock),
-        (FakeAzure({AZURE_KEY: "azure"}, deployments=[AZURE_DEPLOYMENT],
-                   phase_seconds=phase_seconds), azure_sock),
-        (FakeVertex({VERTEX_EMAIL: public_key}, buckets=["demo-bucket"],
-                    phase_seconds=phase_seconds), vertex_sock),
+        (
+            FakeOpenAI(
+                {key: name for name, key in OPENAI_ACCOUNTS.items()}, phase_seconds=phase_seconds
+            ),
+            openai_sock,
+        ),
+        (
+            FakeAzure(
+                {AZURE_KEY: "azure"}, deployments=[AZURE_DEPLOYMENT], phase_seconds=phase_seconds
+            ),
+            azure_sock,
+        ),
+        (
+            FakeVertex(
+                {VERTEX_EMAIL: public_key}, buckets=["demo-bucket"], phase_seconds=phase_seconds
+            ),
+            vertex_sock,
+        ),
     ]
     model_list: list[dict[str, Any]] = [
-        {"model_name": name, "litellm_params": {
-            "model": f"openai/{name.removesuffix('-litellm')}", "api_key": key,
-            "api_base": f"{openai_base}/v1"}}
+        {
+            "model_name": name,
+            "litellm_params": {
+                "model": f"openai/{name.removesuffix('-litellm')}",
+                "api_key": key,
+                "api_base": f"{openai_base}/v1",
+            },
+        }
         for name, key in OPENAI_ACCOUNTS.items()
     ]
-    model_list.append({"model_name": "gpt-4o-azure", "litellm_params": {
-        "model": f"azure/{AZURE_DEPLOYMENT}", "api_key": AZURE_KEY, "api_base": azure_base,
-        "api_version": "2024-10-21"}})
-    model_list.append({"model_name": "gemini-batch", "litellm_params": {
-        "model": "vertex_ai/gemini-2.5-flash", "vertex_project": "fake-project",
-        "vertex_location": "us-central1", "vertex_credentials": credentials,
-        "gcs_bucket_name": "demo-bucket/router", "api_base": vertex_base,
-        "gcs_api_base": vertex_base}})
+    model_list.append(
+        {
+            "model_name": "gpt-4o-azure",
+            "litellm_params": {
+                "model": f"azure/{AZURE_DEPLOYMENT}",
+                "api_key": AZURE_KEY,
+                "api_base": azure_base,
+                "api_version": "2024-10-21",
+            },
+        }
+    )
+    model_list.append(
+        {
+            "model_name": "gemini-batch",
+            "litellm_params": {
+                "model": "vertex_ai/gemini-2.5-flash",
+                "vertex_project": "fake-project",
+                "vertex_location": "us-central1",
+                "vertex_credentials": credentials,
+                "gcs_bucket_name": "demo-bucket/router",
+                "api_base": vertex_base,
+                "gcs_api_base": vertex_base,
+            },
+        }
+    )
     config = parse_config(
         {"model_list": model_list, "general_settings": {"master_key": DEMO_KEY}}, "<demo>"
     )

@@ -31,8 +31,14 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     except RouterError as err:
         if err.status >= 500:
-            logger.warning("%s %s -> %d: %s%s", request.method, request.path, err.status,
-                           err.message, f" ({err.detail})" if err.detail else "")
+            logger.warning(
+                "%s %s -> %d: %s%s",
+                request.method,
+                request.path,
+                err.status,
+                err.message,
+                f" ({err.detail})" if err.detail else "",
+            )
         return err.response()
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -45,9 +51,14 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except Exception as exc:
         # One line, no traceback (frames can carry request data); the full one at DEBUG.
         frame = traceback.extract_tb(exc.__traceback__)[-1]
-        logger.error("unexpected %s serving %s %s at %s:%d", type(exc).__name__,
-                     request.method, request.path, frame.filename.rsplit("/", 1)[-1],
-                     frame.lineno)
+        logger.error(
+            "unexpected %s serving %s %s at %s:%d",
+            type(exc).__name__,
+            request.method,
+            request.path,
+            frame.filename.rsplit("/", 1)[-1],
+            frame.lineno,
+        )
         logger.debug("traceback of the unexpected error", exc_info=True)
         return error_response(
             500, "The router failed unexpectedly; the error is in its log.", "server_error"

@@ -89,7 +89,12 @@ def choose(registry: Registry, sel: Selectors, *, required: bool = True) -> Acco
 
 
 def resolve_id(
-    registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str,
+    registry: Registry,
+    value: str,
+    kind: Kind,
+    sel: Selectors,
+    *,
+    param: str,
     in_body: bool = False,
 ) -> Target:
     """The account and provider ID behind an ID a client sent.

@@ -40,9 +40,7 @@ def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
     anchor = fields.get("expires_after[anchor]")
     seconds = fields.get("expires_after[seconds]")
     if (anchor is None) != (seconds is None):
-        raise BadRequest(
-            "expires_after needs both 'anchor' and 'seconds'.", param="expires_after"
-        )
+        raise BadRequest("expires_after needs both 'anchor' and 'seconds'.", param="expires_after")
     if anchor is not None and anchor != "created_at":
         raise BadRequest(
             "Invalid value for 'expires_after[anchor]': expected 'created_at'.",
@@ -89,7 +87,10 @@ class UploadReader:
 
     @classmethod
     async def open(
-        cls, request: web.Request, max_field_bytes: int, max_upload_bytes: int,
+        cls,
+        request: web.Request,
+        max_field_bytes: int,
+        max_upload_bytes: int,
         spool_dir: str | None,
     ) -> UploadReader:
         if not request.content_type.startswith("multipart/"):
@@ -160,8 +161,7 @@ class UploadReader:
         self.received += size
         if self.received > self.max_upload_bytes:
             raise PayloadTooLarge(
-                f"The upload is larger than this router's limit of {self.max_upload_bytes} "
-                "bytes.",
+                f"The upload is larger than this router's limit of {self.max_upload_bytes} bytes.",
                 param="file",
             )
 

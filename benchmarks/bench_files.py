@@ -43,17 +43,38 @@ def free_port() -> int:
 
 
 @contextmanager
-def fake_and_router(fake_args: list[str], config: dict[str, Any], tmp: Path, router_port: int,
-                    fake_env: dict[str, str] | None = None) -> Iterator[int]:
+def fake_and_router(
+    fake_args: list[str],
+    config: dict[str, Any],
+    tmp: Path,
+    router_port: int,
+    fake_env: dict[str, str] | None = None,
+) -> Iterator[int]:
     """Run ``python -m aiohttp_files_router.fake *fake_args`` and a router serving ``config``
     on ``router_port``, each a process of its own; yields the router's pid, then stops both."""
     (tmp / "config.yaml").write_text(yaml.safe_dump(config))
     quiet = subprocess.DEVNULL
-    fake = subprocess.Popen([sys.executable, "-m", "aiohttp_files_router.fake", *fake_args],
-                            stdout=quiet, stderr=quiet, env=fake_env)
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "aiohttp_files_router.fake", *fake_args],
+        stdout=quiet,
+        stderr=quiet,
+        env=fake_env,
+    )
     router = subprocess.Popen(
-        [sys.executable, "-m", "aiohttp_files_router", "--config", str(tmp / "config.yaml"),
-         "--port", str(router_port), "--log-level", "WARNING"], stdout=quiet, stderr=quiet)
+        [
+            sys.executable,
+            "-m",
+            "aiohttp_files_router",
+            "--config",
+            str(tmp / "config.yaml"),
+            "--port",
+            str(router_port),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=quiet,
+        stderr=quiet,
+    )
     try:
         yield router.pid
     finally:
@@ -97,16 +118,18 @@ class SizedPayload(aiohttp.payload.AsyncIterablePayload):
         self._size = size
 
 
-async def upload(http: aiohttp.ClientSession, base: str, key: str, size: int,
-                 extra: dict[str, str]) -> tuple[float, str]:
+async def upload(
+    http: aiohttp.ClientSession, base: str, key: str, size: int, extra: dict[str, str]
+) -> tuple[float, str]:
     with aiohttp.MultipartWriter("form-data") as form:
         for name, value in {**extra, "purpose": "batch"}.items():
             form.append(value).set_content_disposition("form-data", name=name)
         part = form.append_payload(SizedPayload(body(size), size))
         part.set_content_disposition("form-data", name="file", filename="big.jsonl")
         start = time.perf_counter()
-        async with http.post(f"{base}/files", data=form,
-                             headers={"Authorization": f"Bearer {key}"}) as resp:
+        async with http.post(
+            f"{base}/files", data=form, headers={"Authorization": f"Bearer {key}"}
+        ) as resp:
             obj = await resp.json()
             assert resp.status == 200, obj
         return time.perf_counter() - start, obj["id"]
@@ -115,8 +138,9 @@ async def upload(http: aiohttp.ClientSession, base: str, key: str, size: int,
 async def download(http: aiohttp.ClientSession, base: str, key: str, file_id: str) -> float:
     start = time.perf_counter()
     got = 0
-    async with http.get(f"{base}/files/{file_id}/content",
-                        headers={"Authorization": f"Bearer {key}"}) as resp:
+    async with http.get(
+        f"{base}/files/{file_id}/content", headers={"Authorization": f"Bearer {key}"}
+    ) as resp:
         assert resp.status == 200
         async for chunk in resp.content.iter_any():
             got += len(chunk)
@@ -127,12 +151,14 @@ async def download(http: aiohttp.ClientSession, base: str, key: str, file_id: st
 async def retrieve_rate(base: str, key: str, file_id: str, total: int, concurrency: int) -> float:
     left = total
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
         async def worker() -> None:
             nonlocal left
             while left > 0:
                 left -= 1
-                async with http.get(f"{base}/files/{file_id}",
-                                    headers={"Authorization": f"Bearer {key}"}) as resp:
+                async with http.get(
+                    f"{base}/files/{file_id}", headers={"Authorization": f"Bearer {key}"}
+                ) as resp:
                     assert resp.status == 200
                     await resp.read()
 
@@ -145,9 +171,11 @@ def _summary(label: str, mib: float, direct: list[float], routed: list[float]) -
     rate_d = sorted(mib / t for t in direct)
     rate_r = sorted(mib / t for t in routed)
     med_d, med_r = statistics.median(rate_d), statistics.median(rate_r)
-    print(f"{label}: direct median {med_d:7.1f} MiB/s (best {rate_d[-1]:7.1f})   router median "
-          f"{med_r:7.1f} MiB/s (best {rate_r[-1]:7.1f})   ratio of medians {med_r / med_d:.2f}, "
-          f"of bests {rate_r[-1] / rate_d[-1]:.2f}")
+    print(
+        f"{label}: direct median {med_d:7.1f} MiB/s (best {rate_d[-1]:7.1f})   router median "
+        f"{med_r:7.1f} MiB/s (best {rate_r[-1]:7.1f})   ratio of medians {med_r / med_d:.2f}, "
+        f"of bests {rate_r[-1] / rate_d[-1]:.2f}"
+    )
 
 
 async def measure(args: argparse.Namespace, direct: str, routed: str, router_pid: int) -> None:
@@ -155,11 +183,14 @@ async def measure(args: argparse.Namespace, direct: str, routed: str, router_pid
     await wait_ready(direct)
     await wait_ready(routed)
     rss_start = rss_kib(router_pid, "VmRSS")
-    print(f"file size: {args.size_mib} MiB, {args.rounds} rounds alternating direct and routed; "
-          f"router RSS at start {rss_start / 1024:.1f} MiB")
+    print(
+        f"file size: {args.size_mib} MiB, {args.rounds} rounds alternating direct and routed; "
+        f"router RSS at start {rss_start / 1024:.1f} MiB"
+    )
     up_d, up_r, down_d, down_r = [], [], [], []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
-                                     read_bufsize=4 * CHUNK) as http:
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None), read_bufsize=4 * CHUNK
+    ) as http:
         for _ in range(args.rounds):
             seconds, direct_id = await upload(http, direct, KEY, size, {})
             up_d.append(seconds)
@@ -168,8 +199,9 @@ async def measure(args: argparse.Namespace, direct: str, routed: str, router_pid
             down_d.append(await download(http, direct, KEY, direct_id))
             down_r.append(await download(http, routed, MASTER, routed_id))
             for base, key, file_id in ((direct, KEY, direct_id), (routed, MASTER, routed_id)):
-                async with http.delete(f"{base}/files/{file_id}",
-                                       headers={"Authorization": f"Bearer {key}"}) as resp:
+                async with http.delete(
+                    f"{base}/files/{file_id}", headers={"Authorization": f"Bearer {key}"}
+                ) as resp:
                     assert resp.status == 200
     peak = rss_kib(router_pid, "VmHWM")
     _summary("upload  ", args.size_mib, up_d, up_r)
@@ -180,13 +212,17 @@ async def measure(args: argparse.Namespace, direct: str, routed: str, router_pid
         _, small_routed = await upload(http, routed, MASTER, 1024, {"model": "bench"})
     rates_d, rates_r = [], []
     for _ in range(args.rounds):
-        rates_d.append(await retrieve_rate(direct, KEY, small_direct, args.requests,
-                                           args.concurrency))
-        rates_r.append(await retrieve_rate(routed, MASTER, small_routed, args.requests,
-                                           args.concurrency))
+        rates_d.append(
+            await retrieve_rate(direct, KEY, small_direct, args.requests, args.concurrency)
+        )
+        rates_r.append(
+            await retrieve_rate(routed, MASTER, small_routed, args.requests, args.concurrency)
+        )
     med_d, med_r = statistics.median(rates_d), statistics.median(rates_r)
-    print(f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct median "
-          f"{med_d:8.0f} req/s   router median {med_r:8.0f} req/s   ratio {med_r / med_d:.2f}")
+    print(
+        f"files.retrieve x{args.requests} at {args.concurrency} concurrent: direct median "
+        f"{med_d:8.0f} req/s   router median {med_r:8.0f} req/s   ratio {med_r / med_d:.2f}"
+    )
 
 
 def main() -> None:
@@ -194,22 +230,43 @@ def main() -> None:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--rounds", type=int, default=3,
-                   help="direct/routed pairs; the machine is shared, so medians are reported")
-    p.add_argument("--no-sendfile", action="store_true",
-                   help="make the fake copy downloads in userspace, as the router must")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="direct/routed pairs; the machine is shared, so medians are reported",
+    )
+    p.add_argument(
+        "--no-sendfile",
+        action="store_true",
+        help="make the fake copy downloads in userspace, as the router must",
+    )
     args = p.parse_args()
     fake_env = {**os.environ, **({"AIOHTTP_NOSENDFILE": "1"} if args.no_sendfile else {})}
     with tempfile.TemporaryDirectory() as tmp:
         fake_port, router_port = free_port(), free_port()
         direct = f"http://127.0.0.1:{fake_port}/v1"
         config = {
-            "model_list": [{"model_name": "bench", "litellm_params": {
-                "model": "openai/gpt-4o", "api_key": KEY, "api_base": direct}}],
+            "model_list": [
+                {
+                    "model_name": "bench",
+                    "litellm_params": {
+                        "model": "openai/gpt-4o",
+                        "api_key": KEY,
+                        "api_base": direct,
+                    },
+                }
+            ],
             "general_settings": {"master_key": MASTER},
         }
-        fake = ["--port", str(fake_port), "--key", f"{KEY}=bench", "--storage",
-                str(Path(tmp) / "store")]
+        fake = [
+            "--port",
+            str(fake_port),
+            "--key",
+            f"{KEY}=bench",
+            "--storage",
+            str(Path(tmp) / "store"),
+        ]
         with fake_and_router(fake, config, Path(tmp), router_port, fake_env) as router_pid:
             asyncio.run(measure(args, direct, f"http://127.0.0.1:{router_port}/v1", router_pid))
 

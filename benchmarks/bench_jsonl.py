@@ -28,11 +28,22 @@ DEPLOYMENT = "bench-deployment"
 
 def rows_block(start: int, count: int) -> bytes:
     return b"".join(
-        json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
-                    "body": {"model": "gpt-4o", "max_tokens": 64, "messages": [
+        json.dumps(
+            {
+                "custom_id": f"r{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": "gpt-4o",
+                    "max_tokens": 64,
+                    "messages": [
                         {"role": "system", "content": "You are terse."},
-                        {"role": "user", "content": f"Summarise item {i}: " + "lorem " * 40}]}}
-                   ).encode() + b"\n"
+                        {"role": "user", "content": f"Summarise item {i}: " + "lorem " * 40},
+                    ],
+                },
+            }
+        ).encode()
+        + b"\n"
         for i in range(start, start + count)
     )
 
@@ -57,8 +68,9 @@ async def wait_ready(url: str, headers: dict[str, str]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def upload(url: str, headers: dict[str, str], size: int,
-                 fields: dict[str, str]) -> tuple[float, dict[str, object]]:
+async def upload(
+    url: str, headers: dict[str, str], size: int, fields: dict[str, str]
+) -> tuple[float, dict[str, object]]:
     """A multipart upload of SIZE bytes of batch rows; (seconds, the File object)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
         with aiohttp.MultipartWriter("form-data") as form:
@@ -80,15 +92,20 @@ async def measure(size_mib: int, azure: str, routed: str, router_pid: int) -> No
     await wait_ready(f"{routed}/files?model=azure-bench", routed_headers)
     size = size_mib * 1024 * 1024
     rss_start = rss_kib(router_pid, "VmRSS")
-    direct, _ = await upload(f"{azure}/openai/files?api-version=2024-10-21", direct_headers,
-                             size, {})
+    direct, _ = await upload(
+        f"{azure}/openai/files?api-version=2024-10-21", direct_headers, size, {}
+    )
     through, _ = await upload(f"{routed}/files", routed_headers, size, {"model": "azure-bench"})
     peak = rss_kib(router_pid, "VmHWM")
-    print(f"{size_mib} MiB batch JSONL: direct {size_mib / direct:7.1f} MiB/s   "
-          f"router (body.model rewrite) {size_mib / through:7.1f} MiB/s   "
-          f"ratio {direct / through:.2f}")
-    print(f"router peak RSS growth: {(peak - rss_start) / 1024:.1f} MiB "
-          f"(start {rss_start / 1024:.1f} MiB)")
+    print(
+        f"{size_mib} MiB batch JSONL: direct {size_mib / direct:7.1f} MiB/s   "
+        f"router (body.model rewrite) {size_mib / through:7.1f} MiB/s   "
+        f"ratio {direct / through:.2f}"
+    )
+    print(
+        f"router peak RSS growth: {(peak - rss_start) / 1024:.1f} MiB "
+        f"(start {rss_start / 1024:.1f} MiB)"
+    )
 
 
 def main() -> None:
@@ -99,16 +116,35 @@ def main() -> None:
         fake_port, router_port = free_port(), free_port()
         azure = f"http://127.0.0.1:{fake_port}"
         config = {
-            "model_list": [{"model_name": "azure-bench", "litellm_params": {
-                "model": f"azure/{DEPLOYMENT}", "api_key": KEY, "api_base": azure,
-                "api_version": "2024-10-21"}}],
+            "model_list": [
+                {
+                    "model_name": "azure-bench",
+                    "litellm_params": {
+                        "model": f"azure/{DEPLOYMENT}",
+                        "api_key": KEY,
+                        "api_base": azure,
+                        "api_version": "2024-10-21",
+                    },
+                }
+            ],
             "general_settings": {"master_key": MASTER},
         }
-        fake = ["--flavour", "azure", "--port", str(fake_port), "--key", f"{KEY}=bench",
-                "--deployment", DEPLOYMENT, "--storage", str(Path(tmp) / "store")]
+        fake = [
+            "--flavour",
+            "azure",
+            "--port",
+            str(fake_port),
+            "--key",
+            f"{KEY}=bench",
+            "--deployment",
+            DEPLOYMENT,
+            "--storage",
+            str(Path(tmp) / "store"),
+        ]
         with fake_and_router(fake, config, Path(tmp), router_port) as router_pid:
-            asyncio.run(measure(args.size_mib, azure, f"http://127.0.0.1:{router_port}/v1",
-                                router_pid))
+            asyncio.run(
+                measure(args.size_mib, azure, f"http://127.0.0.1:{router_port}/v1", router_pid)
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Mount the router into an aiohttp application you already run.
 
-    python examples/mount_into_app.py examples/config.yaml
+python examples/mount_into_app.py examples/config.yaml
 """
 
 from __future__ import annotations

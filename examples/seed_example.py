@@ -30,9 +30,15 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "batch_data.jsonl"
         rows = [
-            {"custom_id": f"request-{i}", "method": "POST", "url": "/v1/chat/completions",
-             "body": {"model": "gpt-4o",
-                      "messages": [{"role": "user", "content": f"Say hello #{i}"}]}}
+            {
+                "custom_id": f"request-{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": "gpt-4o",
+                    "messages": [{"role": "user", "content": f"Say hello #{i}"}],
+                },
+            }
             for i in range(3)
         ]
         path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -41,8 +47,9 @@ def main() -> None:
         with path.open("rb") as fh:
             f = client.files.create(file=fh, purpose="batch", extra_body={"model": args.model})
     print("uploaded", f.id)
-    b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                              completion_window="24h")
+    b = client.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     print("batch", b.id, b.status)
     while b.status not in ("completed", "failed", "expired", "cancelled"):
         time.sleep(0.5)
@@ -59,12 +66,15 @@ def main() -> None:
     listed = client.batches.list(extra_query={"model": args.model})
     print("batches on this account:", len(listed.data))
 
-    second = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                   completion_window="24h")
+    second = client.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     cancelled = client.batches.cancel(second.id)
     print("cancel", cancelled.id, cancelled.status)
-    print("files on this account:",
-          [x.id for x in client.files.list(extra_query={"model": args.model})])
+    print(
+        "files on this account:",
+        [x.id for x in client.files.list(extra_query={"model": args.model})],
+    )
     print("deleted input:", client.files.delete(f.id).deleted)
 
 

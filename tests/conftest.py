@@ -37,13 +37,19 @@ def base_config(upstream: TestServer, **files_router: Any) -> dict[str, Any]:
         "model_list": [
             {
                 "model_name": "gpt-4o-litellm",
-                "litellm_params": {"model": "openai/gpt-4o", "api_key": KEY_A,
-                                   "api_base": api_base},
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": KEY_A,
+                    "api_base": api_base,
+                },
             },
             {
                 "model_name": "gpt-4o-other",
-                "litellm_params": {"model": "openai/gpt-4o", "api_key": KEY_B,
-                                   "api_base": api_base},
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": KEY_B,
+                    "api_base": api_base,
+                },
             },
         ],
         "general_settings": {"master_key": MASTER},
@@ -84,8 +90,12 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 def chat_rows(n: int, model: str = "gpt-4o") -> list[dict[str, Any]]:
     return [
-        {"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions",
-         "body": {"model": model, "messages": [{"role": "user", "content": f"hello {i}"}]}}
+        {
+            "custom_id": f"req-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": f"hello {i}"}]},
+        }
         for i in range(n)
     ]
 

@@ -18,8 +18,14 @@ from referencing import Registry, Resource
 ROOT = Path(__file__).resolve().parent
 SHARED_SPEC = ROOT.parent.parent / "shared" / "openai-openapi.yaml"
 VENDORED = ROOT / "data" / "openai-schemas.json"
-NAMES = ("OpenAIFile", "ListFilesResponse", "DeleteFileResponse", "Batch",
-         "ListBatchesResponse", "ErrorResponse")
+NAMES = (
+    "OpenAIFile",
+    "ListFilesResponse",
+    "DeleteFileResponse",
+    "Batch",
+    "ListBatchesResponse",
+    "ErrorResponse",
+)
 
 
 def _refs(node: Any) -> set[str]:
@@ -54,9 +60,7 @@ def schemas() -> dict[str, Any]:
 
 def validator(name: str) -> Draft202012Validator:
     document = {"components": {"schemas": schemas()}}
-    registry: Registry[Any] = Registry().with_resource(
-        "urn:openai", Resource.opaque(document)
-    )
+    registry: Registry[Any] = Registry().with_resource("urn:openai", Resource.opaque(document))
     return Draft202012Validator(
         {"$ref": f"urn:openai#/components/schemas/{name}"}, registry=registry
     )

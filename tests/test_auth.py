@@ -19,8 +19,9 @@ LIMITED = "sk-team-limited"
 @pytest.fixture
 async def keyed(start_router: RouterFactory, upstream: TestServer) -> TestServer:
     return await start_router(
-        base_config(upstream, keys=[{"key": LIMITED, "models": ["gpt-4o-other"]},
-                                    {"key": "sk-team-all"}])
+        base_config(
+            upstream, keys=[{"key": LIMITED, "models": ["gpt-4o-other"]}, {"key": "sk-team-all"}]
+        )
     )
 
 
@@ -43,24 +44,34 @@ async def test_missing_and_wrong_keys_are_401(keyed: TestServer, fake: FakeOpenA
 async def test_litellm_key_header_is_accepted(keyed: TestServer) -> None:
     async with aiohttp.ClientSession() as http:
         for value in (MASTER, f"Bearer {MASTER}"):
-            async with http.get(keyed.make_url("/v1/files?model=gpt-4o-other"),
-                                headers={"x-litellm-api-key": value}) as resp:
+            async with http.get(
+                keyed.make_url("/v1/files?model=gpt-4o-other"), headers={"x-litellm-api-key": value}
+            ) as resp:
                 assert resp.status == 200
 
 
 async def test_key_limited_to_models_gets_403_also_through_ids(keyed: TestServer) -> None:
     async with client(keyed, MASTER) as master, client(keyed, LIMITED) as limited:
-        other = await master.files.create(file=("a.jsonl", io.BytesIO(b"{}")), purpose="batch",
-                                          extra_body={"model": "gpt-4o-other"})
-        mine = await master.files.create(file=("a.jsonl", io.BytesIO(b"{}")), purpose="batch",
-                                         extra_body={"model": "gpt-4o-litellm"})
+        other = await master.files.create(
+            file=("a.jsonl", io.BytesIO(b"{}")),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-other"},
+        )
+        mine = await master.files.create(
+            file=("a.jsonl", io.BytesIO(b"{}")),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-litellm"},
+        )
         assert (await limited.files.retrieve(other.id)).id == other.id
         with pytest.raises(PermissionDeniedError) as info:
             await limited.files.retrieve(mine.id)  # the model comes from the ID
         assert error_of(info.value.response.json())["type"] == "permission_error"
         with pytest.raises(PermissionDeniedError):
-            await limited.files.create(file=("a.jsonl", io.BytesIO(b"{}")), purpose="batch",
-                                       extra_body={"model": "gpt-4o-litellm"})
+            await limited.files.create(
+                file=("a.jsonl", io.BytesIO(b"{}")),
+                purpose="batch",
+                extra_body={"model": "gpt-4o-litellm"},
+            )
         with pytest.raises(PermissionDeniedError):
             await limited.files.content(mine.id)
         with pytest.raises(PermissionDeniedError):
@@ -68,14 +79,16 @@ async def test_key_limited_to_models_gets_403_also_through_ids(keyed: TestServer
         with pytest.raises(PermissionDeniedError):
             await limited.files.list(extra_query={"model": "gpt-4o-litellm"})
         with pytest.raises(PermissionDeniedError):
-            await limited.batches.create(input_file_id=mine.id, endpoint="/v1/chat/completions",
-                                         completion_window="24h")
+            await limited.batches.create(
+                input_file_id=mine.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
     async with client(keyed, "sk-team-all") as everyone:
         assert (await everyone.files.retrieve(mine.id)).id == mine.id
 
 
-async def test_no_keys_configured_means_open(start_router: RouterFactory,
-                                             upstream: TestServer) -> None:
+async def test_no_keys_configured_means_open(
+    start_router: RouterFactory, upstream: TestServer
+) -> None:
     config = base_config(upstream)
     del config["general_settings"]
     router = await start_router(config)

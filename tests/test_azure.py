@@ -26,8 +26,9 @@ STATIC_TOKEN = "static-entra-token-0123456789"
 
 @pytest.fixture
 def azure(tmp_path: Path) -> FakeAzure:
-    fake = FakeAzure({AZ_KEY: "az"}, deployments=[DEPLOYMENT], clients={CLIENT: "az"},
-                     storage=tmp_path / "azure")
+    fake = FakeAzure(
+        {AZ_KEY: "az"}, deployments=[DEPLOYMENT], clients={CLIENT: "az"}, storage=tmp_path / "azure"
+    )
     fake.tokens[STATIC_TOKEN] = "az"
     return fake
 
@@ -37,17 +38,28 @@ async def azure_server(aiohttp_server: ServerFactory, azure: FakeAzure) -> TestS
     return await aiohttp_server(azure.app())
 
 
-def azure_entry(server: TestServer, api_version: str = "2024-10-21", auth: str = "key",
-                name: str = "gpt-4o-azure") -> dict[str, Any]:
-    params: dict[str, Any] = {"model": f"azure/{DEPLOYMENT}", "api_base": str(server.make_url("")),
-                              "api_version": api_version}
+def azure_entry(
+    server: TestServer,
+    api_version: str = "2024-10-21",
+    auth: str = "key",
+    name: str = "gpt-4o-azure",
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": f"azure/{DEPLOYMENT}",
+        "api_base": str(server.make_url("")),
+        "api_version": api_version,
+    }
     if auth == "key":
         params["api_key"] = AZ_KEY
     elif auth == "token":
         params["azure_ad_token"] = STATIC_TOKEN
     else:
-        params.update(tenant_id=CLIENT[0], client_id=CLIENT[1], client_secret=CLIENT[2],
-                      azure_authority_host=str(server.make_url("")))
+        params.update(
+            tenant_id=CLIENT[0],
+            client_id=CLIENT[1],
+            client_secret=CLIENT[2],
+            azure_authority_host=str(server.make_url("")),
+        )
     return {"model_name": name, "litellm_params": params}
 
 
@@ -57,9 +69,14 @@ def config(*entries: dict[str, Any]) -> dict[str, Any]:
 
 def with_legacy_azure(config_: dict[str, Any], server: TestServer) -> dict[str, Any]:
     """``config_`` plus a files_settings entry for custom-llm-provider: azure."""
-    config_["files_settings"] = [{"custom_llm_provider": "azure", "api_key": AZ_KEY,
-                                  "api_base": str(server.make_url("")),
-                                  "api_version": "2024-10-21"}]
+    config_["files_settings"] = [
+        {
+            "custom_llm_provider": "azure",
+            "api_key": AZ_KEY,
+            "api_base": str(server.make_url("")),
+            "api_version": "2024-10-21",
+        }
+    ]
     return config_
 
 
@@ -70,17 +87,24 @@ def sdk_for(router: TestServer) -> AsyncOpenAI:
 @pytest.mark.parametrize("auth", ["key", "token", "client"])
 @pytest.mark.parametrize("api_version", ["2024-10-21", "2025-04-01-preview", "v1", "preview"])
 async def test_seed_flow_on_azure(
-    start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure, api_version: str,
+    start_router: RouterFactory,
+    azure_server: TestServer,
+    azure: FakeAzure,
+    api_version: str,
     auth: str,
 ) -> None:
     router = await start_router(config(azure_entry(azure_server, api_version, auth)))
     async with sdk_for(router) as sdk:
-        f = await sdk.files.create(file=("batch_data.jsonl", io.BytesIO(jsonl(chat_rows(3)))),
-                                   purpose="batch", extra_body={"model": "gpt-4o-azure"})
+        f = await sdk.files.create(
+            file=("batch_data.jsonl", io.BytesIO(jsonl(chat_rows(3)))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-azure"},
+        )
         assert f.status == "uploaded"  # Azure's "pending"
         check("OpenAIFile", f.model_dump(exclude_none=True))
-        b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                     completion_window="24h")
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         assert b.status == "validating" and isinstance(b.created_at, int)
         assert b.output_file_id is None and b.error_file_id is None  # Azure's ""
         b = await sdk.batches.retrieve(b.id)
@@ -122,8 +146,9 @@ async def test_entra_token_is_refreshed_before_expiry(
 ) -> None:
     import asyncio
 
-    azure = FakeAzure({}, deployments=[DEPLOYMENT], clients={CLIENT: "az"}, token_seconds=2,
-                      storage=tmp_path)
+    azure = FakeAzure(
+        {}, deployments=[DEPLOYMENT], clients={CLIENT: "az"}, token_seconds=2, storage=tmp_path
+    )
     server = await aiohttp_server(azure.app())
     router = await start_router(config(azure_entry(server, auth="client")))
     async with sdk_for(router) as sdk:
@@ -142,8 +167,10 @@ async def test_bad_client_secret_is_502_without_secrets(
     entry["litellm_params"]["client_secret"] = "wrong-secret-value-123"
     router = await start_router(config(entry))
     async with aiohttp.ClientSession() as http:
-        async with http.get(router.make_url("/v1/files?model=gpt-4o-azure"),
-                            headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+        async with http.get(
+            router.make_url("/v1/files?model=gpt-4o-azure"),
+            headers={"Authorization": f"Bearer {MASTER}"},
+        ) as resp:
             assert resp.status == 502
             text = await resp.text()
     assert "Entra ID token" in error_of(json.loads(text))["message"]
@@ -159,23 +186,29 @@ async def test_azure_errors_and_expiry(
             await sdk.files.retrieve("file-nope", extra_query={"model": "gpt-4o-azure"})
         err = error_of(info.value.response.json())
         assert "file-nope" in err["message"] and AZ_KEY not in info.value.response.text
-        f = await sdk.files.create(file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                                   purpose="batch", extra_body={"model": "gpt-4o-azure"},
-                                   expires_after={"anchor": "created_at", "seconds": 1209600})
+        f = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-azure"},
+            expires_after={"anchor": "created_at", "seconds": 1209600},
+        )
         assert f.expires_at == f.created_at + 1209600
     form = azure.requests[-1].form
     assert form["expires_after.seconds"] == "1209600" and "expires_after[seconds]" not in form
 
 
 async def test_env_fallbacks(
-    start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure,
+    start_router: RouterFactory,
+    azure_server: TestServer,
+    azure: FakeAzure,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AZURE_API_BASE", str(azure_server.make_url("")))
     monkeypatch.setenv("AZURE_API_VERSION", "2024-10-21")
     monkeypatch.setenv("AZURE_API_KEY", AZ_KEY)
-    router = await start_router(config(
-        {"model_name": "az", "litellm_params": {"model": f"azure/{DEPLOYMENT}"}}))
+    router = await start_router(
+        config({"model_name": "az", "litellm_params": {"model": f"azure/{DEPLOYMENT}"}})
+    )
     async with sdk_for(router) as sdk:
         assert (await sdk.files.list(extra_query={"model": "az"})).data == []
     assert azure.requests[-1].key == AZ_KEY
@@ -186,26 +219,48 @@ async def test_malformed_line_is_400_with_line_number_and_nothing_kept(
 ) -> None:
     router = await start_router(config(azure_entry(azure_server)))
     big = "x" * 600_000  # one line spans several chunks
-    rows = jsonl(chat_rows(2)) + json.dumps({"custom_id": "big", "method": "POST", "url":
-        "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user",
-        "content": big}]}}).encode() + b"\n" + b'{"custom_id": "oops", "body": [1]}\n'
+    rows = (
+        jsonl(chat_rows(2))
+        + json.dumps(
+            {
+                "custom_id": "big",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "m", "messages": [{"role": "user", "content": big}]},
+            }
+        ).encode()
+        + b"\n"
+        + b'{"custom_id": "oops", "body": [1]}\n'
+    )
     async with sdk_for(router) as sdk:
         with pytest.raises(BadRequestError) as info:
-            await sdk.files.create(file=("bad.jsonl", io.BytesIO(rows)), purpose="batch",
-                                   extra_body={"model": "gpt-4o-azure"})
+            await sdk.files.create(
+                file=("bad.jsonl", io.BytesIO(rows)),
+                purpose="batch",
+                extra_body={"model": "gpt-4o-azure"},
+            )
         err = error_of(info.value.response.json())
         assert "Line 4" in err["message"] and err["param"] == "file"
         assert azure.accounts["az"].files == {}
         with pytest.raises(BadRequestError) as info:
-            await sdk.files.create(file=("bad.jsonl", io.BytesIO(b'{"body": {}}\nnot json\n')),
-                                   purpose="batch", extra_body={"model": "gpt-4o-azure"})
+            await sdk.files.create(
+                file=("bad.jsonl", io.BytesIO(b'{"body": {}}\nnot json\n')),
+                purpose="batch",
+                extra_body={"model": "gpt-4o-azure"},
+            )
         assert "Line 2" in info.value.message
         # Other purposes are stored as they are.
-        f = await sdk.files.create(file=("notes.txt", io.BytesIO(b"not json\n")),
-                                   purpose="user_data", extra_body={"model": "gpt-4o-azure"})
+        f = await sdk.files.create(
+            file=("notes.txt", io.BytesIO(b"not json\n")),
+            purpose="user_data",
+            extra_body={"model": "gpt-4o-azure"},
+        )
         assert (await sdk.files.content(f.id)).content == b"not json\n"
-        ok = await sdk.files.create(file=("ok.jsonl", io.BytesIO(rows.rsplit(b"\n", 2)[0])),
-                                    purpose="batch", extra_body={"model": "gpt-4o-azure"})
+        ok = await sdk.files.create(
+            file=("ok.jsonl", io.BytesIO(rows.rsplit(b"\n", 2)[0])),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-azure"},
+        )
         stored = (await sdk.files.content(ok.id)).text.splitlines()
     assert len(stored) == 3 and json.loads(stored[2])["body"]["messages"][0]["content"] == big
     assert {json.loads(line)["body"]["model"] for line in stored} == {DEPLOYMENT}
@@ -214,15 +269,20 @@ async def test_malformed_line_is_400_with_line_number_and_nothing_kept(
 async def test_rows_naming_no_deployment_fail_on_azure(
     start_router: RouterFactory, azure_server: TestServer
 ) -> None:
-    router = await start_router(with_legacy_azure(config(azure_entry(azure_server)),
-                                                  azure_server))
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0,
-                           default_headers={"custom-llm-provider": "azure"}) as legacy:
+    router = await start_router(with_legacy_azure(config(azure_entry(azure_server)), azure_server))
+    async with AsyncOpenAI(
+        api_key=MASTER,
+        base_url=str(router.make_url("/v1")),
+        max_retries=0,
+        default_headers={"custom-llm-provider": "azure"},
+    ) as legacy:
         # The legacy account has no deployment to write into rows: Azure refuses them.
-        f = await legacy.files.create(file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                                      purpose="batch")
-        b = await legacy.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                        completion_window="24h")
+        f = await legacy.files.create(
+            file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))), purpose="batch"
+        )
+        b = await legacy.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         b = await legacy.batches.retrieve(b.id)
         assert b.status == "failed" and b.errors and b.errors.data
         assert b.errors.data[0].code == "model_not_found"
@@ -232,15 +292,21 @@ async def test_legacy_selector_for_every_operation(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure, tmp_path: Path
 ) -> None:
     router = await start_router(with_legacy_azure(config(), azure_server))
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0,
-                           default_headers={"custom-llm-provider": "azure"}) as sdk:
-        f = await sdk.files.create(file=("a.jsonl", io.BytesIO(jsonl(chat_rows(2, DEPLOYMENT)))),
-                                   purpose="batch")
+    async with AsyncOpenAI(
+        api_key=MASTER,
+        base_url=str(router.make_url("/v1")),
+        max_retries=0,
+        default_headers={"custom-llm-provider": "azure"},
+    ) as sdk:
+        f = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(jsonl(chat_rows(2, DEPLOYMENT)))), purpose="batch"
+        )
         assert f.id in azure.accounts["az"].files
         assert (await sdk.files.retrieve(f.id)).id == f.id
         assert [x.id async for x in sdk.files.list()] == [f.id]
-        b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                     completion_window="24h")
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         b = await sdk.batches.retrieve(b.id)
         assert b.status == "completed"
         assert [x.id async for x in sdk.batches.list()] == [b.id]
@@ -253,15 +319,25 @@ async def test_cancel_on_azure(
     start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
 ) -> None:
     now = [5_000_000.0]
-    azure = FakeAzure({AZ_KEY: "az"}, deployments=[DEPLOYMENT], storage=tmp_path,
-                      phase_seconds=60, cancel_seconds=5, clock=lambda: now[0])
+    azure = FakeAzure(
+        {AZ_KEY: "az"},
+        deployments=[DEPLOYMENT],
+        storage=tmp_path,
+        phase_seconds=60,
+        cancel_seconds=5,
+        clock=lambda: now[0],
+    )
     server = await aiohttp_server(azure.app())
     router = await start_router(config(azure_entry(server, "v1")))
     async with sdk_for(router) as sdk:
-        f = await sdk.files.create(file=("a.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
-                                   purpose="batch", extra_body={"model": "gpt-4o-azure"})
-        b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                     completion_window="24h")
+        f = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-azure"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         now[0] += 61
         assert (await sdk.batches.retrieve(b.id)).status == "in_progress"  # Azure's InProgress
         assert (await sdk.batches.cancel(b.id)).status == "cancelling"
@@ -271,20 +347,36 @@ async def test_cancel_on_azure(
 
 
 async def test_mixed_openai_and_azure(
-    start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure,
-    upstream: TestServer, fake: FakeOpenAI,
+    start_router: RouterFactory,
+    azure_server: TestServer,
+    azure: FakeAzure,
+    upstream: TestServer,
+    fake: FakeOpenAI,
 ) -> None:
-    openai_entry = {"model_name": "gpt-4o-openai", "litellm_params": {
-        "model": "openai/gpt-4o", "api_key": KEY_A, "api_base": str(upstream.make_url("/v1"))}}
+    openai_entry = {
+        "model_name": "gpt-4o-openai",
+        "litellm_params": {
+            "model": "openai/gpt-4o",
+            "api_key": KEY_A,
+            "api_base": str(upstream.make_url("/v1")),
+        },
+    }
     router = await start_router(config(openai_entry, azure_entry(azure_server, "v1")))
     async with sdk_for(router) as sdk:
-        fo = await sdk.files.create(file=("o.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                                    purpose="batch", extra_body={"model": "gpt-4o-openai"})
-        fa = await sdk.files.create(file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                                    purpose="batch", extra_body={"model": "gpt-4o-azure"})
+        fo = await sdk.files.create(
+            file=("o.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-openai"},
+        )
+        fa = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-azure"},
+        )
         for f, deployment in ((fo, "gpt-4o-openai"), (fa, "gpt-4o-azure")):
-            b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                         completion_window="24h")
+            b = await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
             b = await sdk.batches.retrieve(b.id)
             for value in (b.id, b.input_file_id, b.output_file_id):
                 decoded = decode_id(value, "batch" if value == b.id else "file")
@@ -296,9 +388,12 @@ async def test_mixed_openai_and_azure(
         raw = decode_id(fo.id, "file").provider_id
         before = len(fake.requests)
         with pytest.raises(NotFoundError) as info:
-            await sdk.batches.create(input_file_id=raw, endpoint="/v1/chat/completions",
-                                     completion_window="24h",
-                                     extra_body={"model": "gpt-4o-azure"})
+            await sdk.batches.create(
+                input_file_id=raw,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                extra_body={"model": "gpt-4o-azure"},
+            )
         error_of(info.value.response.json())
         assert len(fake.requests) == before
         assert (await sdk.files.delete(fa.id)).deleted and (await sdk.files.delete(fo.id)).deleted

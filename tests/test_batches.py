@@ -35,11 +35,18 @@ def route(value: str | None, kind: str) -> RoutedId:
 
 
 async def test_seed_example_end_to_end(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    f = await sdk.files.create(file=("batch_data.jsonl", io.BytesIO(jsonl(chat_rows(3)))),
-                               purpose="batch", extra_body={"model": "gpt-4o-litellm"})
-    b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                 completion_window="24h", metadata={"job": "nightly"},
-                                 output_expires_after={"anchor": "created_at", "seconds": 7200})
+    f = await sdk.files.create(
+        file=("batch_data.jsonl", io.BytesIO(jsonl(chat_rows(3)))),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
+    b = await sdk.batches.create(
+        input_file_id=f.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"job": "nightly"},
+        output_expires_after={"anchor": "created_at", "seconds": 7200},
+    )
     assert b.status == "validating" and b.metadata == {"job": "nightly"}
     assert route(b.id, "batch").deployment == "gpt-4o-litellm"
     assert b.input_file_id == f.id  # the answer carries the client's own (encoded) file ID
@@ -64,29 +71,44 @@ async def test_seed_example_end_to_end(sdk: AsyncOpenAI, fake: FakeOpenAI) -> No
 
 
 async def test_batch_runs_where_its_file_lives(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    f = await sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                               purpose="batch", extra_body={"model": "gpt-4o-other"})
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-other"},
+    )
     # The encoded file ID wins over a model parameter naming another account.
-    b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                 completion_window="24h", extra_body={"model": "gpt-4o-litellm"})
+    b = await sdk.batches.create(
+        input_file_id=f.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
     assert route(b.id, "batch").deployment == "gpt-4o-other"
     assert len(fake.accounts["b"].batches) == 1 and not fake.accounts["a"].batches
     assert fake.requests[-1].key == KEY_B
 
 
 async def test_raw_input_file_id_with_model(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    f = await sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
-                               purpose="batch", extra_body={"model": "gpt-4o-other"})
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-other"},
+    )
     raw = route(f.id, "file").provider_id
-    b = await sdk.batches.create(input_file_id=raw, endpoint="/v1/chat/completions",
-                                 completion_window="24h", extra_body={"model": "gpt-4o-other"})
+    b = await sdk.batches.create(
+        input_file_id=raw,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"model": "gpt-4o-other"},
+    )
     assert route(b.id, "batch").deployment == "gpt-4o-other"
     raw_batch = route(b.id, "batch").provider_id
     got = await sdk.batches.retrieve(raw_batch, extra_headers={"x-litellm-model": "gpt-4o-other"})
     assert got.id == b.id and got.status == "completed"
     with pytest.raises(BadRequestError) as info:  # a raw ID alone cannot be routed
-        await sdk.batches.create(input_file_id=raw, endpoint="/v1/chat/completions",
-                                 completion_window="24h")
+        await sdk.batches.create(
+            input_file_id=raw, endpoint="/v1/chat/completions", completion_window="24h"
+        )
     assert error_of(info.value.response.json())["param"] == "model"
 
 
@@ -94,16 +116,26 @@ async def test_cancel_goes_cancelling_then_cancelled_with_partial_output(
     aiohttp_server: ServerFactory, start_router: RouterFactory, tmp_path: Path
 ) -> None:
     now = [1_000_000.0]
-    fake = FakeOpenAI({KEY_A: "a", KEY_B: "b"}, storage=tmp_path, phase_seconds=60,
-                      cancel_seconds=5, clock=lambda: now[0])
+    fake = FakeOpenAI(
+        {KEY_A: "a", KEY_B: "b"},
+        storage=tmp_path,
+        phase_seconds=60,
+        cancel_seconds=5,
+        clock=lambda: now[0],
+    )
     upstream = await aiohttp_server(fake.app())
     router = await start_router(base_config(upstream))
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")),
-                           max_retries=0) as sdk:
-        f = await sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(chat_rows(4)))),
-                                   purpose="batch", extra_body={"model": "gpt-4o-litellm"})
-        b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                     completion_window="24h")
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(chat_rows(4)))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-litellm"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         now[0] += 70
         assert (await sdk.batches.retrieve(b.id)).status == "in_progress"
         cancelled = await sdk.batches.cancel(b.id)
@@ -120,14 +152,21 @@ async def test_cancel_goes_cancelling_then_cancelled_with_partial_output(
 
 
 async def test_list_pagination_walks_every_page(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    f = await sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                               purpose="batch", extra_body={"model": "gpt-4o-other"})
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-other"},
+    )
     made = set()
     for _ in range(5):
-        made.add((await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                           completion_window="24h")).id)
-    walked = [b.id async for b in sdk.batches.list(limit=2,
-                                                   extra_query={"model": "gpt-4o-other"})]
+        made.add(
+            (
+                await sdk.batches.create(
+                    input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+                )
+            ).id
+        )
+    walked = [b.id async for b in sdk.batches.list(limit=2, extra_query={"model": "gpt-4o-other"})]
     assert len(walked) == 5 and set(walked) == made
     lists = [r for r in fake.requests if r.path == "/v1/batches" and r.method == "GET"]
     assert len(lists) == 3 and all(r.key == KEY_B for r in lists)
@@ -137,11 +176,13 @@ async def test_list_pagination_walks_every_page(sdk: AsyncOpenAI, fake: FakeOpen
 async def test_bad_batch_requests_get_openai_errors(
     sdk: AsyncOpenAI, router: TestServer, fake: FakeOpenAI
 ) -> None:
-    f = await sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
-                               purpose="batch", extra_body={"model": "gpt-4o-litellm"})
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
     with pytest.raises(NotFoundError):
-        await sdk.batches.retrieve("batch_doesnotexist",
-                                   extra_query={"model": "gpt-4o-litellm"})
+        await sdk.batches.retrieve("batch_doesnotexist", extra_query={"model": "gpt-4o-litellm"})
     with pytest.raises(NotFoundError) as info:
         await sdk.batches.retrieve(encode_id("batch", "batch_x", "no-such-model"))
     assert error_of(info.value.response.json())["param"] == "batch_id"
@@ -155,22 +196,30 @@ async def test_bad_batch_requests_get_openai_errors(
     seen = len(fake.requests)
     async with aiohttp.ClientSession() as http:
         for missing in ("input_file_id", "endpoint", "completion_window"):
-            body = {"input_file_id": f.id, "endpoint": "/v1/chat/completions",
-                    "completion_window": "24h"}
+            body = {
+                "input_file_id": f.id,
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+            }
             del body[missing]
-            async with http.post(router.make_url("/v1/batches"), json=body,
-                                 headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+            async with http.post(
+                router.make_url("/v1/batches"),
+                json=body,
+                headers={"Authorization": f"Bearer {MASTER}"},
+            ) as resp:
                 assert resp.status == 400
                 assert error_of(await resp.json())["param"] == missing
-        async with http.post(router.make_url("/v1/batches"), json=[1],
-                             headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+        async with http.post(
+            router.make_url("/v1/batches"), json=[1], headers={"Authorization": f"Bearer {MASTER}"}
+        ) as resp:
             assert resp.status == 400
             error_of(await resp.json())
     assert len(fake.requests) == seen
     # Upstream validation errors pass through as they are.
     with pytest.raises(BadRequestError) as info:
-        await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                 completion_window="48h")  # type: ignore[arg-type]
+        await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="48h"
+        )  # type: ignore[arg-type]
     assert error_of(info.value.response.json())["param"] == "completion_window"
 
 
@@ -178,10 +227,14 @@ async def test_invalid_input_file_fails_the_batch(sdk: AsyncOpenAI) -> None:
     rows = chat_rows(2)
     rows[1]["custom_id"] = rows[0]["custom_id"]
     rows[0]["url"] = "/v1/embeddings"
-    f = await sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(rows) + b"not json\n")),
-                               purpose="batch", extra_body={"model": "gpt-4o-litellm"})
-    b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                 completion_window="24h")
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(rows) + b"not json\n")),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
+    b = await sdk.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     b = await sdk.batches.retrieve(b.id)
     assert b.status == "failed" and b.errors is not None
     codes = {(e.code, e.line) for e in b.errors.data or []}
@@ -190,12 +243,23 @@ async def test_invalid_input_file_fails_the_batch(sdk: AsyncOpenAI) -> None:
 
 
 async def test_embeddings_batch(sdk: AsyncOpenAI) -> None:
-    rows = [{"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",
-             "body": {"model": "text-embedding-3-small", "input": f"text {i}"}} for i in range(2)]
-    f = await sdk.files.create(file=("e.jsonl", io.BytesIO(jsonl(rows))), purpose="batch",
-                               extra_body={"model": "gpt-4o-litellm"})
-    b = await sdk.batches.create(input_file_id=f.id, endpoint="/v1/embeddings",
-                                 completion_window="24h")
+    rows = [
+        {
+            "custom_id": f"e{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "text-embedding-3-small", "input": f"text {i}"},
+        }
+        for i in range(2)
+    ]
+    f = await sdk.files.create(
+        file=("e.jsonl", io.BytesIO(jsonl(rows))),
+        purpose="batch",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
+    b = await sdk.batches.create(
+        input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
     b = await sdk.batches.retrieve(b.id)
     assert b.status == "completed" and b.output_file_id
     out = [json.loads(x) for x in (await sdk.files.content(b.output_file_id)).text.splitlines()]

@@ -61,8 +61,10 @@ async def test_cli_serves_a_config_file(
     async with serving(str(SCRIPT), "--config", str(config), "--port", str(port)):
         async with aiohttp.ClientSession() as http:
             for path in ("/v1/files", "/files"):
-                async with http.get(f"http://127.0.0.1:{port}{path}?model=gpt-4o-litellm",
-                                    headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+                async with http.get(
+                    f"http://127.0.0.1:{port}{path}?model=gpt-4o-litellm",
+                    headers={"Authorization": f"Bearer {MASTER}"},
+                ) as resp:
                     assert resp.status == 200, await resp.text()
                     assert (await resp.json())["object"] == "list"
     assert [r.key for r in fake.requests] == [KEY_A, KEY_A]
@@ -70,15 +72,18 @@ async def test_cli_serves_a_config_file(
 
 async def test_python_m_and_demo_snippet_runs(tmp_path: Path) -> None:
     port = free_port()
-    async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo",
-                       "--port", str(port)) as (_, lines):
+    async with serving(
+        sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)
+    ) as (_, lines):
         text = "".join(lines)
         match = re.search(r"python - <<'PY'\n(.*?)\nPY\n", text, re.S)
         assert match, text
         script = tmp_path / "snippet.py"
         script.write_text(match.group(1))
         run = await asyncio.create_subprocess_exec(
-            sys.executable, str(script), stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            str(script),
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
         out = (await asyncio.wait_for(run.communicate(), 60))[0].decode()
@@ -90,8 +95,15 @@ async def test_refuses_open_non_loopback_bind_and_bad_config(tmp_path: Path) -> 
     config = tmp_path / "config.yaml"
     config.write_text("model_list: []\n")
     proc = await asyncio.create_subprocess_exec(
-        str(SCRIPT), "--config", str(config), "--host", "0.0.0.0", "--port", str(free_port()),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(SCRIPT),
+        "--config",
+        str(config),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and b"--allow-unauthenticated" in err
@@ -100,7 +112,10 @@ async def test_refuses_open_non_loopback_bind_and_bad_config(tmp_path: Path) -> 
         "model_list:\n  - model_name: x\n    litellm_params: {model: a, api_kye: b}\n"
     )
     proc = await asyncio.create_subprocess_exec(
-        str(SCRIPT), "--config", str(config), stdout=asyncio.subprocess.PIPE,
+        str(SCRIPT),
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 30)

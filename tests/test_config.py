@@ -48,8 +48,11 @@ files_router:
   id_secret: os.environ/FILES_ROUTER_ID_SECRET
 """
 
-ENV = {"OPENAI_LITELLM_API_KEY": "sk-openai-secret", "LITELLM_MASTER_KEY": "sk-master-secret",
-       "FILES_ROUTER_ID_SECRET": "id-secret-value"}
+ENV = {
+    "OPENAI_LITELLM_API_KEY": "sk-openai-secret",
+    "LITELLM_MASTER_KEY": "sk-master-secret",
+    "FILES_ROUTER_ID_SECRET": "id-secret-value",
+}
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -22,8 +22,9 @@ AUTH = {"Authorization": f"Bearer {MASTER}"}
 async def call(server: TestServer, method: str, path: str, **kw: Any) -> tuple[int, Any]:
     url = server.make_url("")
     async with aiohttp.ClientSession() as http:
-        async with http.request(method, f"{url}{path}", headers={**AUTH, **kw.pop("headers", {})},
-                                **kw) as resp:
+        async with http.request(
+            method, f"{url}{path}", headers={**AUTH, **kw.pop("headers", {})}, **kw
+        ) as resp:
             text = await resp.text()
             assert "Traceback" not in text
             return resp.status, await resp.json(content_type=None)
@@ -31,8 +32,13 @@ async def call(server: TestServer, method: str, path: str, **kw: Any) -> tuple[i
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/files/{}"), ("DELETE", "/v1/files/{}"), ("GET", "/v1/files/{}/content"),
-     ("GET", "/v1/batches/{}"), ("POST", "/v1/batches/{}/cancel")],
+    [
+        ("GET", "/v1/files/{}"),
+        ("DELETE", "/v1/files/{}"),
+        ("GET", "/v1/files/{}/content"),
+        ("GET", "/v1/batches/{}"),
+        ("POST", "/v1/batches/{}/cancel"),
+    ],
 )
 async def test_unknown_and_garbage_ids_are_404(router: TestServer, method: str, path: str) -> None:
     for value in ("file-nonsense", "batch_garbage!!", encode_id("file", "file-x", "no-such-model")):
@@ -82,8 +88,16 @@ async def test_signed_ids_reject_forgery_and_unsigned(
 
 @pytest.mark.parametrize(
     "provider_id",
-    ["../batches", "../../v2/secret", "file-1?purpose=batch", "file-1#frag", "a%2Fb",
-     "http://evil.example/x", "//evil.example/x", "a/b"],
+    [
+        "../batches",
+        "../../v2/secret",
+        "file-1?purpose=batch",
+        "file-1#frag",
+        "a%2Fb",
+        "http://evil.example/x",
+        "//evil.example/x",
+        "a/b",
+    ],
 )
 async def test_ids_cannot_escape_their_upstream_path(
     router: TestServer, fake: FakeOpenAI, provider_id: str
@@ -107,11 +121,17 @@ async def test_dot_segments_never_reach_upstream(
 
 
 async def test_bad_json_and_bad_limit(router: TestServer) -> None:
-    status, body = await call(router, "POST", "/v1/batches", data=b"{not json",
-                              headers={"Content-Type": "application/json"})
+    status, body = await call(
+        router,
+        "POST",
+        "/v1/batches",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 400 and "JSON" in error_of(body)["message"]
-    status, body = await call(router, "GET", "/v1/files", data=b"[1,",
-                              headers={"Content-Type": "application/json"})
+    status, body = await call(
+        router, "GET", "/v1/files", data=b"[1,", headers={"Content-Type": "application/json"}
+    )
     assert status == 400
     for limit in ("0", "10001", "abc"):
         status, body = await call(router, "GET", f"/v1/files?model=gpt-4o-litellm&limit={limit}")
@@ -140,9 +160,16 @@ async def test_upstream_down_is_502_and_logs_no_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     config = {
-        "model_list": [{"model_name": "down", "litellm_params": {
-            "model": "openai/gpt-4o", "api_key": KEY_A,
-            "api_base": f"http://127.0.0.1:{_closed_port()}/v1"}}],
+        "model_list": [
+            {
+                "model_name": "down",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": KEY_A,
+                    "api_base": f"http://127.0.0.1:{_closed_port()}/v1",
+                },
+            }
+        ],
         "general_settings": {"master_key": MASTER},
     }
     router = await start_router(config)
@@ -170,8 +197,17 @@ async def test_upstream_errors_pass_through_without_secrets(
     async def leaky(request: web.Request) -> web.Response:
         # A badly behaved upstream that echoes the credentials it was sent.
         auth = request.headers.get("Authorization", "")
-        return web.json_response({"error": {"message": f"denied for {auth}", "type": "x",
-                                             "param": None, "code": "nope"}}, status=403)
+        return web.json_response(
+            {
+                "error": {
+                    "message": f"denied for {auth}",
+                    "type": "x",
+                    "param": None,
+                    "code": "nope",
+                }
+            },
+            status=403,
+        )
 
     async def html(request: web.Request) -> web.Response:
         return web.Response(status=500, text="<html>boom " + request.headers["Authorization"])
@@ -190,14 +226,17 @@ async def test_upstream_errors_pass_through_without_secrets(
 
 
 async def test_unusable_account_is_503_others_keep_working(
-    start_router: RouterFactory, upstream: TestServer, monkeypatch: pytest.MonkeyPatch,
+    start_router: RouterFactory,
+    upstream: TestServer,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.delenv("FILES_ROUTER_TEST_MISSING", raising=False)
     config = base_config(upstream)
     config["model_list"][1]["litellm_params"]["api_key"] = "os.environ/FILES_ROUTER_TEST_MISSING"
-    config["model_list"].append({"model_name": "vertex-later", "litellm_params": {
-        "model": "someprovider/x"}})
+    config["model_list"].append(
+        {"model_name": "vertex-later", "litellm_params": {"model": "someprovider/x"}}
+    )
     router = await start_router(config)
     assert "FILES_ROUTER_TEST_MISSING" in caplog.text
     status, body = await call(router, "GET", "/v1/files?model=gpt-4o-other")

@@ -18,13 +18,17 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
     port = free_port()
-    async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port",
-                       str(port)):
+    async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)):
         for model in ("gpt-4o-litellm", "gpt-4o-azure", "gemini-batch"):
             run = await asyncio.create_subprocess_exec(
-                sys.executable, str(EXAMPLES / "seed_example.py"), "--base-url",
-                f"http://127.0.0.1:{port}/v1", "--model", model,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                sys.executable,
+                str(EXAMPLES / "seed_example.py"),
+                "--base-url",
+                f"http://127.0.0.1:{port}/v1",
+                "--model",
+                model,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             out = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
             assert run.returncode == 0, out
@@ -34,7 +38,13 @@ async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
 
 
 def test_example_config_loads(upstream: TestServer) -> None:
-    config = load_config(EXAMPLES / "config.yaml", env={
-        "OPENAI_LITELLM_API_KEY": "sk-a", "OPENAI_TEAM_B_API_KEY": "sk-b",
-        "LITELLM_MASTER_KEY": "sk-m", "FILES_ROUTER_ID_SECRET": "s"})
+    config = load_config(
+        EXAMPLES / "config.yaml",
+        env={
+            "OPENAI_LITELLM_API_KEY": "sk-a",
+            "OPENAI_TEAM_B_API_KEY": "sk-b",
+            "LITELLM_MASTER_KEY": "sk-m",
+            "FILES_ROUTER_ID_SECRET": "s",
+        },
+    )
     assert [m.model_name for m in config.model_list] == ["gpt-4o-litellm", "gpt-4o-team-b"]

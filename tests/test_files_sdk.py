@@ -40,7 +40,10 @@ async def test_seed_files_flow_routes_by_id(sdk: AsyncOpenAI, fake: FakeOpenAI) 
 
     calls = [r for r in fake.requests if r.path.startswith("/v1/files")]
     assert [(r.method, r.key) for r in calls] == [
-        ("POST", KEY_A), ("GET", KEY_A), ("GET", KEY_A), ("DELETE", KEY_A)
+        ("POST", KEY_A),
+        ("GET", KEY_A),
+        ("GET", KEY_A),
+        ("DELETE", KEY_A),
     ]
     assert calls[0].form == {"purpose": "batch"}  # the routing field is not forwarded
 
@@ -60,8 +63,9 @@ async def test_each_account_gets_its_own_key(sdk: AsyncOpenAI, fake: FakeOpenAI)
 
 
 async def test_bare_base_url_is_served_too(router: TestServer) -> None:
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("")),
-                           max_retries=0) as bare:
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("")), max_retries=0
+    ) as bare:
         created = await upload(bare, "gpt-4o-litellm")
         assert (await bare.files.retrieve(created.id)).id == created.id
 
@@ -84,8 +88,11 @@ async def test_list_selectors_and_auto_pagination(
 
     # openai SDK 1.x sent files.list(extra_body=...) as a JSON body on the GET.
     async with aiohttp.ClientSession() as http:
-        async with http.get(router.make_url("/v1/files"), json={"model": "gpt-4o-other"},
-                            headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+        async with http.get(
+            router.make_url("/v1/files"),
+            json={"model": "gpt-4o-other"},
+            headers={"Authorization": f"Bearer {MASTER}"},
+        ) as resp:
             assert resp.status == 200
             body = await resp.json()
     assert [f["id"] for f in body["data"]] == [id_b]
@@ -94,8 +101,11 @@ async def test_list_selectors_and_auto_pagination(
 
 async def test_list_order_and_purpose_are_forwarded(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
     first = await upload(sdk, "gpt-4o-litellm", name="1.jsonl")
-    second = await sdk.files.create(file=("2.txt", io.BytesIO(b"x")), purpose="user_data",
-                                    extra_body={"model": "gpt-4o-litellm"})
+    second = await sdk.files.create(
+        file=("2.txt", io.BytesIO(b"x")),
+        purpose="user_data",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
     asc = await sdk.files.list(order="asc", extra_query={"model": "gpt-4o-litellm"})
     assert [f.id for f in asc.data] == [first.id, second.id]
     only = await sdk.files.list(purpose="user_data", extra_query={"model": "gpt-4o-litellm"})
@@ -129,6 +139,9 @@ async def test_raw_id_routed_by_model(
     assert fake.requests[-1].key == KEY_B
     # openai SDK 1.x sent extra_body={"model": ...} as a JSON body, on a GET too.
     async with aiohttp.ClientSession() as http:
-        async with http.get(router.make_url(f"/v1/files/{raw}"), json={"model": "gpt-4o-other"},
-                            headers={"Authorization": f"Bearer {MASTER}"}) as resp:
+        async with http.get(
+            router.make_url(f"/v1/files/{raw}"),
+            json={"model": "gpt-4o-other"},
+            headers={"Authorization": f"Bearer {MASTER}"},
+        ) as resp:
             assert resp.status == 200 and (await resp.json())["id"] == created.id

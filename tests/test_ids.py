@@ -123,7 +123,8 @@ def test_litellm_identity_bound_ids_are_read_but_not_trusted() -> None:
     with pytest.raises(InvalidId):
         decode_id(value, "file", ["ours"])
     assert decode_id(value, "file", ["ours"], allow_unsigned=True) == RoutedId(
-        "file-abc", "gpt-4o-litellm", False)
+        "file-abc", "gpt-4o-litellm", False
+    )
 
 
 def test_plain_provider_ids_are_raw() -> None:

@@ -18,8 +18,9 @@ LEGACY = {"custom-llm-provider": "openai"}
 def legacy_config(upstream: TestServer, key: str) -> dict[str, Any]:
     """The usual two accounts plus a files_settings entry for custom-llm-provider: openai."""
     config = base_config(upstream)
-    config["files_settings"] = [{"custom_llm_provider": "openai", "api_key": key,
-                                 "api_base": str(upstream.make_url("/v1"))}]
+    config["files_settings"] = [
+        {"custom_llm_provider": "openai", "api_key": key, "api_base": str(upstream.make_url("/v1"))}
+    ]
     return config
 
 
@@ -27,8 +28,9 @@ async def test_all_five_file_operations_with_the_legacy_header(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
     router = await start_router(legacy_config(upstream, KEY_B))
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")),
-                           max_retries=0, default_headers=LEGACY) as sdk:
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0, default_headers=LEGACY
+    ) as sdk:
         created = await sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}\n")), purpose="batch")
         assert created.id in fake.accounts["b"].files  # legacy IDs stay the provider's own
         assert (await sdk.files.retrieve(created.id)).bytes == 3
@@ -43,12 +45,15 @@ async def test_legacy_form_field_and_query(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
     router = await start_router(legacy_config(upstream, KEY_A))
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")),
-                           max_retries=0) as sdk:
-        created = await sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}")), purpose="batch",
-                                         extra_body={"custom_llm_provider": "openai"})
-        got = await sdk.files.retrieve(created.id,
-                                       extra_query={"custom_llm_provider": "openai"})
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        created = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(b"{}")),
+            purpose="batch",
+            extra_body={"custom_llm_provider": "openai"},
+        )
+        got = await sdk.files.retrieve(created.id, extra_query={"custom_llm_provider": "openai"})
         assert got.id == created.id
     assert [r.key for r in fake.requests] == [KEY_A, KEY_A]
     assert fake.requests[0].form == {"purpose": "batch"}

@@ -46,10 +46,14 @@ async def test_mounted_under_v1_beside_host_routes(
             assert resp.status == 401  # the router's own auth applies under its prefix
             error_of(await resp.json())
             assert resp.headers["X-Host"] == "yes"
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(server.make_url("/v1")),
-                           max_retries=0) as sdk:
-        created = await sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}")), purpose="batch",
-                                         extra_body={"model": "gpt-4o-litellm"})
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(server.make_url("/v1")), max_retries=0
+    ) as sdk:
+        created = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(b"{}")),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-litellm"},
+        )
         assert (await sdk.files.content(created.id)).content == b"{}"
     assert "/files" in host[SEEN] and "/v1/files" in host[SEEN]
 
@@ -60,8 +64,9 @@ async def test_mounted_under_another_prefix(
     host = web.Application()
     setup(host, parse_config(base_config(upstream)), prefix="/llm/openai/v1/")
     server = await aiohttp_server(host)
-    async with AsyncOpenAI(api_key=MASTER, base_url=str(server.make_url("/llm/openai/v1")),
-                           max_retries=0) as sdk:
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(server.make_url("/llm/openai/v1")), max_retries=0
+    ) as sdk:
         listed = await sdk.files.list(extra_query={"model": "gpt-4o-other"})
         assert listed.data == []
 

@@ -18,10 +18,10 @@ def test_vendored_schemas_match_the_shared_spec() -> None:
     assert extract() == schemas(), "run: python -m tests.spec"
 
 
-async def _json(http: aiohttp.ClientSession, method: str, url: Any, key: str,
-                **kw: Any) -> tuple[int, Any]:
-    async with http.request(method, url, headers={"Authorization": f"Bearer {key}"},
-                            **kw) as resp:
+async def _json(
+    http: aiohttp.ClientSession, method: str, url: Any, key: str, **kw: Any
+) -> tuple[int, Any]:
+    async with http.request(method, url, headers={"Authorization": f"Bearer {key}"}, **kw) as resp:
         return resp.status, await resp.json()
 
 
@@ -31,9 +31,17 @@ async def test_objects_fit_the_spec(
 ) -> None:
     server, key = (router, MASTER) if through_router else (upstream, KEY_A)
     query = "?model=gpt-4o-litellm" if through_router else ""
-    bad_rows = [*chat_rows(2), {"custom_id": "bad", "method": "POST",
-                                "url": "/v1/chat/completions", "body": {"messages": []}}]
+    bad_rows = [
+        *chat_rows(2),
+        {
+            "custom_id": "bad",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"messages": []},
+        },
+    ]
     async with aiohttp.ClientSession() as http:
+
         def url(path: str) -> Any:
             return server.make_url(f"/v1{path}")
 
@@ -45,15 +53,27 @@ async def test_objects_fit_the_spec(
         check("OpenAIFile", created)
         status, listed = await _json(http, "GET", url("/files" + query), key)
         check("ListFilesResponse", listed)
-        status, batch = await _json(http, "POST", url("/batches"), key, json={
-            "input_file_id": created["id"], "endpoint": "/v1/chat/completions",
-            "completion_window": "24h", "metadata": {"team": "x"}})
+        status, batch = await _json(
+            http,
+            "POST",
+            url("/batches"),
+            key,
+            json={
+                "input_file_id": created["id"],
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+                "metadata": {"team": "x"},
+            },
+        )
         assert status == 200, batch
         check("Batch", batch)
         status, batch = await _json(http, "GET", url(f"/batches/{batch['id']}"), key)
         check("Batch", batch)
         assert batch["status"] == "completed" and batch["request_counts"] == {
-            "total": 3, "completed": 2, "failed": 1}
+            "total": 3,
+            "completed": 2,
+            "failed": 1,
+        }
         for name in ("output_file_id", "error_file_id"):
             status, produced = await _json(http, "GET", url(f"/files/{batch[name]}"), key)
             check("OpenAIFile", produced)

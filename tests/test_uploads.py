@@ -23,10 +23,13 @@ def form(*fields: tuple[str, str | bytes]) -> aiohttp.FormData:
     return data
 
 
-async def post_file(router: TestServer, data: aiohttp.FormData | bytes, path: str = "/v1/files",
-                    **headers: str) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http, http.post(router.make_url(path), data=data,
-                         headers={**AUTH, **headers}) as resp:
+async def post_file(
+    router: TestServer, data: aiohttp.FormData | bytes, path: str = "/v1/files", **headers: str
+) -> tuple[int, dict]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(router.make_url(path), data=data, headers={**AUTH, **headers}) as resp,
+    ):
         return resp.status, await resp.json()
 
 
@@ -58,7 +61,8 @@ async def test_purpose_after_file_part_with_query_model(
     router: TestServer, fake: FakeOpenAI
 ) -> None:
     status, body = await post_file(
-        router, form(("file", b"abc"), ("purpose", "user_data")),
+        router,
+        form(("file", b"abc"), ("purpose", "user_data")),
         path="/v1/files?model=gpt-4o-other",
     )
     assert status == 200, body
@@ -70,14 +74,19 @@ async def test_header_routing_and_expires_after_forwarded(
 ) -> None:
     status, body = await post_file(
         router,
-        form(("purpose", "batch"), ("expires_after[anchor]", "created_at"),
-             ("expires_after[seconds]", "3600"), ("file", b"{}\n")),
+        form(
+            ("purpose", "batch"),
+            ("expires_after[anchor]", "created_at"),
+            ("expires_after[seconds]", "3600"),
+            ("file", b"{}\n"),
+        ),
         **{"x-litellm-model": "gpt-4o-litellm"},
     )
     assert status == 200, body
     assert body["expires_at"] == body["created_at"] + 3600
     assert fake.requests[-1].form == {
-        "purpose": "batch", "expires_after[anchor]": "created_at",
+        "purpose": "batch",
+        "expires_after[anchor]": "created_at",
         "expires_after[seconds]": "3600",
     }
 
@@ -86,7 +95,8 @@ async def test_trailing_model_that_disagrees_is_refused_and_cleaned_up(
     router: TestServer, fake: FakeOpenAI
 ) -> None:
     status, body = await post_file(
-        router, form(("purpose", "batch"), ("file", b"{}\n"), ("model", "gpt-4o-other")),
+        router,
+        form(("purpose", "batch"), ("file", b"{}\n"), ("model", "gpt-4o-other")),
         path="/v1/files?model=gpt-4o-litellm",
     )
     assert status == 400 and error_of(body)["param"] == "model"
@@ -114,8 +124,9 @@ async def test_upload_limit_answers_413(
     )
     assert status == 413 and error_of(body)["param"] == "file"
     # Declared: refused before reading anything.
-    status, body = await post_file(router, b"x" * 200_000,
-                                   **{"Content-Type": "multipart/form-data; boundary=zz"})
+    status, body = await post_file(
+        router, b"x" * 200_000, **{"Content-Type": "multipart/form-data; boundary=zz"}
+    )
     assert status == 413
     # Spooled: the cap bounds the temp file too.
     status, body = await post_file(
@@ -130,12 +141,21 @@ async def test_bad_uploads_get_400_naming_the_field(router: TestServer) -> None:
         (form(("model", "gpt-4o-litellm"), ("purpose", "batch")), "file"),
         (form(("model", "gpt-4o-litellm"), ("file", b"{}")), "purpose"),
         (form(("model", "gpt-4o-litellm"), ("purpose", "nonsense"), ("file", b"{}")), "purpose"),
-        (form(("model", "gpt-4o-litellm"), ("purpose", "batch"),
-              ("expires_after[anchor]", "created_at"), ("expires_after[seconds]", "5"),
-              ("file", b"{}")), "expires_after[seconds]"),
+        (
+            form(
+                ("model", "gpt-4o-litellm"),
+                ("purpose", "batch"),
+                ("expires_after[anchor]", "created_at"),
+                ("expires_after[seconds]", "5"),
+                ("file", b"{}"),
+            ),
+            "expires_after[seconds]",
+        ),
         (form(("model", "gpt-4o-litellm"), ("purpose", "batch"), ("file", "not a file")), "file"),
-        (form(("model", "gpt-4o-litellm"), ("purpose", "batch"), ("file", b"1"), ("file", b"2")),
-         "file"),
+        (
+            form(("model", "gpt-4o-litellm"), ("purpose", "batch"), ("file", b"1"), ("file", b"2")),
+            "file",
+        ),
     ]
     for data, param in cases:
         status, body = await post_file(router, data)
@@ -144,16 +164,17 @@ async def test_bad_uploads_get_400_naming_the_field(router: TestServer) -> None:
 
 
 async def test_not_multipart_and_broken_multipart(router: TestServer) -> None:
-    status, body = await post_file(router, b'{"purpose": "batch"}',
-                                   **{"Content-Type": "application/json"})
+    status, body = await post_file(
+        router, b'{"purpose": "batch"}', **{"Content-Type": "application/json"}
+    )
     assert status == 400 and error_of(body)["param"] == "file"
-    broken = b"--zz\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--zz"
-    status, body = await post_file(router, broken,
-                                   **{"Content-Type": "multipart/form-data; boundary=zz"})
+    broken = b'--zz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--zz'
+    status, body = await post_file(
+        router, broken, **{"Content-Type": "multipart/form-data; boundary=zz"}
+    )
     assert status == 400, body
     error_of(body)
-    status, body = await post_file(router, b"garbage",
-                                   **{"Content-Type": "multipart/form-data"})
+    status, body = await post_file(router, b"garbage", **{"Content-Type": "multipart/form-data"})
     assert status == 400, body
     error_of(body)
 

@@ -18,32 +18,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m aiohttp_files_router.fake")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4100)
-    p.add_argument("--key", action="append", default=[], metavar="KEY=ACCOUNT",
-                   help="an API key and the account it opens (repeatable)")
+    p.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY=ACCOUNT",
+        help="an API key and the account it opens (repeatable)",
+    )
     p.add_argument("--storage", type=Path, help="where file contents go (default: a temp dir)")
-    p.add_argument("--phase-seconds", type=float, default=0.0,
-                   help="seconds a batch spends in each phase")
+    p.add_argument(
+        "--phase-seconds", type=float, default=0.0, help="seconds a batch spends in each phase"
+    )
     p.add_argument("--flavour", choices=["openai", "azure", "vertex"], default="openai")
-    p.add_argument("--deployment", action="append", default=[],
-                   help="an Azure deployment batch rows may name (repeatable)")
-    p.add_argument("--service-account", action="append", default=[], metavar="EMAIL=PEM",
-                   help="Vertex: a client email and the path of its PEM public key")
+    p.add_argument(
+        "--deployment",
+        action="append",
+        default=[],
+        help="an Azure deployment batch rows may name (repeatable)",
+    )
+    p.add_argument(
+        "--service-account",
+        action="append",
+        default=[],
+        metavar="EMAIL=PEM",
+        help="Vertex: a client email and the path of its PEM public key",
+    )
     p.add_argument("--bucket", action="append", default=[], help="Vertex: a GCS bucket")
     args = p.parse_args(argv)
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
     fake: FakeOpenAI | FakeVertex
     if args.flavour == "vertex":
-        accounts = {email: Path(pem).read_text() for email, pem in
-                    (item.split("=", 1) for item in args.service_account)}
-        fake = FakeVertex(accounts, buckets=args.bucket or ["fake-bucket"], storage=args.storage,
-                          phase_seconds=args.phase_seconds)
+        accounts = {
+            email: Path(pem).read_text()
+            for email, pem in (item.split("=", 1) for item in args.service_account)
+        }
+        fake = FakeVertex(
+            accounts,
+            buckets=args.bucket or ["fake-bucket"],
+            storage=args.storage,
+            phase_seconds=args.phase_seconds,
+        )
     elif args.flavour == "azure":
-        fake = FakeAzure(keys, deployments=args.deployment, storage=args.storage,
-                         phase_seconds=args.phase_seconds)
+        fake = FakeAzure(
+            keys,
+            deployments=args.deployment,
+            storage=args.storage,
+            phase_seconds=args.phase_seconds,
+        )
     else:
         fake = FakeOpenAI(keys, storage=args.storage, phase_seconds=args.phase_seconds)
-    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None,
-                print=lambda s: print(s, flush=True))
+    web.run_app(
+        fake.app(),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=lambda s: print(s, flush=True),
+    )
     return 0
 
 

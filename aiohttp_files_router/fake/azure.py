@@ -26,11 +26,27 @@ from .store import FakeAccount
 __all__ = ["FakeAzure"]
 
 DATED_VERSIONS = ("2024-10-21", "2025-03-01-preview", "2025-04-01-preview")
-_TIMES = ("created_at", "expires_at", "in_progress_at", "finalizing_at", "completed_at",
-          "failed_at", "expired_at", "cancelling_at", "cancelled_at")
-_STATUS = {"validating": "Validating", "in_progress": "InProgress", "finalizing": "Finalizing",
-           "completed": "Completed", "failed": "Failed", "cancelling": "Cancelling",
-           "cancelled": "Cancelled", "expired": "Expired"}
+_TIMES = (
+    "created_at",
+    "expires_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+_STATUS = {
+    "validating": "Validating",
+    "in_progress": "InProgress",
+    "finalizing": "Finalizing",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelling": "Cancelling",
+    "cancelled": "Cancelled",
+    "expired": "Expired",
+}
 
 
 def _iso(value: int) -> str:
@@ -62,8 +78,11 @@ class FakeAzure(FakeOpenAI):
         self.token_requests = 0
 
     def routes(self, p: str) -> list[web.RouteDef]:
-        return [*super().routes(p), *super().routes(f"{p}/v1"),
-                web.post("/{tenant}/oauth2/v2.0/token", self.issue_token)]
+        return [
+            *super().routes(p),
+            *super().routes(f"{p}/v1"),
+            web.post("/{tenant}/oauth2/v2.0/token", self.issue_token),
+        ]
 
     def public(self, request: web.Request) -> bool:
         return request.path.endswith("/oauth2/v2.0/token")
@@ -83,23 +102,34 @@ class FakeAzure(FakeOpenAI):
         version = request.query.get("api-version")
         if self._v1(request):
             if version not in (None, "preview"):
-                raise Answer(self.error(400, f"api-version '{version}' is not valid for the v1 "
-                                        "API.", code="BadRequest"))
+                raise Answer(
+                    self.error(
+                        400,
+                        f"api-version '{version}' is not valid for the v1 API.",
+                        code="BadRequest",
+                    )
+                )
         elif version is None:
             raise Answer(self.error(404, "Resource not found", code="404"))
         elif version not in DATED_VERSIONS:
             raise Answer(self.error(400, "Unsupported api-version.", code="BadRequest"))
         if key is None:
-            raise Answer(self.error(401, "Access denied due to missing subscription key.",
-                                    code="401"))
+            raise Answer(
+                self.error(401, "Access denied due to missing subscription key.", code="401")
+            )
         if account is None:
-            raise Answer(self.error(401, f"Access denied due to invalid subscription key "
-                                    f"{mask(key)}.", code="401"))
+            raise Answer(
+                self.error(
+                    401, f"Access denied due to invalid subscription key {mask(key)}.", code="401"
+                )
+            )
 
-    def error(self, status: int, message: str, param: str | None = None,
-              code: str | None = None) -> web.Response:
-        return web.json_response({"error": {"code": code or str(status), "message": message}},
-                                 status=status)
+    def error(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> web.Response:
+        return web.json_response(
+            {"error": {"code": code or str(status), "message": message}}, status=status
+        )
 
     def expiry_field(self, request: web.Request) -> str:
         return "expires_after[seconds]" if self._v1(request) else "expires_after.seconds"
@@ -129,22 +159,32 @@ class FakeAzure(FakeOpenAI):
         for number, row in rows:
             model = row.get("body", {}).get("model")
             if model not in self.deployments:
-                errors.append(error_entry(
-                    "model_not_found", f"The provided model deployment '{model}' does not "
-                    "exist in this resource.", number, "body.model"))
+                errors.append(
+                    error_entry(
+                        "model_not_found",
+                        f"The provided model deployment '{model}' does not exist in this resource.",
+                        number,
+                        "body.model",
+                    )
+                )
         return errors
 
     async def issue_token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         form = await request.post()
-        creds = (request.match_info["tenant"], str(form.get("client_id")),
-                 str(form.get("client_secret")))
+        creds = (
+            request.match_info["tenant"],
+            str(form.get("client_id")),
+            str(form.get("client_secret")),
+        )
         account = self.clients.get(creds)
         if form.get("grant_type") != "client_credentials" or account is None:
-            return web.json_response({"error": "invalid_client",
-                                      "error_description": "Invalid client secret provided."},
-                                     status=401)
+            return web.json_response(
+                {"error": "invalid_client", "error_description": "Invalid client secret provided."},
+                status=401,
+            )
         token = "fake-entra-" + secrets.token_hex(16)
         self.tokens[token] = account
-        return web.json_response({"token_type": "Bearer", "expires_in": self.token_seconds,
-                                  "access_token": token})
+        return web.json_response(
+            {"token_type": "Bearer", "expires_in": self.token_seconds, "access_token": token}
+        )

@@ -75,12 +75,18 @@ def validate_input(
         rows.append((number, row))
         custom_id = row.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
-            errors.append(error_entry("missing_required_parameter", "Missing custom_id.", number,
-                                 "custom_id"))
+            errors.append(
+                error_entry("missing_required_parameter", "Missing custom_id.", number, "custom_id")
+            )
         elif custom_id in seen:
-            errors.append(error_entry("duplicate_custom_id",
-                                 f"The custom_id '{custom_id}' is not unique.", number,
-                                 "custom_id"))
+            errors.append(
+                error_entry(
+                    "duplicate_custom_id",
+                    f"The custom_id '{custom_id}' is not unique.",
+                    number,
+                    "custom_id",
+                )
+            )
         else:
             seen.add(custom_id)
         if row.get("method") != "POST":
@@ -88,9 +94,14 @@ def validate_input(
                 error_entry("invalid_method", "Only POST is supported.", number, "method")
             )
         if row.get("url") != endpoint:
-            errors.append(error_entry("mismatched_url",
-                                 f"The url must match the batch endpoint '{endpoint}'.", number,
-                                 "url"))
+            errors.append(
+                error_entry(
+                    "mismatched_url",
+                    f"The url must match the batch endpoint '{endpoint}'.",
+                    number,
+                    "url",
+                )
+            )
         if not isinstance(row.get("body"), dict):
             errors.append(
                 error_entry("missing_required_parameter", "Missing body.", number, "body")
@@ -102,8 +113,11 @@ def validate_input(
     if extra is not None and not errors:
         errors.extend(extra(rows))
     if count > MAX_REQUESTS:
-        errors.append(error_entry("too_many_requests",
-                             f"A batch holds at most {MAX_REQUESTS} requests.", None))
+        errors.append(
+            error_entry(
+                "too_many_requests", f"A batch holds at most {MAX_REQUESTS} requests.", None
+            )
+        )
     return errors, count
 
 
@@ -119,21 +133,35 @@ def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[in
     """A deterministic, spec-shaped answer to one batch request (or a 400 error body)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        return 400, {"error": {"message": "you must provide a model parameter",
-                               "type": "invalid_request_error", "param": "model", "code": None}}
+        return 400, {
+            "error": {
+                "message": "you must provide a model parameter",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": None,
+            }
+        }
     if endpoint == "/v1/embeddings":
         text = json.dumps(body.get("input"))
         seed = bytes.fromhex(_digest(model, text))
         vector = [round(b / 255 - 0.5, 6) for b in seed[:8]]
         usage = _tokens(body.get("input"))
-        return 200, {"object": "list", "model": model,
-                     "data": [{"object": "embedding", "index": 0, "embedding": vector}],
-                     "usage": {"prompt_tokens": usage, "total_tokens": usage}}
+        return 200, {
+            "object": "list",
+            "model": model,
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "usage": {"prompt_tokens": usage, "total_tokens": usage},
+        }
     messages = body.get("messages")
     if endpoint == "/v1/chat/completions" and not isinstance(messages, list):
-        return 400, {"error": {"message": "'messages' is a required property",
-                               "type": "invalid_request_error", "param": "messages",
-                               "code": None}}
+        return 400, {
+            "error": {
+                "message": "'messages' is a required property",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": None,
+            }
+        }
     prompt = _tokens(messages if messages is not None else body.get("prompt"))
     content = "mock reply " + _digest(model, json.dumps(messages))[:12]
     return 200, {
@@ -141,10 +169,15 @@ def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[in
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": content, "refusal": None}}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": 4,
-                  "total_tokens": prompt + 4},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+            }
+        ],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": 4, "total_tokens": prompt + 4},
     }
 
 
@@ -213,9 +246,11 @@ class FakeBatch:
             result = {
                 "id": "batch_req_" + _digest(self.id, row["custom_id"])[:24],
                 "custom_id": row["custom_id"],
-                "response": {"status_code": status,
-                             "request_id": "req_" + _digest(row["custom_id"])[:24],
-                             "body": answer},
+                "response": {
+                    "status_code": status,
+                    "request_id": "req_" + _digest(row["custom_id"])[:24],
+                    "body": answer,
+                },
                 "error": None,
             }
             (out_rows if status == 200 else err_rows).append(json.dumps(result))
@@ -273,6 +308,7 @@ def _write(account: FakeAccount, batch: FakeBatch, rows: list[str], kind: str) -
     path = account.new_file_path(file_id)
     data = ("\n".join(rows) + "\n").encode()
     path.write_bytes(data)
-    account.add_file(file_id, f"{batch.id}_{kind}.jsonl", "batch_output", len(data),
-                     batch.output_expires_after)
+    account.add_file(
+        file_id, f"{batch.id}_{kind}.jsonl", "batch_output", len(data), batch.output_expires_after
+    )
     return file_id

@@ -111,13 +111,21 @@ class FakeOpenAI:
         if key is None:
             raise Answer(self.error(401, "You didn't provide an API key."))
         if account is None:
-            raise Answer(self.error(401, f"Incorrect API key provided: {mask(key)}.",
-                                    code="invalid_api_key"))
+            raise Answer(
+                self.error(401, f"Incorrect API key provided: {mask(key)}.", code="invalid_api_key")
+            )
 
-    def error(self, status: int, message: str, param: str | None = None,
-              code: str | None = None) -> web.Response:
-        body = {"error": {"message": message, "type": "invalid_request_error", "param": param,
-                          "code": code}}
+    def error(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> web.Response:
+        body = {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": code,
+            }
+        }
         return web.json_response(body, status=status)
 
     def answer(self, obj: dict[str, Any], kind: Kind) -> web.Response:
@@ -221,21 +229,23 @@ class FakeOpenAI:
             low, high = self.expiry_range
             if not seconds.isdigit() or not low <= int(seconds) <= high:
                 account.new_file_path(file_id).unlink(missing_ok=True)
-                return self.error(400, f"expires_after seconds must be {low} to {high}.",
-                                  expiry)
-        obj = account.add_file(file_id, filename, purpose, size,
-                               int(seconds) if seconds else None)
+                return self.error(400, f"expires_after seconds must be {low} to {high}.", expiry)
+        obj = account.add_file(file_id, filename, purpose, size, int(seconds) if seconds else None)
         return self.answer(obj.to_json(), "file_created")
 
     async def list_files(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
         query = request.query
-        files = sorted(account.files.values(), key=lambda f: (f.created_at, f.seq),
-                       reverse=query.get("order", "desc") == "desc")
+        files = sorted(
+            account.files.values(),
+            key=lambda f: (f.created_at, f.seq),
+            reverse=query.get("order", "desc") == "desc",
+        )
         if "purpose" in query:
             files = [f for f in files if f.purpose == query["purpose"]]
-        page = _page([f.to_json() for f in files], query.get("after"),
-                     int(query.get("limit", "10000")))
+        page = _page(
+            [f.to_json() for f in files], query.get("after"), int(query.get("limit", "10000"))
+        )
         return self.answer(page, "file_list")
 
     def _file(self, request: web.Request) -> FileRecord:
@@ -276,21 +286,25 @@ class FakeOpenAI:
         for name in ("input_file_id", "endpoint", "completion_window"):
             if not isinstance(body.get(name), str):
                 return self.error(400, f"Missing required parameter: '{name}'.", name)
-        unknown = sorted(set(body) - {"input_file_id", "endpoint", "completion_window",
-                                      "metadata", "output_expires_after"})
+        unknown = sorted(
+            set(body)
+            - {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}
+        )
         if unknown:
-            return self.error(400, f"Unrecognized request argument supplied: {unknown[0]}",
-                              unknown[0])
+            return self.error(
+                400, f"Unrecognized request argument supplied: {unknown[0]}", unknown[0]
+            )
         if body["endpoint"] not in ENDPOINTS:
-            return self.error(400, f"Invalid value for 'endpoint': {body['endpoint']!r}.",
-                              "endpoint")
+            return self.error(
+                400, f"Invalid value for 'endpoint': {body['endpoint']!r}.", "endpoint"
+            )
         if body["completion_window"] != "24h":
-            return self.error(400, "Invalid value for 'completion_window': expected '24h'.",
-                              "completion_window")
+            return self.error(
+                400, "Invalid value for 'completion_window': expected '24h'.", "completion_window"
+            )
         input_file = account.files.get(body["input_file_id"])
         if input_file is None:
-            return self.error(404, f"No such File object: {body['input_file_id']}",
-                              "input_file_id")
+            return self.error(404, f"No such File object: {body['input_file_id']}", "input_file_id")
         if input_file.purpose != "batch":
             return self.error(400, "The input file must have purpose 'batch'.", "input_file_id")
         expires = body.get("output_expires_after")
@@ -307,8 +321,9 @@ class FakeOpenAI:
             output_expires_after=expires.get("seconds") if isinstance(expires, dict) else None,
         )
         account.batches[batch.id] = batch
-        obj = batch.to_json(batch.created, self.phase_seconds, self.cancel_seconds,
-                            status="validating")
+        obj = batch.to_json(
+            batch.created, self.phase_seconds, self.cancel_seconds, status="validating"
+        )
         return self.answer(obj, "batch")
 
     def _batch(self, request: web.Request) -> FakeBatch:
@@ -360,4 +375,3 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
         "last_id": page[-1]["id"] if page else None,
         "has_more": bool(rest),
     }
-

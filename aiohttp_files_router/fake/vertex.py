@@ -38,8 +38,9 @@ def _iso(ts: float) -> str:
 
 
 def _error(status: int, message: str, reason: str = "INVALID_ARGUMENT") -> web.Response:
-    return web.json_response({"error": {"code": status, "message": message, "status": reason}},
-                             status=status)
+    return web.json_response(
+        {"error": {"code": status, "message": message, "status": reason}}, status=status
+    )
 
 
 @dataclass
@@ -53,10 +54,17 @@ class GcsObject:
     created: float
 
     def resource(self) -> dict[str, Any]:
-        return {"kind": "storage#object", "id": f"{self.bucket}/{self.name}",
-                "name": self.name, "bucket": self.bucket, "size": str(self.size),
-                "contentType": self.content_type, "timeCreated": _iso(self.created),
-                "updated": _iso(self.created), "metadata": self.metadata}
+        return {
+            "kind": "storage#object",
+            "id": f"{self.bucket}/{self.name}",
+            "name": self.name,
+            "bucket": self.bucket,
+            "size": str(self.size),
+            "contentType": self.content_type,
+            "timeCreated": _iso(self.created),
+            "updated": _iso(self.created),
+            "metadata": self.metadata,
+        }
 
 
 @dataclass
@@ -123,19 +131,21 @@ class FakeVertex:
         # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
         app = web.Application(middlewares=[self._serve], client_max_size=64 * 1024**2)
         jobs = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
-        app.add_routes([
-            web.post("/token", self.issue_token),
-            web.post("/upload/storage/v1/b/{bucket}/o", self.start_upload),
-            web.put("/upload/storage/v1/b/{bucket}/o", self.put_chunk),
-            web.delete("/upload/storage/v1/b/{bucket}/o", self.cancel_upload),
-            web.get("/storage/v1/b/{bucket}/o", self.list_objects),
-            web.get("/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
-            web.delete("/storage/v1/b/{bucket}/o/{object:.+}", self.delete_object),
-            web.post(jobs, self.create_job),
-            web.get(jobs, self.list_jobs),
-            web.get(jobs + "/{job}", self.get_job),
-            web.post(jobs + "/{job_action}", self.job_action),
-        ])
+        app.add_routes(
+            [
+                web.post("/token", self.issue_token),
+                web.post("/upload/storage/v1/b/{bucket}/o", self.start_upload),
+                web.put("/upload/storage/v1/b/{bucket}/o", self.put_chunk),
+                web.delete("/upload/storage/v1/b/{bucket}/o", self.cancel_upload),
+                web.get("/storage/v1/b/{bucket}/o", self.list_objects),
+                web.get("/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
+                web.delete("/storage/v1/b/{bucket}/o/{object:.+}", self.delete_object),
+                web.post(jobs, self.create_job),
+                web.get(jobs, self.list_jobs),
+                web.get(jobs + "/{job}", self.get_job),
+                web.post(jobs + "/{job_action}", self.job_action),
+            ]
+        )
         app.on_cleanup.append(self._cleanup)
         return app
 
@@ -144,21 +154,24 @@ class FakeVertex:
             remove_root(self.root)
 
     @web.middleware
-    async def _serve(self, request: web.Request,
-                     handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else None
         record = RecordedRequest(
-            method=request.method, path=request.path,
-            raw_path=request.raw_path.split("?", 1)[0], query=dict(request.query),
-            account=self.tokens.get(token) if token else None, key=token,
+            method=request.method,
+            path=request.path,
+            raw_path=request.raw_path.split("?", 1)[0],
+            query=dict(request.query),
+            account=self.tokens.get(token) if token else None,
+            key=token,
             chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
             content_type=request.content_type,
         )
         self.requests.append(record)
         if request.path != "/token" and record.account is None:
-            return _error(401, "Request had invalid authentication credentials.",
-                          "UNAUTHENTICATED")
+            return _error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
         try:
             response: web.StreamResponse = await handler(request)
         except Answer as answer:
@@ -171,12 +184,17 @@ class FakeVertex:
     def _bucket(self, request: web.Request) -> str:
         bucket = request.match_info["bucket"]
         if bucket not in self.buckets:
-            raise Answer(_error(404, f"The specified bucket does not exist: {bucket}",
-                                "NOT_FOUND"))
+            raise Answer(_error(404, f"The specified bucket does not exist: {bucket}", "NOT_FOUND"))
         return bucket
 
-    def put_object(self, bucket: str, name: str, data: bytes, content_type: str,
-                   metadata: dict[str, str] | None = None) -> GcsObject:
+    def put_object(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> GcsObject:
         path = self._path(bucket, name)
         path.write_bytes(data)
         obj = GcsObject(bucket, name, path, len(data), content_type, metadata or {}, self.clock())
@@ -193,17 +211,21 @@ class FakeVertex:
         try:
             claims = jwt.decode(assertion, options={"verify_signature": False})
             key = self.service_accounts[claims["iss"]]
-            claims = jwt.decode(assertion, key, algorithms=["RS256"],
-                                audience=str(request.url.with_query(None)))
+            claims = jwt.decode(
+                assertion, key, algorithms=["RS256"], audience=str(request.url.with_query(None))
+            )
         except (jwt.PyJWTError, KeyError):
-            return web.json_response({"error": "invalid_grant",
-                                      "error_description": "Invalid JWT Signature."}, status=400)
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+                status=400,
+            )
         if "cloud-platform" not in str(claims.get("scope", "")):
             return web.json_response({"error": "invalid_scope"}, status=400)
         token = "ya29.fake-" + secrets.token_hex(16)
         self.tokens[token] = claims["iss"]
-        return web.json_response({"access_token": token, "expires_in": self.token_seconds,
-                                  "token_type": "Bearer"})
+        return web.json_response(
+            {"access_token": token, "expires_in": self.token_seconds, "token_type": "Bearer"}
+        )
 
     # -- GCS --------------------------------------------------------------------------------
     async def start_upload(self, request: web.Request) -> web.Response:
@@ -228,8 +250,12 @@ class FakeVertex:
             return _error(400, "Required object name")
         upload_id = secrets.token_hex(12)
         self.uploads[upload_id] = Upload(
-            bucket, name, self._path(bucket, name + ".partial-" + upload_id),
-            meta.get("contentType") or "application/octet-stream", meta.get("metadata") or {})
+            bucket,
+            name,
+            self._path(bucket, name + ".partial-" + upload_id),
+            meta.get("contentType") or "application/octet-stream",
+            meta.get("metadata") or {},
+        )
         location = request.url.with_query(uploadType="resumable", upload_id=upload_id)
         return web.Response(status=200, headers={"Location": str(location)})
 
@@ -270,8 +296,15 @@ class FakeVertex:
         self.finished_uploads.append(upload)
         final = self._path(upload.bucket, upload.name)
         upload.path.replace(final)
-        obj = GcsObject(upload.bucket, upload.name, final, upload.received, upload.content_type,
-                        upload.metadata, self.clock())
+        obj = GcsObject(
+            upload.bucket,
+            upload.name,
+            final,
+            upload.received,
+            upload.content_type,
+            upload.metadata,
+            self.clock(),
+        )
         self.objects[(upload.bucket, upload.name)] = obj
         return web.json_response(obj.resource())
 
@@ -304,14 +337,20 @@ class FakeVertex:
     async def list_objects(self, request: web.Request) -> web.Response:
         bucket = self._bucket(request)
         query = request.query
-        names = sorted(n for b, n in self.objects if b == bucket
-                       and n.startswith(query.get("prefix", ""))
-                       and n >= query.get("startOffset", ""))
+        names = sorted(
+            n
+            for b, n in self.objects
+            if b == bucket
+            and n.startswith(query.get("prefix", ""))
+            and n >= query.get("startOffset", "")
+        )
         start = int(query.get("pageToken", "0"))
         size = int(query.get("maxResults", "1000"))
-        page = names[start:start + size]
-        body: dict[str, Any] = {"kind": "storage#objects",
-                                "items": [self.objects[(bucket, n)].resource() for n in page]}
+        page = names[start : start + size]
+        body: dict[str, Any] = {
+            "kind": "storage#objects",
+            "items": [self.objects[(bucket, n)].resource() for n in page],
+        }
         if start + size < len(names):
             body["nextPageToken"] = str(start + size)
         return web.json_response(body)
@@ -319,15 +358,20 @@ class FakeVertex:
     # -- batch prediction jobs --------------------------------------------------------------
     def _check_scope(self, request: web.Request) -> None:
         if (request.match_info["project"], request.match_info["location"]) != (
-                self.project, self.location):
+            self.project,
+            self.location,
+        ):
             raise Answer(_error(404, "Project or location not found.", "NOT_FOUND"))
 
     def _state(self, job: Job, now: float) -> str:
         if job.finished:
             return job.finished
         if job.cancel_at is not None:
-            return ("JOB_STATE_CANCELLED" if now >= job.cancel_at + self.cancel_seconds
-                    else "JOB_STATE_CANCELLING")
+            return (
+                "JOB_STATE_CANCELLED"
+                if now >= job.cancel_at + self.cancel_seconds
+                else "JOB_STATE_CANCELLING"
+            )
         elapsed = now - job.created
         if elapsed < self.phase_seconds:
             return "JOB_STATE_PENDING"
@@ -366,19 +410,33 @@ class FakeVertex:
                     raise ValueError("contents must not be empty")
             except (ValueError, KeyError, TypeError) as err:
                 failed += 1
-                rows.append({**(row if isinstance(row, dict) else {}),
-                             "status": f"Bad Request: {err}", "processed_time": _iso(now)})
+                rows.append(
+                    {
+                        **(row if isinstance(row, dict) else {}),
+                        "status": f"Bad Request: {err}",
+                        "processed_time": _iso(now),
+                    }
+                )
                 continue
             ok += 1
-            rows.append({**row, "status": "", "processed_time": _iso(now),
-                         "response": self._predict(job.model, request)})
+            rows.append(
+                {
+                    **row,
+                    "status": "",
+                    "processed_time": _iso(now),
+                    "response": self._predict(job.model, request),
+                }
+            )
         out_bucket, _, out_prefix = job.output_prefix.removeprefix("gs://").partition("/")
         directory = f"{out_prefix.rstrip('/')}/prediction-model-{int(now)}"
         data = "".join(json.dumps(r) + "\n" for r in rows).encode()
         self.put_object(out_bucket, f"{directory}/predictions.jsonl", data, "application/jsonl")
         job.output_dir = f"gs://{out_bucket}/{directory}"
-        job.stats = {"successfulCount": ok, "failedCount": failed,
-                     "incompleteCount": len(lines) - ok - failed}
+        job.stats = {
+            "successfulCount": ok,
+            "failedCount": failed,
+            "incompleteCount": len(lines) - ok - failed,
+        }
 
     @staticmethod
     def _predict(model: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -386,33 +444,43 @@ class FakeVertex:
         digest = hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:12]
         config = request.get("generationConfig") or {}
         mode = ((request.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
-        declarations = [d for t in request.get("tools") or []
-                        for d in t.get("functionDeclarations") or []]
+        declarations = [
+            d for t in request.get("tools") or [] for d in t.get("functionDeclarations") or []
+        ]
         if mode == "ANY" and declarations:
-            parts: list[dict[str, Any]] = [{"functionCall": {"name": declarations[0]["name"],
-                                                             "args": {"q": digest}}}]
+            parts: list[dict[str, Any]] = [
+                {"functionCall": {"name": declarations[0]["name"], "args": {"q": digest}}}
+            ]
             finish = "STOP"
         else:
             parts = [{"text": f"mock vertex reply {digest}"}]
             finish = "MAX_TOKENS" if config.get("maxOutputTokens") == 1 else "STOP"
         prompt = max(1, len(text) // 4)
-        return {"candidates": [{"content": {"role": "model", "parts": parts},
-                                "finishReason": finish, "index": 0}],
-                "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": 5,
-                                  "totalTokenCount": prompt + 5},
-                "modelVersion": model.rsplit("/", 1)[-1] + "-001"}
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": 5,
+                "totalTokenCount": prompt + 5,
+            },
+            "modelVersion": model.rsplit("/", 1)[-1] + "-001",
+        }
 
     def _job_json(self, job: Job, state: str | None = None) -> dict[str, Any]:
         """The job resource; ``state`` pins what a create answer reports, as Vertex does."""
         state = state or self._advance(job)
         obj: dict[str, Any] = {
             "name": f"projects/{self.project}/locations/{self.location}/batchPredictionJobs/"
-                    f"{job.id}",
+            f"{job.id}",
             "displayName": job.display_name,
             "model": job.model,
             "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [job.source]}},
-            "outputConfig": {"predictionsFormat": "jsonl",
-                             "gcsDestination": {"outputUriPrefix": job.output_prefix}},
+            "outputConfig": {
+                "predictionsFormat": "jsonl",
+                "gcsDestination": {"outputUriPrefix": job.output_prefix},
+            },
             "state": state,
             "createTime": _iso(job.created),
             "updateTime": _iso(job.cancel_at or job.created),
@@ -420,8 +488,9 @@ class FakeVertex:
         if state != "JOB_STATE_PENDING":
             obj["startTime"] = _iso(job.created + self.phase_seconds)
         if job.finished and state == job.finished:
-            obj["endTime"] = _iso(job.created + 2 * self.phase_seconds
-                                  if job.cancel_at is None else job.cancel_at)
+            obj["endTime"] = _iso(
+                job.created + 2 * self.phase_seconds if job.cancel_at is None else job.cancel_at
+            )
         if job.output_dir:
             obj["outputInfo"] = {"gcsOutputDirectory": job.output_dir}
         if job.stats:
@@ -441,8 +510,14 @@ class FakeVertex:
             return _error(400, "model, inputConfig.gcsSource and outputConfig are required")
         if not str(model).startswith("publishers/google/models/"):
             return _error(400, f"Unsupported model: {model}")
-        job = Job(str(secrets.randbelow(10**18) + 10**18), model, source, output, self.clock(),
-                  body.get("displayName", ""))
+        job = Job(
+            str(secrets.randbelow(10**18) + 10**18),
+            model,
+            source,
+            output,
+            self.clock(),
+            body.get("displayName", ""),
+        )
         self.jobs[job.id] = job
         return web.json_response(self._job_json(job, "JOB_STATE_PENDING"))
 
@@ -474,8 +549,9 @@ class FakeVertex:
         jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
         start = int(request.query.get("pageToken", "0"))
         size = int(request.query.get("pageSize", "100"))
-        body: dict[str, Any] = {"batchPredictionJobs": [self._job_json(j)
-                                                        for j in jobs[start:start + size]]}
+        body: dict[str, Any] = {
+            "batchPredictionJobs": [self._job_json(j) for j in jobs[start : start + size]]
+        }
         if start + size < len(jobs):
             body["nextPageToken"] = str(start + size)
         return web.json_response(body)

@@ -42,13 +42,15 @@ async def create_batch(request: web.Request) -> web.Response:
 
 
 async def retrieve_batch(request: web.Request) -> web.Response:
-    return await by_path_id(request, "batch", BATCH_ID,
-                            lambda provider, http, pid: provider.retrieve_batch(http, pid))
+    return await by_path_id(
+        request, "batch", BATCH_ID, lambda provider, http, pid: provider.retrieve_batch(http, pid)
+    )
 
 
 async def cancel_batch(request: web.Request) -> web.Response:
-    return await by_path_id(request, "batch", BATCH_ID,
-                            lambda provider, http, pid: provider.cancel_batch(http, pid))
+    return await by_path_id(
+        request, "batch", BATCH_ID, lambda provider, http, pid: provider.cancel_batch(http, pid)
+    )
 
 
 async def list_batches(request: web.Request) -> web.Response:

@@ -85,7 +85,12 @@ def request_selectors(request: web.Request, body: Mapping[str, Any]) -> Selector
 
 
 def target_for(
-    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str,
+    request: web.Request,
+    value: str,
+    kind: Kind,
+    sel: Selectors,
+    *,
+    param: str,
     in_body: bool = False,
 ) -> Target:
     registry = router_state(request).registry
@@ -108,7 +113,10 @@ def reply_object(
 
 
 async def by_path_id(
-    request: web.Request, kind: Kind, param: str, call: IdCall,
+    request: web.Request,
+    kind: Kind,
+    param: str,
+    call: IdCall,
     body: Mapping[str, Any] | None = None,
 ) -> web.Response:
     """One operation on the object a path ID names, answered with its IDs rewritten.

@@ -133,13 +133,15 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
 
 
 async def retrieve_file(request: web.Request) -> web.Response:
-    return await by_path_id(request, "file", FILE_ID,
-                            lambda provider, http, pid: provider.retrieve_file(http, pid))
+    return await by_path_id(
+        request, "file", FILE_ID, lambda provider, http, pid: provider.retrieve_file(http, pid)
+    )
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    return await by_path_id(request, "file", FILE_ID,
-                            lambda provider, http, pid: provider.delete_file(http, pid))
+    return await by_path_id(
+        request, "file", FILE_ID, lambda provider, http, pid: provider.delete_file(http, pid)
+    )
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -172,8 +174,12 @@ async def file_content(request: web.Request) -> web.StreamResponse:
                 await resp.write(chunk)
         except RouterError as err:
             # Headers are gone already: the only honest signal left is a cut connection.
-            logger.warning("download of %s from %s cut: %s", target.provider_id,
-                           target.account.name, err.message)
+            logger.warning(
+                "download of %s from %s cut: %s",
+                target.provider_id,
+                target.account.name,
+                err.message,
+            )
             if request.transport is not None:
                 request.transport.abort()
             raise ConnectionResetError("upstream failed during download") from None

@@ -29,10 +29,23 @@ from .openai import OpenAIProvider
 __all__ = ["V1_VERSIONS", "AzureProvider", "normalise_azure"]
 
 V1_VERSIONS = ("v1", "latest", "preview")
-_TIMES = ("created_at", "expires_at", "in_progress_at", "finalizing_at", "completed_at",
-          "failed_at", "expired_at", "cancelling_at", "cancelled_at")
-_FILE_STATUS = {"pending": "uploaded", "running": "uploaded", "deleting": "processed",
-                "deleted": "processed"}
+_TIMES = (
+    "created_at",
+    "expires_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+_FILE_STATUS = {
+    "pending": "uploaded",
+    "running": "uploaded",
+    "deleting": "processed",
+    "deleted": "processed",
+}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 _object = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -107,8 +120,9 @@ class AzureProvider(OpenAIProvider):
         env: Mapping[str, str] | None = None,
     ):
         env = os.environ if env is None else env
-        super().__init__(name, msgspec.structs.replace(params, api_key=None, organization=None),
-                         timeout)
+        super().__init__(
+            name, msgspec.structs.replace(params, api_key=None, organization=None), timeout
+        )
         api_base = _setting(params.api_base, env, "AZURE_API_BASE")
         api_version = _setting(params.api_version, env, "AZURE_API_VERSION")
         if not api_base:
@@ -132,8 +146,9 @@ class AzureProvider(OpenAIProvider):
             self.headers = {"Authorization": f"Bearer {params.azure_ad_token}"}
         elif tenant and client and client_secret:
             authority = _setting(params.azure_authority_host, env, "AZURE_AUTHORITY_HOST")
-            self.entra = EntraToken(name, authority or DEFAULT_AUTHORITY, tenant, client,
-                                    client_secret, timeout)
+            self.entra = EntraToken(
+                name, authority or DEFAULT_AUTHORITY, tenant, client, client_secret, timeout
+            )
             self.headers = {}
         elif api_key:
             self.headers = {"api-key": api_key}

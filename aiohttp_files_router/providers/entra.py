@@ -29,13 +29,22 @@ class EntraToken:
     """One account's token: fetched on first use, refreshed before it expires."""
 
     def __init__(
-        self, account: str, authority: str, tenant_id: str, client_id: str, client_secret: str,
+        self,
+        account: str,
+        authority: str,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
         timeout: aiohttp.ClientTimeout,
     ):
         self.account = account
         self.url = f"{authority.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
-        self._form = {"grant_type": "client_credentials", "client_id": client_id,
-                      "client_secret": client_secret, "scope": SCOPE}
+        self._form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scope": SCOPE,
+        }
         self.timeout = timeout
         self.token: str | None = None
         self._refresh_at = 0.0
@@ -57,13 +66,15 @@ class EntraToken:
     async def _fetch(self, http: aiohttp.ClientSession) -> None:
         problem = f"Could not obtain a Microsoft Entra ID token for account '{self.account}'"
         try:
-            async with http.post(self.url, data=self._form, timeout=self.timeout,
-                                 allow_redirects=False) as resp:
+            async with http.post(
+                self.url, data=self._form, timeout=self.timeout, allow_redirects=False
+            ) as resp:
                 body = await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError) as err:
-            logger.warning("account %s: token endpoint unreachable: %s", self.account,
-                           type(err).__name__)
+            logger.warning(
+                "account %s: token endpoint unreachable: %s", self.account, type(err).__name__
+            )
             raise UpstreamUnavailable(problem + ": the token endpoint is unreachable.") from None
         if status != 200:
             logger.warning("account %s: token endpoint answered HTTP %d", self.account, status)

@@ -52,8 +52,9 @@ def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
 class Bucket:
     """One bucket (and object-name prefix) reached with one account's token."""
 
-    def __init__(self, api_base: str, bucket: str, prefix: str, account: str,
-                 timeout: aiohttp.ClientTimeout):
+    def __init__(
+        self, api_base: str, bucket: str, prefix: str, account: str, timeout: aiohttp.ClientTimeout
+    ):
         self.api = api_base.rstrip("/")
         self.name = bucket
         self.prefix = prefix
@@ -66,10 +67,11 @@ class Bucket:
     def object_name(self, file_id: str) -> str:
         """The object behind a ``gs://`` file ID; only this account's bucket and prefix."""
         head = f"gs://{self.name}/"
-        name = file_id[len(head):] if file_id.startswith(head) else ""
+        name = file_id[len(head) :] if file_id.startswith(head) else ""
         if not name.startswith(self.prefix) or not name or name.endswith("/"):
-            raise NotFound(f"No such file: '{file_id}' is not in this account's bucket.",
-                           param="file_id")
+            raise NotFound(
+                f"No such file: '{file_id}' is not in this account's bucket.", param="file_id"
+            )
         return name
 
     def object_url(self, name: str, **query: str) -> URL:
@@ -90,29 +92,45 @@ class Bucket:
         chunks: AsyncIterator[bytes],
     ) -> UpstreamReply:
         """A resumable upload fed from ``chunks``; an upload that fails is cancelled."""
-        start = URL(f"{self.api}/upload/storage/v1/b/{quote(self.name, safe='')}/o",
-                    encoded=True).with_query(uploadType="resumable", name=name)
-        body = msgspec.json.encode({"name": name, "contentType": content_type,
-                                    "metadata": dict(metadata)})
+        start = URL(
+            f"{self.api}/upload/storage/v1/b/{quote(self.name, safe='')}/o", encoded=True
+        ).with_query(uploadType="resumable", name=name)
+        body = msgspec.json.encode(
+            {"name": name, "contentType": content_type, "metadata": dict(metadata)}
+        )
         try:
-            async with http.post(start, data=body, timeout=self.timeout, allow_redirects=False,
-                                 headers={**headers, "Content-Type": "application/json",
-                                          "X-Upload-Content-Type": content_type}) as resp:
+            async with http.post(
+                start,
+                data=body,
+                timeout=self.timeout,
+                allow_redirects=False,
+                headers={
+                    **headers,
+                    "Content-Type": "application/json",
+                    "X-Upload-Content-Type": content_type,
+                },
+            ) as resp:
                 if resp.status != 200 or "Location" not in resp.headers:
                     return normalise_error(resp.status, await resp.read(), secrets)
                 session_url = URL(resp.headers["Location"], encoded=True)
         except (TimeoutError, aiohttp.ClientError):
             raise UpstreamUnavailable(
-                f"The storage of account '{self.account}' could not be reached.") from None
+                f"The storage of account '{self.account}' could not be reached."
+            ) from None
         try:
             return await self._send(http, headers, secrets, session_url, chunks)
         except BaseException:
             await self._cancel(http, headers, session_url)
             raise
 
-    async def _send(self, http: aiohttp.ClientSession, headers: Mapping[str, str],
-                    secrets: tuple[str, ...], session_url: URL,
-                    chunks: AsyncIterator[bytes]) -> UpstreamReply:
+    async def _send(
+        self,
+        http: aiohttp.ClientSession,
+        headers: Mapping[str, str],
+        secrets: tuple[str, ...],
+        session_url: URL,
+        chunks: AsyncIterator[bytes],
+    ) -> UpstreamReply:
         buf = bytearray()
         offset = 0
         async for chunk in chunks:
@@ -130,24 +148,36 @@ class Bucket:
         rng = f"bytes {offset}-{total - 1}/{total}" if buf else f"bytes */{total}"
         return await self._put(http, headers, secrets, session_url, bytes(buf), rng)
 
-    async def _put(self, http: aiohttp.ClientSession, headers: Mapping[str, str],
-                   secrets: tuple[str, ...], url: URL, data: bytes,
-                   content_range: str) -> UpstreamReply:
+    async def _put(
+        self,
+        http: aiohttp.ClientSession,
+        headers: Mapping[str, str],
+        secrets: tuple[str, ...],
+        url: URL,
+        data: bytes,
+        content_range: str,
+    ) -> UpstreamReply:
         try:
             # A BytesIO: aiohttp warns that a large raw bytes body could stall the loop.
-            async with http.put(url, data=io.BytesIO(data), timeout=self.timeout,
-                                allow_redirects=False,
-                                headers={**headers, "Content-Range": content_range}) as resp:
+            async with http.put(
+                url,
+                data=io.BytesIO(data),
+                timeout=self.timeout,
+                allow_redirects=False,
+                headers={**headers, "Content-Range": content_range},
+            ) as resp:
                 body = await resp.read()
                 if resp.status == 308 or 200 <= resp.status < 300:
                     return UpstreamReply(resp.status, body)
                 return normalise_error(resp.status, body, secrets)
         except (TimeoutError, aiohttp.ClientError):
             raise UpstreamUnavailable(
-                f"The storage of account '{self.account}' could not be reached.") from None
+                f"The storage of account '{self.account}' could not be reached."
+            ) from None
 
-    async def _cancel(self, http: aiohttp.ClientSession, headers: Mapping[str, str],
-                      url: URL) -> None:
+    async def _cancel(
+        self, http: aiohttp.ClientSession, headers: Mapping[str, str], url: URL
+    ) -> None:
         try:
             async with http.delete(url, headers=headers, timeout=self.timeout):
                 pass

@@ -82,8 +82,11 @@ class GoogleToken:
             # Its own session: token answers may be compressed, and the router's shared
             # session passes bytes through untouched.
             self._session = aiohttp.ClientSession()
-            self._token = Token(service_file=io.StringIO(json.dumps(self.info)),
-                                session=self._session, scopes=[SCOPE])
+            self._token = Token(
+                service_file=io.StringIO(json.dumps(self.info)),
+                session=self._session,
+                scopes=[SCOPE],
+            )
         try:
             reply = await self._token.refresh(timeout=int(max(1, self.timeout)))
         except (TimeoutError, aiohttp.ClientError, KeyError, ValueError) as err:

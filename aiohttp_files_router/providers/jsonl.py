@@ -52,8 +52,9 @@ async def map_lines(
 
 
 def _bad_line(number: int, what: str) -> BadRequest:
-    return BadRequest(f"Line {number} of the batch file {what}.", param="file",
-                      code="invalid_batch_line")
+    return BadRequest(
+        f"Line {number} of the batch file {what}.", param="file", code="invalid_batch_line"
+    )
 
 
 def set_body_model(model: str) -> LineFn:

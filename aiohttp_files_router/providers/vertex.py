@@ -38,11 +38,16 @@ _decode = msgspec.json.Decoder(dict[str, Any])
 ROOT = "files-router/"
 PREDICTIONS = "predictions.jsonl"
 _STATES = {
-    "JOB_STATE_QUEUED": "validating", "JOB_STATE_PENDING": "validating",
-    "JOB_STATE_RUNNING": "in_progress", "JOB_STATE_PAUSED": "in_progress",
-    "JOB_STATE_UPDATING": "in_progress", "JOB_STATE_SUCCEEDED": "completed",
-    "JOB_STATE_PARTIALLY_SUCCEEDED": "completed", "JOB_STATE_FAILED": "failed",
-    "JOB_STATE_CANCELLING": "cancelling", "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_QUEUED": "validating",
+    "JOB_STATE_PENDING": "validating",
+    "JOB_STATE_RUNNING": "in_progress",
+    "JOB_STATE_PAUSED": "in_progress",
+    "JOB_STATE_UPDATING": "in_progress",
+    "JOB_STATE_SUCCEEDED": "completed",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "completed",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLING": "cancelling",
+    "JOB_STATE_CANCELLED": "cancelled",
     "JOB_STATE_EXPIRED": "expired",
 }
 
@@ -52,8 +57,14 @@ def _ok(obj: Any, status: int = 200) -> UpstreamReply:
 
 
 class VertexProvider(Provider):
-    def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout,
-                 model: str | None, env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        params: ProviderParams,
+        timeout: aiohttp.ClientTimeout,
+        model: str | None,
+        env: Mapping[str, str] | None = None,
+    ):
         env = os.environ if env is None else env
         self.name = name
         self.timeout = timeout
@@ -74,13 +85,19 @@ class VertexProvider(Provider):
             raise ProviderError("a vertex_ai account needs gcs_bucket_name")
         bucket, _, prefix = params.gcs_bucket_name.removeprefix("gs://").partition("/")
         prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        host = (f"https://{location}-aiplatform.googleapis.com" if location != "global"
-                else "https://aiplatform.googleapis.com")
-        self.jobs_url = (f"{(params.api_base or host).rstrip('/')}/v1/projects/"
-                         f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
-                         "/batchPredictionJobs")
-        self.bucket = Bucket(params.gcs_api_base or "https://storage.googleapis.com", bucket,
-                             prefix, name, timeout)
+        host = (
+            f"https://{location}-aiplatform.googleapis.com"
+            if location != "global"
+            else "https://aiplatform.googleapis.com"
+        )
+        self.jobs_url = (
+            f"{(params.api_base or host).rstrip('/')}/v1/projects/"
+            f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
+            "/batchPredictionJobs"
+        )
+        self.bucket = Bucket(
+            params.gcs_api_base or "https://storage.googleapis.com", bucket, prefix, name, timeout
+        )
         self.root = prefix + ROOT
         self.token = GoogleToken(name, info, timeout.connect or 10.0)
         self._key = str(info["private_key"])
@@ -95,14 +112,29 @@ class VertexProvider(Provider):
     async def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.token.get()}"}
 
-    async def _call(self, http: aiohttp.ClientSession, method: str, url: URL, *,
-                    params: Mapping[str, str] | None = None, data: bytes | None = None
-                    ) -> UpstreamReply:
+    async def _call(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> UpstreamReply:
         headers = await self._headers()
         if data is not None:
             headers["Content-Type"] = "application/json"
-        return await fetch_json(http, method, url, account=self.name, secrets=self.secrets,
-                                headers=headers, timeout=self.timeout, params=params, data=data)
+        return await fetch_json(
+            http,
+            method,
+            url,
+            account=self.name,
+            secrets=self.secrets,
+            headers=headers,
+            timeout=self.timeout,
+            params=params,
+            data=data,
+        )
 
     # -- files ------------------------------------------------------------------------------
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
@@ -114,8 +146,12 @@ class VertexProvider(Provider):
             chunks = map_lines(chunks, openai_to_vertex_line)
             content_type = "application/jsonl"
         reply = await self.bucket.upload(
-            http, await self._headers(), self.secrets, name,
-            {"filename": upload.filename, "purpose": upload.purpose}, content_type,
+            http,
+            await self._headers(),
+            self.secrets,
+            name,
+            {"filename": upload.filename, "purpose": upload.purpose},
+            content_type,
             upload.guard(chunks),
         )
         if not reply.ok:
@@ -123,8 +159,9 @@ class VertexProvider(Provider):
         return _ok(file_object(self.bucket.resource(reply), self.bucket.name))
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
-        reply = await self._call(http, "GET", self.bucket.object_url(self.bucket.object_name(
-            file_id)))
+        reply = await self._call(
+            http, "GET", self.bucket.object_url(self.bucket.object_name(file_id))
+        )
         if not reply.ok:
             return reply
         return _ok(file_object(self.bucket.resource(reply), self.bucket.name))
@@ -149,28 +186,43 @@ class VertexProvider(Provider):
         if not reply.ok:
             return reply
         listing = self.bucket.resource(reply)
-        items = [r for r in listing.get("items") or [] if not after or
-                 self.bucket.uri(str(r.get("name"))) != after]
+        items = [
+            r
+            for r in listing.get("items") or []
+            if not after or self.bucket.uri(str(r.get("name"))) != after
+        ]
         has_more = len(items) > limit or bool(listing.get("nextPageToken"))
         files = [file_object(r, self.bucket.name) for r in items[:limit]]
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok({"object": "list", "data": files,
-                    "first_id": files[0]["id"] if files else None,
-                    "last_id": files[-1]["id"] if files else None, "has_more": has_more})
+        return _ok(
+            {
+                "object": "list",
+                "data": files,
+                "first_id": files[0]["id"] if files else None,
+                "last_id": files[-1]["id"] if files else None,
+                "has_more": has_more,
+            }
+        )
 
     @asynccontextmanager
     async def file_content(
         self, http: aiohttp.ClientSession, file_id: str
     ) -> AsyncIterator[ContentStream]:
         name = self.bucket.object_name(file_id)
-        async with open_stream(http, self.bucket.object_url(name, alt="media"),
-                               account=self.name, secrets=self.secrets,
-                               headers=await self._headers(), timeout=self.timeout) as stream:
+        async with open_stream(
+            http,
+            self.bucket.object_url(name, alt="media"),
+            account=self.name,
+            secrets=self.secrets,
+            headers=await self._headers(),
+            timeout=self.timeout,
+        ) as stream:
             if stream.error is None and name.endswith("/" + PREDICTIONS):
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
                 stream = ContentStream(
-                    stream.status, {"Content-Type": "application/jsonl"},
+                    stream.status,
+                    {"Content-Type": "application/jsonl"},
                     map_lines(stream.chunks, vertex_to_openai_line(self.model)),
                 )
             yield stream
@@ -198,8 +250,12 @@ class VertexProvider(Provider):
         }
         if job.get("startTime"):
             obj["in_progress_at"] = unix(job["startTime"])
-        ended = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
-                 "expired": "expired_at"}.get(status)
+        ended = {
+            "completed": "completed_at",
+            "failed": "failed_at",
+            "cancelled": "cancelled_at",
+            "expired": "expired_at",
+        }.get(status)
         if ended and job.get("endTime"):
             obj[ended] = unix(job["endTime"])
         if status == "cancelling" and job.get("updateTime"):
@@ -209,9 +265,17 @@ class VertexProvider(Provider):
             obj["output_file_id"] = f"{str(directory).rstrip('/')}/{PREDICTIONS}"
         error = job.get("error")
         if isinstance(error, dict) and error.get("message"):
-            obj["errors"] = {"object": "list", "data": [{
-                "code": str(error.get("code", "")), "message": str(error["message"]),
-                "param": None, "line": None}]}
+            obj["errors"] = {
+                "object": "list",
+                "data": [
+                    {
+                        "code": str(error.get("code", "")),
+                        "message": str(error["message"]),
+                        "param": None,
+                        "line": None,
+                    }
+                ],
+            }
         return obj
 
     def _job_reply(self, reply: UpstreamReply) -> UpstreamReply:
@@ -228,19 +292,21 @@ class VertexProvider(Provider):
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
         if body.get("endpoint") != CHAT_URL:
-            raise BadRequest(f"Vertex AI accounts run only '{CHAT_URL}' batches.",
-                             param="endpoint")
+            raise BadRequest(f"Vertex AI accounts run only '{CHAT_URL}' batches.", param="endpoint")
         source = self.bucket.uri(self.bucket.object_name(str(body["input_file_id"])))
         output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}")
         job = {
             "displayName": f"files-router-{random.token_hex(6)}",
             "model": f"publishers/google/models/{self.model}",
             "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [source]}},
-            "outputConfig": {"predictionsFormat": "jsonl",
-                             "gcsDestination": {"outputUriPrefix": output}},
+            "outputConfig": {
+                "predictionsFormat": "jsonl",
+                "gcsDestination": {"outputUriPrefix": output},
+            },
         }
-        reply = await self._call(http, "POST", URL(self.jobs_url, encoded=True),
-                                 data=_json.encode(job))
+        reply = await self._call(
+            http, "POST", URL(self.jobs_url, encoded=True), data=_json.encode(job)
+        )
         return self._job_reply(reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
@@ -265,8 +331,7 @@ class VertexProvider(Provider):
             params = {"pageSize": str(max(limit, 50))}
             if token:
                 params["pageToken"] = token
-            reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True),
-                                     params=params)
+            reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True), params=params)
             if not reply.ok:
                 return reply
             page = _decode.decode(reply.body)
@@ -279,7 +344,12 @@ class VertexProvider(Provider):
             token = page.get("nextPageToken")
             if len(out) > limit or not token:
                 break
-        return _ok({"object": "list", "data": out[:limit],
-                    "first_id": out[0]["id"] if out else None,
-                    "last_id": out[:limit][-1]["id"] if out else None,
-                    "has_more": len(out) > limit or bool(token)})
+        return _ok(
+            {
+                "object": "list",
+                "data": out[:limit],
+                "first_id": out[0]["id"] if out else None,
+                "last_id": out[:limit][-1]["id"] if out else None,
+                "has_more": len(out) > limit or bool(token),
+            }
+        )

@@ -25,10 +25,16 @@ CHAT_URL = "/v1/chat/completions"
 _decode = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
 
-_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
-           "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
-           "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-           "IMAGE_SAFETY": "content_filter"}
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
 _SCHEMA_DROP = frozenset({"additionalProperties", "$schema", "strict", "$id", "$defs"})
 
 
@@ -75,11 +81,18 @@ def _schema(node: Any) -> Any:
 
 def _tool_choice(choice: Any) -> dict[str, Any]:
     if choice in ("auto", "none", "required"):
-        return {"functionCallingConfig": {"mode": {"auto": "AUTO", "none": "NONE",
-                                                   "required": "ANY"}[choice]}}
+        return {
+            "functionCallingConfig": {
+                "mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[choice]
+            }
+        }
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return {"functionCallingConfig": {"mode": "ANY",
-                                          "allowedFunctionNames": [choice["function"]["name"]]}}
+        return {
+            "functionCallingConfig": {
+                "mode": "ANY",
+                "allowedFunctionNames": [choice["function"]["name"]],
+            }
+        }
     raise RowError("tool_choice must be auto, none, required or a function")
 
 
@@ -112,8 +125,19 @@ def chat_to_generate_content(body: dict[str, Any]) -> dict[str, Any]:
             contents.append({"role": "model", "parts": parts})
         elif role == "tool":
             name = call_names.get(message.get("tool_call_id", ""), message.get("name", ""))
-            contents.append({"role": "user", "parts": [{"functionResponse": {
-                "name": name, "response": {"content": message.get("content")}}}]})
+            contents.append(
+                {
+                    "role": "user",
+                    "parts": [
+                        {
+                            "functionResponse": {
+                                "name": name,
+                                "response": {"content": message.get("content")},
+                            }
+                        }
+                    ],
+                }
+            )
         else:
             raise RowError(f"message role {role!r} is not supported")
     request: dict[str, Any] = {"contents": contents}
@@ -121,11 +145,15 @@ def chat_to_generate_content(body: dict[str, Any]) -> dict[str, Any]:
         request["systemInstruction"] = {"parts": system}
     config: dict[str, Any] = {}
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    for key, value in (("maxOutputTokens", max_tokens), ("temperature", body.get("temperature")),
-                       ("topP", body.get("top_p")), ("candidateCount", body.get("n")),
-                       ("seed", body.get("seed")),
-                       ("presencePenalty", body.get("presence_penalty")),
-                       ("frequencyPenalty", body.get("frequency_penalty"))):
+    for key, value in (
+        ("maxOutputTokens", max_tokens),
+        ("temperature", body.get("temperature")),
+        ("topP", body.get("top_p")),
+        ("candidateCount", body.get("n")),
+        ("seed", body.get("seed")),
+        ("presencePenalty", body.get("presence_penalty")),
+        ("frequencyPenalty", body.get("frequency_penalty")),
+    ):
         if value is not None:
             config[key] = value
     stop = body.get("stop")
@@ -178,12 +206,18 @@ def openai_to_vertex_line(number: int, line: bytes) -> bytes:
             raise RowError("body must be an object")
         request = chat_to_generate_content(body)
     except msgspec.DecodeError:
-        raise BadRequest(f"Line {number} of the batch file is not valid JSON.", param="file",
-                         code="invalid_batch_line") from None
+        raise BadRequest(
+            f"Line {number} of the batch file is not valid JSON.",
+            param="file",
+            code="invalid_batch_line",
+        ) from None
     except (RowError, AttributeError, TypeError, KeyError) as err:
         reason = str(err) if isinstance(err, RowError) else "it is not a chat completion row"
-        raise BadRequest(f"Line {number} of the batch file cannot run on Vertex AI: {reason}.",
-                         param="file", code="invalid_batch_line") from None
+        raise BadRequest(
+            f"Line {number} of the batch file cannot run on Vertex AI: {reason}.",
+            param="file",
+            code="invalid_batch_line",
+        ) from None
     return _encode.encode({"custom_id": custom_id, "request": request})
 
 
@@ -208,16 +242,24 @@ def _message(candidate: dict[str, Any], custom_id: str, index: int) -> tuple[dic
             texts.append(part["text"])
         elif "functionCall" in part:
             call = part["functionCall"]
-            calls.append({"id": f"call_{_digest(custom_id, str(index), str(len(calls)))}",
-                          "type": "function",
-                          "function": {"name": call.get("name"),
-                                       "arguments": json.dumps(call.get("args") or {})}})
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None,
-                               "refusal": None}
+            calls.append(
+                {
+                    "id": f"call_{_digest(custom_id, str(index), str(len(calls)))}",
+                    "type": "function",
+                    "function": {
+                        "name": call.get("name"),
+                        "arguments": json.dumps(call.get("args") or {}),
+                    },
+                }
+            )
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts else None,
+        "refusal": None,
+    }
     if calls:
         message["tool_calls"] = calls
-    reason = "tool_calls" if calls else _FINISH.get(candidate.get("finishReason", "STOP"),
-                                                    "stop")
+    reason = "tool_calls" if calls else _FINISH.get(candidate.get("finishReason", "STOP"), "stop")
     return message, reason
 
 
@@ -239,15 +281,27 @@ def vertex_to_openai_line(model: str) -> Callable[[int, bytes], bytes]:
         out_id = "batch_req_" + _digest(custom_id, "out", str(number))
         body: dict[str, Any]
         if row.get("status") or not isinstance(response, dict):
-            body = {"error": {"message": str(row.get("status") or "no response"),
-                              "type": "vertex_ai_error", "param": None, "code": None}}
+            body = {
+                "error": {
+                    "message": str(row.get("status") or "no response"),
+                    "type": "vertex_ai_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
             status_code = 400
         else:
             choices = []
             for index, candidate in enumerate(response.get("candidates") or []):
                 message, reason = _message(candidate, custom_id, index)
-                choices.append({"index": candidate.get("index", index), "message": message,
-                                "logprobs": None, "finish_reason": reason})
+                choices.append(
+                    {
+                        "index": candidate.get("index", index),
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": reason,
+                    }
+                )
             usage = response.get("usageMetadata") or {}
             prompt = int(usage.get("promptTokenCount", 0))
             completion = int(usage.get("candidatesTokenCount", 0))
@@ -257,15 +311,20 @@ def vertex_to_openai_line(model: str) -> Callable[[int, bytes], bytes]:
                 "created": _unix(row.get("processed_time")),
                 "model": response.get("modelVersion") or model,
                 "choices": choices,
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                          "total_tokens": int(usage.get("totalTokenCount", prompt + completion))},
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": int(usage.get("totalTokenCount", prompt + completion)),
+                },
             }
             status_code = 200
-        return _encode.encode({
-            "id": out_id,
-            "custom_id": custom_id,
-            "response": {"status_code": status_code, "request_id": request_id, "body": body},
-            "error": None,
-        })
+        return _encode.encode(
+            {
+                "id": out_id,
+                "custom_id": custom_id,
+                "response": {"status_code": status_code, "request_id": request_id, "body": body},
+                "error": None,
+            }
+        )
 
     return fn
