@@ -13,6 +13,7 @@ __all__ = [
     "PermissionDenied",
     "RouterError",
     "Unauthorized",
+    "UnsupportedMediaType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "error_body",
@@ -68,6 +69,11 @@ class NotFound(RouterError):
 class PayloadTooLarge(RouterError):
     status = 413
     default_code = "file_too_large"
+
+
+class UnsupportedMediaType(RouterError):
+    status = 415
+    default_code = "unsupported_media_type"
 
 
 class AccountUnavailable(RouterError):
