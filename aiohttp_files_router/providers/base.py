@@ -58,6 +58,10 @@ class Provider(abc.ABC):
     """One provider account. Every method may raise RouterError (502/504 on transport)."""
 
     _secrets: tuple[str, ...] = ()
+    # A non-secret text naming the provider-side store (files, batches) this account reaches;
+    # accounts with the same text see each other's objects. None: the router keeps this
+    # account's objects in a namespace of its own.
+    shared_store: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
