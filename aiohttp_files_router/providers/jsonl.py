@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import msgspec
 
 from ..errors import BadRequest
+from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 
 __all__ = ["MAX_LINE_BYTES", "map_lines", "set_body_model"]
 
@@ -34,7 +35,7 @@ async def map_lines(
         start = 0
         while (end := pending.find(b"\n", start)) != -1:
             number += 1
-            out += fn(number, bytes(pending[start:end]))
+            out += _apply(fn, number, bytes(pending[start:end]))
             out += b"\n"
             start = end + 1
         del pending[:start]
@@ -46,9 +47,15 @@ async def map_lines(
             yield bytes(out)
             out.clear()
     if pending:
-        out += fn(number + 1, bytes(pending))
+        out += _apply(fn, number + 1, bytes(pending))
     if out:
         yield bytes(out)
+
+
+def _apply(fn: LineFn, number: int, line: bytes) -> bytes:
+    if too_deep(line):
+        raise _bad_line(number, f"nests deeper than {MAX_JSON_DEPTH} levels")
+    return fn(number, line)
 
 
 def _bad_line(number: int, what: str) -> BadRequest:
