@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from aiohttp_files_router.fake import FakeOpenAI, FakeVertex
 from aiohttp_files_router.jsonlimits import MAX_JSON_DEPTH, too_deep
 
-from .conftest import MASTER, RouterFactory, chat_rows, error_of, jsonl
-from .test_vertex import config, vertex_entry
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .test_vertex import BUCKET, EMAIL, PUBLIC, config, vertex_entry
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
+
+
+@pytest.fixture
+async def gcs_server(aiohttp_server: ServerFactory, tmp_path: Path) -> TestServer:
+    return await aiohttp_server(
+        FakeVertex({EMAIL: PUBLIC}, buckets=[BUCKET], storage=tmp_path / "gcs").app()
+    )
 
 
 def deep(levels: int) -> str:
@@ -59,9 +68,9 @@ async def test_deep_json_bodies_are_400(router: TestServer, fake: FakeOpenAI) ->
 
 
 async def test_deep_batch_row_is_400_at_upload_naming_the_line(
-    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+    start_router: RouterFactory, gcs_server: TestServer
 ) -> None:
-    router = await start_router(config(vertex_entry(vertex_server)))
+    router = await start_router(config(vertex_entry(gcs_server)))
     rows: list[dict[str, Any]] = chat_rows(3)
     payload = jsonl(rows[:2]).decode()
     row = json.dumps(rows[2])
