@@ -18,6 +18,7 @@ __all__ = [
     "UpstreamUnavailable",
     "error_body",
     "error_response",
+    "for_log",
 ]
 
 
@@ -92,6 +93,17 @@ class UpstreamTimeout(RouterError):
     status = 504
     type = "server_error"
     default_code = "upstream_timeout"
+
+
+# Control characters (CR and LF above all) and Unicode line breaks, so that a value a caller
+# chose cannot start a forged log line; the backslash too, so the escaping is unambiguous.
+_LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
+_LOG_ESCAPES.update({ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t", ord("\\"): "\\\\"})
+
+
+def for_log(value: object) -> str:
+    """``value`` as text safe to put in a log line."""
+    return str(value).translate(_LOG_ESCAPES)
 
 
 class _ErrorBody(msgspec.Struct):

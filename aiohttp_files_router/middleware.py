@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .auth import bind_principal, unbind_principal
-from .errors import RouterError, error_response
+from .errors import RouterError, error_response, for_log
 from .keys import STATE_KEY
 
 __all__ = ["openai_errors"]
@@ -33,11 +33,11 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if err.status >= 500:
             logger.warning(
                 "%s %s -> %d: %s%s",
-                request.method,
-                request.path,
+                for_log(request.method),
+                for_log(request.path),
                 err.status,
-                err.message,
-                f" ({err.detail})" if err.detail else "",
+                for_log(err.message),
+                f" ({for_log(err.detail)})" if err.detail else "",
             )
         return err.response()
     except web.HTTPException as exc:
@@ -54,8 +54,8 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         logger.error(
             "unexpected %s serving %s %s at %s:%d",
             type(exc).__name__,
-            request.method,
-            request.path,
+            for_log(request.method),
+            for_log(request.path),
             frame.filename.rsplit("/", 1)[-1],
             frame.lineno,
         )

@@ -65,6 +65,17 @@ def redact(data: bytes, secrets: Iterable[str]) -> bytes:
 
 
 def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> UpstreamReply:
+    if 300 <= status < 400:
+        # Redirects are never followed (credentials would go where the Location says), and
+        # a redirect without its Location means nothing to the client: a gateway error.
+        return UpstreamReply(
+            502,
+            error_body(
+                f"The upstream account answered with a redirect (HTTP {status}); "
+                "the router does not follow redirects.",
+                "upstream_error",
+            ),
+        )
     body = redact(body, secrets)
     try:
         obj = _error_probe.decode(body)

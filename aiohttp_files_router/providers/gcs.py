@@ -179,7 +179,9 @@ class Bucket:
         self, http: aiohttp.ClientSession, headers: Mapping[str, str], url: URL
     ) -> None:
         try:
-            async with http.delete(url, headers=headers, timeout=self.timeout):
+            async with http.delete(
+                url, headers=headers, timeout=self.timeout, allow_redirects=False
+            ):
                 pass
         except (TimeoutError, aiohttp.ClientError):
             pass  # the unfinished upload expires on its own; no object was created
