@@ -106,7 +106,7 @@ class Registry:
             )
             try:
                 provider = build_provider(
-                    kind, name, params, timeout, getattr(params, "model", None)
+                    kind, name, params, timeout, getattr(params, "model", None), route
                 )
             except ProviderError as err:
                 problem = str(err)

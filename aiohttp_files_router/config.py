@@ -82,6 +82,9 @@ class ProviderParams(_Base, kw_only=True, frozen=True):
     vertex_credentials: str | None = None
     gcs_bucket_name: str | None = None
     gcs_api_base: str | None = None  # this router's own: the GCS JSON API endpoint
+    # This router's own: object URI prefixes (gs://...) batch rows may name besides the
+    # deployment's own namespace.
+    allowed_file_uris: list[str] | None = None
     # LiteLLM keys that steer its completion router, accepted so configs load as they are.
     rpm: int | None = None
     tpm: int | None = None

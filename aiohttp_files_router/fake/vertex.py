@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,41 @@ GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# BatchPredictionJob.labels (REST reference, projects.locations.batchPredictionJobs): "Label
+# keys and values can be no longer than 64 characters (Unicode codepoints), can only contain
+# lowercase letters, numeric characters, underscores and dashes. International characters are
+# allowed." Resource-manager label rules add: keys start with a lowercase letter, at most 64
+# labels. International characters are refused here (least helpful reading).
+_JOB_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_JOB_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+# batchPredictionJobs.list ``filter``: "labels supports general map functions that is:
+# labels.key=value - key:value equality; labels.key:* or labels:key - key existence". Only the
+# equality form is served; any other filter is refused rather than ignored.
+_LABEL_FILTER = re.compile(r'labels\.([a-z][a-z0-9_-]{0,62})\s*=\s*("?)([a-z0-9_-]{0,63})\2')
+
+
+def _job_labels_problem(labels: Any) -> str | None:
+    if labels is None:
+        return None
+    if not isinstance(labels, dict) or len(labels) > 64:
+        return "labels must be an object of at most 64 string labels."
+    for key, value in labels.items():
+        if not _JOB_LABEL_KEY.fullmatch(key) or not (
+            isinstance(value, str) and _JOB_LABEL_VALUE.fullmatch(value)
+        ):
+            return f"labels: bad label {key!r}."
+    return None
+
+
+def _label_filter(text: str | None) -> tuple[str, str] | web.Response | None:
+    if text is None:
+        return None
+    match = _LABEL_FILTER.fullmatch(text.strip())
+    if match is None:
+        return _error(400, f"Unsupported filter: {text!r}.")
+    return match[1], match[3]
 
 
 def _error(status: int, message: str, reason: str = "INVALID_ARGUMENT") -> web.Response:
@@ -92,6 +128,7 @@ class Job:
     output_dir: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 class FakeVertex:
@@ -497,6 +534,8 @@ class FakeVertex:
             obj["completionStats"] = {k: str(v) for k, v in job.stats.items()}
         if job.error:
             obj["error"] = job.error
+        if job.labels:
+            obj["labels"] = job.labels
         return obj
 
     async def create_job(self, request: web.Request) -> web.Response:
@@ -518,6 +557,10 @@ class FakeVertex:
             self.clock(),
             body.get("displayName", ""),
         )
+        problem = _job_labels_problem(body.get("labels"))
+        if problem:
+            return _error(400, problem)
+        job.labels = dict(body.get("labels") or {})
         self.jobs[job.id] = job
         return web.json_response(self._job_json(job, "JOB_STATE_PENDING"))
 
@@ -547,6 +590,11 @@ class FakeVertex:
     async def list_jobs(self, request: web.Request) -> web.Response:
         self._check_scope(request)
         jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+        wanted = _label_filter(request.query.get("filter"))
+        if isinstance(wanted, web.Response):
+            return wanted
+        if wanted is not None:
+            jobs = [j for j in jobs if j.labels.get(wanted[0]) == wanted[1]]
         start = int(request.query.get("pageToken", "0"))
         size = int(request.query.get("pageSize", "100"))
         body: dict[str, Any] = {

@@ -27,12 +27,17 @@ def build_provider(
     params: ProviderParams,
     timeout: aiohttp.ClientTimeout,
     model: str | None = None,
+    route: str | None = None,
 ) -> Provider:
-    """The adapter for one account; ``model`` is litellm_params.model (None for legacy)."""
+    """The adapter for one account; ``model`` is litellm_params.model (None for legacy).
+
+    ``route`` is the deployment's name in IDs: providers whose objects the router names
+    itself keep each deployment's objects under it.
+    """
     if kind in ("openai", "openai_compatible"):
         return OpenAIProvider(name, params, timeout)
     if kind in ("vertex_ai", "vertex_ai_beta"):
-        return VertexProvider(name, params, timeout, model)
+        return VertexProvider(name, params, timeout, model, route=route or name)
     if kind == "azure":
         deployment = model.split("/", 1)[1] if model and "/" in model else model
         return AzureProvider(name, params, timeout, deployment)
