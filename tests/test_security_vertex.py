@@ -365,3 +365,39 @@ async def test_gs_references_in_rows_stay_inside_the_namespace(
     # No object was left behind by the refused uploads.
     names = [n for (_, n) in gcp.objects]
     assert len(names) == 1, names
+
+
+async def test_routes_that_are_not_label_values_or_path_safe(
+    start_router: RouterFactory, gcp_server: TestServer, gcp: FakeVertex
+) -> None:
+    odd = vertex_entry(gcp_server, name="gemini-batch")
+    odd["model_info"] = {"id": "Team.EU/1"}
+    prefix_twin = vertex_entry(gcp_server, name="gemini-pro")
+    prefix_twin["model_info"] = {"id": "Team.EU"}
+    router = await start_router(
+        {"model_list": [odd, prefix_twin], "general_settings": {"master_key": MASTER}}
+    )
+    async with client(router, MASTER) as admin:
+        f = await admin.files.create(
+            file=("rows.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+            purpose="batch",
+            extra_body={"model": "Team.EU/1"},
+        )
+        gs = decode_id(f.id, "file").provider_id  # type: ignore[union-attr]
+        assert gs.startswith(f"gs://{BUCKET}/team-a/files-router/Team.EU%2F1/")
+        # "Team.EU" is a prefix of the route, not of the namespace.
+        status, _ = await call(
+            router, MASTER, "GET", f"/v1/files/{quote(gs, safe='')}?model=Team.EU"
+        )
+        assert status == 404
+        assert [x.id async for x in admin.files.list(extra_query={"model": "Team.EU"})] == []
+        b = await admin.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        number = decode_id(b.id, "batch").provider_id  # type: ignore[union-attr]
+        label = gcp.jobs[number].labels["files_router_deployment"]
+        assert label.startswith("h-") and len(label) <= 63
+        assert (await admin.batches.retrieve(b.id)).id == b.id
+        listed = await admin.batches.list(extra_query={"model": "Team.EU/1"})
+        assert [x.id for x in listed.data] == [b.id]
+        assert (await admin.batches.list(extra_query={"model": "Team.EU"})).data == []
