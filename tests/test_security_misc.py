@@ -135,3 +135,27 @@ async def test_downloads_are_attachments_never_sniffed(router: TestServer) -> No
             assert await resp.read() == b"<html><script>alert(1)</script>"
             assert resp.headers["X-Content-Type-Options"] == "nosniff"
             assert resp.headers["Content-Disposition"].startswith("attachment")
+
+
+async def test_google_token_grant_does_not_follow_a_redirect(
+    aiohttp_server: ServerFactory, start_router: RouterFactory
+) -> None:
+    from .test_vertex import service_account, vertex_entry
+
+    elsewhere_app, hits = recorder()
+    elsewhere = await aiohttp_server(elsewhere_app)
+
+    async def bounce(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(str(elsewhere.make_url("/token")))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", bounce)
+    token_server = await aiohttp_server(app)
+    entry = vertex_entry(token_server, credentials=service_account(token_server))
+    router = await start_router({"model_list": [entry], "general_settings": {"master_key": MASTER}})
+    async with (
+        aiohttp.ClientSession(headers=AUTH) as http,
+        http.get(router.make_url("/v1/files?model=gemini-batch")) as resp,
+    ):
+        assert resp.status == 502, await resp.text()
+    assert hits == []

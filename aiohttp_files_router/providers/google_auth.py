@@ -55,6 +55,26 @@ def load_service_account(value: str) -> dict[str, Any]:
     return info
 
 
+class RedirectRefused(aiohttp.ClientError):
+    """The token endpoint answered with a redirect; the signed grant is not sent on."""
+
+
+def _refuse_redirects() -> aiohttp.TraceConfig:
+    # The library posts with aiohttp's default allow_redirects=True and takes no option for
+    # it: stop at the first redirect instead of sending the signed assertion where it points.
+    async def on_redirect(
+        session: aiohttp.ClientSession,
+        context: Any,
+        params: aiohttp.TraceRequestRedirectParams,
+    ) -> None:
+        raise RedirectRefused(f"token endpoint redirected with HTTP {params.response.status}")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(on_redirect)
+    trace.freeze()
+    return trace
+
+
 class GoogleToken:
     def __init__(self, account: str, info: dict[str, Any], timeout: float):
         self.account = account
@@ -81,7 +101,7 @@ class GoogleToken:
         if self._token is None:
             # Its own session: token answers may be compressed, and the router's shared
             # session passes bytes through untouched.
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(trace_configs=[_refuse_redirects()])
             self._token = Token(
                 service_file=io.StringIO(json.dumps(self.info)),
                 session=self._session,
