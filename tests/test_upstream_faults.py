@@ -286,3 +286,34 @@ async def test_redirects_to_another_host_carry_no_credentials(
             await sdk.files.content("file-abc", extra_query=MODEL)
         assert caught.value.status_code == 502
     assert elsewhere == []
+
+
+async def test_the_google_token_grant_is_not_redirected_either(
+    start_router: RouterFactory, aiohttp_server: Any
+) -> None:
+    from .test_vertex import config, service_account, vertex_entry
+
+    elsewhere: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        elsewhere.append(await request.text())
+        return web.json_response({"access_token": "t", "expires_in": 3600})
+
+    other = web.Application()
+    other.router.add_post("/token", record)
+    other_server = await aiohttp_server(other)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://localhost:{other_server.port}/token")
+
+    app = web.Application()
+    app.router.add_post("/token", redirect)
+    token_server = await aiohttp_server(app)
+    entry = vertex_entry(token_server, service_account(token_server))
+    router = await start_router(config(entry))
+    async with _sdk(router) as sdk:
+        with pytest.raises(InternalServerError) as caught:
+            await sdk.files.list(extra_query={"model": "gemini-batch"})
+    assert caught.value.status_code == 502
+    assert "Google access token" in error_of(caught.value.response.json())["message"]
+    assert elsewhere == []  # the signed grant never reached the other host
