@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,10 +15,11 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, ConflictError, InternalServerError
 
 from aiohttp_files_router import upstream
-from aiohttp_files_router.fake import FakeOpenAI
+from aiohttp_files_router.fake import FakeAzure, FakeOpenAI, FakeVertex
 from aiohttp_files_router.fake.compress import CODINGS, Compression
 from aiohttp_files_router.upstream import accepted_codings
 
+from . import test_azure, test_vertex
 from .conftest import KEY_A, MASTER, RouterFactory, base_config, chat_rows, error_of, jsonl
 
 ROUTER_ACCEPTS = "gzip, deflate, br, zstd"  # what aiohttp sends with Brotli and zstd installed
@@ -226,3 +228,49 @@ def test_accept_encoding_parsing() -> None:
     assert accepted_codings("identity") == set()
     assert accepted_codings("") == set()
     assert accepted_codings(ROUTER_ACCEPTS.upper()) == set(CODINGS)
+
+
+async def test_azure_with_entra_and_vertex_with_gcs_behind_compressing_fronts(
+    start_router: RouterFactory, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    azure = FakeAzure(
+        {test_azure.AZ_KEY: "az"},
+        deployments=[test_azure.DEPLOYMENT],
+        clients={test_azure.CLIENT: "az"},
+        storage=tmp_path / "azure",
+    )
+    azure_server = await aiohttp_server(azure.app())
+    vertex = FakeVertex(
+        {test_vertex.EMAIL: test_vertex.PUBLIC},
+        buckets=[test_vertex.BUCKET],
+        storage=tmp_path / "gcs",
+    )
+    vertex_server = await aiohttp_server(vertex.app())
+    # Unasked codings everywhere: Azure's answers and its Entra token in br, Google's token,
+    # GCS and Vertex answers (and GCS media) in zstd or gzip.
+    azure.compression = Compression("br", unasked=True, files=True)
+    vertex.compression = Compression("zstd", unasked=True)
+    entries = [
+        test_azure.azure_entry(azure_server, auth="client"),
+        test_vertex.vertex_entry(vertex_server),
+    ]
+    router = await start_router(test_azure.config(*entries))
+    data = jsonl(chat_rows(2))
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        for model in ("gpt-4o-azure", "gemini-batch"):
+            f = await sdk.files.create(
+                file=("b.jsonl", io.BytesIO(data)), purpose="batch", extra_body={"model": model}
+            )
+            assert (await sdk.files.retrieve(f.id)).filename == "b.jsonl"
+            b = await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            done = await sdk.batches.retrieve(b.id)
+            assert done.status == "completed" and done.output_file_id
+            rows = (await sdk.files.content(done.output_file_id)).text.splitlines()
+            assert [json.loads(r)["custom_id"] for r in rows] == ["req-0", "req-1"]
+            assert len([x async for x in sdk.files.list(extra_query={"model": model})]) == 2
+            assert (await sdk.files.delete(f.id)).deleted is True
+    assert azure.token_requests == 1
