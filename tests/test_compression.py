@@ -246,9 +246,9 @@ async def test_azure_with_entra_and_vertex_with_gcs_behind_compressing_fronts(
         storage=tmp_path / "gcs",
     )
     vertex_server = await aiohttp_server(vertex.app())
-    # Unasked codings everywhere: Azure's answers and its Entra token in br, Google's token,
-    # GCS and Vertex answers (and GCS media) in zstd or gzip.
-    azure.compression = Compression("br", unasked=True, files=True)
+    # Unasked codings everywhere: Azure's answers and its Entra token in br; Google's token,
+    # GCS and Vertex answers in zstd.
+    azure.compression = Compression("br", unasked=True)
     vertex.compression = Compression("zstd", unasked=True)
     entries = [
         test_azure.azure_entry(azure_server, auth="client"),
