@@ -189,12 +189,24 @@ async def test_a_coding_the_router_cannot_decode_is_a_502_naming_it(
     start_router: RouterFactory, aiohttp_server: Any
 ) -> None:
     body = json.dumps(FILE).encode()
-    app = _json_upstream(body, {"Content-Encoding": "compress"})
+    app = _json_upstream(body, {"Content-Encoding": "compress", "x-request-id": "req_z"})
     async with await _sdk_for(start_router, aiohttp_server, app) as sdk:
         with pytest.raises(InternalServerError) as caught:
             await sdk.files.retrieve("file-x", extra_query={"model": "gpt-4o-litellm"})
     assert caught.value.status_code == 502
     assert "'compress'" in error_of(caught.value.response.json())["message"]
+    assert caught.value.response.headers["x-upstream-request-id"] == "req_z"
+
+
+async def test_a_502_over_malformed_json_names_the_upstream_request(
+    start_router: RouterFactory, aiohttp_server: Any
+) -> None:
+    app = _json_upstream(b"<html>oops</html>", {"apim-request-id": "apim-1"})
+    async with await _sdk_for(start_router, aiohttp_server, app) as sdk:
+        with pytest.raises(InternalServerError) as caught:
+            await sdk.files.retrieve("file-x", extra_query={"model": "gpt-4o-litellm"})
+    assert "malformed JSON" in error_of(caught.value.response.json())["message"]
+    assert caught.value.response.headers["x-upstream-request-id"] == "apim-1"
 
 
 async def test_a_corrupt_compressed_answer_is_a_502_naming_its_coding(
