@@ -55,6 +55,18 @@ def load_service_account(value: str) -> dict[str, Any]:
     return info
 
 
+async def _refuse_redirects(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    response = await handler(request)
+    if 300 <= response.status < 400:
+        response.release()
+        raise aiohttp.TooManyRedirects(
+            response.request_info, (), status=response.status, message="not followed"
+        )
+    return response
+
+
 class GoogleToken:
     def __init__(self, account: str, info: dict[str, Any], timeout: float):
         self.account = account
@@ -79,9 +91,9 @@ class GoogleToken:
 
     async def _fetch(self) -> None:
         if self._token is None:
-            # Its own session: token answers may be compressed, and the router's shared
-            # session passes bytes through untouched.
-            self._session = aiohttp.ClientSession()
+            # Its own session, which decodes compressed token answers for the library, and
+            # never follows a redirect: a 307 would resend the signed grant to another host.
+            self._session = aiohttp.ClientSession(middlewares=(_refuse_redirects,))
             self._token = Token(
                 service_file=io.StringIO(json.dumps(self.info)),
                 session=self._session,
