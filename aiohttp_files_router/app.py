@@ -23,8 +23,9 @@ logger = logging.getLogger(__package__)
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE_KEY]
     settings = state.config.files_router
-    # One session for the app's life. No shared cookies between callers, bytes untouched,
-    # no total timeout (gigabyte uploads) but connect and read timeouts.
+    # One session for the app's life. No shared cookies between callers, bytes untouched
+    # (JSON answers are decoded per request, downloads only for a client that needs it:
+    # upstream.py), no total timeout (gigabyte uploads) but connect and read timeouts.
     state._http = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,

@@ -85,10 +85,13 @@ class ProviderParams(_Base, kw_only=True, frozen=True):
     # This router's own: object URI prefixes (gs://...) batch rows may name besides the
     # deployment's own namespace.
     allowed_file_uris: list[str] | None = None
+    # How many times a request a stale pooled connection lost is sent again (default 1):
+    # LiteLLM's num_retries, else its max_retries.
+    num_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
     # LiteLLM keys that steer its completion router, accepted so configs load as they are.
     rpm: int | None = None
     tpm: int | None = None
-    max_retries: int | None = None
     stream_timeout: float | None = None
     max_parallel_requests: int | None = None
     weight: float | None = None
@@ -97,6 +100,14 @@ class ProviderParams(_Base, kw_only=True, frozen=True):
     tags: list[str] | None = None
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
+
+    @property
+    def retries(self) -> int:
+        """Repeats of a request lost to a stale connection (docs/upstreams.md)."""
+        for value in (self.num_retries, self.max_retries):
+            if value is not None:
+                return value
+        return 1
 
 
 class LiteLLMParams(ProviderParams, kw_only=True, frozen=True):

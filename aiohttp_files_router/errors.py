@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 from aiohttp import web
 
@@ -36,15 +38,20 @@ class RouterError(Exception):
         param: str | None = None,
         code: str | None = None,
         detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
         self.detail = detail  # for the log only, never the client
+        # Upstream headers the answer relays (its request ID) when an upstream answered.
+        self.headers: dict[str, str] = dict(headers or {})
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.message, self.type, self.param, self.code)
+        resp = error_response(self.status, self.message, self.type, self.param, self.code)
+        resp.headers.update(self.headers)
+        return resp
 
 
 class BadRequest(RouterError):

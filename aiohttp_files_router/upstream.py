@@ -3,36 +3,81 @@
 Transport failures map to 502, timeouts to 504 (as Go's ReverseProxy maps them to one status);
 upstream internals are not echoed. Upstream error bodies pass through with their status,
 normalised to the OpenAI error shape and scrubbed of the account's own secrets.
+
+Upstreams speak HTTP as real services do (docs/upstreams.md): JSON answers are decoded whatever
+content coding aiohttp knows (gzip, deflate, br, zstd), asked for or not, and capped by their
+decoded size; downloads keep a coding the client accepts and are decoded while streaming for
+one that does not; a request a stale pooled connection lost is repeated on a fresh connection
+when it is safe to; redirects are never followed; rate-limit headers of a 429 or 5xx and the
+upstream's request ID are relayed to the client.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import msgspec
+from aiohttp import hdrs
+from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body
 
 __all__ = [
+    "DECODED_CODINGS",
+    "UPSTREAM_REQUEST_ID",
     "ContentStream",
     "UpstreamReply",
+    "accepted_codings",
+    "exchange",
     "fetch_json",
     "normalise_error",
     "open_stream",
+    "read_body",
     "redact",
+    "relayed_headers",
 ]
+
+logger = logging.getLogger(__package__)
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 STREAM_CHUNK = 256 * 1024
 # Reading ahead in megabytes keeps a streamed body moving without pausing the socket often.
 STREAM_BUFFER = 4 * 1024 * 1024
+
+# The content codings aiohttp decodes (with Brotli and backports.zstd installed, as
+# install_requires has them), in the order a download prefers to keep them.
+DECODED_CODINGS: tuple[str, ...] = tuple(
+    coding
+    for coding, usable in (
+        ("zstd", HAS_ZSTD),
+        ("br", HAS_BROTLI),
+        ("gzip", True),
+        ("deflate", True),
+    )
+    if usable
+)
+UPSTREAM_REQUEST_ID = "x-upstream-request-id"
+# Where upstreams put the ID of a request (OpenAI, Azure API Management, Azure, AWS, Google).
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+    "x-goog-request-id",
+)
+# Relayed from a 429 or 5xx, so a client's own backoff (the openai SDK's) works through us.
+RETRY_HEADERS = ("retry-after", "retry-after-ms")
+RATE_LIMIT_PREFIX = "x-ratelimit-"
 
 _error_probe = msgspec.json.Decoder(dict[str, Any])
 
@@ -43,6 +88,7 @@ class UpstreamReply:
 
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # relayed to the client
 
     @property
     def ok(self) -> bool:
@@ -57,6 +103,42 @@ class ContentStream:
     error: UpstreamReply | None = None
 
 
+def relayed_headers(status: int, headers: Mapping[str, str]) -> CIMultiDict[str]:
+    """What of an upstream answer's headers the client gets: request ID, backoff hints."""
+    out: CIMultiDict[str] = CIMultiDict()
+    for name in REQUEST_ID_HEADERS:
+        if name in headers:
+            out[UPSTREAM_REQUEST_ID] = headers[name]
+            break
+    if status == 429 or status >= 500:
+        for name, value in headers.items():
+            low = name.lower()
+            if low in RETRY_HEADERS or low.startswith(RATE_LIMIT_PREFIX):
+                out.add(name, value)
+    return out
+
+
+def accepted_codings(accept_encoding: str) -> frozenset[str]:
+    """The codings of DECODED_CODINGS an ``Accept-Encoding`` header accepts (q > 0)."""
+    accepted: set[str] = set()
+    refused: set[str] = set()
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        (accepted if q > 0 else refused).add(coding)
+    if "*" in accepted:
+        accepted |= set(DECODED_CODINGS) - refused
+    return frozenset(accepted & set(DECODED_CODINGS))
+
+
 def redact(data: bytes, secrets: Iterable[str]) -> bytes:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -64,18 +146,14 @@ def redact(data: bytes, secrets: Iterable[str]) -> bytes:
     return data
 
 
-def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> UpstreamReply:
-    if 300 <= status < 400:
-        # Redirects are never followed (credentials would go where the Location says), and
-        # a redirect without its Location means nothing to the client: a gateway error.
-        return UpstreamReply(
-            502,
-            error_body(
-                f"The upstream account answered with a redirect (HTTP {status}); "
-                "the router does not follow redirects.",
-                "upstream_error",
-            ),
-        )
+def normalise_error(
+    status: int,
+    body: bytes,
+    secrets: Iterable[str],
+    headers: Mapping[str, str] | None = None,
+) -> UpstreamReply:
+    """An upstream error answer in the OpenAI shape; ``headers`` are the ones to relay."""
+    relay = dict(headers or {})
     body = redact(body, secrets)
     try:
         obj = _error_probe.decode(body)
@@ -84,7 +162,7 @@ def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> Upstrea
     if obj is not None and isinstance(obj.get("error"), dict):
         err = obj["error"]
         if isinstance(err.get("message"), str) and "type" in err:
-            return UpstreamReply(status, body)
+            return UpstreamReply(status, body, relay)
         message = err.get("message")
         return UpstreamReply(
             status,
@@ -94,6 +172,7 @@ def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> Upstrea
                 None,
                 str(err["code"]) if err.get("code") is not None else None,
             ),
+            relay,
         )
     # Gateways in front of some providers answer {"statusCode": .., "message": ..}.
     message = obj.get("message") if obj is not None else None
@@ -105,6 +184,7 @@ def normalise_error(status: int, body: bytes, secrets: Iterable[str]) -> Upstrea
             None,
             None,
         ),
+        relay,
     )
 
 
@@ -121,14 +201,162 @@ def _transport_error(err: BaseException, account: str) -> RouterError:
     )
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, account: str) -> bytes:
-    if resp.content_length is not None and resp.content_length > MAX_JSON_BYTES:
-        raise UpstreamUnavailable(f"The upstream account for '{account}' answered too much.")
+# -- one exchange: stale pooled connections ------------------------------------------------
+# How a pooled connection the upstream closed while it sat idle fails the next request on it:
+# before any answer, with the peer gone. A connection that could not be made is not stale.
+_STALE = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    aiohttp.ClientConnectionResetError,
+)
+
+
+def _repeatable(data: Any) -> bool:
+    """Whether a request that was never answered may be sent again as it was.
+
+    A body held whole (JSON, a form, none) is sent again in full; a streamed body only if
+    not one byte of it was taken yet (aiohttp marks a payload consumed as it starts it): an
+    upload under way is never replayed. File objects would resend only their unread rest.
+    """
+    if isinstance(data, aiohttp.payload.Payload):
+        return not data.consumed
+    return data is None or isinstance(data, (bytes, bytearray, str, Mapping))
+
+
+def _fresh_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    # A repeat must not meet another stale connection from the same pool: its own connector,
+    # one connection per request, the shared session's settings otherwise.
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(force_close=True),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=http.auto_decompress,
+        read_bufsize=STREAM_BUFFER,
+        timeout=http.timeout,
+    )
+
+
+@asynccontextmanager
+async def exchange(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: URL,
+    *,
+    account: str,
+    timeout: aiohttp.ClientTimeout,
+    retries: int = 1,
+    decode: bool = True,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    data: Any = None,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """One request and its answer (headers read, body not), redirects never followed.
+
+    ``decode``: aiohttp decodes the body's content coding. A request lost to a stale pooled
+    connection is sent again up to ``retries`` times, each on a fresh connection, when
+    ``_repeatable``. Transport failures raise RouterError (502/504).
+    """
+    fresh: aiohttp.ClientSession | None = None
+    attempt = 0
+    try:
+        while True:
+            try:
+                resp = await (fresh or http).request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    data=data,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    auto_decompress=decode,
+                )
+                break
+            except aiohttp.ClientConnectorError as err:
+                raise _transport_error(err, account) from None
+            except _STALE as err:
+                if attempt >= retries or not _repeatable(data):
+                    raise _transport_error(err, account) from None
+                attempt += 1
+                logger.info(
+                    "account %s: %s %s lost on a stale connection (%s); repeating it",
+                    account,
+                    method,
+                    url.path,
+                    type(err).__name__,
+                )
+                fresh = fresh or _fresh_session(http)
+            except (TimeoutError, aiohttp.ClientError) as err:
+                raise _transport_error(err, account) from None
+        try:
+            yield resp
+        finally:
+            resp.release()
+    finally:
+        if fresh is not None:
+            await fresh.close()
+
+
+# -- bodies --------------------------------------------------------------------------------
+def _coding(resp: aiohttp.ClientResponse) -> str:
+    coding = resp.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    return "" if coding == "identity" else coding
+
+
+def _decoded(resp: aiohttp.ClientResponse, decode: bool) -> bool:
+    """Whether aiohttp decoded the body (it decodes exactly these single codings)."""
+    return decode and _coding(resp) in ("gzip", "deflate", "br", "zstd")
+
+
+def _undecodable(account: str, coding: str, headers: Mapping[str, str]) -> RouterError:
+    return UpstreamUnavailable(
+        f"The upstream account for '{account}' answered with Content-Encoding '{coding}', "
+        "which the router cannot decode.",
+        headers=headers,
+    )
+
+
+def _check_answer(resp: aiohttp.ClientResponse, account: str, relay: Mapping[str, str]) -> None:
+    if 300 <= resp.status < 400:
+        # Never followed: the account's credentials must not reach another host, and a
+        # streamed upload cannot be sent twice (docs/upstreams.md).
+        raise UpstreamUnavailable(
+            f"The upstream account for '{account}' answered with a redirect "
+            f"(HTTP {resp.status}), which the router does not follow.",
+            headers=relay,
+        )
+
+
+async def read_body(
+    resp: aiohttp.ClientResponse,
+    account: str,
+    relay: Mapping[str, str] | None = None,
+    *,
+    decode: bool = True,
+) -> bytes:
+    """The whole (decoded) body of a JSON answer, capped by its decoded size."""
+    relay = relay or {}
+    coding = _coding(resp)
+    if coding and not _decoded(resp, decode):
+        raise _undecodable(account, coding, relay)
+    too_much = UpstreamUnavailable(
+        f"The upstream account for '{account}' answered too much.", headers=relay
+    )
+    if not coding and resp.content_length is not None and resp.content_length > MAX_JSON_BYTES:
+        raise too_much
     buf = bytearray()
-    async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
-        buf += chunk
-        if len(buf) > MAX_JSON_BYTES:
-            raise UpstreamUnavailable(f"The upstream account for '{account}' answered too much.")
+    try:
+        # aiohttp decodes a chunk at a time as it is read, so a small compressed body that
+        # inflates to gigabytes stops here at the cap.
+        async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
+            buf += chunk
+            if len(buf) > MAX_JSON_BYTES:
+                raise too_much
+    except aiohttp.ClientPayloadError as err:
+        if coding:
+            raise _undecodable(account, coding, relay) from None
+        raise _transport_error(err, account) from None
+    except (TimeoutError, aiohttp.ClientError) as err:
+        raise _transport_error(err, account) from None
     return bytes(buf)
 
 
@@ -143,27 +371,30 @@ async def fetch_json(
     timeout: aiohttp.ClientTimeout,
     params: Mapping[str, str] | None = None,
     data: Any = None,
+    retries: int = 1,
 ) -> UpstreamReply:
     """One request whose answer is JSON; non-2xx answers come back normalised."""
-    try:
-        async with http.request(
-            method,
-            url,
-            headers=headers,
-            params=params,
-            data=data,
-            timeout=timeout,
-            allow_redirects=False,
-        ) as resp:
-            body = await _read_capped(resp, account)
-            status = resp.status
-    except (TimeoutError, aiohttp.ClientError) as err:
-        raise _transport_error(err, account) from None
+    async with exchange(
+        http,
+        method,
+        url,
+        account=account,
+        timeout=timeout,
+        retries=retries,
+        headers=headers,
+        params=params,
+        data=data,
+    ) as resp:
+        relay = relayed_headers(resp.status, resp.headers)
+        _check_answer(resp, account, relay)
+        body = await read_body(resp, account, relay)
+        status = resp.status
     if 200 <= status < 300:
-        return UpstreamReply(status, body)
-    return normalise_error(status, body, secrets)
+        return UpstreamReply(status, body, relay)
+    return normalise_error(status, body, secrets, relay)
 
 
+# -- downloads -----------------------------------------------------------------------------
 _PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition")
 
 
@@ -177,31 +408,60 @@ async def open_stream(
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
     params: Mapping[str, str] | None = None,
+    codings: Collection[str] = (),
+    retries: int = 1,
 ) -> AsyncIterator[ContentStream]:
-    """A streamed download; ``error`` is set instead of ``chunks`` when upstream refuses."""
-    try:
-        resp = await http.get(
+    """A streamed download; ``error`` is set instead of ``chunks`` when upstream refuses.
+
+    ``codings``: the content codings the consumer takes as they are (the client's
+    ``Accept-Encoding``); a body in any other coding is decoded while it streams.
+    """
+    keep = [c for c in DECODED_CODINGS if c in codings]
+
+    def get(keep: list[str]) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        return exchange(
+            http,
+            "GET",
             url,
-            headers=headers,
-            params=params,
+            account=account,
             timeout=timeout,
-            allow_redirects=False,
+            retries=retries,
+            decode=not keep,
+            headers={**headers, hdrs.ACCEPT_ENCODING: ", ".join(keep) or "identity"},
+            params=params,
         )
-    except (TimeoutError, aiohttp.ClientError) as err:
-        raise _transport_error(err, account) from None
-    try:
-        if not 200 <= resp.status < 300:
-            try:
-                body = await _read_capped(resp, account)
-            except (TimeoutError, aiohttp.ClientError) as err:
-                raise _transport_error(err, account) from None
-            reply = normalise_error(resp.status, body, secrets)
-            yield ContentStream(resp.status, {}, _empty(), error=reply)
+
+    async with get(keep) as resp:
+        coding = _coding(resp)
+        if not (keep and coding and (coding not in keep or not 200 <= resp.status < 300)):
+            yield await _content(resp, account, secrets, keep)
             return
-        kept = CIMultiDict((h, resp.headers[h]) for h in _PASS_HEADERS if h in resp.headers)
-        yield ContentStream(resp.status, CIMultiDictProxy(kept), _chunks(resp, account))
-    finally:
-        resp.release()
+    # Encoded although not asked to, in a coding the client does not take (or an error
+    # answer, which we read): a GET is safe to repeat, this time decoded as it streams.
+    async with get([]) as resp:
+        yield await _content(resp, account, secrets, [])
+
+
+async def _content(
+    resp: aiohttp.ClientResponse, account: str, secrets: Iterable[str], keep: list[str]
+) -> ContentStream:
+    relay = relayed_headers(resp.status, resp.headers)
+    _check_answer(resp, account, relay)
+    if not 200 <= resp.status < 300:
+        body = await read_body(resp, account, relay, decode=not keep)
+        reply = normalise_error(resp.status, body, secrets, relay)
+        return ContentStream(resp.status, relay, _empty(), error=reply)
+    kept = CIMultiDict(relay)
+    kept.extend((h, resp.headers[h]) for h in _PASS_HEADERS if h in resp.headers)
+    kept[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+    coding = _coding(resp)
+    if coding in keep:
+        kept[hdrs.CONTENT_ENCODING] = coding
+    elif _decoded(resp, not keep):
+        kept.popall(hdrs.CONTENT_LENGTH, None)  # it counted the encoded bytes
+    elif coding:
+        raise _undecodable(account, coding, relay)
+    return ContentStream(resp.status, CIMultiDictProxy(kept), _chunks(resp, account))
 
 
 async def _empty() -> AsyncIterator[bytes]:

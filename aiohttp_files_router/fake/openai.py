@@ -18,6 +18,7 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 
 from .batches import ENDPOINTS, FakeBatch, validate_input
+from .compress import Compression, middleware
 from .store import FakeAccount, FileRecord, make_root, new_id, remove_root
 
 __all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
@@ -43,6 +44,7 @@ class RecordedRequest:
     form: dict[str, str] = field(default_factory=dict)  # text fields of an upload
     json: Any = None  # JSON body, if any
     file_head: builtins.bytes = b""  # the first bytes of an uploaded file
+    request_id: str = field(default_factory=lambda: new_id("req_"))  # as x-request-id says
 
 
 class Answer(Exception):
@@ -90,6 +92,7 @@ class FakeOpenAI:
         self.clock = clock
         self.delay = delay
         self.requests: list[RecordedRequest] = []
+        self.compression = Compression()
 
     # -- hooks ------------------------------------------------------------------------------
     def credential(self, request: web.Request) -> tuple[str | None, str | None]:
@@ -150,7 +153,7 @@ class FakeOpenAI:
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._serve], client_max_size=1024**2)
+        app = web.Application(middlewares=[middleware(self), self._serve], client_max_size=1024**2)
         app.add_routes(self.routes(self.prefix))
         app.on_cleanup.append(self._cleanup)
         return app
@@ -180,19 +183,22 @@ class FakeOpenAI:
         self.requests.append(record)
         if self.delay:
             await asyncio.sleep(self.delay)
+        response: web.StreamResponse
         try:
             if self.public(request):
-                response: web.StreamResponse = await handler(request)
-                return response
-            self.refuse(request, key, account)
-            assert account is not None
-            token = _current.set((self.accounts[account], record))
-            try:
                 response = await handler(request)
-            finally:
-                _current.reset(token)
+            else:
+                self.refuse(request, key, account)
+                assert account is not None
+                token = _current.set((self.accounts[account], record))
+                try:
+                    response = await handler(request)
+                finally:
+                    _current.reset(token)
         except Answer as answer:
-            return answer.response
+            response = answer.response
+        # OpenAI names every answer's request ("Debugging requests" in its API reference).
+        response.headers["x-request-id"] = record.request_id
         return response
 
     # -- files ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from .compress import middleware as compress
 from .openai import Answer, RecordedRequest
 from .store import make_root, remove_root
 
@@ -166,7 +167,8 @@ class FakeVertex:
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
-        app = web.Application(middlewares=[self._serve], client_max_size=64 * 1024**2)
+        middlewares = [compress(self), self._serve]
+        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024**2)
         jobs = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
         app.add_routes(
             [

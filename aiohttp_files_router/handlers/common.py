@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from ..accounts import Account
 from ..auth import authorize
-from ..errors import BadRequest
+from ..errors import BadRequest, RouterError
 from ..ids import Kind
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 from ..keys import STATE_KEY
@@ -26,6 +27,7 @@ __all__ = [
     "json_body",
     "list_pages",
     "passthrough",
+    "relaying",
     "reply_object",
     "request_selectors",
     "router_state",
@@ -102,8 +104,24 @@ def target_for(
     return target
 
 
-def passthrough(reply: UpstreamReply) -> web.Response:
-    return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+def passthrough(reply: UpstreamReply, body: bytes | None = None) -> web.Response:
+    """An account's answer as ours: its status, ``body`` (else its own), its relayed headers."""
+    return web.Response(
+        status=reply.status,
+        body=reply.body if body is None else body,
+        content_type="application/json",
+        headers=reply.headers,
+    )
+
+
+@contextmanager
+def relaying(reply: UpstreamReply) -> Iterator[None]:
+    """An error the router raises over an account's answer carries that answer's headers."""
+    try:
+        yield
+    except RouterError as err:
+        err.headers = {**reply.headers, **err.headers}
+        raise
 
 
 def reply_object(
@@ -111,8 +129,8 @@ def reply_object(
 ) -> web.Response:
     if not reply.ok:
         return passthrough(reply)
-    body = rewrite_object(reply.body, kind, state.encoder(account))
-    return web.Response(status=reply.status, body=body, content_type="application/json")
+    with relaying(reply):
+        return passthrough(reply, rewrite_object(reply.body, kind, state.encoder(account)))
 
 
 async def by_path_id(
@@ -184,10 +202,11 @@ async def list_pages(
             return passthrough(reply)
         position = group.index(account)
         more_accounts = position + 1 < len(group)
-        listing = rewrite_list(reply.body, kind, state.encoder(account))
+        with relaying(reply):
+            listing = rewrite_list(reply.body, kind, state.encoder(account))
         if listing.count == 0 and not listing.has_more and more_accounts:
             account, cursor = group[position + 1], None
             continue
         if more_accounts and not listing.has_more:
             listing.set("has_more", True)
-        return web.Response(body=listing.encode(), content_type="application/json")
+        return passthrough(reply, listing.encode())

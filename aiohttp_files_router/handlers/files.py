@@ -14,7 +14,7 @@ from ..errors import BadRequest, RouterError, for_log
 from ..providers import FileUpload, Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
 from ..uploads import UploadReader, forwarded_fields
-from ..upstream import STREAM_BUFFER, UpstreamReply
+from ..upstream import STREAM_BUFFER, UpstreamReply, accepted_codings
 from .common import (
     by_path_id,
     list_pages,
@@ -160,7 +160,8 @@ async def file_content(request: web.Request) -> web.StreamResponse:
         request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
     )
     provider = target.account.require()
-    async with provider.file_content(state.http, target.provider_id) as stream:
+    codings = accepted_codings(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+    async with provider.file_content(state.http, target.provider_id, codings) as stream:
         if stream.error is not None:
             return passthrough(stream.error)
         resp = web.StreamResponse(status=stream.status)

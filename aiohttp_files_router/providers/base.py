@@ -8,7 +8,7 @@ quirks live in its adapter and nowhere else.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,8 +89,10 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def file_content(
-        self, http: aiohttp.ClientSession, file_id: str
-    ) -> AbstractAsyncContextManager[ContentStream]: ...
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
+    ) -> AbstractAsyncContextManager[ContentStream]:
+        """The file's bytes; ``codings`` are the content codings the client takes as they
+        are (a body in one of them may stream encoded, with its Content-Encoding)."""
 
     @abc.abstractmethod
     async def create_batch(

@@ -8,8 +8,10 @@ import time
 
 import aiohttp
 import msgspec
+from yarl import URL
 
-from ..errors import UpstreamUnavailable
+from ..errors import RouterError, UpstreamUnavailable
+from ..upstream import exchange, read_body
 
 __all__ = ["DEFAULT_AUTHORITY", "SCOPE", "EntraToken"]
 
@@ -66,14 +68,19 @@ class EntraToken:
     async def _fetch(self, http: aiohttp.ClientSession) -> None:
         problem = f"Could not obtain a Microsoft Entra ID token for account '{self.account}'"
         try:
-            async with http.post(
-                self.url, data=self._form, timeout=self.timeout, allow_redirects=False
+            async with exchange(
+                http,
+                "POST",
+                URL(self.url),
+                account=self.account,
+                timeout=self.timeout,
+                data=self._form,
             ) as resp:
-                body = await resp.read()
                 status = resp.status
-        except (TimeoutError, aiohttp.ClientError) as err:
+                body = await read_body(resp, self.account)
+        except RouterError as err:
             logger.warning(
-                "account %s: token endpoint unreachable: %s", self.account, type(err).__name__
+                "account %s: token endpoint failed: %s", self.account, err.detail or err.message
             )
             raise UpstreamUnavailable(problem + ": the token endpoint is unreachable.") from None
         if status != 200:

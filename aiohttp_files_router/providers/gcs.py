@@ -12,8 +12,8 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import NotFound, UpstreamUnavailable
-from ..upstream import UpstreamReply, normalise_error
+from ..errors import NotFound, RouterError, UpstreamUnavailable
+from ..upstream import UpstreamReply, exchange, normalise_error, read_body, relayed_headers
 
 __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object", "unix"]
 
@@ -53,9 +53,16 @@ class Bucket:
     """One bucket (and object-name prefix) reached with one account's token."""
 
     def __init__(
-        self, api_base: str, bucket: str, prefix: str, account: str, timeout: aiohttp.ClientTimeout
+        self,
+        api_base: str,
+        bucket: str,
+        prefix: str,
+        account: str,
+        timeout: aiohttp.ClientTimeout,
+        retries: int = 1,
     ):
         self.api = api_base.rstrip("/")
+        self.retries = retries
         self.name = bucket
         self.prefix = prefix
         self.account = account
@@ -98,25 +105,26 @@ class Bucket:
         body = msgspec.json.encode(
             {"name": name, "contentType": content_type, "metadata": dict(metadata)}
         )
-        try:
-            async with http.post(
-                start,
-                data=body,
-                timeout=self.timeout,
-                allow_redirects=False,
-                headers={
-                    **headers,
-                    "Content-Type": "application/json",
-                    "X-Upload-Content-Type": content_type,
-                },
-            ) as resp:
-                if resp.status != 200 or "Location" not in resp.headers:
-                    return normalise_error(resp.status, await resp.read(), secrets)
-                session_url = URL(resp.headers["Location"], encoded=True)
-        except (TimeoutError, aiohttp.ClientError):
-            raise UpstreamUnavailable(
-                f"The storage of account '{self.account}' could not be reached."
-            ) from None
+        async with exchange(
+            http,
+            "POST",
+            start,
+            account=self.account,
+            timeout=self.timeout,
+            retries=self.retries,
+            data=body,
+            headers={
+                **headers,
+                "Content-Type": "application/json",
+                "X-Upload-Content-Type": content_type,
+            },
+        ) as resp:
+            relay = relayed_headers(resp.status, resp.headers)
+            if resp.status != 200 or "Location" not in resp.headers:
+                return normalise_error(
+                    resp.status, await read_body(resp, self.account, relay), secrets, relay
+                )
+            session_url = URL(resp.headers["Location"], encoded=True)
         try:
             return await self._send(http, headers, secrets, session_url, chunks)
         except BaseException:
@@ -157,33 +165,34 @@ class Bucket:
         data: bytes,
         content_range: str,
     ) -> UpstreamReply:
-        try:
-            # A BytesIO: aiohttp warns that a large raw bytes body could stall the loop.
-            async with http.put(
-                url,
-                data=io.BytesIO(data),
-                timeout=self.timeout,
-                allow_redirects=False,
-                headers={**headers, "Content-Range": content_range},
-            ) as resp:
-                body = await resp.read()
-                if resp.status == 308 or 200 <= resp.status < 300:
-                    return UpstreamReply(resp.status, body)
-                return normalise_error(resp.status, body, secrets)
-        except (TimeoutError, aiohttp.ClientError):
-            raise UpstreamUnavailable(
-                f"The storage of account '{self.account}' could not be reached."
-            ) from None
+        # A BytesIO: aiohttp warns that a large raw bytes body could stall the loop. A chunk
+        # lost to a stale connection is not sent again from here (a file object would resend
+        # only its unread rest); the upload fails and is cancelled.
+        async with exchange(
+            http,
+            "PUT",
+            url,
+            account=self.account,
+            timeout=self.timeout,
+            retries=self.retries,
+            data=io.BytesIO(data),
+            headers={**headers, "Content-Range": content_range},
+        ) as resp:
+            relay = relayed_headers(resp.status, resp.headers)
+            body = await read_body(resp, self.account, relay)
+            if resp.status == 308 or 200 <= resp.status < 300:
+                return UpstreamReply(resp.status, body, relay)
+            return normalise_error(resp.status, body, secrets, relay)
 
     async def _cancel(
         self, http: aiohttp.ClientSession, headers: Mapping[str, str], url: URL
     ) -> None:
         try:
-            async with http.delete(
-                url, headers=headers, timeout=self.timeout, allow_redirects=False
+            async with exchange(
+                http, "DELETE", url, account=self.account, timeout=self.timeout, headers=headers
             ):
                 pass
-        except (TimeoutError, aiohttp.ClientError):
+        except RouterError:
             pass  # the unfinished upload expires on its own; no object was created
 
     def resource(self, reply: UpstreamReply) -> dict[str, Any]:

@@ -55,24 +55,16 @@ def load_service_account(value: str) -> dict[str, Any]:
     return info
 
 
-class RedirectRefused(aiohttp.ClientError):
-    """The token endpoint answered with a redirect; the signed grant is not sent on."""
-
-
-def _refuse_redirects() -> aiohttp.TraceConfig:
-    # The library posts with aiohttp's default allow_redirects=True and takes no option for
-    # it: stop at the first redirect instead of sending the signed assertion where it points.
-    async def on_redirect(
-        session: aiohttp.ClientSession,
-        context: Any,
-        params: aiohttp.TraceRequestRedirectParams,
-    ) -> None:
-        raise RedirectRefused(f"token endpoint redirected with HTTP {params.response.status}")
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_redirect.append(on_redirect)
-    trace.freeze()
-    return trace
+async def _refuse_redirects(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    response = await handler(request)
+    if 300 <= response.status < 400:
+        response.release()
+        raise aiohttp.TooManyRedirects(
+            response.request_info, (), status=response.status, message="not followed"
+        )
+    return response
 
 
 class GoogleToken:
@@ -99,9 +91,9 @@ class GoogleToken:
 
     async def _fetch(self) -> None:
         if self._token is None:
-            # Its own session: token answers may be compressed, and the router's shared
-            # session passes bytes through untouched.
-            self._session = aiohttp.ClientSession(trace_configs=[_refuse_redirects()])
+            # Its own session, which decodes compressed token answers for the library, and
+            # never follows a redirect: a 307 would resend the signed grant to another host.
+            self._session = aiohttp.ClientSession(middlewares=(_refuse_redirects,))
             self._token = Token(
                 service_file=io.StringIO(json.dumps(self.info)),
                 session=self._session,

@@ -7,7 +7,7 @@ Subclasses (Azure) change the hooks only: ``auth_headers``, ``query``, ``normali
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +31,7 @@ class OpenAIProvider(Provider):
         self.name = name
         self.base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
         self.timeout = timeout
+        self.retries = params.retries
         self.headers: dict[str, str] = {}
         if params.api_key:
             self.headers["Authorization"] = f"Bearer {params.api_key}"
@@ -89,6 +90,7 @@ class OpenAIProvider(Provider):
             timeout=self.timeout,
             params={**self.query(), **(params or {})},
             data=data,
+            retries=self.retries,
         )
         if reply.ok:
             reply.body = self.normalise(reply.body)
@@ -120,7 +122,7 @@ class OpenAIProvider(Provider):
 
     @asynccontextmanager
     async def file_content(
-        self, http: aiohttp.ClientSession, file_id: str
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AsyncIterator[ContentStream]:
         async with open_stream(
             http,
@@ -130,6 +132,8 @@ class OpenAIProvider(Provider):
             headers=await self.auth_headers(http),
             timeout=self.timeout,
             params=self.query(),
+            codings=codings,
+            retries=self.retries,
         ) as stream:
             yield stream
 

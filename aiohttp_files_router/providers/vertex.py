@@ -15,7 +15,7 @@ import os
 import re
 import secrets as random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +26,13 @@ from yarl import URL
 
 from ..config import ProviderParams
 from ..errors import BadRequest, NotFound
-from ..upstream import ContentStream, UpstreamReply, fetch_json, open_stream
+from ..upstream import (
+    UPSTREAM_REQUEST_ID,
+    ContentStream,
+    UpstreamReply,
+    fetch_json,
+    open_stream,
+)
 from .base import FileUpload, Provider, ProviderError
 from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object, unix
@@ -66,8 +72,9 @@ def _label_value(route: str) -> str:
     return "h-" + hashlib.sha256(route.encode()).hexdigest()[:40]
 
 
-def _ok(obj: Any, status: int = 200) -> UpstreamReply:
-    return UpstreamReply(status, _json.encode(obj))
+def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
+    """An OpenAI-shaped answer made from ``source``, relaying its headers."""
+    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 class VertexProvider(Provider):
@@ -84,6 +91,7 @@ class VertexProvider(Provider):
         env = os.environ if env is None else env
         self.name = name
         self.timeout = timeout
+        self.retries = params.retries
         self.model = (model or "").split("/", 1)[-1]
         if not self.model:
             raise ProviderError("a vertex_ai account needs model: vertex_ai/<model>")
@@ -112,7 +120,12 @@ class VertexProvider(Provider):
             "/batchPredictionJobs"
         )
         self.bucket = Bucket(
-            params.gcs_api_base or "https://storage.googleapis.com", bucket, prefix, name, timeout
+            params.gcs_api_base or "https://storage.googleapis.com",
+            bucket,
+            prefix,
+            name,
+            timeout,
+            self.retries,
         )
         # Each deployment's objects live under a namespace of its own, however many
         # deployments share the bucket: <prefix>files-router/<route>/. Quoted whole, so one
@@ -160,6 +173,7 @@ class VertexProvider(Provider):
             timeout=self.timeout,
             params=params,
             data=data,
+            retries=self.retries,
         )
 
     # -- files ------------------------------------------------------------------------------
@@ -182,7 +196,7 @@ class VertexProvider(Provider):
         )
         if not reply.ok:
             return reply
-        return _ok(file_object(self.bucket.resource(reply), self.bucket.name))
+        return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
 
     def _row(self, number: int, line: bytes) -> bytes:
         self.file_refs(number, line)
@@ -194,14 +208,14 @@ class VertexProvider(Provider):
         )
         if not reply.ok:
             return reply
-        return _ok(file_object(self.bucket.resource(reply), self.bucket.name))
+        return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         name = self.bucket.object_name(file_id)
         reply = await self._call(http, "DELETE", self.bucket.object_url(name))
         if not reply.ok:
             return reply
-        return _ok({"id": file_id, "object": "file", "deleted": True})
+        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -232,14 +246,16 @@ class VertexProvider(Provider):
                 "first_id": files[0]["id"] if files else None,
                 "last_id": files[-1]["id"] if files else None,
                 "has_more": has_more,
-            }
+            },
+            reply,
         )
 
     @asynccontextmanager
     async def file_content(
-        self, http: aiohttp.ClientSession, file_id: str
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AsyncIterator[ContentStream]:
         name = self.bucket.object_name(file_id)
+        predictions = name.endswith("/" + PREDICTIONS)
         async with open_stream(
             http,
             self.bucket.object_url(name, alt="media"),
@@ -247,12 +263,16 @@ class VertexProvider(Provider):
             secrets=self.secrets,
             headers=await self._headers(),
             timeout=self.timeout,
+            codings=() if predictions else codings,  # rows are rewritten: decoded
+            retries=self.retries,
         ) as stream:
-            if stream.error is None and name.endswith("/" + PREDICTIONS):
+            if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
+                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
                 stream = ContentStream(
                     stream.status,
-                    {"Content-Type": "application/jsonl"},
+                    {"Content-Type": "application/jsonl"}
+                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
                     map_lines(stream.chunks, vertex_to_openai_line(self.model)),
                 )
             yield stream
@@ -311,7 +331,7 @@ class VertexProvider(Provider):
     def _job_reply(self, reply: UpstreamReply) -> UpstreamReply:
         if not reply.ok:
             return reply
-        return _ok(self._batch(_decode.decode(reply.body)))
+        return _ok(self._batch(_decode.decode(reply.body)), reply)
 
     def _job_url(self, batch_id: str, suffix: str = "") -> URL:
         if not batch_id.isdigit():
@@ -401,5 +421,6 @@ class VertexProvider(Provider):
                 "first_id": out[0]["id"] if out else None,
                 "last_id": out[:limit][-1]["id"] if out else None,
                 "has_more": len(out) > limit or bool(token),
-            }
+            },
+            reply,
         )
