@@ -143,6 +143,9 @@ async def test_files_upload_get_list_delete(
     assert names == [third.name, second.name, uploaded.name]  # newest first, two pages
     assert len([r for r in gemini.requests if r.path == "/v1/files"]) == 2
 
+    with pytest.raises(errors.ClientError) as caught:
+        await client.files.delete(name=uploaded.name + ":download")
+    assert caught.value.code == 403
     await client.files.delete(name=uploaded.name)
     with pytest.raises(errors.ClientError) as caught:
         await client.files.get(name=uploaded.name)
@@ -321,6 +324,39 @@ async def test_malformed_row_fails_the_batch(
     assert raw["done"] is True and "response" not in raw
     assert raw["error"]["code"] == 3
     assert "line 2" in raw["error"]["message"]
+
+
+async def test_keyless_row_is_answered_without_a_key(
+    client: genai.client.AsyncClient, clock: Clock
+) -> None:
+    keyless = {"request": {"contents": [{"parts": [{"text": "who am I"}]}]}}
+    uploaded = await upload(client, jsonl([keyless, row("b", "y")]))
+    assert uploaded.name is not None
+    job = await client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "keyless"}
+    )
+    assert job.name is not None
+    done = await finish(client, clock, job.name)
+    assert done.dest is not None and done.dest.file_name is not None
+    data = await client.files.download(file=done.dest.file_name)
+    assert sorted(sorted(line) for line in map(json.loads, data.splitlines())) == [
+        ["key", "response"],
+        ["response"],
+    ]
+
+
+async def test_cancel_before_running_is_cancelled_not_checked(
+    client: genai.client.AsyncClient, clock: Clock
+) -> None:
+    uploaded = await upload(client, jsonl(["not json"]))
+    assert uploaded.name is not None
+    job = await client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "x"}
+    )
+    assert job.name is not None
+    await client.batches.cancel(name=job.name)
+    clock.now += 30
+    assert (await client.batches.get(name=job.name)).state == types.JobState.JOB_STATE_CANCELLED
 
 
 async def test_batches_list_cancel_delete(

@@ -385,7 +385,9 @@ class FakeGemini:
 
     # -- files ------------------------------------------------------------------------------
     def _file(self, request: web.Request, account: _Account) -> GeminiFile:
-        file_id = request.match_info["file"].removesuffix(":download")
+        file_id = request.match_info["file"]
+        if request.method == "GET":
+            file_id = file_id.removesuffix(":download")
         found = account.files.get(file_id)
         if found is not None and self.clock() >= found.created + FILE_SECONDS:
             self._remove_file(account, found)
@@ -704,7 +706,7 @@ class FakeGemini:
         state = self._state(job, now)
         if job.finished:
             return state
-        if state != "BATCH_STATE_PENDING" and not job.checked:
+        if state in ("BATCH_STATE_RUNNING", "BATCH_STATE_SUCCEEDED") and not job.checked:
             job.checked = True
             self._check(account, job)
             if job.error is not None:
