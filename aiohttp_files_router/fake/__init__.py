@@ -7,7 +7,8 @@ Shipped in the package so users can test their own setups against it too::
 """
 
 from .azure import FakeAzure
+from .gemini import FakeGemini
 from .openai import FakeOpenAI, RecordedRequest
 from .vertex import FakeVertex
 
-__all__ = ["FakeAzure", "FakeOpenAI", "FakeVertex", "RecordedRequest"]
+__all__ = ["FakeAzure", "FakeGemini", "FakeOpenAI", "FakeVertex", "RecordedRequest"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .azure import FakeAzure
+from .gemini import FakeGemini
 from .openai import FakeOpenAI
 from .vertex import FakeVertex
 
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--phase-seconds", type=float, default=0.0, help="seconds a batch spends in each phase"
     )
-    p.add_argument("--flavour", choices=["openai", "azure", "vertex"], default="openai")
+    p.add_argument("--flavour", choices=["openai", "azure", "vertex", "gemini"], default="openai")
     p.add_argument(
         "--deployment",
         action="append",
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--bucket", action="append", default=[], help="Vertex: a GCS bucket")
     args = p.parse_args(argv)
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
-    fake: FakeOpenAI | FakeVertex
+    fake: FakeOpenAI | FakeVertex | FakeGemini
     if args.flavour == "vertex":
         accounts = {
             email: Path(pem).read_text()
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             storage=args.storage,
             phase_seconds=args.phase_seconds,
         )
+    elif args.flavour == "gemini":
+        fake = FakeGemini(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     elif args.flavour == "azure":
         fake = FakeAzure(
             keys,
