@@ -7,7 +7,15 @@ Shipped in the package so users can test their own setups against it too::
 """
 
 from .azure import FakeAzure
+from .bedrock import AwsCredential, FakeBedrock
 from .openai import FakeOpenAI, RecordedRequest
 from .vertex import FakeVertex
 
-__all__ = ["FakeAzure", "FakeOpenAI", "FakeVertex", "RecordedRequest"]
+__all__ = [
+    "AwsCredential",
+    "FakeAzure",
+    "FakeBedrock",
+    "FakeOpenAI",
+    "FakeVertex",
+    "RecordedRequest",
+]
