@@ -136,6 +136,12 @@ def bedrock(served: str) -> Any:
     return client("bedrock", served)
 
 
+def payload_mode(request: AWSRequest) -> str:
+    """The X-Amz-Content-SHA256 botocore is about to send (str or bytes by version)."""
+    value = request.headers["X-Amz-Content-SHA256"]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def code_of(err: pytest.ExceptionInfo[ClientError]) -> str:
     return str(err.value.response["Error"]["Code"])
 
@@ -207,6 +213,10 @@ def test_s3_subset_agrees_with_moto(any_s3: Any) -> None:
     after = s3.list_objects_v2(Bucket=BUCKET, Prefix="files-router/", StartAfter=keys[2])
     assert [c["Key"] for c in after["Contents"]] == keys[3:]
     assert after["Contents"][0]["Size"] == 3
+
+    grouped = s3.list_objects_v2(Bucket=BUCKET, Delimiter="/")
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["elsewhere/", "files-router/"]
+    assert "Contents" not in grouped and grouped["KeyCount"] == 2
 
     s3.delete_object(Bucket=BUCKET, Key=keys[0])
     s3.delete_object(Bucket=BUCKET, Key="files-router/never-existed")  # 204 all the same
@@ -336,10 +346,10 @@ def test_s3_unsigned_payload_and_tampered_body(served: str, fake: FakeBedrock) -
     seen: list[str] = []
     unsigned.meta.events.register(
         "before-send.s3.PutObject",
-        lambda request, **_: seen.append(request.headers["X-Amz-Content-SHA256"]),
+        lambda request, **_: seen.append(payload_mode(request)),
     )
     unsigned.put_object(Bucket=BUCKET, Key="u", Body=b"unsigned body")
-    assert seen == [b"UNSIGNED-PAYLOAD"] or seen == ["UNSIGNED-PAYLOAD"]
+    assert seen == ["UNSIGNED-PAYLOAD"]
     assert unsigned.get_object(Bucket=BUCKET, Key="u")["Body"].read() == b"unsigned body"
 
     # A body other than the one whose SHA-256 was signed is refused and not stored.
@@ -405,16 +415,27 @@ def test_s3_over_tls_takes_botocores_streaming_trailer(tmp_path: Path, clock: Cl
         modes: list[str] = []
         s3.meta.events.register(
             "before-send.s3.*",
-            lambda request, **_: modes.append(str(request.headers["X-Amz-Content-SHA256"])),
+            lambda request, **_: modes.append(payload_mode(request)),
         )
         body = os.urandom(300 * 1024)
         s3.put_object(Bucket=BUCKET, Key="tls.bin", Body=body)
-        assert "b'STREAMING-UNSIGNED-PAYLOAD-TRAILER'" in modes or (
-            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" in modes
-        )
+        assert modes == ["STREAMING-UNSIGNED-PAYLOAD-TRAILER"]
         assert fake.buckets[BUCKET].objects["tls.bin"].size == len(body)
         assert "crc32" in fake.buckets[BUCKET].objects["tls.bin"].checksums
         assert s3.get_object(Bucket=BUCKET, Key="tls.bin")["Body"].read() == body
+        upload = s3.create_multipart_upload(Bucket=BUCKET, Key="tls-multi.bin")
+        modes.clear()
+        etag = s3.upload_part(
+            Bucket=BUCKET, Key="tls-multi.bin", UploadId=upload["UploadId"], PartNumber=1, Body=body
+        )["ETag"]
+        assert modes == ["STREAMING-UNSIGNED-PAYLOAD-TRAILER"]
+        s3.complete_multipart_upload(
+            Bucket=BUCKET,
+            Key="tls-multi.bin",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+        )
+        assert s3.get_object(Bucket=BUCKET, Key="tls-multi.bin")["Body"].read() == body
         s3.close()
     finally:
         server.stop()
@@ -717,3 +738,56 @@ def test_bedrock_refuses_wrong_credentials(served: str) -> None:
     with pytest.raises(ClientError) as err:
         client("bedrock", served, key=TEMP_ID, secret=TEMP_SECRET).list_model_invocation_jobs()
     assert code_of(err) == "UnrecognizedClientException"
+
+
+def test_fake_cli_serves_bedrock(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiohttp_files_router.fake",
+            "--flavour",
+            "bedrock",
+            "--aws-credential",
+            f"{KEY_ID}={SECRET}:{ACCOUNT}",
+            "--bucket",
+            BUCKET,
+            "--min-records",
+            "1",
+            "--port",
+            str(port),
+            "--storage",
+            str(tmp_path / "cli"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while "Running on" not in (line := proc.stdout.readline()):
+            assert line, "".join(lines)
+            lines.append(line)
+        url = f"http://127.0.0.1:{port}"
+        s3, bedrock = client("s3", url), client("bedrock", url)
+        uri = put_records(s3, "in/cli.jsonl", [{"recordId": "C1", "modelInput": claude_input(1)}])
+        arn = create(bedrock, "cli-job", uri)
+        assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+        out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/cli.jsonl.out")
+        assert [r["recordId"] for r in out] == ["C1"]
+        with pytest.raises(ClientError) as err:
+            client("s3", url, secret="wrong").list_objects_v2(Bucket=BUCKET)
+        assert code_of(err) == "SignatureDoesNotMatch"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
