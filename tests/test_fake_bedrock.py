@@ -268,6 +268,14 @@ def test_s3_subset_agrees_with_moto(any_s3: Any) -> None:
             },
         )
     assert code_of(err) == "EntityTooSmall"
+    with pytest.raises(ClientError) as err:
+        s3.complete_multipart_upload(
+            Bucket=BUCKET,
+            Key="files-router/small.jsonl",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]},
+        )
+    assert code_of(err) == "InvalidPart"
     s3.abort_multipart_upload(
         Bucket=BUCKET, Key="files-router/small.jsonl", UploadId=upload["UploadId"]
     )
@@ -580,12 +588,20 @@ def test_nova_shape_and_generated_record_ids(s3: Any, bedrock: Any, fake: FakeBe
     ]
     records.append({"modelInput": nova_input(3)})  # no recordId: Bedrock adds one
     records.append({"recordId": "N9", "modelInput": {"messages": []}})  # not a Nova body
+    no_version = nova_input(5)
+    del no_version["schemaVersion"]  # optional in Nova's request schema
+    records.append({"recordId": "N5", "modelInput": no_version})
+    bad_image = nova_input(6)
+    bad_image["messages"][0]["content"].append(
+        {"image": {"format": "bmp", "source": {"bytes": "AA=="}}}
+    )
+    records.append({"recordId": "N6", "modelInput": bad_image})
     arn = create(bedrock, "nova-job", put_records(s3, "in/nova.jsonl", records), model=NOVA)
     job = bedrock.get_model_invocation_job(jobIdentifier=arn)
     assert job["status"] == "Completed"
     out = {r["recordId"]: r for r in read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/nova.jsonl.out")}
-    assert len(out) == 5 and {"N0", "N1", "N2", "N9"} < set(out)
-    generated = (set(out) - {"N0", "N1", "N2", "N9"}).pop()
+    assert len(out) == 7 and {"N0", "N1", "N2", "N5", "N6", "N9"} < set(out)
+    generated = (set(out) - {"N0", "N1", "N2", "N5", "N6", "N9"}).pop()
     assert generated.isalnum() and out[generated]["modelInput"] == nova_input(3)
     body = out["N1"]["modelOutput"]
     assert set(body) == {"output", "stopReason", "usage"}
@@ -595,6 +611,8 @@ def test_nova_shape_and_generated_record_ids(s3: Any, bedrock: Any, fake: FakeBe
     usage = body["usage"]
     assert usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"]
     assert out["N9"]["error"]["errorCode"] == 400
+    assert "modelOutput" in out["N5"]
+    assert "format" in out["N6"]["error"]["errorMessage"]
 
 
 def test_too_few_records_fail_during_validation(s3: Any, bedrock: Any) -> None:
@@ -653,6 +671,10 @@ def test_create_is_validated_from_the_service_model(s3: Any, bedrock: Any, serve
     with pytest.raises(ClientError) as err:
         create(bedrock, "llama", uri, model="meta.llama3-70b-instruct-v1:0")
     assert code_of(err) == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        create(bedrock, "converse", uri, modelInvocationType="Converse")
+    assert code_of(err) == "ValidationException"
+    assert bedrock.list_model_invocation_jobs()["invocationJobSummaries"] == []
     # the job's input key must end in .jsonl (checked while Validating)
     s3.put_object(Bucket=BUCKET, Key="in/data.json", Body=b"{}")
     job = bedrock.get_model_invocation_job(

@@ -1293,6 +1293,11 @@ class FakeBedrock:
                     "ConflictException",
                     f"A job with the name {req['jobName']} already exists.",
                 )
+        if req.get("modelInvocationType", "InvokeModel") != "InvokeModel":
+            # Converse-shaped records are not answered by this fake: refused, not misread.
+            raise _invalid(
+                "modelInvocationType Converse is not served by this fake; use InvokeModel."
+            )
         job_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
         now = self.clock()
         job = Job(
@@ -1826,17 +1831,20 @@ def _claude_answer(
     }
 
 
-# -- Amazon Nova (Nova user guide, "Complete request schema"; InvokeModel response) ---------
+# -- Amazon Nova (Nova user guide, "Complete request schema" and Nova 2 "Request and response
+#    schema"; "Using the Invoke API" for the response) -------------------------------------
 NOVA_FIELDS = {"schemaVersion", "system", "messages", "inferenceConfig", "toolConfig"}
-NOVA_CONFIG = {"maxTokens", "temperature", "topP", "topK", "stopSequences"}
+NOVA_CONFIG = {"maxTokens", "temperature", "topP", "topK", "stopSequences", "reasoningConfig"}
+NOVA_IMAGE_FORMATS = ("jpeg", "png", "gif", "webp")
 
 
 def _check_nova(body: dict[str, Any]) -> str | None:
     extra = sorted(set(body) - NOVA_FIELDS)
     if extra:
         return f"extraneous key [{extra[0]}] is not permitted"
-    if body.get("schemaVersion") != "messages-v1":
-        # The schema shows "schemaVersion": "messages-v1"; least helpful: required.
+    if "schemaVersion" in body and body["schemaVersion"] != "messages-v1":
+        # The Nova 2 schema says every field not marked required is optional, and
+        # schemaVersion is not marked; its only documented value is "messages-v1".
         return "schemaVersion must be messages-v1"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -1856,6 +1864,18 @@ def _check_nova(body: dict[str, Any]) -> str | None:
                 )
             if "text" in part and not isinstance(part["text"], str):
                 return f"messages[{i}].content[{j}].text must be a string"
+            image = part.get("image")
+            if image is not None and (
+                not isinstance(image, dict)
+                or image.get("format") not in NOVA_IMAGE_FORMATS
+                or not isinstance((image.get("source") or {}).get("bytes"), str)
+            ):
+                return (
+                    f"messages[{i}].content[{j}].image needs a format (jpeg, png, gif, webp) "
+                    "and source.bytes (Base64)"
+                )
+    # "first turn must be user"; turns alternate as in the Converse API, whose request
+    # schema Nova's Invoke body shares.
     problem = _alternates(messages)
     if problem:
         return problem.replace("#/", "")
