@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import io
 import ipaddress
 import json
 import os
@@ -372,6 +373,49 @@ def test_s3_unsigned_payload_and_tampered_body(served: str, fake: FakeBedrock) -
     assert b"<Code>XAmzContentSHA256Mismatch</Code>" in http.value.read()
     assert "tampered" not in fake.buckets[BUCKET].objects
     assert not list((fake.root / "objects").iterdir())[1:]  # only the one stored object
+
+
+def test_s3_aws_chunked_trailer_is_checked(served: str, fake: FakeBedrock) -> None:
+    """The body botocore's AwsChunkedWrapper makes is decoded; a wrong CRC32 trailer is
+    refused (BadDigest) and nothing is stored."""
+    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+
+    data = os.urandom(100_000)
+
+    def send(key: str, tamper: bool) -> tuple[int, bytes]:
+        wrapped = AwsChunkedWrapper(
+            io.BytesIO(data), checksum_cls=Crc32Checksum, checksum_name="x-amz-checksum-crc32"
+        ).read()
+        if tamper:
+            good = Crc32Checksum()
+            good.update(data)
+            bad = Crc32Checksum()
+            bad.update(data + b"!")
+            wrapped = wrapped.replace(good.b64digest().encode(), bad.b64digest().encode())
+        url = f"{served}/{BUCKET}/{key}"
+        req = AWSRequest(method="PUT", url=url, data=wrapped)
+        # what botocore's checksum handler puts in the context for a trailer checksum
+        req.context["checksum"] = {
+            "request_algorithm": {"in": "trailer", "name": "x-amz-checksum-crc32"}
+        }
+        req.headers["Content-Encoding"] = "aws-chunked"
+        req.headers["X-Amz-Trailer"] = "x-amz-checksum-crc32"
+        req.headers["X-Amz-Decoded-Content-Length"] = str(len(data))
+        S3SigV4Auth(Credentials(KEY_ID, SECRET), "s3", REGION).add_auth(req)
+        assert payload_mode(req) == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+        sent = urllib.request.Request(url, data=wrapped, method="PUT", headers=dict(req.headers))
+        try:
+            with urllib.request.urlopen(sent, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, err.read()
+
+    assert send("chunked-ok", tamper=False)[0] == 200
+    assert fake.buckets[BUCKET].objects["chunked-ok"].path.read_bytes() == data
+    status, body = send("chunked-bad", tamper=True)
+    assert status == 400 and b"<Code>BadDigest</Code>" in body
+    assert "chunked-bad" not in fake.buckets[BUCKET].objects
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
