@@ -857,3 +857,25 @@ def test_fake_cli_serves_bedrock(tmp_path: Path) -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_jobs_move_whoever_looks(s3: Any, bedrock: Any, clock: Clock, fake: FakeBedrock) -> None:
+    fake.phase_seconds, fake.min_records = 10, 1
+    records = [{"recordId": "A1", "modelInput": claude_input(1)}]
+    arn = create(bedrock, "seen", put_records(s3, "in/seen.jsonl", records))
+    job_id = arn.rsplit("/", 1)[1]
+    clock.now += 40
+    # no GetModelInvocationJob: the output is in S3 all the same
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{job_id}/")
+    assert [c["Key"] for c in listed["Contents"]] == [
+        f"out/{job_id}/manifest.json.out",
+        f"out/{job_id}/seen.jsonl.out",
+    ]
+    # an input deleted after validation fails the job when it would run
+    arn = create(bedrock, "gone", put_records(s3, "in/gone.jsonl", records))
+    clock.now += 25
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Scheduled"
+    s3.delete_object(Bucket=BUCKET, Key="in/gone.jsonl")
+    clock.now += 10
+    job = bedrock.get_model_invocation_job(jobIdentifier=arn)
+    assert job["status"] == "Failed" and "no longer exists" in job["message"]

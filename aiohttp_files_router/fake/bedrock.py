@@ -357,6 +357,10 @@ class FakeBedrock:
                 body = await self._small_body(request, bedrock=True)
             access_key, cred = self._authenticate(request, bedrock, raw_path, raw_query, body)
             record.key, record.account = access_key, cred.account
+            # Jobs move on the clock whoever looks: a job's output is in S3 once it is done,
+            # whether or not anyone has asked for the job since.
+            for job in list(self.jobs.values()):
+                self._advance(job)
             if bedrock:
                 if body:
                     with suppress(ValueError):
@@ -1401,6 +1405,12 @@ class FakeBedrock:
             if problem is not None:
                 self._finish(job, "Failed", validate_at, problem)
                 return
+        if now >= run_at and deadline > run_at:
+            missing = self._missing_input(job)
+            if missing is not None:
+                # Docs silent on an input removed after validation; least helpful: Failed.
+                self._finish(job, "Failed", min(now, done_at, deadline), missing)
+                return
         if now >= deadline and deadline < done_at:
             if deadline <= run_at:
                 self._finish(job, "Expired", deadline, "The job did not start before it timed out.")
@@ -1416,6 +1426,14 @@ class FakeBedrock:
         if now >= done_at:
             self._run(job, 1.0)
             self._finish(job, "Completed", done_at)
+
+    def _missing_input(self, job: Job) -> str | None:
+        uri = job.request["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
+        bucket = self.buckets[self._split_uri(uri)[0]]
+        for key in job.inputs:
+            if key not in bucket.objects:
+                return f"The input S3 object s3://{bucket.name}/{key} no longer exists."
+        return None
 
     @staticmethod
     def _split_uri(uri: str) -> tuple[str, str]:
