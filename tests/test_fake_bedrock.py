@@ -879,3 +879,20 @@ def test_jobs_move_whoever_looks(s3: Any, bedrock: Any, clock: Clock, fake: Fake
     clock.now += 10
     job = bedrock.get_model_invocation_job(jobIdentifier=arn)
     assert job["status"] == "Failed" and "no longer exists" in job["message"]
+
+
+def test_fake_package_imports_without_botocore() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['botocore'] = None\n"
+        "from aiohttp_files_router.fake import FakeBedrock, FakeOpenAI\n"
+        "try:\n"
+        "    FakeBedrock({})\n"
+        "except RuntimeError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "aiohttp_files_router[bedrock]" in done.stdout
