@@ -804,6 +804,21 @@ def test_bedrock_refuses_wrong_credentials(served: str) -> None:
     with pytest.raises(ClientError) as err:
         client("bedrock", served, key=TEMP_ID, secret=TEMP_SECRET).list_model_invocation_jobs()
     assert code_of(err) == "UnrecognizedClientException"
+    elsewhere = boto3.client(
+        "bedrock",
+        endpoint_url=served,
+        region_name="eu-west-1",
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+    )
+    with pytest.raises(ClientError) as err:
+        elsewhere.list_model_invocation_jobs()
+    assert code_of(err) == "InvalidSignatureException"
+    with pytest.raises(urllib.error.HTTPError) as http:
+        urllib.request.urlopen(f"{served}/model-invocation-jobs", timeout=10)
+    with http.value:
+        assert http.value.code == 403
+        assert http.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
 
 
 def test_fake_cli_serves_bedrock(tmp_path: Path) -> None:

@@ -354,7 +354,7 @@ class FakeBedrock:
         try:
             body = b""
             if bedrock:
-                body = await self._small_body(request, bedrock=True)
+                body = await self._small_body(request)
             access_key, cred = self._authenticate(request, bedrock, raw_path, raw_query, body)
             record.key, record.account = access_key, cred.account
             # Jobs move on the clock whoever looks: a job's output is in S3 once it is done,
@@ -371,14 +371,13 @@ class FakeBedrock:
             return answer.response
 
     @staticmethod
-    async def _small_body(request: web.Request, bedrock: bool) -> bytes:
+    async def _small_body(request: web.Request) -> bytes:
+        """A control-plane request body (JSON, small; its hash is part of the signature)."""
         data = b""
         async for chunk in request.content.iter_chunked(CHUNK):
             data += chunk
             if len(data) > 1024**2:
-                if bedrock:
-                    raise _br_error(413, "ValidationException", "Request entity too large.")
-                raise _s3_error(400, "MaxMessageLengthExceeded", "Your request was too big.")
+                raise _br_error(413, "ValidationException", "Request entity too large.")
         return data
 
     # -- SigV4 ------------------------------------------------------------------------------
