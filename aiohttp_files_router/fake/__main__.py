@@ -10,6 +10,8 @@ from pathlib import Path
 from aiohttp import web
 
 from .azure import FakeAzure
+from .bedrock import AwsCredential, FakeBedrock
+from .gemini import FakeGemini
 from .openai import FakeOpenAI
 from .vertex import FakeVertex
 
@@ -29,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--phase-seconds", type=float, default=0.0, help="seconds a batch spends in each phase"
     )
-    p.add_argument("--flavour", choices=["openai", "azure", "vertex"], default="openai")
+    p.add_argument(
+        "--flavour", choices=["openai", "azure", "vertex", "gemini", "bedrock"], default="openai"
+    )
     p.add_argument(
         "--deployment",
         action="append",
@@ -43,11 +47,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="EMAIL=PEM",
         help="Vertex: a client email and the path of its PEM public key",
     )
-    p.add_argument("--bucket", action="append", default=[], help="Vertex: a GCS bucket")
+    p.add_argument("--bucket", action="append", default=[], help="Vertex/Bedrock: a bucket")
+    p.add_argument(
+        "--aws-credential",
+        action="append",
+        default=[],
+        metavar="KEY_ID=SECRET[:ACCOUNT]",
+        help="Bedrock: an access key, its secret and its 12-digit account (repeatable)",
+    )
+    p.add_argument(
+        "--region", default="us-west-2", help="Bedrock: the region signatures are scoped to"
+    )
+    p.add_argument(
+        "--min-records",
+        type=int,
+        default=100,
+        help="Bedrock: minimum records per job (AWS's default quota is 100)",
+    )
     args = p.parse_args(argv)
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
-    fake: FakeOpenAI | FakeVertex
-    if args.flavour == "vertex":
+    fake: FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock
+    if args.flavour == "bedrock":
+        credentials = {}
+        for item in args.aws_credential:
+            key_id, _, rest = item.partition("=")
+            secret, _, account = rest.rpartition(":") if ":" in rest else (rest, "", "")
+            credentials[key_id] = (
+                AwsCredential(secret, account) if account else AwsCredential(secret)
+            )
+        # Buckets belong to the first credential's account.
+        owner = next(iter(credentials.values())).account if credentials else None
+        buckets = args.bucket or ["fake-bucket"]
+        fake = FakeBedrock(
+            credentials,
+            dict.fromkeys(buckets, owner) if owner else buckets,
+            region=args.region,
+            storage=args.storage,
+            phase_seconds=args.phase_seconds,
+            min_records=args.min_records,
+        )
+    elif args.flavour == "vertex":
         accounts = {
             email: Path(pem).read_text()
             for email, pem in (item.split("=", 1) for item in args.service_account)
@@ -58,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             storage=args.storage,
             phase_seconds=args.phase_seconds,
         )
+    elif args.flavour == "gemini":
+        fake = FakeGemini(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     elif args.flavour == "azure":
         fake = FakeAzure(
             keys,
