@@ -15,9 +15,18 @@ __all__ = [
     "Unauthorized",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "clip",
     "error_body",
     "error_response",
 ]
+
+
+CLIP_CHARS = 200
+
+
+def clip(value: str, limit: int = CLIP_CHARS) -> str:
+    """A client's value as an error message quotes it: at most ``limit`` characters."""
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 class RouterError(Exception):
