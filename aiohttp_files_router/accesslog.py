@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .context import REQUEST_INFO_KEY
+from .observe import CLIENT_CLOSED
 
 __all__ = ["ACCESS_LOGGER", "AccessLogger", "JsonFormatter"]
 
@@ -62,7 +63,7 @@ class AccessLogger(AbstractAccessLogger):
             up_ms = info.upstream_seconds * 1000
             up_id = info.upstream_request_id or "-"
             if info.client_gone:
-                status = 499
+                status = CLIENT_CLOSED
         received = request.content.total_bytes
         sent = response.body_length
         ms = time * 1000

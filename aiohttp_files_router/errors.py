@@ -8,6 +8,7 @@ from aiohttp import web
 __all__ = [
     "AccountUnavailable",
     "BadRequest",
+    "DownloadCut",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -95,6 +96,11 @@ class UpstreamTimeout(RouterError):
     status = 504
     type = "server_error"
     default_code = "upstream_timeout"
+
+
+class DownloadCut(ConnectionResetError):
+    """The upstream failed after the answer's headers were sent: the handler logged it and
+    cut the client's connection, the only honest signal left."""
 
 
 class _ErrorBody(msgspec.Struct):

@@ -10,10 +10,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .auth import bind_principal, unbind_principal
-from .errors import RouterError, clip, error_response
+from .errors import DownloadCut, RouterError, clip, error_response
 from .handlers.health import PUBLIC_HANDLERS
 from .keys import STATE_KEY
-from .observe import client_gone
+from .observe import CLIENT_CLOSED, client_gone
 
 __all__ = ["openai_errors"]
 
@@ -41,7 +41,8 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
             # The upstream call failed because the client's own body stopped: not the
             # account's fault, and nobody is left to answer.
             logger.info("%s %s: the client disconnected", request.method, request.path)
-        elif err.status >= 500:
+            return web.Response(status=CLIENT_CLOSED)
+        if err.status >= 500:
             logger.warning(
                 "%s %s -> %d: %s%s",
                 request.method,
@@ -59,9 +60,15 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
             exc.reason if status != 404 else f"Unknown path: {request.method} {clip(request.path)}"
         )
         return error_response(status, message, _TYPES.get(status, "invalid_request_error"))
-    except (asyncio.CancelledError, ConnectionError):
-        if client_gone(request):
-            logger.info("%s %s: the client disconnected", request.method, request.path)
+    except DownloadCut:
+        return web.Response(status=502)  # logged where it happened; the connection is cut
+    except ConnectionError:
+        if not client_gone(request):
+            raise
+        # Answered to nobody; returned rather than raised, so aiohttp logs no traceback.
+        logger.info("%s %s: the client disconnected", request.method, request.path)
+        return web.Response(status=CLIENT_CLOSED)
+    except asyncio.CancelledError:
         raise
     except Exception as exc:
         # One line, no traceback (frames can carry request data); the full one at DEBUG.

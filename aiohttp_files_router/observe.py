@@ -102,7 +102,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not state.in_flight:
             state.idle.set()
         IN_FLIGHT.dec()
-        if client_gone(request) and (response is None or not response.prepared):
+        if response is None and client_gone(request):
             info.client_gone = True
             status = CLIENT_CLOSED
         account = info.account or "-"

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +25,7 @@ from .config import load_config
 from .keys import STATE_KEY
 from .observe import PARSER_LIMIT
 
-__all__ = ["CONFIG_ENV", "app_factory", "serve"]
+__all__ = ["CONFIG_ENV", "DrainingRunner", "app_factory", "serve"]
 
 logger = logging.getLogger(__package__)
 
@@ -34,14 +35,53 @@ CONFIG_ENV = "FILES_ROUTER_CONFIG"
 READ_BUFSIZE = 1024 * 1024
 
 
-async def app_factory() -> web.Application:
-    """The router for ``gunicorn aiohttp_files_router.serve:app_factory
-    --worker-class aiohttp.GunicornWebWorker``: the config path comes from
-    ``FILES_ROUTER_CONFIG``."""
+class DrainingRunner(web.AppRunner):
+    """An AppRunner for a router app whose cleanup drains first: readiness 503, stop
+    listening, wait for the router's requests (up to ``files_router.shutdown_timeout``)."""
+
+    def __init__(self, app: web.Application, *, log_format: str = "text", **kwargs: Any):
+        kwargs.setdefault("shutdown_timeout", app[STATE_KEY].config.files_router.shutdown_timeout)
+        kwargs.setdefault("access_log_class", AccessLogger)
+        kwargs.setdefault("access_log", ACCESS_LOGGER)
+        kwargs.setdefault("access_log_format", log_format)
+        kwargs.setdefault("read_bufsize", READ_BUFSIZE)
+        kwargs.setdefault("max_line_size", PARSER_LIMIT)
+        kwargs.setdefault("max_field_size", PARSER_LIMIT)
+        super().__init__(app, **kwargs)
+
+    async def cleanup(self) -> None:
+        state = self.app[STATE_KEY]
+        timeout = state.config.files_router.shutdown_timeout
+        state.draining = True
+        for site in list(self.sites):
+            await site.stop()
+        await asyncio.sleep(0)  # let a connection accepted just now reach the router
+        if state.in_flight:
+            logger.info(
+                "shutting down: waiting up to %gs for %d request(s)", timeout, state.in_flight
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.idle.wait(), timeout)
+        if state.in_flight:
+            logger.warning(
+                "shutdown_timeout (%gs) reached: cutting %d request(s)", timeout, state.in_flight
+            )
+        await super().cleanup()
+
+
+async def app_factory() -> web.AppRunner:
+    """The router for gunicorn's aiohttp worker::
+
+        FILES_ROUTER_CONFIG=config.yaml gunicorn aiohttp_files_router.serve:app_factory \\
+            --worker-class aiohttp.GunicornWebWorker
+
+    Returns a runner, so the worker serves with our access log, limits and drain.
+    """
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise RuntimeError(f"aiohttp_files_router: set {CONFIG_ENV} to the config file's path.")
-    return create_app(load_config(path), route_prefixes=("", "/v1"))
+    app = create_app(load_config(path), route_prefixes=("", "/v1"))
+    return DrainingRunner(app, handle_signals=False)
 
 
 async def serve(
@@ -54,19 +94,7 @@ async def serve(
     print: Callable[[str], None] = print,
 ) -> None:
     """Serve ``app`` (a router from create_app) until SIGTERM or SIGINT, then drain."""
-    state = app[STATE_KEY]
-    timeout = state.config.files_router.shutdown_timeout
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        shutdown_timeout=timeout,
-        access_log_class=AccessLogger,
-        access_log=ACCESS_LOGGER,
-        access_log_format=log_format,
-        read_bufsize=READ_BUFSIZE,
-        max_line_size=PARSER_LIMIT,
-        max_field_size=PARSER_LIMIT,
-    )
+    runner = DrainingRunner(app, handle_signals=False, log_format=log_format)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,20 +106,9 @@ async def serve(
         shown = f"[{host}]" if ":" in host else host
         print(f"======== Running on http://{shown}:{port} (pid {os.getpid()}) ========")
         await stop.wait()
-        state.draining = True
-        await site.stop()
-        await asyncio.sleep(0)  # let a connection accepted just now reach the router
-        if state.in_flight:
-            logger.info(
-                "shutting down: waiting up to %gs for %d request(s)", timeout, state.in_flight
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.idle.wait(), timeout)
-        if state.in_flight:
-            logger.warning(
-                "shutdown_timeout (%gs) reached: cutting %d request(s)", timeout, state.in_flight
-            )
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await runner.cleanup()
+        try:
+            await runner.cleanup()  # a second signal meanwhile changes nothing
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
