@@ -58,7 +58,10 @@ async def _collect(served: Served) -> None:
 
 @asynccontextmanager
 async def running(
-    *args: str, env: dict[str, str] | None = None, ready: str = "Running on", count: int = 1
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready: str | None = "Running on",
+    count: int = 1,
 ) -> AsyncIterator[Served]:
     proc = await asyncio.create_subprocess_exec(
         *args,
@@ -69,7 +72,8 @@ async def running(
     served = Served(proc)
     served.reader = asyncio.create_task(_collect(served))
     try:
-        await served.wait_for_line(ready, count)
+        if ready is not None:
+            await served.wait_for_line(ready, count)
         yield served
     finally:
         if proc.returncode is None:
