@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, begin, new_request_id
 from .errors import error_response
 from .keys import STATE_KEY
-from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS
+from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS, child
 
 __all__ = [
     "MAX_HEADER_CHARS",
@@ -106,16 +106,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             info.client_gone = True
             status = CLIENT_CLOSED
         account = info.account or "-"
-        REQUESTS.labels(request.method, info.route, info.model or "-", str(status)).inc()
-        REQUEST_SECONDS.labels(request.method, info.route).observe(
+        child(REQUESTS, request.method, info.route, info.model or "-", str(status)).inc()
+        child(REQUEST_SECONDS, request.method, info.route).observe(
             time.perf_counter() - info.started
         )
         received = request.content.total_bytes
         if received:
-            BYTES.labels("upload", account).inc(received)
+            child(BYTES, "upload", account).inc(received)
         sent = _body_bytes(response)
         if sent:
-            BYTES.labels("download", account).inc(sent)
+            child(BYTES, "download", account).inc(sent)
 
 
 def _body_bytes(response: web.StreamResponse | None) -> int:
