@@ -75,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().error("give exactly one of --config FILE or --demo")
     if args.workers < 1:
         _parser().error("--workers must be at least 1")
+    if args.demo and args.workers > 1:
+        # Each worker would hold its own in-memory fake accounts: an ID one issued would be
+        # unknown to the others.
+        _parser().error("--demo runs one process; drop --workers")
     if args.demo:
         from .demo import demo_app, demo_snippet
 

@@ -9,9 +9,9 @@ logging filter stamps every log line with its request ID and the upstream's.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -61,7 +61,7 @@ def new_request_id(incoming: str | None) -> str:
     """The client's ``x-request-id`` when sane, otherwise a fresh one."""
     if incoming is not None and _SANE_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as unique as a uuid4, without building one
 
 
 def begin(request_id: str) -> RequestInfo:

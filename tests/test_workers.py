@@ -112,3 +112,16 @@ async def test_gunicorn_runs_the_app_factory(tmp_path: Path, upstream: TestServe
                 assert (await resp.json())["object"] == "list"
         assert await served.stop() == 0, served.log
     assert "Traceback" not in served.log
+
+
+async def test_demo_refuses_several_workers() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        str(SCRIPT),
+        "--demo",
+        "--workers",
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2 and b"--demo runs one process" in err
