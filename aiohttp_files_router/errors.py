@@ -10,6 +10,7 @@ from aiohttp import web
 __all__ = [
     "AccountUnavailable",
     "BadRequest",
+    "DownloadCut",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -17,9 +18,18 @@ __all__ = [
     "Unauthorized",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "clip",
     "error_body",
     "error_response",
 ]
+
+
+CLIP_CHARS = 200
+
+
+def clip(value: str, limit: int = CLIP_CHARS) -> str:
+    """A client's value as an error message quotes it: at most ``limit`` characters."""
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 class RouterError(Exception):
@@ -93,6 +103,11 @@ class UpstreamTimeout(RouterError):
     status = 504
     type = "server_error"
     default_code = "upstream_timeout"
+
+
+class DownloadCut(ConnectionResetError):
+    """The upstream failed after the answer's headers were sent: the handler logged it and
+    cut the client's connection, the only honest signal left."""
 
 
 class _ErrorBody(msgspec.Struct):

@@ -16,7 +16,7 @@ from typing import IO
 
 from aiohttp import BodyPartReader, MultipartReader, web
 
-from .errors import BadRequest, PayloadTooLarge
+from .errors import BadRequest, PayloadTooLarge, clip
 
 __all__ = ["FORWARDED_FIELDS", "PURPOSES", "Spool", "UploadReader", "forwarded_fields"]
 
@@ -34,7 +34,8 @@ def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
         raise BadRequest("Missing required parameter: 'purpose'.", param="purpose")
     if purpose not in PURPOSES:
         raise BadRequest(
-            f"Invalid value for 'purpose': '{purpose}'. Expected one of: {', '.join(PURPOSES)}.",
+            f"Invalid value for 'purpose': '{clip(purpose)}'. "
+            f"Expected one of: {', '.join(PURPOSES)}.",
             param="purpose",
         )
     anchor = fields.get("expires_after[anchor]")

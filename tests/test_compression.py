@@ -107,7 +107,7 @@ async def test_every_answer_names_the_upstream_request(
         ) as resp:
             assert resp.status == 404
             seen.append(resp.headers.get("x-upstream-request-id"))
-    assert seen == [r.request_id for r in fake.requests]
+    assert seen == [r.response_request_id for r in fake.requests]
 
 
 async def test_download_keeps_a_coding_the_client_accepts(

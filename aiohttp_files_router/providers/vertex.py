@@ -64,6 +64,9 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 
 
 class VertexProvider(Provider):
+    # Vertex AI and Cloud Storage document no header for a caller's request ID (their
+    # x-goog-request-params is a routing header) and no request ID in their answers: our ID
+    # stays in our own log lines only.
     def __init__(
         self,
         name: str,
