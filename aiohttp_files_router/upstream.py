@@ -232,6 +232,8 @@ def _fresh_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
         auto_decompress=http.auto_decompress,
         read_bufsize=STREAM_BUFFER,
         timeout=http.timeout,
+        # The shared session's tracing sends the request ID upstream and times the call.
+        trace_configs=list(http.trace_configs),
     )
 
 
