@@ -7,6 +7,7 @@ google-genai / google-auth as Google ships them), never through the adapter.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 import time
@@ -269,6 +270,29 @@ async def test_short_range_on_the_last_chunk_is_a_308(
         assert await resp.read() == b"0123456789"
 
 
+@pytest.mark.parametrize("wrong", ["key", "audience", "scope"])
+async def test_token_grant_checks_the_assertion(
+    server: TestServer, key: rsa.RSAPrivateKey, wrong: str
+) -> None:
+    now = int(time.time())
+    claims = {"iss": EMAIL, "scope": SCOPE, "aud": str(server.make_url("/token"))}
+    signer = key
+    if wrong == "key":
+        signer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif wrong == "audience":
+        claims["aud"] = "https://example.com/token"
+    else:
+        claims["scope"] = "https://www.googleapis.com/auth/devstorage.read_only"
+    assertion = jwt.encode(
+        {**claims, "iat": now, "exp": now + 600}, _private(signer), algorithm="RS256"
+    )
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+    async with ClientSession() as session:
+        async with session.post(server.make_url("/token"), data=form) as resp:
+            assert resp.status == 400
+            assert "access_token" not in await resp.json()
+
+
 async def test_unknown_token_is_refused(server: TestServer) -> None:
     async with ClientSession() as session:
         async with session.get(
@@ -301,10 +325,25 @@ def _serve_in_thread(app: web.Application) -> Iterator[str]:
         loop.close()
 
 
+def _credentials(key: rsa.RSAPrivateKey, base: str) -> Any:
+    """google-auth service-account credentials whose token endpoint is the fake's."""
+    from google.oauth2 import service_account
+
+    return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        {
+            "type": "service_account",
+            "client_email": EMAIL,
+            "private_key": _private(key),
+            "token_uri": f"{base}/token",
+            "project_id": "fake-project",
+        },
+        scopes=[SCOPE],
+    )
+
+
 def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     from google import genai
     from google.genai import types
-    from google.oauth2 import service_account
 
     fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
     fake.put_object(
@@ -314,16 +353,7 @@ def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
         "application/jsonl",
     )
     with _serve_in_thread(fake.app()) as base:
-        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            {
-                "type": "service_account",
-                "client_email": EMAIL,
-                "private_key": _private(key),
-                "token_uri": f"{base}/token",
-                "project_id": "fake-project",
-            },
-            scopes=[SCOPE],
-        )
+        credentials = _credentials(key, base)
         client = genai.Client(
             vertexai=True,
             project="fake-project",
@@ -366,3 +396,61 @@ def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
         assert all(r.account == EMAIL for r in fake.requests if r.path != "/token")
         # google-genai speaks v1beta1 to Vertex by default.
         assert any(r.path.startswith("/v1beta1/") for r in fake.requests)
+
+
+# -- google-cloud-storage, the official GCS client ------------------------------------------------
+
+
+def test_google_cloud_storage_resumable_upload(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
+    from google.cloud import storage
+
+    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs")
+    data = bytes(range(256)) * (UNIT * 3 // 256) + b"tail"
+    with _serve_in_thread(fake.app()) as base:
+        client = storage.Client(
+            project="fake-project",
+            credentials=_credentials(key, base),
+            client_options={"api_endpoint": base},
+        )
+        blob = client.bucket("fake-bucket").blob("in/upload.bin", chunk_size=UNIT)
+        with io.BytesIO(data) as fh:  # no size given: google-cloud-storage goes resumable
+            blob.upload_from_file(fh, content_type="application/octet-stream")
+        # The client checked the crc32c the fake reported against its own.
+        assert blob.size == len(data) and blob.crc32c
+        assert client.bucket("fake-bucket").blob("in/upload.bin").download_as_bytes() == data
+    (upload,) = fake.finished_uploads
+    assert upload.chunk_sizes == [UNIT, UNIT, UNIT, 4]
+
+
+def test_google_resumable_media_recovers_from_a_short_range(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """google-resumable-media does not resend by itself after a short 308: the next chunk
+    raises ValueError ("Bytes stream is in unexpected state") and its documented way out is
+    ``recover()``, a status check whose 308 Range it seeks the stream to."""
+    from google.auth.transport.requests import AuthorizedSession
+    from google.resumable_media.requests import ResumableUpload
+
+    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs")
+    data = bytes(range(256)) * (UNIT * 3 // 256) + b"tail"
+    with _serve_in_thread(fake.app()) as base:
+        transport = AuthorizedSession(_credentials(key, base))
+        upload = ResumableUpload(
+            f"{base}/upload/storage/v1/b/fake-bucket/o?uploadType=resumable", 2 * UNIT
+        )
+        stream = io.BytesIO(data)
+        upload.initiate(transport, stream, {"name": "in/short.bin"}, "application/octet-stream")
+        fake.short_range_once = True
+        recovered = 0
+        while not upload.finished:
+            try:
+                upload.transmit_next_chunk(transport)
+            except ValueError:
+                recovered += 1
+                upload.recover(transport)
+        transport.close()
+    assert recovered == 1 and upload.bytes_uploaded == len(data)
+    assert fake.objects[("fake-bucket", "in/short.bin")].path.read_bytes() == data
+    (done,) = fake.finished_uploads
+    # 512 KiB sent, 256 KiB kept; the status check; 512 KiB again from 256 KiB; the tail.
+    assert done.chunk_sizes == [2 * UNIT, 0, 2 * UNIT, 4]

@@ -28,7 +28,9 @@ Fault-injection knobs (plain attributes, set them between calls):
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import importlib
 import json
 import random
 import secrets
@@ -46,6 +48,18 @@ from .openai import Answer, RecordedRequest
 from .store import make_root, remove_root
 
 __all__ = ["FakeVertex"]
+
+
+def _load_crc32c() -> Any:
+    """Google's CRC32C (google-crc32c), if installed: it is not a dependency of this package
+    but comes with google-cloud-storage."""
+    try:
+        return importlib.import_module("google_crc32c")
+    except ImportError:
+        return None
+
+
+_CRC32C = _load_crc32c()
 
 CHUNK_UNIT = 256 * 1024
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -142,6 +156,23 @@ class GcsObject:
     content_type: str
     metadata: dict[str, str]
     created: float
+    digests: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # https://cloud.google.com/storage/docs/json_api/v1/objects#resource: md5Hash and
+        # crc32c are base64 digests of the data (crc32c big-endian). google-cloud-storage
+        # checks crc32c after an upload by default, so it is given when google-crc32c (Google's
+        # own implementation, installed with that client) is importable.
+        md5 = hashlib.md5(usedforsecurity=False)
+        crc = _CRC32C.Checksum() if _CRC32C is not None else None
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                md5.update(chunk)
+                if crc is not None:
+                    crc.update(chunk)
+        self.digests = {"md5Hash": base64.b64encode(md5.digest()).decode()}
+        if crc is not None:
+            self.digests["crc32c"] = base64.b64encode(crc.digest()).decode()
 
     def resource(self) -> dict[str, Any]:
         return {
@@ -154,6 +185,7 @@ class GcsObject:
             "timeCreated": _iso(self.created),
             "updated": _iso(self.created),
             "metadata": self.metadata,
+            **self.digests,
         }
 
 
@@ -232,6 +264,9 @@ class FakeVertex:
                 web.delete("/upload/storage/v1/b/{bucket}/o", self.cancel_upload),
                 web.get("/storage/v1/b/{bucket}/o", self.list_objects),
                 web.get("/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
+                # The JSON API's media download endpoint (google-cloud-storage uses it):
+                # https://cloud.google.com/storage/docs/json_api/v1/objects/get
+                web.get("/download/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
                 web.delete("/storage/v1/b/{bucket}/o/{object:.+}", self.delete_object),
                 web.post(jobs, self.create_job),
                 web.get(jobs, self.list_jobs),
