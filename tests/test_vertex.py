@@ -656,7 +656,7 @@ async def test_labels_refused_at_upload_naming_the_line(
 ) -> None:
     router = await start_router(config(vertex_entry(vertex_server)))
     cases = [
-        ("y" * 3000, None, "Vertex allows 64 labels"),  # 3000 bytes need 65 labels
+        ("y" * 2324, None, "Vertex allows 64 labels"),  # 2324 bytes need 65 labels
         ("z" * 2000, {f"k{i}": "v" for i in range(30)}, "body.labels has 30"),
         ("ok", {"Team": "x"}, "label rules"),
         ("ok", {"team": "Research"}, "label rules"),
@@ -680,10 +680,10 @@ async def test_labels_refused_at_upload_naming_the_line(
             assert err["param"] == "file"
         # The longest custom_id that fits goes through.
         rows = chat_rows(1)
-        rows[0]["custom_id"] = "y" * 2300  # 3680 base32 characters: 63 labels with the lossy
+        rows[0]["custom_id"] = "y" * 2323  # 3717 base32 characters: 63 labels, 64 with the lossy
         b = await run_batch(sdk, rows)
         out = await read_rows(sdk, b.output_file_id)
-    assert [r["custom_id"] for r in out] == ["y" * 2300]
+    assert [r["custom_id"] for r in out] == ["y" * 2323]
     assert vertex.uploads == {}  # refused uploads were cancelled
     assert len(vertex.objects) == 2  # nothing stored but the good file and its predictions
 
