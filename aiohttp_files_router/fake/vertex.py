@@ -5,7 +5,8 @@ never from this project's adapter; where the documentation is silent the fake ta
 helpful reading and says so.
 
 - ``POST /token``: the JWT bearer grant; the assertion must be signed by a known
-  service-account key (RS256) for this endpoint's URL; only tokens it issued open the rest;
+  service-account key (RS256), carry the cloud-platform scope and name Google's token URL
+  or this endpoint's as its audience; only tokens it issued open the rest;
 - GCS: resumable (``uploadType=resumable``, chunks in multiples of 256 KiB except the last,
   ``308`` with the persisted ``Range``) and media uploads, object metadata, ``alt=media``
   downloads, delete, list (prefix, startOffset, pageToken);
@@ -688,8 +689,9 @@ class FakeVertex:
         except (KeyError, IndexError, TypeError):
             return _error(400, "model, inputConfig.gcsSource and outputConfig are required")
         # https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/batch-prediction-api
-        # (inputConfig.instancesFormat, outputConfig.predictionsFormat): Cloud Storage input
-        # and output are "jsonl"; a job that omits them is refused (least helpful reading).
+        # (inputConfig.instancesFormat: "Use jsonl for Cloud Storage"; likewise
+        # outputConfig.predictionsFormat). The docs do not say what a job without them
+        # gets: it is refused (least helpful reading).
         formats = (
             body["inputConfig"].get("instancesFormat"),
             body["outputConfig"].get("predictionsFormat"),
