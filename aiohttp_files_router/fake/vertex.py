@@ -8,8 +8,9 @@ helpful reading and says so.
   service-account key (RS256), carry the cloud-platform scope and name Google's token URL
   or this endpoint's as its audience; only tokens it issued open the rest;
 - GCS: resumable (``uploadType=resumable``, chunks in multiples of 256 KiB except the last,
-  ``308`` with the persisted ``Range``) and media uploads, object metadata, ``alt=media``
-  downloads, delete, list (prefix, startOffset, pageToken);
+  ``308`` with the persisted ``Range``) and media uploads, object metadata (``md5Hash``, and
+  ``crc32c`` when google-crc32c is installed), ``alt=media`` downloads (also under
+  ``/download/``), delete, list (prefix, startOffset, pageToken);
 - ``batchPredictionJobs`` (``v1`` and ``v1beta1``): create, get, list (pageSize/pageToken),
   ``:cancel``; a job runs on the fake's clock and writes
   ``prediction-model-*/predictions.jsonl`` in Vertex's format: each line is
@@ -83,7 +84,7 @@ def _reorder(rows: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
     Neither the Vertex batch docs nor the BatchPredictionJob reference promise that
     ``predictions.jsonl`` follows the input order (only the Gemini Developer API's file output
     does: ``BatchJobDestination.fileName`` in google-genai's types), so the fake shuffles
-    (deterministically per job) and never leaves two or more lines in input order.
+    (deterministically per job); a file of two or more lines never comes out in input order.
     """
     out = list(rows)
     random.Random(seed).shuffle(out)
@@ -119,7 +120,8 @@ def _label_char(c: str) -> bool:
 
 
 def _invalid_labels(labels: Any) -> str | None:
-    """GenerateContentRequest.labels (aiplatform v1 proto, ``labels = 10``): "Label keys and
+    """GenerateContentRequest.labels (aiplatform v1 ``GenerateContentRequest``, REST reference
+    projects.locations.publishers.models/generateContent, ``labels``): "Label keys and
     values can be no longer than 63 characters (Unicode codepoints) and can only contain
     lowercase letters, numeric characters, underscores, and dashes. International characters
     are allowed. Label values are optional. Label keys must start with a letter." The Cloud
@@ -586,7 +588,10 @@ class FakeVertex:
         success), ``processed_time``, the ``request`` and, for succeeded rows only, the
         ``response``; error details go in ``status``. Nothing says any other top-level field
         of the input line is copied, so none is (least helpful reading; LiteLLM issue 14044
-        reports the real service drops ``custom_id``).
+        reports the real service drops ``custom_id``). The page is silent on whether failed
+        lines echo the request; they do here, as implementations run against the service
+        report (Bifrost's Vertex batches: the request "is echoed back in each output line").
+        A line with no request object to echo (not JSON, no ``request``) carries none.
         """
         try:
             row = json.loads(line)
