@@ -41,6 +41,9 @@ def test_litellm_examples() -> None:
     la, lb = custom_id_labels(a), custom_id_labels(b)
     assert "litellm_custom_id_raw_1" in la and la != lb
     assert custom_id_labels("REQ-1")["litellm_custom_id"] == "req-1"  # lossy: collides
+    # LiteLLM writes an empty custom_id as one empty piece; it reads back empty.
+    assert custom_id_labels("") == {"litellm_custom_id": "", "litellm_custom_id_raw": "b32_"}
+    assert custom_id_from_labels(custom_id_labels("")) == ""
     assert (custom_id_from_labels(la), custom_id_from_labels(lb)) == (a, b)
 
 

@@ -54,8 +54,9 @@ def lossy_value(custom_id: str) -> str:
 
 def raw_values(custom_id: str) -> list[str]:
     encoded = base64.b32encode(custom_id.encode()).decode("ascii").rstrip("=").lower()
-    pieces = [encoded[i : i + PIECE] for i in range(0, len(encoded), PIECE)] or [""]
-    return [RAW_PREFIX + piece for piece in pieces]
+    if len(encoded) <= PIECE:  # custom_ids up to 36 bytes: one piece (most rows)
+        return [RAW_PREFIX + encoded]
+    return [RAW_PREFIX + encoded[i : i + PIECE] for i in range(0, len(encoded), PIECE)]
 
 
 def custom_id_labels(custom_id: str) -> dict[str, str]:
