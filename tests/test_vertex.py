@@ -548,6 +548,8 @@ async def test_partial_failure_splits_rows_between_two_views(
     async with sdk_for(router) as sdk:
         b = await run_batch(sdk, rows)
         assert (b.request_counts.completed, b.request_counts.failed) == (3, 2)
+        next(iter(vertex.jobs.values())).stats["incompleteCount"] = -1  # "unknown" to Vertex
+        assert (await sdk.batches.retrieve(b.id)).request_counts.total == 5
         assert b.output_file_id and b.error_file_id and b.output_file_id != b.error_file_id
         output, error = decode_id(b.output_file_id, "file"), decode_id(b.error_file_id, "file")
         assert isinstance(output, RoutedId) and isinstance(error, RoutedId)

@@ -275,7 +275,8 @@ class VertexProvider(Provider):
         status = _STATES.get(str(job.get("state")), "in_progress")
         stats = job.get("completionStats") or {}
         done, failed = int(stats.get("successfulCount", 0)), int(stats.get("failedCount", 0))
-        total = done + failed + int(stats.get("incompleteCount", 0))
+        # incompleteCount is -1 when Vertex does not know it (BatchPredictionJob reference).
+        total = done + failed + max(0, int(stats.get("incompleteCount", 0)))
         uris = ((job.get("inputConfig") or {}).get("gcsSource") or {}).get("uris") or [""]
         obj: dict[str, Any] = {
             "id": str(job.get("name", "")).rsplit("/", 1)[-1],
