@@ -3,9 +3,11 @@
 Vertex batch prediction keeps nothing of an input row but its ``request``, and its output
 lines are not in input order; the request (its ``labels`` included) is echoed into every
 output line, so that is where the ``custom_id`` travels. The format is LiteLLM's, so jobs
-made by either side read back on the other (LiteLLM issue 14044, PR 25627:
-``_set_litellm_batch_custom_id_labels`` and ``_get_litellm_batch_custom_id_from_labels`` in
-``litellm/llms/vertex_ai/files/transformation.py``):
+made by either side read back on the other: BerriAI/litellm issue 14044 (no custom_id in
+Vertex output), PR 22723 (an ``instanceConfig.keyField`` mapping, closed unmerged), PR 25627
+(merged: these labels), as ``_set_litellm_batch_custom_id_labels`` and
+``_get_litellm_batch_custom_id_from_labels`` in ``litellm/llms/vertex_ai/files/transformation.py``
+write and read them:
 
 - ``litellm_custom_id``: lowercased, every character outside ``[a-z0-9_-]`` made ``_``, cut
   to 63 characters; readable in billing exports, and lossy;
