@@ -378,6 +378,7 @@ async def test_bad_credentials_and_foreign_ids(
             f"gs://{BUCKET}/elsewhere/x",
             "gs://other-bucket/team-a/files-router/x",
             f"gs://{BUCKET}/team-a/../x",
+            f"gs://{BUCKET}/elsewhere/batch-output/1/predictions.jsonl#failed",  # a view
         ):
             before = len(vertex.requests)
             with pytest.raises(NotFoundError):
@@ -531,6 +532,7 @@ async def test_every_row_failed_reads_through_error_file(
         assert b.output_file_id is None and b.error_file_id
         info = await sdk.files.retrieve(b.error_file_id)
         assert info.id == b.error_file_id and info.purpose == "batch_output"
+        check("OpenAIFile", info.model_dump(exclude_none=True))
         errors = await read_rows(sdk, b.error_file_id)
     assert sorted(r["custom_id"] for r in errors) == ["req-0", "req-1", "req-2"]
     for r in errors:
@@ -560,6 +562,11 @@ async def test_partial_failure_splits_rows_between_two_views(
         # The object itself (as listed, or as LiteLLM names it) still reads as every row.
         whole = encode_id("file", output.provider_id.rsplit("#", 1)[0], "gemini-batch")
         everything = await read_rows(sdk, whole)
+        # Deleting a view deletes the object both views read.
+        deleted = await sdk.files.delete(b.error_file_id)
+        assert deleted.deleted and deleted.id == b.error_file_id
+        with pytest.raises(NotFoundError):
+            await sdk.files.content(b.output_file_id)
     assert sorted(r["custom_id"] for r in ok) == ["req-0", "req-2", "req-3"]
     assert all(r["response"]["status_code"] == 200 for r in ok)
     assert sorted(r["custom_id"] for r in bad) == ["req-1", "req-4"]
