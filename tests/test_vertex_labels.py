@@ -89,6 +89,8 @@ def _row(custom_id: str, **body: object) -> bytes:
 
 
 def test_upload_row_is_request_only_with_labels() -> None:
+    plain = json.loads(openai_to_vertex_line(1, _row("r", labels=None)))
+    assert plain["request"]["labels"] == custom_id_labels("r")
     out = json.loads(openai_to_vertex_line(1, _row("Id/1", labels={"team": "ünïcode-ok"})))
     assert list(out) == ["request"]
     labels = out["request"]["labels"]

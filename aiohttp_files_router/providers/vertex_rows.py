@@ -237,7 +237,8 @@ def openai_to_vertex_line(number: int, line: bytes) -> bytes:
 
 def _labels(body: dict[str, Any], custom_id: str) -> dict[str, str]:
     """The row's own labels, kept, plus the ones carrying its custom_id."""
-    own = body.get("labels", {})
+    own = body.get("labels")
+    own = {} if own is None else own
     problem = label_problem(own)
     if problem:
         raise RowError(problem)
