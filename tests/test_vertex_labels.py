@@ -107,6 +107,7 @@ def test_upload_row_is_request_only_with_labels() -> None:
         ({"team": "x" * 64}, "label rules"),
         ({"team": 3}, "must be a string"),
         ({"litellm_custom_id_raw_9": "x"}, "reserved"),
+        ({"litellm_custom_idx": "x"}, "reserved"),
     ],
 )
 def test_bad_own_labels(labels: object, words: str) -> None:

@@ -70,7 +70,7 @@ def custom_id_labels(custom_id: str) -> dict[str, str]:
 
 
 def is_reserved(key: str) -> bool:
-    return key == LOSSY_KEY or key.startswith(RAW_KEY)
+    return key.startswith(LOSSY_KEY)
 
 
 def _fits(text: str, *, key: bool) -> bool:
