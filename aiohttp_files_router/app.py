@@ -9,9 +9,11 @@ import aiohttp
 from aiohttp import web
 
 from .config import RouterConfig
-from .handlers import batches, files
+from .handlers import batches, files, health
 from .keys import STATE_KEY
+from .metrics import upstream_trace
 from .middleware import openai_errors
+from .observe import add_request_id, observe
 from .state import RouterState
 from .upstream import STREAM_BUFFER
 
@@ -30,6 +32,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
         read_bufsize=STREAM_BUFFER,
+        trace_configs=[upstream_trace()],
         timeout=aiohttp.ClientTimeout(
             total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
         ),
@@ -44,17 +47,28 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
                 await account.provider.close()
 
 
+async def _start_draining(app: web.Application) -> None:
+    # The standalone server drains before this runs; under gunicorn or a host app this is
+    # the first word of shutdown.
+    app[STATE_KEY].draining = True
+
+
 def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -> web.Application:
     """The router as an aiohttp application serving ``/files`` and ``/batches``.
+
+    ``/health/liveliness``, ``/health/readiness`` and ``/metrics`` are served at its root.
 
     ``route_prefixes`` serves the routes under several prefixes at once; the standalone
     server uses ``("", "/v1")`` so both of the openai SDK's base_url styles work.
     """
     if not isinstance(config, RouterConfig):
         raise TypeError("create_app() takes a RouterConfig: use load_config() or parse_config().")
-    app = web.Application(middlewares=[openai_errors])
+    app = web.Application(middlewares=[observe, openai_errors])
     app[STATE_KEY] = RouterState.from_config(config)
     app.cleanup_ctx.append(_client_session)
+    app.on_response_prepare.append(add_request_id)
+    app.on_shutdown.append(_start_draining)
+    app.add_routes(health.routes(""))
     for prefix in route_prefixes:
         app.add_routes(files.routes(prefix))
         app.add_routes(batches.routes(prefix))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .accounts import Account
 from .config import RouterConfig
+from .context import note_account
 from .errors import PermissionDenied, Unauthorized
 
 __all__ = [
@@ -40,6 +41,7 @@ def current_principal() -> Principal:
 @dataclass(frozen=True)
 class KeyRing:
     keys: tuple[tuple[bytes, Principal], ...]
+    master: bytes | None = None
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> KeyRing:
@@ -50,11 +52,20 @@ class KeyRing:
         for k in config.files_router.keys:
             models = None if k.models is None else frozenset(k.models)
             keys.append((k.key.encode(), Principal(models)))
-        return cls(tuple(keys))
+        return cls(tuple(keys), master.encode() if master else None)
 
     @property
     def enabled(self) -> bool:
         return bool(self.keys)
+
+    def is_master(self, request: web.BaseRequest) -> bool:
+        """Whether the caller may see operational detail: the master key, or an open router."""
+        if not self.keys:
+            return True
+        presented = _presented_key(request)
+        if presented is None or self.master is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self.master)
 
     def authenticate(self, request: web.BaseRequest) -> Principal:
         if not self.keys:
@@ -97,6 +108,7 @@ def _presented_key(request: web.BaseRequest) -> str | None:
 
 def authorize(account: Account) -> None:
     """403 unless the caller's key may use this account (however it was chosen)."""
+    note_account(account)
     allowed = current_principal().models
     if allowed is None or account.name in allowed or account.route in allowed:
         return

@@ -155,6 +155,8 @@ class FilesRouterSettings(_Base, kw_only=True, frozen=True):
     spool_dir: str | None = None
     connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    metrics_public: bool = False
+    shutdown_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

@@ -10,6 +10,7 @@ from aiohttp import web
 __all__ = [
     "AccountUnavailable",
     "BadRequest",
+    "DownloadCut",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -18,10 +19,19 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "clip",
     "error_body",
     "error_response",
     "for_log",
 ]
+
+
+CLIP_CHARS = 200
+
+
+def clip(value: str, limit: int = CLIP_CHARS) -> str:
+    """A client's value as an error message quotes it: at most ``limit`` characters."""
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 class RouterError(Exception):
@@ -111,6 +121,11 @@ _LOG_ESCAPES.update({ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t", ord("
 def for_log(value: object) -> str:
     """``value`` as text safe to put in a log line."""
     return str(value).translate(_LOG_ESCAPES)
+
+
+class DownloadCut(ConnectionResetError):
+    """The upstream failed after the answer's headers were sent: the handler logged it and
+    cut the client's connection, the only honest signal left."""
 
 
 class _ErrorBody(msgspec.Struct):

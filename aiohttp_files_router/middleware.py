@@ -10,8 +10,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .auth import bind_principal, unbind_principal
-from .errors import RouterError, error_response, for_log
+from .errors import DownloadCut, RouterError, clip, error_response, for_log
+from .handlers.health import PUBLIC_HANDLERS
 from .keys import STATE_KEY
+from .observe import CLIENT_CLOSED, client_gone
 
 __all__ = ["openai_errors"]
 
@@ -22,6 +24,11 @@ _TYPES = {401: "invalid_request_error", 403: "permission_error", 404: "invalid_r
 
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.handler in PUBLIC_HANDLERS:
+        try:
+            return await handler(request)  # they check the master key themselves
+        except RouterError as err:
+            return err.response()
     try:
         principal = request.config_dict[STATE_KEY].keyring.authenticate(request)
     except RouterError as err:
@@ -30,6 +37,13 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except RouterError as err:
+        if err.status >= 500 and client_gone(request):
+            # The upstream call failed because the client's own body stopped: not the
+            # account's fault, and nobody is left to answer.
+            logger.info(
+                "%s %s: the client disconnected", for_log(request.method), for_log(request.path)
+            )
+            return web.Response(status=CLIENT_CLOSED)
         if err.status >= 500:
             logger.warning(
                 "%s %s -> %d: %s%s",
@@ -44,9 +58,21 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status < 400:
             raise
         status = exc.status
-        message = exc.reason if status != 404 else f"Unknown path: {request.method} {request.path}"
+        message = (
+            exc.reason if status != 404 else f"Unknown path: {request.method} {clip(request.path)}"
+        )
         return error_response(status, message, _TYPES.get(status, "invalid_request_error"))
-    except (asyncio.CancelledError, ConnectionError):
+    except DownloadCut:
+        return web.Response(status=502)  # logged where it happened; the connection is cut
+    except ConnectionError:
+        if not client_gone(request):
+            raise
+        # Answered to nobody; returned rather than raised, so aiohttp logs no traceback.
+        logger.info(
+            "%s %s: the client disconnected", for_log(request.method), for_log(request.path)
+        )
+        return web.Response(status=CLIENT_CLOSED)
+    except asyncio.CancelledError:
         raise
     except Exception as exc:
         # One line, no traceback (frames can carry request data); the full one at DEBUG.

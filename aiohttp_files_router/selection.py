@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .accounts import Account, Registry
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, clip
 from .ids import InvalidId, Kind, RoutedId, decode_id
 
 __all__ = ["Selectors", "Target", "choose", "resolve_id", "selectors"]
@@ -69,7 +69,7 @@ def choose(registry: Registry, sel: Selectors, *, required: bool = True) -> Acco
         account = registry.pick(sel.model)
         if account is None:
             raise BadRequest(
-                f"Unknown model '{sel.model}': it is not in this router's model_list.",
+                f"Unknown model '{clip(sel.model)}': it is not in this router's model_list.",
                 param=sel.model_param,
                 code="model_not_found",
             )
@@ -78,7 +78,7 @@ def choose(registry: Registry, sel: Selectors, *, required: bool = True) -> Acco
         account = registry.legacy.get(sel.legacy)
         if account is None:
             raise BadRequest(
-                f"custom-llm-provider '{sel.legacy}' has no entry in files_settings.",
+                f"custom-llm-provider '{clip(sel.legacy)}' has no entry in files_settings.",
                 param=LEGACY_FIELD,
             )
         return account
@@ -107,12 +107,12 @@ def resolve_id(
             value, kind, config.id_secrets, allow_unsigned=config.files_router.allow_unsigned_ids
         )
     except InvalidId as err:
-        raise NotFound(f"No such {kind}: '{value}' ({err}).", param=param) from None
+        raise NotFound(f"No such {kind}: '{clip(value)}' ({err}).", param=param) from None
     if isinstance(decoded, RoutedId):
         account = registry.for_route(decoded.deployment)
         if account is None:
             raise NotFound(
-                f"No such {kind}: '{value}' names an account this router does not have.",
+                f"No such {kind}: '{clip(value)}' names an account this router does not have.",
                 param=param,
             )
         provider_id = decoded.provider_id
@@ -120,11 +120,11 @@ def resolve_id(
         chosen = choose(registry, sel, required=in_body)
         if chosen is None:
             raise NotFound(
-                f"No such {kind}: '{value}' was not issued by this router. To use a provider's "
-                "own ID, also pass 'model' to pick its account.",
+                f"No such {kind}: '{clip(value)}' was not issued by this router. To use a "
+                "provider's own ID, also pass 'model' to pick its account.",
                 param=param,
             )
         account, provider_id = chosen, decoded.provider_id
     if provider_id.strip(".") == "":
-        raise NotFound(f"No such {kind}: '{value}'.", param=param)
+        raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
     return Target(account, provider_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ class RouterState:
     registry: Registry
     keyring: KeyRing
     _http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    draining: bool = False  # shutdown has begun: readiness answers 503
+    in_flight: int = 0  # requests inside the router's middleware now
+    idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # in_flight == 0
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> RouterState:

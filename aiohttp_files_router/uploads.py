@@ -23,7 +23,7 @@ from aiohttp import BodyPartReader, MultipartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, clip
 
 __all__ = [
     "FORWARDED_FIELDS",
@@ -55,7 +55,8 @@ def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
         raise BadRequest("Missing required parameter: 'purpose'.", param="purpose")
     if purpose not in PURPOSES:
         raise BadRequest(
-            f"Invalid value for 'purpose': '{purpose}'. Expected one of: {', '.join(PURPOSES)}.",
+            f"Invalid value for 'purpose': '{clip(purpose)}'. "
+            f"Expected one of: {', '.join(PURPOSES)}.",
             param="purpose",
         )
     anchor = fields.get("expires_after[anchor]")

@@ -28,7 +28,7 @@ from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body
+from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
 
 __all__ = [
     "DECODED_CODINGS",
@@ -232,6 +232,8 @@ def _fresh_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
         auto_decompress=http.auto_decompress,
         read_bufsize=STREAM_BUFFER,
         timeout=http.timeout,
+        # The shared session's tracing sends the request ID upstream and times the call.
+        trace_configs=list(http.trace_configs),
     )
 
 
@@ -281,7 +283,7 @@ async def exchange(
                     "account %s: %s %s lost on a stale connection (%s); repeating it",
                     account,
                     method,
-                    url.path,
+                    for_log(url.path),
                     type(err).__name__,
                 )
                 fresh = fresh or _fresh_session(http)

@@ -218,11 +218,14 @@ async def test_jobs_are_labelled_and_filtered(
         done = await victim.batches.retrieve(b.id)
         assert done.status == "completed" and done.output_file_id
         out = (await victim.files.content(done.output_file_id)).text
-        assert [json.loads(x)["custom_id"] for x in out.splitlines()] == ["req-0", "req-1"]
+        assert sorted(json.loads(x)["custom_id"] for x in out.splitlines()) == ["req-0", "req-1"]
         listed_files = [
             x.id async for x in victim.files.list(extra_query={"model": "gemini-batch"})
         ]
-        assert done.output_file_id in listed_files
+        # The output view (`...predictions.jsonl#succeeded`) reads an object in the namespace.
+        predictions = raw_id(done.output_file_id).partition("#")[0]
+        assert predictions.startswith(f"gs://{BUCKET}/team-a/files-router/gemini-batch/")
+        assert predictions in [raw_id(x) for x in listed_files]
         with pytest.raises((PermissionDeniedError, NotFoundError)):
             await attacker.files.content(done.output_file_id)
         out_raw = quote(raw_id(done.output_file_id), safe="")
@@ -401,3 +404,40 @@ async def test_routes_that_are_not_label_values_or_path_safe(
         listed = await admin.batches.list(extra_query={"model": "Team.EU/1"})
         assert [x.id for x in listed.data] == [b.id]
         assert (await admin.batches.list(extra_query={"model": "Team.EU"})).data == []
+
+
+def test_google_genai_lists_with_a_label_filter(tmp_path: Path) -> None:
+    """The official client's list filter reaches the fake, which honours it."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google import genai
+    from google.genai import types
+
+    from .test_fake_vertex import EMAIL as SA_EMAIL
+    from .test_fake_vertex import _credentials, _public, _row, _serve_in_thread
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fake = FakeVertex({SA_EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake.put_object(
+        "fake-bucket", "in/r.jsonl", json.dumps(_row("a")).encode(), "application/jsonl"
+    )
+    with _serve_in_thread(fake.app()) as base:
+        client = genai.Client(
+            vertexai=True,
+            project="fake-project",
+            location="us-central1",
+            credentials=_credentials(key, base),
+            http_options=types.HttpOptions(base_url=base),
+        )
+        jobs = [
+            client.batches.create(model="gemini-2.5-flash", src="gs://fake-bucket/in/r.jsonl")
+            for _ in range(3)
+        ]
+        # google-genai cannot label a job; label two as the router would.
+        for job, route in zip(jobs, ("gemini-batch", "gemini-pro", None), strict=True):
+            assert job.name
+            if route:
+                fake.jobs[job.name.rsplit("/", 1)[-1]].labels = {"files_router_deployment": route}
+        wanted = 'labels.files_router_deployment="gemini-pro"'
+        listed = list(client.batches.list(config=types.ListBatchJobsConfig(filter=wanted)))
+        assert [j.name for j in listed] == [jobs[1].name]
+        assert len(list(client.batches.list())) == 3

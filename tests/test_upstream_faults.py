@@ -114,6 +114,7 @@ class DroppingUpstream:
     def __init__(self, *, cut_uploads: bool = False):
         self.cut_uploads = cut_uploads
         self.answered: list[tuple[str, str]] = []
+        self.client_request_ids: list[str | None] = []
         self.dropped: list[tuple[str, str]] = []
         self.uploads = 0
         self.server: asyncio.Server | None = None
@@ -152,6 +153,7 @@ class DroppingUpstream:
                 )
                 await writer.drain()
                 self.answered.append((method, path))
+                self.client_request_ids.append(lowered.get("x-client-request-id"))
                 served += 1
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -204,6 +206,8 @@ async def test_idle_connections_dropped_between_calls_are_no_502(
     # found the pool empty (the batch's repeat went on a one-off connection).
     assert dropped_methods(dropping) == ["GET", "DELETE", "POST"]
     assert [m for m, _ in dropping.answered] == ["GET", "GET", "DELETE", "POST", "POST"]
+    # A repeat on a fresh connection is still traced: it names the caller's request upstream.
+    assert all(dropping.client_request_ids), dropping.client_request_ids
 
 
 def dropped_methods(upstream: DroppingUpstream) -> list[str]:

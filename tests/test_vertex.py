@@ -142,7 +142,11 @@ async def test_seed_flow_on_vertex(
 
         stored = [json.loads(x) for x in (await sdk.files.content(f.id)).text.splitlines()]
         first = stored[0]
-        assert first["custom_id"] == "req-0"
+        assert all(list(row) == ["request"] for row in stored)  # nothing else at the top
+        assert first["request"]["labels"] == {
+            "litellm_custom_id": "req-0",
+            "litellm_custom_id_raw": "b32_ojsxcljq",
+        }
         assert first["request"]["systemInstruction"] == {"parts": [{"text": "Be terse."}]}
         assert first["request"]["contents"] == [{"role": "user", "parts": [{"text": "hello 0"}]}]
         assert first["request"]["generationConfig"] == {
@@ -173,8 +177,10 @@ async def test_seed_flow_on_vertex(
         assert isinstance(b.created_at, int) and isinstance(b.completed_at, int)
         check("Batch", b.model_dump(exclude_none=True))
         assert b.output_file_id and decode_id(b.output_file_id, "file").deployment == "gemini-batch"  # type: ignore[union-attr]
+        assert b.error_file_id is None  # no row failed
         out = (await sdk.files.content(b.output_file_id)).text
-        rows = [json.loads(x) for x in out.splitlines()]
+        # Vertex writes its lines in its own order: rows are found by custom_id.
+        rows = sorted((json.loads(x) for x in out.splitlines()), key=lambda r: r["custom_id"])
         assert [r["custom_id"] for r in rows] == ["req-0", "req-1", "req-2"]
         bodies = [r["response"]["body"] for r in rows]
         assert all(r["response"]["status_code"] == 200 for r in rows)
@@ -193,7 +199,13 @@ async def test_seed_flow_on_vertex(
         listed = [
             x.id async for x in sdk.files.list(limit=1, extra_query={"model": "gemini-batch"})
         ]
-        assert listed == [f.id, b.output_file_id]  # cursors walk the bucket, oldest first
+        # Cursors walk the bucket, oldest first; the listing names the predictions object
+        # itself, of which output_file_id is a view.
+        predictions = decode_id(b.output_file_id, "file").provider_id.removesuffix("#succeeded")
+        assert [decode_id(x, "file").provider_id for x in listed] == [
+            decode_id(f.id, "file").provider_id,
+            predictions,
+        ]
         batches = await sdk.batches.list(extra_query={"model": "gemini-batch"})
         assert [x.id for x in batches.data] == [b.id]
         assert (await sdk.files.delete(f.id)).deleted
@@ -210,32 +222,25 @@ async def test_failed_rows_become_error_rows(
     start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
     router = await start_router(config(vertex_entry(vertex_server)))
+    rows = chat_rows(2)
+    rows[1]["body"]["temperature"] = 3  # outside Vertex's [0, 2]: the row fails upstream
     async with sdk_for(router) as sdk:
         f = await sdk.files.create(
-            file=("in.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+            file=("in.jsonl", io.BytesIO(jsonl(rows))),
             purpose="batch",
             extra_body={"model": "gemini-batch"},
         )
-        # Make the second stored row invalid for Vertex, as a bad prompt would be.
-        obj = next(
-            o
-            for o in vertex.objects.values()
-            if o.name.endswith(decode_id(f.id, "file").provider_id.rsplit("/", 1)[-1])
-        )
-        lines = obj.path.read_bytes().splitlines()
-        broken = json.loads(lines[1])
-        broken["request"]["contents"] = []
-        obj.path.write_bytes(lines[0] + b"\n" + json.dumps(broken).encode() + b"\n")
         b = await sdk.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         b = await sdk.batches.retrieve(b.id)
         assert b.request_counts.completed == 1 and b.request_counts.failed == 1
-        out = (await sdk.files.content(b.output_file_id)).text
-        rows = [json.loads(x) for x in out.splitlines()]
-    assert [r["response"]["status_code"] for r in rows] == [200, 400]
-    assert rows[1]["custom_id"] == "req-1"
-    assert "contents must not be empty" in rows[1]["response"]["body"]["error"]["message"]
+        assert b.output_file_id and b.error_file_id
+        ok = [json.loads(x) for x in (await sdk.files.content(b.output_file_id)).text.splitlines()]
+        bad = [json.loads(x) for x in (await sdk.files.content(b.error_file_id)).text.splitlines()]
+    assert [(r["custom_id"], r["response"]["status_code"]) for r in ok] == [("req-0", 200)]
+    assert [(r["custom_id"], r["response"]["status_code"]) for r in bad] == [("req-1", 400)]
+    assert "temperature" in bad[0]["response"]["body"]["error"]["message"]
 
 
 async def test_large_upload_uses_256k_multiples_and_bad_line_removes_partial(
@@ -373,6 +378,7 @@ async def test_bad_credentials_and_foreign_ids(
             f"gs://{BUCKET}/elsewhere/x",
             "gs://other-bucket/team-a/files-router/x",
             f"gs://{BUCKET}/team-a/../x",
+            f"gs://{BUCKET}/elsewhere/batch-output/1/predictions.jsonl#failed",  # a view
         ):
             before = len(vertex.requests)
             with pytest.raises(NotFoundError):
@@ -411,7 +417,7 @@ async def test_mixed_openai_and_vertex(
             for value, kind in ((b.id, "batch"), (b.output_file_id, "file")):
                 assert decode_id(value, kind).deployment == model  # type: ignore[arg-type,union-attr]
             out = (await sdk.files.content(b.output_file_id)).text.splitlines()
-            assert [json.loads(x)["custom_id"] for x in out] == ["req-0", "req-1"]
+            assert sorted(json.loads(x)["custom_id"] for x in out) == ["req-0", "req-1"]
     assert {r.account for r in fake.requests} == {"a"}
     assert not any(r.path.startswith("/v1/files") for r in vertex.requests)
 
@@ -445,3 +451,283 @@ async def test_google_application_credentials_fallback(
     async with sdk_for(router) as sdk:
         listed = await sdk.files.list(extra_query={"model": "gemini-batch"})
     assert listed.data == [] and vertex.token_requests == 1
+
+
+# -- issue 9: custom_id through labels, both output views, resumable Range -------------------
+
+AWKWARD_IDS = [
+    "Request-UPPER",
+    "v1.2.3",
+    "ns:item:7",
+    "path/to/row",
+    "two words here",
+    "naïve — 日本語 ✓",
+    "x" * 199 + "Z",
+    "req-0",
+    "REQ-0",  # the same lossy label as "req-0": only the raw labels tell them apart
+]
+
+
+async def run_batch(sdk: AsyncOpenAI, rows: list[dict[str, Any]]) -> Any:
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(rows))),
+        purpose="batch",
+        extra_body={"model": "gemini-batch"},
+    )
+    b = await sdk.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    return await sdk.batches.retrieve(b.id)
+
+
+async def read_rows(sdk: AsyncOpenAI, file_id: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (await sdk.files.content(file_id)).text.splitlines()]
+
+
+async def test_awkward_custom_ids_come_back_exactly(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    rows = chat_rows(len(AWKWARD_IDS))
+    for i, (row, custom_id) in enumerate(zip(rows, AWKWARD_IDS, strict=True)):
+        row["custom_id"] = custom_id
+        if i % 2:
+            row["body"]["max_tokens"] = 1  # marks the row: its answer stops for "length"
+    rows[0]["body"]["labels"] = {"team": "research", "stage": ""}  # the row's own labels
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, rows)
+        assert b.status == "completed" and b.request_counts.completed == len(rows)
+        assert b.output_file_id and b.error_file_id is None
+        out = await read_rows(sdk, b.output_file_id)
+    assert sorted(r["custom_id"] for r in out) == sorted(AWKWARD_IDS)
+    for r in out:
+        i = AWKWARD_IDS.index(r["custom_id"])
+        reason = r["response"]["body"]["choices"][0]["finish_reason"]
+        assert reason == ("length" if i % 2 else "stop"), r["custom_id"]
+    # What went up: only `request`, the row's own labels kept beside the custom_id's.
+    job = next(iter(vertex.jobs.values()))
+    bucket, _, name = job.source.removeprefix("gs://").partition("/")
+    stored = [json.loads(x) for x in vertex.objects[(bucket, name)].path.read_bytes().splitlines()]
+    assert all(list(row) == ["request"] for row in stored)
+    labels = stored[0]["request"]["labels"]
+    assert labels["team"] == "research" and labels["stage"] == ""
+    assert labels["litellm_custom_id"] == "request-upper"
+    long_labels = stored[6]["request"]["labels"]
+    assert long_labels["litellm_custom_id"] == "x" * 63
+    assert "litellm_custom_id_raw_5" in long_labels
+    assert all(len(v) <= 63 for row in stored for v in row["request"]["labels"].values())
+
+
+async def test_every_row_failed_reads_through_error_file(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    rows = chat_rows(3)
+    for row in rows:
+        row["body"]["temperature"] = 2.5
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, rows)
+        check("Batch", b.model_dump(exclude_none=True))
+        assert b.request_counts.failed == 3 and b.request_counts.completed == 0
+        assert b.output_file_id is None and b.error_file_id
+        info = await sdk.files.retrieve(b.error_file_id)
+        assert info.id == b.error_file_id and info.purpose == "batch_output"
+        check("OpenAIFile", info.model_dump(exclude_none=True))
+        errors = await read_rows(sdk, b.error_file_id)
+    assert sorted(r["custom_id"] for r in errors) == ["req-0", "req-1", "req-2"]
+    for r in errors:
+        assert r["response"]["status_code"] == 400 and r["error"] is None
+        assert "temperature" in r["response"]["body"]["error"]["message"]
+
+
+async def test_partial_failure_splits_rows_between_two_views(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    rows = chat_rows(5)
+    for i in (1, 4):
+        rows[i]["body"]["temperature"] = -1
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, rows)
+        assert (b.request_counts.completed, b.request_counts.failed) == (3, 2)
+        next(iter(vertex.jobs.values())).stats["incompleteCount"] = -1  # "unknown" to Vertex
+        assert (await sdk.batches.retrieve(b.id)).request_counts.total == 5
+        assert b.output_file_id and b.error_file_id and b.output_file_id != b.error_file_id
+        output, error = decode_id(b.output_file_id, "file"), decode_id(b.error_file_id, "file")
+        assert isinstance(output, RoutedId) and isinstance(error, RoutedId)
+        assert output.deployment == error.deployment == "gemini-batch"
+        # Two views of the one predictions object Vertex wrote.
+        assert output.provider_id.rsplit("#", 1)[0] == error.provider_id.rsplit("#", 1)[0]
+        ok, bad = await read_rows(sdk, b.output_file_id), await read_rows(sdk, b.error_file_id)
+        # The object itself (as listed, or as LiteLLM names it) still reads as every row.
+        whole = encode_id("file", output.provider_id.rsplit("#", 1)[0], "gemini-batch")
+        everything = await read_rows(sdk, whole)
+        # Deleting a view deletes the object both views read.
+        deleted = await sdk.files.delete(b.error_file_id)
+        assert deleted.deleted and deleted.id == b.error_file_id
+        with pytest.raises(NotFoundError):
+            await sdk.files.content(b.output_file_id)
+    assert sorted(r["custom_id"] for r in ok) == ["req-0", "req-2", "req-3"]
+    assert all(r["response"]["status_code"] == 200 for r in ok)
+    assert sorted(r["custom_id"] for r in bad) == ["req-1", "req-4"]
+    assert all(r["response"]["status_code"] == 400 for r in bad)
+    assert sorted(r["custom_id"] for r in everything) == [f"req-{i}" for i in range(5)]
+
+
+async def test_lost_labels_fall_back_to_line_numbers_with_one_warning(
+    start_router: RouterFactory,
+    vertex_server: TestServer,
+    vertex: FakeVertex,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    vertex.drop_labels = True
+    rows = chat_rows(4)
+    rows[3]["body"]["temperature"] = 9
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, rows)
+        with caplog.at_level("WARNING", logger="aiohttp_files_router"):
+            ok = await read_rows(sdk, b.output_file_id)
+        warnings = [r for r in caplog.records if "custom_id label" in r.getMessage()]
+        assert len(warnings) == 1  # one per file, not one per row
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="aiohttp_files_router"):
+            bad = await read_rows(sdk, b.error_file_id)
+        assert len([r for r in caplog.records if "custom_id label" in r.getMessage()]) == 1
+    # N is the row's line in predictions.jsonl, whichever view it is read through.
+    names = sorted(r["custom_id"] for r in ok + bad)
+    assert names == ["line-1", "line-2", "line-3", "line-4"]
+    assert len(ok) == 3 and len(bad) == 1
+    job = next(iter(vertex.jobs.values()))
+    bucket, _, prefix = str(job.output_dir).removeprefix("gs://").partition("/")
+    lines = vertex.objects[(bucket, prefix + "/predictions.jsonl")].path.read_bytes().split(b"\n")
+    failed_line = next(i for i, x in enumerate(lines, 1) if x and json.loads(x)["status"])
+    assert bad[0]["custom_id"] == f"line-{failed_line}"
+
+
+async def test_custom_id_fallbacks_on_predictions_from_other_tools(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    """Raw labels, else the lossy label, else a top-level custom_id, else line-N."""
+    ok = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1},
+    }
+    contents = [{"role": "user", "parts": [{"text": "q"}]}]
+    lines = [
+        # LiteLLM's own example: a job LiteLLM made reads back here.
+        {
+            "request": {
+                "contents": contents,
+                "labels": {
+                    "litellm_custom_id": "request-1",
+                    "litellm_custom_id_raw": "b32_ojsxc5lfon2c2mi",
+                },
+            },
+            "status": "",
+            "response": ok,
+        },
+        {"request": {"contents": contents, "labels": {"litellm_custom_id": "lossy_id"}}},
+        {"custom_id": "Top.Level", "request": {"contents": contents}, "status": "", "response": ok},
+        {"request": {"contents": contents}, "status": "", "response": ok},
+        # A raw piece lost in the middle: the lossy label, never a wrong decode.
+        {
+            "request": {
+                "contents": contents,
+                "labels": {
+                    "litellm_custom_id": "gappy",
+                    "litellm_custom_id_raw": "b32_ojsxc5lfon2c2mi",
+                    "litellm_custom_id_raw_2": "b32_aa",
+                },
+            },
+            "status": "",
+            "response": ok,
+        },
+    ]
+    lines[1]["status"] = "Bad Request: no"
+    name = "team-a/files-router/gemini-batch/batch-output/x/prediction-model-1/predictions.jsonl"
+    vertex.put_object(BUCKET, name, jsonl(lines), "application/jsonl")
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        rows = await read_rows(sdk, encode_id("file", f"gs://{BUCKET}/{name}", "gemini-batch"))
+    assert [r["custom_id"] for r in rows] == [
+        "request-1",
+        "lossy_id",
+        "Top.Level",
+        "line-4",
+        "gappy",
+    ]
+    assert [r["response"]["status_code"] for r in rows] == [200, 400, 200, 200, 200]
+
+
+async def test_labels_refused_at_upload_naming_the_line(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    router = await start_router(config(vertex_entry(vertex_server)))
+    cases = [
+        ("y" * 2324, None, "Vertex allows 64 labels"),  # 2324 bytes need 65 labels
+        ("z" * 2000, {f"k{i}": "v" for i in range(30)}, "body.labels has 30"),
+        ("ok", {"Team": "x"}, "label rules"),
+        ("ok", {"team": "Research"}, "label rules"),
+        ("ok", {"litellm_custom_id": "x"}, "reserved"),
+        ("ok", ["team"], "object of strings"),
+    ]
+    async with sdk_for(router) as sdk:
+        for custom_id, labels, words in cases:
+            rows = chat_rows(3)
+            rows[1]["custom_id"] = custom_id
+            if labels is not None:
+                rows[1]["body"]["labels"] = labels
+            with pytest.raises(BadRequestError) as info:
+                await sdk.files.create(
+                    file=("in.jsonl", io.BytesIO(jsonl(rows))),
+                    purpose="batch",
+                    extra_body={"model": "gemini-batch"},
+                )
+            err = error_of(info.value.response.json())
+            assert "Line 2 " in err["message"] and words in err["message"], err
+            assert err["param"] == "file"
+        # The longest custom_id that fits goes through.
+        rows = chat_rows(1)
+        rows[0]["custom_id"] = "y" * 2323  # 3717 base32 characters: 63 labels, 64 with the lossy
+        b = await run_batch(sdk, rows)
+        out = await read_rows(sdk, b.output_file_id)
+    assert [r["custom_id"] for r in out] == ["y" * 2323]
+    assert vertex.uploads == {}  # refused uploads were cancelled
+    assert len(vertex.objects) == 2  # nothing stored but the good file and its predictions
+
+
+async def test_short_range_308_resends_from_persisted_offset(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    router = await start_router(config(vertex_entry(vertex_server)))
+    big = jsonl(chat_rows(30_000))  # more than one 2 MiB chunk
+    small = jsonl(chat_rows(3))  # one chunk, the last
+    async with sdk_for(router) as sdk:
+        stored = {}
+        for label, data, short in (
+            ("big", big, False),
+            ("big-short", big, True),
+            ("small", small, False),
+            ("small-short", small, True),
+        ):
+            vertex.short_range_once = short
+            f = await sdk.files.create(
+                file=(f"{label}.jsonl", io.BytesIO(data)),
+                purpose="batch",
+                extra_body={"model": "gemini-batch"},
+            )
+            assert not vertex.short_range_once  # the fake did keep only part of a chunk
+            stored[label] = (await sdk.files.content(f.id)).content
+    assert stored["big-short"] == stored["big"] and stored["small-short"] == stored["small"]
+    assert len(stored["big"].splitlines()) == 30_000
+    # The half of a chunk GCS did not keep went again, and nothing else did.
+    plain, short = vertex.finished_uploads[0], vertex.finished_uploads[1]
+    assert sum(plain.chunk_sizes) == plain.received
+    assert sum(short.chunk_sizes) == short.received + short.chunk_sizes[0] // 2
+    small_short = vertex.finished_uploads[3]
+    assert small_short.chunk_sizes == [
+        len(stored["small"]),
+        len(stored["small"]) - len(stored["small"]) // 2,
+    ]
+    assert vertex.uploads == {}

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from aiohttp import BodyPartReader, web
 
@@ -44,7 +44,14 @@ class RecordedRequest:
     form: dict[str, str] = field(default_factory=dict)  # text fields of an upload
     json: Any = None  # JSON body, if any
     file_head: builtins.bytes = b""  # the first bytes of an uploaded file
-    request_id: str = field(default_factory=lambda: new_id("req_"))  # as x-request-id says
+    client_request_id: str | None = None  # the X-Client-Request-Id the caller sent
+    response_request_id: str = ""  # the x-request-id this fake answered with
+
+
+async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
+    record = request.get(_RECORD)
+    if record is not None:
+        response.headers["x-request-id"] = record.response_request_id
 
 
 class Answer(Exception):
@@ -57,6 +64,7 @@ class Answer(Exception):
 
 # The account and record of the request being served (request keys need aiohttp >= 3.14).
 _current: ContextVar[tuple[FakeAccount, RecordedRequest]] = ContextVar("fake_request")
+_RECORD: Final = web.RequestKey("fake_record", RecordedRequest)
 
 
 def mask(key: str) -> str:
@@ -156,6 +164,7 @@ class FakeOpenAI:
         app = web.Application(middlewares=[middleware(self), self._serve], client_max_size=1024**2)
         app.add_routes(self.routes(self.prefix))
         app.on_cleanup.append(self._cleanup)
+        app.on_response_prepare.append(_request_id)
         return app
 
     async def _cleanup(self, app: web.Application) -> None:
@@ -179,7 +188,12 @@ class FakeOpenAI:
             key=key,
             chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
             content_type=request.content_type,
+            # "Debugging requests" in OpenAI's API reference: the caller's own ID comes in
+            # X-Client-Request-Id, and every answer names OpenAI's in x-request-id.
+            client_request_id=request.headers.get("X-Client-Request-Id"),
+            response_request_id=new_id("req_"),
         )
+        request[_RECORD] = record
         self.requests.append(record)
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -197,8 +211,6 @@ class FakeOpenAI:
                     _current.reset(token)
         except Answer as answer:
             response = answer.response
-        # OpenAI names every answer's request ("Debugging requests" in its API reference).
-        response.headers["x-request-id"] = record.request_id
         return response
 
     # -- files ------------------------------------------------------------------------------

@@ -1,18 +1,41 @@
 """The Vertex AI flavour of the fake: a token endpoint, the GCS JSON API, batch prediction jobs.
 
+Built from Google's documentation and official clients only (each behaviour cites its source),
+never from this project's adapter; where the documentation is silent the fake takes the least
+helpful reading and says so.
+
 - ``POST /token``: the JWT bearer grant; the assertion must be signed by a known
-  service-account key (RS256) for this endpoint's URL;
-- GCS: resumable (``uploadType=resumable``, chunks in multiples of 256 KiB) and media uploads,
-  object metadata, ``alt=media`` downloads, delete, list (prefix, startOffset, pageToken);
-- ``batchPredictionJobs``: create, get, list (pageSize/pageToken), ``:cancel``; a job runs on
-  the fake's clock and writes ``prediction-model-*/predictions.jsonl`` in Vertex's format,
-  echoing each input row's extra fields, with failed rows for invalid requests.
+  service-account key (RS256), carry the cloud-platform scope and name Google's token URL
+  or this endpoint's as its audience; only tokens it issued open the rest;
+- GCS: resumable (``uploadType=resumable``, chunks in multiples of 256 KiB except the last,
+  ``308`` with the persisted ``Range``) and media uploads, object metadata (``md5Hash``, and
+  ``crc32c`` when google-crc32c is installed), ``alt=media`` downloads (also under
+  ``/download/``), delete, list (prefix, startOffset, pageToken);
+- ``batchPredictionJobs`` (``v1`` and ``v1beta1``): create (with ``labels``), get, list
+  (pageSize/pageToken, a ``labels.key=value`` filter), ``:cancel``; a job runs on the
+  fake's clock and writes
+  ``prediction-model-*/predictions.jsonl`` in Vertex's format: each line is
+  ``{"status", "processed_time", "request"[, "response"]}``, only the input row's ``request``
+  is echoed (no other top-level field survives), lines are written in an order other than the
+  input's, and invalid requests become failed lines (``status`` set, no ``response``).
+
+Fault-injection knobs (plain attributes, set them between calls):
+
+- ``drop_labels``: output lines echo the request without its ``labels`` (a job whose output
+  lost its labels);
+- ``short_range_once``: the next resumable chunk that carries bytes persists only half of
+  them (rounded down): the ``308`` answer's ``Range`` ends short of what was sent, as GCS may
+  do, and the client must resend from the persisted offset; a chunk starting anywhere else is a
+  ``400``. The knob resets itself after use.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import importlib
 import json
+import random
 import re
 import secrets
 import time
@@ -31,38 +54,31 @@ from .store import make_root, remove_root
 
 __all__ = ["FakeVertex"]
 
+
+def _load_crc32c() -> Any:
+    """Google's CRC32C (google-crc32c), if installed: it is not a dependency of this package
+    but comes with google-cloud-storage."""
+    try:
+        return importlib.import_module("google_crc32c")
+    except ImportError:
+        return None
+
+
+_CRC32C = _load_crc32c()
+
 CHUNK_UNIT = 256 * 1024
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-# BatchPredictionJob.labels (REST reference, projects.locations.batchPredictionJobs): "Label
-# keys and values can be no longer than 64 characters (Unicode codepoints), can only contain
-# lowercase letters, numeric characters, underscores and dashes. International characters are
-# allowed." Resource-manager label rules add: keys start with a lowercase letter, at most 64
-# labels. International characters are refused here (least helpful reading).
-_JOB_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-_JOB_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 # batchPredictionJobs.list ``filter``: "labels supports general map functions that is:
 # labels.key=value - key:value equality; labels.key:* or labels:key - key existence". Only the
 # equality form is served; any other filter is refused rather than ignored.
 _LABEL_FILTER = re.compile(r'labels\.([a-z][a-z0-9_-]{0,62})\s*=\s*("?)([a-z0-9_-]{0,63})\2')
-
-
-def _job_labels_problem(labels: Any) -> str | None:
-    if labels is None:
-        return None
-    if not isinstance(labels, dict) or len(labels) > 64:
-        return "labels must be an object of at most 64 string labels."
-    for key, value in labels.items():
-        if not _JOB_LABEL_KEY.fullmatch(key) or not (
-            isinstance(value, str) and _JOB_LABEL_VALUE.fullmatch(value)
-        ):
-            return f"labels: bad label {key!r}."
-    return None
 
 
 def _label_filter(text: str | None) -> tuple[str, str] | web.Response | None:
@@ -80,6 +96,78 @@ def _error(status: int, message: str, reason: str = "INVALID_ARGUMENT") -> web.R
     )
 
 
+def _reorder(rows: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
+    """Output lines in an order other than the input's.
+
+    Neither the Vertex batch docs nor the BatchPredictionJob reference promise that
+    ``predictions.jsonl`` follows the input order (only the Gemini Developer API's file output
+    does: ``BatchJobDestination.fileName`` in google-genai's types), so the fake shuffles
+    (deterministically per job); a file of two or more lines never comes out in input order.
+    """
+    out = list(rows)
+    random.Random(seed).shuffle(out)
+    if len(out) > 1 and all(a is b for a, b in zip(out, rows, strict=True)):
+        out.reverse()
+    return out
+
+
+def _invalid(request: dict[str, Any]) -> str | None:
+    """Why Vertex would refuse ``request`` (a GenerateContentRequest), or None."""
+    # contents: "Required" in the GenerateContentRequest reference
+    # (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent).
+    contents = request.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return "contents is required and must not be empty."
+    # temperature: "Range: [0.0, 2.0]" in GenerationConfig
+    # (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference#generationconfig).
+    config = request.get("generationConfig")
+    if config is not None and not isinstance(config, dict):
+        return "generationConfig must be an object."
+    temperature = (config or {}).get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= 2
+    ):
+        return f"generationConfig.temperature must be in [0.0, 2.0], got {temperature!r}."
+    return _invalid_labels(request.get("labels"))
+
+
+def _label_char(c: str) -> bool:
+    return c in "_-" or c.isdecimal() or (c.isalpha() and not c.isupper())
+
+
+def _invalid_labels(labels: Any) -> str | None:
+    """GenerateContentRequest.labels (aiplatform v1 ``GenerateContentRequest``, REST reference
+    projects.locations.publishers.models/generateContent, ``labels``): "Label keys and
+    values can be no longer than 63 characters (Unicode codepoints) and can only contain
+    lowercase letters, numeric characters, underscores, and dashes. International characters
+    are allowed. Label values are optional. Label keys must start with a letter." The Cloud
+    label rules (https://cloud.google.com/resource-manager/docs/labels-overview#requirements)
+    add "up to a maximum of 64" labels and keys of at least one character. The docs do not
+    say whether a bad label fails the row or is ignored: the fake fails the row (least helpful
+    reading)."""
+    if labels is None:
+        return None
+    if not isinstance(labels, dict):
+        return "labels must be an object of strings."
+    if len(labels) > 64:
+        return f"labels: at most 64 labels, got {len(labels)}."
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            return f"labels.{key}: the value must be a string."
+        if not 1 <= len(key) <= 63 or not key[0].isalpha() or key[0].isupper():
+            return f"labels: bad key {key!r} (1-63 characters, starting with a lowercase letter)."
+        if len(value) > 63:
+            return f"labels.{key}: the value is longer than 63 characters."
+        if not all(_label_char(c) for c in key + value):
+            return (
+                f"labels.{key}: keys and values may only hold lowercase letters, digits, "
+                "'_' and '-'."
+            )
+    return None
+
+
 @dataclass
 class GcsObject:
     bucket: str
@@ -89,6 +177,23 @@ class GcsObject:
     content_type: str
     metadata: dict[str, str]
     created: float
+    digests: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # https://cloud.google.com/storage/docs/json_api/v1/objects#resource: md5Hash and
+        # crc32c are base64 digests of the data (crc32c big-endian). google-cloud-storage
+        # checks crc32c after an upload by default, so it is given when google-crc32c (Google's
+        # own implementation, installed with that client) is importable.
+        md5 = hashlib.md5(usedforsecurity=False)
+        crc = _CRC32C.Checksum() if _CRC32C is not None else None
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                md5.update(chunk)
+                if crc is not None:
+                    crc.update(chunk)
+        self.digests = {"md5Hash": base64.b64encode(md5.digest()).decode()}
+        if crc is not None:
+            self.digests["crc32c"] = base64.b64encode(crc.digest()).decode()
 
     def resource(self) -> dict[str, Any]:
         return {
@@ -101,6 +206,7 @@ class GcsObject:
             "timeCreated": _iso(self.created),
             "updated": _iso(self.created),
             "metadata": self.metadata,
+            **self.digests,
         }
 
 
@@ -163,13 +269,16 @@ class FakeVertex:
         self.finished_uploads: list[Upload] = []
         self.jobs: dict[str, Job] = {}
         self.requests: list[RecordedRequest] = []
+        self.drop_labels = False
+        self.short_range_once = False
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
         middlewares = [compress(self), self._serve]
         app = web.Application(middlewares=middlewares, client_max_size=64 * 1024**2)
-        jobs = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
+        # google-genai calls Vertex at v1beta1 by default (_api_client.py), the REST docs at v1.
+        jobs = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/batchPredictionJobs"
         app.add_routes(
             [
                 web.post("/token", self.issue_token),
@@ -178,6 +287,9 @@ class FakeVertex:
                 web.delete("/upload/storage/v1/b/{bucket}/o", self.cancel_upload),
                 web.get("/storage/v1/b/{bucket}/o", self.list_objects),
                 web.get("/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
+                # The JSON API's media download endpoint (google-cloud-storage uses it):
+                # https://cloud.google.com/storage/docs/json_api/v1/objects/get
+                web.get("/download/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
                 web.delete("/storage/v1/b/{bucket}/o/{object:.+}", self.delete_object),
                 web.post(jobs, self.create_job),
                 web.get(jobs, self.list_jobs),
@@ -250,9 +362,12 @@ class FakeVertex:
         try:
             claims = jwt.decode(assertion, options={"verify_signature": False})
             key = self.service_accounts[claims["iss"]]
-            claims = jwt.decode(
-                assertion, key, algorithms=["RS256"], audience=str(request.url.with_query(None))
-            )
+            # https://developers.google.com/identity/protocols/oauth2/service-account
+            # ("Creating a JWT"): aud "is always https://oauth2.googleapis.com/token" (what
+            # google-auth sends whatever the token_uri); this fake's own token URL stands in
+            # for it for clients that send the token_uri they were given.
+            audiences = [GOOGLE_TOKEN_URL, str(request.url.with_query(None))]
+            claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=audiences)
         except (jwt.PyJWTError, KeyError):
             return web.json_response(
                 {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
@@ -305,6 +420,14 @@ class FakeVertex:
         return upload
 
     async def put_chunk(self, request: web.Request) -> web.Response:
+        # https://cloud.google.com/storage/docs/performing-resumable-uploads ("Upload in
+        # multiple chunks", "Check the status of a resumable upload"): each chunk carries
+        # Content-Range "bytes FIRST-LAST/TOTAL" (TOTAL "*" while unknown), every chunk but
+        # the one completing the upload is a multiple of 256 KiB, an unfinished upload answers
+        # 308 with "Range: bytes=0-N" (no Range at all when nothing is persisted), and the
+        # client must not assume every byte it sent was kept: the next chunk starts at N+1.
+        # A chunk starting anywhere else is refused (the docs do not say what GCS does with
+        # it; least helpful reading: 400).
         upload = self._upload(request)
         data = await request.read()
         spec = request.headers.get("Content-Range", "")
@@ -319,18 +442,30 @@ class FakeVertex:
                 start, end = int(first), int(last)
         except ValueError:
             return _error(400, f"Bad Content-Range: {spec!r}")
-        if unit != "bytes" or start != upload.received or end - start + 1 != len(data):
-            return _error(400, f"Content-Range {spec!r} does not continue the upload")
-        if total is None and len(data) % CHUNK_UNIT:
+        if unit != "bytes" or end - start + 1 != len(data):
+            return _error(400, f"Bad Content-Range: {spec!r}")
+        if start != upload.received:
+            return _error(
+                400,
+                f"Content-Range {spec!r} does not start at the persisted offset {upload.received}.",
+            )
+        if total is not None and start + len(data) > total:
+            return _error(400, f"Content-Range {spec!r} goes past the declared size.")
+        completes = total is not None and start + len(data) == total
+        if not completes and len(data) % CHUNK_UNIT:
             return _error(400, "Chunks other than the last must be multiples of 256 KiB.")
+        kept = len(data)
+        if self.short_range_once and data:
+            # The docs' own status example answers "Range: bytes=0-42": a persisted offset
+            # need not fall on a 256 KiB boundary, so half the chunk is kept, unaligned.
+            self.short_range_once = False
+            kept = len(data) // 2
         with upload.path.open("ab") as fh:
-            fh.write(data)
-        upload.received += len(data)
+            fh.write(data[:kept])
+        upload.received += kept
         upload.chunk_sizes.append(len(data))
-        if total is None:
-            return web.Response(status=308, headers={"Range": f"bytes=0-{upload.received - 1}"})
-        if total != upload.received:
-            return _error(400, "The upload ended short of its declared size.")
+        if total is None or upload.received < total:
+            return self._incomplete(upload)
         del self.uploads[request.query["upload_id"]]
         self.finished_uploads.append(upload)
         final = self._path(upload.bucket, upload.name)
@@ -346,6 +481,11 @@ class FakeVertex:
         )
         self.objects[(upload.bucket, upload.name)] = obj
         return web.json_response(obj.resource())
+
+    @staticmethod
+    def _incomplete(upload: Upload) -> web.Response:
+        headers = {"Range": f"bytes=0-{upload.received - 1}"} if upload.received else {}
+        return web.Response(status=308, headers=headers)
 
     async def cancel_upload(self, request: web.Request) -> web.Response:
         upload = self._upload(request)
@@ -439,42 +579,68 @@ class FakeVertex:
         if limit == -1:
             limit = len(lines) // 2
         now = self.clock()
-        rows, ok, failed = [], 0, 0
+        rows: list[dict[str, Any]] = []
+        ok = failed = 0
         for line in lines[:limit]:
-            row: Any = None
-            try:
-                row = json.loads(line)
-                request = row["request"]
-                if not request["contents"]:
-                    raise ValueError("contents must not be empty")
-            except (ValueError, KeyError, TypeError) as err:
+            row = self._output_line(job.model, line, _iso(now))
+            if "response" in row:
+                ok += 1
+            else:
                 failed += 1
-                rows.append(
-                    {
-                        **(row if isinstance(row, dict) else {}),
-                        "status": f"Bad Request: {err}",
-                        "processed_time": _iso(now),
-                    }
-                )
-                continue
-            ok += 1
-            rows.append(
-                {
-                    **row,
-                    "status": "",
-                    "processed_time": _iso(now),
-                    "response": self._predict(job.model, request),
-                }
-            )
+            rows.append(row)
         out_bucket, _, out_prefix = job.output_prefix.removeprefix("gs://").partition("/")
         directory = f"{out_prefix.rstrip('/')}/prediction-model-{int(now)}"
-        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        data = "".join(json.dumps(r) + "\n" for r in _reorder(rows, job.id)).encode()
         self.put_object(out_bucket, f"{directory}/predictions.jsonl", data, "application/jsonl")
         job.output_dir = f"gs://{out_bucket}/{directory}"
         job.stats = {
             "successfulCount": ok,
             "failedCount": failed,
             "incompleteCount": len(lines) - ok - failed,
+        }
+
+    def _output_line(self, model: str, line: bytes, processed: str) -> dict[str, Any]:
+        """One line of ``predictions.jsonl`` for one input line.
+
+        https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage
+        ("Prepare your inputs", "Retrieve batch output"): an input line is
+        ``{"request": GenerateContentRequest}``; an output line carries ``status`` (empty on
+        success), ``processed_time``, the ``request`` and, for succeeded rows only, the
+        ``response``; error details go in ``status``. Nothing says any other top-level field
+        of the input line is copied, so none is (least helpful reading; LiteLLM issue 14044
+        reports the real service drops ``custom_id``). The page is silent on whether failed
+        lines echo the request; they do here, as implementations run against the service
+        report (Bifrost's Vertex batches: the request "is echoed back in each output line").
+        A line with no request object to echo (not JSON, no ``request``) carries none.
+        """
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            return {
+                "status": f"Bad Request: the line is not JSON: {err}",
+                "processed_time": processed,
+            }
+        request = row.get("request") if isinstance(row, dict) else None
+        if not isinstance(request, dict):
+            return {
+                "status": 'Bad Request: a line must be {"request": {...}}.',
+                "processed_time": processed,
+            }
+        echoed = dict(request)
+        if self.drop_labels:
+            echoed.pop("labels", None)
+        problem = _invalid(request)
+        if problem:
+            return {
+                "status": f"Bad Request: {problem}",
+                "processed_time": processed,
+                "request": echoed,
+            }
+        return {
+            "status": "",
+            "processed_time": processed,
+            "request": echoed,
+            "response": self._predict(model, request),
         }
 
     @staticmethod
@@ -549,6 +715,18 @@ class FakeVertex:
             output = body["outputConfig"]["gcsDestination"]["outputUriPrefix"]
         except (KeyError, IndexError, TypeError):
             return _error(400, "model, inputConfig.gcsSource and outputConfig are required")
+        # https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/batch-prediction-api
+        # (inputConfig.instancesFormat: "Use jsonl for Cloud Storage"; likewise
+        # outputConfig.predictionsFormat). The docs do not say what a job without them
+        # gets: it is refused (least helpful reading).
+        formats = (
+            body["inputConfig"].get("instancesFormat"),
+            body["outputConfig"].get("predictionsFormat"),
+        )
+        if formats != ("jsonl", "jsonl"):
+            return _error(
+                400, "inputConfig.instancesFormat and outputConfig.predictionsFormat must be jsonl"
+            )
         if not str(model).startswith("publishers/google/models/"):
             return _error(400, f"Unsupported model: {model}")
         job = Job(
@@ -559,7 +737,9 @@ class FakeVertex:
             self.clock(),
             body.get("displayName", ""),
         )
-        problem = _job_labels_problem(body.get("labels"))
+        # BatchPredictionJob.labels (REST reference, projects.locations.batchPredictionJobs)
+        # states the same rules as a request's labels.
+        problem = _invalid_labels(body.get("labels"))
         if problem:
             return _error(400, problem)
         job.labels = dict(body.get("labels") or {})

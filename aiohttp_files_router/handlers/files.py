@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
 from ..auth import authorize
-from ..errors import BadRequest, RouterError, for_log
+from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..providers import FileUpload, Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
 from ..uploads import UploadReader, forwarded_fields
@@ -188,7 +188,7 @@ async def file_content(request: web.Request) -> web.StreamResponse:
             )
             if request.transport is not None:
                 request.transport.abort()
-            raise ConnectionResetError("upstream failed during download") from None
+            raise DownloadCut("upstream failed during download") from None
         await resp.write_eof()
         return resp
 

@@ -11,7 +11,7 @@ import abc
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 
@@ -62,6 +62,10 @@ class Provider(abc.ABC):
     # accounts with the same text see each other's objects. None: the router keeps this
     # account's objects in a namespace of its own.
     shared_store: str | None = None
+    # The header that carries the router's request ID to this provider, where the provider
+    # documents one, and the response header holding the provider's own request ID.
+    client_request_id_header: ClassVar[str | None] = None
+    upstream_request_id_header: ClassVar[str | None] = None
 
     @property
     def secrets(self) -> tuple[str, ...]:

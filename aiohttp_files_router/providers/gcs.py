@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,9 @@ __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object", "unix"]
 # 8 MiB chunks cost about 40 MiB of peak RSS (each chunk is held up to three times while it
 # is sent) for no gain in speed, since the row transform is the slower part.
 RESUMABLE_CHUNK = 8 * 256 * 1024
+# 308 answers in a row that keep none of the bytes sent before the upload is given up.
+MAX_STALLS = 3
+_RANGE = re.compile(r"bytes=0-([0-9]+)")
 _decode = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -47,6 +51,14 @@ def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
         "purpose": purpose,
         "status": "processed",
     }
+
+
+def _persisted(header: str | None) -> int | None:
+    """How many bytes a 308's ``Range`` says GCS kept: none without the header."""
+    if header is None:
+        return 0
+    match = _RANGE.fullmatch(header.strip())
+    return int(match[1]) + 1 if match else None
 
 
 class Bucket:
@@ -126,10 +138,13 @@ class Bucket:
                 )
             session_url = URL(resp.headers["Location"], encoded=True)
         try:
-            return await self._send(http, headers, secrets, session_url, chunks)
+            reply = await self._send(http, headers, secrets, session_url, chunks)
         except BaseException:
             await self._cancel(http, headers, session_url)
             raise
+        if not reply.ok:
+            await self._cancel(http, headers, session_url)
+        return reply
 
     async def _send(
         self,
@@ -139,22 +154,66 @@ class Bucket:
         session_url: URL,
         chunks: AsyncIterator[bytes],
     ) -> UpstreamReply:
+        """Send ``chunks`` in RESUMABLE_CHUNK pieces; ``buf`` holds what GCS has not kept.
+
+        A 308 answers with the bytes GCS persisted (``Range: bytes=0-N``, none without the
+        header), which may be fewer than were sent: the rest stays at the head of ``buf`` and
+        goes again. https://cloud.google.com/storage/docs/performing-resumable-uploads
+        """
         buf = bytearray()
-        offset = 0
+        offset = 0  # the upload offset of buf[0]
         async for chunk in chunks:
             buf += chunk
             while len(buf) >= RESUMABLE_CHUNK:
-                with memoryview(buf) as view:
-                    piece = bytes(view[:RESUMABLE_CHUNK])  # one copy, not two
-                del buf[:RESUMABLE_CHUNK]
-                rng = f"bytes {offset}-{offset + len(piece) - 1}/*"
-                reply = await self._put(http, headers, secrets, session_url, piece, rng)
-                if reply.status != 308:
+                reply, offset = await self._send_piece(
+                    http, headers, secrets, session_url, buf, offset, None
+                )
+                if reply is not None:
                     return reply if not reply.ok else normalise_error(502, b"", secrets)
-                offset += len(piece)
         total = offset + len(buf)
-        rng = f"bytes {offset}-{total - 1}/{total}" if buf else f"bytes */{total}"
-        return await self._put(http, headers, secrets, session_url, bytes(buf), rng)
+        while True:
+            reply, offset = await self._send_piece(
+                http, headers, secrets, session_url, buf, offset, total
+            )
+            if reply is not None:
+                return reply
+
+    async def _send_piece(
+        self,
+        http: aiohttp.ClientSession,
+        headers: Mapping[str, str],
+        secrets: tuple[str, ...],
+        session_url: URL,
+        buf: bytearray,
+        offset: int,
+        total: int | None,
+    ) -> tuple[UpstreamReply | None, int]:
+        """One PUT from the head of ``buf``; drops what GCS kept from ``buf``.
+
+        Returns (the final answer, or None to go on; the new offset). ``total`` is set for the
+        last piece, which carries everything left.
+        """
+        for _ in range(MAX_STALLS):
+            size = len(buf) if total is not None else RESUMABLE_CHUNK
+            with memoryview(buf) as view:
+                piece = bytes(view[:size])  # one copy, not two
+            if total is None:
+                rng = f"bytes {offset}-{offset + size - 1}/*"
+            else:
+                rng = f"bytes {offset}-{total - 1}/{total}" if piece else f"bytes */{total}"
+            reply, persisted = await self._put(http, headers, secrets, session_url, piece, rng)
+            if reply.status != 308:
+                return reply, offset
+            kept = _persisted(persisted)
+            if kept is None or not offset <= kept <= offset + len(piece):
+                # GCS claims bytes never sent, or forgot bytes no longer held: cannot go on.
+                return normalise_error(502, b"", secrets), offset
+            del buf[: kept - offset]
+            if kept > offset:
+                return None, kept
+        raise UpstreamUnavailable(
+            f"The storage of account '{self.account}' keeps no bytes of the upload."
+        )
 
     async def _put(
         self,
@@ -164,7 +223,8 @@ class Bucket:
         url: URL,
         data: bytes,
         content_range: str,
-    ) -> UpstreamReply:
+    ) -> tuple[UpstreamReply, str | None]:
+        """The answer, and on a 308 its ``Range`` header (None when absent)."""
         # A BytesIO: aiohttp warns that a large raw bytes body could stall the loop. A chunk
         # lost to a stale connection is not sent again from here (a file object would resend
         # only its unread rest); the upload fails and is cancelled.
@@ -180,9 +240,11 @@ class Bucket:
         ) as resp:
             relay = relayed_headers(resp.status, resp.headers)
             body = await read_body(resp, self.account, relay)
-            if resp.status == 308 or 200 <= resp.status < 300:
-                return UpstreamReply(resp.status, body, relay)
-            return normalise_error(resp.status, body, secrets, relay)
+            if resp.status == 308:
+                return UpstreamReply(308, body, relay), resp.headers.get("Range")
+            if 200 <= resp.status < 300:
+                return UpstreamReply(resp.status, body, relay), None
+            return normalise_error(resp.status, body, secrets, relay), None
 
     async def _cancel(
         self, http: aiohttp.ClientSession, headers: Mapping[str, str], url: URL

@@ -17,7 +17,8 @@ __all__ = ["MAX_LINE_BYTES", "map_lines", "set_body_model"]
 MAX_LINE_BYTES = 64 * 1024 * 1024
 OUT_BLOCK = 256 * 1024
 
-LineFn = Callable[[int, bytes], bytes]
+# A line function returns the new line, or None to leave the line out.
+LineFn = Callable[[int, bytes], bytes | None]
 
 _object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _json = msgspec.json.Encoder()
@@ -26,7 +27,10 @@ _json = msgspec.json.Encoder()
 async def map_lines(
     chunks: AsyncIterator[bytes], fn: LineFn, *, max_line: int = MAX_LINE_BYTES
 ) -> AsyncIterator[bytes]:
-    """Apply ``fn(line_number, line)`` to every line (without its newline), streaming."""
+    """Apply ``fn(line_number, line)`` to every line (without its newline), streaming.
+
+    Line numbers count every line of the input, kept or left out.
+    """
     pending = bytearray()
     out = bytearray()
     number = 0
@@ -35,8 +39,10 @@ async def map_lines(
         start = 0
         while (end := pending.find(b"\n", start)) != -1:
             number += 1
-            out += _apply(fn, number, bytes(pending[start:end]))
-            out += b"\n"
+            mapped = _apply(fn, number, bytes(pending[start:end]))
+            if mapped is not None:
+                out += mapped
+                out += b"\n"
             start = end + 1
         del pending[:start]
         if len(pending) > max_line:
@@ -46,13 +52,13 @@ async def map_lines(
         if len(out) >= OUT_BLOCK:
             yield bytes(out)
             out.clear()
-    if pending:
-        out += _apply(fn, number + 1, bytes(pending))
+    if pending and (mapped := _apply(fn, number + 1, bytes(pending))) is not None:
+        out += mapped
     if out:
         yield bytes(out)
 
 
-def _apply(fn: LineFn, number: int, line: bytes) -> bytes:
+def _apply(fn: LineFn, number: int, line: bytes) -> bytes | None:
     if too_deep(line):
         raise _bad_line(number, f"nests deeper than {MAX_JSON_DEPTH} levels")
     return fn(number, line)

@@ -27,6 +27,12 @@ _json = msgspec.json.Encoder()
 
 
 class OpenAIProvider(Provider):
+    # Documented in the API reference ("Debugging requests"): the client may send its own ID
+    # in X-Client-Request-Id; every answer carries OpenAI's ID in x-request-id. Azure OpenAI
+    # documents both the same way.
+    client_request_id_header = "X-Client-Request-Id"
+    upstream_request_id_header = "x-request-id"
+
     def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout):
         self.name = name
         self.base = (params.api_base or DEFAULT_API_BASE).rstrip("/")

@@ -4,18 +4,22 @@ batch prediction jobs. The client only ever sees OpenAI shapes.
 - Upload (``purpose=batch``): OpenAI rows become Vertex rows line by line while they stream
   into a resumable GCS upload; other purposes are stored as they are. The file ID is the
   object's ``gs://`` URI.
-- Content of a job's ``predictions.jsonl``: Vertex predictions become OpenAI batch output rows.
+- Content of a job's ``predictions.jsonl``: Vertex predictions become OpenAI batch output rows,
+  each row's ``custom_id`` read from the request labels Vertex echoes (see vertex_labels). A
+  batch's ``output_file_id`` and ``error_file_id`` are two views of that one object: its URI
+  with ``#succeeded`` or ``#failed`` appended, each serving only those rows.
 - Batches: ``batchPredictionJobs`` with the deployment's model; states, counts and times mapped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets as random
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +29,7 @@ import msgspec
 from yarl import URL
 
 from ..config import ProviderParams
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, for_log
 from ..upstream import (
     UPSTREAM_REQUEST_ID,
     ContentStream,
@@ -38,9 +42,17 @@ from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object, unix
 from .google_auth import GoogleToken, load_service_account
 from .jsonl import map_lines
-from .vertex_rows import CHAT_URL, openai_to_vertex_line, vertex_to_openai_line
+from .vertex_rows import (
+    CHAT_URL,
+    FAILED,
+    SUCCEEDED,
+    openai_to_vertex_line,
+    vertex_to_openai_line,
+)
 
 __all__ = ["VertexProvider"]
+
+logger = logging.getLogger(__package__)
 
 _json = msgspec.json.Encoder()
 _decode = msgspec.json.Decoder(dict[str, Any])
@@ -77,7 +89,18 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
+def _view(file_id: str) -> tuple[str, str | None]:
+    """A file ID as (the stored object's ID, the view of a job's predictions or None)."""
+    base, sep, view = file_id.rpartition("#")
+    if sep and view in (SUCCEEDED, FAILED) and base.endswith("/" + PREDICTIONS):
+        return base, view
+    return file_id, None
+
+
 class VertexProvider(Provider):
+    # Vertex AI and Cloud Storage document no header for a caller's request ID (their
+    # x-goog-request-params is a routing header) and no request ID in their answers: our ID
+    # stays in our own log lines only.
     def __init__(
         self,
         name: str,
@@ -203,15 +226,20 @@ class VertexProvider(Provider):
         return openai_to_vertex_line(number, line)
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        stored, _ = _view(file_id)
         reply = await self._call(
-            http, "GET", self.bucket.object_url(self.bucket.object_name(file_id))
+            http, "GET", self.bucket.object_url(self.bucket.object_name(stored))
         )
         if not reply.ok:
             return reply
-        return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
+        # A view's size is its object's: counting its rows would mean reading them all.
+        return _ok(
+            {**file_object(self.bucket.resource(reply), self.bucket.name), "id": file_id}, reply
+        )
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
-        name = self.bucket.object_name(file_id)
+        # Deleting a view deletes the predictions object both views read.
+        name = self.bucket.object_name(_view(file_id)[0])
         reply = await self._call(http, "DELETE", self.bucket.object_url(name))
         if not reply.ok:
             return reply
@@ -254,7 +282,8 @@ class VertexProvider(Provider):
     async def file_content(
         self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AsyncIterator[ContentStream]:
-        name = self.bucket.object_name(file_id)
+        stored, view = _view(file_id)
+        name = self.bucket.object_name(stored)
         predictions = name.endswith("/" + PREDICTIONS)
         async with open_stream(
             http,
@@ -269,20 +298,40 @@ class VertexProvider(Provider):
             if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
                 relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
+                line_fn = vertex_to_openai_line(self.model, view, self._unmatched(stored))
                 stream = ContentStream(
                     stream.status,
                     {"Content-Type": "application/jsonl"}
                     | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(stream.chunks, vertex_to_openai_line(self.model)),
+                    map_lines(stream.chunks, line_fn),
                 )
             yield stream
+
+    def _unmatched(self, file_id: str) -> Callable[[int], None]:
+        """Reports the first row of a download whose custom_id is lost; once per file."""
+        reported = False
+
+        def report(number: int) -> None:
+            nonlocal reported
+            if not reported:
+                reported = True
+                logger.warning(
+                    "account %s: line %d of %s carries no custom_id label (the job's output "
+                    "lost its request labels?); such rows are named line-N by their position",
+                    self.name,
+                    number,
+                    for_log(file_id),
+                )
+
+        return report
 
     # -- batches ----------------------------------------------------------------------------
     def _batch(self, job: Mapping[str, Any]) -> dict[str, Any]:
         status = _STATES.get(str(job.get("state")), "in_progress")
         stats = job.get("completionStats") or {}
         done, failed = int(stats.get("successfulCount", 0)), int(stats.get("failedCount", 0))
-        total = done + failed + int(stats.get("incompleteCount", 0))
+        # incompleteCount is -1 when Vertex does not know it (BatchPredictionJob reference).
+        total = done + failed + max(0, int(stats.get("incompleteCount", 0)))
         uris = ((job.get("inputConfig") or {}).get("gcsSource") or {}).get("uris") or [""]
         obj: dict[str, Any] = {
             "id": str(job.get("name", "")).rsplit("/", 1)[-1],
@@ -310,9 +359,14 @@ class VertexProvider(Provider):
             obj[ended] = unix(job["endTime"])
         if status == "cancelling" and job.get("updateTime"):
             obj["cancelling_at"] = unix(job["updateTime"])
+        # Two views of one predictions object; the job's counts say which would be empty.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
-        if directory and status in ("completed", "cancelled", "failed") and done:
-            obj["output_file_id"] = f"{str(directory).rstrip('/')}/{PREDICTIONS}"
+        if directory and status in ("completed", "cancelled", "failed"):
+            predictions = f"{str(directory).rstrip('/')}/{PREDICTIONS}"
+            if done:
+                obj["output_file_id"] = f"{predictions}#{SUCCEEDED}"
+            if failed:
+                obj["error_file_id"] = f"{predictions}#{FAILED}"
         error = job.get("error")
         if isinstance(error, dict) and error.get("message"):
             obj["errors"] = {

@@ -1,10 +1,12 @@
 """OpenAI batch rows <-> Vertex AI batch prediction rows, one JSONL line at a time.
 
 Upload: ``{"custom_id", "method", "url", "body": <chat completion request>}`` becomes
-``{"custom_id", "request": <GenerateContentRequest>}`` (Vertex echoes the row's other fields
-into its output, which is how results find their ``custom_id`` again).
-Download: ``{"custom_id", "request", "status", "response": <GenerateContentResponse>}`` becomes
-an OpenAI batch output row with a ``chat.completion`` body, or an error row.
+``{"request": <GenerateContentRequest>}``, the ``custom_id`` carried in ``request.labels``
+(see vertex_labels): Vertex keeps nothing of an input row but its ``request``, and writes its
+output lines in no promised order.
+Download: ``{"request", "status", "response": <GenerateContentResponse>}`` becomes an OpenAI
+batch output row with a ``chat.completion`` body, or an error row; its ``custom_id`` is read
+from the echoed labels, never from the line's position.
 """
 
 from __future__ import annotations
@@ -18,8 +20,19 @@ from typing import Any
 import msgspec
 
 from ..errors import BadRequest
+from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
 
-__all__ = ["chat_to_generate_content", "openai_to_vertex_line", "vertex_to_openai_line"]
+__all__ = [
+    "FAILED",
+    "SUCCEEDED",
+    "chat_to_generate_content",
+    "openai_to_vertex_line",
+    "vertex_to_openai_line",
+]
+
+# The two views of a job's predictions: the rows that succeeded, the rows that failed.
+SUCCEEDED = "succeeded"
+FAILED = "failed"
 
 CHAT_URL = "/v1/chat/completions"
 _decode = msgspec.json.Decoder()
@@ -205,6 +218,7 @@ def openai_to_vertex_line(number: int, line: bytes) -> bytes:
         if not isinstance(body, dict):
             raise RowError("body must be an object")
         request = chat_to_generate_content(body)
+        request["labels"] = _labels(body, custom_id)
     except msgspec.DecodeError:
         raise BadRequest(
             f"Line {number} of the batch file is not valid JSON.",
@@ -218,7 +232,23 @@ def openai_to_vertex_line(number: int, line: bytes) -> bytes:
             param="file",
             code="invalid_batch_line",
         ) from None
-    return _encode.encode({"custom_id": custom_id, "request": request})
+    return _encode.encode({"request": request})
+
+
+def _labels(body: dict[str, Any], custom_id: str) -> dict[str, str]:
+    """The row's own labels, kept, plus the ones carrying its custom_id."""
+    own = body.get("labels")
+    own = {} if own is None else own
+    problem = label_problem(own)
+    if problem:
+        raise RowError(problem)
+    carried = custom_id_labels(custom_id)
+    if len(own) + len(carried) > MAX_LABELS:
+        raise RowError(
+            f"its custom_id ({len(custom_id)} characters) needs {len(carried)} Vertex labels and "
+            f"body.labels has {len(own)}; Vertex allows {MAX_LABELS} labels on a request"
+        )
+    return {**own, **carried}
 
 
 def _unix(stamp: Any) -> int:
@@ -263,24 +293,49 @@ def _message(candidate: dict[str, Any], custom_id: str, index: int) -> tuple[dic
     return message, reason
 
 
-def vertex_to_openai_line(model: str) -> Callable[[int, bytes], bytes]:
-    """A line function turning Vertex predictions into OpenAI batch output rows."""
+def _custom_id(row: dict[str, Any]) -> str | None:
+    request = row.get("request")
+    found = custom_id_from_labels(request.get("labels") if isinstance(request, dict) else None)
+    if found is not None:
+        return found
+    top = row.get("custom_id")  # jobs made by tools that put it there
+    return top if isinstance(top, str) and top else None
 
-    def fn(number: int, line: bytes) -> bytes:
+
+def vertex_to_openai_line(
+    model: str,
+    view: str | None = None,
+    unmatched: Callable[[int], None] | None = None,
+) -> Callable[[int, bytes], bytes | None]:
+    """A line function turning Vertex predictions into OpenAI batch output rows.
+
+    ``view``: None keeps every row, SUCCEEDED or FAILED only those. A row whose custom_id
+    cannot be found is named ``line-N`` (its line in predictions.jsonl) and reported to
+    ``unmatched``.
+    """
+
+    def fn(number: int, line: bytes) -> bytes | None:
         if not line.strip():
-            return line
+            return None
         try:
             row = _decode.decode(line)
         except msgspec.DecodeError:
             row = None
         if not isinstance(row, dict):
             row = {"status": f"unreadable prediction on line {number}"}
-        custom_id = str(row.get("custom_id") or f"line-{number}")
         response = row.get("response")
+        failed = bool(row.get("status")) or not isinstance(response, dict)
+        if view == (SUCCEEDED if failed else FAILED):
+            return None
+        custom_id = _custom_id(row)
+        if custom_id is None:
+            custom_id = f"line-{number}"
+            if unmatched is not None:
+                unmatched(number)
         request_id = "req_" + _digest(custom_id, str(number))
         out_id = "batch_req_" + _digest(custom_id, "out", str(number))
         body: dict[str, Any]
-        if row.get("status") or not isinstance(response, dict):
+        if failed or not isinstance(response, dict):
             body = {
                 "error": {
                     "message": str(row.get("status") or "no response"),

@@ -1,0 +1,106 @@
+"""What the router knows about the request being served: its ID, account and upstream call.
+
+One ``RequestInfo`` per request, made by the observing middleware. Handlers and the upstream
+trace hooks fill it in through a context variable (per task, so it works on every code path
+without passing it along); the access logger reads it from the request afterwards, and a
+logging filter stamps every log line with its request ID and the upstream's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .accounts import Account
+
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "REQUEST_INFO_KEY",
+    "RequestIdFilter",
+    "RequestInfo",
+    "current_info",
+    "new_request_id",
+    "note_account",
+]
+
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+@dataclass(slots=True, eq=False)
+class RequestInfo:
+    request_id: str
+    started: float  # time.perf_counter() when the router saw the request
+    operation: str = "-"  # e.g. files.retrieve
+    route: str = "unmatched"  # the route template, never a raw ID
+    model: str | None = None  # the account's model_name
+    account: str | None = None  # the account's route (what IDs carry)
+    client_id_header: str | None = None  # the provider's header for our request ID
+    upstream_id_header: str | None = None  # the provider's header for its own request ID
+    upstream_status: int | None = None
+    upstream_seconds: float = 0.0  # summed over the upstream calls, until their headers
+    upstream_request_id: str | None = None
+    client_gone: bool = False
+
+
+REQUEST_INFO_KEY: Final = web.RequestKey("aiohttp_files_router.request_info", RequestInfo)
+_current: ContextVar[RequestInfo | None] = ContextVar(
+    "aiohttp_files_router.request_info", default=None
+)
+
+
+def new_request_id(incoming: str | None) -> str:
+    """The client's ``x-request-id`` when sane, otherwise a fresh one."""
+    if incoming is not None and _SANE_ID.fullmatch(incoming):
+        return incoming
+    return os.urandom(16).hex()  # as unique as a uuid4, without building one
+
+
+def begin(request_id: str) -> RequestInfo:
+    info = RequestInfo(request_id, time.perf_counter())
+    _current.set(info)
+    return info
+
+
+def current_info() -> RequestInfo | None:
+    return _current.get()
+
+
+def note_account(account: Account) -> None:
+    """Record the account serving the current request (the last one used, for listings)."""
+    info = _current.get()
+    if info is None:
+        return
+    info.model = account.name
+    info.account = account.route
+    provider = account.provider
+    if provider is not None:
+        info.client_id_header = provider.client_request_id_header
+        info.upstream_id_header = provider.upstream_request_id_header
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` and ``upstream_request_id`` to every record ("-" outside a request).
+
+    Put it on the log handlers (the standalone server does) and use ``%(request_id)s``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if hasattr(record, "request_id"):  # set by the access logger, which knows best
+            return True
+        info = _current.get()
+        if info is None:
+            record.request_id = "-"
+            record.upstream_request_id = "-"
+        else:
+            record.request_id = info.request_id
+            record.upstream_request_id = info.upstream_request_id or "-"
+        return True

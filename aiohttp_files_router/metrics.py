@@ -1,0 +1,152 @@
+"""Prometheus metrics (prometheus-client) and the client-session hooks that feed them.
+
+With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared
+by the workers before they start (``--workers N`` does it itself): every worker's ``/metrics``
+then reports the sum over all of them, through prometheus-client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+from typing import TypeVar
+
+import aiohttp
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .context import current_info
+
+__all__ = [
+    "BYTES",
+    "IN_FLIGHT",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "UPSTREAM_REQUESTS",
+    "UPSTREAM_SECONDS",
+    "child",
+    "exposition",
+    "upstream_trace",
+]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Gigabyte uploads take minutes: the buckets reach well past the default 10 seconds.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+REQUESTS = Counter(
+    "files_router_requests",
+    "Requests answered by the router.",
+    ("method", "route", "model", "status"),
+)
+REQUEST_SECONDS = Histogram(
+    "files_router_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer.",
+    ("method", "route"),
+    buckets=_BUCKETS,
+)
+UPSTREAM_REQUESTS = Counter(
+    "files_router_upstream_requests",
+    "Requests the router made to provider accounts.",
+    ("account", "operation", "status"),
+)
+UPSTREAM_SECONDS = Histogram(
+    "files_router_upstream_duration_seconds",
+    "Time from sending an upstream request to receiving its answer's headers.",
+    ("account", "operation"),
+    buckets=_BUCKETS,
+)
+BYTES = Counter(
+    "files_router_bytes",
+    "Body bytes received from clients (upload) and sent to them (download), by account.",
+    ("direction", "account"),
+)
+IN_FLIGHT = Gauge(
+    "files_router_in_flight_requests",
+    "Requests being served now.",
+    multiprocess_mode="livesum",
+)
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+_children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+
+
+def child(metric: M, *values: str) -> M:
+    """``metric.labels(*values)``, remembered: labels() costs microseconds on every request
+    (a lock and tuple work); the label sets here are few and bounded."""
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found  # type: ignore[return-value]
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition and its content type: every worker's, in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def _on_start(
+    session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+) -> None:
+    ctx.started = time.perf_counter()
+    info = current_info()
+    if info is not None and info.client_id_header is not None:
+        # The headers object is the one the request is built from (as OpenTelemetry's
+        # aiohttp instrumentation relies on): the provider sees our request ID.
+        params.headers[info.client_id_header] = info.request_id
+
+
+def _finish(status: str, ctx: SimpleNamespace, response: aiohttp.ClientResponse | None) -> None:
+    seconds = time.perf_counter() - ctx.started
+    info = current_info()
+    if info is None:
+        return
+    account = info.account or "-"
+    child(UPSTREAM_REQUESTS, account, info.operation, status).inc()
+    child(UPSTREAM_SECONDS, account, info.operation).observe(seconds)
+    info.upstream_seconds += seconds
+    if response is not None:
+        info.upstream_status = response.status
+        if info.upstream_id_header is not None:
+            upstream_id = response.headers.get(info.upstream_id_header)
+            if upstream_id:
+                info.upstream_request_id = upstream_id[:128]
+
+
+async def _on_end(
+    session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+) -> None:
+    _finish(str(params.response.status), ctx, params.response)
+
+
+async def _on_exception(
+    session: aiohttp.ClientSession,
+    ctx: SimpleNamespace,
+    params: aiohttp.TraceRequestExceptionParams,
+) -> None:
+    _finish("error", ctx, None)
+
+
+def upstream_trace() -> aiohttp.TraceConfig:
+    """Hooks for the router's client session: request IDs out, upstream metrics in."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_on_start)
+    trace.on_request_end.append(_on_end)
+    trace.on_request_exception.append(_on_exception)
+    return trace

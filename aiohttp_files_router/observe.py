@@ -1,0 +1,132 @@
+"""The outer middleware: request IDs, size limits on the request head, metrics, in-flight count.
+
+It runs before authentication, so every answer (errors included) carries ``X-Request-Id``
+and is counted; the ID is added in ``on_response_prepare``, which also reaches streamed
+downloads whose headers leave before the handler returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, begin, new_request_id
+from .errors import error_response
+from .keys import STATE_KEY
+from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS, child
+
+__all__ = [
+    "MAX_HEADER_CHARS",
+    "MAX_TARGET_CHARS",
+    "add_request_id",
+    "client_gone",
+    "observe",
+    "operation_of",
+]
+
+# What our API legitimately carries: an ID we issue is a few hundred characters (a Vertex
+# resource name inside base64 stays under 2 KiB), a model name far less. The standalone
+# server's parser accepts more than this (PARSER_LIMIT), so longer heads reach this
+# middleware and get an OpenAI-shaped answer instead of aiohttp's plain-text 400.
+MAX_TARGET_CHARS = 8 * 1024
+MAX_HEADER_CHARS = 8 * 1024
+PARSER_LIMIT = 64 * 1024
+CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection first"
+
+_NOUNS = frozenset({"file", "files", "batch", "batches"})
+_operations: dict[Callable[..., Any], str] = {}
+
+
+def operation_of(handler: Callable[..., Any]) -> str:
+    """``files.retrieve`` for ``handlers.files.retrieve_file``: a bounded metrics label."""
+    name = _operations.get(handler)
+    if name is None:
+        module = getattr(handler, "__module__", "").rsplit(".", 1)[-1]
+        words = [w for w in getattr(handler, "__name__", "").split("_") if w not in _NOUNS]
+        name = f"{module}.{'_'.join(words) or 'call'}"
+        _operations[handler] = name
+    return name
+
+
+def client_gone(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _too_long(request: web.Request) -> web.Response | None:
+    if len(request.raw_path) > MAX_TARGET_CHARS:
+        return error_response(
+            414,
+            f"The request path and query are longer than {MAX_TARGET_CHARS} characters.",
+            code="uri_too_long",
+        )
+    for name, value in request.raw_headers:
+        if len(value) > MAX_HEADER_CHARS:
+            header = name.decode("latin-1")[:100]
+            return error_response(
+                431,
+                f"Header '{header}' is longer than {MAX_HEADER_CHARS} characters.",
+                param=header,
+                code="header_too_long",
+            )
+    return None
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.config_dict[STATE_KEY]
+    info = begin(new_request_id(request.headers.get(REQUEST_ID_HEADER)))
+    request[REQUEST_INFO_KEY] = info
+    match = request.match_info
+    resource = match.route.resource
+    if resource is not None:
+        info.route = resource.canonical
+        info.operation = operation_of(match.handler)
+    state.in_flight += 1
+    state.idle.clear()
+    IN_FLIGHT.inc()
+    status = 500
+    response: web.StreamResponse | None = None
+    try:
+        response = _too_long(request) or await handler(request)
+        status = response.status
+        if state.draining:
+            response.force_close()  # a kept-alive connection must not bring new work
+        return response
+    finally:
+        state.in_flight -= 1
+        if not state.in_flight:
+            state.idle.set()
+        IN_FLIGHT.dec()
+        if response is None and client_gone(request):
+            info.client_gone = True
+            status = CLIENT_CLOSED
+        account = info.account or "-"
+        child(REQUESTS, request.method, info.route, info.model or "-", str(status)).inc()
+        child(REQUEST_SECONDS, request.method, info.route).observe(
+            time.perf_counter() - info.started
+        )
+        received = request.content.total_bytes
+        if received:
+            child(BYTES, "upload", account).inc(received)
+        sent = _body_bytes(response)
+        if sent:
+            child(BYTES, "download", account).inc(sent)
+
+
+def _body_bytes(response: web.StreamResponse | None) -> int:
+    if response is None:
+        return 0
+    if response.prepared:
+        return response.body_length
+    return response.content_length or 0
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    info = request.get(REQUEST_INFO_KEY)
+    if info is not None:
+        response.headers[REQUEST_ID_HEADER] = info.request_id

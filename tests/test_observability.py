@@ -1,0 +1,270 @@
+"""Health, metrics, request IDs and the access log, on a router started in-process."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from aiohttp_files_router import create_app, parse_config, setup
+from aiohttp_files_router.accesslog import ACCESS_LOGGER, AccessLogger, JsonFormatter
+from aiohttp_files_router.context import RequestIdFilter
+from aiohttp_files_router.fake import FakeOpenAI
+
+from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, ServerFactory, base_config, error_of
+
+AUTH = {"Authorization": f"Bearer {MASTER}"}
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, parsed by Prometheus' own parser."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(found: dict[Any, float], name: str, **labels: str) -> float:
+    return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= set(ls))
+
+
+async def metrics(http: aiohttp.ClientSession, url: str) -> dict[Any, float]:
+    async with http.get(url, headers=AUTH) as resp:
+        assert resp.status == 200, await resp.text()
+        assert resp.headers["Content-Type"].startswith("text/plain; version=")
+        return samples(await resp.text())
+
+
+async def test_health_needs_no_key_and_readiness_lists_accounts_for_the_master(
+    start_router: RouterFactory, upstream: TestServer
+) -> None:
+    config = base_config(upstream)
+    config["model_list"].append(
+        {
+            "model_name": "needs-env",
+            "litellm_params": {"model": "openai/gpt-4o", "api_key": "os.environ/UNSET_KEY_14"},
+        }
+    )
+    router = await start_router(config)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(router.make_url("/health/liveliness")) as resp:
+            assert resp.status == 200 and await resp.json() == {"status": "ok"}
+        async with http.get(router.make_url("/health/readiness")) as resp:
+            assert resp.status == 200 and await resp.json() == {"status": "ready"}
+        async with http.get(
+            router.make_url("/health/readiness"), headers={"Authorization": "Bearer sk-wrong"}
+        ) as resp:
+            assert resp.status == 200 and await resp.json() == {"status": "ready"}
+        async with http.get(router.make_url("/health/readiness"), headers=AUTH) as resp:
+            text = await resp.text()
+            body = json.loads(text)
+        assert resp.status == 200 and body["status"] == "ready"
+        states = {a["model"]: (a["state"], a["reason"]) for a in body["accounts"]}
+        assert states["gpt-4o-litellm"] == ("usable", None)
+        assert states["needs-env"] == (
+            "unusable",
+            "environment variable UNSET_KEY_14 is not set",
+        )
+        for secret in (KEY_A, KEY_B, MASTER):
+            assert secret not in text
+        # The routes themselves still need a key.
+        async with http.get(router.make_url("/v1/files")) as resp:
+            assert resp.status == 401
+
+
+async def test_readiness_503_without_usable_account_or_when_draining(
+    start_router: RouterFactory, upstream: TestServer
+) -> None:
+    config = base_config(upstream)
+    for entry in config["model_list"]:
+        entry["litellm_params"]["api_key"] = "os.environ/UNSET_KEY_14"
+    router = await start_router(config)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(router.make_url("/health/readiness")) as resp:
+            assert resp.status == 503
+            assert (await resp.json())["status"] != "ready"
+        async with http.get(router.make_url("/health/liveliness")) as resp:
+            assert resp.status == 200
+    router2 = await start_router(base_config(upstream))
+    from aiohttp_files_router import STATE_KEY
+
+    router2.app[STATE_KEY].draining = True
+    async with aiohttp.ClientSession() as http:
+        async with http.get(router2.make_url("/health/readiness")) as resp:
+            assert resp.status == 503 and await resp.json() == {"status": "draining"}
+
+
+async def test_health_and_metrics_under_the_mount_prefix(
+    aiohttp_server: ServerFactory, upstream: TestServer
+) -> None:
+    host = aiohttp.web.Application()
+    setup(host, parse_config(base_config(upstream), "<test>"), prefix="/v1")
+    server = await aiohttp_server(host)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(server.make_url("/v1/health/liveliness")) as resp:
+            assert resp.status == 200 and await resp.json() == {"status": "ok"}
+        async with http.get(server.make_url("/v1/health/readiness")) as resp:
+            assert resp.status == 200
+        found = await metrics(http, str(server.make_url("/v1/metrics")))
+        assert any(n == "files_router_in_flight_requests" for n, _ in found)
+
+
+async def test_metrics_need_the_master_key_unless_public(
+    start_router: RouterFactory, upstream: TestServer
+) -> None:
+    config = base_config(upstream)
+    config["files_router"] = {"keys": [{"key": "sk-scoped", "models": ["gpt-4o-litellm"]}]}
+    router = await start_router(config)
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer sk-scoped"}):
+            async with http.get(router.make_url("/metrics"), headers=headers) as resp:
+                assert resp.status == 401
+                error_of(await resp.json())
+        await metrics(http, str(router.make_url("/metrics")))
+    public = await start_router(base_config(upstream, metrics_public=True))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(public.make_url("/metrics")) as resp:
+            assert resp.status == 200
+
+
+async def test_metrics_count_requests_by_route_template_and_upstream_calls(
+    router: TestServer, fake: FakeOpenAI
+) -> None:
+    url = str(router.make_url("/metrics"))
+    async with aiohttp.ClientSession() as http:
+        before = await metrics(http, url)
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("model", "gpt-4o-litellm")
+        form.add_field("file", b'{"a": 1}\n' * 1000, filename="x.jsonl")
+        async with http.post(router.make_url("/v1/files"), data=form, headers=AUTH) as resp:
+            assert resp.status == 200
+            file_id = (await resp.json())["id"]
+        for _ in range(3):
+            async with http.get(router.make_url(f"/v1/files/{file_id}"), headers=AUTH) as resp:
+                assert resp.status == 200
+        async with http.get(router.make_url(f"/v1/files/{file_id}/content"), headers=AUTH) as resp:
+            assert len(await resp.read()) == 9000
+        async with http.get(router.make_url("/v1/files/file-nope"), headers=AUTH) as resp:
+            assert resp.status == 404
+        after = await metrics(http, url)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    route = "/v1/files/{file_id}"
+    assert (
+        delta(
+            "files_router_requests_total",
+            method="GET",
+            route=route,
+            model="gpt-4o-litellm",
+            status="200",
+        )
+        == 3
+    )
+    assert delta("files_router_requests_total", route=route, status="404") == 1
+    assert not any(file_id in str(labels) for _, labels in after)
+    assert delta("files_router_request_duration_seconds_count", method="GET", route=route) == 4
+    assert (
+        delta(
+            "files_router_upstream_requests_total",
+            account="gpt-4o-litellm",
+            operation="files.retrieve",
+            status="200",
+        )
+        == 3
+    )
+    assert (
+        delta(
+            "files_router_upstream_duration_seconds_count",
+            account="gpt-4o-litellm",
+            operation="files.create",
+        )
+        == 1
+    )
+    assert delta("files_router_bytes_total", direction="upload", account="gpt-4o-litellm") > 9000
+    assert delta("files_router_bytes_total", direction="download", account="gpt-4o-litellm") >= (
+        9000
+    )
+    assert value(after, "files_router_in_flight_requests") >= 1  # the /metrics call itself
+
+
+async def test_request_id_kept_or_made_on_every_answer_and_sent_upstream(
+    router: TestServer, fake: FakeOpenAI
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            router.make_url("/v1/files?model=gpt-4o-litellm"),
+            headers={**AUTH, "X-Request-Id": "client.req-42_A"},
+        ) as resp:
+            assert resp.status == 200
+            assert resp.headers["X-Request-Id"] == "client.req-42_A"
+        assert fake.requests[-1].client_request_id == "client.req-42_A"
+        for bad in ("has space", "x" * 129, "semi;colon"):
+            async with http.get(
+                router.make_url("/v1/files"), headers={"X-Request-Id": bad}
+            ) as resp:
+                assert resp.status == 401  # errors carry it too
+                made = resp.headers["X-Request-Id"]
+                assert made != bad and len(made) == 32
+        async with http.get(router.make_url("/v1/files/file-x/content"), headers=AUTH) as resp:
+            assert resp.status == 404 and len(resp.headers["X-Request-Id"]) == 32
+
+
+async def test_access_log_line_and_log_lines_carry_both_request_ids(
+    aiohttp_server: ServerFactory, upstream: TestServer, fake: FakeOpenAI
+) -> None:
+    app = create_app(parse_config(base_config(upstream), "<test>"), route_prefixes=("/v1",))
+    router = await aiohttp_server(
+        app, access_log_class=AccessLogger, access_log=ACCESS_LOGGER, access_log_format="json"
+    )
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    keep.addFilter(RequestIdFilter())
+    package = logging.getLogger("aiohttp_files_router")
+    package.addHandler(keep)
+    old_level = package.level
+    package.setLevel(logging.INFO)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(
+                router.make_url("/v1/files?model=gpt-4o-litellm"),
+                headers={**AUTH, "X-Request-Id": "trace-me"},
+            ) as resp:
+                assert resp.status == 200
+                await resp.read()
+            # An upstream failure logged inside the request carries the IDs too.
+            await upstream.close()
+            async with http.get(
+                router.make_url("/v1/files?model=gpt-4o-litellm"),
+                headers={**AUTH, "X-Request-Id": "trace-502"},
+            ) as resp:
+                assert resp.status == 502
+    finally:
+        package.removeHandler(keep)
+        package.setLevel(old_level)
+    upstream_id = fake.requests[-1].response_request_id
+    assert upstream_id.startswith("req_")
+    (record,) = [r for r in records if r.name.endswith(".access") and r.request_id == "trace-me"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "trace-me"
+    assert line["upstream_request_id"] == upstream_id
+    assert line["method"] == "GET" and line["route"] == "/v1/files" and line["status"] == 200
+    assert line["model"] == "gpt-4o-litellm" and line["upstream_status"] == "200"
+    assert line["bytes_out"] > 0 and line["duration_ms"] > 0 and line["upstream_ms"] > 0
+    text = record.getMessage()
+    assert text.startswith("trace-me GET /v1/files 200 in=0 out=")
+    assert f"upstream_id={upstream_id}" in text
+    failures = [r for r in records if r.levelno == logging.WARNING]
+    assert failures and all(r.request_id == "trace-502" for r in failures)
