@@ -140,6 +140,8 @@ class FilesRouterSettings(_Base, kw_only=True, frozen=True):
     spool_dir: str | None = None
     connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    # How long a batch create may wait for an account to finish processing its input file.
+    file_ready_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

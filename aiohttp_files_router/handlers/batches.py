@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import BadRequest
+from ..errors import BadRequest, RouterError
 from ..selection import LEGACY_FIELD, MODEL_FIELD
 from .common import (
     by_path_id,
@@ -37,7 +37,12 @@ async def create_batch(request: web.Request) -> web.Response:
     )
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
     forwarded["input_file_id"] = target.provider_id
-    reply = await target.account.require().create_batch(state.http, forwarded)
+    try:
+        reply = await target.account.require().create_batch(state.http, forwarded)
+    except RouterError as err:
+        # An adapter names the input file by its provider ID; the client knows it by ours.
+        err.message = err.message.replace(target.provider_id, body["input_file_id"])
+        raise
     return reply_object(state, target.account, reply, "batch")
 
 

@@ -4,12 +4,21 @@
   ``{api_base}/openai/v1/files`` for ``api_version`` ``v1``/``latest``/``preview``.
 - Auth: ``api-key``; a given Entra ID token; or Entra ID client credentials.
 - Answers: empty-string file IDs become null, ISO timestamps unix seconds, ``InProgress``
-  ``in_progress``, file ``pending`` ``uploaded``; errors get OpenAI's shape upstream.py-wide.
-- Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed.
+  ``in_progress``, file ``pending`` ``uploaded``; a batch's null ``request_counts`` members
+  become 0, its ``/chat/completions`` endpoint ``/v1/chat/completions`` (null in a create
+  answer: the endpoint asked for), and the empty error file of a batch whose every row
+  completed a null ``error_file_id``. Errors get OpenAI's shape upstream.py-wide, their
+  ``code`` (``token_limit_exceeded``) kept.
+- Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed;
+  their ``expires_after[seconds]`` must be within Azure's 14 to 30 days.
+- Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
+  Azure has processed the input file: Azure refuses a file that is still ``pending``, where
+  OpenAI has processed it before answering the upload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -20,7 +29,9 @@ import aiohttp
 import msgspec
 
 from ..config import ProviderParams
+from ..errors import BadRequest, UpstreamTimeout
 from ..rewrite import FILE_ID_FIELDS
+from ..upstream import UpstreamReply
 from .base import FileUpload, ProviderError
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .jsonl import map_lines, set_body_model
@@ -47,6 +58,16 @@ _FILE_STATUS = {
     "deleted": "processed",
 }
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_COUNTS = ("total", "completed", "failed")
+# Azure's batch guide: batch files expire 14 to 30 days after creation, if at all.
+BATCH_EXPIRY_SECONDS = (1209600, 2592000)
+# Polling a file Azure is still processing: first look soon, then back off to this.
+FIRST_POLL = 0.25
+MAX_POLL = 5.0
+# Azure's refusal of a batch over an unprocessed file ("... is in 'pending' state. Only files
+# with status 'Processed' are accepted"): the file may still be settling after it read
+# processed, so this is waited on like a pending file.
+_UNPROCESSED = re.compile(r"only files with status '?processed'? are accepted", re.IGNORECASE)
 
 _object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _items = msgspec.json.Decoder(list[msgspec.Raw])
@@ -84,8 +105,30 @@ def _fix(obj: dict[str, msgspec.Raw]) -> None:
                 snake = _FILE_STATUS.get(snake, snake)
             if snake != status:
                 changes["status"] = snake
+    if "object" in obj and _value.decode(obj["object"]) == "batch":
+        _fix_batch(obj, changes)
     for name, value in changes.items():
         obj[name] = msgspec.Raw(_json.encode(value))
+
+
+def _fix_batch(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
+    counts = _value.decode(obj["request_counts"]) if "request_counts" in obj else None
+    if isinstance(counts, dict) and any(counts.get(n) is None for n in _COUNTS):
+        # Azure sends null counts while validating; OpenAI's are integers from the start.
+        counts = {**counts, **{n: counts.get(n) or 0 for n in _COUNTS}}
+        changes["request_counts"] = counts
+    endpoint = _value.decode(obj["endpoint"]) if "endpoint" in obj else None
+    if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
+        changes["endpoint"] = "/v1" + endpoint
+    # Azure attaches an empty error file to a batch with no failed row; OpenAI gives none.
+    # Only when every row completed: an expired or cancelled batch may list unrun rows there.
+    if (
+        isinstance(counts, dict)
+        and counts.get("failed") == 0
+        and counts.get("completed") == counts.get("total")
+        and "error_file_id" in obj
+    ):
+        changes["error_file_id"] = None
 
 
 def normalise_azure(body: bytes) -> bytes:
@@ -118,6 +161,8 @@ class AzureProvider(OpenAIProvider):
         timeout: aiohttp.ClientTimeout,
         deployment: str | None,
         env: Mapping[str, str] | None = None,
+        *,
+        file_ready_timeout: float = 120.0,
     ):
         env = os.environ if env is None else env
         super().__init__(
@@ -130,6 +175,7 @@ class AzureProvider(OpenAIProvider):
         if not api_version:
             raise ProviderError("an azure account needs api_version (or AZURE_API_VERSION)")
         self.deployment = deployment
+        self.file_ready_timeout = file_ready_timeout
         self.v1 = api_version.lower() in V1_VERSIONS
         self.base = api_base.rstrip("/") + ("/openai/v1" if self.v1 else "/openai")
         if not self.v1:
@@ -175,6 +221,15 @@ class AzureProvider(OpenAIProvider):
         return normalise_azure(body)
 
     def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
+        seconds = dict(upload.fields).get("expires_after[seconds]")
+        low, high = BATCH_EXPIRY_SECONDS
+        if upload.purpose == "batch" and seconds is not None and not low <= int(seconds) <= high:
+            # Called before anything is sent: the refusal costs no upload.
+            raise BadRequest(
+                f"Invalid value for 'expires_after[seconds]': Azure OpenAI keeps batch files "
+                f"{low} to {high} seconds (14 to 30 days).",
+                param="expires_after[seconds]",
+            )
         if self.v1:
             return upload.fields
         # The dated API reads the expiry as dotted form fields.
@@ -184,3 +239,68 @@ class AzureProvider(OpenAIProvider):
         if upload.purpose != "batch" or not self.deployment:
             return upload.chunks
         return map_lines(upload.chunks, set_body_model(self.deployment))
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        file_id = str(body["input_file_id"])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.file_ready_timeout
+        delay = FIRST_POLL
+        while True:
+            found = await self.retrieve_file(http, file_id)
+            if not found.ok:
+                return found  # Azure's own answer: unknown file, no access, ...
+            status, details = _file_status(found.body)
+            if status == "error":
+                raise BadRequest(
+                    f"The input file {file_id} failed processing on Azure OpenAI: "
+                    f"{details or 'no reason given'}",
+                    param="input_file_id",
+                )
+            if status != "uploaded":  # processed (or gone: Azure then says so itself)
+                reply = await super().create_batch(http, body)
+                if reply.ok:
+                    reply.body = _with_endpoint(reply.body, body.get("endpoint"))
+                    return reply
+                if not (
+                    reply.status == 400
+                    and _UNPROCESSED.search(reply.body.decode("utf-8", "replace"))
+                ):
+                    return reply
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise UpstreamTimeout(
+                    f"The input file {file_id} is still being processed by Azure OpenAI after "
+                    f"{self.file_ready_timeout:g} seconds; create the batch again later.",
+                    param="input_file_id",
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, MAX_POLL)
+
+
+def _file_status(body: bytes) -> tuple[str | None, str | None]:
+    """A normalised file answer's status and status_details."""
+    try:
+        obj = _value.decode(body)
+    except msgspec.DecodeError:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    status, details = obj.get("status"), obj.get("status_details")
+    return (
+        status if isinstance(status, str) else None,
+        details if isinstance(details, str) else None,
+    )
+
+
+def _with_endpoint(body: bytes, endpoint: Any) -> bytes:
+    """A create answer's null ``endpoint`` (Azure's) replaced by the one asked for."""
+    try:
+        obj = _object.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return body
+    if not isinstance(endpoint, str) or _value.decode(obj.get("endpoint", b"null")) is not None:
+        return body
+    obj["endpoint"] = msgspec.Raw(_json.encode(endpoint))
+    return _json.encode(obj)
