@@ -104,9 +104,31 @@ def test_token_limit_failure_keeps_its_code_and_other_bytes() -> None:
             }
         ],
     }
-    out = normalised(azure_batch(status="Failed", failed_at="2025-03-31T03:30:00Z", errors=errors))
+    out = normalised(
+        azure_batch(
+            status="Failed",
+            failed_at="2025-03-31T03:30:00Z",
+            errors=errors,
+            output_file_id="file-empty-out",
+            error_file_id="file-empty-err",
+            request_counts={"completed": 0, "failed": 0, "total": 3},
+        )
+    )
     assert out["status"] == "failed" and out["errors"] == errors
     assert out["endpoint"] == "/v1/chat/completions"
+    assert out["output_file_id"] is None and out["error_file_id"] is None
+
+
+def test_files_of_a_running_batch_are_left_alone() -> None:
+    out = normalised(
+        azure_batch(
+            status="InProgress",
+            output_file_id="file-out",
+            error_file_id="file-err",
+            request_counts={"completed": 0, "failed": 0, "total": 3},
+        )
+    )
+    assert out["output_file_id"] == "file-out" and out["error_file_id"] == "file-err"
 
 
 def test_listing_items_and_other_endpoints() -> None:

@@ -4,11 +4,12 @@
   ``{api_base}/openai/v1/files`` for ``api_version`` ``v1``/``latest``/``preview``.
 - Auth: ``api-key``; a given Entra ID token; or Entra ID client credentials.
 - Answers: empty-string file IDs become null, ISO timestamps unix seconds, ``InProgress``
-  ``in_progress``, file ``pending`` ``uploaded``; a batch's null ``request_counts`` members
-  become 0, its ``/chat/completions`` endpoint ``/v1/chat/completions`` (null in a create
-  answer: the endpoint asked for), and the empty error file of a batch whose every row
-  completed a null ``error_file_id``. Errors get OpenAI's shape upstream.py-wide, their
-  ``code`` (``token_limit_exceeded``) kept.
+  ``in_progress``, file ``pending``/``running`` ``uploaded``, an upload's 201 200. In a
+  batch, null ``request_counts`` members become 0, ``/chat/completions`` becomes
+  ``/v1/chat/completions`` (a null endpoint in a create answer: the one asked for), and the
+  empty output or error file of a finished batch (no completed, or no failed row, by its
+  counts) becomes null. Errors get OpenAI's shape upstream.py-wide, their ``code``
+  (``token_limit_exceeded``) kept.
 - Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed;
   their ``expires_after[seconds]`` must be within Azure's 14 to 30 days.
 - Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
@@ -59,6 +60,7 @@ _FILE_STATUS = {
 }
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _COUNTS = ("total", "completed", "failed")
+_FINISHED = ("completed", "failed", "cancelled", "expired")
 # Azure's batch guide: batch files expire 14 to 30 days after creation, if at all.
 BATCH_EXPIRY_SECONDS = (1209600, 2592000)
 # Polling a file Azure is still processing: first look soon, then back off to this.
@@ -120,15 +122,19 @@ def _fix_batch(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
     endpoint = _value.decode(obj["endpoint"]) if "endpoint" in obj else None
     if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
         changes["endpoint"] = "/v1" + endpoint
-    # Azure attaches an empty error file to a batch with no failed row; OpenAI gives none.
-    # Only when every row completed: an expired or cancelled batch may list unrun rows there.
-    if (
-        isinstance(counts, dict)
-        and counts.get("failed") == 0
-        and counts.get("completed") == counts.get("total")
-        and "error_file_id" in obj
-    ):
-        changes["error_file_id"] = None
+    # Azure attaches an output and an error file to every finished batch, empty ones too;
+    # OpenAI attaches a file only when it has rows. The counts say which are empty (no
+    # download). An expired batch may list its unrun rows in the error file: kept then.
+    status = changes.get("status") or (_value.decode(obj["status"]) if "status" in obj else None)
+    if isinstance(counts, dict) and status in _FINISHED:
+        if counts.get("completed") == 0 and "output_file_id" in obj:
+            changes["output_file_id"] = None
+        if (
+            counts.get("failed") == 0
+            and (status != "expired" or counts.get("completed") == counts.get("total"))
+            and "error_file_id" in obj
+        ):
+            changes["error_file_id"] = None
 
 
 def normalise_azure(body: bytes) -> bytes:
@@ -220,16 +226,10 @@ class AzureProvider(OpenAIProvider):
     def normalise(self, body: bytes) -> bytes:
         return normalise_azure(body)
 
+    def expiry_range(self, purpose: str) -> tuple[int, int]:
+        return BATCH_EXPIRY_SECONDS if purpose == "batch" else super().expiry_range(purpose)
+
     def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
-        seconds = dict(upload.fields).get("expires_after[seconds]")
-        low, high = BATCH_EXPIRY_SECONDS
-        if upload.purpose == "batch" and seconds is not None and not low <= int(seconds) <= high:
-            # Called before anything is sent: the refusal costs no upload.
-            raise BadRequest(
-                f"Invalid value for 'expires_after[seconds]': Azure OpenAI keeps batch files "
-                f"{low} to {high} seconds (14 to 30 days).",
-                param="expires_after[seconds]",
-            )
         if self.v1:
             return upload.fields
         # The dated API reads the expiry as dotted form fields.
@@ -239,6 +239,12 @@ class AzureProvider(OpenAIProvider):
         if upload.purpose != "batch" or not self.deployment:
             return upload.chunks
         return map_lines(upload.chunks, set_body_model(self.deployment))
+
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        reply = await super().create_file(http, upload)
+        if reply.status == 201:
+            reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
+        return reply
 
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
