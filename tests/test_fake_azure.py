@@ -154,16 +154,19 @@ async def test_dated_api_key_flow(dated: AsyncAzureOpenAI, fake: FakeAzure) -> N
     assert ready.status == "processed"
     assert ready.status_details is None
 
-    created = await create(dated, uploaded.id)
+    raw_batch = await dated.batches.with_raw_response.create(
+        input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h"
+    )
+    assert "endpoint" not in raw_batch.http_response.json()  # the REST samples, dated API
+    created = raw_batch.parse()
     assert created.status == "Validating"
-    assert created.endpoint is None
     assert created.request_counts is not None
     assert created.request_counts.model_dump() == {
         "total": None,
         "completed": None,
         "failed": None,
     }
-    assert isinstance(created.created_at, str) and created.created_at.endswith("Z")
+    assert isinstance(created.created_at, str) and created.created_at.endswith(".0000000+00:00")
     assert created.output_file_id == "" and created.error_file_id == ""
 
     done = await wait_batch(dated, created.id)
@@ -233,6 +236,23 @@ async def test_v1_entra_flow(v1: AsyncAzureOpenAI, fake: FakeAzure) -> None:
     served = [r for r in fake.requests if not r.path.endswith("/token")]
     assert served and all(r.path.startswith("/openai/v1/") for r in served)
     assert all(r.account == "resource" and r.key in fake.tokens for r in served)
+
+
+async def test_validating_batch_on_retrieve(
+    dated: AsyncAzureOpenAI, v1: AsyncAzureOpenAI, fake: FakeAzure
+) -> None:
+    fake.phase_seconds = 30.0  # stays validating for the whole test
+    uploaded = await upload(dated, jsonl(rows(2)))
+    await wait_processed(dated, uploaded.id)
+    created = await create(dated, uploaded.id)
+    dated_body = (await dated.batches.with_raw_response.retrieve(created.id)).http_response.json()
+    v1_body = (await v1.batches.with_raw_response.retrieve(created.id)).http_response.json()
+    for body in (dated_body, v1_body):
+        assert body["status"] == "Validating"
+        assert body["request_counts"] == {"total": None, "completed": None, "failed": None}
+        assert body["output_file_id"] == "" and body["error_file_id"] == ""
+    assert "endpoint" not in dated_body
+    assert v1_body["endpoint"] == "/chat/completions"
 
 
 async def test_file_goes_pending_running_processed(

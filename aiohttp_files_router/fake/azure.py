@@ -9,10 +9,12 @@ where the documentation is silent the fake takes the least helpful reading and s
 - a new file is ``pending``, then ``running``, then ``processed`` (or ``error`` with
   ``status_details``) ``processing_seconds`` after its upload; batch create refuses a file
   that is not ``processed`` yet;
-- batches as Azure answers them: statuses ``InProgress``, ISO timestamps, ``""`` for absent
-  files, ``endpoint`` null in the create answer and ``/chat/completions`` (no ``/v1``)
-  elsewhere, ``request_counts`` members null while validating, output rows out of input
-  order, an output and an error file (0 bytes when empty) on every finished batch;
+- batches as Azure answers them: statuses ``InProgress``, ISO timestamps
+  (``2024-07-19T17:13:57.0000000+00:00``), ``""`` for absent files, ``endpoint`` null in the
+  v1 create answer, absent on the dated API while validating, ``/chat/completions`` (no
+  ``/v1``) otherwise, ``request_counts`` members null while validating (``completed`` and
+  ``failed`` null once failed), output rows out of input order, an output and an error file
+  (0 bytes when empty) on every finished batch;
 - errors are ``{"error": {"code", "message"}}``;
 - the dated API reads ``expires_after.seconds`` (dotted) and wants 14 to 30 days;
 - batch rows must all name the same deployment of the resource in ``body.model`` and the
@@ -88,7 +90,8 @@ MAX_TASKS = 100_000  # "Maximum requests per file" (includes/global-batch-limits
 
 
 def _iso(value: int) -> str:
-    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # As in how-to/batch (REST), "Create batch job": "2024-07-19T17:13:57.2491382+00:00".
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
 
 
 def _token_message(deployment: str) -> str:
@@ -431,13 +434,17 @@ class FakeAzure(FakeOpenAI):
         elif kind == "file_list":
             obj = obj | {"data": [self._file_quirks(f) for f in obj["data"]]}
         elif kind in ("batch", "batch_created"):
-            obj = self._batch_quirks(obj, created=kind == "batch_created")
+            obj = self._batch_quirks(obj, kind == "batch_created", self._dated())
         elif kind == "batch_list":
-            obj = obj | {"data": [self._batch_quirks(b) for b in obj["data"]]}
+            obj = obj | {"data": [self._batch_quirks(b, False, self._dated()) for b in obj["data"]]}
         return web.json_response(obj, status=status)
 
     @staticmethod
-    def _batch_quirks(obj: dict[str, Any], created: bool = False) -> dict[str, Any]:
+    def _dated() -> bool:
+        return not _current.get()[1].path.startswith("/openai/v1/")
+
+    @staticmethod
+    def _batch_quirks(obj: dict[str, Any], created: bool, dated: bool) -> dict[str, Any]:
         out = dict(obj)
         out["status"] = _STATUS.get(obj["status"], obj["status"])
         for name in _TIMES:
@@ -446,9 +453,14 @@ class FakeAzure(FakeOpenAI):
         for name in ("output_file_id", "error_file_id"):
             out.setdefault(name, "")
         # Azure echoes "/chat/completions" (Batch - Create sample response, REST reference
-        # 2024-10-21; the list sample in how-to/batch), and the create answer in the batch
-        # how-to's Python sample has "endpoint": null.
+        # 2024-10-21; the list sample in how-to/batch). The create answer in the batch
+        # how-to's Python sample (v1 client) has "endpoint": null; the REST samples of a
+        # "Validating" batch (create and retrieve, from the dated API's days) have no
+        # "endpoint" at all. The fake splits them by API: v1 null at create, dated absent
+        # while validating.
         out["endpoint"] = None if created else obj["endpoint"].removeprefix("/v1")
+        if dated and obj["status"] == "validating":
+            del out["endpoint"]
         counts = obj["request_counts"]
         if obj["status"] == "validating":
             # how-to/batch REST, "Create batch job" and "Track batch job progress": all
