@@ -281,3 +281,30 @@ async def test_batch_file_expiry_checked_when_model_follows_the_file(
             err = error_of(await resp.json())
     assert "1209600 to 2592000" in err["message"]
     assert not any(r.method == "POST" for r in azure.requests)
+
+
+async def test_refusal_after_the_file_reads_processed_is_waited_on(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    azure = fake_azure(tmp_path, processing_seconds=0.2)
+
+    def lagging() -> float:
+        # The batch service sees the file's processing one look later than files.retrieve.
+        creates = [r for r in azure.requests if r.method == "POST" and r.path.endswith("/batches")]
+        if len(creates) == 1 and azure.requests[-1] is creates[0]:
+            return float("-inf")
+        return time.monotonic()
+
+    azure.processing_clock = lagging
+    server = await aiohttp_server(azure.app())
+    router = await start_router(config(azure_entry(server, "v1")))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("b.jsonl", io.BytesIO(jsonl(chat_rows(1)))), purpose="batch", extra_body=MODEL
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert (await sdk.batches.retrieve(b.id)).status == "completed"
+    creates = [r for r in azure.requests if r.method == "POST" and r.path.endswith("/batches")]
+    assert len(creates) == 2  # the first was refused as pending, the second ran
