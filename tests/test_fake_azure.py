@@ -20,6 +20,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI, BadRequestError
 from openai.types import Batch, FileObject
 
 from aiohttp_files_router.fake import FakeAzure, FakeOpenAI
+from aiohttp_files_router.fake.__main__ import build
 
 KEY = "azure-api-key-0123456789"
 TENANT, CLIENT_ID, CLIENT_SECRET = "tenant-1", "client-1", "secret-1"
@@ -388,3 +389,23 @@ async def test_openai_fake_keeps_openai_behaviour(
         assert [json.loads(line)["custom_id"] for line in text.splitlines()] == [
             f"task-{i}" for i in range(5)
         ]
+
+
+def test_command_line_knobs(tmp_path: Path) -> None:
+    fake, host, port = build(
+        [
+            "--flavour=azure",
+            f"--key={KEY}=resource",
+            f"--deployment={DEPLOYMENT}",
+            f"--storage={tmp_path}",
+            "--processing-seconds=2.5",
+            f"--token-limit={DEPLOYMENT}=fail_fast",
+            f"--token-limit={OTHER}=fail",
+        ]
+    )
+    assert isinstance(fake, FakeAzure)
+    assert (host, port) == ("127.0.0.1", 4100)
+    assert fake.processing_seconds == 2.5
+    assert fake.token_limit == {DEPLOYMENT: "fail_fast", OTHER: "fail"}
+    with pytest.raises(SystemExit):
+        build(["--flavour=azure", f"--storage={tmp_path}", f"--token-limit={DEPLOYMENT}=slow"])
