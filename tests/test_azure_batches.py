@@ -308,3 +308,43 @@ async def test_refusal_after_the_file_reads_processed_is_waited_on(
         assert (await sdk.batches.retrieve(b.id)).status == "completed"
     creates = [r for r in azure.requests if r.method == "POST" and r.path.endswith("/batches")]
     assert len(creates) == 2  # the first was refused as pending, the second ran
+
+
+async def test_validating_batch_without_endpoint_gets_its_rows_endpoint(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    azure = fake_azure(tmp_path, phase_seconds=60)  # stays validating
+    server = await aiohttp_server(azure.app())
+    router = await start_router(config(azure_entry(server, "2024-10-21")))
+    responses_row = {
+        "custom_id": "r-0",
+        "method": "POST",
+        "url": "/v1/responses",
+        "body": {"model": "gpt-4o", "input": "hello"},
+    }
+    async with sdk_for(router) as sdk:
+        made = {}
+        for endpoint, rows in (
+            ("/v1/chat/completions", jsonl(chat_rows(2))),
+            ("/v1/responses", jsonl([responses_row])),
+        ):
+            f = await sdk.files.create(
+                file=("b.jsonl", io.BytesIO(rows)), purpose="batch", extra_body=MODEL
+            )
+            b = await sdk.batches.create(
+                input_file_id=f.id,
+                endpoint=endpoint,  # type: ignore[arg-type]
+                completion_window="24h",
+            )
+            assert b.endpoint == endpoint
+            made[b.id] = endpoint
+        for batch_id, endpoint in made.items():
+            raw = await sdk.batches.with_raw_response.retrieve(batch_id)
+            body = raw.http_response.json()
+            assert body["status"] == "validating" and body["endpoint"] == endpoint
+            check("Batch", {k: v for k, v in body.items() if v is not None})
+        listed = await sdk.batches.list(extra_query=MODEL)
+        assert {b.id: b.endpoint for b in listed.data} == made
+    # Azure itself left the endpoint out of those answers.
+    reads = [r for r in azure.requests if r.path.endswith("/content")]
+    assert reads and all(r.query.get("api-version") == "2024-10-21" for r in reads)

@@ -6,7 +6,8 @@
 - Answers: empty-string file IDs become null, ISO timestamps unix seconds, ``InProgress``
   ``in_progress``, file ``pending``/``running`` ``uploaded``, an upload's 201 200. In a
   batch, null ``request_counts`` members become 0, ``/chat/completions`` becomes
-  ``/v1/chat/completions`` (a null endpoint in a create answer: the one asked for), and the
+  ``/v1/chat/completions`` (a null endpoint in a create answer: the one asked for; none at
+  all while validating: the one the input file's first row names), and the
   empty output or error file of a finished batch (no completed, or no failed row, by its
   counts) becomes null. Errors get OpenAI's shape upstream.py-wide, their ``code``
   (``token_limit_exceeded``) kept.
@@ -35,7 +36,7 @@ from ..rewrite import FILE_ID_FIELDS
 from ..upstream import UpstreamReply
 from .base import FileUpload, ProviderError
 from .entra import DEFAULT_AUTHORITY, EntraToken
-from .jsonl import map_lines, set_body_model
+from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
 from .openai import OpenAIProvider
 
 __all__ = ["V1_VERSIONS", "AzureProvider", "normalise_azure"]
@@ -71,6 +72,12 @@ MAX_POLL = 5.0
 # processed, so this is waited on like a pending file.
 _UNPROCESSED = re.compile(r"only files with status '?processed'? are accepted", re.IGNORECASE)
 
+
+class _Row(msgspec.Struct):
+    url: Any = None
+
+
+_row = msgspec.json.Decoder(_Row)
 _object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _items = msgspec.json.Decoder(list[msgspec.Raw])
 _value = msgspec.json.Decoder()
@@ -120,8 +127,8 @@ def _fix_batch(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
         counts = {**counts, **{n: counts.get(n) or 0 for n in _COUNTS}}
         changes["request_counts"] = counts
     endpoint = _value.decode(obj["endpoint"]) if "endpoint" in obj else None
-    if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
-        changes["endpoint"] = "/v1" + endpoint
+    if _v1_endpoint(endpoint) != endpoint:
+        changes["endpoint"] = _v1_endpoint(endpoint)
     # Azure attaches an output and an error file to every finished batch, empty ones too;
     # OpenAI attaches a file only when it has rows. The counts say which are empty (no
     # download). An expired batch may list its unrun rows in the error file: kept then.
@@ -246,6 +253,69 @@ class AzureProvider(OpenAIProvider):
             reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
         return reply
 
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._with_endpoints(http, await super().retrieve_batch(http, batch_id))
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._with_endpoints(http, await super().cancel_batch(http, batch_id))
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self._with_endpoints(http, await super().list_batches(http, query))
+
+    async def _with_endpoints(
+        self, http: aiohttp.ClientSession, reply: UpstreamReply
+    ) -> UpstreamReply:
+        """Batches Azure answers without an endpoint (the dated API while validating) get the
+        one their input file's rows name: Azure picks the API from the rows, too."""
+        if not reply.ok:
+            return reply
+        try:
+            obj = _object.decode(reply.body)
+            items = (
+                [_object.decode(raw) for raw in _items.decode(obj["data"])]
+                if "data" in obj
+                else [obj]
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return reply
+        found: dict[str, Any] = {}
+        changed = False
+        for item in items:
+            file_id = _missing_endpoint(item)
+            if file_id is None:
+                continue
+            if file_id not in found:
+                found[file_id] = await self._rows_endpoint(http, file_id)
+            if isinstance(found[file_id], str):
+                item["endpoint"] = msgspec.Raw(_json.encode(found[file_id]))
+                changed = True
+        if changed:
+            if "data" in obj:
+                obj["data"] = msgspec.Raw(_json.encode(items))
+            reply.body = _json.encode(obj)
+        return reply
+
+    async def _rows_endpoint(self, http: aiohttp.ClientSession, file_id: str) -> Any:
+        """The endpoint the first row of an input file names; only that line is read."""
+        async with self.file_content(http, file_id) as stream:
+            if stream.error is not None:
+                return None
+            chunks = stream.chunks
+            try:
+                line = await _first_line(chunks)
+            finally:
+                close = getattr(chunks, "aclose", None)
+                if close is not None:
+                    await close()  # stop reading: the connection is dropped, not drained
+        if line is None:
+            return None
+        try:
+            return _v1_endpoint(_row.decode(line).url)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
@@ -285,6 +355,22 @@ class AzureProvider(OpenAIProvider):
             delay = min(delay * 2, MAX_POLL)
 
 
+def _v1_endpoint(endpoint: Any) -> Any:
+    if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
+        return "/v1" + endpoint
+    return endpoint
+
+
+def _missing_endpoint(obj: dict[str, msgspec.Raw]) -> str | None:
+    """The input file of a batch object that has no endpoint (else None)."""
+    if "object" not in obj or _value.decode(obj["object"]) != "batch":
+        return None
+    if _value.decode(obj.get("endpoint", b"null")) is not None:
+        return None
+    file_id = _value.decode(obj.get("input_file_id", b"null"))
+    return file_id if isinstance(file_id, str) and file_id else None
+
+
 def _file_status(body: bytes) -> tuple[str | None, str | None]:
     """A normalised file answer's status and status_details."""
     try:
@@ -310,3 +396,17 @@ def _with_endpoint(body: bytes, endpoint: Any) -> bytes:
         return body
     obj["endpoint"] = msgspec.Raw(_json.encode(endpoint))
     return _json.encode(obj)
+
+
+async def _first_line(chunks: AsyncIterator[bytes]) -> bytes | None:
+    """The first non-blank line of a stream (capped like every line), or None."""
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        while (end := buf.find(b"\n")) != -1:
+            if buf[:end].strip():
+                return bytes(buf[:end])
+            del buf[: end + 1]
+        if len(buf) > MAX_LINE_BYTES:
+            return None
+    return bytes(buf) if buf.strip() else None
