@@ -226,8 +226,8 @@ class FakeAzure(FakeOpenAI):
         jsonl file failed: ..." upload errors quoted in MicrosoftDocs/azure-docs#108515);
         every other check waits for batch validation.
         """
-        if record.purpose != "batch":
-            return None
+        if record.purpose != "batch" or record.bytes > MAX_BATCH_BYTES:
+            return None  # too large for a batch: batch validation says so
         with record.path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
