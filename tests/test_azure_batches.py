@@ -6,6 +6,7 @@ The openai SDK talks to the router; the router talks to ``FakeAzure`` with its o
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
@@ -14,8 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from openai import APIStatusError, AsyncOpenAI, BadRequestError
 
+from aiohttp_files_router import create_app, parse_config
 from aiohttp_files_router.fake import FakeAzure
 from aiohttp_files_router.fake.azure import TokenLimitMode
 from aiohttp_files_router.ids import decode_id
@@ -348,3 +351,50 @@ async def test_validating_batch_without_endpoint_gets_its_rows_endpoint(
     # Azure itself left the endpoint out of those answers.
     reads = [r for r in azure.requests if r.path.endswith("/content")]
     assert reads and all(r.query.get("api-version") == "2024-10-21" for r in reads)
+
+
+@pytest.mark.parametrize("cancels", [True, False])
+async def test_client_that_hangs_up_while_the_file_processes_gets_no_batch(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path, cancels: bool
+) -> None:
+    """``cancels``: aiohttp cancels the handler when the client leaves (the test server's
+    setting), or lets it run on (web.run_app's default)."""
+    azure = fake_azure(tmp_path, processing_seconds=2)
+    server = await aiohttp_server(azure.app())
+    cfg = config(azure_entry(server, "v1"))
+    cfg["files_router"] = {"file_ready_timeout": 30}
+    if cancels:
+        router = await start_router(cfg)
+        base = str(router.make_url(""))
+    else:
+        runner = web.AppRunner(create_app(parse_config(cfg), route_prefixes=("", "/v1")))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with AsyncOpenAI(api_key=MASTER, base_url=base + "/v1", max_retries=0) as sdk:
+            f = await sdk.files.create(
+                file=("b.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body=MODEL,
+            )
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(TimeoutError):
+                await http.post(
+                    base + "/v1/batches",
+                    json={
+                        "input_file_id": f.id,
+                        "endpoint": "/v1/chat/completions",
+                        "completion_window": "24h",
+                    },
+                    headers={"Authorization": f"Bearer {MASTER}"},
+                    timeout=aiohttp.ClientTimeout(total=0.5),
+                )
+        await asyncio.sleep(5)  # past the file's processing: a router still waiting would create
+    finally:
+        if not cancels:
+            await runner.cleanup()
+    assert not any(r.method == "POST" and r.path.endswith("/batches") for r in azure.requests)
+    polls = [r for r in azure.requests if r.method == "GET" and "/files/" in r.path]
+    assert 1 <= len(polls) <= 4
