@@ -15,7 +15,7 @@ import asyncio
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -48,8 +48,14 @@ MAX_PART_HEADER_BYTES = 8 * 1024
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
-    """The fields the account receives, validated; routing fields are never forwarded."""
+def forwarded_fields(
+    fields: dict[str, str],
+    expiry_range: Callable[[str], tuple[int, int]] = lambda purpose: EXPIRY_SECONDS,
+) -> list[tuple[str, str]]:
+    """The fields the account receives, validated; routing fields are never forwarded.
+
+    ``expiry_range(purpose)`` is the ``expires_after[seconds]`` range the account accepts.
+    """
     purpose = fields.get("purpose")
     if not purpose:
         raise BadRequest("Missing required parameter: 'purpose'.", param="purpose")
@@ -69,7 +75,7 @@ def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
             param="expires_after[anchor]",
         )
     if seconds is not None:
-        low, high = EXPIRY_SECONDS
+        low, high = expiry_range(purpose)
         if not seconds.isdigit() or not low <= int(seconds) <= high:
             raise BadRequest(
                 f"Invalid value for 'expires_after[seconds]': expected an integer from {low} "

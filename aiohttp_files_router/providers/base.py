@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ..errors import RouterError
+from ..uploads import EXPIRY_SECONDS
 from ..upstream import ContentStream, UpstreamReply
 
 __all__ = ["FileUpload", "Provider", "ProviderError"]
@@ -71,6 +72,10 @@ class Provider(abc.ABC):
     def secrets(self) -> tuple[str, ...]:
         """Values scrubbed from anything passed back from this account (keys, tokens)."""
         return self._secrets
+
+    def expiry_range(self, purpose: str) -> tuple[int, int]:
+        """The ``expires_after[seconds]`` an upload of ``purpose`` may ask for (OpenAI's)."""
+        return EXPIRY_SECONDS
 
     async def close(self) -> None:  # noqa: B027 - most adapters hold nothing of their own
         """Release what the adapter holds (its own sessions); called at app cleanup."""
