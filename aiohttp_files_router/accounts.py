@@ -111,6 +111,7 @@ class Registry:
                     params,
                     timeout,
                     getattr(params, "model", None),
+                    route,
                     file_ready_timeout=self.config.files_router.file_ready_timeout,
                 )
             except ProviderError as err:

@@ -195,6 +195,8 @@ class AzureProvider(OpenAIProvider):
             self._query = {"api-version": api_version}
         else:
             self._query = {"api-version": "preview"} if api_version.lower() == "preview" else {}
+        # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
+        self.shared_store = f"Azure OpenAI resource {api_base.rstrip('/')}"
         self.entra: EntraToken | None = None
         tenant = _setting(params.tenant_id, env, "AZURE_TENANT_ID")
         client = _setting(params.client_id, env, "AZURE_CLIENT_ID")

@@ -59,6 +59,10 @@ class Provider(abc.ABC):
     """One provider account. Every method may raise RouterError (502/504 on transport)."""
 
     _secrets: tuple[str, ...] = ()
+    # A non-secret text naming the provider-side store (files, batches) this account reaches;
+    # accounts with the same text see each other's objects. None: the router keeps this
+    # account's objects in a namespace of its own.
+    shared_store: str | None = None
     # The header that carries the router's request ID to this provider, where the provider
     # documents one, and the response header holding the provider's own request ID.
     client_request_id_header: ClassVar[str | None] = None
