@@ -7,6 +7,7 @@ import io
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 from openai import AsyncOpenAI
 
@@ -19,7 +20,7 @@ SEEN = web.AppKey("SEEN", list)
 
 
 async def test_mounted_under_v1_beside_host_routes(
-    aiohttp_server: ServerFactory, upstream: web.Application, fake: FakeOpenAI
+    aiohttp_server: ServerFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
     @web.middleware
     async def host_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -59,7 +60,7 @@ async def test_mounted_under_v1_beside_host_routes(
 
 
 async def test_mounted_under_another_prefix(
-    aiohttp_server: ServerFactory, upstream: web.Application
+    aiohttp_server: ServerFactory, upstream: TestServer
 ) -> None:
     host = web.Application()
     setup(host, parse_config(base_config(upstream)), prefix="/llm/openai/v1/")

@@ -249,7 +249,7 @@ async def test_unlabelled_jobs_are_404_and_unlisted(
         b = await admin.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        number = decode_id(b.id, "batch", [SECRET]).provider_id  # type: ignore[union-attr]
+        number = decode_id(b.id, "batch", [SECRET]).provider_id
         gcp.jobs[number].labels = {}
         with pytest.raises(NotFoundError):
             await admin.batches.retrieve(b.id)
@@ -386,7 +386,7 @@ async def test_routes_that_are_not_label_values_or_path_safe(
             purpose="batch",
             extra_body={"model": "Team.EU/1"},
         )
-        gs = decode_id(f.id, "file").provider_id  # type: ignore[union-attr]
+        gs = decode_id(f.id, "file").provider_id
         assert gs.startswith(f"gs://{BUCKET}/team-a/files-router/Team.EU%2F1/")
         # "Team.EU" is a prefix of the route, not of the namespace.
         status, _ = await call(
@@ -397,7 +397,7 @@ async def test_routes_that_are_not_label_values_or_path_safe(
         b = await admin.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        number = decode_id(b.id, "batch").provider_id  # type: ignore[union-attr]
+        number = decode_id(b.id, "batch").provider_id
         label = gcp.jobs[number].labels["files_router_deployment"]
         assert label.startswith("h-") and len(label) <= 63
         assert (await admin.batches.retrieve(b.id)).id == b.id

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import brotli
+import brotli  # type: ignore[import-untyped]  # Brotli ships no type hints
 import msgspec
 import pytest
 from aiohttp import web
@@ -268,8 +268,8 @@ async def test_every_files_and_batches_operation_judged_by_openais_spec(
 
             batches = await sdk.batches.list(limit=3, after=batch.id, extra_query=model)
             listed = recorder.last("GET", "/batches")
-            for item, raw in zip(batches.data, listed["data"], strict=True):
-                _routed(item.id, "batch", raw["id"])
+            for listed_batch, raw in zip(batches.data, listed["data"], strict=True):
+                _routed(listed_batch.id, "batch", raw["id"])
 
             cancelled = await sdk.batches.cancel(batch.id)
             _routed(cancelled.id, "batch", recorder.last("POST", "/cancel")["id"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from aiohttp.test_utils import TestServer
 
@@ -25,7 +27,7 @@ def form(*fields: tuple[str, str | bytes]) -> aiohttp.FormData:
 
 async def post_file(
     router: TestServer, data: aiohttp.FormData | bytes, path: str = "/v1/files", **headers: str
-) -> tuple[int, dict]:
+) -> tuple[int, dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as http,
         http.post(router.make_url(path), data=data, headers={**AUTH, **headers}) as resp,

@@ -83,8 +83,11 @@ def test_reading_prefers_raw_then_lossy() -> None:
 
 def _row(custom_id: str, **body: object) -> bytes:
     messages = [{"role": "user", "content": "hi"}]
-    row = {"custom_id": custom_id, "url": "/v1/chat/completions", "body": {"messages": messages}}
-    row["body"].update(body)  # type: ignore[union-attr]
+    row = {
+        "custom_id": custom_id,
+        "url": "/v1/chat/completions",
+        "body": {"messages": messages, **body},
+    }
     return json.dumps(row).encode()
 
 

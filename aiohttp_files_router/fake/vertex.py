@@ -48,6 +48,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from .compress import Compression
 from .compress import middleware as compress
 from .openai import Answer, RecordedRequest
 from .store import make_root, remove_root
@@ -271,6 +272,7 @@ class FakeVertex:
         self.requests: list[RecordedRequest] = []
         self.drop_labels = False
         self.short_range_once = False
+        self.compression = Compression()
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
