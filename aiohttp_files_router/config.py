@@ -153,6 +153,8 @@ class FilesRouterSettings(_Base, kw_only=True, frozen=True):
     read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     metrics_public: bool = False
     shutdown_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # Check purpose=batch uploads line by line as they stream (400 naming the line).
+    validate_batch_files: bool = True
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

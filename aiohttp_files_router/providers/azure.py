@@ -21,7 +21,7 @@ import msgspec
 
 from ..config import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
-from .base import FileUpload, ProviderError
+from .base import BatchRules, FileUpload, ProviderError
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .jsonl import map_lines, set_body_model
 from .openai import OpenAIProvider
@@ -111,6 +111,22 @@ def _setting(value: str | None, env: Mapping[str, str], name: str) -> str | None
 
 
 class AzureProvider(OpenAIProvider):
+    # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
+    # or responses; every row's body.model is set to the deployment here, so rows need none.
+    batch_rules = BatchRules(
+        frozenset(
+            (
+                "/chat/completions",
+                "/v1/chat/completions",
+                "/embeddings",
+                "/v1/embeddings",
+                "/responses",
+                "/v1/responses",
+            )
+        ),
+        needs_model=False,
+    )
+
     def __init__(
         self,
         name: str,
