@@ -106,7 +106,13 @@ class Registry:
             )
             try:
                 provider = build_provider(
-                    kind, name, params, timeout, getattr(params, "model", None)
+                    kind,
+                    name,
+                    params,
+                    timeout,
+                    getattr(params, "model", None),
+                    route,
+                    file_ready_timeout=self.config.files_router.file_ready_timeout,
                 )
             except ProviderError as err:
                 problem = str(err)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from .errors import BadRequest
+from .jsonlimits import MAX_JSON_DEPTH, too_deep
 from .providers.base import BatchRules
 
 __all__ = ["check_batch_file"]
@@ -48,6 +49,8 @@ class _Checker:
             raise _bad(
                 number, f"the file has more than {self.rules.max_lines} requests (the limit)."
             )
+        if too_deep(line):
+            raise _bad(number, f"nests deeper than {MAX_JSON_DEPTH} levels.")
         try:
             row = _row.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -334,3 +334,30 @@ async def test_batch_file_limits_and_switch(start_router: RouterFactory, world: 
             extra_body={"model": "oa-1"},
         )
         assert (await sdk.files.content(f.id)).content == b"not json\n"
+
+
+def test_copy_ids_round_trip_and_are_signed_whole() -> None:
+    import base64
+
+    from aiohttp_files_router.ids import InvalidId, encode_id
+
+    copies = [("oa-2", "file-two"), ("gpt-4o-azure", "file-three")]
+    value = encode_id("file", "file-one", "oa-1", SECRET, copies)
+    routed = decode_id(value, "file", [SECRET])
+    assert routed.holders == (("oa-1", "file-one"), *copies)  # type: ignore[union-attr]
+    text = base64.urlsafe_b64decode(value[5:] + "=" * (-len(value[5:]) % 4)).decode()
+    # LiteLLM reads the first pair: "litellm:<id>;model,<deployment>" leads the text.
+    assert text.startswith("litellm:file-one;model,oa-1;model2,oa-2;id2,file-two;")
+
+    def forged(t: str) -> str:
+        raw = base64.urlsafe_b64encode(t.encode()).rstrip(b"=").decode()
+        return "file-" + raw
+
+    for bad in (
+        text.replace("file-two", "file-other"),  # a copy swapped: the signature no longer fits
+        text.replace(";model3,gpt-4o-azure;id3,file-three", ""),  # a copy dropped
+        text.replace(";id2,file-two", ""),  # half a pair
+        text.replace(";sig,", ";model2,oa-9;sig,"),  # a field twice
+    ):
+        with pytest.raises(InvalidId):
+            decode_id(forged(bad), "file", [SECRET])

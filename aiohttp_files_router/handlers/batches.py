@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
 
-from ..errors import BadRequest, RouterError, clip
+from ..errors import BadRequest, RouterError, clip, for_log
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target
 from ..upstream import UpstreamReply
 from .common import (
@@ -28,6 +31,30 @@ logger = logging.getLogger(__package__)
 
 BATCH_ID = "batch_id"
 REQUIRED = ("input_file_id", "endpoint", "completion_window")
+CLIENT_CHECK_SECONDS = 0.5
+
+T = TypeVar("T")
+
+
+async def _while_connected(request: web.Request, call: Awaitable[T]) -> T:
+    """``call``'s result, or its cancellation once the client has hung up.
+
+    An adapter may wait long before it creates the batch (Azure, for its input file): a
+    client that gave up and retries must not end up with two batches.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK_SECONDS)
+            if done:
+                return task.result()
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("the client left before the batch was created")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def create_batch(request: web.Request) -> web.Response:
@@ -47,7 +74,13 @@ async def create_batch(request: web.Request) -> web.Response:
     if target.copies:
         return await _spread(request, target, sel.model, forwarded)
     forwarded["input_file_id"] = target.provider_id
-    reply = await target.account.require().create_batch(state.http, forwarded)
+    try:
+        provider = target.account.require()
+        reply = await _while_connected(request, provider.create_batch(state.http, forwarded))
+    except RouterError as err:
+        # An adapter names the input file by its provider ID; the client knows it by ours.
+        err.message = err.message.replace(target.provider_id, body["input_file_id"])
+        raise
     return reply_object(state, target.account, reply, "batch")
 
 
@@ -74,12 +107,19 @@ async def _spread(
     for n, (account, provider_id) in enumerate(order, 1):
         last = n == len(order)
         try:
-            reply = await account.require().create_batch(
-                state.http, {**body, "input_file_id": provider_id}
+            reply = await _while_connected(
+                request,
+                account.require().create_batch(state.http, {**body, "input_file_id": provider_id}),
             )
         except RouterError as err:
+            # An adapter names the input file by its provider ID; the client knows it by ours.
+            err.message = err.message.replace(provider_id, body["input_file_id"])
             logger.warning(
-                "batch create: attempt %d/%d on %s failed: %s", n, len(order), account.name, err
+                "batch create: attempt %d/%d on %s failed: %s",
+                n,
+                len(order),
+                account.name,
+                for_log(err.message),
             )
             if last or not unavailable(None, err):
                 raise

@@ -19,7 +19,14 @@ from aiohttp import BodyPartReader, hdrs, web
 from ..accounts import Account
 from ..auth import authorize
 from ..batchcheck import check_batch_file
-from ..errors import BadRequest, RouterError, UpstreamTimeout, UpstreamUnavailable, clip
+from ..errors import (
+    BadRequest,
+    RouterError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    clip,
+    for_log,
+)
 from ..fanout import Fanout
 from ..ids import MAX_COPIES
 from ..providers import FileUpload
@@ -104,13 +111,15 @@ async def _remove(request: web.Request, account: Account, reply: UpstreamReply) 
         gone = await account.require().delete_file(router_state(request).http, file_id)
         if not gone.ok and gone.status != 404:
             raise UpstreamUnavailable(f"delete answered {gone.status}")
-        logger.info("account %s: removed copy %s of a failed fan-out upload", account.name, file_id)
+        logger.info(
+            "account %s: removed copy %s of a failed fan-out upload", account.name, for_log(file_id)
+        )
     except RouterError as err:
         logger.warning(
             "account %s: could not remove copy %s of a failed fan-out upload: %s",
             account.name,
-            file_id,
-            err.message,
+            for_log(file_id),
+            for_log(err.message),
         )
 
 
@@ -180,7 +189,9 @@ async def fan_out(
         return _failure(accounts[failed], uploads[failed], tasks[failed])
     first, first_reply = accounts[0], stored[0][1]
     copies = [(a, pid) for a, pid in ids[1:] if pid is not None]
-    logger.info("fan-out upload stored on %s", ", ".join(f"{a.name} ({pid})" for a, pid in ids))
+    logger.info(
+        "fan-out upload stored on %s", ", ".join(f"{a.name} ({for_log(pid)})" for a, pid in ids)
+    )
     return reply_object(state, first, first_reply, "file", copies)
 
 
@@ -195,7 +206,7 @@ def _failure(
     if upload.failure is not None:
         raise upload.failure from None  # the client's stream was stopped on purpose
     if isinstance(err, RouterError):
-        logger.warning("fan-out upload to %s failed: %s", account.name, err.message)
+        logger.warning("fan-out upload to %s failed: %s", account.name, for_log(err.message))
         raise err
     raise err
 

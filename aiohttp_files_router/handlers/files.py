@@ -12,7 +12,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
 from ..auth import authorize
-from ..errors import BadRequest, DownloadCut, RouterError
+from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
 from ..providers import FileUpload, Provider
 from ..rewrite import rewrite_object
@@ -99,9 +99,9 @@ async def create_file(request: web.Request) -> web.Response:
     account = choose(state.registry, sel, required=False)
     if account is not None and "purpose" in upload.fields:
         # Everything needed is known: stream the file part straight to the account.
-        fields = forwarded_fields(upload.fields)
         authorize(account)
         provider = account.require()
+        fields = forwarded_fields(upload.fields, provider.expiry_range)
         reply = await _send(request, provider, fields, part, upload.stream(part))
         await _check_trailing(request, upload, early, account, reply)
     else:
@@ -118,9 +118,9 @@ async def create_file(request: web.Request) -> web.Response:
             sel = selectors(request, *fields_sel)
             account = choose(state.registry, sel)
             assert account is not None
-            fields = forwarded_fields(upload.fields)
             authorize(account)
             provider = account.require()
+            fields = forwarded_fields(upload.fields, provider.expiry_range)
             reply = await _send(request, provider, fields, part, spool.chunks())
         finally:
             spool.close()
@@ -211,7 +211,9 @@ async def retrieve_file(request: web.Request) -> web.Response:
         except RouterError as err:
             if n == len(holders) or not unavailable(None, err):
                 raise
-            logger.warning("retrieve: copy on %s unavailable (%s)", account.name, err.message)
+            logger.warning(
+                "retrieve: copy on %s unavailable (%s)", account.name, for_log(err.message)
+            )
             continue
         if n < len(holders) and unavailable(reply, None):
             logger.warning("retrieve: copy on %s answered %d", account.name, reply.status)
@@ -248,7 +250,7 @@ async def delete_file(request: web.Request) -> web.Response:
     ]
     for (account, provider_id), result in zip(target.holders, results, strict=True):
         if not any(account is a for a, _ in gone):
-            logger.warning("delete: copy %s on %s remains", provider_id, account.name)
+            logger.warning("delete: copy %s on %s remains", for_log(provider_id), account.name)
             # Every copy must be gone for deleted: true; a retry finds the others gone (404).
             if isinstance(result, RouterError):
                 raise result
@@ -278,7 +280,7 @@ async def file_content(request: web.Request) -> web.StreamResponse:
         try:
             return await _content(request, account, provider_id, last=n == len(holders))
         except _NextCopy as skip:
-            logger.warning("content: copy on %s unavailable (%s)", account.name, skip)
+            logger.warning("content: copy on %s unavailable (%s)", account.name, for_log(skip))
     raise AssertionError("unreachable: the last copy answers or raises")
 
 
@@ -309,6 +311,11 @@ async def _content(
 async def _relay(request: web.Request, target: Target, stream: ContentStream) -> web.StreamResponse:
     resp = web.StreamResponse(status=stream.status)
     resp.headers.update(stream.headers)
+    # A browser must never render a file someone uploaded as a page of this origin.
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    disposition = resp.headers.get(hdrs.CONTENT_DISPOSITION, "")
+    if not disposition.lower().startswith("attachment"):
+        resp.headers[hdrs.CONTENT_DISPOSITION] = "attachment"
     if request.transport is not None:
         # Fewer, larger writes per drain: the copy loop is what a download costs us.
         request.transport.set_write_buffer_limits(high=STREAM_BUFFER)
@@ -320,9 +327,9 @@ async def _relay(request: web.Request, target: Target, stream: ContentStream) ->
         # Headers are gone already: the only honest signal left is a cut connection.
         logger.warning(
             "download of %s from %s cut: %s",
-            target.provider_id,
+            for_log(target.provider_id),
             target.account.name,
-            err.message,
+            for_log(err.message),
         )
         if request.transport is not None:
             request.transport.abort()

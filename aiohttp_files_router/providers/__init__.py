@@ -27,13 +27,23 @@ def build_provider(
     params: ProviderParams,
     timeout: aiohttp.ClientTimeout,
     model: str | None = None,
+    route: str | None = None,
+    *,
+    file_ready_timeout: float = 120.0,
 ) -> Provider:
-    """The adapter for one account; ``model`` is litellm_params.model (None for legacy)."""
+    """The adapter for one account; ``model`` is litellm_params.model (None for legacy).
+
+    ``route`` is the deployment's name in IDs: providers whose objects the router names
+    itself keep each deployment's objects under it. ``file_ready_timeout`` bounds how long an
+    adapter may wait for an input file its account is still processing.
+    """
     if kind in ("openai", "openai_compatible"):
         return OpenAIProvider(name, params, timeout)
     if kind in ("vertex_ai", "vertex_ai_beta"):
-        return VertexProvider(name, params, timeout, model)
+        return VertexProvider(name, params, timeout, model, route=route or name)
     if kind == "azure":
         deployment = model.split("/", 1)[1] if model and "/" in model else model
-        return AzureProvider(name, params, timeout, deployment)
+        return AzureProvider(
+            name, params, timeout, deployment, file_ready_timeout=file_ready_timeout
+        )
     raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")

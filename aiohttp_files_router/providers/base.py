@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ..errors import RouterError
+from ..uploads import EXPIRY_SECONDS
 from ..upstream import ContentStream, UpstreamReply
 
 __all__ = ["BatchRules", "FileUpload", "Provider", "ProviderError"]
@@ -80,6 +81,10 @@ class Provider(abc.ABC):
     """One provider account. Every method may raise RouterError (502/504 on transport)."""
 
     _secrets: tuple[str, ...] = ()
+    # A non-secret text naming the provider-side store (files, batches) this account reaches;
+    # accounts with the same text see each other's objects. None: the router keeps this
+    # account's objects in a namespace of its own.
+    shared_store: str | None = None
     # The header that carries the router's request ID to this provider, where the provider
     # documents one, and the response header holding the provider's own request ID.
     client_request_id_header: ClassVar[str | None] = None
@@ -92,6 +97,10 @@ class Provider(abc.ABC):
     def secrets(self) -> tuple[str, ...]:
         """Values scrubbed from anything passed back from this account (keys, tokens)."""
         return self._secrets
+
+    def expiry_range(self, purpose: str) -> tuple[int, int]:
+        """The ``expires_after[seconds]`` an upload of ``purpose`` may ask for (OpenAI's)."""
+        return EXPIRY_SECONDS
 
     async def close(self) -> None:  # noqa: B027 - most adapters hold nothing of their own
         """Release what the adapter holds (its own sessions); called at app cleanup."""

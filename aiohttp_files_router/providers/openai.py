@@ -6,6 +6,7 @@ Subclasses (Azure) change the hooks only: ``auth_headers``, ``query``, ``normali
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -47,6 +48,13 @@ class OpenAIProvider(Provider):
             self._secrets = (params.api_key,)
         if params.organization:
             self.headers["OpenAI-Organization"] = params.organization
+        # Files and batches belong to the organization (or project) behind the key, which
+        # the key alone does not tell: the same organization, else the same key, shares.
+        if params.organization:
+            self.shared_store = f"{self.base}, organization {params.organization}"
+        elif params.api_key:
+            digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
+            self.shared_store = f"{self.base}, the same API key (sha256 {digest}...)"
 
     # -- hooks ------------------------------------------------------------------------------
     async def auth_headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
