@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, BadRequestError, PermissionDeniedError, RateLimitError
+from openai import (
+    AsyncOpenAI,
+    BadRequestError,
+    InternalServerError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 
 from aiohttp_files_router.fake import FakeAzure, FakeOpenAI
 from aiohttp_files_router.fake.openai import Answer
@@ -137,8 +143,9 @@ async def test_fan_out_upload_content_and_delete(start_router: RouterFactory, wo
         assert (await sdk.files.retrieve(f.id)).id == f.id
         assert (await sdk.files.content(f.id)).content == data
         # Delete with one account down: not deleted, the live copies are gone anyway.
-        with pytest.raises(Exception):  # noqa: B017 - 502 from the router
+        with pytest.raises(InternalServerError) as info:
             await sdk.files.delete(f.id)
+        assert info.value.status_code == 502
         assert stored(world.two, "o2") == [] and stored(world.azure, "az") == []
         assert len(stored(world.one, "o1")) == 1
 
@@ -361,3 +368,24 @@ def test_copy_ids_round_trip_and_are_signed_whole() -> None:
     ):
         with pytest.raises(InvalidId):
             decode_id(forged(bad), "file", [SECRET])
+
+
+async def test_targets_after_the_file_part_are_spooled_then_fanned_out(
+    start_router: RouterFactory, world: World
+) -> None:
+    import aiohttp
+
+    router = await start_router(world_config(world))
+    data = jsonl(chat_rows(2))
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="in.jsonl")
+    form.add_field("purpose", "batch")
+    form.add_field("target_model_names", "oa-1,oa-2")
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {MASTER}"}) as http,
+        http.post(router.make_url("/v1/files"), data=form) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        routed = decode_id((await resp.json())["id"], "file", [SECRET])
+    assert [d for d, _ in routed.holders] == ["oa-1", "oa-2"]  # type: ignore[union-attr]
+    assert stored(world.one, "o1") == [data] and stored(world.two, "o2") == [data]
