@@ -389,3 +389,22 @@ async def test_targets_after_the_file_part_are_spooled_then_fanned_out(
         routed = decode_id((await resp.json())["id"], "file", [SECRET])
     assert [d for d, _ in routed.holders] == ["oa-1", "oa-2"]  # type: ignore[union-attr]
     assert stored(world.one, "o1") == [data] and stored(world.two, "o2") == [data]
+
+
+async def test_targets_after_a_streamed_file_are_refused_and_nothing_kept(
+    start_router: RouterFactory, world: World
+) -> None:
+    import aiohttp
+
+    router = await start_router(world_config(world))
+    form = aiohttp.FormData()
+    form.add_field("purpose", "batch")
+    form.add_field("file", jsonl(chat_rows(2)), filename="in.jsonl")
+    form.add_field("target_model_names", "oa-1,oa-2")
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {MASTER}"}) as http,
+        http.post(router.make_url("/v1/files?model=oa-1"), data=form) as resp,
+    ):
+        assert resp.status == 400
+        assert error_of(await resp.json())["param"] == "target_model_names"
+    assert stored(world.one, "o1") == [] and stored(world.two, "o2") == []

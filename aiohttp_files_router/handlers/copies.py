@@ -123,6 +123,26 @@ async def _remove(request: web.Request, account: Account, reply: UpstreamReply) 
         )
 
 
+# Removals started for a cancelled request, kept referenced until they finish.
+_cleanups: set[asyncio.Task[None]] = set()
+
+
+def _stored(tasks: Sequence[asyncio.Task[UpstreamReply]]) -> list[tuple[int, UpstreamReply]]:
+    return [
+        (i, t.result())
+        for i, t in enumerate(tasks)
+        if t.done() and not t.cancelled() and t.exception() is None and t.result().ok
+    ]
+
+
+async def _remove_stored(
+    request: web.Request,
+    accounts: Sequence[Account],
+    tasks: Sequence[asyncio.Task[UpstreamReply]],
+) -> None:
+    await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in _stored(tasks)))
+
+
 async def fan_out(
     request: web.Request,
     accounts: Sequence[Account],
@@ -163,16 +183,21 @@ async def fan_out(
                 if task.exception() is not None or not task.result().ok:
                     failed = tasks.index(task)
                     break
+    except asyncio.CancelledError:
+        # The request was cancelled (shutdown): copies stored so far must not outlive it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        cleanup = asyncio.create_task(_remove_stored(request, accounts, tasks))
+        _cleanups.add(cleanup)
+        cleanup.add_done_callback(_cleanups.discard)
+        raise
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await fan.close()
-    stored = [
-        (i, t.result())
-        for i, t in enumerate(tasks)
-        if not t.cancelled() and t.exception() is None and t.result().ok
-    ]
+    stored = _stored(tasks)
     ids = [(accounts[i], provider_id_of(reply)) for i, reply in stored]
     if failed is None and any(pid is None or ";" in pid for _, pid in ids[1:]):
         failed = -1

@@ -137,6 +137,12 @@ async def _check_trailing(
     """A routing field after a streamed file must name the account already used."""
     try:
         await upload.trailing_fields()
+        if upload.fields.get(TARGETS_FIELD):
+            raise BadRequest(
+                "'target_model_names' must come before the file part when the account is "
+                "already chosen by the query or a header.",
+                param=TARGETS_FIELD,
+            )
         model, legacy = upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)
         if (model, legacy) == (early[MODEL_FIELD], early[LEGACY_FIELD]) or _names(
             account, model, legacy
