@@ -232,7 +232,6 @@ def _failure(
         raise upload.failure from None  # the client's stream was stopped on purpose
     if isinstance(err, RouterError):
         logger.warning("fan-out upload to %s failed: %s", account.name, for_log(err.message))
-        raise err
     raise err
 
 
