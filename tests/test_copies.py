@@ -408,3 +408,28 @@ async def test_targets_after_a_streamed_file_are_refused_and_nothing_kept(
         assert resp.status == 400
         assert error_of(await resp.json())["param"] == "target_model_names"
     assert stored(world.one, "o1") == [] and stored(world.two, "o2") == []
+
+
+async def test_byte_cap_and_merged_rules() -> None:
+    from collections.abc import AsyncIterator
+
+    from aiohttp_files_router.batchcheck import check_batch_file
+    from aiohttp_files_router.errors import BadRequest
+    from aiohttp_files_router.providers.base import BatchRules
+
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 100):
+            yield data[i : i + 100]
+
+    data = jsonl(chat_rows(5))
+    loose = BatchRules(frozenset(("/v1/chat/completions", "/v1/embeddings")), needs_model=False)
+    tight = BatchRules(frozenset(("/v1/chat/completions",)), max_bytes=len(data) - 1)
+    merged = loose.merge(tight)
+    assert merged.endpoints == {"/v1/chat/completions"} and merged.needs_model
+    assert [c async for c in check_batch_file(chunks(data), loose)] == list(
+        [c async for c in chunks(data)]
+    )
+    with pytest.raises(BadRequest, match="more than 3 requests"):
+        [c async for c in check_batch_file(chunks(data), BatchRules(loose.endpoints, max_lines=3))]
+    with pytest.raises(BadRequest, match=f"limit of {len(data) - 1} bytes"):
+        [c async for c in check_batch_file(chunks(data), merged)]
