@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, BadRequestError, ConflictError, NotFoundError
 
 from aiohttp_files_router.fake import FakeOpenAI
-from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
+from aiohttp_files_router.ids import Kind, RoutedId, decode_id, encode_id
 
 from .conftest import (
     KEY_A,
@@ -27,9 +27,9 @@ from .conftest import (
 )
 
 
-def route(value: str | None, kind: str) -> RoutedId:
+def route(value: str | None, kind: Kind) -> RoutedId:
     assert value is not None
-    decoded = decode_id(value, kind)  # type: ignore[arg-type]
+    decoded = decode_id(value, kind)
     assert isinstance(decoded, RoutedId), value
     return decoded
 

@@ -135,7 +135,7 @@ async def create(client: AsyncAzureOpenAI, file_id: str) -> Batch:
     return await client.batches.create(
         input_file_id=file_id,
         # Azure's documented endpoint; the SDK's Literal lists OpenAI's "/v1/..." ones only.
-        endpoint="/chat/completions",  # type: ignore[arg-type]
+        endpoint="/chat/completions",  # type: ignore[arg-type]  # see the comment above
         completion_window="24h",
     )
 
@@ -286,8 +286,8 @@ async def test_running_file_is_refused_too(dated: AsyncAzureOpenAI, fake: FakeAz
     now[0] = PROCESSING * 3 / 4
     with pytest.raises(BadRequestError) as refused:
         await create(dated, uploaded.id)
-    assert refused.value.body is not None
-    assert "is in 'running' state" in refused.value.body["message"]  # type: ignore[index]
+    assert isinstance(refused.value.body, dict)
+    assert "is in 'running' state" in refused.value.body["message"]
 
 
 async def test_file_that_fails_processing(dated: AsyncAzureOpenAI) -> None:
@@ -299,8 +299,8 @@ async def test_file_that_fails_processing(dated: AsyncAzureOpenAI) -> None:
 
     with pytest.raises(BadRequestError) as refused:
         await create(dated, uploaded.id)
-    assert refused.value.body is not None
-    assert f"'{uploaded.id}' is in 'error' state" in refused.value.body["message"]  # type: ignore[index]
+    assert isinstance(refused.value.body, dict)
+    assert f"'{uploaded.id}' is in 'error' state" in refused.value.body["message"]
 
 
 @pytest.mark.parametrize(

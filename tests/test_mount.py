@@ -76,4 +76,4 @@ def test_setup_refuses_bad_prefix_and_config() -> None:
     with pytest.raises(ValueError, match="prefix"):
         setup(web.Application(), parse_config({}), prefix="v1")
     with pytest.raises(TypeError, match="RouterConfig"):
-        setup(web.Application(), {"model_list": []}, prefix="/v1")  # type: ignore[arg-type]
+        setup(web.Application(), {"model_list": []}, prefix="/v1")  # type: ignore[arg-type]  # the mistake under test

@@ -345,7 +345,8 @@ async def test_gs_references_in_rows_stay_inside_the_namespace(
                     purpose="batch",
                     extra_body={"model": "gemini-pro"},
                 )
-            message = err.value.body["message"]  # type: ignore[index]
+            assert isinstance(err.value.body, dict), err.value.body
+            message = err.value.body["message"]
             assert "Line 2" in message and "allowed_file_uris" in message, message
         # JSON escapes spell the same URI.
         escaped = jsonl([image_row("X")]).replace(

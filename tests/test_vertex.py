@@ -177,7 +177,9 @@ async def test_seed_flow_on_vertex(
         assert b.status == "completed" and b.request_counts.completed == 3
         assert isinstance(b.created_at, int) and isinstance(b.completed_at, int)
         check("Batch", b.model_dump(exclude_none=True))
-        assert b.output_file_id and decode_id(b.output_file_id, "file").deployment == "gemini-batch"  # type: ignore[union-attr]
+        assert b.output_file_id
+        output = decode_id(b.output_file_id, "file")
+        assert isinstance(output, RoutedId) and output.deployment == "gemini-batch"
         assert b.error_file_id is None  # no row failed
         out = (await sdk.files.content(b.output_file_id)).text
         # Vertex writes its lines in its own order: rows are found by custom_id.
