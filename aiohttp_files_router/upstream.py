@@ -65,7 +65,8 @@ DECODED_CODINGS: tuple[str, ...] = tuple(
     if usable
 )
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
-# Where upstreams put the ID of a request (OpenAI, Azure API Management, Azure, AWS, Google).
+# Where upstreams put the ID of a request: the headers the served providers (and the API
+# gateways in front of them) document.
 REQUEST_ID_HEADERS = (
     "x-request-id",
     "apim-request-id",

@@ -1,24 +1,87 @@
-"""Provider adapters, chosen by the ``provider/`` prefix of ``litellm_params.model``."""
+"""Provider adapters, chosen by the ``provider/`` prefix of ``litellm_params.model``.
+
+The registry below is the only list of providers: the core (config, accounts, handlers) asks it
+for a provider's params struct, its route fields and its adapter, and names no provider itself.
+
+How to add a provider
+---------------------
+1. Write ``providers/<name>.py`` holding everything about it:
+   - ``<Name>Params(ProviderParams)``: its own ``litellm_params`` fields only, with
+     ``secret_fields`` naming the ones that hold keys, tokens or credentials;
+   - the adapter: a ``Provider`` subclass (providers/base.py) implementing every abstract
+     method (files: create/retrieve/delete/list/content; batches: create/retrieve/cancel/
+     list), ``secrets`` (values scrubbed from answers, tokens it fetched included) and
+     ``close`` if it holds sessions; upstream calls go through upstream.py's ``fetch_json``
+     / ``open_stream`` / ``exchange`` (502/504 mapping, scrubbing, retries);
+   - ``SPEC = ProviderSpec(name=, prefixes=, params=, factory=, route_fields=, env=)``.
+   Shared pieces to compose: ``jsonl.map_lines`` (streamed row transforms), ``gcs.Bucket``,
+   ``vertex_rows`` (OpenAI rows <-> GenerateContent), ``entra`` / ``google_auth`` (tokens).
+2. Register: import the module below and add its ``SPEC`` to ``PROVIDERS``.
+3. The fake: ``fake/<name>.py``, built from the provider's documentation (not from the
+   adapter), exported from ``fake/__init__.py``; add it to ``demo.py`` if ``--demo`` serves it.
+4. Tests: ``tests/test_<name>.py`` driving the router with the ``openai`` SDK against the fake
+   (files, content, batches, errors, isolation between accounts), ``tests/test_fake_<name>.py``
+   driving the fake with the provider's official client, and a config case in
+   ``tests/test_config.py`` (unknown key path, secrets hidden in repr).
+   ``tests/test_seam.py`` fails if a core module names the provider.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import aiohttp
 
-from ..config import ProviderParams
-from .azure import AzureProvider
-from .base import FileUpload, Provider, ProviderError
-from .openai import OpenAIProvider
-from .vertex import VertexProvider
+from ..params import LenientParams, ProviderParams
+from . import azure, openai, vertex
+from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 
-__all__ = ["FileUpload", "Provider", "ProviderError", "build_provider", "provider_name"]
+__all__ = [
+    "PROVIDERS",
+    "AccountSetup",
+    "FileUpload",
+    "Provider",
+    "ProviderError",
+    "ProviderSpec",
+    "build_provider",
+    "params_type",
+    "provider_name",
+    "route_values",
+    "spec_for",
+]
+
+PROVIDERS: tuple[ProviderSpec[Any], ...] = (openai.SPEC, azure.SPEC, vertex.SPEC)
+_BY_PREFIX: dict[str, ProviderSpec[Any]] = {p: s for s in PROVIDERS for p in s.prefixes}
+if len(_BY_PREFIX) != sum(len(s.prefixes) for s in PROVIDERS):
+    raise RuntimeError("two providers claim one model prefix")
 
 
-def provider_name(model: str, custom_llm_provider: str | None = None) -> str:
+def provider_name(model: str | None, custom_llm_provider: str | None = None) -> str:
     """LiteLLM's rule: an explicit custom_llm_provider, else the model's prefix, else openai."""
     if custom_llm_provider:
         return custom_llm_provider
-    prefix, sep, _ = model.partition("/")
-    return prefix if sep else "openai"
+    prefix, sep, _ = (model or "").partition("/")
+    return prefix if sep else openai.SPEC.prefixes[0]
+
+
+def spec_for(kind: str) -> ProviderSpec[Any] | None:
+    """The provider a ``provider_name`` picks, or None when the router does not serve it."""
+    return _BY_PREFIX.get(kind)
+
+
+def params_type(kind: str) -> type[ProviderParams]:
+    """The ``litellm_params`` struct of a provider (a lenient one for providers not served)."""
+    spec = spec_for(kind)
+    return spec.params if spec is not None else LenientParams
+
+
+def route_values(kind: str, params: ProviderParams) -> tuple[str, ...]:
+    """The non-secret settings that tell a provider's deployments apart."""
+    spec = spec_for(kind)
+    if spec is None:
+        return (params.model or "",)
+    return spec.route_values(params)
 
 
 def build_provider(
@@ -26,14 +89,10 @@ def build_provider(
     name: str,
     params: ProviderParams,
     timeout: aiohttp.ClientTimeout,
-    model: str | None = None,
+    environ: Mapping[str, str],
 ) -> Provider:
-    """The adapter for one account; ``model`` is litellm_params.model (None for legacy)."""
-    if kind in ("openai", "openai_compatible"):
-        return OpenAIProvider(name, params, timeout)
-    if kind in ("vertex_ai", "vertex_ai_beta"):
-        return VertexProvider(name, params, timeout, model)
-    if kind == "azure":
-        deployment = model.split("/", 1)[1] if model and "/" in model else model
-        return AzureProvider(name, params, timeout, deployment)
-    raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
+    """The adapter for one account; ProviderError says why the account cannot work."""
+    spec = spec_for(kind)
+    if spec is None:
+        raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
+    return spec.build(name, params, timeout, environ)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -19,14 +18,14 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from ..config import ProviderParams
+from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
-from .base import FileUpload, ProviderError
+from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .jsonl import map_lines, set_body_model
-from .openai import OpenAIProvider
+from .openai import OpenAIParams, OpenAIProvider
 
-__all__ = ["V1_VERSIONS", "AzureProvider", "normalise_azure"]
+__all__ = ["SPEC", "V1_VERSIONS", "AzureParams", "AzureProvider", "normalise_azure"]
 
 V1_VERSIONS = ("v1", "latest", "preview")
 _TIMES = (
@@ -106,25 +105,33 @@ def normalise_azure(body: bytes) -> bytes:
     return _json.encode(obj)
 
 
-def _setting(value: str | None, env: Mapping[str, str], name: str) -> str | None:
-    return value or env.get(name) or None
+class AzureParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of an Azure OpenAI deployment (``model: azure/<deployment>``)."""
+
+    secret_fields = frozenset({"api_key", "azure_ad_token", "client_secret"})
+
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    # Entra ID: a given token, or client credentials.
+    azure_ad_token: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    azure_authority_host: str | None = None
 
 
 class AzureProvider(OpenAIProvider):
     def __init__(
         self,
         name: str,
-        params: ProviderParams,
+        params: AzureParams,
         timeout: aiohttp.ClientTimeout,
         deployment: str | None,
-        env: Mapping[str, str] | None = None,
     ):
-        env = os.environ if env is None else env
-        super().__init__(
-            name, msgspec.structs.replace(params, api_key=None, organization=None), timeout
-        )
-        api_base = _setting(params.api_base, env, "AZURE_API_BASE")
-        api_version = _setting(params.api_version, env, "AZURE_API_VERSION")
+        super().__init__(name, OpenAIParams(api_base=params.api_base), timeout)
+        self.retries = params.retries
+        api_base, api_version = params.api_base, params.api_version
         if not api_base:
             raise ProviderError("an azure account needs api_base (or AZURE_API_BASE)")
         if not api_version:
@@ -137,17 +144,19 @@ class AzureProvider(OpenAIProvider):
         else:
             self._query = {"api-version": "preview"} if api_version.lower() == "preview" else {}
         self.entra: EntraToken | None = None
-        tenant = _setting(params.tenant_id, env, "AZURE_TENANT_ID")
-        client = _setting(params.client_id, env, "AZURE_CLIENT_ID")
-        client_secret = _setting(params.client_secret, env, "AZURE_CLIENT_SECRET")
-        api_key = _setting(params.api_key, env, "AZURE_API_KEY")
+        tenant, client = params.tenant_id, params.client_id
+        client_secret, api_key = params.client_secret, params.api_key
         self._secrets = tuple(s for s in (params.azure_ad_token, client_secret, api_key) if s)
         if params.azure_ad_token:
             self.headers = {"Authorization": f"Bearer {params.azure_ad_token}"}
         elif tenant and client and client_secret:
-            authority = _setting(params.azure_authority_host, env, "AZURE_AUTHORITY_HOST")
             self.entra = EntraToken(
-                name, authority or DEFAULT_AUTHORITY, tenant, client, client_secret, timeout
+                name,
+                params.azure_authority_host or DEFAULT_AUTHORITY,
+                tenant,
+                client,
+                client_secret,
+                timeout,
             )
             self.headers = {}
         elif api_key:
@@ -184,3 +193,26 @@ class AzureProvider(OpenAIProvider):
         if upload.purpose != "batch" or not self.deployment:
             return upload.chunks
         return map_lines(upload.chunks, set_body_model(self.deployment))
+
+
+def _build(setup: AccountSetup[AzureParams]) -> Provider:
+    return AzureProvider(setup.name, setup.params, setup.timeout, setup.model or None)
+
+
+SPEC = ProviderSpec(
+    name="azure",
+    prefixes=("azure",),
+    params=AzureParams,
+    factory=_build,
+    # The layout derived routes had before providers declared them: IDs issued stay valid.
+    route_fields=("model", "api_base", "api_version", "organization", "", "", ""),
+    env={
+        "api_base": "AZURE_API_BASE",
+        "api_version": "AZURE_API_VERSION",
+        "api_key": "AZURE_API_KEY",
+        "tenant_id": "AZURE_TENANT_ID",
+        "client_id": "AZURE_CLIENT_ID",
+        "client_secret": "AZURE_CLIENT_SECRET",
+        "azure_authority_host": "AZURE_AUTHORITY_HOST",
+    },
+)

@@ -8,17 +8,21 @@ quirks live in its adapter and nowhere else.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
+import msgspec
 
 from ..errors import RouterError
+from ..params import ProviderParams
 from ..upstream import ContentStream, UpstreamReply
 
-__all__ = ["FileUpload", "Provider", "ProviderError"]
+__all__ = ["AccountSetup", "FileUpload", "Provider", "ProviderError", "ProviderSpec"]
+
+P = TypeVar("P", bound=ProviderParams)
 
 
 class ProviderError(ValueError):
@@ -109,3 +113,68 @@ class Provider(abc.ABC):
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply: ...
+
+
+@dataclass(frozen=True)
+class AccountSetup(Generic[P]):
+    """What an adapter factory gets: one account's settings, environment fallbacks applied."""
+
+    name: str  # the model_name, or the provider name of a legacy files_settings account
+    params: P
+    timeout: aiohttp.ClientTimeout
+
+    @property
+    def model(self) -> str:
+        """litellm_params.model without its provider prefix ("" for a legacy account)."""
+        return (self.params.model or "").partition("/")[2] or (self.params.model or "")
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values of the params' secret fields that are set (scrubbed from answers)."""
+        values = (getattr(self.params, f, None) for f in sorted(self.params.secret_fields))
+        return tuple(v for v in values if isinstance(v, str) and v)
+
+
+@dataclass(frozen=True)
+class ProviderSpec(Generic[P]):
+    """Everything the core knows of one provider, declared in the provider's own module.
+
+    - ``name``: what logs and /health call it.
+    - ``prefixes``: the ``provider/`` prefixes of ``litellm_params.model`` (and the
+      ``custom_llm_provider`` values) that pick it.
+    - ``params``: its ``litellm_params`` struct (its own fields only; unknown keys are config
+      errors). Its ``secret_fields`` are hidden in repr and scrubbed from every answer.
+    - ``route_fields``: the non-secret fields that tell its deployments apart; a derived
+      route (a shared model_name without model_info.id) is a hash of their values, so they
+      must never include a secret. Fields the struct lacks count as empty.
+    - ``env``: environment fallbacks, field -> variable, used when the field is unset.
+    - ``factory``: builds the adapter; raises ProviderError when the account cannot work.
+    """
+
+    name: str
+    prefixes: tuple[str, ...]
+    params: type[P]
+    factory: Callable[[AccountSetup[P]], Provider]
+    route_fields: tuple[str, ...] = ("model", "api_base")
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def route_values(self, params: ProviderParams) -> tuple[str, ...]:
+        return tuple(str(getattr(params, f, None) or "") for f in self.route_fields)
+
+    def build(
+        self,
+        name: str,
+        params: ProviderParams,
+        timeout: aiohttp.ClientTimeout,
+        environ: Mapping[str, str],
+    ) -> Provider:
+        """The adapter for one account; ``params`` must be of this spec's struct."""
+        if not isinstance(params, self.params):
+            raise ProviderError(f"the settings are not {self.name}'s")
+        fallbacks = {
+            f: environ[var]
+            for f, var in self.env.items()
+            if not getattr(params, f, None) and environ.get(var)
+        }
+        if fallbacks:
+            params = msgspec.structs.replace(params, **fallbacks)
+        return self.factory(AccountSetup(name, params, timeout))

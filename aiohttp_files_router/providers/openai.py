@@ -15,14 +15,25 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..config import ProviderParams
+from ..params import ProviderParams
 from ..upstream import ContentStream, UpstreamReply, fetch_json, open_stream
-from .base import FileUpload, Provider
+from .base import AccountSetup, FileUpload, Provider, ProviderSpec
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["SPEC", "OpenAIParams", "OpenAIProvider"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 _json = msgspec.json.Encoder()
+
+
+class OpenAIParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of an OpenAI or OpenAI-compatible deployment."""
+
+    secret_fields = frozenset({"api_key"})
+
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    organization: str | None = None
 
 
 class OpenAIProvider(Provider):
@@ -32,7 +43,7 @@ class OpenAIProvider(Provider):
     client_request_id_header = "X-Client-Request-Id"
     upstream_request_id_header = "x-request-id"
 
-    def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout):
+    def __init__(self, name: str, params: OpenAIParams, timeout: aiohttp.ClientTimeout):
         self.name = name
         self.base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
         self.timeout = timeout
@@ -156,3 +167,17 @@ class OpenAIProvider(Provider):
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
         return await self._call(http, "GET", self.url("batches"), params=query)
+
+
+def _build(setup: AccountSetup[OpenAIParams]) -> Provider:
+    return OpenAIProvider(setup.name, setup.params, setup.timeout)
+
+
+SPEC = ProviderSpec(
+    name="openai",
+    prefixes=("openai", "openai_compatible"),
+    params=OpenAIParams,
+    factory=_build,
+    # The layout derived routes had before providers declared them: IDs issued stay valid.
+    route_fields=("model", "api_base", "api_version", "organization", "", "", ""),
+)

@@ -14,7 +14,6 @@ batch prediction jobs. The client only ever sees OpenAI shapes.
 from __future__ import annotations
 
 import logging
-import os
 import secrets as random
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
@@ -26,8 +25,8 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..config import ProviderParams
 from ..errors import BadRequest, NotFound
+from ..params import ProviderParams
 from ..upstream import (
     UPSTREAM_REQUEST_ID,
     ContentStream,
@@ -35,7 +34,7 @@ from ..upstream import (
     fetch_json,
     open_stream,
 )
-from .base import FileUpload, Provider, ProviderError
+from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .gcs import Bucket, file_object, unix
 from .google_auth import GoogleToken, load_service_account
 from .jsonl import map_lines
@@ -47,7 +46,7 @@ from .vertex_rows import (
     vertex_to_openai_line,
 )
 
-__all__ = ["VertexProvider"]
+__all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
 logger = logging.getLogger(__package__)
 
@@ -83,6 +82,19 @@ def _view(file_id: str) -> tuple[str, str | None]:
     return file_id, None
 
 
+class VertexParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of a Vertex AI deployment (``model: vertex_ai/<model>``)."""
+
+    secret_fields = frozenset({"vertex_credentials"})
+
+    api_base: str | None = None  # the Vertex AI endpoint (a fake's, in tests)
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    vertex_credentials: str | None = None  # a service account: JSON text or a file path
+    gcs_bucket_name: str | None = None  # "bucket" or "bucket/prefix"
+    gcs_api_base: str | None = None  # this router's own: the GCS JSON API endpoint
+
+
 class VertexProvider(Provider):
     # Vertex AI and Cloud Storage document no header for a caller's request ID (their
     # x-goog-request-params is a routing header) and no request ID in their answers: our ID
@@ -90,12 +102,10 @@ class VertexProvider(Provider):
     def __init__(
         self,
         name: str,
-        params: ProviderParams,
+        params: VertexParams,
         timeout: aiohttp.ClientTimeout,
         model: str | None,
-        env: Mapping[str, str] | None = None,
     ):
-        env = os.environ if env is None else env
         self.name = name
         self.timeout = timeout
         self.retries = params.retries
@@ -103,7 +113,7 @@ class VertexProvider(Provider):
         if not self.model:
             raise ProviderError("a vertex_ai account needs model: vertex_ai/<model>")
         project, location = params.vertex_project, params.vertex_location or "us-central1"
-        credentials = params.vertex_credentials or env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        credentials = params.vertex_credentials
         if not credentials:
             raise ProviderError(
                 "a vertex_ai account needs vertex_credentials (or GOOGLE_APPLICATION_CREDENTIALS)"
@@ -428,3 +438,26 @@ class VertexProvider(Provider):
             },
             reply,
         )
+
+
+def _build(setup: AccountSetup[VertexParams]) -> Provider:
+    return VertexProvider(setup.name, setup.params, setup.timeout, setup.params.model)
+
+
+SPEC = ProviderSpec(
+    name="vertex_ai",
+    prefixes=("vertex_ai", "vertex_ai_beta"),
+    params=VertexParams,
+    factory=_build,
+    # The layout derived routes had before providers declared them: IDs issued stay valid.
+    route_fields=(
+        "model",
+        "api_base",
+        "api_version",
+        "organization",
+        "vertex_project",
+        "vertex_location",
+        "gcs_bucket_name",
+    ),
+    env={"vertex_credentials": "GOOGLE_APPLICATION_CREDENTIALS"},
+)
