@@ -6,16 +6,25 @@ for a provider's params struct, its route fields and its adapter, and names no p
 How to add a provider
 ---------------------
 1. Write ``providers/<name>.py`` holding everything about it:
-   - ``<Name>Params(ProviderParams)``: its own ``litellm_params`` fields only, with
-     ``secret_fields`` naming the ones that hold keys, tokens or credentials;
-   - the adapter: a ``Provider`` subclass (providers/base.py) implementing every abstract
-     method (files: create/retrieve/delete/list/content; batches: create/retrieve/cancel/
-     list), ``secrets`` (values scrubbed from answers, tokens it fetched included) and
-     ``close`` if it holds sessions; upstream calls go through upstream.py's ``fetch_json``
-     / ``open_stream`` / ``exchange`` (502/504 mapping, scrubbing, retries);
-   - ``SPEC = ProviderSpec(name=, prefixes=, params=, factory=, route_fields=, env=)``.
-   Shared pieces to compose: ``jsonl.map_lines`` (streamed row transforms), ``gcs.Bucket``,
-   ``vertex_rows`` (OpenAI rows <-> GenerateContent), ``entra`` / ``google_auth`` (tokens).
+   - ``<Name>Params(ProviderParams)``: its own ``litellm_params`` fields only (the shared
+     LiteLLM keys, ``model``, ``timeout``, ``num_retries``, ``rpm``... come from
+     ``params.ProviderParams``), with ``secret_fields`` naming the ones that hold keys,
+     tokens or credentials (hidden in repr, scrubbed from answers);
+   - the adapter: a ``Provider`` (providers/base.py) implementing its nine operations
+     (``create_file``, ``retrieve_file``, ``delete_file``, ``list_files``, ``file_content``,
+     ``create_batch``, ``retrieve_batch``, ``cancel_batch``, ``list_batches``), ``close`` if
+     it holds sessions, and the ``client_request_id_header`` / ``upstream_request_id_header``
+     its provider documents. It makes every call through ``self.upstream``, one
+     ``upstream.Upstream`` per account (base URL, ``Auth``, query, timeouts, retries,
+     secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``, ``decode``), which
+     maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
+   - a factory ``(AccountSetup) -> Provider`` raising ProviderError for unusable settings, and
+     ``SPEC = ProviderSpec(name=, prefixes=, params=, factory=, route_fields=, env=)``.
+   Shared pieces to compose rather than copy: ``openai.OpenAIProvider`` + a ``Dialect`` for
+   OpenAI-shaped APIs; ``jsonl.map_lines`` (streamed row transforms); ``gcs.Bucket``;
+   ``vertex_rows`` (OpenAI rows <-> GenerateContent); ``tokens.CachedToken`` for bearer
+   tokens (``grant`` only; ``entra`` and ``google_auth`` are examples); ``upstream.StaticAuth``
+   for fixed key headers.
 2. Register: import the module below and add its ``SPEC`` to ``PROVIDERS``.
 3. The fake: ``fake/<name>.py``, built from the provider's documentation (not from the
    adapter), exported from ``fake/__init__.py``; add it to ``demo.py`` if ``--demo`` serves it.

@@ -11,21 +11,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
+from ..upstream import Auth, StaticAuth, Upstream
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .jsonl import map_lines, set_body_model
-from .openai import OpenAIParams, OpenAIProvider
+from .openai import Dialect, OpenAIProvider
 
-__all__ = ["SPEC", "V1_VERSIONS", "AzureParams", "AzureProvider", "normalise_azure"]
+__all__ = ["SPEC", "V1_VERSIONS", "AzureDialect", "AzureParams", "normalise_azure"]
 
 V1_VERSIONS = ("v1", "latest", "preview")
 _TIMES = (
@@ -121,64 +121,13 @@ class AzureParams(ProviderParams, kw_only=True, frozen=True):
     azure_authority_host: str | None = None
 
 
-class AzureProvider(OpenAIProvider):
-    def __init__(
-        self,
-        name: str,
-        params: AzureParams,
-        timeout: aiohttp.ClientTimeout,
-        deployment: str | None,
-    ):
-        super().__init__(name, OpenAIParams(api_base=params.api_base), timeout)
-        self.retries = params.retries
-        api_base, api_version = params.api_base, params.api_version
-        if not api_base:
-            raise ProviderError("an azure account needs api_base (or AZURE_API_BASE)")
-        if not api_version:
-            raise ProviderError("an azure account needs api_version (or AZURE_API_VERSION)")
+class AzureDialect(Dialect):
+    """Azure's answers normalised; the dated API's dotted form fields; rows set to the
+    deployment."""
+
+    def __init__(self, v1: bool, deployment: str | None):
+        self.v1 = v1
         self.deployment = deployment
-        self.v1 = api_version.lower() in V1_VERSIONS
-        self.base = api_base.rstrip("/") + ("/openai/v1" if self.v1 else "/openai")
-        if not self.v1:
-            self._query = {"api-version": api_version}
-        else:
-            self._query = {"api-version": "preview"} if api_version.lower() == "preview" else {}
-        self.entra: EntraToken | None = None
-        tenant, client = params.tenant_id, params.client_id
-        client_secret, api_key = params.client_secret, params.api_key
-        self._secrets = tuple(s for s in (params.azure_ad_token, client_secret, api_key) if s)
-        if params.azure_ad_token:
-            self.headers = {"Authorization": f"Bearer {params.azure_ad_token}"}
-        elif tenant and client and client_secret:
-            self.entra = EntraToken(
-                name,
-                params.azure_authority_host or DEFAULT_AUTHORITY,
-                tenant,
-                client,
-                client_secret,
-                timeout,
-            )
-            self.headers = {}
-        elif api_key:
-            self.headers = {"api-key": api_key}
-        else:
-            raise ProviderError(
-                "an azure account needs api_key (or AZURE_API_KEY), azure_ad_token, or "
-                "tenant_id, client_id and client_secret"
-            )
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        token = self.entra.token if self.entra else None
-        return self._secrets + ((token,) if token else ())
-
-    async def auth_headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
-        if self.entra is None:
-            return self.headers
-        return {"Authorization": f"Bearer {await self.entra.get(http)}"}
-
-    def query(self) -> Mapping[str, str]:
-        return self._query
 
     def normalise(self, body: bytes) -> bytes:
         return normalise_azure(body)
@@ -195,8 +144,49 @@ class AzureProvider(OpenAIProvider):
         return map_lines(upload.chunks, set_body_model(self.deployment))
 
 
+def _auth(setup: AccountSetup[AzureParams]) -> Auth:
+    params = setup.params
+    if params.azure_ad_token:
+        return StaticAuth({"Authorization": f"Bearer {params.azure_ad_token}"}, setup.secrets())
+    if params.tenant_id and params.client_id and params.client_secret:
+        return EntraToken(
+            setup.name,
+            params.azure_authority_host or DEFAULT_AUTHORITY,
+            params.tenant_id,
+            params.client_id,
+            params.client_secret,
+            setup.timeout,
+        )
+    if params.api_key:
+        return StaticAuth({"api-key": params.api_key}, setup.secrets())
+    raise ProviderError(
+        "an azure account needs api_key (or AZURE_API_KEY), azure_ad_token, or "
+        "tenant_id, client_id and client_secret"
+    )
+
+
 def _build(setup: AccountSetup[AzureParams]) -> Provider:
-    return AzureProvider(setup.name, setup.params, setup.timeout, setup.model or None)
+    params = setup.params
+    if not params.api_base:
+        raise ProviderError("an azure account needs api_base (or AZURE_API_BASE)")
+    if not params.api_version:
+        raise ProviderError("an azure account needs api_version (or AZURE_API_VERSION)")
+    version = params.api_version.lower()
+    v1 = version in V1_VERSIONS
+    if not v1:
+        query = {"api-version": params.api_version}
+    else:
+        query = {"api-version": "preview"} if version == "preview" else {}
+    upstream = Upstream(
+        setup.name,
+        params.api_base.rstrip("/") + ("/openai/v1" if v1 else "/openai"),
+        setup.timeout,
+        auth=_auth(setup),
+        retries=params.retries,
+        query=query,
+        secrets=setup.secrets(),
+    )
+    return OpenAIProvider(upstream, AzureDialect(v1, setup.model or None))
 
 
 SPEC = ProviderSpec(

@@ -1,8 +1,10 @@
-"""The adapter protocol: what every provider account offers the handlers.
+"""The adapter contract: what every provider account offers the handlers, and what a
+provider module declares about itself (``ProviderSpec``).
 
-Handlers speak OpenAI; an adapter turns each operation into its provider's calls and hands
-back OpenAI-shaped JSON (``UpstreamReply``) or a streamed body (``ContentStream``). A provider's
-quirks live in its adapter and nowhere else.
+Handlers speak OpenAI; an adapter (``Provider``) turns each operation into its provider's calls
+and hands back OpenAI-shaped JSON (``UpstreamReply``) or a streamed body (``ContentStream``). A
+provider's quirks live in its module and nowhere else. See providers/__init__.py for how to
+add one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import msgspec
 
 from ..errors import RouterError
 from ..params import ProviderParams
-from ..upstream import ContentStream, UpstreamReply
+from ..upstream import ContentStream, Upstream, UpstreamReply
 
 __all__ = ["AccountSetup", "FileUpload", "Provider", "ProviderError", "ProviderSpec"]
 
@@ -59,9 +61,19 @@ class FileUpload:
 
 
 class Provider(abc.ABC):
-    """One provider account. Every method may raise RouterError (502/504 on transport)."""
+    """One provider account, as the handlers see it: OpenAI's files and batches operations.
 
-    _secrets: tuple[str, ...] = ()
+    An adapter speaks OpenAI outward and its provider's API inward. Every upstream call goes
+    through ``self.upstream`` (the account's one ``upstream.Upstream``: base URL, auth,
+    timeouts, retries, scrubbing, the 502/504 mapping). Every JSON answer is an
+    ``UpstreamReply`` holding OpenAI's shape (errors normalised and scrubbed); IDs in it are
+    the provider's own (the handlers encode them). Every method may raise RouterError:
+    BadRequest / NotFound for what the provider cannot do or find, 502/504 on transport.
+    IDs reach an adapter already decoded and checked for this account; an adapter still
+    quotes them into URLs (``Upstream.url``) and refuses IDs outside its own namespace.
+    """
+
+    upstream: Upstream
     # The header that carries the router's request ID to this provider, where the provider
     # documents one, and the response header holding the provider's own request ID.
     client_request_id_header: ClassVar[str | None] = None
@@ -70,49 +82,62 @@ class Provider(abc.ABC):
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values scrubbed from anything passed back from this account (keys, tokens)."""
-        return self._secrets
+        return self.upstream.secrets
 
     async def close(self) -> None:  # noqa: B027 - most adapters hold nothing of their own
         """Release what the adapter holds (its own sessions); called at app cleanup."""
 
     @abc.abstractmethod
-    async def create_file(
-        self, http: aiohttp.ClientSession, upload: FileUpload
-    ) -> UpstreamReply: ...
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        """Store ``upload`` (streamed, never read whole); answer an OpenAI File object.
+
+        ``purpose=batch`` rows may be rewritten line by line on the way (jsonl.map_lines);
+        a row the provider cannot take is a BadRequest naming its line."""
 
     @abc.abstractmethod
-    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply: ...
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        """An OpenAI File object for ``file_id``; a missing file is a 404."""
 
     @abc.abstractmethod
-    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply: ...
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        """Delete ``file_id``; answer ``{"id", "object": "file", "deleted": true}``."""
 
     @abc.abstractmethod
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
-    ) -> UpstreamReply: ...
+    ) -> UpstreamReply:
+        """An OpenAI list of File objects; ``query`` holds OpenAI's ``limit``, ``after``,
+        ``order``, ``purpose`` (``after`` already decoded to a provider ID)."""
 
     @abc.abstractmethod
     def file_content(
         self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AbstractAsyncContextManager[ContentStream]:
-        """The file's bytes; ``codings`` are the content codings the client takes as they
-        are (a body in one of them may stream encoded, with its Content-Encoding)."""
+        """The file's bytes, streamed; ``codings`` are the content codings the client takes
+        as they are (a body in one of them may stream encoded, with its Content-Encoding).
+        Batch results leave as OpenAI batch output rows. An upstream refusal is in
+        ``ContentStream.error``."""
 
     @abc.abstractmethod
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
-    ) -> UpstreamReply: ...
+    ) -> UpstreamReply:
+        """Start a batch from OpenAI's create body (``input_file_id`` already decoded);
+        answer an OpenAI Batch object."""
 
     @abc.abstractmethod
-    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply: ...
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        """An OpenAI Batch object: status, request_counts, unix times, output/error files."""
 
     @abc.abstractmethod
-    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply: ...
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        """Ask the provider to cancel; answer the Batch object as it now stands."""
 
     @abc.abstractmethod
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
-    ) -> UpstreamReply: ...
+    ) -> UpstreamReply:
+        """An OpenAI list of Batch objects (``limit``, ``after`` as for list_files)."""
 
 
 @dataclass(frozen=True)

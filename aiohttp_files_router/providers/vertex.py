@@ -27,13 +27,7 @@ from yarl import URL
 
 from ..errors import BadRequest, NotFound
 from ..params import ProviderParams
-from ..upstream import (
-    UPSTREAM_REQUEST_ID,
-    ContentStream,
-    UpstreamReply,
-    fetch_json,
-    open_stream,
-)
+from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .gcs import Bucket, file_object, unix
 from .google_auth import GoogleToken, load_service_account
@@ -107,8 +101,6 @@ class VertexProvider(Provider):
         model: str | None,
     ):
         self.name = name
-        self.timeout = timeout
-        self.retries = params.retries
         self.model = (model or "").split("/", 1)[-1]
         if not self.model:
             raise ProviderError("a vertex_ai account needs model: vertex_ai/<model>")
@@ -136,27 +128,22 @@ class VertexProvider(Provider):
             f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
             "/batchPredictionJobs"
         )
-        self.bucket = Bucket(
-            params.gcs_api_base or "https://storage.googleapis.com",
-            bucket,
-            prefix,
+        self.token = GoogleToken(name, info, timeout.connect or 10.0)
+        self.upstream = Upstream(
             name,
+            self.jobs_url,
             timeout,
-            self.retries,
+            auth=self.token,
+            retries=params.retries,
+            secrets=(str(info["private_key"]),),
+        )
+        self.bucket = Bucket(
+            self.upstream, params.gcs_api_base or "https://storage.googleapis.com", bucket, prefix
         )
         self.root = prefix + ROOT
-        self.token = GoogleToken(name, info, timeout.connect or 10.0)
-        self._key = str(info["private_key"])
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return (self._key,) + ((self.token.value,) if self.token.value else ())
 
     async def close(self) -> None:
         await self.token.close()
-
-    async def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self.token.get()}"}
 
     async def _call(
         self,
@@ -167,20 +154,9 @@ class VertexProvider(Provider):
         params: Mapping[str, str] | None = None,
         data: bytes | None = None,
     ) -> UpstreamReply:
-        headers = await self._headers()
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        return await fetch_json(
-            http,
-            method,
-            url,
-            account=self.name,
-            secrets=self.secrets,
-            headers=headers,
-            timeout=self.timeout,
-            params=params,
-            data=data,
-            retries=self.retries,
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        return await self.upstream.json(
+            http, method, url, params=params, data=data, headers=headers
         )
 
     # -- files ------------------------------------------------------------------------------
@@ -194,8 +170,6 @@ class VertexProvider(Provider):
             content_type = "application/jsonl"
         reply = await self.bucket.upload(
             http,
-            await self._headers(),
-            self.secrets,
             name,
             {"filename": upload.filename, "purpose": upload.purpose},
             content_type,
@@ -265,15 +239,10 @@ class VertexProvider(Provider):
         stored, view = _view(file_id)
         name = self.bucket.object_name(stored)
         predictions = name.endswith("/" + PREDICTIONS)
-        async with open_stream(
+        async with self.upstream.stream(
             http,
             self.bucket.object_url(name, alt="media"),
-            account=self.name,
-            secrets=self.secrets,
-            headers=await self._headers(),
-            timeout=self.timeout,
             codings=() if predictions else codings,  # rows are rewritten: decoded
-            retries=self.retries,
         ) as stream:
             if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
@@ -365,7 +334,8 @@ class VertexProvider(Provider):
     def _job_reply(self, reply: UpstreamReply) -> UpstreamReply:
         if not reply.ok:
             return reply
-        return _ok(self._batch(_decode.decode(reply.body)), reply)
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
+        return _ok(self._batch(job), reply)
 
     def _job_url(self, batch_id: str, suffix: str = "") -> URL:
         if not batch_id.isdigit():
@@ -418,7 +388,7 @@ class VertexProvider(Provider):
             reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True), params=params)
             if not reply.ok:
                 return reply
-            page = _decode.decode(reply.body)
+            page = self.upstream.decode(_decode, reply.body)
             for job in page.get("batchPredictionJobs") or []:
                 batch = self._batch(job)
                 if found_after:
