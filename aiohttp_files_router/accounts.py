@@ -108,7 +108,14 @@ class Registry:
                 total=None, connect=self.config.files_router.connect_timeout, sock_read=read
             )
             try:
-                provider = build_provider(kind, name, params, timeout, os.environ)
+                provider = build_provider(
+                    kind,
+                    name,
+                    params,
+                    timeout,
+                    os.environ,
+                    file_ready_timeout=self.config.files_router.file_ready_timeout,
+                )
             except ProviderError as err:
                 problem = str(err)
         if problem:

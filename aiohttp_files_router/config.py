@@ -84,6 +84,8 @@ class FilesRouterSettings(ConfigStruct, kw_only=True, frozen=True):
     read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     metrics_public: bool = False
     shutdown_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # How long a batch create may wait for an account to finish processing its input file.
+    file_ready_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

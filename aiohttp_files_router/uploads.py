@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -27,8 +27,14 @@ FORWARDED_FIELDS = ("purpose", "expires_after[anchor]", "expires_after[seconds]"
 EXPIRY_SECONDS = (3600, 2592000)
 
 
-def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
-    """The fields the account receives, validated; routing fields are never forwarded."""
+def forwarded_fields(
+    fields: dict[str, str],
+    expiry_range: Callable[[str], tuple[int, int]] = lambda purpose: EXPIRY_SECONDS,
+) -> list[tuple[str, str]]:
+    """The fields the account receives, validated; routing fields are never forwarded.
+
+    ``expiry_range(purpose)`` is the ``expires_after[seconds]`` range the account accepts.
+    """
     purpose = fields.get("purpose")
     if not purpose:
         raise BadRequest("Missing required parameter: 'purpose'.", param="purpose")
@@ -48,7 +54,7 @@ def forwarded_fields(fields: dict[str, str]) -> list[tuple[str, str]]:
             param="expires_after[anchor]",
         )
     if seconds is not None:
-        low, high = EXPIRY_SECONDS
+        low, high = expiry_range(purpose)
         if not seconds.isdigit() or not low <= int(seconds) <= high:
             raise BadRequest(
                 f"Invalid value for 'expires_after[seconds]': expected an integer from {low} "

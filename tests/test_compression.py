@@ -284,6 +284,8 @@ async def test_azure_with_entra_and_vertex_with_gcs_behind_compressing_fronts(
             rows = (await sdk.files.content(done.output_file_id)).text.splitlines()
             # Both services write output rows in an order of their own.
             assert sorted(json.loads(r)["custom_id"] for r in rows) == ["req-0", "req-1"]
-            assert len([x async for x in sdk.files.list(extra_query={"model": model})]) == 2
+            # The input and the job's results (Azure also keeps an empty error file).
+            listed = [x.id async for x in sdk.files.list(extra_query={"model": model})]
+            assert f.id in listed and len(listed) >= 2
             assert (await sdk.files.delete(f.id)).deleted is True
     assert azure.token_requests == 1

@@ -9,14 +9,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .azure import FakeAzure
+from .azure import FakeAzure, TokenLimitMode
 from .bedrock import AwsCredential, FakeBedrock
 from .gemini import FakeGemini
 from .openai import FakeOpenAI
 from .vertex import FakeVertex
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build(
+    argv: Sequence[str] | None = None,
+) -> tuple[FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock, str, int]:
+    """The fake the command line describes, and the host and port to serve it on."""
     p = argparse.ArgumentParser(prog="python -m aiohttp_files_router.fake")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4100)
@@ -64,7 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=100,
         help="Bedrock: minimum records per job (AWS's default quota is 100)",
     )
+    p.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=0.3,
+        help="Azure: seconds a new file stays pending/running before it is processed",
+    )
+    p.add_argument(
+        "--token-limit",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT=fail|fail_fast",
+        help="Azure: batches of this deployment exceed its enqueued token quota (repeatable)",
+    )
     args = p.parse_args(argv)
+    token_limit: dict[str, TokenLimitMode] = {}
+    for item in args.token_limit:
+        deployment, _, mode = item.partition("=")
+        if mode not in ("fail", "fail_fast"):
+            p.error(f"--token-limit {item!r}: the mode is 'fail' or 'fail_fast'")
+        token_limit[deployment] = "fail" if mode == "fail" else "fail_fast"
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
     fake: FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock
     if args.flavour == "bedrock":
@@ -105,13 +127,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             deployments=args.deployment,
             storage=args.storage,
             phase_seconds=args.phase_seconds,
+            processing_seconds=args.processing_seconds,
+            token_limit=token_limit,
         )
     else:
         fake = FakeOpenAI(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+    return fake, args.host, args.port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    fake, host, port = build(argv)
     web.run_app(
         fake.app(),
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         access_log=None,
         print=lambda s: print(s, flush=True),
     )

@@ -3,6 +3,10 @@
 A batch moves ``validating -> in_progress -> finalizing -> completed`` on the fake's clock
 (``phase_seconds`` per phase; 0 finishes at the first look after creation). Cancel goes
 ``cancelling -> cancelled`` after ``cancel_seconds`` with the output of what had run.
+
+Like OpenAI, a batch writes its output rows in input order and attaches an output or error
+file only when it has rows for it; a flavour may set ``arrange`` (the order rows are written
+in) and ``always_files`` (both files, empty ones too, on every finished batch).
 """
 
 from __future__ import annotations
@@ -199,6 +203,8 @@ class FakeBatch:
     output_file_id: str | None = None
     error_file_id: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"completed": 0, "failed": 0})
+    arrange: Callable[[list[str]], list[str]] | None = None
+    always_files: bool = False
 
     def status(self, now: float, phase: float, cancel: float) -> str:
         if self.finished:
@@ -226,6 +232,9 @@ class FakeBatch:
                     self.cancel_phase or "", self.total
                 )
                 self._run(account, done)
+            elif self.always_files:
+                self.output_file_id = _write(account, self, [], "output")
+                self.error_file_id = _write(account, self, [], "error")
             self.finished = status
         return status
 
@@ -255,9 +264,11 @@ class FakeBatch:
             }
             (out_rows if status == 200 else err_rows).append(json.dumps(result))
         self.counts = {"completed": len(out_rows), "failed": len(err_rows)}
-        if out_rows:
+        if self.arrange is not None:
+            out_rows, err_rows = self.arrange(out_rows), self.arrange(err_rows)
+        if out_rows or self.always_files:
             self.output_file_id = _write(account, self, out_rows, "output")
-        if err_rows:
+        if err_rows or self.always_files:
             self.error_file_id = _write(account, self, err_rows, "error")
 
     def to_json(
@@ -306,7 +317,7 @@ class FakeBatch:
 def _write(account: FakeAccount, batch: FakeBatch, rows: list[str], kind: str) -> str:
     file_id = new_id("file-")
     path = account.new_file_path(file_id)
-    data = ("\n".join(rows) + "\n").encode()
+    data = "".join(row + "\n" for row in rows).encode()
     path.write_bytes(data)
     account.add_file(
         file_id, f"{batch.id}_{kind}.jsonl", "batch_output", len(data), batch.output_expires_after

@@ -1,7 +1,8 @@
 """The OpenAI flavour of the fake upstream: /v1/files and /v1/batches, a key per account.
 
 Other flavours (Azure) subclass it and change the hooks: ``credential``, ``refuse``,
-``error``, ``answer``, ``check_rows``, ``routes`` and the expiry form fields.
+``error``, ``answer``, ``check_rows``, ``validate``, ``file_added``, ``accept_input``,
+``new_batch``, ``endpoints``, ``routes`` and the expiry form fields.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ __all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHUNK = 256 * 1024
-Kind = Literal["file", "file_created", "batch", "file_list", "batch_list", "deleted"]
+Kind = Literal[
+    "file", "file_created", "batch", "batch_created", "file_list", "batch_list", "deleted"
+]
 
 
 @dataclass
@@ -79,6 +82,7 @@ class FakeOpenAI:
     """
 
     expiry_range = (3600, 2592000)
+    endpoints: tuple[str, ...] = ENDPOINTS
 
     def __init__(
         self,
@@ -145,6 +149,19 @@ class FakeOpenAI:
     def check_rows(self, rows: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Extra per-row checks of a batch input file (beyond OpenAI's own)."""
         return []
+
+    def validate(self, record: FileRecord, endpoint: str) -> tuple[list[dict[str, Any]], int]:
+        """A batch input file's errors and request count."""
+        return validate_input(record, endpoint, self.check_rows)
+
+    def file_added(self, account: FakeAccount, record: FileRecord) -> None:
+        """Called once an upload is stored, before it is answered."""
+
+    def accept_input(self, account: FakeAccount, record: FileRecord, endpoint: str) -> None:
+        """Raise Answer to refuse a batch create for its input file."""
+
+    def new_batch(self, account: FakeAccount, batch: FakeBatch) -> None:
+        """Adjust a batch just created, before it is stored and answered."""
 
     def routes(self, p: str) -> list[web.RouteDef]:
         return [
@@ -249,6 +266,7 @@ class FakeOpenAI:
                 account.new_file_path(file_id).unlink(missing_ok=True)
                 return self.error(400, f"expires_after seconds must be {low} to {high}.", expiry)
         obj = account.add_file(file_id, filename, purpose, size, int(seconds) if seconds else None)
+        self.file_added(account, obj)
         return self.answer(obj.to_json(), "file_created")
 
     async def list_files(self, request: web.Request) -> web.Response:
@@ -312,7 +330,7 @@ class FakeOpenAI:
             return self.error(
                 400, f"Unrecognized request argument supplied: {unknown[0]}", unknown[0]
             )
-        if body["endpoint"] not in ENDPOINTS:
+        if body["endpoint"] not in self.endpoints:
             return self.error(
                 400, f"Invalid value for 'endpoint': {body['endpoint']!r}.", "endpoint"
             )
@@ -325,8 +343,9 @@ class FakeOpenAI:
             return self.error(404, f"No such File object: {body['input_file_id']}", "input_file_id")
         if input_file.purpose != "batch":
             return self.error(400, "The input file must have purpose 'batch'.", "input_file_id")
+        self.accept_input(account, input_file, body["endpoint"])
         expires = body.get("output_expires_after")
-        errors, total = validate_input(input_file, body["endpoint"], self.check_rows)
+        errors, total = self.validate(input_file, body["endpoint"])
         batch = FakeBatch(
             id=new_id("batch_"),
             endpoint=body["endpoint"],
@@ -338,11 +357,12 @@ class FakeOpenAI:
             metadata=body.get("metadata"),
             output_expires_after=expires.get("seconds") if isinstance(expires, dict) else None,
         )
+        self.new_batch(account, batch)
         account.batches[batch.id] = batch
         obj = batch.to_json(
             batch.created, self.phase_seconds, self.cancel_seconds, status="validating"
         )
-        return self.answer(obj, "batch")
+        return self.answer(obj, "batch_created")
 
     def _batch(self, request: web.Request) -> FakeBatch:
         batch_id = request.match_info["batch_id"]

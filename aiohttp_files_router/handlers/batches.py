@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from aiohttp import web
 
-from ..errors import BadRequest
+from ..errors import BadRequest, RouterError
 from ..selection import LEGACY_FIELD, MODEL_FIELD
 from .common import (
     by_path_id,
@@ -20,6 +25,31 @@ __all__ = ["routes"]
 
 BATCH_ID = "batch_id"
 REQUIRED = ("input_file_id", "endpoint", "completion_window")
+CLIENT_CHECK_SECONDS = 0.5
+
+T = TypeVar("T")
+
+
+async def _while_connected(request: web.Request, call: Awaitable[T]) -> T:
+    """``call``'s result, or its cancellation once the client has hung up.
+
+    An adapter may wait long before it creates the batch (one waits for its input file to
+    be processed): a
+    client that gave up and retries must not end up with two batches.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK_SECONDS)
+            if done:
+                return task.result()
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("the client left before the batch was created")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def create_batch(request: web.Request) -> web.Response:
@@ -37,7 +67,13 @@ async def create_batch(request: web.Request) -> web.Response:
     )
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
     forwarded["input_file_id"] = target.provider_id
-    reply = await target.account.require().create_batch(state.http, forwarded)
+    try:
+        provider = target.account.require()
+        reply = await _while_connected(request, provider.create_batch(state.http, forwarded))
+    except RouterError as err:
+        # An adapter names the input file by its provider ID; the client knows it by ours.
+        err.message = err.message.replace(target.provider_id, body["input_file_id"])
+        raise
     return reply_object(state, target.account, reply, "batch")
 
 

@@ -68,9 +68,9 @@ async def create_file(request: web.Request) -> web.Response:
     account = choose(state.registry, sel, required=False)
     if account is not None and "purpose" in upload.fields:
         # Everything needed is known: stream the file part straight to the account.
-        fields = forwarded_fields(upload.fields)
         authorize(account)
         provider = account.require()
+        fields = forwarded_fields(upload.fields, provider.expiry_range)
         reply = await _send(request, provider, fields, part, upload.stream(part))
         await _check_trailing(request, upload, early, account, reply)
     else:
@@ -82,9 +82,9 @@ async def create_file(request: web.Request) -> web.Response:
             sel = selectors(request, *fields_sel)
             account = choose(state.registry, sel)
             assert account is not None
-            fields = forwarded_fields(upload.fields)
             authorize(account)
             provider = account.require()
+            fields = forwarded_fields(upload.fields, provider.expiry_range)
             reply = await _send(request, provider, fields, part, spool.chunks())
         finally:
             spool.close()

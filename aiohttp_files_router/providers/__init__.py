@@ -99,9 +99,15 @@ def build_provider(
     params: ProviderParams,
     timeout: aiohttp.ClientTimeout,
     environ: Mapping[str, str],
+    *,
+    file_ready_timeout: float = 120.0,
 ) -> Provider:
-    """The adapter for one account; ProviderError says why the account cannot work."""
+    """The adapter for one account; ProviderError says why the account cannot work.
+
+    ``file_ready_timeout`` bounds how long an adapter may wait for an input file its account
+    is still processing.
+    """
     spec = spec_for(kind)
     if spec is None:
         raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
-    return spec.build(name, params, timeout, environ)
+    return spec.build(name, params, timeout, environ, file_ready_timeout=file_ready_timeout)

@@ -4,28 +4,49 @@
   ``{api_base}/openai/v1/files`` for ``api_version`` ``v1``/``latest``/``preview``.
 - Auth: ``api-key``; a given Entra ID token; or Entra ID client credentials.
 - Answers: empty-string file IDs become null, ISO timestamps unix seconds, ``InProgress``
-  ``in_progress``, file ``pending`` ``uploaded``; errors get OpenAI's shape upstream.py-wide.
-- Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed.
+  ``in_progress``, file ``pending``/``running`` ``uploaded``, an upload's 201 200. In a
+  batch, null ``request_counts`` members become 0, ``/chat/completions`` becomes
+  ``/v1/chat/completions`` (a null endpoint in a create answer: the one asked for; none at
+  all while validating: the one the input file's first row names), and the
+  empty output or error file of a finished batch (no completed, or no failed row, by its
+  counts) becomes null. Errors get OpenAI's shape upstream.py-wide, their ``code``
+  (``token_limit_exceeded``) kept.
+- Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed;
+  their ``expires_after[seconds]`` must be within Azure's 14 to 30 days.
+- Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
+  Azure has processed the input file: Azure refuses a file that is still ``pending``, where
+  OpenAI has processed it before answering the upload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import msgspec
 
+from ..errors import BadRequest, UpstreamTimeout
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
-from ..upstream import Auth, StaticAuth, Upstream
+from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .entra import DEFAULT_AUTHORITY, EntraToken
-from .jsonl import map_lines, set_body_model
+from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
 from .openai import Dialect, OpenAIProvider
 
-__all__ = ["SPEC", "V1_VERSIONS", "AzureDialect", "AzureParams", "normalise_azure"]
+__all__ = [
+    "SPEC",
+    "V1_VERSIONS",
+    "AzureDialect",
+    "AzureParams",
+    "AzureProvider",
+    "normalise_azure",
+]
 
 V1_VERSIONS = ("v1", "latest", "preview")
 _TIMES = (
@@ -46,7 +67,24 @@ _FILE_STATUS = {
     "deleted": "processed",
 }
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_COUNTS = ("total", "completed", "failed")
+_FINISHED = ("completed", "failed", "cancelled", "expired")
+# Azure's batch guide: batch files expire 14 to 30 days after creation, if at all.
+BATCH_EXPIRY_SECONDS = (1209600, 2592000)
+# Polling a file Azure is still processing: first look soon, then back off to this.
+FIRST_POLL = 0.25
+MAX_POLL = 5.0
+# Azure's refusal of a batch over an unprocessed file ("... is in 'pending' state. Only files
+# with status 'Processed' are accepted"): the file may still be settling after it read
+# processed, so this is waited on like a pending file.
+_UNPROCESSED = re.compile(r"only files with status '?processed'? are accepted", re.IGNORECASE)
 
+
+class _Row(msgspec.Struct):
+    url: Any = None
+
+
+_row = msgspec.json.Decoder(_Row)
 _object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _items = msgspec.json.Decoder(list[msgspec.Raw])
 _value = msgspec.json.Decoder()
@@ -83,8 +121,34 @@ def _fix(obj: dict[str, msgspec.Raw]) -> None:
                 snake = _FILE_STATUS.get(snake, snake)
             if snake != status:
                 changes["status"] = snake
+    if "object" in obj and _value.decode(obj["object"]) == "batch":
+        _fix_batch(obj, changes)
     for name, value in changes.items():
         obj[name] = msgspec.Raw(_json.encode(value))
+
+
+def _fix_batch(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
+    counts = _value.decode(obj["request_counts"]) if "request_counts" in obj else None
+    if isinstance(counts, dict) and any(counts.get(n) is None for n in _COUNTS):
+        # Azure sends null counts while validating; OpenAI's are integers from the start.
+        counts = {**counts, **{n: counts.get(n) or 0 for n in _COUNTS}}
+        changes["request_counts"] = counts
+    endpoint = _value.decode(obj["endpoint"]) if "endpoint" in obj else None
+    if _v1_endpoint(endpoint) != endpoint:
+        changes["endpoint"] = _v1_endpoint(endpoint)
+    # Azure attaches an output and an error file to every finished batch, empty ones too;
+    # OpenAI attaches a file only when it has rows. The counts say which are empty (no
+    # download). An expired batch may list its unrun rows in the error file: kept then.
+    status = changes.get("status") or (_value.decode(obj["status"]) if "status" in obj else None)
+    if isinstance(counts, dict) and status in _FINISHED:
+        if counts.get("completed") == 0 and "output_file_id" in obj:
+            changes["output_file_id"] = None
+        if (
+            counts.get("failed") == 0
+            and (status != "expired" or counts.get("completed") == counts.get("total"))
+            and "error_file_id" in obj
+        ):
+            changes["error_file_id"] = None
 
 
 def normalise_azure(body: bytes) -> bytes:
@@ -144,6 +208,202 @@ class AzureDialect(Dialect):
         return map_lines(upload.chunks, set_body_model(self.deployment))
 
 
+class AzureProvider(Provider):
+    """Azure OpenAI: OpenAI's API (``self.api``, in Azure's dialect) plus what Azure needs
+    around it: a processed input file before a batch, endpoints its batches leave out."""
+
+    client_request_id_header = OpenAIProvider.client_request_id_header
+    upstream_request_id_header = OpenAIProvider.upstream_request_id_header
+
+    def __init__(self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float):
+        self.upstream = upstream
+        self.api = OpenAIProvider(upstream, dialect)
+        self.file_ready_timeout = file_ready_timeout
+
+    def expiry_range(self, purpose: str) -> tuple[int, int]:
+        return BATCH_EXPIRY_SECONDS if purpose == "batch" else super().expiry_range(purpose)
+
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        return await self.api.retrieve_file(http, file_id)
+
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        return await self.api.delete_file(http, file_id)
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_files(http, query)
+
+    def file_content(
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
+    ) -> AbstractAsyncContextManager[ContentStream]:
+        return self.api.file_content(http, file_id, codings)
+
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        reply = await self.api.create_file(http, upload)
+        if reply.status == 201:
+            reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
+        return reply
+
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._with_endpoints(http, await self.api.retrieve_batch(http, batch_id))
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._with_endpoints(http, await self.api.cancel_batch(http, batch_id))
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self._with_endpoints(http, await self.api.list_batches(http, query))
+
+    async def _with_endpoints(
+        self, http: aiohttp.ClientSession, reply: UpstreamReply
+    ) -> UpstreamReply:
+        """Batches Azure answers without an endpoint (the dated API while validating) get the
+        one their input file's rows name: Azure picks the API from the rows, too."""
+        if not reply.ok:
+            return reply
+        try:
+            obj = _object.decode(reply.body)
+            items = (
+                [_object.decode(raw) for raw in _items.decode(obj["data"])]
+                if "data" in obj
+                else [obj]
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return reply
+        found: dict[str, Any] = {}
+        changed = False
+        for item in items:
+            file_id = _missing_endpoint(item)
+            if file_id is None:
+                continue
+            if file_id not in found:
+                found[file_id] = await self._rows_endpoint(http, file_id)
+            if isinstance(found[file_id], str):
+                item["endpoint"] = msgspec.Raw(_json.encode(found[file_id]))
+                changed = True
+        if changed:
+            if "data" in obj:
+                obj["data"] = msgspec.Raw(_json.encode(items))
+            reply.body = _json.encode(obj)
+        return reply
+
+    async def _rows_endpoint(self, http: aiohttp.ClientSession, file_id: str) -> Any:
+        """The endpoint the first row of an input file names; only that line is read."""
+        async with self.file_content(http, file_id) as stream:
+            if stream.error is not None:
+                return None
+            chunks = stream.chunks
+            try:
+                line = await _first_line(chunks)
+            finally:
+                close = getattr(chunks, "aclose", None)
+                if close is not None:
+                    await close()  # stop reading: the connection is dropped, not drained
+        if line is None:
+            return None
+        try:
+            return _v1_endpoint(_row.decode(line).url)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        file_id = str(body["input_file_id"])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.file_ready_timeout
+        delay = FIRST_POLL
+        while True:
+            found = await self.retrieve_file(http, file_id)
+            if not found.ok:
+                return found  # Azure's own answer: unknown file, no access, ...
+            status, details = _file_status(found.body)
+            if status == "error":
+                raise BadRequest(
+                    f"The input file {file_id} failed processing on Azure OpenAI: "
+                    f"{details or 'no reason given'}",
+                    param="input_file_id",
+                )
+            if status != "uploaded":  # processed (or gone: Azure then says so itself)
+                reply = await self.api.create_batch(http, body)
+                if reply.ok:
+                    reply.body = _with_endpoint(reply.body, body.get("endpoint"))
+                    return reply
+                if not (
+                    reply.status == 400
+                    and _UNPROCESSED.search(reply.body.decode("utf-8", "replace"))
+                ):
+                    return reply
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise UpstreamTimeout(
+                    f"The input file {file_id} is still being processed by Azure OpenAI after "
+                    f"{self.file_ready_timeout:g} seconds; create the batch again later.",
+                    param="input_file_id",
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, MAX_POLL)
+
+
+def _v1_endpoint(endpoint: Any) -> Any:
+    if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
+        return "/v1" + endpoint
+    return endpoint
+
+
+def _missing_endpoint(obj: dict[str, msgspec.Raw]) -> str | None:
+    """The input file of a batch object that has no endpoint (else None)."""
+    if "object" not in obj or _value.decode(obj["object"]) != "batch":
+        return None
+    if _value.decode(obj.get("endpoint", b"null")) is not None:
+        return None
+    file_id = _value.decode(obj.get("input_file_id", b"null"))
+    return file_id if isinstance(file_id, str) and file_id else None
+
+
+def _file_status(body: bytes) -> tuple[str | None, str | None]:
+    """A normalised file answer's status and status_details."""
+    try:
+        obj = _value.decode(body)
+    except msgspec.DecodeError:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    status, details = obj.get("status"), obj.get("status_details")
+    return (
+        status if isinstance(status, str) else None,
+        details if isinstance(details, str) else None,
+    )
+
+
+def _with_endpoint(body: bytes, endpoint: Any) -> bytes:
+    """A create answer's null ``endpoint`` (Azure's) replaced by the one asked for."""
+    try:
+        obj = _object.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return body
+    if not isinstance(endpoint, str) or _value.decode(obj.get("endpoint", b"null")) is not None:
+        return body
+    obj["endpoint"] = msgspec.Raw(_json.encode(endpoint))
+    return _json.encode(obj)
+
+
+async def _first_line(chunks: AsyncIterator[bytes]) -> bytes | None:
+    """The first non-blank line of a stream (capped like every line), or None."""
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        while (end := buf.find(b"\n")) != -1:
+            if buf[:end].strip():
+                return bytes(buf[:end])
+            del buf[: end + 1]
+        if len(buf) > MAX_LINE_BYTES:
+            return None
+    return bytes(buf) if buf.strip() else None
+
+
 def _auth(setup: AccountSetup[AzureParams]) -> Auth:
     params = setup.params
     if params.azure_ad_token:
@@ -186,7 +446,8 @@ def _build(setup: AccountSetup[AzureParams]) -> Provider:
         query=query,
         secrets=setup.secrets(),
     )
-    return OpenAIProvider(upstream, AzureDialect(v1, setup.model or None))
+    dialect = AzureDialect(v1, setup.model or None)
+    return AzureProvider(upstream, dialect, setup.file_ready_timeout)
 
 
 SPEC = ProviderSpec(

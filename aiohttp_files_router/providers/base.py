@@ -20,6 +20,7 @@ import msgspec
 
 from ..errors import RouterError
 from ..params import ProviderParams
+from ..uploads import EXPIRY_SECONDS
 from ..upstream import ContentStream, Upstream, UpstreamReply
 
 __all__ = ["AccountSetup", "FileUpload", "Provider", "ProviderError", "ProviderSpec"]
@@ -84,6 +85,10 @@ class Provider(abc.ABC):
         """Values scrubbed from anything passed back from this account (keys, tokens)."""
         return self.upstream.secrets
 
+    def expiry_range(self, purpose: str) -> tuple[int, int]:
+        """The ``expires_after[seconds]`` an upload of ``purpose`` may ask for (OpenAI's)."""
+        return EXPIRY_SECONDS
+
     async def close(self) -> None:  # noqa: B027 - most adapters hold nothing of their own
         """Release what the adapter holds (its own sessions); called at app cleanup."""
 
@@ -147,6 +152,8 @@ class AccountSetup(Generic[P]):
     name: str  # the model_name, or the provider name of a legacy files_settings account
     params: P
     timeout: aiohttp.ClientTimeout
+    # How long an adapter may wait for an input file its account is still processing.
+    file_ready_timeout: float = 120.0
 
     @property
     def model(self) -> str:
@@ -191,6 +198,8 @@ class ProviderSpec(Generic[P]):
         params: ProviderParams,
         timeout: aiohttp.ClientTimeout,
         environ: Mapping[str, str],
+        *,
+        file_ready_timeout: float = 120.0,
     ) -> Provider:
         """The adapter for one account; ``params`` must be of this spec's struct."""
         if not isinstance(params, self.params):
@@ -202,4 +211,4 @@ class ProviderSpec(Generic[P]):
         }
         if fallbacks:
             params = msgspec.structs.replace(params, **fallbacks)
-        return self.factory(AccountSetup(name, params, timeout))
+        return self.factory(AccountSetup(name, params, timeout, file_ready_timeout))
