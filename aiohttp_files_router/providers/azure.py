@@ -24,7 +24,6 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -36,6 +35,7 @@ from ..rewrite import FILE_ID_FIELDS
 from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .entra import DEFAULT_AUTHORITY, EntraToken
+from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
 from .openai import Dialect, OpenAIProvider
 
@@ -92,15 +92,8 @@ _json = msgspec.json.Encoder()
 
 
 def _unix(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
+    parsed = unix_seconds(value)
+    return value if parsed is None else parsed
 
 
 def _fix(obj: dict[str, msgspec.Raw]) -> None:

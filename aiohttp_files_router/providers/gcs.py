@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -15,8 +14,9 @@ from yarl import URL
 
 from ..errors import NotFound, RouterError, UpstreamUnavailable
 from ..upstream import Upstream, UpstreamReply
+from .isotime import unix_seconds
 
-__all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object", "unix"]
+__all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object"]
 
 # Resumable uploads take chunks in multiples of 256 KiB. 2 MiB: measured with 200 MiB uploads,
 # 8 MiB chunks cost about 40 MiB of peak RSS (each chunk is held up to three times while it
@@ -28,15 +28,6 @@ _RANGE = re.compile(r"bytes=0-([0-9]+)")
 _decode = msgspec.json.Decoder(dict[str, Any])
 
 
-def unix(stamp: Any) -> int:
-    if not isinstance(stamp, str):
-        return 0
-    try:
-        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
-
-
 def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
     """An OpenAI File object for a GCS object resource."""
     name = str(resource.get("name", ""))
@@ -46,7 +37,7 @@ def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
         "id": f"gs://{bucket}/{name}",
         "object": "file",
         "bytes": int(resource.get("size", 0)),
-        "created_at": unix(resource.get("timeCreated")),
+        "created_at": unix_seconds(resource.get("timeCreated")) or 0,
         "filename": meta.get("filename") or name.rsplit("/", 1)[-1],
         "purpose": purpose,
         "status": "processed",

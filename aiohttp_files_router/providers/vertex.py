@@ -29,8 +29,9 @@ from ..errors import BadRequest, NotFound
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
-from .gcs import Bucket, file_object, unix
+from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
+from .isotime import unix_seconds
 from .jsonl import map_lines
 from .vertex_rows import (
     CHAT_URL,
@@ -292,12 +293,12 @@ class VertexProvider(Provider):
             "status": status,
             "output_file_id": None,
             "error_file_id": None,
-            "created_at": unix(job.get("createTime")),
+            "created_at": unix_seconds(job.get("createTime")) or 0,
             "request_counts": {"total": total, "completed": done, "failed": failed},
             "metadata": None,
         }
         if job.get("startTime"):
-            obj["in_progress_at"] = unix(job["startTime"])
+            obj["in_progress_at"] = unix_seconds(job["startTime"])
         ended = {
             "completed": "completed_at",
             "failed": "failed_at",
@@ -305,9 +306,9 @@ class VertexProvider(Provider):
             "expired": "expired_at",
         }.get(status)
         if ended and job.get("endTime"):
-            obj[ended] = unix(job["endTime"])
+            obj[ended] = unix_seconds(job["endTime"])
         if status == "cancelling" and job.get("updateTime"):
-            obj["cancelling_at"] = unix(job["updateTime"])
+            obj["cancelling_at"] = unix_seconds(job["updateTime"])
         # Two views of one predictions object; the job's counts say which would be empty.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
         if directory and status in ("completed", "cancelled", "failed"):
