@@ -54,10 +54,6 @@ class KeyRing:
             keys.append((k.key.encode(), Principal(models)))
         return cls(tuple(keys), master.encode() if master else None)
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.keys)
-
     def is_master(self, request: web.BaseRequest) -> bool:
         """Whether the caller may see operational detail: the master key, or an open router."""
         if not self.keys:

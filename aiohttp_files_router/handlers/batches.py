@@ -12,13 +12,13 @@ from aiohttp import web
 from ..errors import BadRequest, RouterError
 from ..selection import LEGACY_FIELD, MODEL_FIELD
 from .common import (
+    body_target_for,
     by_path_id,
     json_body,
     list_pages,
     reply_object,
     request_selectors,
     router_state,
-    target_for,
 )
 
 __all__ = ["routes"]
@@ -62,9 +62,7 @@ async def create_batch(request: web.Request) -> web.Response:
         if not isinstance(value, str):
             raise BadRequest(f"'{name}' must be a string.", param=name)
     sel = request_selectors(request, body)
-    target = target_for(
-        request, body["input_file_id"], "file", sel, param="input_file_id", in_body=True
-    )
+    target = body_target_for(request, body["input_file_id"], "file", sel, param="input_file_id")
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
     forwarded["input_file_id"] = target.provider_id
     try:

@@ -17,7 +17,7 @@ from ..ids import Kind
 from ..keys import STATE_KEY
 from ..providers import Provider
 from ..rewrite import rewrite_list, rewrite_object
-from ..selection import Selectors, Target, choose, resolve_id, selectors
+from ..selection import Selectors, Target, choose, resolve_body_id, resolve_id, selectors
 from ..state import RouterState
 from ..upstream import UpstreamReply
 
@@ -87,16 +87,19 @@ def request_selectors(request: web.Request, body: Mapping[str, Any]) -> Selector
 
 
 def target_for(
-    request: web.Request,
-    value: str,
-    kind: Kind,
-    sel: Selectors,
-    *,
-    param: str,
-    in_body: bool = False,
+    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
 ) -> Target:
-    registry = router_state(request).registry
-    target = resolve_id(registry, value, kind, sel, param=param, in_body=in_body)
+    """The authorized target of an ID in the path (selection.resolve_id)."""
+    target = resolve_id(router_state(request).registry, value, kind, sel, param=param)
+    authorize(target.account)
+    return target
+
+
+def body_target_for(
+    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
+) -> Target:
+    """The authorized target of an ID in a JSON body (selection.resolve_body_id)."""
+    target = resolve_body_id(router_state(request).registry, value, kind, sel, param=param)
     authorize(target.account)
     return target
 
@@ -184,9 +187,7 @@ async def list_pages(
         target = resolve_id(state.registry, after, kind, sel, param="after")
         account, cursor = target.account, target.provider_id
     else:
-        chosen = choose(state.registry, sel)
-        assert chosen is not None
-        account, cursor = chosen, None
+        account, cursor = choose(state.registry, sel), None
     group = state.registry.group_of(sel.model, account)
     params = {k: query[k] for k in forwarded if k in query and k != "after"}
     while True:

@@ -12,7 +12,7 @@ from ..accounts import Account
 from ..auth import authorize
 from ..errors import BadRequest, DownloadCut, RouterError
 from ..providers import FileUpload, Provider
-from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
+from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, choose_if_any, selectors
 from ..uploads import UploadReader, forwarded_fields
 from ..upstream import STREAM_BUFFER, UpstreamReply, accepted_codings
 from .common import (
@@ -54,6 +54,20 @@ async def _send(
         raise
 
 
+async def _forward(
+    request: web.Request,
+    account: Account,
+    fields: dict[str, str],
+    part: BodyPartReader,
+    chunks: AsyncIterator[bytes],
+) -> UpstreamReply:
+    """The upload sent to ``account``, once the caller may use it and its fields are valid."""
+    authorize(account)
+    provider = account.require()
+    forwarded = forwarded_fields(fields, provider.expiry_range)
+    return await _send(request, provider, forwarded, part, chunks)
+
+
 async def create_file(request: web.Request) -> web.Response:
     state = router_state(request)
     settings = state.config.files_router
@@ -64,31 +78,42 @@ async def create_file(request: web.Request) -> web.Response:
     if part is None:
         raise BadRequest("Missing required parameter: 'file'.", param="file")
     early = {k: upload.fields.get(k) for k in (MODEL_FIELD, LEGACY_FIELD)}
-    sel = selectors(request, early[MODEL_FIELD], early[LEGACY_FIELD])
-    account = choose(state.registry, sel, required=False)
+    account = choose_if_any(
+        state.registry, selectors(request, early[MODEL_FIELD], early[LEGACY_FIELD])
+    )
     if account is not None and "purpose" in upload.fields:
-        # Everything needed is known: stream the file part straight to the account.
-        authorize(account)
-        provider = account.require()
-        fields = forwarded_fields(upload.fields, provider.expiry_range)
-        reply = await _send(request, provider, fields, part, upload.stream(part))
-        await _check_trailing(request, upload, early, account, reply)
+        reply = await _create_streamed(request, upload, part, early, account)
     else:
-        # A routing field or the purpose may still follow: park the file on disk meanwhile.
-        spool = await upload.spool(part)
-        try:
-            await upload.trailing_fields()
-            fields_sel = [upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)]
-            sel = selectors(request, *fields_sel)
-            account = choose(state.registry, sel)
-            assert account is not None
-            authorize(account)
-            provider = account.require()
-            fields = forwarded_fields(upload.fields, provider.expiry_range)
-            reply = await _send(request, provider, fields, part, spool.chunks())
-        finally:
-            spool.close()
+        account, reply = await _create_spooled(request, upload, part)
     return reply_object(state, account, reply, "file")
+
+
+async def _create_streamed(
+    request: web.Request,
+    upload: UploadReader,
+    part: BodyPartReader,
+    early: dict[str, str | None],
+    account: Account,
+) -> UpstreamReply:
+    """Everything needed is known before the file part: stream it straight to the account."""
+    reply = await _forward(request, account, upload.fields, part, upload.stream(part))
+    await _check_trailing(request, upload, early, account, reply)
+    return reply
+
+
+async def _create_spooled(
+    request: web.Request, upload: UploadReader, part: BodyPartReader
+) -> tuple[Account, UpstreamReply]:
+    """A routing field or the purpose may still follow: park the file on disk meanwhile."""
+    spool = await upload.spool(part)
+    try:
+        await upload.trailing_fields()
+        fields = upload.fields
+        sel = selectors(request, fields.get(MODEL_FIELD), fields.get(LEGACY_FIELD))
+        account = choose(router_state(request).registry, sel)
+        return account, await _forward(request, account, fields, part, spool.chunks())
+    finally:
+        spool.close()
 
 
 async def _check_trailing(
