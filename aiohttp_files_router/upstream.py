@@ -30,6 +30,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body
+from .jsoncodec import OBJECT as _error_probe
 
 __all__ = [
     "DECODED_CODINGS",
@@ -83,8 +84,6 @@ REQUEST_ID_HEADERS = (
 # Relayed from a 429 or 5xx, so a client's own backoff (the openai SDK's) works through us.
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 RATE_LIMIT_PREFIX = "x-ratelimit-"
-
-_error_probe = msgspec.json.Decoder(dict[str, Any])
 
 
 @dataclass

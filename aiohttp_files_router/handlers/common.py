@@ -14,6 +14,7 @@ from ..accounts import Account
 from ..auth import authorize
 from ..errors import BadRequest, RouterError
 from ..ids import Kind
+from ..jsoncodec import OBJECT as _body_decoder
 from ..keys import STATE_KEY
 from ..providers import Provider
 from ..rewrite import rewrite_list, rewrite_object
@@ -33,7 +34,6 @@ __all__ = [
     "target_for",
 ]
 
-_body_decoder = msgspec.json.Decoder(dict[str, Any])
 JSON_BODY_LIMIT = 1024 * 1024
 
 ListCall = Callable[[Provider, aiohttp.ClientSession, Mapping[str, str]], Awaitable[UpstreamReply]]

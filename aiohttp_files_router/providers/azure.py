@@ -30,6 +30,10 @@ import aiohttp
 import msgspec
 
 from ..errors import BadRequest, UpstreamTimeout
+from ..jsoncodec import ANY as _value
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import RAW_ITEMS as _items
+from ..jsoncodec import RAW_OBJECT as _object
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
 from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
@@ -85,10 +89,6 @@ class _Row(msgspec.Struct):
 
 
 _row = msgspec.json.Decoder(_Row)
-_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_items = msgspec.json.Decoder(list[msgspec.Raw])
-_value = msgspec.json.Decoder()
-_json = msgspec.json.Encoder()
 
 
 def _unix(value: Any) -> Any:

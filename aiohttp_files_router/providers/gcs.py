@@ -13,6 +13,7 @@ import msgspec
 from yarl import URL
 
 from ..errors import NotFound, RouterError, UpstreamUnavailable
+from ..jsoncodec import OBJECT as _decode
 from ..upstream import Upstream, UpstreamReply
 from .isotime import unix_seconds
 
@@ -25,7 +26,6 @@ RESUMABLE_CHUNK = 8 * 256 * 1024
 # 308 answers in a row that keep none of the bytes sent before the upload is given up.
 MAX_STALLS = 3
 _RANGE = re.compile(r"bytes=0-([0-9]+)")
-_decode = msgspec.json.Decoder(dict[str, Any])
 
 
 def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-import msgspec
 from yarl import URL
 
+from ..jsoncodec import ENCODER as _json
 from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderSpec
@@ -22,7 +22,6 @@ from .base import AccountSetup, FileUpload, Provider, ProviderSpec
 __all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
-_json = msgspec.json.Encoder()
 
 
 class OpenAIParams(ProviderParams, kw_only=True, frozen=True):

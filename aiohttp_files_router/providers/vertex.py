@@ -22,10 +22,11 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import msgspec
 from yarl import URL
 
 from ..errors import BadRequest, NotFound
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
@@ -45,8 +46,6 @@ __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
 logger = logging.getLogger(__package__)
 
-_json = msgspec.json.Encoder()
-_decode = msgspec.json.Decoder(dict[str, Any])
 ROOT = "files-router/"
 PREDICTIONS = "predictions.jsonl"
 _STATES = {

@@ -20,6 +20,8 @@ from typing import Any
 import msgspec
 
 from ..errors import BadRequest
+from ..jsoncodec import ANY as _decode
+from ..jsoncodec import ENCODER as _encode
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
@@ -37,8 +39,6 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 
 CHAT_URL = "/v1/chat/completions"
-_decode = msgspec.json.Decoder()
-_encode = msgspec.json.Encoder()
 
 
 def openai_to_vertex_line(number: int, line: bytes) -> bytes:
