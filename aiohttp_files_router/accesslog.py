@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .context import REQUEST_INFO_KEY
+from .errors import for_log
 from .jsoncodec import ENCODER
 from .observe import CLIENT_CLOSED
 
@@ -67,10 +68,12 @@ class AccessLogger(AbstractAccessLogger):
         received = request.content.total_bytes
         sent = response.body_length
         ms = time * 1000
+        # Values a caller or an upstream chose are escaped: no CR/LF starts a forged line.
         line = (
-            f"{rid} {request.method} {route} {status} in={received} out={sent} {ms:.1f}ms "
-            f"model={model} account={account} upstream={up_status} {up_ms:.1f}ms "
-            f"upstream_id={up_id}"
+            f"{for_log(rid)} {for_log(request.method)} {for_log(route)} {status} "
+            f"in={received} out={sent} {ms:.1f}ms model={for_log(model)} "
+            f"account={for_log(account)} upstream={up_status} {up_ms:.1f}ms "
+            f"upstream_id={for_log(up_id)}"
         )
         extra: dict[str, Any] = {"request_id": rid, "upstream_request_id": up_id}
         if self._json:

@@ -114,6 +114,7 @@ class Registry:
                     params,
                     timeout,
                     os.environ,
+                    route,
                     file_ready_timeout=self.config.files_router.file_ready_timeout,
                 )
             except ProviderError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
@@ -17,6 +18,8 @@ from .state import RouterState
 from .upstream import STREAM_BUFFER
 
 __all__ = ["create_app", "setup"]
+
+logger = logging.getLogger(__package__)
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
@@ -78,5 +81,13 @@ def setup(app: web.Application, config: RouterConfig, prefix: str = "/v1") -> we
             "'/v1'; to serve at the root, run create_app(config) as the application itself."
         )
     sub = create_app(config)
+    if not sub[STATE_KEY].keyring.enabled:
+        # The host may authenticate in its own middleware; say so once, at set-up.
+        logger.warning(
+            "aiohttp_files_router.setup(): no proxy key is configured (general_settings."
+            "master_key or files_router.keys): every caller of %s reaches every account "
+            "unless the host application authenticates them",
+            prefix,
+        )
     app.add_subapp(prefix.rstrip("/"), sub)
     return sub

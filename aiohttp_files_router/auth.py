@@ -54,6 +54,11 @@ class KeyRing:
             keys.append((k.key.encode(), Principal(models)))
         return cls(tuple(keys), master.encode() if master else None)
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any proxy key is configured (else every caller is let in)."""
+        return bool(self.keys)
+
     def is_master(self, request: web.BaseRequest) -> bool:
         """Whether the caller may see operational detail: the master key, or an open router."""
         if not self.keys:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -217,11 +218,41 @@ def parse_config(
     return config
 
 
+def _blank(value: str | None) -> bool:
+    return value is not None and not value.strip()
+
+
+def _check_secrets(config: RouterConfig, source: str) -> None:
+    """A secret that resolves to nothing would silently open the router or make IDs forgeable."""
+    blank: list[str] = []
+    if _blank(config.general_settings.master_key):
+        blank.append("$.general_settings.master_key")
+    secret = config.files_router.id_secret
+    if isinstance(secret, list):
+        if not secret:
+            blank.append("$.files_router.id_secret")
+        blank += [f"$.files_router.id_secret[{i}]" for i, s in enumerate(secret) if _blank(s)]
+    elif _blank(secret):
+        blank.append("$.files_router.id_secret")
+    blank += [
+        f"$.files_router.keys[{k}].key"
+        for k, key in enumerate(config.files_router.keys)
+        if _blank(key.key)
+    ]
+    if blank:
+        raise ConfigError(
+            f"{source}: {blank[0]} is empty; a secret must not be empty or whitespace "
+            "(remove it to leave it unset)"
+        )
+
+
 def _check(config: RouterConfig, source: str) -> None:
     for path, name in config.missing_env:
         if path == "$.general_settings.master_key" or path.startswith("$.files_router"):
             # Proxy keys and ID secrets never fall back: the literal text would become a key.
             raise ConfigError(f"{source}: {path} needs environment variable {name}")
+    _check_secrets(config, source)
+    names = Counter(entry.model_name for entry in config.model_list)
     ids: set[str] = set()
     for i, entry in enumerate(config.model_list):
         dep_id = entry.model_info.id if entry.model_info else None
@@ -229,6 +260,13 @@ def _check(config: RouterConfig, source: str) -> None:
             # IDs carry the name between ";"-separated fields.
             raise ConfigError(f"{source}: $.model_list[{i}] names may not contain ';'")
         if dep_id is not None:
+            # Selecting by an ID that is also another entry's model_name would send that
+            # model's traffic (and its key scope) to this deployment.
+            if names[dep_id] > (1 if dep_id == entry.model_name else 0):
+                raise ConfigError(
+                    f"{source}: $.model_list[{i}].model_info.id {dep_id!r} is the model_name "
+                    "of another entry"
+                )
             if dep_id in ids:
                 raise ConfigError(f"{source}: $.model_list[{i}].model_info.id {dep_id!r} repeats")
             ids.add(dep_id)

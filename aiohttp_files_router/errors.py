@@ -18,11 +18,13 @@ __all__ = [
     "PermissionDenied",
     "RouterError",
     "Unauthorized",
+    "UnsupportedMediaType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "clip",
     "error_body",
     "error_response",
+    "for_log",
 ]
 
 
@@ -89,6 +91,11 @@ class PayloadTooLarge(RouterError):
     default_code = "file_too_large"
 
 
+class UnsupportedMediaType(RouterError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
 class AccountUnavailable(RouterError):
     status = 503
     type = "server_error"
@@ -105,6 +112,17 @@ class UpstreamTimeout(RouterError):
     status = 504
     type = "server_error"
     default_code = "upstream_timeout"
+
+
+# Control characters (CR and LF above all) and Unicode line breaks, so that a value a caller
+# chose cannot start a forged log line; the backslash too, so the escaping is unambiguous.
+_LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
+_LOG_ESCAPES.update({ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t", ord("\\"): "\\\\"})
+
+
+def for_log(value: object) -> str:
+    """``value`` as text safe to put in a log line."""
+    return str(value).translate(_LOG_ESCAPES)
 
 
 class DownloadCut(ConnectionResetError):

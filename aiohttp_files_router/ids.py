@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -66,22 +67,46 @@ def encode_id(kind: Kind, provider_id: str, deployment: str, secret: str | None 
     return _prefix_for(kind, provider_id) + b64
 
 
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9_+/-]")
+# Fields after the deployment: our "sig", LiteLLM's identity-bound "sub", "tid" (and "sig").
+_FIELDS = frozenset({"sig", "sub", "tid"})
+
+
 def _unwrap(value: str) -> str | None:
-    """The decoded text if ``value`` is one of our IDs, else None (a provider ID)."""
+    """The decoded text if ``value`` is one of our IDs, else None (a provider ID).
+
+    One spelling per ID: anything that a lenient decoder would read as ours but that is not
+    exactly what ``encode_id`` writes (padding, characters outside base64url, non-zero
+    trailing bits) is refused, so two different texts never name the same object.
+    """
     for prefix in _PREFIXES:
         if value.startswith(prefix):
             payload = value[len(prefix) :]
             break
     else:
         return None
-    if not payload or "=" in payload:
+    if not payload:
         return None
     try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        text = raw.decode()
+        # Lenient, as LiteLLM and most decoders read it: drops what is not base64.
+        kept = _NOT_BASE64.sub("", payload)
+        raw = base64.urlsafe_b64decode(kept + "=" * (-len(kept) % 4))
     except (binascii.Error, ValueError):
-        return None
-    return text[len(_MAGIC) :] if text.startswith(_MAGIC) else None
+        raw = b""
+    if not raw.startswith(_MAGIC.encode()):
+        return None  # a provider's own ID that happens to share our prefix
+    canonical = (
+        _ALPHABET.fullmatch(payload) is not None
+        and base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == payload
+    )
+    if not canonical:
+        raise InvalidId("the ID is not in canonical base64url")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise InvalidId("the ID is not UTF-8") from None
+    return text[len(_MAGIC) :]
 
 
 def decode_id(
@@ -106,9 +131,14 @@ def decode_id(
     # After the deployment come ";key,value" fields: our "sig", or the "sub"/"tid"/"sig" of
     # LiteLLM's identity-bound IDs, whose signature only LiteLLM can check.
     deployment, *extras = rest.split(";")
-    fields = dict(extra.partition(",")[::2] for extra in extras)
     if not deployment:
         raise InvalidId("the ID carries no deployment")
+    fields: dict[str, str] = {}
+    for extra in extras:
+        name, comma, text = extra.partition(",")
+        if not comma or name not in _FIELDS or name in fields or not text:
+            raise InvalidId("the ID carries an unknown or repeated field")
+        fields[name] = text
     tag = fields.get("sig")
     if tag is None or "sub" in fields or "tid" in fields:
         if secrets and not allow_unsigned:

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .auth import bind_principal, unbind_principal
-from .errors import DownloadCut, RouterError, clip, error_response
+from .errors import DownloadCut, RouterError, clip, error_response, for_log
 from .handlers.health import PUBLIC_HANDLERS
 from .keys import STATE_KEY
 from .observe import CLIENT_CLOSED, client_gone
@@ -48,16 +48,18 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if err.status >= 500 and client_gone(request):
             # The upstream call failed because the client's own body stopped: not the
             # account's fault, and nobody is left to answer.
-            logger.info("%s %s: the client disconnected", request.method, request.path)
+            logger.info(
+                "%s %s: the client disconnected", for_log(request.method), for_log(request.path)
+            )
             return web.Response(status=CLIENT_CLOSED)
         if err.status >= 500:
             logger.warning(
                 "%s %s -> %d: %s%s",
-                request.method,
-                request.path,
+                for_log(request.method),
+                for_log(request.path),
                 err.status,
-                err.message,
-                f" ({err.detail})" if err.detail else "",
+                for_log(err.message),
+                f" ({for_log(err.detail)})" if err.detail else "",
             )
         return err.response()
     except web.HTTPException as exc:
@@ -74,7 +76,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if not client_gone(request):
             raise
         # Answered to nobody; returned rather than raised, so aiohttp logs no traceback.
-        logger.info("%s %s: the client disconnected", request.method, request.path)
+        logger.info(
+            "%s %s: the client disconnected", for_log(request.method), for_log(request.path)
+        )
         return web.Response(status=CLIENT_CLOSED)
     except asyncio.CancelledError:
         raise
@@ -84,8 +88,8 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         logger.error(
             "unexpected %s serving %s %s at %s:%d",
             type(exc).__name__,
-            request.method,
-            request.path,
+            for_log(request.method),
+            for_log(request.path),
             frame.filename.rsplit("/", 1)[-1],
             frame.lineno,
         )

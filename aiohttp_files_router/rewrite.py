@@ -29,7 +29,7 @@ FILE_ID_FIELDS = ("input_file_id", "output_file_id", "error_file_id")
 def _decode_object(body: bytes | msgspec.Raw) -> dict[str, msgspec.Raw]:
     try:
         return _object.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise UpstreamUnavailable("The upstream account answered with malformed JSON.") from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -14,6 +15,8 @@ from .ids import Kind, encode_id
 from .rewrite import Encoder
 
 __all__ = ["RouterState"]
+
+logger = logging.getLogger(__package__)
 
 
 @dataclass
@@ -28,7 +31,9 @@ class RouterState:
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> RouterState:
-        return cls(config, Registry.from_config(config), KeyRing.from_config(config))
+        registry = Registry.from_config(config)
+        _warn_shared_stores(config, registry)
+        return cls(config, registry, KeyRing.from_config(config))
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -63,6 +68,33 @@ class RouterState:
             return encode_id(kind, provider_id, account.route, secret)
 
         return encode
+
+
+def _warn_shared_stores(config: RouterConfig, registry: Registry) -> None:
+    """Say at start where key scoping cannot hold: deployments that share a provider store.
+
+    A key scoped to one of them sees (lists, reads, deletes) the other's files and batches,
+    because the provider keeps them in one place and offers no namespace to split it.
+    """
+    stores: dict[str, list[Account]] = {}
+    for account in registry.accounts:
+        store = account.provider.shared_store if account.provider else None
+        if store is not None:
+            stores.setdefault(store, []).append(account)
+    scopes = [frozenset(k.models) for k in config.files_router.keys if k.models is not None]
+    for store, accounts in stores.items():
+        if len(accounts) < 2:
+            continue
+        # Some key reaches one of them and not another.
+        split = any(len({a.name in s or a.route in s for a in accounts}) > 1 for s in scopes)
+        if split:
+            logger.warning(
+                "deployments %s share one provider store (%s) but not one key scope: a key "
+                "scoped to one of them can see the others' files and batches; see "
+                "docs/security.md",
+                ", ".join(sorted(a.route for a in accounts)),
+                store,
+            )
 
 
 def _keep(kind: Kind, provider_id: str) -> str:

@@ -3,28 +3,49 @@
 Fields before the file part are read (each capped); the file part is then either streamed
 straight on (the account and purpose are known) or spooled to a bounded temp file (a routing
 field may still follow). Either way the file never sits whole in memory.
+
+Everything a caller controls is bounded before any account is chosen: the number of parts,
+each part's header section (no folded lines), field names, each field and all fields together.
+A body with a ``Content-Encoding`` is refused: aiohttp would inflate it before any cap applies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp import BodyPartReader, MultipartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from .errors import BadRequest, PayloadTooLarge, clip
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, clip
 
-__all__ = ["FORWARDED_FIELDS", "PURPOSES", "Spool", "UploadReader", "forwarded_fields"]
+__all__ = [
+    "FORWARDED_FIELDS",
+    "MAX_FIELDS",
+    "PURPOSES",
+    "Spool",
+    "UploadReader",
+    "forwarded_fields",
+]
 
 CHUNK = 256 * 1024
 SPOOL_CHUNK = 1024 * 1024
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 FORWARDED_FIELDS = ("purpose", "expires_after[anchor]", "expires_after[seconds]")
 EXPIRY_SECONDS = (3600, 2592000)
+# The API has file, purpose, expires_after[anchor|seconds] and the two routing fields; a few
+# more are tolerated (and dropped) for clients that add their own, but not thousands.
+MAX_FIELDS = 16
+MAX_FIELD_NAME = 128
+MAX_PART_HEADER_LINES = 16
+MAX_PART_HEADER_BYTES = 8 * 1024
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def forwarded_fields(
@@ -64,6 +85,51 @@ def forwarded_fields(
     return [(name, fields[name]) for name in FORWARDED_FIELDS if name in fields]
 
 
+class _BoundedMultipartReader(MultipartReader):
+    """aiohttp's reader with our own, strict reading of each part's header section.
+
+    aiohttp accepts obsolete folded lines and, before 3.14, header sections of any size.
+    """
+
+    async def _read_headers(self) -> CIMultiDictProxy[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        size = 0
+        while True:
+            try:
+                # Bounded by the stream's buffer limit even without our cap.
+                line = await self._content.readline()
+            except (HttpProcessingError, ValueError):
+                line = b"x" * (MAX_PART_HEADER_BYTES + 1)
+            size += len(line)
+            if size > MAX_PART_HEADER_BYTES:
+                raise BadRequest(
+                    f"A multipart part's headers are longer than {MAX_PART_HEADER_BYTES} bytes.",
+                    param="file",
+                )
+            line = line.rstrip(b"\r\n")
+            if not line:
+                return CIMultiDictProxy(headers)
+            if line[0] in b" \t":
+                raise BadRequest(
+                    "A multipart part has a folded header line; send each header on one line.",
+                    param="file",
+                )
+            if len(headers) >= MAX_PART_HEADER_LINES:
+                raise BadRequest(
+                    f"A multipart part has more than {MAX_PART_HEADER_LINES} headers.",
+                    param="file",
+                )
+            name, sep, value = line.partition(b":")
+            if not sep or not _TOKEN.fullmatch(name):
+                raise BadRequest("A multipart part has a malformed header line.", param="file")
+            try:
+                headers.add(name.decode("ascii"), value.strip(b" \t").decode("utf-8"))
+            except UnicodeDecodeError:
+                raise BadRequest(
+                    "A multipart part has a header that is not UTF-8.", param="file"
+                ) from None
+
+
 @dataclass
 class Spool:
     """A file part parked on disk, deleted when closed."""
@@ -91,6 +157,8 @@ class UploadReader:
     spool_dir: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     received: int = 0
+    parts: int = 0
+    field_bytes: int = 0
 
     @classmethod
     async def open(
@@ -104,13 +172,20 @@ class UploadReader:
             raise BadRequest(
                 "Expected a multipart/form-data body with a 'file' part.", param="file"
             )
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
+        if encoding != "identity":
+            # aiohttp would inflate it on the way in: a small body could become gigabytes.
+            raise UnsupportedMediaType(
+                f"Content-Encoding '{encoding}' is not accepted on uploads.",
+                param="file",
+            )
         if request.content_length is not None and request.content_length > max_upload_bytes:
             raise PayloadTooLarge(
                 f"The upload is larger than this router's limit of {max_upload_bytes} bytes.",
                 param="file",
             )
         try:
-            reader = await request.multipart()
+            reader = _BoundedMultipartReader(request.headers, request.content)
         except (ValueError, AssertionError, KeyError):
             raise BadRequest("Malformed multipart/form-data body.", param="file") from None
         return cls(reader, max_field_bytes, max_upload_bytes, spool_dir)
@@ -118,12 +193,17 @@ class UploadReader:
     async def _next(self) -> BodyPartReader | None:
         try:
             part = await self.reader.next()
-        except (ValueError, AssertionError, KeyError, RuntimeError):
+        except (ValueError, AssertionError, KeyError, RuntimeError, HttpProcessingError):
             raise BadRequest("Malformed multipart/form-data body.", param="file") from None
         if part is None:
             return None
         if not isinstance(part, BodyPartReader):
             raise BadRequest("Nested multipart parts are not supported.", param="file")
+        self.parts += 1
+        if self.parts > MAX_FIELDS + 1:
+            raise BadRequest(
+                f"The form has more than {MAX_FIELDS} fields besides 'file'.", param="file"
+            )
         return part
 
     async def fields_until_file(self) -> BodyPartReader | None:
@@ -152,6 +232,12 @@ class UploadReader:
 
     async def _read_field(self, part: BodyPartReader) -> None:
         name = part.name or ""
+        if not name or len(name) > MAX_FIELD_NAME:
+            raise BadRequest(
+                f"Every form field needs a name of 1 to {MAX_FIELD_NAME} characters.", param=None
+            )
+        # All small fields together stay within twice one field's cap.
+        budget = 2 * self.max_field_bytes
         buf = bytearray()
         while chunk := await part.read_chunk(CHUNK):
             buf += chunk
@@ -159,6 +245,11 @@ class UploadReader:
                 raise BadRequest(
                     f"Form field '{name}' is longer than {self.max_field_bytes} bytes.", param=name
                 )
+            if self.field_bytes + len(buf) > budget:
+                raise BadRequest(
+                    f"The form fields are longer than {budget} bytes together.", param=name
+                )
+        self.field_bytes += len(buf)
         try:
             self.fields[name] = buf.decode("utf-8")
         except UnicodeDecodeError:

@@ -29,7 +29,7 @@ from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body
+from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
 from .jsoncodec import OBJECT as _error_probe
 
 __all__ = [
@@ -287,7 +287,7 @@ async def exchange(
                     "account %s: %s %s lost on a stale connection (%s); repeating it",
                     account,
                     method,
-                    url.path,
+                    for_log(url.path),
                     type(err).__name__,
                 )
                 fresh = fresh or _fresh_session(http)

@@ -87,7 +87,7 @@ async def test_gcs_timeouts_are_504(
     aiohttp_server: ServerFactory, start_router: RouterFactory
 ) -> None:
     router = await _router(aiohttp_server, start_router, {"gcs_delay": 3})
-    file_id = "gs://fake-bucket/team-a/files-router/x"
+    file_id = "gs://fake-bucket/team-a/files-router/gemini-batch/x"
     encoded = encode_id("file", file_id, "gemini-batch")
     status, answer = await _get(router, f"/v1/files/{encoded}")
     assert status == 504, answer

@@ -645,7 +645,7 @@ async def test_custom_id_fallbacks_on_predictions_from_other_tools(
         },
     ]
     lines[1]["status"] = "Bad Request: no"
-    name = "team-a/files-router/batch-output/x/prediction-model-1/predictions.jsonl"
+    name = "team-a/files-router/gemini-batch/batch-output/x/prediction-model-1/predictions.jsonl"
     vertex.put_object(BUCKET, name, jsonl(lines), "application/jsonl")
     router = await start_router(config(vertex_entry(vertex_server)))
     async with sdk_for(router) as sdk:

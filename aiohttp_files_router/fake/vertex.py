@@ -11,8 +11,9 @@ helpful reading and says so.
   ``308`` with the persisted ``Range``) and media uploads, object metadata (``md5Hash``, and
   ``crc32c`` when google-crc32c is installed), ``alt=media`` downloads (also under
   ``/download/``), delete, list (prefix, startOffset, pageToken);
-- ``batchPredictionJobs`` (``v1`` and ``v1beta1``): create, get, list (pageSize/pageToken),
-  ``:cancel``; a job runs on the fake's clock and writes
+- ``batchPredictionJobs`` (``v1`` and ``v1beta1``): create (with ``labels``), get, list
+  (pageSize/pageToken, a ``labels.key=value`` filter), ``:cancel``; a job runs on the
+  fake's clock and writes
   ``prediction-model-*/predictions.jsonl`` in Vertex's format: each line is
   ``{"status", "processed_time", "request"[, "response"]}``, only the input row's ``request``
   is echoed (no other top-level field survives), lines are written in an order other than the
@@ -35,6 +36,7 @@ import hashlib
 import importlib
 import json
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -70,6 +72,21 @@ GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# batchPredictionJobs.list ``filter``: "labels supports general map functions that is:
+# labels.key=value - key:value equality; labels.key:* or labels:key - key existence". Only the
+# equality form is served; any other filter is refused rather than ignored.
+_LABEL_FILTER = re.compile(r'labels\.([a-z][a-z0-9_-]{0,62})\s*=\s*("?)([a-z0-9_-]{0,63})\2')
+
+
+def _label_filter(text: str | None) -> tuple[str, str] | web.Response | None:
+    if text is None:
+        return None
+    match = _LABEL_FILTER.fullmatch(text.strip())
+    if match is None:
+        return _error(400, f"Unsupported filter: {text!r}.")
+    return match[1], match[3]
 
 
 def _error(status: int, message: str, reason: str = "INVALID_ARGUMENT") -> web.Response:
@@ -217,6 +234,7 @@ class Job:
     output_dir: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 class FakeVertex(FakeService):
@@ -671,6 +689,8 @@ class FakeVertex(FakeService):
             obj["completionStats"] = {k: str(v) for k, v in job.stats.items()}
         if job.error:
             obj["error"] = job.error
+        if job.labels:
+            obj["labels"] = job.labels
         return obj
 
     async def create_job(self, request: web.Request) -> web.Response:
@@ -704,6 +724,12 @@ class FakeVertex(FakeService):
             self.clock(),
             body.get("displayName", ""),
         )
+        # BatchPredictionJob.labels (REST reference, projects.locations.batchPredictionJobs)
+        # states the same rules as a request's labels.
+        problem = _invalid_labels(body.get("labels"))
+        if problem:
+            return _error(400, problem)
+        job.labels = dict(body.get("labels") or {})
         self.jobs[job.id] = job
         return web.json_response(self._job_json(job, "JOB_STATE_PENDING"))
 
@@ -733,6 +759,11 @@ class FakeVertex(FakeService):
     async def list_jobs(self, request: web.Request) -> web.Response:
         self._check_scope(request)
         jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+        wanted = _label_filter(request.query.get("filter"))
+        if isinstance(wanted, web.Response):
+            return wanted
+        if wanted is not None:
+            jobs = [j for j in jobs if j.labels.get(wanted[0]) == wanted[1]]
         start = int(request.query.get("pageToken", "0"))
         size = int(request.query.get("pageSize", "100"))
         body: dict[str, Any] = {

@@ -15,6 +15,7 @@ from ..auth import authorize
 from ..errors import BadRequest, RouterError
 from ..ids import Kind
 from ..jsoncodec import OBJECT as _body_decoder
+from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 from ..keys import STATE_KEY
 from ..providers import Provider
 from ..rewrite import rewrite_list, rewrite_object
@@ -65,6 +66,8 @@ async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
         if required:
             raise BadRequest("Expected a JSON object in the request body.")
         return {}
+    if too_deep(raw):
+        raise BadRequest(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.")
     try:
         return _body_decoder.decode(raw)
     except msgspec.ValidationError:

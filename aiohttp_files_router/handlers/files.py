@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
 from ..auth import authorize
-from ..errors import BadRequest, DownloadCut, RouterError
+from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..providers import FileUpload, Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, choose_if_any, selectors
 from ..uploads import UploadReader, forwarded_fields
@@ -191,6 +191,11 @@ async def file_content(request: web.Request) -> web.StreamResponse:
             return passthrough(stream.error)
         resp = web.StreamResponse(status=stream.status)
         resp.headers.update(stream.headers)
+        # A browser must never render a file someone uploaded as a page of this origin.
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        disposition = resp.headers.get(hdrs.CONTENT_DISPOSITION, "")
+        if not disposition.lower().startswith("attachment"):
+            resp.headers[hdrs.CONTENT_DISPOSITION] = "attachment"
         if request.transport is not None:
             # Fewer, larger writes per drain: the copy loop is what a download costs us.
             request.transport.set_write_buffer_limits(high=STREAM_BUFFER)
@@ -202,9 +207,9 @@ async def file_content(request: web.Request) -> web.StreamResponse:
             # Headers are gone already: the only honest signal left is a cut connection.
             logger.warning(
                 "download of %s from %s cut: %s",
-                target.provider_id,
+                for_log(target.provider_id),
                 target.account.name,
-                err.message,
+                for_log(err.message),
             )
             if request.transport is not None:
                 request.transport.abort()

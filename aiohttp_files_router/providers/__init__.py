@@ -99,15 +99,19 @@ def build_provider(
     params: ProviderParams,
     timeout: aiohttp.ClientTimeout,
     environ: Mapping[str, str],
+    route: str | None = None,
     *,
     file_ready_timeout: float = 120.0,
 ) -> Provider:
     """The adapter for one account; ProviderError says why the account cannot work.
 
-    ``file_ready_timeout`` bounds how long an adapter may wait for an input file its account
-    is still processing.
+    ``route`` is the deployment's name in IDs: providers whose objects the router names
+    itself keep each deployment's objects under it. ``file_ready_timeout`` bounds how long an
+    adapter may wait for an input file its account is still processing.
     """
     spec = spec_for(kind)
     if spec is None:
         raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
-    return spec.build(name, params, timeout, environ, file_ready_timeout=file_ready_timeout)
+    return spec.build(
+        name, params, timeout, environ, route=route, file_ready_timeout=file_ready_timeout
+    )

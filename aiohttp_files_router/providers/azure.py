@@ -208,10 +208,14 @@ class AzureProvider(Provider):
     client_request_id_header = OpenAIProvider.client_request_id_header
     upstream_request_id_header = OpenAIProvider.upstream_request_id_header
 
-    def __init__(self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float):
+    def __init__(
+        self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float, api_base: str
+    ):
         self.upstream = upstream
         self.api = OpenAIProvider(upstream, dialect)
         self.file_ready_timeout = file_ready_timeout
+        # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
+        self.shared_store = f"Azure OpenAI resource {api_base.rstrip('/')}"
 
     def expiry_range(self, purpose: str) -> tuple[int, int]:
         return BATCH_EXPIRY_SECONDS if purpose == "batch" else super().expiry_range(purpose)
@@ -440,7 +444,7 @@ def _build(setup: AccountSetup[AzureParams]) -> Provider:
         secrets=setup.secrets(),
     )
     dialect = AzureDialect(v1, setup.model or None)
-    return AzureProvider(upstream, dialect, setup.file_ready_timeout)
+    return AzureProvider(upstream, dialect, setup.file_ready_timeout, params.api_base)
 
 
 SPEC = ProviderSpec(

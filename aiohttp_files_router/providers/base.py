@@ -75,6 +75,10 @@ class Provider(abc.ABC):
     """
 
     upstream: Upstream
+    # A non-secret text naming the provider-side store (files, batches) this account reaches;
+    # accounts with the same text see each other's objects. None: the router keeps this
+    # account's objects in a namespace of its own.
+    shared_store: str | None = None
     # The header that carries the router's request ID to this provider, where the provider
     # documents one, and the response header holding the provider's own request ID.
     client_request_id_header: ClassVar[str | None] = None
@@ -154,6 +158,9 @@ class AccountSetup(Generic[P]):
     timeout: aiohttp.ClientTimeout
     # How long an adapter may wait for an input file its account is still processing.
     file_ready_timeout: float = 120.0
+    # The deployment's name in IDs; providers whose objects the router names itself keep
+    # each deployment's objects under it. Defaults to ``name``.
+    route: str | None = None
 
     @property
     def model(self) -> str:
@@ -199,6 +206,7 @@ class ProviderSpec(Generic[P]):
         timeout: aiohttp.ClientTimeout,
         environ: Mapping[str, str],
         *,
+        route: str | None = None,
         file_ready_timeout: float = 120.0,
     ) -> Provider:
         """The adapter for one account; ``params`` must be of this spec's struct."""
@@ -211,4 +219,4 @@ class ProviderSpec(Generic[P]):
         }
         if fallbacks:
             params = msgspec.structs.replace(params, **fallbacks)
-        return self.factory(AccountSetup(name, params, timeout, file_ready_timeout))
+        return self.factory(AccountSetup(name, params, timeout, file_ready_timeout, route or name))

@@ -12,6 +12,7 @@ import msgspec
 from ..errors import BadRequest
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import RAW_OBJECT as _object
+from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 
 __all__ = ["MAX_LINE_BYTES", "map_lines", "set_body_model"]
 
@@ -37,7 +38,7 @@ async def map_lines(
         start = 0
         while (end := pending.find(b"\n", start)) != -1:
             number += 1
-            mapped = fn(number, bytes(pending[start:end]))
+            mapped = _apply(fn, number, bytes(pending[start:end]))
             if mapped is not None:
                 out += mapped
                 out += b"\n"
@@ -50,10 +51,16 @@ async def map_lines(
         if len(out) >= OUT_BLOCK:
             yield bytes(out)
             out.clear()
-    if pending and (mapped := fn(number + 1, bytes(pending))) is not None:
+    if pending and (mapped := _apply(fn, number + 1, bytes(pending))) is not None:
         out += mapped
     if out:
         yield bytes(out)
+
+
+def _apply(fn: LineFn, number: int, line: bytes) -> bytes | None:
+    if too_deep(line):
+        raise _bad_line(number, f"nests deeper than {MAX_JSON_DEPTH} levels")
+    return fn(number, line)
 
 
 def _bad_line(number: int, what: str) -> BadRequest:

@@ -7,6 +7,7 @@ and a ``Dialect`` (how answers, upload fields and rows differ).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -64,9 +65,16 @@ class OpenAIProvider(Provider):
     client_request_id_header = "X-Client-Request-Id"
     upstream_request_id_header = "x-request-id"
 
-    def __init__(self, upstream: Upstream, dialect: Dialect | None = None):
+    def __init__(
+        self,
+        upstream: Upstream,
+        dialect: Dialect | None = None,
+        *,
+        shared_store: str | None = None,
+    ):
         self.upstream = upstream
         self.dialect = dialect or Dialect()
+        self.shared_store = shared_store
 
     async def _call(
         self,
@@ -155,7 +163,15 @@ def _build(setup: AccountSetup[OpenAIParams]) -> Provider:
         auth=StaticAuth(headers, setup.secrets()),
         retries=params.retries,
     )
-    return OpenAIProvider(upstream)
+    # Files and batches belong to the organization (or project) behind the key, which
+    # the key alone does not tell: the same organization, else the same key, shares.
+    store = None
+    if params.organization:
+        store = f"{upstream.base}, organization {params.organization}"
+    elif params.api_key:
+        digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
+        store = f"{upstream.base}, the same API key (sha256 {digest}...)"
+    return OpenAIProvider(upstream, shared_store=store)
 
 
 SPEC = ProviderSpec(

@@ -13,7 +13,9 @@ batch prediction jobs. The client only ever sees OpenAI shapes.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import secrets as random
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
@@ -24,12 +26,13 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, for_log
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
+from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
@@ -47,6 +50,10 @@ __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 logger = logging.getLogger(__package__)
 
 ROOT = "files-router/"
+# The label on every job the router creates: which deployment (route) it belongs to.
+JOB_LABEL = "files_router_deployment"
+# Label values: lowercase letters, digits, "_" and "-", at most 63 characters.
+_LABEL_SAFE = re.compile(r"[a-z0-9_-]{1,63}")
 PREDICTIONS = "predictions.jsonl"
 _STATES = {
     "JOB_STATE_QUEUED": "validating",
@@ -61,6 +68,13 @@ _STATES = {
     "JOB_STATE_CANCELLED": "cancelled",
     "JOB_STATE_EXPIRED": "expired",
 }
+
+
+def _label_value(route: str) -> str:
+    """The route as a label value: itself where Vertex allows it, else a digest of it."""
+    if _LABEL_SAFE.fullmatch(route):
+        return route
+    return "h-" + hashlib.sha256(route.encode()).hexdigest()[:40]
 
 
 def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
@@ -87,6 +101,9 @@ class VertexParams(ProviderParams, kw_only=True, frozen=True):
     vertex_credentials: str | None = None  # a service account: JSON text or a file path
     gcs_bucket_name: str | None = None  # "bucket" or "bucket/prefix"
     gcs_api_base: str | None = None  # this router's own: the GCS JSON API endpoint
+    # This router's own: object URI prefixes (gs://...) batch rows may name besides the
+    # deployment's own namespace.
+    allowed_file_uris: list[str] | None = None
 
 
 class VertexProvider(Provider):
@@ -99,6 +116,8 @@ class VertexProvider(Provider):
         params: VertexParams,
         timeout: aiohttp.ClientTimeout,
         model: str | None,
+        *,
+        route: str | None = None,
     ):
         self.name = name
         self.model = (model or "").split("/", 1)[-1]
@@ -140,7 +159,17 @@ class VertexProvider(Provider):
         self.bucket = Bucket(
             self.upstream, params.gcs_api_base or "https://storage.googleapis.com", bucket, prefix
         )
-        self.root = prefix + ROOT
+        # Each deployment's objects live under a namespace of its own, however many
+        # deployments share the bucket: <prefix>files-router/<route>/. Quoted whole, so one
+        # route is never a prefix of another's namespace.
+        self.root = f"{prefix}{ROOT}{quote(route or name, safe='')}/"
+        self.bucket.prefix = self.root
+        self.label = _label_value(route or name)
+        allowed = params.allowed_file_uris or []
+        for uri in allowed:
+            if not uri.startswith("gs://") or len(uri) <= len("gs://"):
+                raise ProviderError(f"allowed_file_uris: {uri!r} is not a gs:// prefix")
+        self.file_refs = FileRefCheck(("gs://",), (self.bucket.uri(self.root), *allowed))
 
     async def close(self) -> None:
         await self.token.close()
@@ -166,7 +195,7 @@ class VertexProvider(Provider):
         chunks = upload.chunks
         content_type = upload.content_type
         if upload.purpose == "batch":
-            chunks = map_lines(chunks, openai_to_vertex_line)
+            chunks = map_lines(chunks, self._row)
             content_type = "application/jsonl"
         reply = await self.bucket.upload(
             http,
@@ -178,6 +207,10 @@ class VertexProvider(Provider):
         if not reply.ok:
             return reply
         return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
+
+    def _row(self, number: int, line: bytes) -> bytes:
+        self.file_refs(number, line)
+        return openai_to_vertex_line(number, line)
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         stored, _ = _view(file_id)
@@ -269,7 +302,7 @@ class VertexProvider(Provider):
                     "lost its request labels?); such rows are named line-N by their position",
                     self.name,
                     number,
-                    file_id,
+                    for_log(file_id),
                 )
 
         return report
@@ -351,6 +384,7 @@ class VertexProvider(Provider):
         output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}")
         job = {
             "displayName": f"files-router-{random.token_hex(6)}",
+            "labels": {JOB_LABEL: self.label},
             "model": f"publishers/google/models/{self.model}",
             "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [source]}},
             "outputConfig": {
@@ -363,14 +397,32 @@ class VertexProvider(Provider):
         )
         return self._job_reply(reply)
 
+    def _owned(self, job: Mapping[str, Any]) -> bool:
+        labels = job.get("labels")
+        return isinstance(labels, dict) and labels.get(JOB_LABEL) == self.label
+
+    async def _own_job(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        """The job, if this deployment created it; another deployment's job is a 404."""
+        reply = await self._call(http, "GET", self._job_url(batch_id))
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body) if reply.ok else {}
+        if reply.ok and not self._owned(job):
+            raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
+        return reply
+
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return self._job_reply(await self._call(http, "GET", self._job_url(batch_id)))
+        return self._job_reply(await self._own_job(http, batch_id))
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        owned = await self._own_job(http, batch_id)
+        if not owned.ok:
+            return owned
         reply = await self._call(http, "POST", self._job_url(batch_id, ":cancel"), data=b"{}")
         if not reply.ok:
             return reply
         return await self.retrieve_batch(http, batch_id)
+
+    def _filter(self) -> str:
+        return f'labels.{JOB_LABEL}="{self.label}"'
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -382,7 +434,7 @@ class VertexProvider(Provider):
         out: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            params = {"pageSize": str(max(limit, 50))}
+            params = {"pageSize": str(max(limit, 50)), "filter": self._filter()}
             if token:
                 params["pageToken"] = token
             reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True), params=params)
@@ -390,6 +442,8 @@ class VertexProvider(Provider):
                 return reply
             page = self.upstream.decode(_decode, reply.body)
             for job in page.get("batchPredictionJobs") or []:
+                if not self._owned(job):
+                    continue  # the filter should have left it out; never show it anyway
                 batch = self._batch(job)
                 if found_after:
                     out.append(batch)
@@ -411,7 +465,9 @@ class VertexProvider(Provider):
 
 
 def _build(setup: AccountSetup[VertexParams]) -> Provider:
-    return VertexProvider(setup.name, setup.params, setup.timeout, setup.params.model)
+    return VertexProvider(
+        setup.name, setup.params, setup.timeout, setup.params.model, route=setup.route
+    )
 
 
 SPEC = ProviderSpec(
