@@ -17,21 +17,26 @@ How to add a provider
      its provider documents, ``shared_store`` when deployments share one provider-side
      store (the router warns where key scopes split one), and ``expiry_range`` when its
      uploads' ``expires_after`` differs from OpenAI's. Objects the router names itself go
-     under the deployment's ``AccountSetup.route``; rows that name storage the account could
-     read go through ``file_refs.FileRefCheck``. It makes every call through ``self.upstream``, one
-     ``upstream.Upstream`` per account (base URL, ``Auth``, query, timeouts, retries,
-     secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``, ``decode``), which
-     maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
+     under the deployment's ``AccountSetup.route``; rows that name storage the account
+     could read go through ``file_refs.FileRefCheck``. It makes every call through
+     ``self.upstream``, one ``upstream.Upstream`` per account (base URL, ``Auth``, query,
+     timeouts, retries, secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``,
+     ``decode``), which maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
    - a factory ``(AccountSetup) -> Provider`` raising ProviderError for unusable settings, and
      ``SPEC = ProviderSpec(name=, prefixes=, params=, factory=, route_fields=, env=)``.
    Shared pieces to compose rather than copy: ``openai.OpenAIProvider`` + a ``Dialect`` for
    OpenAI-shaped APIs; ``jsonl.map_lines`` (streamed row transforms); ``gcs.Bucket``;
-   ``vertex_rows`` (OpenAI rows <-> GenerateContent); ``tokens.CachedToken`` for bearer
-   tokens (``grant`` only; ``entra`` and ``google_auth`` are examples); ``upstream.StaticAuth``
-   for fixed key headers.
+   ``genai_rows`` (OpenAI chat rows <-> GenerateContentRequest/Response, pure; see how
+   ``vertex_rows`` wraps it with Vertex's row shape and custom_id transport);
+   ``tokens.CachedToken`` for bearer tokens (``grant`` only; ``entra`` and ``google_auth``
+   are examples); ``upstream.StaticAuth`` for fixed key headers; ``isotime.unix_seconds``;
+   ``jsoncodec`` for the shared msgspec decoders.
 2. Register: import the module below and add its ``SPEC`` to ``PROVIDERS``.
-3. The fake: ``fake/<name>.py``, built from the provider's documentation (not from the
-   adapter), exported from ``fake/__init__.py``; add it to ``demo.py`` if ``--demo`` serves it.
+3. The fake: ``fake/<name>.py``, a ``fake.base.FakeService`` (storage root, batch clock,
+   ``record()`` of each request, ``Answer``) built from the provider's documentation (not
+   from the adapter), exported from ``fake/__init__.py``; add it to ``demo.py`` if
+   ``--demo`` serves it (demo.py is the one module outside providers/ and fake/ allowed to
+   name providers).
 4. Tests: ``tests/test_<name>.py`` driving the router with the ``openai`` SDK against the fake
    (files, content, batches, errors, isolation between accounts), ``tests/test_fake_<name>.py``
    driving the fake with the provider's official client, and a config case in
