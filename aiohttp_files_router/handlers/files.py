@@ -44,6 +44,7 @@ async def _send(
         filename=part.filename or "upload",
         content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
         chunks=chunks,
+        spool_dir=router_state(request).config.files_router.spool_dir,
     )
     try:
         return await provider.create_file(router_state(request).http, file)

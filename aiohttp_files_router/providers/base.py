@@ -45,6 +45,9 @@ class FileUpload:
     filename: str
     content_type: str
     chunks: AsyncIterator[bytes]
+    # Where an adapter that must spool the upload (to learn its size first) puts its temp
+    # file: files_router.spool_dir, None for the system's temp directory.
+    spool_dir: str | None = None
     failure: RouterError | None = field(default=None, init=False)
 
     @property
