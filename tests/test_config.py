@@ -8,6 +8,7 @@ import pytest
 
 from aiohttp_files_router import ConfigError, load_config
 from aiohttp_files_router.accounts import Registry
+from aiohttp_files_router.providers.gemini import GeminiParams
 
 LITELLM_CONFIG = """
 model_list:
@@ -149,7 +150,8 @@ def test_gemini_config_key_fallback_repr_and_unknown_keys(
 ) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-from-the-environment")
     config = load_config(write(tmp_path, GEMINI_CONFIG), env={"GEMINI_KEY_A": "AIza-secret-a"})
-    assert config.model_list[0].litellm_params.api_key == "AIza-secret-a"
+    params = config.model_list[0].litellm_params
+    assert isinstance(params, GeminiParams) and params.api_key == "AIza-secret-a"
     assert "AIza-secret-a" not in repr(config)
     registry = Registry.from_config(config)
     accounts = {a.name: a for a in registry.accounts}

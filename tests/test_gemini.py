@@ -115,7 +115,7 @@ async def test_seed_flow_on_gemini(
         )
         assert b.id.startswith("batch_") and b.status == "validating"
         assert b.input_file_id == f.id and b.model == "gemini-2.5-flash"
-        job = gemini.accounts["project-a"].batches[decode_id(b.id, "batch").provider_id]  # type: ignore[union-attr]
+        job = gemini.accounts["project-a"].batches[decode_id(b.id, "batch").provider_id]
         assert job.display_name.startswith("gemini-api/")
         b = await sdk.batches.retrieve(b.id)
         assert b.status == "completed", b
@@ -317,9 +317,9 @@ async def test_deployments_sharing_a_key_see_only_their_own_objects(
         )
         b = await team_a.batches.retrieve(b.id)
         assert b.status == "completed" and b.output_file_id
-        file_id = decode_id(f.id, "file").provider_id  # type: ignore[union-attr]
-        batch_id = decode_id(b.id, "batch").provider_id  # type: ignore[union-attr]
-        output_id = decode_id(b.output_file_id, "file").provider_id  # type: ignore[union-attr]
+        file_id = decode_id(f.id, "file").provider_id
+        batch_id = decode_id(b.id, "batch").provider_id
+        output_id = decode_id(b.output_file_id, "file").provider_id
 
         # Team B lists nothing of team A's, though Gemini keeps them in one project.
         assert [x async for x in team_b.files.list(extra_query={"model": "gemini-b"})] == []
