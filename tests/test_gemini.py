@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +351,32 @@ async def test_deployments_sharing_a_key_see_only_their_own_objects(
         assert (await team_a.files.retrieve(f.id)).id == f.id
         listed = {x.id async for x in team_a.files.list(extra_query={"model": "gemini-a"})}
         assert f.id in listed and len(listed) == 2
+
+
+async def test_the_spool_goes_in_spool_dir_and_is_never_left_behind(
+    start_router: RouterFactory,
+    gemini_server: TestServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    made: list[str] = []
+    real = tempfile.mkstemp
+
+    def mkstemp(**kwargs: Any) -> tuple[int, str]:
+        fd, path = real(**kwargs)
+        made.append(path)
+        return fd, path
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    router = await start_router(config(gemini_entry(gemini_server), spool_dir=str(spool_dir)))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+    assert f.bytes > 0
+    assert len(made) == 1 and Path(made[0]).parent == spool_dir
+    assert list(spool_dir.iterdir()) == []  # unlinked as soon as it was made
