@@ -12,8 +12,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, BadRequestError, NotFoundError
+from openai import AsyncOpenAI, BadRequestError, InternalServerError, NotFoundError
 
 from aiohttp_files_router.fake import FakeGemini
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
@@ -380,3 +381,57 @@ async def test_the_spool_goes_in_spool_dir_and_is_never_left_behind(
     assert f.bytes > 0
     assert len(made) == 1 and Path(made[0]).parent == spool_dir
     assert list(spool_dir.iterdir()) == []  # unlinked as soon as it was made
+
+
+async def test_upload_urls_elsewhere_get_no_key_and_refused_uploads_are_cancelled(
+    start_router: RouterFactory, aiohttp_server: ServerFactory
+) -> None:
+    """An upstream whose start answer points elsewhere, then one that refuses the chunk."""
+    seen: list[tuple[str, str, str | None, str | None]] = []
+    target: dict[str, str] = {}
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(
+            (
+                request.host,
+                request.path,
+                request.headers.get("X-Goog-Upload-Command"),
+                request.headers.get("x-goog-api-key"),
+            )
+        )
+        if "upload_id" not in request.query:
+            return web.Response(headers={"X-Goog-Upload-URL": target["url"]})
+        if request.headers.get("X-Goog-Upload-Command") == "cancel":
+            return web.Response(headers={"X-Goog-Upload-Status": "cancelled"})
+        return web.json_response(
+            {"error": {"code": 400, "message": "chunk refused", "status": "INVALID_ARGUMENT"}},
+            status=400,
+        )
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", record)
+    upstream = await aiohttp_server(app)
+    elsewhere = await aiohttp_server(app)
+    router = await start_router(config(gemini_entry(upstream)))
+    async with sdk_for(router) as sdk:
+        target["url"] = str(elsewhere.make_url("/steal?upload_id=x"))
+        with pytest.raises(InternalServerError) as far:
+            await sdk.files.create(
+                file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body={"model": "gemini-api"},
+            )
+        assert far.value.status_code == 502
+        assert [s[1] for s in seen] == ["/upload/v1beta/files"]  # nothing sent elsewhere
+
+        seen.clear()
+        target["url"] = str(upstream.make_url("/upload/v1beta/files?upload_id=x"))
+        with pytest.raises(BadRequestError) as refused:
+            await sdk.files.create(
+                file=("a.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body={"model": "gemini-api"},
+            )
+        assert "chunk refused" in str(refused.value)
+        assert [s[2] for s in seen] == ["start", "upload, finalize", "cancel"]
+        assert all(s[3] == GEMINI_KEY for s in seen)

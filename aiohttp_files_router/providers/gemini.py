@@ -37,7 +37,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import BadRequest, NotFound, UpstreamUnavailable, for_log
+from ..errors import BadRequest, NotFound, RouterError, UpstreamUnavailable, for_log
 from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
@@ -337,6 +337,7 @@ class GeminiProvider(Provider):
                 break
             offset += len(data)
         if not reply.ok:
+            await self._cancel_upload(http, session)
             return reply
         answer = self.upstream.decode(_decode, reply.body)
         file = answer.get("file")
@@ -345,6 +346,19 @@ class GeminiProvider(Provider):
                 f"The upstream account for '{self.name}' answered the upload without a file."
             )
         return _ok(self._file_object(file), reply)
+
+    async def _cancel_upload(self, http: aiohttp.ClientSession, session: str) -> None:
+        """Ends a refused upload's session, so Gemini keeps no partial file; best effort."""
+        try:
+            async with self.upstream.exchange(
+                http,
+                "POST",
+                URL(session, encoded=True),
+                headers={"X-Goog-Upload-Command": "cancel"},
+            ):
+                pass
+        except RouterError:
+            pass  # the refusal being answered matters more than this clean-up
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         reply, file = await self._own_file(http, file_id)
