@@ -43,7 +43,7 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
@@ -125,6 +125,11 @@ class GeminiParams(ProviderParams, kw_only=True, frozen=True):
 
 
 class GeminiProvider(Provider):
+    # Rows become GenerateContent requests for the deployment's model: only chat completions
+    # map, and rows need no body.model. Batch mode takes input files up to 2 GB
+    # (ai.google.dev/gemini-api/docs/batch-mode); it documents no request count, so the
+    # router's default bound on lines stays.
+    batch_rules = BatchRules(frozenset((CHAT_URL,)), max_bytes=2 * 1024**3, needs_model=False)
     # The Gemini API documents no header for a caller's request ID.
 
     def __init__(self, setup: AccountSetup[GeminiParams]):
