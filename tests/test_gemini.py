@@ -435,3 +435,30 @@ async def test_upload_urls_elsewhere_get_no_key_and_refused_uploads_are_cancelle
         assert "chunk refused" in str(refused.value)
         assert [s[2] for s in seen] == ["start", "upload, finalize", "cancel"]
         assert all(s[3] == GEMINI_KEY for s in seen)
+
+
+async def test_fan_out_upload_reaches_two_gemini_projects(
+    start_router: RouterFactory, gemini_server: TestServer, gemini: FakeGemini
+) -> None:
+    router = await start_router(
+        config(
+            gemini_entry(gemini_server, "gemini-a"),
+            gemini_entry(gemini_server, "gemini-b", key=OTHER_KEY),
+        )
+    )
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("both.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+            purpose="batch",
+            extra_body={"target_model_names": "gemini-a, gemini-b"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "completed" and b.output_file_id
+        rows = (await sdk.files.content(b.output_file_id)).text.splitlines()
+        assert sorted(json.loads(r)["custom_id"] for r in rows) == ["req-0", "req-1"]
+    for project, route in (("project-a", "gemini-a"), ("project-b", "gemini-b")):
+        names = [x.display_name for x in gemini.accounts[project].files.values()]
+        assert f"{route}/both.jsonl" in names
