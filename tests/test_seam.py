@@ -53,6 +53,7 @@ def test_registry_maps_every_litellm_prefix() -> None:
         "azure",
         "vertex_ai",
         "vertex_ai_beta",
+        "bedrock",
     }
     assert provider_name("gpt-4o") == "openai"
     assert provider_name("azure/dep") == "azure"
