@@ -30,6 +30,7 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/BedrockBatch"
 CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
 MIN = 3
+MOTO_BUCKET = "files-router-bedrock-test"
 
 
 class Clock:
@@ -95,7 +96,15 @@ def sdk_for(router: TestServer) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
-AWKWARD = ["a/b?c=d&e#f", "x" * 200, "ünïcødé-✓-日本", "  spaced  ", "line\nbreak", "req-0"]
+AWKWARD = [
+    "a/b?c=d&e#f",
+    "x" * 200,
+    "ünïcødé-✓-日本",
+    "  spaced  ",
+    "line\nbreak",
+    "req-0",
+    *(f"plain-{i}" for i in range(10)),
+]
 
 
 def awkward_rows(model: str = "gpt-4o") -> list[dict[str, Any]]:
@@ -437,12 +446,19 @@ async def test_s3_calls_against_moto(
             aws_access_key_id=KEY_ID,
             aws_secret_access_key=SECRET,
         )
+        # moto keeps its state per process, whichever server instance: a bucket of our own.
         await asyncio.to_thread(
             s3.create_bucket,
-            Bucket=BUCKET,
+            Bucket=MOTO_BUCKET,
             CreateBucketConfiguration={"LocationConstraint": REGION},
         )
-        router = await start_router(config(entry(bedrock_server, s3_endpoint_url=s3_url)))
+        router = await start_router(
+            config(
+                entry(
+                    bedrock_server, s3_endpoint_url=s3_url, s3_bucket_name=f"{MOTO_BUCKET}/team-a"
+                )
+            )
+        )
         data = jsonl(big_rows(7, 1024 * 1024))
         async with sdk_for(router) as sdk:
             f = await sdk.files.create(
@@ -458,10 +474,25 @@ async def test_s3_calls_against_moto(
             lines = content.text.splitlines()
             assert len(lines) == 7
             assert json.loads(lines[0])["recordId"] == "00000000001"
-            uploads = await asyncio.to_thread(s3.list_multipart_uploads, Bucket=BUCKET)
+            uploads = await asyncio.to_thread(s3.list_multipart_uploads, Bucket=MOTO_BUCKET)
             assert not uploads.get("Uploads")
             assert (await sdk.files.delete(f.id)).deleted
             with pytest.raises(NotFoundError):
                 await sdk.files.retrieve(f.id)
     finally:
         moto.stop()
+
+
+async def test_s3_error_keeps_aws_message(
+    start_router: RouterFactory, bedrock_server: TestServer
+) -> None:
+    router = await start_router(config(entry(bedrock_server)))
+    async with sdk_for(router) as sdk:
+        gone = encode_id(
+            "file", f"s3://{BUCKET}/team-a/files-router/claude-batch/x.jsonl", "claude-batch"
+        )
+        with pytest.raises(NotFoundError) as err:
+            await sdk.files.content(gone)
+        assert "The specified key does not exist." in str(err.value)
+        with pytest.raises(NotFoundError):
+            await sdk.files.retrieve(gone)

@@ -51,7 +51,7 @@ from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
-from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, aws_error, botocore_missing
+from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, botocore_missing
 
 __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
 
@@ -731,8 +731,12 @@ class BedrockProvider(Provider):
             codings=() if output else codings,
             retries=up.retries,
         ) as stream:
-            if stream.error is not None and stream.error.body.lstrip().startswith(b"{") is False:
-                stream.error = aws_error(up, stream.status, stream.error.body, stream.error.headers)
+            if stream.error is not None:
+                # The streamed call's error body was S3's XML: ask once more, small, for
+                # AWS's own message (S3Bucket.call reads XML errors).
+                again = await self.bucket.get_small(http, key)
+                if not again.ok:
+                    stream.error = again
             if stream.error is None and output:
                 relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
                 stream = ContentStream(
