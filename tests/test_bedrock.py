@@ -496,3 +496,125 @@ async def test_s3_error_keeps_aws_message(
         assert "The specified key does not exist." in str(err.value)
         with pytest.raises(NotFoundError):
             await sdk.files.retrieve(gone)
+
+
+KMS = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+async def test_tools_kms_and_session_token(
+    start_router: RouterFactory, tmp_path: Path, aiohttp_server: ServerFactory, clock: Clock
+) -> None:
+    temp_id, temp_secret, token = "ASIAFAKETEMPORARY003", "temporary-secret-1", "session-token-xyz"
+    fake = FakeBedrock(
+        {temp_id: AwsCredential(temp_secret, ACCOUNT, token)},
+        {BUCKET: ACCOUNT},
+        region=REGION,
+        storage=tmp_path / "aws2",
+        phase_seconds=10,
+        clock=clock,
+        min_records=MIN,
+    )
+    server = await aiohttp_server(fake.app())
+    router = await start_router(
+        config(
+            entry(
+                server,
+                aws_access_key_id=temp_id,
+                aws_secret_access_key=temp_secret,
+                aws_session_token=token,
+                s3_encryption_key_id=KMS,
+            )
+        )
+    )
+    rows = chat_rows(MIN)
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    rows[0]["body"].update(tools=[tool], tool_choice="required")
+    async with sdk_for(router) as sdk:
+        _, _, done = await run_to_end(sdk, clock, "claude-batch", rows)
+        assert done.status == "completed", done
+        out = {r["custom_id"]: r for r in await output_rows(sdk, done.output_file_id)}
+        choice = out["req-0"]["response"]["body"]["choices"][0]
+        assert choice["finish_reason"] == "tool_calls"
+        assert choice["message"]["tool_calls"][0]["function"]["name"] == "lookup"
+        assert out["req-1"]["response"]["body"]["choices"][0]["finish_reason"] == "stop"
+    objects = fake.buckets[BUCKET].objects
+    assert objects and all(o.kms_key == KMS for o in objects.values())
+    job = next(iter(fake.jobs.values()))
+    assert job.request["outputDataConfig"]["s3OutputDataConfig"]["s3EncryptionKeyId"] == KMS
+    assert len(job.name) <= 63 and job.name.startswith("fr-claude-batch-")
+
+
+async def test_s3_refs_in_rows_only_inside_the_namespace(
+    start_router: RouterFactory, bedrock_server: TestServer
+) -> None:
+    router = await start_router(
+        config(entry(bedrock_server, model=NOVA, allowed_file_uris=["s3://shared-images/"]))
+    )
+
+    def rows(url: str) -> bytes:
+        r = chat_rows(1)
+        r[0]["body"]["messages"][0]["content"] = [
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": url}},
+        ]
+        return jsonl(r)
+
+    async with sdk_for(router) as sdk:
+        for url in (
+            "s3://shared-images/cat.png",
+            f"s3://{BUCKET}/team-a/files-router/claude-batch/a.png",
+        ):
+            await sdk.files.create(
+                file=("ok.jsonl", io.BytesIO(rows(url))),
+                purpose="batch",
+                extra_body={"model": "claude-batch"},
+            )
+        for url in ("s3://secret-bucket/x.png", f"s3://{BUCKET}/team-b/x.png"):
+            with pytest.raises(BadRequestError) as err:
+                await sdk.files.create(
+                    file=("bad.jsonl", io.BytesIO(rows(url))),
+                    purpose="batch",
+                    extra_body={"model": "claude-batch"},
+                )
+            assert "Line 1" in str(err.value) and "allowed_file_uris" in str(err.value)
+
+
+async def test_credential_chain_from_the_environment(
+    start_router: RouterFactory, bedrock_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    router = await start_router(
+        config(entry(bedrock_server, aws_access_key_id=None, aws_secret_access_key=None))
+    )
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("x.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+            purpose="batch",
+            extra_body={"model": "claude-batch"},
+        )
+        assert (await sdk.files.retrieve(f.id)).bytes == f.bytes
+
+
+async def test_file_list_pages_with_cursors(
+    start_router: RouterFactory, bedrock_server: TestServer
+) -> None:
+    router = await start_router(config(entry(bedrock_server)))
+    async with sdk_for(router) as sdk:
+        ids = []
+        for i in range(3):
+            f = await sdk.files.create(
+                file=(f"f{i}.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body={"model": "claude-batch"},
+            )
+            ids.append(f.id)
+        first = await sdk.files.list(limit=2, extra_query={"model": "claude-batch"})
+        assert len(first.data) == 2 and first.has_more
+        rest = await sdk.files.list(
+            limit=2, after=first.data[-1].id, extra_query={"model": "claude-batch"}
+        )
+        seen = [f.id for f in first.data] + [f.id for f in rest.data]
+        assert sorted(seen) == sorted(ids) and not rest.has_more
