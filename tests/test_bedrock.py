@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -410,10 +411,11 @@ async def test_wrong_credentials_are_openai_shaped_without_secrets(
 async def test_missing_extra_is_503(
     start_router: RouterFactory, bedrock_server: TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiohttp_files_router.providers import bedrock as module
-
-    monkeypatch.setattr(module, "botocore_missing", lambda: True)
+    # botocore absent: its imports fail (a None entry in sys.modules makes import raise).
+    for name in ("botocore", "botocore.auth", "botocore.credentials"):
+        monkeypatch.setitem(sys.modules, name, None)
     router = await start_router(config(entry(bedrock_server)))
+    monkeypatch.undo()  # the fake itself needs botocore; the router decided at start
     async with sdk_for(router) as sdk:
         with pytest.raises(InternalServerError) as err:
             await sdk.files.create(
@@ -423,6 +425,9 @@ async def test_missing_extra_is_503(
             )
         assert err.value.status_code == 503
         assert "pip install 'aiohttp_files_router[bedrock]'" in str(err.value)
+        with pytest.raises(InternalServerError) as err:
+            await sdk.batches.list(extra_query={"model": "claude-batch"})
+        assert err.value.status_code == 503 and "[bedrock]" in str(err.value)
 
 
 async def test_s3_calls_against_moto(
@@ -618,3 +623,30 @@ async def test_file_list_pages_with_cursors(
         )
         seen = [f.id for f in first.data] + [f.id for f in rest.data]
         assert sorted(seen) == sorted(ids) and not rest.has_more
+
+
+async def test_batch_list_pages_with_cursors(
+    start_router: RouterFactory, bedrock_server: TestServer
+) -> None:
+    router = await start_router(config(entry(bedrock_server)))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("x.jsonl", io.BytesIO(jsonl(chat_rows(MIN)))),
+            purpose="batch",
+            extra_body={"model": "claude-batch"},
+        )
+        made = [
+            (
+                await sdk.batches.create(
+                    input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+                )
+            ).id
+            for _ in range(3)
+        ]
+        first = await sdk.batches.list(limit=2, extra_query={"model": "claude-batch"})
+        assert len(first.data) == 2 and first.has_more
+        rest = await sdk.batches.list(
+            limit=2, after=first.data[-1].id, extra_query={"model": "claude-batch"}
+        )
+        seen = [b.id for b in first.data] + [b.id for b in rest.data]
+        assert sorted(seen) == sorted(made) and not rest.has_more
