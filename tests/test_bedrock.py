@@ -405,7 +405,9 @@ async def test_wrong_credentials_are_openai_shaped_without_secrets(
         with pytest.raises(PermissionDeniedError) as err:
             await sdk.batches.list(extra_query={"model": "claude-batch"})
         assert wrong not in err.value.response.text
-        error_of(err.value.response.json())
+        err_obj = error_of(err.value.response.json())
+        assert err_obj["code"] and "Exception" in err_obj["code"]  # AWS's x-amzn-ErrorType
+        assert "signature" in err_obj["message"].lower()
 
 
 async def test_missing_extra_is_503(

@@ -41,11 +41,21 @@ import msgspec
 from yarl import URL
 
 from ..errors import AccountUnavailable, BadRequest, NotFound, for_log
+from ..errors import error_body as error_body_bytes
 from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
-from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply, open_stream
+from ..upstream import (
+    UPSTREAM_REQUEST_ID,
+    ContentStream,
+    Upstream,
+    UpstreamReply,
+    open_stream,
+    read_body,
+    redact,
+    relayed_headers,
+)
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
@@ -827,7 +837,29 @@ class BedrockProvider(Provider):
         async with self.upstream.exchange(
             http, method, URL(url, encoded=True), headers=signed, data=data or None
         ) as resp:
-            return await self.upstream.read(resp)
+            relay = relayed_headers(resp.status, resp.headers)
+            body = await read_body(resp, self.upstream.account, relay)
+            status = resp.status
+            error_type = resp.headers.get("x-amzn-ErrorType", "")
+        if 200 <= status < 300:
+            return UpstreamReply(status, body, relay)
+        return self._aws_json_error(status, body, relay, error_type)
+
+    def _aws_json_error(
+        self, status: int, body: bytes, relay: Mapping[str, str], error_type: str
+    ) -> UpstreamReply:
+        """Bedrock's rest-json error ({"message"} or {"Message"}, its type in
+        ``x-amzn-ErrorType``) in OpenAI's shape: AWS's message, the type as the code."""
+        body = redact(body, self.upstream.secrets)
+        try:
+            raw = _decode.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raw = {}
+        message = raw.get("message", raw.get("Message")) if isinstance(raw, dict) else None
+        if not isinstance(message, str):
+            return self.upstream.error(status, body, relay)
+        code = error_type.split(":", 1)[0] or None
+        return UpstreamReply(status, error_body_bytes(message, "upstream_error", None, code), relay)
 
     def _job_path(self, batch_id: str, suffix: str = "") -> str:
         return f"/model-invocation-job/{quote(batch_id, safe='')}{suffix}"
