@@ -652,3 +652,48 @@ async def test_batch_list_pages_with_cursors(
         )
         seen = [b.id for b in first.data] + [b.id for b in rest.data]
         assert sorted(seen) == sorted(made) and not rest.has_more
+
+
+@pytest.mark.parametrize(
+    ("phase", "bedrock_status"), [(25_000, "PartiallyCompleted"), (30_000, "Expired")]
+)
+async def test_timed_out_jobs_are_expired(
+    start_router: RouterFactory,
+    tmp_path: Path,
+    aiohttp_server: ServerFactory,
+    clock: Clock,
+    phase: int,
+    bedrock_status: str,
+) -> None:
+    fake = FakeBedrock(
+        {KEY_ID: AwsCredential(SECRET, ACCOUNT)},
+        {BUCKET: ACCOUNT},
+        region=REGION,
+        storage=tmp_path / "aws3",
+        phase_seconds=phase,
+        clock=clock,
+        min_records=MIN,
+    )
+    server = await aiohttp_server(fake.app())
+    router = await start_router(config(entry(server)))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("x.jsonl", io.BytesIO(jsonl(chat_rows(10)))),
+            purpose="batch",
+            extra_body={"model": "claude-batch"},
+        )
+        batch = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        clock.now += 3 * 86400
+        done = await sdk.batches.retrieve(batch.id)
+    assert next(iter(fake.jobs.values())).final == bedrock_status
+    assert done.status == "expired" and done.expired_at is not None
+    assert done.errors is not None and done.errors.data[0].message
+    counts = done.request_counts
+    assert counts is not None
+    if bedrock_status == "PartiallyCompleted":
+        assert counts.total == 10 and 0 < counts.completed < 10
+        assert done.output_file_id is not None
+    else:
+        assert done.output_file_id is None
