@@ -175,6 +175,7 @@ async def test_seed_flow_to_completion(
             assert body["choices"][0]["finish_reason"] == "stop"
             assert body["choices"][0]["message"]["content"].startswith("Fake answer")
             assert body["usage"]["completion_tokens"] > 0
+            assert body["created"] >= 1_800_000_000  # when the fake wrote the output
         listed = await sdk.batches.list(extra_query={"model": "claude-batch"})
         assert [b.id for b in listed.data] == [batch.id]
         files = await sdk.files.list(extra_query={"model": "claude-batch"})

@@ -727,8 +727,11 @@ class BedrockProvider(Provider):
         view = _view(file_id)[1]
         output = key.endswith(".jsonl.out")
         custom_ids: list[str] = []
+        created = 0
         if output:
             custom_ids = await self._custom_ids(http, key)
+            _, head = await self.bucket.head(http, key)
+            created = head.modified if head is not None else 0
         url, headers = await self.bucket.stream_request(http, key)
         up = self.bucket.upstream
         async with open_stream(
@@ -753,7 +756,7 @@ class BedrockProvider(Provider):
                     stream.status,
                     {"Content-Type": "application/jsonl"}
                     | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(stream.chunks, self._output_line(custom_ids, view, key)),
+                    map_lines(stream.chunks, self._output_line(custom_ids, view, key, created)),
                 )
             yield stream
 
@@ -771,7 +774,10 @@ class BedrockProvider(Provider):
             return []
         return [str(json.loads(line)) for line in reply.body.splitlines() if line.strip()]
 
-    def _output_line(self, custom_ids: list[str], view: str | None, key: str) -> Any:
+    def _output_line(self, custom_ids: list[str], view: str | None, key: str, created: int) -> Any:
+        """Bedrock records -> OpenAI batch output rows; ``created`` is when the output was
+        written (Bedrock records carry no time)."""
+
         def fn(number: int, line: bytes) -> bytes | None:
             if not line.strip():
                 return None
@@ -803,6 +809,7 @@ class BedrockProvider(Provider):
                 assert isinstance(output, dict)
                 maker = _claude_completion if self.family == "claude" else _nova_completion
                 body = maker(output, self.model, custom_id, rid)
+                body["created"] = created
                 status = 200
             return _json.encode(
                 {
