@@ -74,6 +74,11 @@ SUCCEEDED, FAILED = "succeeded", "failed"
 MIN_RECORDS = 100
 # Batch inference results page: recordId is an "11 character alphanumeric string".
 RECORD_ID_WIDTH = 11
+# Bedrock quotas ("Records per batch inference job", "Batch inference input file size"): what
+# a batch input file may hold; Bedrock runs only chat rows mapped to the deployment's model.
+BATCH_ENDPOINTS = frozenset((CHAT_URL,))
+BATCH_MAX_LINES = 50_000
+BATCH_MAX_BYTES = 1024**3
 DEFAULT_MAX_TOKENS = 4096
 SIDECAR = ".ids"
 _SAFE_ROUTE = re.compile(r"[A-Za-z0-9-]{1,30}")
