@@ -48,6 +48,12 @@ class Selectors:
 class Target:
     account: Account
     provider_id: str
+    # Further copies of the same file (an upload to several deployments), in upload order.
+    copies: tuple[tuple[Account, str], ...] = ()
+
+    @property
+    def holders(self) -> tuple[tuple[Account, str], ...]:
+        return ((self.account, self.provider_id), *self.copies)
 
 
 def selectors(
@@ -105,8 +111,11 @@ def choose(registry: Registry, sel: Selectors) -> Account:
     return account
 
 
-def _decode(registry: Registry, value: str, kind: Kind, param: str) -> tuple[Account | None, str]:
-    """The account an ID routes to (None for a provider's own ID) and the provider ID."""
+def _decode(
+    registry: Registry, value: str, kind: Kind, param: str
+) -> tuple[Account | None, str, tuple[tuple[Account, str], ...]]:
+    """The account an ID routes to (None for a provider's own ID), the provider ID, and the
+    further copies of the same file it carries (an upload to several deployments)."""
     config = registry.config
     try:
         decoded = decode_id(
@@ -115,20 +124,36 @@ def _decode(registry: Registry, value: str, kind: Kind, param: str) -> tuple[Acc
     except InvalidId as err:
         raise NotFound(f"No such {kind}: '{clip(value)}' ({err}).", param=param) from None
     if not isinstance(decoded, RoutedId):
-        return None, decoded.provider_id
+        return None, decoded.provider_id, ()
     account = registry.for_route(decoded.deployment)
     if account is None:
         raise NotFound(
             f"No such {kind}: '{clip(value)}' names an account this router does not have.",
             param=param,
         )
-    return account, decoded.provider_id
+    copies: list[tuple[Account, str]] = []
+    for route, copy_id in decoded.copies:
+        holder = registry.for_route(route)
+        if holder is None:
+            raise NotFound(
+                f"No such {kind}: '{clip(value)}' names an account this router does not have.",
+                param=param,
+            )
+        copies.append((holder, copy_id))
+    return account, decoded.provider_id, tuple(copies)
 
 
-def _target(account: Account, provider_id: str, value: str, kind: Kind, param: str) -> Target:
-    if provider_id.strip(".") == "":
+def _target(
+    account: Account,
+    provider_id: str,
+    value: str,
+    kind: Kind,
+    param: str,
+    copies: tuple[tuple[Account, str], ...] = (),
+) -> Target:
+    if provider_id.strip(".") == "" or any(c.strip(".") == "" for _, c in copies):
         raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
-    return Target(account, provider_id)
+    return Target(account, provider_id, copies)
 
 
 def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str) -> Target:
@@ -136,7 +161,7 @@ def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, pa
 
     A provider's own ID needs an account named by the selectors (or a default): else 404.
     """
-    account, provider_id = _decode(registry, value, kind, param)
+    account, provider_id, copies = _decode(registry, value, kind, param)
     if account is None:
         account = choose_if_any(registry, sel)
         if account is None:
@@ -145,7 +170,7 @@ def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, pa
                 "provider's own ID, also pass 'model' to pick its account.",
                 param=param,
             )
-    return _target(account, provider_id, value, kind, param)
+    return _target(account, provider_id, value, kind, param, copies)
 
 
 def resolve_body_id(
@@ -155,7 +180,7 @@ def resolve_body_id(
 
     A provider's own ID with no account named is a 400 saying how to choose one.
     """
-    account, provider_id = _decode(registry, value, kind, param)
+    account, provider_id, copies = _decode(registry, value, kind, param)
     if account is None:
         account = choose(registry, sel)
-    return _target(account, provider_id, value, kind, param)
+    return _target(account, provider_id, value, kind, param, copies)

@@ -37,7 +37,7 @@ from ..jsoncodec import RAW_OBJECT as _object
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
 from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
@@ -207,6 +207,21 @@ class AzureProvider(Provider):
 
     client_request_id_header = OpenAIProvider.client_request_id_header
     upstream_request_id_header = OpenAIProvider.upstream_request_id_header
+    # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
+    # or responses; every row's body.model is set to the deployment here, so rows need none.
+    batch_rules = BatchRules(
+        frozenset(
+            (
+                "/chat/completions",
+                "/v1/chat/completions",
+                "/embeddings",
+                "/v1/embeddings",
+                "/responses",
+                "/v1/responses",
+            )
+        ),
+        needs_model=False,
+    )
 
     def __init__(
         self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float, api_base: str

@@ -56,7 +56,7 @@ from ..upstream import (
     redact,
     relayed_headers,
 )
-from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
@@ -478,6 +478,9 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 class BedrockProvider(Provider):
     client_request_id_header = None  # AWS documents no header for a caller's request ID
     upstream_request_id_header = "x-amzn-RequestId"
+    # Chat rows only, mapped to the deployment's model (rows need no body.model); Bedrock's
+    # records and input size quotas.
+    batch_rules = BatchRules(BATCH_ENDPOINTS, BATCH_MAX_LINES, BATCH_MAX_BYTES, needs_model=False)
 
     def __init__(self, setup: AccountSetup[BedrockParams]):
         params = setup.params

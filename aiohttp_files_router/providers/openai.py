@@ -18,7 +18,7 @@ from yarl import URL
 from ..jsoncodec import ENCODER as _json
 from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, FileUpload, Provider, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider"]
 
@@ -64,6 +64,10 @@ class OpenAIProvider(Provider):
     # documents both the same way.
     client_request_id_header = "X-Client-Request-Id"
     upstream_request_id_header = "x-request-id"
+    # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
+    batch_rules = BatchRules(
+        frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
+    )
 
     def __init__(
         self,

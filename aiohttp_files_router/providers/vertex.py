@@ -31,7 +31,7 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
-from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
@@ -110,6 +110,11 @@ class VertexProvider(Provider):
     # Vertex AI and Cloud Storage document no header for a caller's request ID (their
     # x-goog-request-params is a routing header) and no request ID in their answers: our ID
     # stays in our own log lines only.
+
+    # Rows become GenerateContent requests for the configured model (vertex_rows): only chat
+    # completions map, and the model comes from the account, not the row.
+    batch_rules = BatchRules(frozenset((CHAT_URL,)), needs_model=False)
+
     def __init__(
         self,
         name: str,
