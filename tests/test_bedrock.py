@@ -698,3 +698,20 @@ async def test_timed_out_jobs_are_expired(
         assert done.output_file_id is not None
     else:
         assert done.output_file_id is None
+
+
+async def test_batch_rules_checked_at_upload(
+    start_router: RouterFactory, bedrock_server: TestServer
+) -> None:
+    router = await start_router(config(entry(bedrock_server)))
+    rows = chat_rows(2)
+    rows[1]["url"] = "/v1/embeddings"
+    rows[0]["body"].pop("model")  # the deployment's model runs: rows need none
+    async with sdk_for(router) as sdk:
+        with pytest.raises(BadRequestError) as err:
+            await sdk.files.create(
+                file=("x.jsonl", io.BytesIO(jsonl(rows))),
+                purpose="batch",
+                extra_body={"model": "claude-batch"},
+            )
+        assert "Line 2" in str(err.value) and "/v1/chat/completions" in str(err.value)
