@@ -1,6 +1,7 @@
 """``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
 
-Two OpenAI accounts, one Azure OpenAI deployment and one Vertex AI model, each served by the
+Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model, one Gemini Developer
+API model and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
 package's fakes on loopback ports of their own.
 """
 
@@ -17,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .app import create_app
 from .config import parse_config
-from .fake import FakeAzure, FakeOpenAI, FakeVertex
+from .fake import AwsCredential, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeVertex
+from .providers.s3 import botocore_missing
 
 __all__ = ["DEMO_KEY", "demo_app", "demo_snippet"]
 
@@ -29,7 +31,20 @@ OPENAI_ACCOUNTS = {
 AZURE_KEY = "fake-azure-key"
 AZURE_DEPLOYMENT = "demo-batch-deployment"
 VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
-MODELS = (*OPENAI_ACCOUNTS, "gpt-4o-azure", "gemini-batch")
+GEMINI_KEY = "fake-gemini-api-key"
+BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
+BEDROCK_ACCOUNT = "123456789012"
+BEDROCK_MODEL = "claude-bedrock-batch"
+# Bedrock runs a job only with at least 100 records; the demo's fake takes the seed's three.
+BEDROCK_DEMO_MIN_RECORDS = 1
+HAS_BEDROCK = not botocore_missing()
+MODELS = (
+    *OPENAI_ACCOUNTS,
+    "gpt-4o-azure",
+    "gemini-batch",
+    "gemini-api",
+    *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
+)
 
 
 def _socket() -> tuple[socket.socket, str]:
@@ -62,6 +77,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     openai_sock, openai_base = _socket()
     azure_sock, azure_base = _socket()
     vertex_sock, vertex_base = _socket()
+    gemini_sock, gemini_base = _socket()
     credentials, public_key = _service_account(f"{vertex_base}/token")
     fakes: list[tuple[Any, socket.socket]] = [
         (
@@ -82,6 +98,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             ),
             vertex_sock,
         ),
+        (FakeGemini({GEMINI_KEY: "demo-project"}, phase_seconds=phase_seconds), gemini_sock),
     ]
     model_list: list[dict[str, Any]] = [
         {
@@ -119,6 +136,45 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             },
         }
     )
+    model_list.append(
+        {
+            "model_name": "gemini-api",
+            "litellm_params": {
+                "model": "gemini/gemini-2.5-flash",
+                "api_key": GEMINI_KEY,
+                "api_base": gemini_base,
+            },
+        }
+    )
+    if HAS_BEDROCK:
+        bedrock_sock, bedrock_base = _socket()
+        fakes.append(
+            (
+                FakeBedrock(
+                    {BEDROCK_KEY_ID: AwsCredential(BEDROCK_SECRET, BEDROCK_ACCOUNT)},
+                    ["demo-bucket"],
+                    phase_seconds=phase_seconds,
+                    min_records=BEDROCK_DEMO_MIN_RECORDS,
+                ),
+                bedrock_sock,
+            )
+        )
+        model_list.append(
+            {
+                "model_name": BEDROCK_MODEL,
+                "litellm_params": {
+                    "model": "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                    "aws_region_name": "us-west-2",
+                    "aws_access_key_id": BEDROCK_KEY_ID,
+                    "aws_secret_access_key": BEDROCK_SECRET,
+                    "s3_bucket_name": "demo-bucket/router",
+                    "aws_batch_role_arn": f"arn:aws:iam::{BEDROCK_ACCOUNT}:role/DemoBatch",
+                    "api_base": bedrock_base,
+                    "s3_endpoint_url": bedrock_base,
+                    "batch_min_records": BEDROCK_DEMO_MIN_RECORDS,
+                },
+            }
+        )
     config = parse_config(
         {"model_list": model_list, "general_settings": {"master_key": DEMO_KEY}}, "<demo>"
     )
@@ -144,7 +200,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
 def demo_snippet(base_url: str) -> str:
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
-(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model). Proxy key: {DEMO_KEY}
+(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
+Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY}
 Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'

@@ -8,6 +8,8 @@ import pytest
 
 from aiohttp_files_router import ConfigError, load_config
 from aiohttp_files_router.accounts import Registry
+from aiohttp_files_router.providers.gemini import GeminiParams
+from aiohttp_files_router.providers.openai import OpenAIParams
 
 LITELLM_CONFIG = """
 model_list:
@@ -64,6 +66,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_litellm_config_loads_and_env_refs_resolve(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, LITELLM_CONFIG), env=ENV)
     params = config.model_list[0].litellm_params
+    assert isinstance(params, OpenAIParams)
     assert params.api_key == "sk-openai-secret" and params.organization == "org-123"
     assert config.general_settings.master_key == "sk-master-secret"
     assert config.id_secrets == ("id-secret-value",)
@@ -129,3 +132,85 @@ model_list:
         load_config(write(tmp_path, text))
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+GEMINI_CONFIG = """
+model_list:
+  - model_name: gemini-api
+    litellm_params:
+      model: gemini/gemini-2.5-flash
+      api_key: os.environ/GEMINI_KEY_A
+  - model_name: gemini-fallback
+    litellm_params:
+      model: gemini/gemini-2.5-pro
+      api_base: https://gemini.example.test
+"""
+
+
+def test_gemini_config_key_fallback_repr_and_unknown_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-from-the-environment")
+    config = load_config(write(tmp_path, GEMINI_CONFIG), env={"GEMINI_KEY_A": "AIza-secret-a"})
+    params = config.model_list[0].litellm_params
+    assert isinstance(params, GeminiParams) and params.api_key == "AIza-secret-a"
+    assert "AIza-secret-a" not in repr(config)
+    registry = Registry.from_config(config)
+    accounts = {a.name: a for a in registry.accounts}
+    assert all(a.problem is None for a in accounts.values())
+    fallback = accounts["gemini-fallback"].require()
+    assert fallback.secrets == ("AIza-from-the-environment",)
+    assert fallback.upstream.base == "https://gemini.example.test"
+    assert accounts["gemini-api"].require().upstream.base == (
+        "https://generativelanguage.googleapis.com"
+    )
+    monkeypatch.delenv("GEMINI_API_KEY")
+    usable = {a.name: a.problem for a in Registry.from_config(config).accounts}
+    assert "GEMINI_API_KEY" in (usable["gemini-fallback"] or "")
+
+    path = write(tmp_path, GEMINI_CONFIG.replace("api_base:", "vertex_project:"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "$.model_list[1].litellm_params.vertex_project" in str(info.value)
+
+
+BEDROCK_CONFIG = """
+model_list:
+  - model_name: claude-batch
+    litellm_params:
+      model: bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0
+      aws_region_name: us-west-2
+      aws_access_key_id: os.environ/AWS_ACCESS_KEY_ID
+      aws_secret_access_key: os.environ/AWS_SECRET_ACCESS_KEY
+      aws_session_token: os.environ/AWS_SESSION_TOKEN
+      aws_profile_name: default
+      s3_bucket_name: my-batch-bucket/prefix
+      s3_region_name: us-east-1
+      s3_access_key_id: AKIAS3ONLYKEY0000001
+      s3_secret_access_key: os.environ/S3_SECRET
+      s3_encryption_key_id: arn:aws:kms:us-west-2:123456789012:key/abc
+      aws_batch_role_arn: arn:aws:iam::123456789012:role/BedrockBatch
+      api_base: https://bedrock.us-west-2.amazonaws.com
+      s3_endpoint_url: https://s3.us-west-2.amazonaws.com
+      allowed_file_uris: ["s3://shared-images/"]
+"""
+BEDROCK_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY000001",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-access-key-value",
+    "AWS_SESSION_TOKEN": "aws-session-token-value",
+    "S3_SECRET": "s3-secret-access-key-value",
+}
+
+
+def test_bedrock_config_as_the_issue_writes_it(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BEDROCK_CONFIG), env=BEDROCK_ENV)
+    params = config.model_list[0].litellm_params
+    assert getattr(params, "aws_batch_role_arn", "").endswith("role/BedrockBatch")
+    text = repr(config)
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "S3_SECRET"):
+        assert BEDROCK_ENV[name] not in text
+    registry = Registry.from_config(config)
+    assert [a.problem for a in registry.accounts] == [None]
+    path = write(tmp_path, BEDROCK_CONFIG.replace("aws_batch_role_arn:", "aws_batch_role:"))
+    with pytest.raises(ConfigError, match=r"\$\.model_list\[0\]\.litellm_params\.aws_batch_role"):
+        load_config(path, env=BEDROCK_ENV)
