@@ -16,7 +16,7 @@ from ..errors import BadRequest, RouterError
 from ..ids import Kind
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
-from ..keys import STATE_KEY
+from ..keys import state_of
 from ..providers import Provider
 from ..rewrite import rewrite_list, rewrite_object
 from ..selection import Selectors, Target, choose, resolve_body_id, resolve_id, selectors
@@ -42,7 +42,7 @@ IdCall = Callable[[Provider, aiohttp.ClientSession, str], Awaitable[UpstreamRepl
 
 
 def router_state(request: web.Request) -> RouterState:
-    return request.config_dict[STATE_KEY]
+    return state_of(request)
 
 
 async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
