@@ -107,10 +107,10 @@ ONE_ROW = jsonl(chat_rows(1))
 def error_of(body: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI error object, after checking the envelope has exactly its four fields."""
     assert set(body) == {"error"}, body
-    err = body["error"]
+    err: dict[str, Any] = body["error"]
     assert set(err) == {"message", "type", "param", "code"}, err
     assert isinstance(err["message"], str) and err["message"]
-    return err  # type: ignore[no-any-return]
+    return err
 
 
 __all__ = [

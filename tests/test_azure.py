@@ -108,6 +108,7 @@ async def test_seed_flow_on_azure(
         assert b.status == "validating" and isinstance(b.created_at, int)
         assert b.output_file_id is None and b.error_file_id is None  # Azure's ""
         b = await sdk.batches.retrieve(b.id)
+        assert b.request_counts is not None and b.output_file_id is not None
         assert b.status == "completed" and b.request_counts.completed == 3
         check("Batch", b.model_dump(exclude_none=True))
         assert isinstance(b.completed_at, int) and b.error_file_id is None
@@ -309,7 +310,7 @@ async def test_legacy_selector_for_every_operation(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         b = await sdk.batches.retrieve(b.id)
-        assert b.status == "completed"
+        assert b.status == "completed" and b.output_file_id is not None
         assert [x.id async for x in sdk.batches.list()] == [b.id]
         assert len((await sdk.files.content(b.output_file_id)).text.splitlines()) == 2
         assert (await sdk.files.delete(f.id)).deleted
@@ -345,6 +346,7 @@ async def test_cancel_on_azure(
         assert (await sdk.batches.cancel(b.id)).status == "cancelling"
         now[0] += 6
         done = await sdk.batches.retrieve(b.id)
+        assert done.request_counts is not None
         assert done.status == "cancelled" and done.request_counts.completed == 1
 
 
@@ -380,6 +382,7 @@ async def test_mixed_openai_and_azure(
                 input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
             b = await sdk.batches.retrieve(b.id)
+            assert b.output_file_id is not None
             for value in (b.id, b.input_file_id, b.output_file_id):
                 decoded = decode_id(value, "batch" if value == b.id else "file")
                 assert isinstance(decoded, RoutedId) and decoded.deployment == deployment

@@ -11,7 +11,7 @@ import io
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -328,16 +328,17 @@ async def test_validating_batch_without_endpoint_gets_its_rows_endpoint(
     }
     async with sdk_for(router) as sdk:
         made = {}
-        for endpoint, rows in (
+        cases: list[tuple[Literal["/v1/chat/completions", "/v1/responses"], bytes]] = [
             ("/v1/chat/completions", jsonl(chat_rows(2))),
             ("/v1/responses", jsonl([responses_row])),
-        ):
+        ]
+        for endpoint, rows in cases:
             f = await sdk.files.create(
                 file=("b.jsonl", io.BytesIO(rows)), purpose="batch", extra_body=MODEL
             )
             b = await sdk.batches.create(
                 input_file_id=f.id,
-                endpoint=endpoint,  # type: ignore[arg-type]
+                endpoint=endpoint,
                 completion_window="24h",
             )
             assert b.endpoint == endpoint

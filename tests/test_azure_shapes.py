@@ -12,7 +12,8 @@ from .spec import check
 
 
 def normalised(obj: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(normalise_azure(json.dumps(obj).encode()))  # type: ignore[no-any-return]
+    out: dict[str, Any] = json.loads(normalise_azure(json.dumps(obj).encode()))
+    return out
 
 
 def azure_batch(**changes: Any) -> dict[str, Any]:

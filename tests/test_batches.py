@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, BadRequestError, ConflictError, NotFoundError
 
 from aiohttp_files_router.fake import FakeOpenAI
-from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
+from aiohttp_files_router.ids import Kind, RoutedId, decode_id, encode_id
 
 from .conftest import (
     KEY_A,
@@ -27,9 +27,9 @@ from .conftest import (
 )
 
 
-def route(value: str | None, kind: str) -> RoutedId:
+def route(value: str | None, kind: Kind) -> RoutedId:
     assert value is not None
-    decoded = decode_id(value, kind)  # type: ignore[arg-type]
+    decoded = decode_id(value, kind)
     assert isinstance(decoded, RoutedId), value
     return decoded
 
@@ -56,6 +56,7 @@ async def test_seed_example_end_to_end(sdk: AsyncOpenAI, fake: FakeOpenAI) -> No
     assert created.json["output_expires_after"] == {"anchor": "created_at", "seconds": 7200}
 
     b = await sdk.batches.retrieve(b.id)
+    assert b.request_counts is not None and b.output_file_id is not None
     assert b.status == "completed" and b.request_counts.completed == 3
     assert route(b.output_file_id, "file").deployment == "gpt-4o-litellm"
     assert b.error_file_id is None
@@ -142,6 +143,7 @@ async def test_cancel_goes_cancelling_then_cancelled_with_partial_output(
         assert cancelled.status == "cancelling" and cancelled.id == b.id
         now[0] += 10
         done = await sdk.batches.retrieve(b.id)
+        assert done.request_counts is not None and done.output_file_id is not None
         assert done.status == "cancelled" and done.request_counts.completed == 2
         assert done.cancelled_at is not None and done.cancelling_at is not None
         partial = (await sdk.files.content(done.output_file_id)).text.splitlines()
@@ -190,9 +192,9 @@ async def test_bad_batch_requests_get_openai_errors(
         await sdk.batches.cancel("batch_" + "QUFB" * 6)  # no route, no model
     with pytest.raises(NotFoundError):  # a file ID is not a batch ID
         await sdk.batches.retrieve(f.id.replace("file-", "batch_", 1))
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(BadRequestError) as bad:
         await sdk.batches.list(limit=101, extra_query={"model": "gpt-4o-litellm"})
-    assert error_of(info.value.response.json())["param"] == "limit"
+    assert error_of(bad.value.response.json())["param"] == "limit"
     seen = len(fake.requests)
     async with aiohttp.ClientSession() as http:
         for missing in ("input_file_id", "endpoint", "completion_window"):
@@ -216,11 +218,13 @@ async def test_bad_batch_requests_get_openai_errors(
             error_of(await resp.json())
     assert len(fake.requests) == seen
     # Upstream validation errors pass through as they are.
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(BadRequestError) as bad:
         await sdk.batches.create(
-            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="48h"
-        )  # type: ignore[arg-type]
-    assert error_of(info.value.response.json())["param"] == "completion_window"
+            input_file_id=f.id,
+            endpoint="/v1/chat/completions",
+            completion_window="48h",  # type: ignore[arg-type]  # what the SDK's types forbid
+        )
+    assert error_of(bad.value.response.json())["param"] == "completion_window"
 
 
 async def test_invalid_input_file_fails_the_batch(

@@ -439,7 +439,7 @@ async def test_s3_calls_against_moto(
     """Our S3 calls judged by moto's S3 server too, not only by our fake."""
     import asyncio
 
-    import boto3
+    import boto3  # type: ignore[import-untyped]  # ships no type hints
     from moto.server import ThreadedMotoServer
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -690,7 +690,8 @@ async def test_timed_out_jobs_are_expired(
         done = await sdk.batches.retrieve(batch.id)
     assert next(iter(fake.jobs.values())).final == bedrock_status
     assert done.status == "expired" and done.expired_at is not None
-    assert done.errors is not None and done.errors.data[0].message
+    assert done.errors is not None and done.errors.data is not None
+    assert done.errors.data[0].message
     counts = done.request_counts
     assert counts is not None
     if bedrock_status == "PartiallyCompleted":

@@ -9,6 +9,7 @@ import pytest
 from aiohttp_files_router import ConfigError, load_config
 from aiohttp_files_router.accounts import Registry
 from aiohttp_files_router.providers.gemini import GeminiParams
+from aiohttp_files_router.providers.openai import OpenAIParams
 
 LITELLM_CONFIG = """
 model_list:
@@ -65,6 +66,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_litellm_config_loads_and_env_refs_resolve(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, LITELLM_CONFIG), env=ENV)
     params = config.model_list[0].litellm_params
+    assert isinstance(params, OpenAIParams)
     assert params.api_key == "sk-openai-secret" and params.organization == "org-123"
     assert config.general_settings.master_key == "sk-master-secret"
     assert config.id_secrets == ("id-secret-value",)

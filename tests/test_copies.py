@@ -22,7 +22,7 @@ from openai import (
 
 from aiohttp_files_router.fake import FakeAzure, FakeOpenAI
 from aiohttp_files_router.fake.openai import Answer
-from aiohttp_files_router.ids import decode_id
+from aiohttp_files_router.ids import Kind, RoutedId, decode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 
@@ -120,6 +120,12 @@ def stored(fake: FakeOpenAI, account: str) -> list[bytes]:
     return [f.path.read_bytes() for f in fake.accounts[account].files.values()]
 
 
+def _route(value: str, kind: Kind) -> RoutedId:
+    decoded = decode_id(value, kind, [SECRET])
+    assert isinstance(decoded, RoutedId), value
+    return decoded
+
+
 async def test_fan_out_upload_content_and_delete(start_router: RouterFactory, world: World) -> None:
     router = await start_router(world_config(world))
     data = jsonl(chat_rows(3))
@@ -127,9 +133,8 @@ async def test_fan_out_upload_content_and_delete(start_router: RouterFactory, wo
         f = await sdk.files.create(
             file=("in.jsonl", io.BytesIO(data)), purpose="batch", extra_body=TARGETS
         )
-        routed = decode_id(f.id, "file", [SECRET])
-        assert not isinstance(routed, str) and hasattr(routed, "copies")
-        assert [d for d, _ in routed.holders] == ["oa-1", "oa-2", "gpt-4o-azure"]  # type: ignore[union-attr]
+        routed = _route(f.id, "file")
+        assert [d for d, _ in routed.holders] == ["oa-1", "oa-2", "gpt-4o-azure"]
         # The OpenAI copies are the client's bytes; Azure's rows name its deployment.
         assert stored(world.one, "o1") == [data] and stored(world.two, "o2") == [data]
         (az_copy,) = stored(world.azure, "az")
@@ -214,7 +219,7 @@ async def test_batches_spread_and_fail_over(
             b = await sdk.batches.create(
                 input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
-            spread.append(decode_id(b.id, "batch", [SECRET]).deployment)  # type: ignore[union-attr]
+            spread.append(_route(b.id, "batch").deployment)
         assert sorted(spread) == ["gpt-4o-azure", "oa-1", "oa-2"]
         # One account at its quota: its turn passes to the next holder, and the log says so.
         world.one.refuse_batches = True
@@ -223,7 +228,7 @@ async def test_batches_spread_and_fail_over(
             b = await sdk.batches.create(
                 input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
-            assert decode_id(b.id, "batch", [SECRET]).deployment != "oa-1"  # type: ignore[union-attr]
+            assert _route(b.id, "batch").deployment != "oa-1"
             assert (await sdk.batches.retrieve(b.id)).status == "completed"
         assert "refused (429), trying the next holder" in caplog.text
         # `model` narrows the holders; when every one refuses, the last refusal is the answer.
@@ -350,8 +355,8 @@ def test_copy_ids_round_trip_and_are_signed_whole() -> None:
 
     copies = [("oa-2", "file-two"), ("gpt-4o-azure", "file-three")]
     value = encode_id("file", "file-one", "oa-1", SECRET, copies)
-    routed = decode_id(value, "file", [SECRET])
-    assert routed.holders == (("oa-1", "file-one"), *copies)  # type: ignore[union-attr]
+    routed = _route(value, "file")
+    assert routed.holders == (("oa-1", "file-one"), *copies)
     text = base64.urlsafe_b64decode(value[5:] + "=" * (-len(value[5:]) % 4)).decode()
     # LiteLLM reads the first pair: "litellm:<id>;model,<deployment>" leads the text.
     assert text.startswith("litellm:file-one;model,oa-1;model2,oa-2;id2,file-two;")
@@ -386,8 +391,8 @@ async def test_targets_after_the_file_part_are_spooled_then_fanned_out(
         http.post(router.make_url("/v1/files"), data=form) as resp,
     ):
         assert resp.status == 200, await resp.text()
-        routed = decode_id((await resp.json())["id"], "file", [SECRET])
-    assert [d for d, _ in routed.holders] == ["oa-1", "oa-2"]  # type: ignore[union-attr]
+        routed = _route((await resp.json())["id"], "file")
+    assert [d for d, _ in routed.holders] == ["oa-1", "oa-2"]
     assert stored(world.one, "o1") == [data] and stored(world.two, "o2") == [data]
 
 

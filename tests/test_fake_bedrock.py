@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 from aiohttp import web
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
+from botocore.auth import S3SigV4Auth  # type: ignore[import-untyped]  # ships no type hints
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]  # ships no type hints
+from botocore.config import Config  # type: ignore[import-untyped]  # ships no type hints
+from botocore.credentials import Credentials  # type: ignore[import-untyped]  # ships no type hints
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]  # ships no type hints
 
 from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 
@@ -202,7 +202,7 @@ def test_s3_subset_agrees_with_moto(any_s3: Any) -> None:
     token = None
     pages = 0
     while True:
-        kw = {"ContinuationToken": token} if token else {}
+        kw: dict[str, str] = {"ContinuationToken": token} if token else {}
         page = s3.list_objects_v2(Bucket=BUCKET, Prefix="files-router/obj-", MaxKeys=2, **kw)
         pages += 1
         seen += [c["Key"] for c in page.get("Contents", [])]
@@ -378,7 +378,7 @@ def test_s3_unsigned_payload_and_tampered_body(served: str, fake: FakeBedrock) -
 def test_s3_aws_chunked_trailer_is_checked(served: str, fake: FakeBedrock) -> None:
     """The body botocore's AwsChunkedWrapper makes is decoded; a wrong CRC32 trailer is
     refused (BadDigest) and nothing is stored."""
-    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum  # type: ignore[import-untyped]
 
     data = os.urandom(100_000)
 
@@ -572,7 +572,9 @@ def test_job_runs_to_completed_out_of_order(
     s3: Any, bedrock: Any, clock: Clock, fake: FakeBedrock
 ) -> None:
     fake.phase_seconds = 60
-    records = [{"recordId": f"R{i:04d}", "modelInput": claude_input(i)} for i in range(120)]
+    records: list[dict[str, Any]] = [
+        {"recordId": f"R{i:04d}", "modelInput": claude_input(i)} for i in range(120)
+    ]
     records[7]["modelInput"] = claude_input(7, metadata={"user_id": "x"})  # not a Claude field
     del records[9]["modelInput"]["max_tokens"]
     uri = put_records(s3, "files-router/in/batch.jsonl", records)
@@ -691,7 +693,7 @@ def test_invalid_records_fail_the_job(
 def test_create_is_validated_from_the_service_model(s3: Any, bedrock: Any, served: str) -> None:
     uri = put_records(s3, "in/ok.jsonl", [{"recordId": "A", "modelInput": claude_input(0)}])
     raw = client("bedrock", served, config=Config(parameter_validation=False))
-    for kw, words in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"jobName": "x" * 64}, "length between 1 and 63"),
         ({"jobName": "bad_name"}, "regular expression pattern"),
         (
@@ -699,7 +701,8 @@ def test_create_is_validated_from_the_service_model(s3: Any, bedrock: Any, serve
             "s3Uri",
         ),
         ({"roleArn": "not-a-role"}, "roleArn"),
-    ]:
+    ]
+    for kw, words in cases:
         params = {
             "jobName": "fine",
             "roleArn": ROLE,
@@ -853,7 +856,7 @@ def test_fake_cli_serves_bedrock(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while "Running on" not in (line := proc.stdout.readline()):
             assert line, "".join(lines)
             lines.append(line)

@@ -329,7 +329,7 @@ def _credentials(key: rsa.RSAPrivateKey, base: str) -> Any:
     """google-auth service-account credentials whose token endpoint is the fake's."""
     from google.oauth2 import service_account
 
-    return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+    return service_account.Credentials.from_service_account_info(
         {
             "type": "service_account",
             "client_email": EMAIL,
@@ -378,6 +378,7 @@ def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
             model="gemini-2.5-flash", src="gs://fake-bucket/in/requests.jsonl"
         )
         assert second.dest and second.dest.gcs_uri == "gs://fake-bucket/in/requests/dest"
+        assert second.name is not None
 
         got = client.batches.get(name=first.name)
         assert got.name == first.name and got.state == types.JobState.JOB_STATE_PENDING
@@ -402,7 +403,7 @@ def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
 
 
 def test_google_cloud_storage_resumable_upload(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[import-untyped]  # ships no type hints
 
     fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs")
     data = bytes(range(256)) * (UNIT * 3 // 256) + b"tail"

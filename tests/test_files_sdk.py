@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, BadRequestError
+from openai.types import FileObject
 
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import RoutedId, decode_id
@@ -15,7 +16,9 @@ from aiohttp_files_router.ids import RoutedId, decode_id
 from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, chat_rows, error_of, jsonl
 
 
-async def upload(sdk: AsyncOpenAI, model: str, data: bytes = ONE_ROW, name: str = "a.jsonl"):
+async def upload(
+    sdk: AsyncOpenAI, model: str, data: bytes = ONE_ROW, name: str = "a.jsonl"
+) -> FileObject:
     return await sdk.files.create(
         file=(name, io.BytesIO(data)), purpose="batch", extra_body={"model": model}
     )

@@ -112,9 +112,13 @@ async def test_batch_runs_on_the_deployment_holding_its_file(
             b = await sdk.batches.create(
                 input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
-            assert decode_id(b.id, "batch").deployment == pinned.deployment  # type: ignore[union-attr]
+            batch_route = decode_id(b.id, "batch")
+            assert isinstance(batch_route, RoutedId)
+            assert batch_route.deployment == pinned.deployment
             holder = "a" if pinned.deployment == "deployment-0" else "b"
             assert fake.requests[-1].account == holder and len(fake.accounts[holder].batches) == 1
             done = await sdk.batches.retrieve(b.id)
             assert done.output_file_id is not None
-            assert decode_id(done.output_file_id, "file").deployment == pinned.deployment  # type: ignore[union-attr]
+            output_route = decode_id(done.output_file_id, "file")
+            assert isinstance(output_route, RoutedId)
+            assert output_route.deployment == pinned.deployment

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiohttp_files_router.ids import InvalidId, RawId, RoutedId, decode_id, encode_id
+from aiohttp_files_router.ids import InvalidId, Kind, RawId, RoutedId, decode_id, encode_id
 
 LITELLM_EXAMPLE = "file-bGl0ZWxsbTpmaWxlLWFiYzEyMzttb2RlbCxncHQtNG8taWZvb2Q"
 
 provider_ids = st.text(min_size=1).filter(lambda s: ";model," not in s)
 deployments = st.text(min_size=1).filter(lambda s: ";" not in s)
-kinds = st.sampled_from(["file", "batch"])
+kinds: st.SearchStrategy[Kind] = st.sampled_from(["file", "batch"])
 
 
 def test_litellm_example_decodes() -> None:
@@ -34,30 +34,31 @@ def test_encoding_matches_litellm_exactly() -> None:
         ("batch", "1234567890", "batch_"),
     ],
 )
-def test_prefix_follows_provider_id_else_kind(kind: str, provider_id: str, prefix: str) -> None:
-    encoded = encode_id(kind, provider_id, "m")  # type: ignore[arg-type]
+def test_prefix_follows_provider_id_else_kind(kind: Kind, provider_id: str, prefix: str) -> None:
+    encoded = encode_id(kind, provider_id, "m")
     assert encoded.startswith(prefix)
-    assert decode_id(encoded, kind) == RoutedId(provider_id, "m", False)  # type: ignore[arg-type]
+    assert decode_id(encoded, kind) == RoutedId(provider_id, "m", False)
 
 
 @given(kinds, provider_ids, deployments)
-def test_round_trip_unsigned(kind: str, provider_id: str, deployment: str) -> None:
-    encoded = encode_id(kind, provider_id, deployment)  # type: ignore[arg-type]
-    assert decode_id(encoded, kind) == RoutedId(provider_id, deployment, False)  # type: ignore[arg-type]
+def test_round_trip_unsigned(kind: Kind, provider_id: str, deployment: str) -> None:
+    encoded = encode_id(kind, provider_id, deployment)
+    assert decode_id(encoded, kind) == RoutedId(provider_id, deployment, False)
 
 
 @given(kinds, provider_ids, deployments, st.text(min_size=1))
-def test_round_trip_signed(kind: str, provider_id: str, deployment: str, secret: str) -> None:
-    encoded = encode_id(kind, provider_id, deployment, secret)  # type: ignore[arg-type]
-    decoded = decode_id(encoded, kind, [secret])  # type: ignore[arg-type]
+def test_round_trip_signed(kind: Kind, provider_id: str, deployment: str, secret: str) -> None:
+    encoded = encode_id(kind, provider_id, deployment, secret)
+    decoded = decode_id(encoded, kind, [secret])
     assert decoded == RoutedId(provider_id, deployment, True)
 
 
 def test_rotation_first_secret_signs_all_verify() -> None:
     old = encode_id("file", "file-1", "m", "old-secret")
     new = encode_id("file", "file-1", "m", "new-secret")
-    assert decode_id(old, "file", ["new-secret", "old-secret"]).signed  # type: ignore[union-attr]
-    assert decode_id(new, "file", ["new-secret", "old-secret"]).signed  # type: ignore[union-attr]
+    for value in (old, new):
+        decoded = decode_id(value, "file", ["new-secret", "old-secret"])
+        assert isinstance(decoded, RoutedId) and decoded.signed
     with pytest.raises(InvalidId):
         decode_id(old, "file", ["new-secret"])
 
@@ -97,9 +98,9 @@ def test_unsigned_rejected_when_secrets_set_unless_allowed() -> None:
 
 
 @given(st.text(), kinds)
-def test_any_string_decodes_or_raises_invalid_id(value: str, kind: str) -> None:
+def test_any_string_decodes_or_raises_invalid_id(value: str, kind: Kind) -> None:
     try:
-        result = decode_id(value, kind, ["secret"])  # type: ignore[arg-type]
+        result = decode_id(value, kind, ["secret"])
     except InvalidId:
         return
     assert isinstance(result, (RawId, RoutedId))
@@ -108,10 +109,10 @@ def test_any_string_decodes_or_raises_invalid_id(value: str, kind: str) -> None:
 
 
 @given(st.text(), kinds)
-def test_any_litellm_payload_decodes_or_raises_invalid_id(payload: str, kind: str) -> None:
+def test_any_litellm_payload_decodes_or_raises_invalid_id(payload: str, kind: Kind) -> None:
     value = _reencode("file-", "litellm:" + payload)
     try:
-        result = decode_id(value, kind)  # type: ignore[arg-type]
+        result = decode_id(value, kind)
     except InvalidId:
         return
     assert isinstance(result, RoutedId)

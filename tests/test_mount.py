@@ -7,6 +7,7 @@ import io
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 from openai import AsyncOpenAI
 
@@ -19,7 +20,7 @@ SEEN = web.AppKey("SEEN", list)
 
 
 async def test_mounted_under_v1_beside_host_routes(
-    aiohttp_server: ServerFactory, upstream: web.Application, fake: FakeOpenAI
+    aiohttp_server: ServerFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
     @web.middleware
     async def host_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -59,7 +60,7 @@ async def test_mounted_under_v1_beside_host_routes(
 
 
 async def test_mounted_under_another_prefix(
-    aiohttp_server: ServerFactory, upstream: web.Application
+    aiohttp_server: ServerFactory, upstream: TestServer
 ) -> None:
     host = web.Application()
     setup(host, parse_config(base_config(upstream)), prefix="/llm/openai/v1/")
@@ -75,4 +76,4 @@ def test_setup_refuses_bad_prefix_and_config() -> None:
     with pytest.raises(ValueError, match="prefix"):
         setup(web.Application(), parse_config({}), prefix="v1")
     with pytest.raises(TypeError, match="RouterConfig"):
-        setup(web.Application(), {"model_list": []}, prefix="/v1")  # type: ignore[arg-type]
+        setup(web.Application(), {"model_list": []}, prefix="/v1")  # type: ignore[arg-type]  # the mistake under test

@@ -256,7 +256,11 @@ async def test_access_log_line_and_log_lines_carry_both_request_ids(
         package.setLevel(old_level)
     upstream_id = fake.requests[-1].response_request_id
     assert upstream_id.startswith("req_")
-    (record,) = [r for r in records if r.name.endswith(".access") and r.request_id == "trace-me"]
+    (record,) = [
+        r
+        for r in records
+        if r.name.endswith(".access") and getattr(r, "request_id", None) == "trace-me"
+    ]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "trace-me"
     assert line["upstream_request_id"] == upstream_id
@@ -267,4 +271,4 @@ async def test_access_log_line_and_log_lines_carry_both_request_ids(
     assert text.startswith("trace-me GET /v1/files 200 in=0 out=")
     assert f"upstream_id={upstream_id}" in text
     failures = [r for r in records if r.levelno == logging.WARNING]
-    assert failures and all(r.request_id == "trace-502" for r in failures)
+    assert failures and all(getattr(r, "request_id", None) == "trace-502" for r in failures)

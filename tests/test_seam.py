@@ -88,6 +88,7 @@ def test_each_provider_has_its_own_fields() -> None:
 
 def test_errors_name_the_path_inside_litellm_params() -> None:
     def error(params: object, section: str = "model_list") -> str:
+        config: dict[str, list[object]]
         if section == "model_list":
             config = {"model_list": [{"model_name": "a", "litellm_params": params}]}
         else:

@@ -249,7 +249,7 @@ async def test_unlabelled_jobs_are_404_and_unlisted(
         b = await admin.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        number = decode_id(b.id, "batch", [SECRET]).provider_id  # type: ignore[union-attr]
+        number = decode_id(b.id, "batch", [SECRET]).provider_id
         gcp.jobs[number].labels = {}
         with pytest.raises(NotFoundError):
             await admin.batches.retrieve(b.id)
@@ -346,7 +346,8 @@ async def test_gs_references_in_rows_stay_inside_the_namespace(
                     purpose="batch",
                     extra_body={"model": "gemini-pro"},
                 )
-            message = err.value.body["message"]  # type: ignore[index]
+            assert isinstance(err.value.body, dict), err.value.body
+            message = err.value.body["message"]
             assert "Line 2" in message and "allowed_file_uris" in message, message
         # JSON escapes spell the same URI.
         escaped = jsonl([image_row("X")]).replace(
@@ -387,7 +388,7 @@ async def test_routes_that_are_not_label_values_or_path_safe(
             purpose="batch",
             extra_body={"model": "Team.EU/1"},
         )
-        gs = decode_id(f.id, "file").provider_id  # type: ignore[union-attr]
+        gs = decode_id(f.id, "file").provider_id
         assert gs.startswith(f"gs://{BUCKET}/team-a/files-router/Team.EU%2F1/")
         # "Team.EU" is a prefix of the route, not of the namespace.
         status, _ = await call(
@@ -398,7 +399,7 @@ async def test_routes_that_are_not_label_values_or_path_safe(
         b = await admin.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        number = decode_id(b.id, "batch").provider_id  # type: ignore[union-attr]
+        number = decode_id(b.id, "batch").provider_id
         label = gcp.jobs[number].labels["files_router_deployment"]
         assert label.startswith("h-") and len(label) <= 63
         assert (await admin.batches.retrieve(b.id)).id == b.id

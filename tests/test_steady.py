@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import brotli
+import brotli  # type: ignore[import-untyped]  # Brotli ships no type hints
 import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
-from aiohttp_files_router.ids import RoutedId, decode_id
+from aiohttp_files_router.ids import Kind, RoutedId, decode_id
 
 from .conftest import MASTER, ONE_ROW, RouterFactory
 from .spec import SHARED_SPEC
@@ -185,16 +185,16 @@ class Recorder:
     def last(self, method: str, path_end: str) -> dict[str, Any]:
         for ex in reversed(self.exchanges):
             if ex.method == method and ex.path.endswith(path_end):
-                return msgspec.json.decode(ex.body)  # type: ignore[no-any-return]
+                return msgspec.json.decode(ex.body, type=dict[str, Any])
         raise AssertionError(f"no {method} ...{path_end} reached Steady")
 
 
-def _routed(value: str, kind: str, provider_id: Any) -> None:
+def _routed(value: str, kind: Kind, provider_id: Any) -> None:
     """``value`` is the router's ID for ``provider_id`` on the account (empty stays empty)."""
     if provider_id in (None, ""):
         assert value == provider_id
         return
-    decoded = decode_id(value, kind)  # type: ignore[arg-type]
+    decoded = decode_id(value, kind)
     assert isinstance(decoded, RoutedId), value
     assert decoded.provider_id == provider_id and decoded.deployment == "openai-spec"
 
@@ -268,8 +268,8 @@ async def test_every_files_and_batches_operation_judged_by_openais_spec(
 
             batches = await sdk.batches.list(limit=3, after=batch.id, extra_query=model)
             listed = recorder.last("GET", "/batches")
-            for item, raw in zip(batches.data, listed["data"], strict=True):
-                _routed(item.id, "batch", raw["id"])
+            for listed_batch, raw in zip(batches.data, listed["data"], strict=True):
+                _routed(listed_batch.id, "batch", raw["id"])
 
             cancelled = await sdk.batches.cancel(batch.id)
             _routed(cancelled.id, "batch", recorder.last("POST", "/cancel")["id"])

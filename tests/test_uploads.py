@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from aiohttp_files_router.fake import FakeOpenAI
-from aiohttp_files_router.ids import decode_id
+from aiohttp_files_router.ids import RoutedId, decode_id
 
 from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, RouterFactory, base_config, error_of
 
@@ -25,7 +27,7 @@ def form(*fields: tuple[str, str | bytes]) -> aiohttp.FormData:
 
 async def post_file(
     router: TestServer, data: aiohttp.FormData | bytes, path: str = "/v1/files", **headers: str
-) -> tuple[int, dict]:
+) -> tuple[int, dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as http,
         http.post(router.make_url(path), data=data, headers={**AUTH, **headers}) as resp,
@@ -53,7 +55,8 @@ async def test_routing_field_after_file_part_is_spooled(
     )
     assert status == 200, body
     assert fake.requests[-1].key == KEY_B and fake.requests[-1].bytes == len(payload)
-    assert decode_id(body["id"], "file").deployment == "gpt-4o-other"  # type: ignore[union-attr]
+    routed = decode_id(body["id"], "file")
+    assert isinstance(routed, RoutedId) and routed.deployment == "gpt-4o-other"
     assert fake.requests[-1].form == {"purpose": "user_data"}
 
 

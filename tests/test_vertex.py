@@ -173,10 +173,13 @@ async def test_seed_flow_on_vertex(
         assert b.status == "validating" and b.id.startswith("batch_")
         assert b.input_file_id == f.id
         b = await sdk.batches.retrieve(b.id)
+        assert b.request_counts is not None
         assert b.status == "completed" and b.request_counts.completed == 3
         assert isinstance(b.created_at, int) and isinstance(b.completed_at, int)
         check("Batch", b.model_dump(exclude_none=True))
-        assert b.output_file_id and decode_id(b.output_file_id, "file").deployment == "gemini-batch"  # type: ignore[union-attr]
+        assert b.output_file_id
+        output = decode_id(b.output_file_id, "file")
+        assert isinstance(output, RoutedId) and output.deployment == "gemini-batch"
         assert b.error_file_id is None  # no row failed
         out = (await sdk.files.content(b.output_file_id)).text
         # Vertex writes its lines in its own order: rows are found by custom_id.
@@ -194,8 +197,8 @@ async def test_seed_flow_on_vertex(
         assert bodies[2]["choices"][0]["message"]["content"].startswith("mock vertex reply")
         assert bodies[2]["usage"]["total_tokens"] == bodies[2]["usage"]["prompt_tokens"] + 5
 
-        out = await sdk.files.retrieve(b.output_file_id)
-        assert out.purpose == "batch_output"
+        out_file = await sdk.files.retrieve(b.output_file_id)
+        assert out_file.purpose == "batch_output"
         listed = [
             x.id async for x in sdk.files.list(limit=1, extra_query={"model": "gemini-batch"})
         ]
@@ -234,6 +237,7 @@ async def test_failed_rows_become_error_rows(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         b = await sdk.batches.retrieve(b.id)
+        assert b.request_counts is not None
         assert b.request_counts.completed == 1 and b.request_counts.failed == 1
         assert b.output_file_id and b.error_file_id
         ok = [json.loads(x) for x in (await sdk.files.content(b.output_file_id)).text.splitlines()]
@@ -330,6 +334,7 @@ async def test_cancel_and_batch_list_pagination(
         assert cancelled.status == "cancelling" and cancelled.id == made[0]
         now[0] += 10
         done = await sdk.batches.retrieve(made[0])
+        assert done.request_counts is not None and done.output_file_id is not None
         assert done.status == "cancelled" and done.request_counts.completed == 2
         partial = (await sdk.files.content(done.output_file_id)).text.splitlines()
         assert len(partial) == 2
@@ -413,9 +418,10 @@ async def test_mixed_openai_and_vertex(
                 input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
             b = await sdk.batches.retrieve(b.id)
-            assert b.status == "completed"
-            for value, kind in ((b.id, "batch"), (b.output_file_id, "file")):
-                assert decode_id(value, kind).deployment == model  # type: ignore[arg-type,union-attr]
+            assert b.status == "completed" and b.output_file_id is not None
+            routes = decode_id(b.id, "batch"), decode_id(b.output_file_id, "file")
+            for routed in routes:
+                assert isinstance(routed, RoutedId) and routed.deployment == model
             out = (await sdk.files.content(b.output_file_id)).text.splitlines()
             assert sorted(json.loads(x)["custom_id"] for x in out) == ["req-0", "req-1"]
     assert {r.account for r in fake.requests} == {"a"}
@@ -551,7 +557,8 @@ async def test_partial_failure_splits_rows_between_two_views(
         b = await run_batch(sdk, rows)
         assert (b.request_counts.completed, b.request_counts.failed) == (3, 2)
         next(iter(vertex.jobs.values())).stats["incompleteCount"] = -1  # "unknown" to Vertex
-        assert (await sdk.batches.retrieve(b.id)).request_counts.total == 5
+        counts = (await sdk.batches.retrieve(b.id)).request_counts
+        assert counts is not None and counts.total == 5
         assert b.output_file_id and b.error_file_id and b.output_file_id != b.error_file_id
         output, error = decode_id(b.output_file_id, "file"), decode_id(b.error_file_id, "file")
         assert isinstance(output, RoutedId) and isinstance(error, RoutedId)
@@ -614,7 +621,7 @@ async def test_custom_id_fallbacks_on_predictions_from_other_tools(
         "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1},
     }
     contents = [{"role": "user", "parts": [{"text": "q"}]}]
-    lines = [
+    lines: list[dict[str, Any]] = [
         # LiteLLM's own example: a job LiteLLM made reads back here.
         {
             "request": {
@@ -705,13 +712,13 @@ async def test_short_range_308_resends_from_persisted_offset(
     small = jsonl(chat_rows(3))  # one chunk, the last
     async with sdk_for(router) as sdk:
         stored = {}
-        for label, data, short in (
+        for label, data, cut_short in (
             ("big", big, False),
             ("big-short", big, True),
             ("small", small, False),
             ("small-short", small, True),
         ):
-            vertex.short_range_once = short
+            vertex.short_range_once = cut_short
             f = await sdk.files.create(
                 file=(f"{label}.jsonl", io.BytesIO(data)),
                 purpose="batch",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given
@@ -83,8 +84,11 @@ def test_reading_prefers_raw_then_lossy() -> None:
 
 def _row(custom_id: str, **body: object) -> bytes:
     messages = [{"role": "user", "content": "hi"}]
-    row = {"custom_id": custom_id, "url": "/v1/chat/completions", "body": {"messages": messages}}
-    row["body"].update(body)  # type: ignore[union-attr]
+    row = {
+        "custom_id": custom_id,
+        "url": "/v1/chat/completions",
+        "body": {"messages": messages, **body},
+    }
     return json.dumps(row).encode()
 
 
@@ -136,14 +140,14 @@ async def test_views_and_line_numbers() -> None:
     ]
     data = b"\n".join(lines)  # no final newline
 
-    async def chunks() -> object:
+    async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(data), 7):  # lines split across chunks
             yield data[i : i + 7]
 
     async def run(view: str | None) -> tuple[list[str], list[int]]:
         missed: list[int] = []
         fn = vertex_to_openai_line("m", view, missed.append)
-        out = b"".join([c async for c in map_lines(chunks(), fn)])  # type: ignore[arg-type]
+        out = b"".join([c async for c in map_lines(chunks(), fn)])
         return [json.loads(x)["custom_id"] for x in out.splitlines()], missed
 
     assert await run(None) == (["a", "line-3", "c", "line-5"], [3, 5])

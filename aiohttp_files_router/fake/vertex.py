@@ -49,6 +49,7 @@ import jwt
 from aiohttp import web
 
 from .base import Answer, FakeService
+from .compress import Compression
 from .compress import middleware as compress
 
 __all__ = ["FakeVertex"]
@@ -272,6 +273,7 @@ class FakeVertex(FakeService):
         self.jobs: dict[str, Job] = {}
         self.drop_labels = False
         self.short_range_once = False
+        self.compression = Compression()
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
