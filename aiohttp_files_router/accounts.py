@@ -135,6 +135,18 @@ class Registry:
         turn = self._turns.setdefault(model, itertools.count())
         return group[next(turn) % len(group)]
 
+    def turn(self, key: str, count: int) -> int:
+        """The next position in a per-process round robin over ``count`` choices."""
+        return next(self._turns.setdefault(key, itertools.count())) % count
+
+    def deployments(self, model: str) -> list[Account]:
+        """Every deployment a model name covers: its group, or the one a route pins."""
+        group = self.groups.get(model)
+        if group:
+            return list(group)
+        account = self.by_route.get(model)
+        return [account] if account is not None else []
+
     def group_of(self, model: str | None, account: Account) -> list[Account]:
         """The accounts a listing walks: the named group when it holds ``account``."""
         if model is not None and account in self.groups.get(model, ()):

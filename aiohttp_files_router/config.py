@@ -159,6 +159,8 @@ class FilesRouterSettings(_Base, kw_only=True, frozen=True):
     shutdown_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     # How long a batch create may wait for an account to finish processing its input file.
     file_ready_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    # Check purpose=batch uploads line by line as they stream (400 naming the line).
+    validate_batch_files: bool = True
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

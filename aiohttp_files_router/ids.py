@@ -4,6 +4,10 @@ Format (LiteLLM's): ``file-`` or ``batch_`` + base64url, no padding, of
 ``litellm:<provider id>;model,<deployment>``. When secrets are configured the text gets
 ``;sig,<tag>`` appended before encoding: an HMAC-SHA256 over kind, provider id and deployment,
 truncated to 128 bits. Pure functions only: no aiohttp, no configuration objects.
+
+A file uploaded to several deployments at once carries every copy: the first pair in
+LiteLLM's place, each further one as ``;model<n>,<deployment>;id<n>,<provider id>`` (n = 2..8),
+before ``;sig``. LiteLLM reads the first pair and ignores the rest; the signature covers all.
 """
 
 from __future__ import annotations
@@ -17,7 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["InvalidId", "Kind", "RawId", "RoutedId", "decode_id", "encode_id", "sign"]
+__all__ = [
+    "COPY_FIELDS",
+    "MAX_COPIES",
+    "InvalidId",
+    "Kind",
+    "RawId",
+    "RoutedId",
+    "decode_id",
+    "encode_id",
+    "sign",
+]
 
 Kind = Literal["file", "batch"]
 
@@ -26,6 +40,9 @@ _MODEL = ";model,"
 _SIG = ";sig,"  # our signature field; a deployment name never contains ";"
 _PREFIXES = ("file-", "batch_")
 _TAG_BYTES = 16
+MAX_COPIES = 8
+# The extra-pair field names, declared once: ("model2", "id2"), ... ("model8", "id8").
+COPY_FIELDS = tuple((f"model{n}", f"id{n}") for n in range(2, MAX_COPIES + 1))
 
 
 class InvalidId(ValueError):
@@ -44,10 +61,24 @@ class RoutedId:
     provider_id: str
     deployment: str
     signed: bool
+    # Further (deployment, provider id) copies of the same file, in upload order.
+    copies: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def holders(self) -> tuple[tuple[str, str], ...]:
+        """Every (deployment, provider id) pair, the first one first."""
+        return ((self.deployment, self.provider_id), *self.copies)
 
 
-def sign(secret: str, kind: Kind, provider_id: str, deployment: str) -> str:
-    msg = "\x00".join((kind, provider_id, deployment)).encode()
+def sign(
+    secret: str,
+    kind: Kind,
+    provider_id: str,
+    deployment: str,
+    copies: Sequence[tuple[str, str]] = (),
+) -> str:
+    extra = [part for pair in copies for part in pair]
+    msg = "\x00".join((kind, provider_id, deployment, *extra)).encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:_TAG_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -59,10 +90,25 @@ def _prefix_for(kind: Kind, provider_id: str) -> str:
     return "file-" if kind == "file" else "batch_"
 
 
-def encode_id(kind: Kind, provider_id: str, deployment: str, secret: str | None = None) -> str:
+def encode_id(
+    kind: Kind,
+    provider_id: str,
+    deployment: str,
+    secret: str | None = None,
+    copies: Sequence[tuple[str, str]] = (),
+) -> str:
+    """An ID for ``provider_id`` on ``deployment``; ``copies`` are further (deployment, id)."""
+    if len(copies) > MAX_COPIES - 1:
+        raise ValueError(f"an ID carries at most {MAX_COPIES} copies")
     text = f"{_MAGIC}{provider_id}{_MODEL}{deployment}"
+    for (model_field, id_field), (copy_deployment, copy_id) in zip(
+        COPY_FIELDS[: len(copies)], copies, strict=True
+    ):
+        if ";" in copy_id or ";" in copy_deployment:
+            raise ValueError("a copy's deployment or ID contains ';'")
+        text += f";{model_field},{copy_deployment};{id_field},{copy_id}"
     if secret is not None:
-        text += _SIG + sign(secret, kind, provider_id, deployment)
+        text += _SIG + sign(secret, kind, provider_id, deployment, copies)
     b64 = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
     return _prefix_for(kind, provider_id) + b64
 
@@ -70,7 +116,9 @@ def encode_id(kind: Kind, provider_id: str, deployment: str, secret: str | None 
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9_+/-]")
 # Fields after the deployment: our "sig", LiteLLM's identity-bound "sub", "tid" (and "sig").
-_FIELDS = frozenset({"sig", "sub", "tid"})
+# Every field an ID may carry after its deployment, each once: our signature, LiteLLM's
+# identity fields, and the further copies of a file on several deployments.
+_FIELDS = frozenset({"sig", "sub", "tid", *(f for pair in COPY_FIELDS for f in pair)})
 
 
 def _unwrap(value: str) -> str | None:
@@ -109,6 +157,21 @@ def _unwrap(value: str) -> str | None:
     return text[len(_MAGIC) :]
 
 
+def _copies(fields: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    copies: list[tuple[str, str]] = []
+    for model_field, id_field in COPY_FIELDS:
+        copy_deployment, copy_id = fields.get(model_field), fields.get(id_field)
+        if copy_deployment is None and copy_id is None:
+            break
+        if not copy_deployment or not copy_id:
+            raise InvalidId(f"the ID's copy '{model_field}' is incomplete")
+        copies.append((copy_deployment, copy_id))
+    rest = {f for pair in COPY_FIELDS[len(copies) :] for f in pair}
+    if rest & fields.keys():
+        raise InvalidId("the ID's copies are not numbered in order")
+    return tuple(copies)
+
+
 def decode_id(
     value: str,
     kind: Kind,
@@ -139,15 +202,17 @@ def decode_id(
         if not comma or name not in _FIELDS or name in fields or not text:
             raise InvalidId("the ID carries an unknown or repeated field")
         fields[name] = text
+    copies = _copies(fields)
     tag = fields.get("sig")
     if tag is None or "sub" in fields or "tid" in fields:
         if secrets and not allow_unsigned:
             raise InvalidId("the ID is not signed by this router")
-        return RoutedId(provider_id, deployment, signed=False)
+        return RoutedId(provider_id, deployment, signed=False, copies=copies)
     if not secrets:
         # Nothing to verify against: the route is still readable, as LiteLLM reads it.
-        return RoutedId(provider_id, deployment, signed=False)
+        return RoutedId(provider_id, deployment, signed=False, copies=copies)
     for secret in secrets:
-        if hmac.compare_digest(tag.encode(), sign(secret, kind, provider_id, deployment).encode()):
-            return RoutedId(provider_id, deployment, signed=True)
+        expected = sign(secret, kind, provider_id, deployment, copies)
+        if hmac.compare_digest(tag.encode(), expected.encode()):
+            return RoutedId(provider_id, deployment, signed=True, copies=copies)
     raise InvalidId("the ID's signature does not match")

@@ -40,6 +40,12 @@ class Selectors:
 class Target:
     account: Account
     provider_id: str
+    # Further copies of the same file (an upload to several deployments), in upload order.
+    copies: tuple[tuple[Account, str], ...] = ()
+
+    @property
+    def holders(self) -> tuple[tuple[Account, str], ...]:
+        return ((self.account, self.provider_id), *self.copies)
 
 
 def selectors(
@@ -116,6 +122,18 @@ def resolve_id(
                 param=param,
             )
         provider_id = decoded.provider_id
+        copies: list[tuple[Account, str]] = []
+        for route, copy_id in decoded.copies:
+            holder = registry.for_route(route)
+            if holder is None:
+                raise NotFound(
+                    f"No such {kind}: '{clip(value)}' names an account this router does not have.",
+                    param=param,
+                )
+            copies.append((holder, copy_id))
+        if provider_id.strip(".") == "" or any(c.strip(".") == "" for _, c in copies):
+            raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
+        return Target(account, provider_id, tuple(copies))
     else:
         chosen = choose(registry, sel, required=in_body)
         if chosen is None:

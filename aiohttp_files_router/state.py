@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -44,15 +45,19 @@ class RouterState:
             )
         return self._http
 
-    def encoder(self, account: Account) -> Encoder:
-        """How IDs from ``account`` leave the router: encoded with its route, or raw (legacy)."""
+    def encoder(self, account: Account, copies: Sequence[tuple[Account, str]] = ()) -> Encoder:
+        """How IDs from ``account`` leave the router: encoded with its route, or raw (legacy).
+
+        ``copies`` are the same file's further (account, provider ID) copies, carried along.
+        """
         if account.legacy:
             return _keep
         secrets = self.config.id_secrets
         secret = secrets[0] if secrets else None
+        routes = [(a.route, pid) for a, pid in copies]
 
         def encode(kind: Kind, provider_id: str) -> str:
-            return encode_id(kind, provider_id, account.route, secret)
+            return encode_id(kind, provider_id, account.route, secret, routes)
 
         return encode
 

@@ -100,6 +100,10 @@ def chat_rows(n: int, model: str = "gpt-4o") -> list[dict[str, Any]]:
     ]
 
 
+# One valid batch row: batch files are checked at upload (files_router.validate_batch_files).
+ONE_ROW = jsonl(chat_rows(1))
+
+
 def error_of(body: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI error object, after checking the envelope has exactly its four fields."""
     assert set(body) == {"error"}, body
@@ -109,4 +113,14 @@ def error_of(body: dict[str, Any]) -> dict[str, Any]:
     return err  # type: ignore[no-any-return]
 
 
-__all__ = ["KEY_A", "KEY_B", "MASTER", "base_config", "chat_rows", "error_of", "jsonl", "web"]
+__all__ = [
+    "KEY_A",
+    "KEY_B",
+    "MASTER",
+    "ONE_ROW",
+    "base_config",
+    "chat_rows",
+    "error_of",
+    "jsonl",
+    "web",
+]

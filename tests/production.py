@@ -159,7 +159,8 @@ def config_for(api_base: str, key: str, master: str, **files_router: Any) -> dic
             }
         ],
         "general_settings": {"master_key": master},
-        "files_router": files_router,
+        # The generated files are JSONL-shaped, not batch rows: the router's check is off.
+        "files_router": {"validate_batch_files": False, **files_router},
     }
 
 

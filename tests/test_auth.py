@@ -11,7 +11,7 @@ from openai import AsyncOpenAI, AuthenticationError, PermissionDeniedError
 
 from aiohttp_files_router.fake import FakeOpenAI
 
-from .conftest import MASTER, RouterFactory, base_config, error_of
+from .conftest import MASTER, ONE_ROW, RouterFactory, base_config, error_of
 
 LIMITED = "sk-team-limited"
 
@@ -53,12 +53,12 @@ async def test_litellm_key_header_is_accepted(keyed: TestServer) -> None:
 async def test_key_limited_to_models_gets_403_also_through_ids(keyed: TestServer) -> None:
     async with client(keyed, MASTER) as master, client(keyed, LIMITED) as limited:
         other = await master.files.create(
-            file=("a.jsonl", io.BytesIO(b"{}")),
+            file=("a.jsonl", io.BytesIO(ONE_ROW)),
             purpose="batch",
             extra_body={"model": "gpt-4o-other"},
         )
         mine = await master.files.create(
-            file=("a.jsonl", io.BytesIO(b"{}")),
+            file=("a.jsonl", io.BytesIO(ONE_ROW)),
             purpose="batch",
             extra_body={"model": "gpt-4o-litellm"},
         )
@@ -68,7 +68,7 @@ async def test_key_limited_to_models_gets_403_also_through_ids(keyed: TestServer
         assert error_of(info.value.response.json())["type"] == "permission_error"
         with pytest.raises(PermissionDeniedError):
             await limited.files.create(
-                file=("a.jsonl", io.BytesIO(b"{}")),
+                file=("a.jsonl", io.BytesIO(ONE_ROW)),
                 purpose="batch",
                 extra_body={"model": "gpt-4o-litellm"},
             )

@@ -245,7 +245,7 @@ async def test_malformed_line_is_400_with_line_number_and_nothing_kept(
         assert azure.accounts["az"].files == {}
         with pytest.raises(BadRequestError) as info:
             await sdk.files.create(
-                file=("bad.jsonl", io.BytesIO(b'{"body": {}}\nnot json\n')),
+                file=("bad.jsonl", io.BytesIO(jsonl(chat_rows(1)) + b"not json\n")),
                 purpose="batch",
                 extra_body={"model": "gpt-4o-azure"},
             )

@@ -223,7 +223,18 @@ async def test_bad_batch_requests_get_openai_errors(
     assert error_of(info.value.response.json())["param"] == "completion_window"
 
 
-async def test_invalid_input_file_fails_the_batch(sdk: AsyncOpenAI) -> None:
+async def test_invalid_input_file_fails_the_batch(
+    start_router: RouterFactory, upstream: TestServer
+) -> None:
+    # With the router's own check off, the fake's verdict (as OpenAI's) reaches the client.
+    router = await start_router(base_config(upstream, validate_batch_files=False))
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        await _fails_the_batch(sdk)
+
+
+async def _fails_the_batch(sdk: AsyncOpenAI) -> None:
     rows = chat_rows(2)
     rows[1]["custom_id"] = rows[0]["custom_id"]
     rows[0]["url"] = "/v1/embeddings"

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import encode_id
 
-from .conftest import KEY_A, MASTER, RouterFactory, ServerFactory, base_config, error_of
+from .conftest import KEY_A, MASTER, ONE_ROW, RouterFactory, ServerFactory, base_config, error_of
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 
@@ -63,7 +63,7 @@ async def test_signed_ids_reject_forgery_and_unsigned(
     data = aiohttp.FormData()
     data.add_field("purpose", "batch")
     data.add_field("model", "gpt-4o-litellm")
-    data.add_field("file", b"{}\n", filename="a.jsonl")
+    data.add_field("file", ONE_ROW, filename="a.jsonl")
     status, created = await call(router, "POST", "/v1/files", data=data)
     assert status == 200
     provider_id = next(iter(fake.accounts["a"].files))

@@ -12,10 +12,10 @@ from openai import AsyncOpenAI, BadRequestError
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import KEY_A, KEY_B, MASTER, chat_rows, error_of, jsonl
+from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, chat_rows, error_of, jsonl
 
 
-async def upload(sdk: AsyncOpenAI, model: str, data: bytes = b"{}\n", name: str = "a.jsonl"):
+async def upload(sdk: AsyncOpenAI, model: str, data: bytes = ONE_ROW, name: str = "a.jsonl"):
     return await sdk.files.create(
         file=(name, io.BytesIO(data)), purpose="batch", extra_body={"model": model}
     )
@@ -113,11 +113,10 @@ async def test_list_order_and_purpose_are_forwarded(sdk: AsyncOpenAI, fake: Fake
     assert fake.requests[-1].query == {"purpose": "user_data"}
 
 
-async def test_list_without_model_says_how_to_choose(sdk: AsyncOpenAI) -> None:
-    with pytest.raises(BadRequestError) as info:
-        await sdk.files.list()
-    err = error_of(info.value.response.json())
-    assert "extra_query" in err["message"] and err["param"] == "model"
+async def test_list_without_model_walks_every_account(sdk: AsyncOpenAI) -> None:
+    # No model and no default_model: every account, one after another (issue 15).
+    made = {(await upload(sdk, m)).id for m in ("gpt-4o-litellm", "gpt-4o-other", "gpt-4o-other")}
+    assert {f.id async for f in sdk.files.list(limit=1)} == made
 
 
 async def test_unknown_model_is_named(sdk: AsyncOpenAI) -> None:

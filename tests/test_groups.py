@@ -11,7 +11,7 @@ from openai import AsyncOpenAI
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import KEY_A, KEY_B, MASTER, RouterFactory
+from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, RouterFactory
 
 
 def shared_config(upstream: TestServer, ids: bool) -> dict[str, Any]:
@@ -34,7 +34,7 @@ async def _flow(router: TestServer, fake: FakeOpenAI) -> set[str]:
     ) as sdk:
         created = [
             await sdk.files.create(
-                file=(f"{i}.jsonl", io.BytesIO(b"{}")),
+                file=(f"{i}.jsonl", io.BytesIO(ONE_ROW)),
                 purpose="batch",
                 extra_body={"model": "gpt-4o-batch"},
             )
@@ -81,7 +81,7 @@ async def test_deployment_id_selects_one_deployment(
     ) as sdk:
         for _ in range(3):
             await sdk.files.create(
-                file=("a.jsonl", io.BytesIO(b"{}")),
+                file=("a.jsonl", io.BytesIO(ONE_ROW)),
                 purpose="batch",
                 extra_body={"model": "deployment-1"},
             )

@@ -10,7 +10,7 @@ from openai import AsyncOpenAI
 
 from aiohttp_files_router.fake import FakeOpenAI
 
-from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, base_config
+from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, RouterFactory, base_config
 
 LEGACY = {"custom-llm-provider": "openai"}
 
@@ -31,11 +31,11 @@ async def test_all_five_file_operations_with_the_legacy_header(
     async with AsyncOpenAI(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0, default_headers=LEGACY
     ) as sdk:
-        created = await sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}\n")), purpose="batch")
+        created = await sdk.files.create(file=("a.jsonl", io.BytesIO(ONE_ROW)), purpose="batch")
         assert created.id in fake.accounts["b"].files  # legacy IDs stay the provider's own
-        assert (await sdk.files.retrieve(created.id)).bytes == 3
+        assert (await sdk.files.retrieve(created.id)).bytes == len(ONE_ROW)
         assert [f.id async for f in sdk.files.list()] == [created.id]
-        assert (await sdk.files.content(created.id)).content == b"{}\n"
+        assert (await sdk.files.content(created.id)).content == ONE_ROW
         assert (await sdk.files.delete(created.id)).deleted
     assert {r.key for r in fake.requests} == {KEY_B}
     assert len(fake.requests) == 5
@@ -49,7 +49,7 @@ async def test_legacy_form_field_and_query(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
     ) as sdk:
         created = await sdk.files.create(
-            file=("a.jsonl", io.BytesIO(b"{}")),
+            file=("a.jsonl", io.BytesIO(ONE_ROW)),
             purpose="batch",
             extra_body={"custom_llm_provider": "openai"},
         )

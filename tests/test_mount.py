@@ -13,7 +13,7 @@ from openai import AsyncOpenAI
 from aiohttp_files_router import STATE_KEY, parse_config, setup
 from aiohttp_files_router.fake import FakeOpenAI
 
-from .conftest import MASTER, ServerFactory, base_config, error_of
+from .conftest import MASTER, ONE_ROW, ServerFactory, base_config, error_of
 
 SEEN = web.AppKey("SEEN", list)
 
@@ -50,11 +50,11 @@ async def test_mounted_under_v1_beside_host_routes(
         api_key=MASTER, base_url=str(server.make_url("/v1")), max_retries=0
     ) as sdk:
         created = await sdk.files.create(
-            file=("a.jsonl", io.BytesIO(b"{}")),
+            file=("a.jsonl", io.BytesIO(ONE_ROW)),
             purpose="batch",
             extra_body={"model": "gpt-4o-litellm"},
         )
-        assert (await sdk.files.content(created.id)).content == b"{}"
+        assert (await sdk.files.content(created.id)).content == ONE_ROW
     assert "/files" in host[SEEN] and "/v1/files" in host[SEEN]
 
 

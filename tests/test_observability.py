@@ -139,7 +139,7 @@ async def test_metrics_count_requests_by_route_template_and_upstream_calls(
     async with aiohttp.ClientSession() as http:
         before = await metrics(http, url)
         form = aiohttp.FormData()
-        form.add_field("purpose", "batch")
+        form.add_field("purpose", "user_data")
         form.add_field("model", "gpt-4o-litellm")
         form.add_field("file", b'{"a": 1}\n' * 1000, filename="x.jsonl")
         async with http.post(router.make_url("/v1/files"), data=form, headers=AUTH) as resp:

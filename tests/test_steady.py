@@ -37,7 +37,7 @@ from openai import AsyncOpenAI
 
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import MASTER, RouterFactory
+from .conftest import MASTER, ONE_ROW, RouterFactory
 from .spec import SHARED_SPEC
 
 if sys.version_info >= (3, 14):
@@ -226,7 +226,7 @@ async def test_every_files_and_batches_operation_judged_by_openais_spec(
         for seed in SEEDS:
             recorder.seed = seed
             created = await sdk.files.create(
-                file=("rows.jsonl", io.BytesIO(b'{"custom_id": "a"}\n')),
+                file=("rows.jsonl", io.BytesIO(ONE_ROW)),
                 purpose="batch",
                 expires_after={"anchor": "created_at", "seconds": 3600},
                 extra_body=model,

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestServer
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import decode_id
 
-from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, base_config, error_of
+from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, RouterFactory, base_config, error_of
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 
@@ -36,7 +36,7 @@ async def post_file(
 async def test_file_part_streams_chunked_to_upstream(router: TestServer, fake: FakeOpenAI) -> None:
     payload = b'{"a": 1}\n' * 50_000
     status, body = await post_file(
-        router, form(("model", "gpt-4o-litellm"), ("purpose", "batch"), ("file", payload))
+        router, form(("model", "gpt-4o-litellm"), ("purpose", "user_data"), ("file", payload))
     )
     assert status == 200, body
     record = fake.requests[-1]
@@ -49,12 +49,12 @@ async def test_routing_field_after_file_part_is_spooled(
 ) -> None:
     payload = b"x" * 300_000
     status, body = await post_file(
-        router, form(("file", payload), ("purpose", "batch"), ("model", "gpt-4o-other"))
+        router, form(("file", payload), ("purpose", "user_data"), ("model", "gpt-4o-other"))
     )
     assert status == 200, body
     assert fake.requests[-1].key == KEY_B and fake.requests[-1].bytes == len(payload)
     assert decode_id(body["id"], "file").deployment == "gpt-4o-other"  # type: ignore[union-attr]
-    assert fake.requests[-1].form == {"purpose": "batch"}
+    assert fake.requests[-1].form == {"purpose": "user_data"}
 
 
 async def test_purpose_after_file_part_with_query_model(
@@ -78,7 +78,7 @@ async def test_header_routing_and_expires_after_forwarded(
             ("purpose", "batch"),
             ("expires_after[anchor]", "created_at"),
             ("expires_after[seconds]", "3600"),
-            ("file", b"{}\n"),
+            ("file", ONE_ROW),
         ),
         **{"x-litellm-model": "gpt-4o-litellm"},
     )
@@ -96,7 +96,7 @@ async def test_trailing_model_that_disagrees_is_refused_and_cleaned_up(
 ) -> None:
     status, body = await post_file(
         router,
-        form(("purpose", "batch"), ("file", b"{}\n"), ("model", "gpt-4o-other")),
+        form(("purpose", "batch"), ("file", ONE_ROW), ("model", "gpt-4o-other")),
         path="/v1/files?model=gpt-4o-litellm",
     )
     assert status == 400 and error_of(body)["param"] == "model"
@@ -108,7 +108,7 @@ async def test_trailing_model_naming_the_default_account_is_fine(
 ) -> None:
     router = await start_router(base_config(upstream, default_model="gpt-4o-other"))
     status, body = await post_file(
-        router, form(("purpose", "batch"), ("file", b"{}\n"), ("model", "gpt-4o-other"))
+        router, form(("purpose", "batch"), ("file", ONE_ROW), ("model", "gpt-4o-other"))
     )
     assert status == 200, body
     assert fake.requests[-1].key == KEY_B
@@ -120,7 +120,8 @@ async def test_upload_limit_answers_413(
     router = await start_router(base_config(upstream, max_upload_bytes=100_000))
     # Streamed: the cap trips while the file part is flowing upstream.
     status, body = await post_file(
-        router, form(("model", "gpt-4o-litellm"), ("purpose", "batch"), ("file", b"x" * 400_000))
+        router,
+        form(("model", "gpt-4o-litellm"), ("purpose", "user_data"), ("file", b"x" * 400_000)),
     )
     assert status == 413 and error_of(body)["param"] == "file"
     # Declared: refused before reading anything.

@@ -252,7 +252,7 @@ async def test_an_upload_under_way_is_never_replayed(start_router: RouterFactory
         async with _sdk(router) as sdk:
             with pytest.raises(InternalServerError) as caught:
                 await sdk.files.create(
-                    file=("big.jsonl", b"{}\n" * 200_000), purpose="batch", extra_body=MODEL
+                    file=("big.jsonl", b"{}\n" * 200_000), purpose="user_data", extra_body=MODEL
                 )
         assert caught.value.status_code == 502
         assert upstream.uploads == 1

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
-from ..errors import BadRequest, RouterError
-from ..selection import LEGACY_FIELD, MODEL_FIELD
+from ..errors import BadRequest, RouterError, clip, for_log
+from ..selection import LEGACY_FIELD, MODEL_FIELD, Target
+from ..upstream import UpstreamReply
 from .common import (
     by_path_id,
     json_body,
@@ -20,8 +23,11 @@ from .common import (
     router_state,
     target_for,
 )
+from .copies import holders_for, unavailable
 
 __all__ = ["routes"]
+
+logger = logging.getLogger(__package__)
 
 BATCH_ID = "batch_id"
 REQUIRED = ("input_file_id", "endpoint", "completion_window")
@@ -65,6 +71,8 @@ async def create_batch(request: web.Request) -> web.Response:
         request, body["input_file_id"], "file", sel, param="input_file_id", in_body=True
     )
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
+    if target.copies:
+        return await _spread(request, target, sel.model, forwarded)
     forwarded["input_file_id"] = target.provider_id
     try:
         provider = target.account.require()
@@ -74,6 +82,92 @@ async def create_batch(request: web.Request) -> web.Response:
         err.message = err.message.replace(target.provider_id, body["input_file_id"])
         raise
     return reply_object(state, target.account, reply, "batch")
+
+
+async def _spread(
+    request: web.Request, target: Target, model: str | None, body: dict[str, Any]
+) -> web.Response:
+    """A batch on one of the deployments holding the file: the next in turn, then the others.
+
+    The turn is kept per router process (round robin); a refusal that says "not now" (rate or
+    quota, 5xx, timeout, no connection) moves on to the next holder.
+    """
+    state = router_state(request)
+    holders = holders_for(target)
+    if model is not None:
+        holders = [(a, pid) for a, pid in holders if model in (a.name, a.route)]
+        if not holders:
+            raise BadRequest(
+                f"'model' {clip(model)!r} names no deployment that holds this file.",
+                param=MODEL_FIELD,
+            )
+    key = "batch:" + ",".join(a.route for a, _ in holders)
+    start = state.registry.turn(key, len(holders))
+    order = holders[start:] + holders[:start]
+    for n, (account, provider_id) in enumerate(order, 1):
+        last = n == len(order)
+        try:
+            reply = await _while_connected(
+                request,
+                account.require().create_batch(state.http, {**body, "input_file_id": provider_id}),
+            )
+        except RouterError as err:
+            # An adapter names the input file by its provider ID; the client knows it by ours.
+            err.message = err.message.replace(provider_id, body["input_file_id"])
+            logger.warning(
+                "batch create: attempt %d/%d on %s failed: %s",
+                n,
+                len(order),
+                account.name,
+                for_log(err.message),
+            )
+            if last or not unavailable(None, err):
+                raise
+            continue
+        if not reply.ok and not last and _refusal(reply):
+            logger.warning(
+                "batch create: attempt %d/%d on %s refused (%d), trying the next holder",
+                n,
+                len(order),
+                account.name,
+                reply.status,
+            )
+            continue
+        logger.info(
+            "batch create: attempt %d/%d on %s answered %d",
+            n,
+            len(order),
+            account.name,
+            reply.status,
+        )
+        return reply_object(state, account, reply, "batch")
+    raise AssertionError("unreachable: the last holder answers or raises")
+
+
+_QUOTA_CODES = frozenset(
+    (
+        "rate_limit_exceeded",
+        "insufficient_quota",
+        "quota_exceeded",
+        "token_limit_exceeded",
+        "billing_hard_limit_reached",
+        "RESOURCE_EXHAUSTED",
+    )
+)
+_error = msgspec.json.Decoder(dict[str, Any])
+
+
+def _refusal(reply: UpstreamReply) -> bool:
+    """A "not now, not here" answer: worth trying another holder of the file."""
+    if reply.status == 429 or unavailable(reply, None):
+        return True
+    try:
+        err = _error.decode(reply.body).get("error")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    if not isinstance(err, dict):
+        return False
+    return err.get("code") in _QUOTA_CODES or err.get("type") in _QUOTA_CODES
 
 
 async def retrieve_batch(request: web.Request) -> web.Response:

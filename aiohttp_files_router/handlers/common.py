@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from ..accounts import Account
-from ..auth import authorize
+from ..auth import authorize, current_principal
 from ..errors import BadRequest, RouterError
 from ..ids import Kind
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
@@ -125,12 +125,18 @@ def relaying(reply: UpstreamReply) -> Iterator[None]:
 
 
 def reply_object(
-    state: RouterState, account: Account, reply: UpstreamReply, kind: Kind
+    state: RouterState,
+    account: Account,
+    reply: UpstreamReply,
+    kind: Kind,
+    copies: Sequence[tuple[Account, str]] = (),
 ) -> web.Response:
+    """``reply`` with its IDs encoded for ``account`` (and a file's further ``copies``)."""
     if not reply.ok:
         return passthrough(reply)
     with relaying(reply):
-        return passthrough(reply, rewrite_object(reply.body, kind, state.encoder(account)))
+        encoder = state.encoder(account, copies)
+        return passthrough(reply, rewrite_object(reply.body, kind, encoder))
 
 
 async def by_path_id(
@@ -151,6 +157,24 @@ async def by_path_id(
     target = target_for(request, request.match_info[param], kind, sel, param=param)
     reply = await call(target.account.require(), state.http, target.provider_id)
     return reply_object(state, target.account, reply, kind)
+
+
+def _merged(state: RouterState, sel: Selectors) -> list[Account]:
+    """The accounts a listing with no selector walks: every one the key may use, in config
+    order, when nothing picks one (no model, no legacy selector, no single default)."""
+    registry = state.registry
+    if sel.model is not None or sel.legacy is not None:
+        return []
+    if state.config.files_router.default_model is not None or len(registry.accounts) == 1:
+        return []
+    allowed = current_principal().models
+    return [
+        a
+        for a in registry.accounts
+        if not a.legacy
+        and a.provider is not None
+        and (allowed is None or a.name in allowed or a.route in allowed)
+    ]
 
 
 def _limit(query: Mapping[str, str], low: int, high: int) -> None:
@@ -183,14 +207,18 @@ async def list_pages(
     body = await json_body(request, required=False)
     sel = request_selectors(request, body)
     after = query.get("after")
+    merged = _merged(state, sel)
     if after:
         target = resolve_id(state.registry, after, kind, sel, param="after")
         account, cursor = target.account, target.provider_id
+    elif merged:
+        account, cursor = merged[0], None
     else:
         chosen = choose(state.registry, sel)
         assert chosen is not None
         account, cursor = chosen, None
-    group = state.registry.group_of(sel.model, account)
+    in_merged = bool(merged) and account in merged
+    group = merged if in_merged else state.registry.group_of(sel.model, account)
     params = {k: query[k] for k in forwarded if k in query and k != "after"}
     while True:
         authorize(account)

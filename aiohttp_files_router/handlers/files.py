@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, hdrs, web
@@ -11,18 +13,31 @@ from aiohttp import BodyPartReader, hdrs, web
 from ..accounts import Account
 from ..auth import authorize
 from ..errors import BadRequest, DownloadCut, RouterError, for_log
+from ..ids import Kind
 from ..providers import FileUpload, Provider
-from ..selection import LEGACY_FIELD, MODEL_FIELD, choose, selectors
+from ..rewrite import rewrite_object
+from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, selectors
 from ..uploads import UploadReader, forwarded_fields
-from ..upstream import STREAM_BUFFER, UpstreamReply, accepted_codings
+from ..upstream import STREAM_BUFFER, ContentStream, UpstreamReply, accepted_codings
 from .common import (
     by_path_id,
+    json_body,
     list_pages,
     passthrough,
+    relaying,
     reply_object,
     request_selectors,
     router_state,
     target_for,
+)
+from .copies import (
+    TARGETS_FIELD,
+    batch_checked,
+    fan_out,
+    holders_for,
+    provider_id_of,
+    target_accounts,
+    unavailable,
 )
 
 __all__ = ["routes"]
@@ -43,7 +58,7 @@ async def _send(
         fields=fields,
         filename=part.filename or "upload",
         content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
-        chunks=chunks,
+        chunks=batch_checked(request, fields, [provider.batch_rules], chunks),
     )
     try:
         return await provider.create_file(router_state(request).http, file)
@@ -64,6 +79,22 @@ async def create_file(request: web.Request) -> web.Response:
     if part is None:
         raise BadRequest("Missing required parameter: 'file'.", param="file")
     early = {k: upload.fields.get(k) for k in (MODEL_FIELD, LEGACY_FIELD)}
+    targets = upload.fields.get(TARGETS_FIELD) or request.query.get(TARGETS_FIELD)
+    if targets and "purpose" in upload.fields:
+        # One pass to several deployments: see handlers/copies.py.
+        accounts = target_accounts(request, targets)
+        fields = forwarded_fields(upload.fields)
+
+        async def same_targets() -> None:
+            await upload.trailing_fields()
+            late = upload.fields.get(TARGETS_FIELD) or request.query.get(TARGETS_FIELD)
+            if late != targets:
+                raise BadRequest(
+                    "'target_model_names' must come before the file part; it changed after it.",
+                    param=TARGETS_FIELD,
+                )
+
+        return await fan_out(request, accounts, fields, part, upload.stream(part), same_targets)
     sel = selectors(request, early[MODEL_FIELD], early[LEGACY_FIELD])
     account = choose(state.registry, sel, required=False)
     if account is not None and "purpose" in upload.fields:
@@ -78,6 +109,11 @@ async def create_file(request: web.Request) -> web.Response:
         spool = await upload.spool(part)
         try:
             await upload.trailing_fields()
+            targets = upload.fields.get(TARGETS_FIELD) or request.query.get(TARGETS_FIELD)
+            if targets:
+                accounts = target_accounts(request, targets)
+                fields = forwarded_fields(upload.fields)
+                return await fan_out(request, accounts, fields, part, spool.chunks())
             fields_sel = [upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)]
             sel = selectors(request, *fields_sel)
             account = choose(state.registry, sel)
@@ -101,6 +137,12 @@ async def _check_trailing(
     """A routing field after a streamed file must name the account already used."""
     try:
         await upload.trailing_fields()
+        if upload.fields.get(TARGETS_FIELD):
+            raise BadRequest(
+                "'target_model_names' must come before the file part when the account is "
+                "already chosen by the query or a header.",
+                param=TARGETS_FIELD,
+            )
         model, legacy = upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)
         if (model, legacy) == (early[MODEL_FIELD], early[LEGACY_FIELD]) or _names(
             account, model, legacy
@@ -132,16 +174,97 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
         logger.warning("account %s: could not remove a refused upload", account.name)
 
 
+async def _copied_target(request: web.Request) -> tuple[Target | None, dict[str, Any]]:
+    """The target of a file ID that names several copies, else None (the one-copy path),
+    and the request's JSON body (a raw ID's ``model``, as openai SDK 1.x sent it)."""
+    body = await json_body(request, required=False)
+    value = request.match_info[FILE_ID]
+    target = target_for(request, value, "file", request_selectors(request, body), param=FILE_ID)
+    return (target if target.copies else None), body
+
+
+def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> web.Response:
+    """A copy's answer with its ``id`` shown as the ID the client sent (naming every copy)."""
+    state = router_state(request)
+    sent = request.match_info[FILE_ID]
+    own = state.encoder(account)
+    served = provider_id_of(reply)
+
+    def encode(kind: Kind, provider_id: str) -> str:
+        return sent if kind == "file" and provider_id == served else own(kind, provider_id)
+
+    if not reply.ok:
+        return passthrough(reply)
+    with relaying(reply):
+        return passthrough(reply, rewrite_object(reply.body, "file", encode))
+
+
 async def retrieve_file(request: web.Request) -> web.Response:
-    return await by_path_id(
-        request, "file", FILE_ID, lambda provider, http, pid: provider.retrieve_file(http, pid)
-    )
+    target, body = await _copied_target(request)
+    if target is None:
+        return await by_path_id(
+            request,
+            "file",
+            FILE_ID,
+            lambda provider, http, pid: provider.retrieve_file(http, pid),
+            body,
+        )
+    http = router_state(request).http
+    holders = holders_for(target)
+    for n, (account, provider_id) in enumerate(holders, 1):
+        try:
+            reply = await account.require().retrieve_file(http, provider_id)
+        except RouterError as err:
+            if n == len(holders) or not unavailable(None, err):
+                raise
+            logger.warning(
+                "retrieve: copy on %s unavailable (%s)", account.name, for_log(err.message)
+            )
+            continue
+        if n < len(holders) and unavailable(reply, None):
+            logger.warning("retrieve: copy on %s answered %d", account.name, reply.status)
+            continue
+        return _as_sent(request, account, reply)
+    raise AssertionError("unreachable: the last copy answers or raises")
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    return await by_path_id(
-        request, "file", FILE_ID, lambda provider, http, pid: provider.delete_file(http, pid)
-    )
+    target, body = await _copied_target(request)
+    if target is None:
+        return await by_path_id(
+            request,
+            "file",
+            FILE_ID,
+            lambda provider, http, pid: provider.delete_file(http, pid),
+            body,
+        )
+    for account, _ in target.holders:
+        authorize(account)  # deleting some copies but not others would strand them
+    http = router_state(request).http
+
+    async def one(account: Account, provider_id: str) -> UpstreamReply | RouterError:
+        try:
+            return await account.require().delete_file(http, provider_id)
+        except RouterError as err:
+            return err
+
+    results = await asyncio.gather(*(one(a, pid) for a, pid in target.holders))
+    gone = [
+        (account, r)
+        for (account, _), r in zip(target.holders, results, strict=True)
+        if isinstance(r, UpstreamReply) and (r.ok or r.status == 404)
+    ]
+    for (account, provider_id), result in zip(target.holders, results, strict=True):
+        if not any(account is a for a, _ in gone):
+            logger.warning("delete: copy %s on %s remains", for_log(provider_id), account.name)
+            # Every copy must be gone for deleted: true; a retry finds the others gone (404).
+            if isinstance(result, RouterError):
+                raise result
+            return passthrough(result)
+    deleted = [(account, r) for account, r in gone if r.ok]
+    if not deleted:
+        return passthrough(gone[0][1])  # every copy was gone already: the first 404
+    return _as_sent(request, *deleted[0])
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -155,42 +278,70 @@ async def list_files(request: web.Request) -> web.Response:
 
 
 async def file_content(request: web.Request) -> web.StreamResponse:
-    state = router_state(request)
     target = target_for(
         request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
     )
+    holders = holders_for(target)
+    for n, (account, provider_id) in enumerate(holders, 1):
+        try:
+            return await _content(request, account, provider_id, last=n == len(holders))
+        except _NextCopy as skip:
+            logger.warning("content: copy on %s unavailable (%s)", account.name, for_log(skip))
+    raise AssertionError("unreachable: the last copy answers or raises")
+
+
+class _NextCopy(Exception):
+    """This copy is unavailable before anything was sent: try the next one."""
+
+
+async def _content(
+    request: web.Request, account: Account, provider_id: str, *, last: bool
+) -> web.StreamResponse:
+    state = router_state(request)
+    target = Target(account, provider_id)
     provider = target.account.require()
     codings = accepted_codings(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
-    async with provider.file_content(state.http, target.provider_id, codings) as stream:
-        if stream.error is not None:
-            return passthrough(stream.error)
-        resp = web.StreamResponse(status=stream.status)
-        resp.headers.update(stream.headers)
-        # A browser must never render a file someone uploaded as a page of this origin.
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        disposition = resp.headers.get(hdrs.CONTENT_DISPOSITION, "")
-        if not disposition.lower().startswith("attachment"):
-            resp.headers[hdrs.CONTENT_DISPOSITION] = "attachment"
+    try:
+        async with provider.file_content(state.http, target.provider_id, codings) as stream:
+            if stream.error is not None:
+                if not last and unavailable(stream.error, None):
+                    raise _NextCopy(f"answered {stream.error.status}")
+                return passthrough(stream.error)
+            return await _relay(request, target, stream)
+    except RouterError as err:
+        if last or not unavailable(None, err):
+            raise
+        raise _NextCopy(err.message) from None
+
+
+async def _relay(request: web.Request, target: Target, stream: ContentStream) -> web.StreamResponse:
+    resp = web.StreamResponse(status=stream.status)
+    resp.headers.update(stream.headers)
+    # A browser must never render a file someone uploaded as a page of this origin.
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    disposition = resp.headers.get(hdrs.CONTENT_DISPOSITION, "")
+    if not disposition.lower().startswith("attachment"):
+        resp.headers[hdrs.CONTENT_DISPOSITION] = "attachment"
+    if request.transport is not None:
+        # Fewer, larger writes per drain: the copy loop is what a download costs us.
+        request.transport.set_write_buffer_limits(high=STREAM_BUFFER)
+    await resp.prepare(request)
+    try:
+        async for chunk in stream.chunks:
+            await resp.write(chunk)
+    except RouterError as err:
+        # Headers are gone already: the only honest signal left is a cut connection.
+        logger.warning(
+            "download of %s from %s cut: %s",
+            for_log(target.provider_id),
+            target.account.name,
+            for_log(err.message),
+        )
         if request.transport is not None:
-            # Fewer, larger writes per drain: the copy loop is what a download costs us.
-            request.transport.set_write_buffer_limits(high=STREAM_BUFFER)
-        await resp.prepare(request)
-        try:
-            async for chunk in stream.chunks:
-                await resp.write(chunk)
-        except RouterError as err:
-            # Headers are gone already: the only honest signal left is a cut connection.
-            logger.warning(
-                "download of %s from %s cut: %s",
-                for_log(target.provider_id),
-                target.account.name,
-                for_log(err.message),
-            )
-            if request.transport is not None:
-                request.transport.abort()
-            raise DownloadCut("upstream failed during download") from None
-        await resp.write_eof()
-        return resp
+            request.transport.abort()
+        raise DownloadCut("upstream failed during download") from None
+    await resp.write_eof()
+    return resp
 
 
 def routes(prefix: str) -> list[web.RouteDef]:

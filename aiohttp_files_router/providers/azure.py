@@ -34,7 +34,7 @@ from ..config import ProviderParams
 from ..errors import BadRequest, UpstreamTimeout
 from ..rewrite import FILE_ID_FIELDS
 from ..upstream import UpstreamReply
-from .base import FileUpload, ProviderError
+from .base import BatchRules, FileUpload, ProviderError
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
 from .openai import OpenAIProvider
@@ -167,6 +167,22 @@ def _setting(value: str | None, env: Mapping[str, str], name: str) -> str | None
 
 
 class AzureProvider(OpenAIProvider):
+    # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
+    # or responses; every row's body.model is set to the deployment here, so rows need none.
+    batch_rules = BatchRules(
+        frozenset(
+            (
+                "/chat/completions",
+                "/v1/chat/completions",
+                "/embeddings",
+                "/v1/embeddings",
+                "/responses",
+                "/v1/responses",
+            )
+        ),
+        needs_model=False,
+    )
+
     def __init__(
         self,
         name: str,

@@ -19,7 +19,29 @@ from ..errors import RouterError
 from ..uploads import EXPIRY_SECONDS
 from ..upstream import ContentStream, UpstreamReply
 
-__all__ = ["FileUpload", "Provider", "ProviderError"]
+__all__ = ["BatchRules", "FileUpload", "Provider", "ProviderError"]
+
+BATCH_MAX_LINES = 50_000
+BATCH_MAX_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BatchRules:
+    """What a provider accepts in a batch input file, checked while the file streams in."""
+
+    endpoints: frozenset[str]  # the row ``url`` values its batches run
+    max_lines: int = BATCH_MAX_LINES
+    max_bytes: int = BATCH_MAX_BYTES
+    needs_model: bool = True  # rows must carry ``body.model`` (else the adapter sets it)
+
+    def merge(self, other: BatchRules) -> BatchRules:
+        """Rules a file must meet to be valid on both accounts (a fan-out upload)."""
+        return BatchRules(
+            self.endpoints & other.endpoints,
+            min(self.max_lines, other.max_lines),
+            min(self.max_bytes, other.max_bytes),
+            self.needs_model or other.needs_model,
+        )
 
 
 class ProviderError(ValueError):
@@ -67,6 +89,9 @@ class Provider(abc.ABC):
     # documents one, and the response header holding the provider's own request ID.
     client_request_id_header: ClassVar[str | None] = None
     upstream_request_id_header: ClassVar[str | None] = None
+    # The batch input files this provider accepts (endpoints, limits, whether rows name a
+    # model); the router checks an upload of purpose=batch against them as it streams.
+    batch_rules: ClassVar[BatchRules] = BatchRules(frozenset())
 
     @property
     def secrets(self) -> tuple[str, ...]:

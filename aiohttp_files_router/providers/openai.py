@@ -18,7 +18,7 @@ from yarl import URL
 
 from ..config import ProviderParams
 from ..upstream import ContentStream, UpstreamReply, fetch_json, open_stream
-from .base import FileUpload, Provider
+from .base import BatchRules, FileUpload, Provider
 
 __all__ = ["OpenAIProvider"]
 
@@ -32,6 +32,10 @@ class OpenAIProvider(Provider):
     # documents both the same way.
     client_request_id_header = "X-Client-Request-Id"
     upstream_request_id_header = "x-request-id"
+    # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
+    batch_rules = BatchRules(
+        frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
+    )
 
     def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout):
         self.name = name

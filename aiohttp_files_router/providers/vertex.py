@@ -37,7 +37,7 @@ from ..upstream import (
     fetch_json,
     open_stream,
 )
-from .base import FileUpload, Provider, ProviderError
+from .base import BatchRules, FileUpload, Provider, ProviderError
 from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object, unix
 from .google_auth import GoogleToken, load_service_account
@@ -98,6 +98,10 @@ def _view(file_id: str) -> tuple[str, str | None]:
 
 
 class VertexProvider(Provider):
+    # Rows become GenerateContent requests for the configured model (vertex_rows): only chat
+    # completions map, and the model comes from the account, not the row.
+    batch_rules = BatchRules(frozenset((CHAT_URL,)), needs_model=False)
+
     # Vertex AI and Cloud Storage document no header for a caller's request ID (their
     # x-goog-request-params is a routing header) and no request ID in their answers: our ID
     # stays in our own log lines only.

@@ -1,0 +1,120 @@
+"""Batch input files checked while they stream in: a 400 naming the line, not a failed batch.
+
+Each line must be a JSON object with a string ``custom_id`` unique in the file, ``method``
+``POST``, a ``url`` the account runs batches for (the same on every line) and a ``body``
+object (with ``model`` where the provider needs it). What an account accepts is declared by
+its provider (``Provider.batch_rules``). Memory: the current line plus one 16-byte hash per
+``custom_id``, and the line count is capped, so the set is bounded too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from .errors import BadRequest
+from .jsonlimits import MAX_JSON_DEPTH, too_deep
+from .providers.base import BatchRules
+
+__all__ = ["check_batch_file"]
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+_row = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_value = msgspec.json.Decoder()
+
+
+def _bad(number: int, what: str) -> BadRequest:
+    return BadRequest(
+        f"Line {number} of the batch file: {what}",
+        param="file",
+        code="invalid_batch_line",
+    )
+
+
+class _Checker:
+    def __init__(self, rules: BatchRules):
+        self.rules = rules
+        self.seen: set[bytes] = set()
+        self.url: str | None = None
+        self.lines = 0
+
+    def line(self, number: int, line: bytes) -> None:
+        if not line.strip():
+            return  # blank lines carry no request; providers skip them
+        self.lines += 1
+        if self.lines > self.rules.max_lines:
+            raise _bad(
+                number, f"the file has more than {self.rules.max_lines} requests (the limit)."
+            )
+        if too_deep(line):
+            raise _bad(number, f"nests deeper than {MAX_JSON_DEPTH} levels.")
+        try:
+            row = _row.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise _bad(number, "is not a JSON object.") from None
+        custom_id = _field(row, "custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            raise _bad(number, "'custom_id' must be a non-empty string.")
+        digest = hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
+        if digest in self.seen:
+            raise _bad(number, "'custom_id' repeats an earlier line's.")
+        self.seen.add(digest)
+        if _field(row, "method") != "POST":
+            raise _bad(number, "'method' must be 'POST'.")
+        url = _field(row, "url")
+        if not isinstance(url, str) or url not in self.rules.endpoints:
+            allowed = ", ".join(sorted(self.rules.endpoints)) or "none"
+            raise _bad(number, f"'url' must be one of this account's batch endpoints: {allowed}.")
+        if self.url is None:
+            self.url = url
+        elif url != self.url:
+            raise _bad(number, f"'url' differs from line 1's '{self.url}'; one endpoint per file.")
+        body = _field(row, "body")
+        if not isinstance(body, dict):
+            raise _bad(number, "'body' must be a JSON object.")
+        if self.rules.needs_model and not isinstance(body.get("model"), str):
+            raise _bad(number, "'body.model' must be a string.")
+
+
+_MISSING = object()
+
+
+def _field(row: dict[str, msgspec.Raw], name: str) -> object:
+    raw = row.get(name)
+    if raw is None:
+        return _MISSING
+    return _value.decode(raw)
+
+
+async def check_batch_file(chunks: AsyncIterator[bytes], rules: BatchRules) -> AsyncIterator[bytes]:
+    """``chunks`` unchanged, each passed on only once the whole lines in it are checked.
+
+    A bad line stops the stream with a 400: the upstream upload is cut before it completes.
+    """
+    checker = _Checker(rules)
+    pending = bytearray()
+    number = 0
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > rules.max_bytes:
+            raise _bad(
+                number + 1, f"the file passes this account's limit of {rules.max_bytes} bytes."
+            )
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", start)) != -1:
+            number += 1
+            checker.line(number, bytes(pending[start:end]))
+            start = end + 1
+        del pending[:start]
+        if len(pending) > MAX_LINE_BYTES:
+            raise _bad(number + 1, f"the line is longer than {MAX_LINE_BYTES} bytes.")
+        yield chunk
+    if pending:
+        checker.line(number + 1, bytes(pending))
+    if checker.lines == 0:
+        raise BadRequest("The batch file has no requests.", param="file", code="invalid_batch_line")

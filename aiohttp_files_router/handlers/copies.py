@@ -1,0 +1,258 @@
+"""One file on several deployments: the fan-out upload and the calls that read its copies.
+
+``target_model_names`` uploads to every deployment of every named model in one pass (the
+client's stream read once, ``Fanout`` handing it to each account at the pace of the slowest).
+All or nothing: when one copy fails, the others are cancelled or deleted. The answer's ID
+carries every (deployment, provider ID) pair (``ids.encode_id`` copies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import reduce
+
+import msgspec
+from aiohttp import BodyPartReader, hdrs, web
+
+from ..accounts import Account
+from ..auth import authorize
+from ..batchcheck import check_batch_file
+from ..errors import (
+    BadRequest,
+    RouterError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    clip,
+    for_log,
+)
+from ..fanout import Fanout
+from ..ids import MAX_COPIES
+from ..providers import FileUpload
+from ..providers.base import BatchRules
+from ..selection import Target
+from ..upstream import UpstreamReply
+from .common import passthrough, reply_object, router_state
+
+__all__ = [
+    "TARGETS_FIELD",
+    "batch_checked",
+    "fan_out",
+    "holders_for",
+    "provider_id_of",
+    "target_accounts",
+    "unavailable",
+]
+
+logger = logging.getLogger(__package__)
+
+TARGETS_FIELD = "target_model_names"
+_id_of = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_value = msgspec.json.Decoder()
+
+
+def target_accounts(request: web.Request, names: str) -> list[Account]:
+    """The deployments ``target_model_names`` covers, each allowed for the caller."""
+    registry = router_state(request).registry
+    accounts: list[Account] = []
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        found = registry.deployments(name)
+        if not found:
+            raise BadRequest(
+                f"Unknown model '{clip(name)}' in 'target_model_names': it is not in this "
+                "router's model_list.",
+                param=TARGETS_FIELD,
+                code="model_not_found",
+            )
+        accounts.extend(a for a in found if a not in accounts)
+    if not accounts:
+        raise BadRequest("'target_model_names' names no model.", param=TARGETS_FIELD)
+    if len(accounts) > MAX_COPIES:
+        raise BadRequest(
+            f"'target_model_names' covers {len(accounts)} deployments; at most {MAX_COPIES} "
+            "may hold one file.",
+            param=TARGETS_FIELD,
+        )
+    for account in accounts:
+        authorize(account)
+    return accounts
+
+
+def batch_checked(
+    request: web.Request,
+    fields: Sequence[tuple[str, str]],
+    rules: Sequence[BatchRules],
+    chunks: AsyncIterator[bytes],
+) -> AsyncIterator[bytes]:
+    """``chunks``, checked line by line when they are a batch file and checks are on."""
+    settings = router_state(request).config.files_router
+    if dict(fields).get("purpose") != "batch" or not settings.validate_batch_files:
+        return chunks
+    return check_batch_file(chunks, reduce(BatchRules.merge, rules))
+
+
+def provider_id_of(reply: UpstreamReply) -> str | None:
+    try:
+        raw = _id_of.decode(reply.body).get("id")
+        value = _value.decode(raw) if raw is not None else None
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+async def _remove(request: web.Request, account: Account, reply: UpstreamReply) -> None:
+    file_id = provider_id_of(reply)
+    try:
+        if file_id is None:
+            raise UpstreamUnavailable("no file ID in the answer")
+        gone = await account.require().delete_file(router_state(request).http, file_id)
+        if not gone.ok and gone.status != 404:
+            raise UpstreamUnavailable(f"delete answered {gone.status}")
+        logger.info(
+            "account %s: removed copy %s of a failed fan-out upload", account.name, for_log(file_id)
+        )
+    except RouterError as err:
+        logger.warning(
+            "account %s: could not remove copy %s of a failed fan-out upload: %s",
+            account.name,
+            for_log(file_id),
+            for_log(err.message),
+        )
+
+
+# Removals started for a cancelled request, kept referenced until they finish.
+_cleanups: set[asyncio.Task[None]] = set()
+
+
+def _stored(tasks: Sequence[asyncio.Task[UpstreamReply]]) -> list[tuple[int, UpstreamReply]]:
+    return [
+        (i, t.result())
+        for i, t in enumerate(tasks)
+        if t.done() and not t.cancelled() and t.exception() is None and t.result().ok
+    ]
+
+
+async def _remove_stored(
+    request: web.Request,
+    accounts: Sequence[Account],
+    tasks: Sequence[asyncio.Task[UpstreamReply]],
+) -> None:
+    await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in _stored(tasks)))
+
+
+async def fan_out(
+    request: web.Request,
+    accounts: Sequence[Account],
+    fields: Sequence[tuple[str, str]],
+    part: BodyPartReader,
+    chunks: AsyncIterator[bytes],
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> web.Response:
+    """Upload one stream to every account at once; answer with an ID naming every copy.
+
+    ``then`` runs once every copy is stored (reading the form's trailing fields); if it
+    raises, the copies are removed and its error is the answer.
+    """
+    state = router_state(request)
+    providers = [a.require() for a in accounts]
+    chunks = batch_checked(request, fields, [p.batch_rules for p in providers], chunks)
+    fan = Fanout(chunks, len(accounts))
+    uploads = [
+        FileUpload(
+            fields=fields,
+            filename=part.filename or "upload",
+            content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
+            chunks=branch,
+        )
+        for branch in fan.branches()
+    ]
+    tasks = [
+        asyncio.create_task(provider.create_file(state.http, upload))
+        for provider, upload in zip(providers, uploads, strict=True)
+    ]
+    fan.start()
+    failed: int | None = None
+    try:
+        pending: set[asyncio.Task[UpstreamReply]] = set(tasks)
+        while pending and failed is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is not None or not task.result().ok:
+                    failed = tasks.index(task)
+                    break
+    except asyncio.CancelledError:
+        # The request was cancelled (shutdown): copies stored so far must not outlive it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        cleanup = asyncio.create_task(_remove_stored(request, accounts, tasks))
+        _cleanups.add(cleanup)
+        cleanup.add_done_callback(_cleanups.discard)
+        raise
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await fan.close()
+    stored = _stored(tasks)
+    ids = [(accounts[i], provider_id_of(reply)) for i, reply in stored]
+    if failed is None and any(pid is None or ";" in pid for _, pid in ids[1:]):
+        failed = -1
+    if failed is None and then is not None:
+        try:
+            await then()
+        except RouterError:
+            await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in stored))
+            raise
+    if failed is not None:
+        await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in stored))
+        if failed == -1:
+            raise UpstreamUnavailable("An account answered an upload with an unusable file ID.")
+        return _failure(accounts[failed], uploads[failed], tasks[failed])
+    first, first_reply = accounts[0], stored[0][1]
+    copies = [(a, pid) for a, pid in ids[1:] if pid is not None]
+    logger.info(
+        "fan-out upload stored on %s", ", ".join(f"{a.name} ({for_log(pid)})" for a, pid in ids)
+    )
+    return reply_object(state, first, first_reply, "file", copies)
+
+
+def _failure(
+    account: Account, upload: FileUpload, task: asyncio.Task[UpstreamReply]
+) -> web.Response:
+    err = task.exception()
+    if err is None:
+        reply = task.result()
+        logger.warning("fan-out upload refused by %s: %d", account.name, reply.status)
+        return passthrough(reply)
+    if upload.failure is not None:
+        raise upload.failure from None  # the client's stream was stopped on purpose
+    if isinstance(err, RouterError):
+        logger.warning("fan-out upload to %s failed: %s", account.name, for_log(err.message))
+    raise err
+
+
+def unavailable(reply: UpstreamReply | None, err: RouterError | None) -> bool:
+    """Whether a holder's answer means "try the next copy": 5xx, a timeout, no connection."""
+    if err is not None:
+        return isinstance(err, (UpstreamUnavailable, UpstreamTimeout))
+    return reply is not None and reply.status >= 500
+
+
+def holders_for(target: Target) -> list[tuple[Account, str]]:
+    """The copies the caller's key may use, the first copy first."""
+    allowed: list[tuple[Account, str]] = []
+    denied: RouterError | None = None
+    for account, provider_id in target.holders:
+        try:
+            authorize(account)
+        except RouterError as err:
+            denied = err
+            continue
+        allowed.append((account, provider_id))
+    if not allowed and denied is not None:
+        raise denied
+    return allowed

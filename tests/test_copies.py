@@ -1,0 +1,435 @@
+"""Issue 15: one upload on several deployments, batches spread with failover, merged
+listings, batch files checked at upload. Two OpenAI fakes and an Azure fake, the openai SDK."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from openai import (
+    AsyncOpenAI,
+    BadRequestError,
+    InternalServerError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+
+from aiohttp_files_router.fake import FakeAzure, FakeOpenAI
+from aiohttp_files_router.fake.openai import Answer
+from aiohttp_files_router.ids import decode_id
+
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+
+K1, K2, AZ = "sk-oa-one", "sk-oa-two", "azure-key-0123456789abcdef"
+DEPLOYMENT = "my-batch-deployment"
+SCOPED = "sk-proxy-scoped"
+SECRET = "id-secret-for-tests-0123456789"
+
+
+class Refusing(FakeOpenAI):
+    """An OpenAI account that turns some calls away (a full quota, a broken upload path)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.refuse_batches = False
+        self.refuse_uploads = False
+
+    def refuse(self, request: web.Request, key: str | None, account: str | None) -> None:
+        super().refuse(request, key, account)
+        if request.method == "POST" and request.path.endswith("/batches") and self.refuse_batches:
+            raise Answer(
+                self.error(429, "Enqueued token limit reached.", code="rate_limit_exceeded")
+            )
+        if request.method == "POST" and request.path.endswith("/files") and self.refuse_uploads:
+            raise Answer(self.error(500, "The server had an error processing your request."))
+
+
+class World:
+    def __init__(self, one: Refusing, two: Refusing, azure: FakeAzure):
+        self.one, self.two, self.azure = one, two, azure
+        self.servers: list[TestServer] = []
+
+
+@pytest.fixture
+async def world(aiohttp_server: ServerFactory, tmp_path: Path) -> World:
+    w = World(
+        Refusing({K1: "o1"}, storage=tmp_path / "one"),
+        Refusing({K2: "o2"}, storage=tmp_path / "two"),
+        FakeAzure({AZ: "az"}, deployments=[DEPLOYMENT], storage=tmp_path / "az"),
+    )
+    for fake in (w.one, w.two, w.azure):
+        w.servers.append(await aiohttp_server(fake.app()))
+    return w
+
+
+def world_config(w: World, **files_router: Any) -> dict[str, Any]:
+    one, two, az = w.servers
+    return {
+        "model_list": [
+            {
+                "model_name": "gpt-4o-batch",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": K1,
+                    "api_base": str(one.make_url("/v1")),
+                },
+                "model_info": {"id": "oa-1"},
+            },
+            {
+                "model_name": "gpt-4o-batch",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": K2,
+                    "api_base": str(two.make_url("/v1")),
+                },
+                "model_info": {"id": "oa-2"},
+            },
+            {
+                "model_name": "gpt-4o-azure",
+                "litellm_params": {
+                    "model": f"azure/{DEPLOYMENT}",
+                    "api_key": AZ,
+                    "api_base": str(az.make_url("")),
+                    "api_version": "2024-10-21",
+                },
+            },
+        ],
+        "general_settings": {"master_key": MASTER},
+        "files_router": {
+            "id_secret": SECRET,
+            "keys": [{"key": SCOPED, "models": ["oa-1", "gpt-4o-azure"]}],
+            **files_router,
+        },
+    }
+
+
+def client(router: TestServer, key: str = MASTER) -> AsyncOpenAI:
+    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
+
+
+TARGETS = {"target_model_names": "gpt-4o-batch, gpt-4o-azure"}
+
+
+def stored(fake: FakeOpenAI, account: str) -> list[bytes]:
+    return [f.path.read_bytes() for f in fake.accounts[account].files.values()]
+
+
+async def test_fan_out_upload_content_and_delete(start_router: RouterFactory, world: World) -> None:
+    router = await start_router(world_config(world))
+    data = jsonl(chat_rows(3))
+    async with client(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(data)), purpose="batch", extra_body=TARGETS
+        )
+        routed = decode_id(f.id, "file", [SECRET])
+        assert not isinstance(routed, str) and hasattr(routed, "copies")
+        assert [d for d, _ in routed.holders] == ["oa-1", "oa-2", "gpt-4o-azure"]  # type: ignore[union-attr]
+        # The OpenAI copies are the client's bytes; Azure's rows name its deployment.
+        assert stored(world.one, "o1") == [data] and stored(world.two, "o2") == [data]
+        (az_copy,) = stored(world.azure, "az")
+        rows = [json.loads(line) for line in az_copy.splitlines()]
+        assert [r["body"]["model"] for r in rows] == [DEPLOYMENT] * 3
+        assert [r["custom_id"] for r in rows] == ["req-0", "req-1", "req-2"]
+        # The first copy answers; when its account is down, the next one does.
+        assert (await sdk.files.retrieve(f.id)).id == f.id
+        assert (await sdk.files.content(f.id)).content == data
+        await world.servers[0].close()
+        assert (await sdk.files.retrieve(f.id)).id == f.id
+        assert (await sdk.files.content(f.id)).content == data
+        # Delete with one account down: not deleted, the live copies are gone anyway.
+        with pytest.raises(InternalServerError) as info:
+            await sdk.files.delete(f.id)
+        assert info.value.status_code == 502
+        assert stored(world.two, "o2") == [] and stored(world.azure, "az") == []
+        assert len(stored(world.one, "o1")) == 1
+
+
+async def test_delete_removes_every_copy(start_router: RouterFactory, world: World) -> None:
+    router = await start_router(world_config(world))
+    async with client(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))), purpose="batch", extra_body=TARGETS
+        )
+        gone = await sdk.files.delete(f.id)
+        assert gone.deleted is True and gone.id == f.id
+        assert stored(world.one, "o1") == stored(world.two, "o2") == stored(world.azure, "az") == []
+
+
+async def test_fan_out_is_all_or_nothing(start_router: RouterFactory, world: World) -> None:
+    router = await start_router(world_config(world))
+    world.two.refuse_uploads = True
+    async with client(router) as sdk:
+        with pytest.raises(Exception) as info:
+            await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(chat_rows(50)))),
+                purpose="batch",
+                extra_body=TARGETS,
+            )
+        assert getattr(info.value, "status_code", None) == 500
+    assert stored(world.one, "o1") == [] and stored(world.azure, "az") == []
+
+
+async def test_fan_out_limits(start_router: RouterFactory, world: World) -> None:
+    config = world_config(world)
+    entry = config["model_list"][0]
+    config["model_list"] += [
+        {**entry, "model_name": "many", "model_info": {"id": f"many-{i}"}} for i in range(9)
+    ]
+    router = await start_router(config)
+    async with client(router) as sdk, client(router, SCOPED) as scoped:
+        with pytest.raises(BadRequestError) as info:
+            await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body={"target_model_names": "many"},
+            )
+        assert error_of(info.value.response.json())["param"] == "target_model_names"
+        with pytest.raises(PermissionDeniedError):
+            await scoped.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body=TARGETS,  # oa-2 is not the scoped key's
+            )
+    assert stored(world.one, "o1") == stored(world.azure, "az") == []
+
+
+async def test_batches_spread_and_fail_over(
+    start_router: RouterFactory, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = await start_router(world_config(world))
+    async with client(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+            purpose="batch",
+            extra_query=TARGETS,
+        )
+        spread = []
+        for _ in range(3):
+            b = await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            spread.append(decode_id(b.id, "batch", [SECRET]).deployment)  # type: ignore[union-attr]
+        assert sorted(spread) == ["gpt-4o-azure", "oa-1", "oa-2"]
+        # One account at its quota: its turn passes to the next holder, and the log says so.
+        world.one.refuse_batches = True
+        caplog.set_level(logging.INFO, logger="aiohttp_files_router")
+        for _ in range(3):
+            b = await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            assert decode_id(b.id, "batch", [SECRET]).deployment != "oa-1"  # type: ignore[union-attr]
+            assert (await sdk.batches.retrieve(b.id)).status == "completed"
+        assert "refused (429), trying the next holder" in caplog.text
+        # `model` narrows the holders; when every one refuses, the last refusal is the answer.
+        world.two.refuse_batches = True
+        with pytest.raises(RateLimitError):
+            await sdk.batches.create(
+                input_file_id=f.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                extra_body={"model": "gpt-4o-batch"},
+            )
+
+
+async def test_merged_listing_walks_the_keys_accounts(
+    start_router: RouterFactory, world: World
+) -> None:
+    router = await start_router(world_config(world))
+    async with client(router) as sdk, client(router, SCOPED) as scoped:
+        made: dict[str, list[str]] = {}
+        for model in ("oa-1", "oa-2", "gpt-4o-azure"):
+            made[model] = [
+                (
+                    await sdk.files.create(
+                        file=(f"{i}.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                        purpose="batch",
+                        extra_body={"model": model},
+                    )
+                ).id
+                for i in range(3)
+            ]
+        every = [f.id async for f in sdk.files.list(limit=2)]
+        assert sorted(every) == sorted(made["oa-1"] + made["oa-2"] + made["gpt-4o-azure"])
+        mine = [f.id async for f in scoped.files.list(limit=2)]
+        assert sorted(mine) == sorted(made["oa-1"] + made["gpt-4o-azure"])
+        assert not set(mine) & set(made["oa-2"])
+        # A cursor naming the other account is refused, not followed.
+        with pytest.raises(PermissionDeniedError):
+            await scoped.files.list(after=made["oa-2"][0])
+        # With a model, as before: that account only.
+        only = [f.id async for f in sdk.files.list(extra_query={"model": "oa-2"})]
+        assert sorted(only) == sorted(made["oa-2"])
+        for model in ("oa-1", "gpt-4o-azure"):
+            await sdk.batches.create(
+                input_file_id=made[model][0],
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+            )
+        batches = [b.id async for b in scoped.batches.list(limit=1)]
+        assert len(batches) == 2
+
+
+BAD_LINES = [
+    (b"not json", "is not a JSON object"),
+    (b'{"method": "POST"}', "'custom_id'"),
+    (
+        b'{"custom_id": "req-0", "method": "POST", "url": "/v1/chat/completions", "body": {}}',
+        "'custom_id' repeats",
+    ),
+    (b'{"custom_id": "x", "method": "GET", "url": "/v1/chat/completions", "body": {}}', "'method'"),
+    (b'{"custom_id": "x", "method": "POST", "url": "/v1/images", "body": {}}', "'url'"),
+    (
+        b'{"custom_id": "x", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m"}}',
+        "differs",
+    ),
+    (b'{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", "body": 3}', "'body'"),
+    (
+        b'{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", "body": {}}',
+        "'body.model'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "words"), BAD_LINES)
+async def test_batch_file_checked_at_upload(
+    start_router: RouterFactory, world: World, line: bytes, words: str
+) -> None:
+    router = await start_router(world_config(world))
+    data = jsonl(chat_rows(2)) + line + b"\n" + jsonl(chat_rows(1))
+    async with client(router) as sdk:
+        for extra in ({"model": "oa-1"}, TARGETS):
+            with pytest.raises(BadRequestError) as info:
+                await sdk.files.create(
+                    file=("in.jsonl", io.BytesIO(data)), purpose="batch", extra_body=extra
+                )
+            err = error_of(info.value.response.json())
+            assert err["message"].startswith("Line 3 of the batch file") and words in err["message"]
+            assert err["code"] == "invalid_batch_line"
+    assert stored(world.one, "o1") == stored(world.two, "o2") == stored(world.azure, "az") == []
+
+
+async def test_batch_file_limits_and_switch(start_router: RouterFactory, world: World) -> None:
+    router = await start_router(world_config(world))
+    rows = chat_rows(50_001)
+    async with client(router) as sdk:
+        with pytest.raises(BadRequestError) as info:
+            await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(rows))),
+                purpose="batch",
+                extra_body={"model": "oa-1"},
+            )
+        assert "Line 50001" in info.value.message and "50000" in info.value.message
+        # Azure rows need no model: the adapter sets it.
+        no_model = [{**r, "body": {"messages": []}} for r in chat_rows(2)]
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(no_model))),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-azure"},
+        )
+        assert f.id
+    off = await start_router(world_config(world, validate_batch_files=False))
+    async with client(off) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(b"not json\n")),
+            purpose="batch",
+            extra_body={"model": "oa-1"},
+        )
+        assert (await sdk.files.content(f.id)).content == b"not json\n"
+
+
+def test_copy_ids_round_trip_and_are_signed_whole() -> None:
+    import base64
+
+    from aiohttp_files_router.ids import InvalidId, encode_id
+
+    copies = [("oa-2", "file-two"), ("gpt-4o-azure", "file-three")]
+    value = encode_id("file", "file-one", "oa-1", SECRET, copies)
+    routed = decode_id(value, "file", [SECRET])
+    assert routed.holders == (("oa-1", "file-one"), *copies)  # type: ignore[union-attr]
+    text = base64.urlsafe_b64decode(value[5:] + "=" * (-len(value[5:]) % 4)).decode()
+    # LiteLLM reads the first pair: "litellm:<id>;model,<deployment>" leads the text.
+    assert text.startswith("litellm:file-one;model,oa-1;model2,oa-2;id2,file-two;")
+
+    def forged(t: str) -> str:
+        raw = base64.urlsafe_b64encode(t.encode()).rstrip(b"=").decode()
+        return "file-" + raw
+
+    for bad in (
+        text.replace("file-two", "file-other"),  # a copy swapped: the signature no longer fits
+        text.replace(";model3,gpt-4o-azure;id3,file-three", ""),  # a copy dropped
+        text.replace(";id2,file-two", ""),  # half a pair
+        text.replace(";sig,", ";model2,oa-9;sig,"),  # a field twice
+    ):
+        with pytest.raises(InvalidId):
+            decode_id(forged(bad), "file", [SECRET])
+
+
+async def test_targets_after_the_file_part_are_spooled_then_fanned_out(
+    start_router: RouterFactory, world: World
+) -> None:
+    import aiohttp
+
+    router = await start_router(world_config(world))
+    data = jsonl(chat_rows(2))
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="in.jsonl")
+    form.add_field("purpose", "batch")
+    form.add_field("target_model_names", "oa-1,oa-2")
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {MASTER}"}) as http,
+        http.post(router.make_url("/v1/files"), data=form) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        routed = decode_id((await resp.json())["id"], "file", [SECRET])
+    assert [d for d, _ in routed.holders] == ["oa-1", "oa-2"]  # type: ignore[union-attr]
+    assert stored(world.one, "o1") == [data] and stored(world.two, "o2") == [data]
+
+
+async def test_targets_after_a_streamed_file_are_refused_and_nothing_kept(
+    start_router: RouterFactory, world: World
+) -> None:
+    import aiohttp
+
+    router = await start_router(world_config(world))
+    form = aiohttp.FormData()
+    form.add_field("purpose", "batch")
+    form.add_field("file", jsonl(chat_rows(2)), filename="in.jsonl")
+    form.add_field("target_model_names", "oa-1,oa-2")
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {MASTER}"}) as http,
+        http.post(router.make_url("/v1/files?model=oa-1"), data=form) as resp,
+    ):
+        assert resp.status == 400
+        assert error_of(await resp.json())["param"] == "target_model_names"
+    assert stored(world.one, "o1") == [] and stored(world.two, "o2") == []
+
+
+async def test_byte_cap_and_merged_rules() -> None:
+    from collections.abc import AsyncIterator
+
+    from aiohttp_files_router.batchcheck import check_batch_file
+    from aiohttp_files_router.errors import BadRequest
+    from aiohttp_files_router.providers.base import BatchRules
+
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 100):
+            yield data[i : i + 100]
+
+    data = jsonl(chat_rows(5))
+    loose = BatchRules(frozenset(("/v1/chat/completions", "/v1/embeddings")), needs_model=False)
+    tight = BatchRules(frozenset(("/v1/chat/completions",)), max_bytes=len(data) - 1)
+    merged = loose.merge(tight)
+    assert merged.endpoints == {"/v1/chat/completions"} and merged.needs_model
+    assert [c async for c in check_batch_file(chunks(data), loose)] == list(
+        [c async for c in chunks(data)]
+    )
+    with pytest.raises(BadRequest, match="more than 3 requests"):
+        [c async for c in check_batch_file(chunks(data), BatchRules(loose.endpoints, max_lines=3))]
+    with pytest.raises(BadRequest, match=f"limit of {len(data) - 1} bytes"):
+        [c async for c in check_batch_file(chunks(data), merged)]
