@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .context import REQUEST_INFO_KEY
 from .errors import for_log
+from .jsoncodec import ENCODER
 from .observe import CLIENT_CLOSED
 
 __all__ = ["ACCESS_LOGGER", "AccessLogger", "JsonFormatter"]
@@ -92,7 +92,7 @@ class AccessLogger(AbstractAccessLogger):
         self.logger.info(line, extra=extra)
 
 
-_encode = msgspec.json.Encoder().encode
+_encode = ENCODER.encode
 
 
 class JsonFormatter(logging.Formatter):

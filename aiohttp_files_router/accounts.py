@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import aiohttp
 
-from .config import ProviderParams, RouterConfig
+from .config import RouterConfig
 from .errors import AccountUnavailable
-from .providers import Provider, ProviderError, build_provider, provider_name
+from .params import ProviderParams
+from .providers import Provider, ProviderError, build_provider, provider_name, route_values
 
 __all__ = ["Account", "Registry"]
 
@@ -61,7 +63,8 @@ class Registry:
             if route is None and counts[entry.model_name] == 1:
                 route = entry.model_name
             if route is None:
-                route = f"{entry.model_name}-{_fingerprint(params)}"
+                kind = provider_name(params.model, params.custom_llm_provider)
+                route = f"{entry.model_name}-{_fingerprint(route_values(kind, params))}"
                 fallback_names[route] += 1
                 if fallback_names[route] > 1:
                     route = f"{route}-{fallback_names[route]}"
@@ -79,7 +82,7 @@ class Registry:
             reg.by_route[route] = account
             reg.groups.setdefault(entry.model_name, []).append(account)
         for i, setting in enumerate(config.files_settings):
-            kind = setting.custom_llm_provider
+            kind = setting.custom_llm_provider or ""
             account = reg._build(kind, kind, kind, setting, f"$.files_settings[{i}]", legacy=True)
             reg.legacy.setdefault(kind, account)
         return reg
@@ -110,7 +113,7 @@ class Registry:
                     name,
                     params,
                     timeout,
-                    getattr(params, "model", None),
+                    os.environ,
                     route,
                     file_ready_timeout=self.config.files_router.file_ready_timeout,
                 )
@@ -169,16 +172,6 @@ class Registry:
         return None
 
 
-def _fingerprint(params: ProviderParams) -> str:
-    # Only non-secret settings: the result is visible inside every ID.
-    parts = [
-        getattr(params, "model", ""),
-        params.api_base,
-        params.api_version,
-        params.organization,
-        params.vertex_project,
-        params.vertex_location,
-        params.gcs_bucket_name,
-    ]
-    text = "\x00".join(p or "" for p in parts)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+def _fingerprint(values: tuple[str, ...]) -> str:
+    # Only non-secret settings (the provider's route_fields): the result is visible in IDs.
+    return hashlib.sha256("\x00".join(values).encode()).hexdigest()[:8]

@@ -12,7 +12,7 @@ from .config import RouterConfig
 from .handlers import batches, files, health
 from .keys import STATE_KEY
 from .metrics import upstream_trace
-from .middleware import openai_errors
+from .middleware import authenticate, openai_errors
 from .observe import add_request_id, observe
 from .state import RouterState
 from .upstream import STREAM_BUFFER
@@ -28,23 +28,21 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     # One session for the app's life. No shared cookies between callers, bytes untouched
     # (JSON answers are decoded per request, downloads only for a client that needs it:
     # upstream.py), no total timeout (gigabyte uploads) but connect and read timeouts.
-    state._http = aiohttp.ClientSession(
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,
-        read_bufsize=STREAM_BUFFER,
-        trace_configs=[upstream_trace()],
-        timeout=aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
-        ),
+    state.attach_http(
+        aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            read_bufsize=STREAM_BUFFER,
+            trace_configs=[upstream_trace()],
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+            ),
+        )
     )
     try:
         yield
     finally:
-        await state._http.close()
-        state._http = None
-        for account in state.registry.accounts:
-            if account.provider is not None:
-                await account.provider.close()
+        await state.close()
 
 
 async def _start_draining(app: web.Application) -> None:
@@ -63,7 +61,7 @@ def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -
     """
     if not isinstance(config, RouterConfig):
         raise TypeError("create_app() takes a RouterConfig: use load_config() or parse_config().")
-    app = web.Application(middlewares=[observe, openai_errors])
+    app = web.Application(middlewares=[observe, openai_errors, authenticate])
     app[STATE_KEY] = RouterState.from_config(config)
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(add_request_id)

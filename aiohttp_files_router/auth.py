@@ -56,6 +56,7 @@ class KeyRing:
 
     @property
     def enabled(self) -> bool:
+        """Whether any proxy key is configured (else every caller is let in)."""
         return bool(self.keys)
 
     def is_master(self, request: web.BaseRequest) -> bool:

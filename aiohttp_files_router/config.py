@@ -19,14 +19,16 @@ from typing import Annotated, Any
 import msgspec
 import yaml
 
+from .params import ConfigStruct, ProviderParams
+from .providers import params_type, provider_name
+
 __all__ = [
     "ConfigError",
     "FilesRouterSettings",
-    "FilesSetting",
     "GeneralSettings",
-    "LiteLLMParams",
     "ModelEntry",
     "ModelInfo",
+    "ProviderParams",
     "ProxyKey",
     "RouterConfig",
     "load_config",
@@ -34,85 +36,10 @@ __all__ = [
 ]
 
 ENV_PREFIX = "os.environ/"
-_SECRET_FIELDS = frozenset(
-    {
-        "api_key",
-        "client_secret",
-        "azure_ad_token",
-        "vertex_credentials",
-        "master_key",
-        "key",
-        "id_secret",
-    }
-)
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the file and the field."""
-
-
-class _Base(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    def __repr__(self) -> str:
-        parts = []
-        for name in self.__struct_fields__:
-            value = getattr(self, name)
-            if name in _SECRET_FIELDS and value is not None:
-                value = "***"
-            parts.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
-
-
-class ProviderParams(_Base, kw_only=True, frozen=True):
-    """Credentials and endpoints of one provider account."""
-
-    api_key: str | None = None
-    api_base: str | None = None
-    api_version: str | None = None
-    organization: str | None = None
-    timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    # Azure OpenAI (Entra ID client credentials or a given token).
-    azure_ad_token: str | None = None
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    azure_authority_host: str | None = None
-    # Vertex AI.
-    vertex_project: str | None = None
-    vertex_location: str | None = None
-    vertex_credentials: str | None = None
-    gcs_bucket_name: str | None = None
-    gcs_api_base: str | None = None  # this router's own: the GCS JSON API endpoint
-    # This router's own: object URI prefixes (gs://...) batch rows may name besides the
-    # deployment's own namespace.
-    allowed_file_uris: list[str] | None = None
-    # How many times a request a stale pooled connection lost is sent again (default 1):
-    # LiteLLM's num_retries, else its max_retries.
-    num_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    max_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    # LiteLLM keys that steer its completion router, accepted so configs load as they are.
-    rpm: int | None = None
-    tpm: int | None = None
-    stream_timeout: float | None = None
-    max_parallel_requests: int | None = None
-    weight: float | None = None
-    order: int | None = None
-    drop_params: bool | None = None
-    tags: list[str] | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
-
-    @property
-    def retries(self) -> int:
-        """Repeats of a request lost to a stale connection (docs/upstreams.md)."""
-        for value in (self.num_retries, self.max_retries):
-            if value is not None:
-                return value
-        return 1
-
-
-class LiteLLMParams(ProviderParams, kw_only=True, frozen=True):
-    model: str
-    custom_llm_provider: str | None = None
 
 
 class ModelInfo(msgspec.Struct, kw_only=True, frozen=True):
@@ -121,14 +48,11 @@ class ModelInfo(msgspec.Struct, kw_only=True, frozen=True):
     id: str | None = None
 
 
-class ModelEntry(_Base, kw_only=True, frozen=True):
+class ModelEntry(ConfigStruct, kw_only=True, frozen=True):
     model_name: str
-    litellm_params: LiteLLMParams
+    # Of the struct its provider declares (providers/): parse_config converts it.
+    litellm_params: ProviderParams
     model_info: ModelInfo | None = None
-
-
-class FilesSetting(ProviderParams, kw_only=True, frozen=True):
-    custom_llm_provider: str
 
 
 class GeneralSettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -140,12 +64,16 @@ class GeneralSettings(msgspec.Struct, kw_only=True, frozen=True):
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"
 
 
-class ProxyKey(_Base, kw_only=True, frozen=True):
+class ProxyKey(ConfigStruct, kw_only=True, frozen=True):
+    secret_fields = frozenset({"key"})
+
     key: str
     models: list[str] | None = None  # None: every model
 
 
-class FilesRouterSettings(_Base, kw_only=True, frozen=True):
+class FilesRouterSettings(ConfigStruct, kw_only=True, frozen=True):
+    secret_fields = frozenset({"id_secret"})
+
     id_secret: str | list[str] | None = None
     allow_unsigned_ids: bool = False
     default_model: str | None = None
@@ -165,7 +93,8 @@ class FilesRouterSettings(_Base, kw_only=True, frozen=True):
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):
     model_list: list[ModelEntry] = []
-    files_settings: list[FilesSetting] = []
+    # Legacy accounts picked by custom_llm_provider; each of its provider's struct.
+    files_settings: list[ProviderParams] = []
     general_settings: GeneralSettings = GeneralSettings()
     files_router: FilesRouterSettings = FilesRouterSettings()
     # Unset os.environ/ references: (field path, variable name). Filled by parse_config.
@@ -200,12 +129,76 @@ def _resolve_env(
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]*)` - at `(?P<at>[^`]*)`")
 
 
-def _describe(err: msgspec.ValidationError) -> str:
+def _describe(err: msgspec.ValidationError, at: str = "$") -> str:
+    """msgspec's message for a value converted at path ``at`` of the whole file."""
     text = str(err)
+    if " - at `$" in text:
+        text = text.replace(" - at `$", f" - at `{at}", 1)
+    elif at != "$":
+        text = f"{text} - at `{at}`"
     m = _UNKNOWN.fullmatch(text)
     if m:
         return f"unknown field `{m['at']}.{m['field']}`"
     return text
+
+
+def _provider_params(node: Any, at: str, required: str) -> ProviderParams | None:
+    """``node`` as its provider's params struct; None when it is no mapping (msgspec says so).
+
+    ``required`` is the key this section needs (``model`` or ``custom_llm_provider``),
+    reported in msgspec's own words since the struct itself has it optional.
+    """
+    if not isinstance(node, dict):
+        return None
+    if not isinstance(node.get(required), str):
+        if required not in node:
+            raise msgspec.ValidationError(f"Object missing required field `{required}` - at `{at}`")
+        raise msgspec.ValidationError(f"Expected `str` - at `{at}.{required}`")
+    kind = provider_name(node.get("model"), node.get("custom_llm_provider"))
+    try:
+        return msgspec.convert(node, params_type(kind))
+    except msgspec.ValidationError as err:
+        raise msgspec.ValidationError(_describe(err, at)) from None
+
+
+def _convert(resolved: dict[str, Any]) -> RouterConfig:
+    """The whole tree as a RouterConfig; each litellm_params as its provider's struct."""
+    entries: list[ProviderParams | None] = []
+    settings: list[ProviderParams | None] = []
+    tree = dict(resolved)
+    model_list = tree.get("model_list")
+    if isinstance(model_list, list):
+        tree["model_list"] = []
+        for i, entry in enumerate(model_list):
+            if isinstance(entry, dict) and "litellm_params" in entry:
+                at = f"$.model_list[{i}].litellm_params"
+                params = _provider_params(entry["litellm_params"], at, "model")
+                entries.append(params)
+                if params is not None:
+                    entry = {**entry, "litellm_params": {}}
+            else:
+                entries.append(None)
+            tree["model_list"].append(entry)
+    files_settings = tree.get("files_settings")
+    if isinstance(files_settings, list):
+        settings = [
+            _provider_params(node, f"$.files_settings[{i}]", "custom_llm_provider")
+            for i, node in enumerate(files_settings)
+        ]
+        tree["files_settings"] = [
+            {} if p is not None else n for p, n in zip(settings, files_settings, strict=True)
+        ]
+    config = msgspec.convert(tree, RouterConfig)
+    return msgspec.structs.replace(
+        config,
+        model_list=[
+            e if p is None else msgspec.structs.replace(e, litellm_params=p)
+            for e, p in zip(config.model_list, entries, strict=True)
+        ],
+        files_settings=[
+            f if p is None else p for f, p in zip(config.files_settings, settings, strict=True)
+        ],
+    )
 
 
 def parse_config(
@@ -219,7 +212,7 @@ def parse_config(
     missing: list[tuple[str, str]] = []
     resolved = _resolve_env(data, "$", os.environ if env is None else env, missing)
     try:
-        config = msgspec.convert(resolved, RouterConfig)
+        config = _convert(resolved)
     except msgspec.ValidationError as err:
         raise ConfigError(f"{source}: {_describe(err)}") from None
     config = msgspec.structs.replace(config, missing_env=tuple(missing))

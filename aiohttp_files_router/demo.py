@@ -1,7 +1,7 @@
 """``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
 
-Two OpenAI accounts, one Azure OpenAI deployment and one Vertex AI model, each served by the
-package's fakes on loopback ports of their own.
+Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model and one Gemini Developer
+API model, each served by the package's fakes on loopback ports of their own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .app import create_app
 from .config import parse_config
-from .fake import FakeAzure, FakeOpenAI, FakeVertex
+from .fake import FakeAzure, FakeGemini, FakeOpenAI, FakeVertex
 
 __all__ = ["DEMO_KEY", "demo_app", "demo_snippet"]
 
@@ -29,7 +29,8 @@ OPENAI_ACCOUNTS = {
 AZURE_KEY = "fake-azure-key"
 AZURE_DEPLOYMENT = "demo-batch-deployment"
 VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
-MODELS = (*OPENAI_ACCOUNTS, "gpt-4o-azure", "gemini-batch")
+GEMINI_KEY = "fake-gemini-api-key"
+MODELS = (*OPENAI_ACCOUNTS, "gpt-4o-azure", "gemini-batch", "gemini-api")
 
 
 def _socket() -> tuple[socket.socket, str]:
@@ -62,6 +63,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     openai_sock, openai_base = _socket()
     azure_sock, azure_base = _socket()
     vertex_sock, vertex_base = _socket()
+    gemini_sock, gemini_base = _socket()
     credentials, public_key = _service_account(f"{vertex_base}/token")
     fakes: list[tuple[Any, socket.socket]] = [
         (
@@ -82,6 +84,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             ),
             vertex_sock,
         ),
+        (FakeGemini({GEMINI_KEY: "demo-project"}, phase_seconds=phase_seconds), gemini_sock),
     ]
     model_list: list[dict[str, Any]] = [
         {
@@ -119,6 +122,16 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             },
         }
     )
+    model_list.append(
+        {
+            "model_name": "gemini-api",
+            "litellm_params": {
+                "model": "gemini/gemini-2.5-flash",
+                "api_key": GEMINI_KEY,
+                "api_base": gemini_base,
+            },
+        }
+    )
     config = parse_config(
         {"model_list": model_list, "general_settings": {"master_key": DEMO_KEY}}, "<demo>"
     )
@@ -144,7 +157,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
 def demo_snippet(base_url: str) -> str:
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
-(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model). Proxy key: {DEMO_KEY}
+(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model).
+Proxy key: {DEMO_KEY}
 Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import msgspec
 from aiohttp import web
 
+from .jsoncodec import ENCODER as _encoder
+
 __all__ = [
     "AccountUnavailable",
     "BadRequest",
@@ -137,9 +139,6 @@ class _ErrorBody(msgspec.Struct):
 
 class _ErrorEnvelope(msgspec.Struct):
     error: _ErrorBody
-
-
-_encoder = msgspec.json.Encoder()
 
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""The sub-application's middleware: proxy-key authentication and OpenAI-shaped errors."""
+"""The sub-application's middlewares: OpenAI-shaped errors (outer), proxy keys (inner)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .handlers.health import PUBLIC_HANDLERS
 from .keys import STATE_KEY
 from .observe import CLIENT_CLOSED, client_gone
 
-__all__ = ["openai_errors"]
+__all__ = ["authenticate", "openai_errors"]
 
 logger = logging.getLogger(__package__)
 
@@ -23,17 +23,25 @@ _TYPES = {401: "invalid_request_error", 403: "permission_error", 404: "invalid_r
 
 
 @web.middleware
-async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Checks the proxy key and binds its principal for the handler (auth.current_principal).
+
+    Health and metrics handlers check the master key themselves. A missing or wrong key
+    raises RouterError (401), which ``openai_errors`` answers.
+    """
     if request.match_info.handler in PUBLIC_HANDLERS:
-        try:
-            return await handler(request)  # they check the master key themselves
-        except RouterError as err:
-            return err.response()
-    try:
-        principal = request.config_dict[STATE_KEY].keyring.authenticate(request)
-    except RouterError as err:
-        return err.response()
+        return await handler(request)
+    principal = request.config_dict[STATE_KEY].keyring.authenticate(request)
     token = bind_principal(principal)
+    try:
+        return await handler(request)
+    finally:
+        unbind_principal(token)
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error below it as an OpenAI error answer; never a traceback to the client."""
     try:
         return await handler(request)
     except RouterError as err:
@@ -89,5 +97,3 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(
             500, "The router failed unexpectedly; the error is in its log.", "server_error"
         )
-    finally:
-        unbind_principal(token)

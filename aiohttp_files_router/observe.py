@@ -28,7 +28,7 @@ __all__ = [
     "operation_of",
 ]
 
-# What our API legitimately carries: an ID we issue is a few hundred characters (a Vertex
+# What our API legitimately carries: an ID we issue is a few hundred characters (a cloud
 # resource name inside base64 stays under 2 KiB), a model name far less. The standalone
 # server's parser accepts more than this (PARSER_LIMIT), so longer heads reach this
 # middleware and get an OpenAI-shaped answer instead of aiohttp's plain-text 400.

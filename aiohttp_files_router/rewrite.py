@@ -13,15 +13,15 @@ import msgspec
 
 from .errors import UpstreamUnavailable
 from .ids import Kind
+from .jsoncodec import ANY as _value
+from .jsoncodec import ENCODER as _json
+from .jsoncodec import RAW_ITEMS as _items
+from .jsoncodec import RAW_OBJECT as _object
 
 __all__ = ["Encoder", "ListPage", "rewrite_list", "rewrite_object"]
 
 Encoder = Callable[[Kind, str], str]
 
-_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_items = msgspec.json.Decoder(list[msgspec.Raw])
-_value = msgspec.json.Decoder()
-_json = msgspec.json.Encoder()
 
 FILE_ID_FIELDS = ("input_file_id", "output_file_id", "error_file_id")
 

@@ -15,7 +15,15 @@ from .accounts import Account, Registry
 from .errors import BadRequest, NotFound, clip
 from .ids import InvalidId, Kind, RoutedId, decode_id
 
-__all__ = ["Selectors", "Target", "choose", "resolve_id", "selectors"]
+__all__ = [
+    "Selectors",
+    "Target",
+    "choose",
+    "choose_if_any",
+    "resolve_body_id",
+    "resolve_id",
+    "selectors",
+]
 
 MODEL_FIELD = "model"
 LEGACY_FIELD = "custom_llm_provider"
@@ -70,7 +78,11 @@ def selectors(
     return Selectors(model, param, legacy)
 
 
-def choose(registry: Registry, sel: Selectors, *, required: bool = True) -> Account | None:
+def choose_if_any(registry: Registry, sel: Selectors) -> Account | None:
+    """The account the selectors (or the default) name; None when nothing names one.
+
+    A selector naming no account is a 400.
+    """
     if sel.model is not None:
         account = registry.pick(sel.model)
         if account is None:
@@ -88,25 +100,25 @@ def choose(registry: Registry, sel: Selectors, *, required: bool = True) -> Acco
                 param=LEGACY_FIELD,
             )
         return account
-    account = registry.default()
-    if account is None and required:
+    return registry.default()
+
+
+def choose(registry: Registry, sel: Selectors) -> Account:
+    """The account the selectors (or the default) name; a 400 saying how to choose if none."""
+    account = choose_if_any(registry, sel)
+    if account is None:
         raise BadRequest(HOW_TO_CHOOSE, param=MODEL_FIELD, code="model_required")
     return account
 
 
-def resolve_id(
-    registry: Registry,
-    value: str,
-    kind: Kind,
-    sel: Selectors,
-    *,
-    param: str,
-    in_body: bool = False,
-) -> Target:
-    """The account and provider ID behind an ID a client sent.
+Copies = tuple[tuple[Account, str], ...]
 
-    A raw ID nothing routes is a 404 in a path, a 400 saying how to choose in a body.
-    """
+
+def _decode(
+    registry: Registry, value: str, kind: Kind, param: str
+) -> tuple[Account | None, str, Copies]:
+    """The account an ID routes to (None for a provider's own ID), the provider ID, and the
+    further copies a multi-copy ID names."""
     config = registry.config
     try:
         decoded = decode_id(
@@ -114,35 +126,59 @@ def resolve_id(
         )
     except InvalidId as err:
         raise NotFound(f"No such {kind}: '{clip(value)}' ({err}).", param=param) from None
-    if isinstance(decoded, RoutedId):
-        account = registry.for_route(decoded.deployment)
-        if account is None:
+    if not isinstance(decoded, RoutedId):
+        return None, decoded.provider_id, ()
+    account = registry.for_route(decoded.deployment)
+    if account is None:
+        raise NotFound(
+            f"No such {kind}: '{clip(value)}' names an account this router does not have.",
+            param=param,
+        )
+    copies: list[tuple[Account, str]] = []
+    for route, copy_id in decoded.copies:
+        holder = registry.for_route(route)
+        if holder is None:
             raise NotFound(
                 f"No such {kind}: '{clip(value)}' names an account this router does not have.",
                 param=param,
             )
-        provider_id = decoded.provider_id
-        copies: list[tuple[Account, str]] = []
-        for route, copy_id in decoded.copies:
-            holder = registry.for_route(route)
-            if holder is None:
-                raise NotFound(
-                    f"No such {kind}: '{clip(value)}' names an account this router does not have.",
-                    param=param,
-                )
-            copies.append((holder, copy_id))
-        if provider_id.strip(".") == "" or any(c.strip(".") == "" for _, c in copies):
-            raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
-        return Target(account, provider_id, tuple(copies))
-    else:
-        chosen = choose(registry, sel, required=in_body)
-        if chosen is None:
+        copies.append((holder, copy_id))
+    return account, decoded.provider_id, tuple(copies)
+
+
+def _target(
+    account: Account, provider_id: str, value: str, kind: Kind, param: str, copies: Copies = ()
+) -> Target:
+    if provider_id.strip(".") == "" or any(c.strip(".") == "" for _, c in copies):
+        raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
+    return Target(account, provider_id, copies)
+
+
+def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str) -> Target:
+    """The account and provider ID behind an ID in a path or cursor.
+
+    A provider's own ID needs an account named by the selectors (or a default): else 404.
+    """
+    account, provider_id, copies = _decode(registry, value, kind, param)
+    if account is None:
+        account = choose_if_any(registry, sel)
+        if account is None:
             raise NotFound(
                 f"No such {kind}: '{clip(value)}' was not issued by this router. To use a "
                 "provider's own ID, also pass 'model' to pick its account.",
                 param=param,
             )
-        account, provider_id = chosen, decoded.provider_id
-    if provider_id.strip(".") == "":
-        raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
-    return Target(account, provider_id)
+    return _target(account, provider_id, value, kind, param, copies)
+
+
+def resolve_body_id(
+    registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str
+) -> Target:
+    """The account and provider ID behind an ID in a JSON body (``input_file_id``).
+
+    A provider's own ID with no account named is a 400 saying how to choose one.
+    """
+    account, provider_id, copies = _decode(registry, value, kind, param)
+    if account is None:
+        account = choose(registry, sel)
+    return _target(account, provider_id, value, kind, param, copies)

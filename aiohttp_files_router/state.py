@@ -45,6 +45,19 @@ class RouterState:
             )
         return self._http
 
+    def attach_http(self, http: aiohttp.ClientSession) -> None:
+        """The session every upstream call uses, from app start-up to ``close``."""
+        self._http = http
+
+    async def close(self) -> None:
+        """Close the session and what each account's adapter holds (app cleanup)."""
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+        for account in self.registry.accounts:  # legacy accounts are among them
+            if account.provider is not None:
+                await account.provider.close()
+
     def encoder(self, account: Account, copies: Sequence[tuple[Account, str]] = ()) -> Encoder:
         """How IDs from ``account`` leave the router: encoded with its route, or raw (legacy).
 

@@ -19,7 +19,8 @@ import logging
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -29,11 +30,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
+from .jsoncodec import OBJECT as _error_probe
 
 __all__ = [
     "DECODED_CODINGS",
     "UPSTREAM_REQUEST_ID",
+    "Auth",
     "ContentStream",
+    "StaticAuth",
+    "Upstream",
     "UpstreamReply",
     "accepted_codings",
     "exchange",
@@ -65,7 +70,8 @@ DECODED_CODINGS: tuple[str, ...] = tuple(
     if usable
 )
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
-# Where upstreams put the ID of a request (OpenAI, Azure API Management, Azure, AWS, Google).
+# Where upstreams put the ID of a request: the headers the served providers (and the API
+# gateways in front of them) document.
 REQUEST_ID_HEADERS = (
     "x-request-id",
     "apim-request-id",
@@ -78,8 +84,6 @@ REQUEST_ID_HEADERS = (
 # Relayed from a 429 or 5xx, so a client's own backoff (the openai SDK's) works through us.
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 RATE_LIMIT_PREFIX = "x-ratelimit-"
-
-_error_probe = msgspec.json.Decoder(dict[str, Any])
 
 
 @dataclass
@@ -477,3 +481,176 @@ async def _chunks(resp: aiohttp.ClientResponse, account: str) -> AsyncIterator[b
             yield chunk
     except (TimeoutError, aiohttp.ClientError) as err:
         raise _transport_error(err, account) from None
+
+
+# -- one account's calls ---------------------------------------------------------------------
+T = TypeVar("T")
+
+
+class Auth(Protocol):
+    """How an account proves who it is: headers per call, and the values to scrub."""
+
+    async def headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
+        """The headers every call carries (fetching or refreshing a token if need be)."""
+        ...
+
+    def secrets(self) -> tuple[str, ...]:
+        """Keys and tokens this auth holds now: scrubbed from whatever goes back."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticAuth:
+    """Fixed headers (an API key); ``keys`` are the secret values among them."""
+
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
+
+    async def headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
+        return self.fixed
+
+    def secrets(self) -> tuple[str, ...]:
+        return self.keys
+
+
+class Upstream:
+    """Every call of one account: base URL, auth, timeouts, retries, scrubbing, errors.
+
+    Transport failures raise RouterError (refused or reset 502, timeout 504); error answers
+    come back as OpenAI-shaped UpstreamReply with the account's secrets scrubbed; JSON that
+    does not decode is a 502 (``decode``). Every adapter and storage client of the account
+    calls through it.
+    """
+
+    def __init__(
+        self,
+        account: str,
+        base: str,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        auth: Auth | None = None,
+        retries: int = 1,
+        query: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+    ):
+        self.account = account
+        self.base = base.rstrip("/")
+        self.timeout = timeout
+        self.auth: Auth = auth or StaticAuth()
+        self.retries = retries
+        self.query: Mapping[str, str] = dict(query or {})
+        self._secrets = secrets
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values scrubbed from anything passed back (configured ones and current tokens)."""
+        return self._secrets + self.auth.secrets()
+
+    def url(self, *segments: str) -> URL:
+        """``base/seg/seg``; every segment quoted whole, so an ID never adds a path or host."""
+        path = "/".join(quote(s, safe="") for s in segments)
+        return URL(f"{self.base}/{path}" if segments else self.base, encoded=True)
+
+    async def headers(
+        self, http: aiohttp.ClientSession, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        return {**await self.auth.headers(http), **(extra or {})}
+
+    async def json(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply:
+        """A call whose answer is JSON (``fetch_json`` with this account's settings)."""
+        return await fetch_json(
+            http,
+            method,
+            url,
+            account=self.account,
+            secrets=self.secrets,
+            headers=await self.headers(http, headers),
+            timeout=self.timeout,
+            params={**self.query, **(params or {})},
+            data=data,
+            retries=self.retries,
+        )
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        http: aiohttp.ClientSession,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        codings: Collection[str] = (),
+    ) -> AsyncIterator[ContentStream]:
+        """A streamed download (``open_stream`` with this account's settings)."""
+        async with open_stream(
+            http,
+            url,
+            account=self.account,
+            secrets=self.secrets,
+            headers=await self.headers(http),
+            timeout=self.timeout,
+            params={**self.query, **(params or {})},
+            codings=codings,
+            retries=self.retries,
+        ) as stream:
+            yield stream
+
+    @asynccontextmanager
+    async def exchange(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        retries: int | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One raw request with this account's auth (``exchange``), for protocols that need
+        the answer's headers (resumable uploads)."""
+        async with exchange(
+            http,
+            method,
+            url,
+            account=self.account,
+            timeout=self.timeout,
+            retries=self.retries if retries is None else retries,
+            headers=await self.headers(http, headers),
+            params={**self.query, **(params or {})} or None,
+            data=data,
+        ) as resp:
+            yield resp
+
+    async def read(
+        self, resp: aiohttp.ClientResponse, also_ok: Collection[int] = ()
+    ) -> UpstreamReply:
+        """An exchange's whole answer: 2xx (and ``also_ok``) as they are, errors normalised."""
+        relay = relayed_headers(resp.status, resp.headers)
+        body = await read_body(resp, self.account, relay)
+        if 200 <= resp.status < 300 or resp.status in also_ok:
+            return UpstreamReply(resp.status, body, relay)
+        return self.error(resp.status, body, relay)
+
+    def error(
+        self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply:
+        """An error answer in the OpenAI shape, scrubbed of this account's secrets."""
+        return normalise_error(status, body, self.secrets, headers)
+
+    def decode(self, decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+        """A JSON answer decoded; malformed JSON (or the wrong shape) is a 502."""
+        try:
+            return decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise UpstreamUnavailable(
+                f"The upstream account for '{self.account}' answered with malformed JSON."
+            ) from None

@@ -8,6 +8,7 @@ import pytest
 
 from aiohttp_files_router import ConfigError, load_config
 from aiohttp_files_router.accounts import Registry
+from aiohttp_files_router.providers.gemini import GeminiParams
 
 LITELLM_CONFIG = """
 model_list:
@@ -129,3 +130,43 @@ model_list:
         load_config(write(tmp_path, text))
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+GEMINI_CONFIG = """
+model_list:
+  - model_name: gemini-api
+    litellm_params:
+      model: gemini/gemini-2.5-flash
+      api_key: os.environ/GEMINI_KEY_A
+  - model_name: gemini-fallback
+    litellm_params:
+      model: gemini/gemini-2.5-pro
+      api_base: https://gemini.example.test
+"""
+
+
+def test_gemini_config_key_fallback_repr_and_unknown_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-from-the-environment")
+    config = load_config(write(tmp_path, GEMINI_CONFIG), env={"GEMINI_KEY_A": "AIza-secret-a"})
+    params = config.model_list[0].litellm_params
+    assert isinstance(params, GeminiParams) and params.api_key == "AIza-secret-a"
+    assert "AIza-secret-a" not in repr(config)
+    registry = Registry.from_config(config)
+    accounts = {a.name: a for a in registry.accounts}
+    assert all(a.problem is None for a in accounts.values())
+    fallback = accounts["gemini-fallback"].require()
+    assert fallback.secrets == ("AIza-from-the-environment",)
+    assert fallback.upstream.base == "https://gemini.example.test"
+    assert accounts["gemini-api"].require().upstream.base == (
+        "https://generativelanguage.googleapis.com"
+    )
+    monkeypatch.delenv("GEMINI_API_KEY")
+    usable = {a.name: a.problem for a in Registry.from_config(config).accounts}
+    assert "GEMINI_API_KEY" in (usable["gemini-fallback"] or "")
+
+    path = write(tmp_path, GEMINI_CONFIG.replace("api_base:", "vertex_project:"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "$.model_list[1].litellm_params.vertex_project" in str(info.value)

@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
     port = free_port()
     async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)):
-        for model in ("gpt-4o-litellm", "gpt-4o-azure", "gemini-batch"):
+        for model in ("gpt-4o-litellm", "gpt-4o-azure", "gemini-batch", "gemini-api"):
             run = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(EXAMPLES / "seed_example.py"),

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from aiohttp_files_router.errors import UpstreamUnavailable
 from aiohttp_files_router.providers.gcs import RESUMABLE_CHUNK, Bucket
-from aiohttp_files_router.upstream import UpstreamReply
+from aiohttp_files_router.upstream import Upstream, UpstreamReply
 
 from .conftest import ServerFactory
 
@@ -52,9 +52,10 @@ async def _upload(
 ) -> tuple[UpstreamReply, list[str]]:
     log = [] if log is None else log
     server = await aiohttp_server(_server(answer, log))
-    bucket = Bucket(str(server.make_url("")), "b", "", "acct", aiohttp.ClientTimeout(total=10))
+    base = str(server.make_url(""))
+    bucket = Bucket(Upstream("acct", base, aiohttp.ClientTimeout(total=10)), base, "b", "")
     async with aiohttp.ClientSession() as http:
-        reply = await bucket.upload(http, {}, (), "n", {}, "application/jsonl", _chunks(data))
+        reply = await bucket.upload(http, "n", {}, "application/jsonl", _chunks(data))
     return reply, log
 
 

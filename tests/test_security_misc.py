@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from aiohttp_files_router.errors import BadRequest
 from aiohttp_files_router.providers.gcs import Bucket
+from aiohttp_files_router.upstream import StaticAuth, Upstream
 
 from .conftest import MASTER, RouterFactory, ServerFactory, base_config
 
@@ -113,12 +114,17 @@ async def test_gcs_upload_cancel_does_not_follow_a_redirect(
         yield b"{}\n"
         raise BadRequest("Line 2 of the batch file is not a JSON object.")
 
-    bucket = Bucket(str(gcs.make_url("")), "bkt", "", "acct", aiohttp.ClientTimeout(total=10))
+    base = str(gcs.make_url(""))
+    upstream = Upstream(
+        "acct",
+        base,
+        aiohttp.ClientTimeout(total=10),
+        auth=StaticAuth({"Authorization": "Bearer t"}),
+    )
+    bucket = Bucket(upstream, base, "bkt", "")
     async with aiohttp.ClientSession() as http:
         with pytest.raises(BadRequest):
-            await bucket.upload(
-                http, {"Authorization": "Bearer t"}, (), "n", {}, "application/jsonl", failing()
-            )
+            await bucket.upload(http, "n", {}, "application/jsonl", failing())
     assert seen == ["start", "DELETE"]
     assert hits == []
 

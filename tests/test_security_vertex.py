@@ -266,7 +266,8 @@ async def test_fake_honours_the_label_filter(gcp_server: TestServer, gcp: FakeVe
 
     token = GoogleToken("t", load_service_account(service_account(gcp_server)), 10)
     try:
-        headers = {"Authorization": f"Bearer {await token.get()}"}
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {await token.get(session)}"}
     finally:
         await token.close()
     base = "/v1/projects/fake-project/locations/us-central1/batchPredictionJobs"

@@ -61,8 +61,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from .openai import Answer, RecordedRequest
-from .store import make_root, remove_root
+from .base import Answer, FakeService, RecordedRequest
 
 __all__ = ["AwsCredential", "FakeBedrock"]
 
@@ -266,7 +265,7 @@ def _checksum_of(name: str, data_hash: Any) -> str:
     return _b64(data_hash.digest())
 
 
-class FakeBedrock:
+class FakeBedrock(FakeService):
     """S3 (path-style) and the Bedrock model invocation job API on one port.
 
     ``credentials`` maps access key IDs to an :class:`AwsCredential` (or just a secret key, for
@@ -296,7 +295,12 @@ class FakeBedrock:
             raise RuntimeError(
                 "FakeBedrock needs botocore: pip install 'aiohttp_files_router[bedrock]'"
             ) from None
-        self.root, self._owns_root = make_root(storage)
+        super().__init__(
+            storage=storage,
+            phase_seconds=phase_seconds,
+            cancel_seconds=cancel_seconds,
+            clock=clock,
+        )
         self.credentials = {
             k: v if isinstance(v, AwsCredential) else AwsCredential(v)
             for k, v in credentials.items()
@@ -309,12 +313,9 @@ class FakeBedrock:
                 raise ValueError(f"bucket name {name!r} is taken by the Bedrock API's paths")
         self.buckets = {name: Bucket(name, owner) for name, owner in owners.items()}
         self.region = region
-        self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
-        self.clock = clock
         self.min_records = min_records
         self.record_id_max = record_id_max
         self.jobs: dict[str, Job] = {}
-        self.requests: list[RecordedRequest] = []
         self._seq = itertools.count()
         self._model = botocore.session.get_session().get_service_model("bedrock")
 
@@ -325,13 +326,6 @@ class FakeBedrock:
         app.on_cleanup.append(self._cleanup)
         return app
 
-    async def _cleanup(self, app: web.Application) -> None:
-        if self._owns_root:
-            remove_root(self.root)
-
-    def requests_to(self, account: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.account == account]
-
     def _new_path(self) -> Path:
         folder = self.root / "objects"
         folder.mkdir(parents=True, exist_ok=True)
@@ -340,17 +334,7 @@ class FakeBedrock:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw_path, _, raw_query = request.raw_path.partition("?")
         bedrock = raw_path in BEDROCK_ROOTS or raw_path.startswith("/model-invocation-job/")
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            raw_path=raw_path,
-            query=dict(request.query),
-            account=None,
-            key=None,
-            chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
-            content_type=request.content_type,
-        )
-        self.requests.append(record)
+        record = self.record(request, account=None, key=None, raw_path=raw_path)
         try:
             body = b""
             if bedrock:

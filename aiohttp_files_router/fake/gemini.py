@@ -50,8 +50,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .openai import Answer, RecordedRequest
-from .store import make_root, remove_root
+from .base import Answer, FakeService, RecordedRequest
 
 __all__ = ["FakeGemini"]
 
@@ -233,7 +232,7 @@ def _page(request: web.Request, default: int) -> tuple[int, int]:
         raise _bad("Invalid page token.") from None
 
 
-class FakeGemini:
+class FakeGemini(FakeService):
     """The Gemini Developer API for the accounts ``keys`` maps API keys to.
 
     ``phase_seconds`` is how long a batch stays pending and then running, ``cancel_seconds``
@@ -258,17 +257,19 @@ class FakeGemini:
         ),
         clock: Callable[[], float] = time.time,
     ):
-        self.root, self._owns_root = make_root(storage)
+        super().__init__(
+            storage=storage,
+            phase_seconds=phase_seconds,
+            cancel_seconds=cancel_seconds,
+            clock=clock,
+        )
         self.keys = dict(keys)
         self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
-        self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
         self.expire_seconds = expire_seconds
         self.chunk_granularity = chunk_granularity
         self.models = models
-        self.clock = clock
         self.uploads: dict[str, UploadSession] = {}
         self.finished_uploads: list[UploadSession] = []
-        self.requests: list[RecordedRequest] = []
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -293,13 +294,6 @@ class FakeGemini:
         app.on_cleanup.append(self._cleanup)
         return app
 
-    async def _cleanup(self, app: web.Application) -> None:
-        if self._owns_root:
-            remove_root(self.root)
-
-    def requests_to(self, account: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.account == account]
-
     @web.middleware
     async def _serve(
         self, request: web.Request, handler: Callable[[web.Request], Any]
@@ -307,17 +301,7 @@ class FakeGemini:
         # The key goes in x-goog-api-key or ?key= (ai.google.dev/gemini-api/docs/api-key;
         # cloud.google.com/docs/authentication/api-keys-use).
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            raw_path=request.raw_path.split("?", 1)[0],
-            query=dict(request.query),
-            account=self.keys.get(key) if key else None,
-            key=key,
-            chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
-            content_type=request.content_type,
-        )
-        self.requests.append(record)
+        record = self.record(request, account=self.keys.get(key) if key else None, key=key)
         token = _record.set(record)
         try:
             # Upload chunks go to the URL the start answered with; the session id in it is

@@ -8,19 +8,18 @@ Other flavours (Azure) subclass it and change the hooks: ``credential``, ``refus
 from __future__ import annotations
 
 import asyncio
-import builtins
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from aiohttp import BodyPartReader, web
 
+from .base import Answer, FakeService, RecordedRequest
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
-from .store import FakeAccount, FileRecord, make_root, new_id, remove_root
+from .store import FakeAccount, FileRecord, new_id
 
 __all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
 
@@ -31,38 +30,10 @@ Kind = Literal[
 ]
 
 
-@dataclass
-class RecordedRequest:
-    """What the fake saw of one request, for tests to assert on."""
-
-    method: str
-    path: str
-    raw_path: str  # as sent, before percent-decoding
-    query: dict[str, str]
-    account: str | None  # the account whose credential was used, None if none was valid
-    key: str | None  # the credential presented (API key or bearer token)
-    chunked: bool
-    content_type: str
-    bytes: int = 0  # file bytes received on upload
-    form: dict[str, str] = field(default_factory=dict)  # text fields of an upload
-    json: Any = None  # JSON body, if any
-    file_head: builtins.bytes = b""  # the first bytes of an uploaded file
-    client_request_id: str | None = None  # the X-Client-Request-Id the caller sent
-    response_request_id: str = ""  # the x-request-id this fake answered with
-
-
 async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
     record = request.get(_RECORD)
     if record is not None:
         response.headers["x-request-id"] = record.response_request_id
-
-
-class Answer(Exception):
-    """Raised inside a handler to answer with ``response`` at once."""
-
-    def __init__(self, response: web.Response):
-        super().__init__(response.status)
-        self.response = response
 
 
 # The account and record of the request being served (request keys need aiohttp >= 3.14).
@@ -74,7 +45,7 @@ def mask(key: str) -> str:
     return key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "****"
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeService):
     """A stateful OpenAI-compatible upstream with one account per API key.
 
     ``phase_seconds``/``cancel_seconds`` set the batch clock; ``clock`` may be replaced by a
@@ -95,15 +66,16 @@ class FakeOpenAI:
         clock: Callable[[], float] = time.time,
         delay: float = 0.0,
     ):
-        self.root, self._owns_root = make_root(storage)
+        super().__init__(
+            storage=storage,
+            phase_seconds=phase_seconds,
+            cancel_seconds=cancel_seconds,
+            clock=clock,
+        )
         self.keys = dict(keys)
         self.accounts = {name: FakeAccount(name, self.root / name) for name in set(keys.values())}
         self.prefix = prefix.rstrip("/")
-        self.phase_seconds = phase_seconds
-        self.cancel_seconds = cancel_seconds
-        self.clock = clock
         self.delay = delay
-        self.requests: list[RecordedRequest] = []
         self.compression = Compression()
 
     # -- hooks ------------------------------------------------------------------------------
@@ -184,34 +156,21 @@ class FakeOpenAI:
         app.on_response_prepare.append(_request_id)
         return app
 
-    async def _cleanup(self, app: web.Application) -> None:
-        if self._owns_root:
-            remove_root(self.root)
-
-    def requests_to(self, account: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.account == account]
-
     @web.middleware
     async def _serve(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         key, account = self.credential(request)
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            raw_path=request.raw_path.split("?", 1)[0],
-            query=dict(request.query),
+        record = self.record(
+            request,
             account=account,
             key=key,
-            chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
-            content_type=request.content_type,
             # "Debugging requests" in OpenAI's API reference: the caller's own ID comes in
             # X-Client-Request-Id, and every answer names OpenAI's in x-request-id.
             client_request_id=request.headers.get("X-Client-Request-Id"),
             response_request_id=new_id("req_"),
         )
         request[_RECORD] = record
-        self.requests.append(record)
         if self.delay:
             await asyncio.sleep(self.delay)
         response: web.StreamResponse

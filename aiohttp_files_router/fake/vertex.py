@@ -48,9 +48,8 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from .base import Answer, FakeService
 from .compress import middleware as compress
-from .openai import Answer, RecordedRequest
-from .store import make_root, remove_root
 
 __all__ = ["FakeVertex"]
 
@@ -238,7 +237,7 @@ class Job:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-class FakeVertex:
+class FakeVertex(FakeService):
     """Vertex AI and GCS for one project; ``service_accounts`` maps client emails to PEM
     public keys whose private halves may sign token grants."""
 
@@ -255,20 +254,22 @@ class FakeVertex:
         token_seconds: int = 3600,
         clock: Callable[[], float] = time.time,
     ):
-        self.root, self._owns_root = make_root(storage)
+        super().__init__(
+            storage=storage,
+            phase_seconds=phase_seconds,
+            cancel_seconds=cancel_seconds,
+            clock=clock,
+        )
         self.service_accounts = dict(service_accounts)
         self.project, self.location = project, location
         self.buckets = set(buckets)
-        self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
         self.token_seconds = token_seconds
-        self.clock = clock
         self.tokens: dict[str, str] = {}
         self.token_requests = 0
         self.objects: dict[tuple[str, str], GcsObject] = {}
         self.uploads: dict[str, Upload] = {}
         self.finished_uploads: list[Upload] = []
         self.jobs: dict[str, Job] = {}
-        self.requests: list[RecordedRequest] = []
         self.drop_labels = False
         self.short_range_once = False
 
@@ -300,27 +301,13 @@ class FakeVertex:
         app.on_cleanup.append(self._cleanup)
         return app
 
-    async def _cleanup(self, app: web.Application) -> None:
-        if self._owns_root:
-            remove_root(self.root)
-
     @web.middleware
     async def _serve(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else None
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            raw_path=request.raw_path.split("?", 1)[0],
-            query=dict(request.query),
-            account=self.tokens.get(token) if token else None,
-            key=token,
-            chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
-            content_type=request.content_type,
-        )
-        self.requests.append(record)
+        record = self.record(request, account=self.tokens.get(token) if token else None, key=token)
         if request.path != "/token" and record.account is None:
             return _error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
         try:

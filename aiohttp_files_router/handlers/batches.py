@@ -15,13 +15,13 @@ from ..errors import BadRequest, RouterError, clip, for_log
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target
 from ..upstream import UpstreamReply
 from .common import (
+    body_target_for,
     by_path_id,
     json_body,
     list_pages,
     reply_object,
     request_selectors,
     router_state,
-    target_for,
 )
 from .copies import holders_for, unavailable
 
@@ -39,7 +39,8 @@ T = TypeVar("T")
 async def _while_connected(request: web.Request, call: Awaitable[T]) -> T:
     """``call``'s result, or its cancellation once the client has hung up.
 
-    An adapter may wait long before it creates the batch (Azure, for its input file): a
+    An adapter may wait long before it creates the batch (one waits for its input file to
+    be processed): a
     client that gave up and retries must not end up with two batches.
     """
     task = asyncio.ensure_future(call)
@@ -67,9 +68,7 @@ async def create_batch(request: web.Request) -> web.Response:
         if not isinstance(value, str):
             raise BadRequest(f"'{name}' must be a string.", param=name)
     sel = request_selectors(request, body)
-    target = target_for(
-        request, body["input_file_id"], "file", sel, param="input_file_id", in_body=True
-    )
+    target = body_target_for(request, body["input_file_id"], "file", sel, param="input_file_id")
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
     if target.copies:
         return await _spread(request, target, sel.model, forwarded)

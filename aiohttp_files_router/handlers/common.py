@@ -14,11 +14,12 @@ from ..accounts import Account
 from ..auth import authorize, current_principal
 from ..errors import BadRequest, RouterError
 from ..ids import Kind
+from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 from ..keys import STATE_KEY
 from ..providers import Provider
 from ..rewrite import rewrite_list, rewrite_object
-from ..selection import Selectors, Target, choose, resolve_id, selectors
+from ..selection import Selectors, Target, choose, resolve_body_id, resolve_id, selectors
 from ..state import RouterState
 from ..upstream import UpstreamReply
 
@@ -34,7 +35,6 @@ __all__ = [
     "target_for",
 ]
 
-_body_decoder = msgspec.json.Decoder(dict[str, Any])
 JSON_BODY_LIMIT = 1024 * 1024
 
 ListCall = Callable[[Provider, aiohttp.ClientSession, Mapping[str, str]], Awaitable[UpstreamReply]]
@@ -90,16 +90,19 @@ def request_selectors(request: web.Request, body: Mapping[str, Any]) -> Selector
 
 
 def target_for(
-    request: web.Request,
-    value: str,
-    kind: Kind,
-    sel: Selectors,
-    *,
-    param: str,
-    in_body: bool = False,
+    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
 ) -> Target:
-    registry = router_state(request).registry
-    target = resolve_id(registry, value, kind, sel, param=param, in_body=in_body)
+    """The authorized target of an ID in the path (selection.resolve_id)."""
+    target = resolve_id(router_state(request).registry, value, kind, sel, param=param)
+    authorize(target.account)
+    return target
+
+
+def body_target_for(
+    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
+) -> Target:
+    """The authorized target of an ID in a JSON body (selection.resolve_body_id)."""
+    target = resolve_body_id(router_state(request).registry, value, kind, sel, param=param)
     authorize(target.account)
     return target
 
@@ -214,9 +217,7 @@ async def list_pages(
     elif merged:
         account, cursor = merged[0], None
     else:
-        chosen = choose(state.registry, sel)
-        assert chosen is not None
-        account, cursor = chosen, None
+        account, cursor = choose(state.registry, sel), None
     in_merged = bool(merged) and account in merged
     group = merged if in_merged else state.registry.group_of(sel.model, account)
     params = {k: query[k] for k in forwarded if k in query and k != "after"}

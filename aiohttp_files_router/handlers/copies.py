@@ -166,6 +166,7 @@ async def fan_out(
             filename=part.filename or "upload",
             content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
             chunks=branch,
+            spool_dir=state.config.files_router.spool_dir,
         )
         for branch in fan.branches()
     ]

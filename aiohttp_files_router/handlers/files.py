@@ -16,7 +16,7 @@ from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
 from ..providers import FileUpload, Provider
 from ..rewrite import rewrite_object
-from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, selectors
+from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, choose_if_any, selectors
 from ..uploads import UploadReader, forwarded_fields
 from ..upstream import STREAM_BUFFER, ContentStream, UpstreamReply, accepted_codings
 from .common import (
@@ -59,6 +59,7 @@ async def _send(
         filename=part.filename or "upload",
         content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
         chunks=batch_checked(request, fields, [provider.batch_rules], chunks),
+        spool_dir=router_state(request).config.files_router.spool_dir,
     )
     try:
         return await provider.create_file(router_state(request).http, file)
@@ -67,6 +68,20 @@ async def _send(
             # The stream was stopped on purpose; the transport error is only its echo.
             raise file.failure from None
         raise
+
+
+async def _forward(
+    request: web.Request,
+    account: Account,
+    fields: dict[str, str],
+    part: BodyPartReader,
+    chunks: AsyncIterator[bytes],
+) -> UpstreamReply:
+    """The upload sent to ``account``, once the caller may use it and its fields are valid."""
+    authorize(account)
+    provider = account.require()
+    forwarded = forwarded_fields(fields, provider.expiry_range)
+    return await _send(request, provider, forwarded, part, chunks)
 
 
 async def create_file(request: web.Request) -> web.Response:
@@ -95,36 +110,47 @@ async def create_file(request: web.Request) -> web.Response:
                 )
 
         return await fan_out(request, accounts, fields, part, upload.stream(part), same_targets)
-    sel = selectors(request, early[MODEL_FIELD], early[LEGACY_FIELD])
-    account = choose(state.registry, sel, required=False)
+    account = choose_if_any(
+        state.registry, selectors(request, early[MODEL_FIELD], early[LEGACY_FIELD])
+    )
     if account is not None and "purpose" in upload.fields:
-        # Everything needed is known: stream the file part straight to the account.
-        authorize(account)
-        provider = account.require()
-        fields = forwarded_fields(upload.fields, provider.expiry_range)
-        reply = await _send(request, provider, fields, part, upload.stream(part))
-        await _check_trailing(request, upload, early, account, reply)
-    else:
-        # A routing field or the purpose may still follow: park the file on disk meanwhile.
-        spool = await upload.spool(part)
-        try:
-            await upload.trailing_fields()
-            targets = upload.fields.get(TARGETS_FIELD) or request.query.get(TARGETS_FIELD)
-            if targets:
-                accounts = target_accounts(request, targets)
-                fields = forwarded_fields(upload.fields)
-                return await fan_out(request, accounts, fields, part, spool.chunks())
-            fields_sel = [upload.fields.get(MODEL_FIELD), upload.fields.get(LEGACY_FIELD)]
-            sel = selectors(request, *fields_sel)
-            account = choose(state.registry, sel)
-            assert account is not None
-            authorize(account)
-            provider = account.require()
-            fields = forwarded_fields(upload.fields, provider.expiry_range)
-            reply = await _send(request, provider, fields, part, spool.chunks())
-        finally:
-            spool.close()
-    return reply_object(state, account, reply, "file")
+        reply = await _create_streamed(request, upload, part, early, account)
+        return reply_object(state, account, reply, "file")
+    return await _create_spooled(request, upload, part)
+
+
+async def _create_streamed(
+    request: web.Request,
+    upload: UploadReader,
+    part: BodyPartReader,
+    early: dict[str, str | None],
+    account: Account,
+) -> UpstreamReply:
+    """Everything needed is known before the file part: stream it straight to the account."""
+    reply = await _forward(request, account, upload.fields, part, upload.stream(part))
+    await _check_trailing(request, upload, early, account, reply)
+    return reply
+
+
+async def _create_spooled(
+    request: web.Request, upload: UploadReader, part: BodyPartReader
+) -> web.Response:
+    """A routing field or the purpose may still follow: park the file on disk meanwhile."""
+    spool = await upload.spool(part)
+    try:
+        await upload.trailing_fields()
+        fields = upload.fields
+        targets = fields.get(TARGETS_FIELD) or request.query.get(TARGETS_FIELD)
+        if targets:
+            accounts = target_accounts(request, targets)
+            return await fan_out(request, accounts, forwarded_fields(fields), part, spool.chunks())
+        sel = selectors(request, fields.get(MODEL_FIELD), fields.get(LEGACY_FIELD))
+        state = router_state(request)
+        account = choose(state.registry, sel)
+        reply = await _forward(request, account, fields, part, spool.chunks())
+        return reply_object(state, account, reply, "file")
+    finally:
+        spool.close()
 
 
 async def _check_trailing(

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from ..errors import Unauthorized
+from ..jsoncodec import ENCODER as _json
 from ..metrics import exposition
 from .common import router_state
 
 __all__ = ["PUBLIC_HANDLERS", "routes"]
-
-_json = msgspec.json.Encoder()
 
 
 def _answer(status: int, body: dict[str, Any]) -> web.Response:

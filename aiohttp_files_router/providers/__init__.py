@@ -1,24 +1,105 @@
-"""Provider adapters, chosen by the ``provider/`` prefix of ``litellm_params.model``."""
+"""Provider adapters, chosen by the ``provider/`` prefix of ``litellm_params.model``.
+
+The registry below is the only list of providers: the core (config, accounts, handlers) asks it
+for a provider's params struct, its route fields and its adapter, and names no provider itself.
+
+How to add a provider
+---------------------
+1. Write ``providers/<name>.py`` holding everything about it:
+   - ``<Name>Params(ProviderParams)``: its own ``litellm_params`` fields only (the shared
+     LiteLLM keys, ``model``, ``timeout``, ``num_retries``, ``rpm``... come from
+     ``params.ProviderParams``), with ``secret_fields`` naming the ones that hold keys,
+     tokens or credentials (hidden in repr, scrubbed from answers);
+   - the adapter: a ``Provider`` (providers/base.py) implementing its nine operations
+     (``create_file``, ``retrieve_file``, ``delete_file``, ``list_files``, ``file_content``,
+     ``create_batch``, ``retrieve_batch``, ``cancel_batch``, ``list_batches``), ``close`` if
+     it holds sessions, the ``client_request_id_header`` / ``upstream_request_id_header``
+     its provider documents, ``shared_store`` when deployments share one provider-side
+     store (the router warns where key scopes split one), and ``expiry_range`` when its
+     uploads' ``expires_after`` differs from OpenAI's. Objects the router names itself go
+     under the deployment's ``AccountSetup.route``; rows that name storage the account
+     could read go through ``file_refs.FileRefCheck``. It makes every call through
+     ``self.upstream``, one ``upstream.Upstream`` per account (base URL, ``Auth``, query,
+     timeouts, retries, secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``,
+     ``decode``), which maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
+   - a factory ``(AccountSetup) -> Provider`` raising ProviderError for unusable settings, and
+     ``SPEC = ProviderSpec(name=, prefixes=, params=, factory=, route_fields=, env=)``.
+   Shared pieces to compose rather than copy: ``openai.OpenAIProvider`` + a ``Dialect`` for
+   OpenAI-shaped APIs; ``jsonl.map_lines`` (streamed row transforms); ``gcs.Bucket``;
+   ``genai_rows`` (OpenAI chat rows <-> GenerateContentRequest/Response, pure; see how
+   ``vertex_rows`` wraps it with Vertex's row shape and custom_id transport);
+   ``tokens.CachedToken`` for bearer tokens (``grant`` only; ``entra`` and ``google_auth``
+   are examples); ``upstream.StaticAuth`` for fixed key headers; ``isotime.unix_seconds``;
+   ``jsoncodec`` for the shared msgspec decoders.
+2. Register: import the module below and add its ``SPEC`` to ``PROVIDERS``.
+3. The fake: ``fake/<name>.py``, a ``fake.base.FakeService`` (storage root, batch clock,
+   ``record()`` of each request, ``Answer``) built from the provider's documentation (not
+   from the adapter), exported from ``fake/__init__.py``; add it to ``demo.py`` if
+   ``--demo`` serves it (demo.py is the one module outside providers/ and fake/ allowed to
+   name providers).
+4. Tests: ``tests/test_<name>.py`` driving the router with the ``openai`` SDK against the fake
+   (files, content, batches, errors, isolation between accounts), ``tests/test_fake_<name>.py``
+   driving the fake with the provider's official client, and a config case in
+   ``tests/test_config.py`` (unknown key path, secrets hidden in repr).
+   ``tests/test_seam.py`` fails if a core module names the provider.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import aiohttp
 
-from ..config import ProviderParams
-from .azure import AzureProvider
-from .base import FileUpload, Provider, ProviderError
-from .openai import OpenAIProvider
-from .vertex import VertexProvider
+from ..params import LenientParams, ProviderParams
+from . import azure, gemini, openai, vertex
+from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 
-__all__ = ["FileUpload", "Provider", "ProviderError", "build_provider", "provider_name"]
+__all__ = [
+    "PROVIDERS",
+    "AccountSetup",
+    "FileUpload",
+    "Provider",
+    "ProviderError",
+    "ProviderSpec",
+    "build_provider",
+    "params_type",
+    "provider_name",
+    "route_values",
+    "spec_for",
+]
+
+PROVIDERS: tuple[ProviderSpec[Any], ...] = (openai.SPEC, azure.SPEC, vertex.SPEC, gemini.SPEC)
+_BY_PREFIX: dict[str, ProviderSpec[Any]] = {p: s for s in PROVIDERS for p in s.prefixes}
+if len(_BY_PREFIX) != sum(len(s.prefixes) for s in PROVIDERS):
+    raise RuntimeError("two providers claim one model prefix")
 
 
-def provider_name(model: str, custom_llm_provider: str | None = None) -> str:
+def provider_name(model: str | None, custom_llm_provider: str | None = None) -> str:
     """LiteLLM's rule: an explicit custom_llm_provider, else the model's prefix, else openai."""
     if custom_llm_provider:
         return custom_llm_provider
-    prefix, sep, _ = model.partition("/")
-    return prefix if sep else "openai"
+    prefix, sep, _ = (model or "").partition("/")
+    return prefix if sep else openai.SPEC.prefixes[0]
+
+
+def spec_for(kind: str) -> ProviderSpec[Any] | None:
+    """The provider a ``provider_name`` picks, or None when the router does not serve it."""
+    return _BY_PREFIX.get(kind)
+
+
+def params_type(kind: str) -> type[ProviderParams]:
+    """The ``litellm_params`` struct of a provider (a lenient one for providers not served)."""
+    spec = spec_for(kind)
+    return spec.params if spec is not None else LenientParams
+
+
+def route_values(kind: str, params: ProviderParams) -> tuple[str, ...]:
+    """The non-secret settings that tell a provider's deployments apart."""
+    spec = spec_for(kind)
+    if spec is None:
+        return (params.model or "",)
+    return spec.route_values(params)
 
 
 def build_provider(
@@ -26,24 +107,20 @@ def build_provider(
     name: str,
     params: ProviderParams,
     timeout: aiohttp.ClientTimeout,
-    model: str | None = None,
+    environ: Mapping[str, str],
     route: str | None = None,
     *,
     file_ready_timeout: float = 120.0,
 ) -> Provider:
-    """The adapter for one account; ``model`` is litellm_params.model (None for legacy).
+    """The adapter for one account; ProviderError says why the account cannot work.
 
     ``route`` is the deployment's name in IDs: providers whose objects the router names
     itself keep each deployment's objects under it. ``file_ready_timeout`` bounds how long an
     adapter may wait for an input file its account is still processing.
     """
-    if kind in ("openai", "openai_compatible"):
-        return OpenAIProvider(name, params, timeout)
-    if kind in ("vertex_ai", "vertex_ai_beta"):
-        return VertexProvider(name, params, timeout, model, route=route or name)
-    if kind == "azure":
-        deployment = model.split("/", 1)[1] if model and "/" in model else model
-        return AzureProvider(
-            name, params, timeout, deployment, file_ready_timeout=file_ready_timeout
-        )
-    raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
+    spec = spec_for(kind)
+    if spec is None:
+        raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
+    return spec.build(
+        name, params, timeout, environ, route=route, file_ready_timeout=file_ready_timeout
+    )

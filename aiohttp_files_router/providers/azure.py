@@ -21,25 +21,36 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
 import msgspec
 
-from ..config import ProviderParams
 from ..errors import BadRequest, UpstreamTimeout
+from ..jsoncodec import ANY as _value
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import RAW_ITEMS as _items
+from ..jsoncodec import RAW_OBJECT as _object
+from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
-from ..upstream import UpstreamReply
-from .base import BatchRules, FileUpload, ProviderError
+from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .entra import DEFAULT_AUTHORITY, EntraToken
+from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
-from .openai import OpenAIProvider
+from .openai import Dialect, OpenAIProvider
 
-__all__ = ["V1_VERSIONS", "AzureProvider", "normalise_azure"]
+__all__ = [
+    "SPEC",
+    "V1_VERSIONS",
+    "AzureDialect",
+    "AzureParams",
+    "AzureProvider",
+    "normalise_azure",
+]
 
 V1_VERSIONS = ("v1", "latest", "preview")
 _TIMES = (
@@ -78,22 +89,11 @@ class _Row(msgspec.Struct):
 
 
 _row = msgspec.json.Decoder(_Row)
-_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_items = msgspec.json.Decoder(list[msgspec.Raw])
-_value = msgspec.json.Decoder()
-_json = msgspec.json.Encoder()
 
 
 def _unix(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
+    parsed = unix_seconds(value)
+    return value if parsed is None else parsed
 
 
 def _fix(obj: dict[str, msgspec.Raw]) -> None:
@@ -162,11 +162,51 @@ def normalise_azure(body: bytes) -> bytes:
     return _json.encode(obj)
 
 
-def _setting(value: str | None, env: Mapping[str, str], name: str) -> str | None:
-    return value or env.get(name) or None
+class AzureParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of an Azure OpenAI deployment (``model: azure/<deployment>``)."""
+
+    secret_fields = frozenset({"api_key", "azure_ad_token", "client_secret"})
+
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    # Entra ID: a given token, or client credentials.
+    azure_ad_token: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    azure_authority_host: str | None = None
 
 
-class AzureProvider(OpenAIProvider):
+class AzureDialect(Dialect):
+    """Azure's answers normalised; the dated API's dotted form fields; rows set to the
+    deployment."""
+
+    def __init__(self, v1: bool, deployment: str | None):
+        self.v1 = v1
+        self.deployment = deployment
+
+    def normalise(self, body: bytes) -> bytes:
+        return normalise_azure(body)
+
+    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
+        if self.v1:
+            return upload.fields
+        # The dated API reads the expiry as dotted form fields.
+        return [(name.replace("[", ".").rstrip("]"), value) for name, value in upload.fields]
+
+    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
+        if upload.purpose != "batch" or not self.deployment:
+            return upload.chunks
+        return map_lines(upload.chunks, set_body_model(self.deployment))
+
+
+class AzureProvider(Provider):
+    """Azure OpenAI: OpenAI's API (``self.api``, in Azure's dialect) plus what Azure needs
+    around it: a processed input file before a batch, endpoints its batches leave out."""
+
+    client_request_id_header = OpenAIProvider.client_request_id_header
+    upstream_request_id_header = OpenAIProvider.upstream_request_id_header
     # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
     # or responses; every row's body.model is set to the deployment here, so rows need none.
     batch_rules = BatchRules(
@@ -184,103 +224,49 @@ class AzureProvider(OpenAIProvider):
     )
 
     def __init__(
-        self,
-        name: str,
-        params: ProviderParams,
-        timeout: aiohttp.ClientTimeout,
-        deployment: str | None,
-        env: Mapping[str, str] | None = None,
-        *,
-        file_ready_timeout: float = 120.0,
+        self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float, api_base: str
     ):
-        env = os.environ if env is None else env
-        super().__init__(
-            name, msgspec.structs.replace(params, api_key=None, organization=None), timeout
-        )
-        api_base = _setting(params.api_base, env, "AZURE_API_BASE")
-        api_version = _setting(params.api_version, env, "AZURE_API_VERSION")
-        if not api_base:
-            raise ProviderError("an azure account needs api_base (or AZURE_API_BASE)")
-        if not api_version:
-            raise ProviderError("an azure account needs api_version (or AZURE_API_VERSION)")
-        self.deployment = deployment
+        self.upstream = upstream
+        self.api = OpenAIProvider(upstream, dialect)
         self.file_ready_timeout = file_ready_timeout
-        self.v1 = api_version.lower() in V1_VERSIONS
-        self.base = api_base.rstrip("/") + ("/openai/v1" if self.v1 else "/openai")
-        if not self.v1:
-            self._query = {"api-version": api_version}
-        else:
-            self._query = {"api-version": "preview"} if api_version.lower() == "preview" else {}
         # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
         self.shared_store = f"Azure OpenAI resource {api_base.rstrip('/')}"
-        self.entra: EntraToken | None = None
-        tenant = _setting(params.tenant_id, env, "AZURE_TENANT_ID")
-        client = _setting(params.client_id, env, "AZURE_CLIENT_ID")
-        client_secret = _setting(params.client_secret, env, "AZURE_CLIENT_SECRET")
-        api_key = _setting(params.api_key, env, "AZURE_API_KEY")
-        self._secrets = tuple(s for s in (params.azure_ad_token, client_secret, api_key) if s)
-        if params.azure_ad_token:
-            self.headers = {"Authorization": f"Bearer {params.azure_ad_token}"}
-        elif tenant and client and client_secret:
-            authority = _setting(params.azure_authority_host, env, "AZURE_AUTHORITY_HOST")
-            self.entra = EntraToken(
-                name, authority or DEFAULT_AUTHORITY, tenant, client, client_secret, timeout
-            )
-            self.headers = {}
-        elif api_key:
-            self.headers = {"api-key": api_key}
-        else:
-            raise ProviderError(
-                "an azure account needs api_key (or AZURE_API_KEY), azure_ad_token, or "
-                "tenant_id, client_id and client_secret"
-            )
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        token = self.entra.token if self.entra else None
-        return self._secrets + ((token,) if token else ())
-
-    async def auth_headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
-        if self.entra is None:
-            return self.headers
-        return {"Authorization": f"Bearer {await self.entra.get(http)}"}
-
-    def query(self) -> Mapping[str, str]:
-        return self._query
-
-    def normalise(self, body: bytes) -> bytes:
-        return normalise_azure(body)
 
     def expiry_range(self, purpose: str) -> tuple[int, int]:
         return BATCH_EXPIRY_SECONDS if purpose == "batch" else super().expiry_range(purpose)
 
-    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
-        if self.v1:
-            return upload.fields
-        # The dated API reads the expiry as dotted form fields.
-        return [(name.replace("[", ".").rstrip("]"), value) for name, value in upload.fields]
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        return await self.api.retrieve_file(http, file_id)
 
-    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
-        if upload.purpose != "batch" or not self.deployment:
-            return upload.chunks
-        return map_lines(upload.chunks, set_body_model(self.deployment))
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        return await self.api.delete_file(http, file_id)
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_files(http, query)
+
+    def file_content(
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
+    ) -> AbstractAsyncContextManager[ContentStream]:
+        return self.api.file_content(http, file_id, codings)
 
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
-        reply = await super().create_file(http, upload)
+        reply = await self.api.create_file(http, upload)
         if reply.status == 201:
             reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
         return reply
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return await self._with_endpoints(http, await super().retrieve_batch(http, batch_id))
+        return await self._with_endpoints(http, await self.api.retrieve_batch(http, batch_id))
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return await self._with_endpoints(http, await super().cancel_batch(http, batch_id))
+        return await self._with_endpoints(http, await self.api.cancel_batch(http, batch_id))
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        return await self._with_endpoints(http, await super().list_batches(http, query))
+        return await self._with_endpoints(http, await self.api.list_batches(http, query))
 
     async def _with_endpoints(
         self, http: aiohttp.ClientSession, reply: UpstreamReply
@@ -353,7 +339,7 @@ class AzureProvider(OpenAIProvider):
                     param="input_file_id",
                 )
             if status != "uploaded":  # processed (or gone: Azure then says so itself)
-                reply = await super().create_batch(http, body)
+                reply = await self.api.create_batch(http, body)
                 if reply.ok:
                     reply.body = _with_endpoint(reply.body, body.get("endpoint"))
                     return reply
@@ -428,3 +414,68 @@ async def _first_line(chunks: AsyncIterator[bytes]) -> bytes | None:
         if len(buf) > MAX_LINE_BYTES:
             return None
     return bytes(buf) if buf.strip() else None
+
+
+def _auth(setup: AccountSetup[AzureParams]) -> Auth:
+    params = setup.params
+    if params.azure_ad_token:
+        return StaticAuth({"Authorization": f"Bearer {params.azure_ad_token}"}, setup.secrets())
+    if params.tenant_id and params.client_id and params.client_secret:
+        return EntraToken(
+            setup.name,
+            params.azure_authority_host or DEFAULT_AUTHORITY,
+            params.tenant_id,
+            params.client_id,
+            params.client_secret,
+            setup.timeout,
+        )
+    if params.api_key:
+        return StaticAuth({"api-key": params.api_key}, setup.secrets())
+    raise ProviderError(
+        "an azure account needs api_key (or AZURE_API_KEY), azure_ad_token, or "
+        "tenant_id, client_id and client_secret"
+    )
+
+
+def _build(setup: AccountSetup[AzureParams]) -> Provider:
+    params = setup.params
+    if not params.api_base:
+        raise ProviderError("an azure account needs api_base (or AZURE_API_BASE)")
+    if not params.api_version:
+        raise ProviderError("an azure account needs api_version (or AZURE_API_VERSION)")
+    version = params.api_version.lower()
+    v1 = version in V1_VERSIONS
+    if not v1:
+        query = {"api-version": params.api_version}
+    else:
+        query = {"api-version": "preview"} if version == "preview" else {}
+    upstream = Upstream(
+        setup.name,
+        params.api_base.rstrip("/") + ("/openai/v1" if v1 else "/openai"),
+        setup.timeout,
+        auth=_auth(setup),
+        retries=params.retries,
+        query=query,
+        secrets=setup.secrets(),
+    )
+    dialect = AzureDialect(v1, setup.model or None)
+    return AzureProvider(upstream, dialect, setup.file_ready_timeout, params.api_base)
+
+
+SPEC = ProviderSpec(
+    name="azure",
+    prefixes=("azure",),
+    params=AzureParams,
+    factory=_build,
+    # The layout derived routes had before providers declared them: IDs issued stay valid.
+    route_fields=("model", "api_base", "api_version", "organization", "", "", ""),
+    env={
+        "api_base": "AZURE_API_BASE",
+        "api_version": "AZURE_API_VERSION",
+        "api_key": "AZURE_API_KEY",
+        "tenant_id": "AZURE_TENANT_ID",
+        "client_id": "AZURE_CLIENT_ID",
+        "client_secret": "AZURE_CLIENT_SECRET",
+        "azure_authority_host": "AZURE_AUTHORITY_HOST",
+    },
+)

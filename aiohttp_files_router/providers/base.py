@@ -1,25 +1,31 @@
-"""The adapter protocol: what every provider account offers the handlers.
+"""The adapter contract: what every provider account offers the handlers, and what a
+provider module declares about itself (``ProviderSpec``).
 
-Handlers speak OpenAI; an adapter turns each operation into its provider's calls and hands
-back OpenAI-shaped JSON (``UpstreamReply``) or a streamed body (``ContentStream``). A provider's
-quirks live in its adapter and nowhere else.
+Handlers speak OpenAI; an adapter (``Provider``) turns each operation into its provider's calls
+and hands back OpenAI-shaped JSON (``UpstreamReply``) or a streamed body (``ContentStream``). A
+provider's quirks live in its module and nowhere else. See providers/__init__.py for how to
+add one.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
+import msgspec
 
 from ..errors import RouterError
+from ..params import ProviderParams
 from ..uploads import EXPIRY_SECONDS
-from ..upstream import ContentStream, UpstreamReply
+from ..upstream import ContentStream, Upstream, UpstreamReply
 
-__all__ = ["BatchRules", "FileUpload", "Provider", "ProviderError"]
+__all__ = ["AccountSetup", "BatchRules", "FileUpload", "Provider", "ProviderError", "ProviderSpec"]
+
+P = TypeVar("P", bound=ProviderParams)
 
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_BYTES = 200 * 1024 * 1024
@@ -61,6 +67,9 @@ class FileUpload:
     filename: str
     content_type: str
     chunks: AsyncIterator[bytes]
+    # Where an adapter that must spool the upload (to learn its size first) puts its temp
+    # file: files_router.spool_dir, None for the system's temp directory.
+    spool_dir: str | None = None
     failure: RouterError | None = field(default=None, init=False)
 
     @property
@@ -78,9 +87,19 @@ class FileUpload:
 
 
 class Provider(abc.ABC):
-    """One provider account. Every method may raise RouterError (502/504 on transport)."""
+    """One provider account, as the handlers see it: OpenAI's files and batches operations.
 
-    _secrets: tuple[str, ...] = ()
+    An adapter speaks OpenAI outward and its provider's API inward. Every upstream call goes
+    through ``self.upstream`` (the account's one ``upstream.Upstream``: base URL, auth,
+    timeouts, retries, scrubbing, the 502/504 mapping). Every JSON answer is an
+    ``UpstreamReply`` holding OpenAI's shape (errors normalised and scrubbed); IDs in it are
+    the provider's own (the handlers encode them). Every method may raise RouterError:
+    BadRequest / NotFound for what the provider cannot do or find, 502/504 on transport.
+    IDs reach an adapter already decoded and checked for this account; an adapter still
+    quotes them into URLs (``Upstream.url``) and refuses IDs outside its own namespace.
+    """
+
+    upstream: Upstream
     # A non-secret text naming the provider-side store (files, batches) this account reaches;
     # accounts with the same text see each other's objects. None: the router keeps this
     # account's objects in a namespace of its own.
@@ -96,7 +115,7 @@ class Provider(abc.ABC):
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values scrubbed from anything passed back from this account (keys, tokens)."""
-        return self._secrets
+        return self.upstream.secrets
 
     def expiry_range(self, purpose: str) -> tuple[int, int]:
         """The ``expires_after[seconds]`` an upload of ``purpose`` may ask for (OpenAI's)."""
@@ -106,40 +125,126 @@ class Provider(abc.ABC):
         """Release what the adapter holds (its own sessions); called at app cleanup."""
 
     @abc.abstractmethod
-    async def create_file(
-        self, http: aiohttp.ClientSession, upload: FileUpload
-    ) -> UpstreamReply: ...
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        """Store ``upload`` (streamed, never read whole); answer an OpenAI File object.
+
+        ``purpose=batch`` rows may be rewritten line by line on the way (jsonl.map_lines);
+        a row the provider cannot take is a BadRequest naming its line."""
 
     @abc.abstractmethod
-    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply: ...
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        """An OpenAI File object for ``file_id``; a missing file is a 404."""
 
     @abc.abstractmethod
-    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply: ...
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        """Delete ``file_id``; answer ``{"id", "object": "file", "deleted": true}``."""
 
     @abc.abstractmethod
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
-    ) -> UpstreamReply: ...
+    ) -> UpstreamReply:
+        """An OpenAI list of File objects; ``query`` holds OpenAI's ``limit``, ``after``,
+        ``order``, ``purpose`` (``after`` already decoded to a provider ID)."""
 
     @abc.abstractmethod
     def file_content(
         self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AbstractAsyncContextManager[ContentStream]:
-        """The file's bytes; ``codings`` are the content codings the client takes as they
-        are (a body in one of them may stream encoded, with its Content-Encoding)."""
+        """The file's bytes, streamed; ``codings`` are the content codings the client takes
+        as they are (a body in one of them may stream encoded, with its Content-Encoding).
+        Batch results leave as OpenAI batch output rows. An upstream refusal is in
+        ``ContentStream.error``."""
 
     @abc.abstractmethod
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
-    ) -> UpstreamReply: ...
+    ) -> UpstreamReply:
+        """Start a batch from OpenAI's create body (``input_file_id`` already decoded);
+        answer an OpenAI Batch object."""
 
     @abc.abstractmethod
-    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply: ...
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        """An OpenAI Batch object: status, request_counts, unix times, output/error files."""
 
     @abc.abstractmethod
-    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply: ...
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        """Ask the provider to cancel; answer the Batch object as it now stands."""
 
     @abc.abstractmethod
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
-    ) -> UpstreamReply: ...
+    ) -> UpstreamReply:
+        """An OpenAI list of Batch objects (``limit``, ``after`` as for list_files)."""
+
+
+@dataclass(frozen=True)
+class AccountSetup(Generic[P]):
+    """What an adapter factory gets: one account's settings, environment fallbacks applied."""
+
+    name: str  # the model_name, or the provider name of a legacy files_settings account
+    params: P
+    timeout: aiohttp.ClientTimeout
+    # How long an adapter may wait for an input file its account is still processing.
+    file_ready_timeout: float = 120.0
+    # The deployment's name in IDs; providers whose objects the router names itself keep
+    # each deployment's objects under it. Defaults to ``name``.
+    route: str | None = None
+
+    @property
+    def model(self) -> str:
+        """litellm_params.model without its provider prefix ("" for a legacy account)."""
+        return (self.params.model or "").partition("/")[2] or (self.params.model or "")
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values of the params' secret fields that are set (scrubbed from answers)."""
+        values = (getattr(self.params, f, None) for f in sorted(self.params.secret_fields))
+        return tuple(v for v in values if isinstance(v, str) and v)
+
+
+@dataclass(frozen=True)
+class ProviderSpec(Generic[P]):
+    """Everything the core knows of one provider, declared in the provider's own module.
+
+    - ``name``: what logs and /health call it.
+    - ``prefixes``: the ``provider/`` prefixes of ``litellm_params.model`` (and the
+      ``custom_llm_provider`` values) that pick it.
+    - ``params``: its ``litellm_params`` struct (its own fields only; unknown keys are config
+      errors). Its ``secret_fields`` are hidden in repr and scrubbed from every answer.
+    - ``route_fields``: the non-secret fields that tell its deployments apart; a derived
+      route (a shared model_name without model_info.id) is a hash of their values, so they
+      must never include a secret. Fields the struct lacks count as empty.
+    - ``env``: environment fallbacks, field -> variable, used when the field is unset.
+    - ``factory``: builds the adapter; raises ProviderError when the account cannot work.
+    """
+
+    name: str
+    prefixes: tuple[str, ...]
+    params: type[P]
+    factory: Callable[[AccountSetup[P]], Provider]
+    route_fields: tuple[str, ...] = ("model", "api_base")
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def route_values(self, params: ProviderParams) -> tuple[str, ...]:
+        return tuple(str(getattr(params, f, None) or "") for f in self.route_fields)
+
+    def build(
+        self,
+        name: str,
+        params: ProviderParams,
+        timeout: aiohttp.ClientTimeout,
+        environ: Mapping[str, str],
+        *,
+        route: str | None = None,
+        file_ready_timeout: float = 120.0,
+    ) -> Provider:
+        """The adapter for one account; ``params`` must be of this spec's struct."""
+        if not isinstance(params, self.params):
+            raise ProviderError(f"the settings are not {self.name}'s")
+        fallbacks = {
+            f: environ[var]
+            for f, var in self.env.items()
+            if not getattr(params, f, None) and environ.get(var)
+        }
+        if fallbacks:
+            params = msgspec.structs.replace(params, **fallbacks)
+        return self.factory(AccountSetup(name, params, timeout, file_ready_timeout, route or name))

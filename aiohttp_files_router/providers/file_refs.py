@@ -16,11 +16,10 @@ from typing import Any
 import msgspec
 
 from ..errors import BadRequest
+from ..jsoncodec import ANY as _decode
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 
 __all__ = ["FileRefCheck"]
-
-_decode = msgspec.json.Decoder()
 
 
 def _strings(node: Any) -> Iterator[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -14,9 +13,11 @@ import msgspec
 from yarl import URL
 
 from ..errors import NotFound, RouterError, UpstreamUnavailable
-from ..upstream import UpstreamReply, exchange, normalise_error, read_body, relayed_headers
+from ..jsoncodec import OBJECT as _decode
+from ..upstream import Upstream, UpstreamReply
+from .isotime import unix_seconds
 
-__all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object", "unix"]
+__all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object"]
 
 # Resumable uploads take chunks in multiples of 256 KiB. 2 MiB: measured with 200 MiB uploads,
 # 8 MiB chunks cost about 40 MiB of peak RSS (each chunk is held up to three times while it
@@ -25,16 +26,6 @@ RESUMABLE_CHUNK = 8 * 256 * 1024
 # 308 answers in a row that keep none of the bytes sent before the upload is given up.
 MAX_STALLS = 3
 _RANGE = re.compile(r"bytes=0-([0-9]+)")
-_decode = msgspec.json.Decoder(dict[str, Any])
-
-
-def unix(stamp: Any) -> int:
-    if not isinstance(stamp, str):
-        return 0
-    try:
-        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
 
 
 def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
@@ -46,7 +37,7 @@ def file_object(resource: Mapping[str, Any], bucket: str) -> dict[str, Any]:
         "id": f"gs://{bucket}/{name}",
         "object": "file",
         "bytes": int(resource.get("size", 0)),
-        "created_at": unix(resource.get("timeCreated")),
+        "created_at": unix_seconds(resource.get("timeCreated")) or 0,
         "filename": meta.get("filename") or name.rsplit("/", 1)[-1],
         "purpose": purpose,
         "status": "processed",
@@ -62,23 +53,14 @@ def _persisted(header: str | None) -> int | None:
 
 
 class Bucket:
-    """One bucket (and object-name prefix) reached with one account's token."""
+    """One bucket (and object-name prefix), reached through one account's ``Upstream``."""
 
-    def __init__(
-        self,
-        api_base: str,
-        bucket: str,
-        prefix: str,
-        account: str,
-        timeout: aiohttp.ClientTimeout,
-        retries: int = 1,
-    ):
+    def __init__(self, upstream: Upstream, api_base: str, bucket: str, prefix: str):
+        self.upstream = upstream
         self.api = api_base.rstrip("/")
-        self.retries = retries
         self.name = bucket
         self.prefix = prefix
-        self.account = account
-        self.timeout = timeout
+        self.account = upstream.account
 
     def uri(self, object_name: str) -> str:
         return f"gs://{self.name}/{object_name}"
@@ -103,8 +85,6 @@ class Bucket:
     async def upload(
         self,
         http: aiohttp.ClientSession,
-        headers: Mapping[str, str],
-        secrets: tuple[str, ...],
         name: str,
         metadata: Mapping[str, str],
         content_type: str,
@@ -117,40 +97,32 @@ class Bucket:
         body = msgspec.json.encode(
             {"name": name, "contentType": content_type, "metadata": dict(metadata)}
         )
-        async with exchange(
+        async with self.upstream.exchange(
             http,
             "POST",
             start,
-            account=self.account,
-            timeout=self.timeout,
-            retries=self.retries,
             data=body,
-            headers={
-                **headers,
-                "Content-Type": "application/json",
-                "X-Upload-Content-Type": content_type,
-            },
+            headers={"Content-Type": "application/json", "X-Upload-Content-Type": content_type},
         ) as resp:
-            relay = relayed_headers(resp.status, resp.headers)
-            if resp.status != 200 or "Location" not in resp.headers:
-                return normalise_error(
-                    resp.status, await read_body(resp, self.account, relay), secrets, relay
-                )
-            session_url = URL(resp.headers["Location"], encoded=True)
+            location = resp.headers.get("Location")
+            reply = await self.upstream.read(resp)
+        if not reply.ok:
+            return reply
+        if reply.status != 200 or location is None:
+            return self.upstream.error(502, b"", reply.headers)
+        session_url = URL(location, encoded=True)
         try:
-            reply = await self._send(http, headers, secrets, session_url, chunks)
+            reply = await self._send(http, session_url, chunks)
         except BaseException:
-            await self._cancel(http, headers, session_url)
+            await self._cancel(http, session_url)
             raise
         if not reply.ok:
-            await self._cancel(http, headers, session_url)
+            await self._cancel(http, session_url)
         return reply
 
     async def _send(
         self,
         http: aiohttp.ClientSession,
-        headers: Mapping[str, str],
-        secrets: tuple[str, ...],
         session_url: URL,
         chunks: AsyncIterator[bytes],
     ) -> UpstreamReply:
@@ -165,24 +137,18 @@ class Bucket:
         async for chunk in chunks:
             buf += chunk
             while len(buf) >= RESUMABLE_CHUNK:
-                reply, offset = await self._send_piece(
-                    http, headers, secrets, session_url, buf, offset, None
-                )
+                reply, offset = await self._send_piece(http, session_url, buf, offset, None)
                 if reply is not None:
-                    return reply if not reply.ok else normalise_error(502, b"", secrets)
+                    return reply if not reply.ok else self.upstream.error(502)
         total = offset + len(buf)
         while True:
-            reply, offset = await self._send_piece(
-                http, headers, secrets, session_url, buf, offset, total
-            )
+            reply, offset = await self._send_piece(http, session_url, buf, offset, total)
             if reply is not None:
                 return reply
 
     async def _send_piece(
         self,
         http: aiohttp.ClientSession,
-        headers: Mapping[str, str],
-        secrets: tuple[str, ...],
         session_url: URL,
         buf: bytearray,
         offset: int,
@@ -201,13 +167,13 @@ class Bucket:
                 rng = f"bytes {offset}-{offset + size - 1}/*"
             else:
                 rng = f"bytes {offset}-{total - 1}/{total}" if piece else f"bytes */{total}"
-            reply, persisted = await self._put(http, headers, secrets, session_url, piece, rng)
+            reply, persisted = await self._put(http, session_url, piece, rng)
             if reply.status != 308:
                 return reply, offset
             kept = _persisted(persisted)
             if kept is None or not offset <= kept <= offset + len(piece):
                 # GCS claims bytes never sent, or forgot bytes no longer held: cannot go on.
-                return normalise_error(502, b"", secrets), offset
+                return self.upstream.error(502), offset
             del buf[: kept - offset]
             if kept > offset:
                 return None, kept
@@ -216,49 +182,25 @@ class Bucket:
         )
 
     async def _put(
-        self,
-        http: aiohttp.ClientSession,
-        headers: Mapping[str, str],
-        secrets: tuple[str, ...],
-        url: URL,
-        data: bytes,
-        content_range: str,
+        self, http: aiohttp.ClientSession, url: URL, data: bytes, content_range: str
     ) -> tuple[UpstreamReply, str | None]:
         """The answer, and on a 308 its ``Range`` header (None when absent)."""
         # A BytesIO: aiohttp warns that a large raw bytes body could stall the loop. A chunk
         # lost to a stale connection is not sent again from here (a file object would resend
         # only its unread rest); the upload fails and is cancelled.
-        async with exchange(
-            http,
-            "PUT",
-            url,
-            account=self.account,
-            timeout=self.timeout,
-            retries=self.retries,
-            data=io.BytesIO(data),
-            headers={**headers, "Content-Range": content_range},
+        async with self.upstream.exchange(
+            http, "PUT", url, data=io.BytesIO(data), headers={"Content-Range": content_range}
         ) as resp:
-            relay = relayed_headers(resp.status, resp.headers)
-            body = await read_body(resp, self.account, relay)
-            if resp.status == 308:
-                return UpstreamReply(308, body, relay), resp.headers.get("Range")
-            if 200 <= resp.status < 300:
-                return UpstreamReply(resp.status, body, relay), None
-            return normalise_error(resp.status, body, secrets, relay), None
+            reply = await self.upstream.read(resp, also_ok=(308,))
+            return reply, resp.headers.get("Range") if resp.status == 308 else None
 
-    async def _cancel(
-        self, http: aiohttp.ClientSession, headers: Mapping[str, str], url: URL
-    ) -> None:
+    async def _cancel(self, http: aiohttp.ClientSession, url: URL) -> None:
         try:
-            async with exchange(
-                http, "DELETE", url, account=self.account, timeout=self.timeout, headers=headers
-            ):
+            async with self.upstream.exchange(http, "DELETE", url, retries=1):
                 pass
         except RouterError:
             pass  # the unfinished upload expires on its own; no object was created
 
     def resource(self, reply: UpstreamReply) -> dict[str, Any]:
-        try:
-            return _decode.decode(reply.body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise UpstreamUnavailable("The storage answered with malformed JSON.") from None
+        """A JSON answer's object; malformed JSON is a 502."""
+        return self.upstream.decode(_decode, reply.body)

@@ -1,4 +1,4 @@
-"""Google service-account access tokens (JWT bearer grant), cached and refreshed early.
+"""Google service-account access tokens (JWT bearer grant), cached by tokens.CachedToken.
 
 The signing and the grant are gcloud-aio-auth's ``Token.refresh()``: no crypto written here.
 The cache is ours because the library's ``get()`` retries a failing grant with backoff for
@@ -7,26 +7,20 @@ up to a minute, where a router should answer 502 at once.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import logging
-import time
 from typing import Any
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
 from gcloud.aio.auth import Token
 
-from ..errors import UpstreamUnavailable
 from .base import ProviderError
+from .tokens import CachedToken
 
 __all__ = ["SCOPE", "GoogleToken", "load_service_account"]
 
-logger = logging.getLogger(__package__)
-
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-REFRESH_MARGIN = 300.0
 
 
 def load_service_account(value: str) -> dict[str, Any]:
@@ -67,29 +61,17 @@ async def _refuse_redirects(
     return response
 
 
-class GoogleToken:
+class GoogleToken(CachedToken):
+    what = "a Google access token"
+
     def __init__(self, account: str, info: dict[str, Any], timeout: float):
-        self.account = account
+        super().__init__(account)
         self.info = info
         self.timeout = timeout
-        self.value: str | None = None
-        self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._token: Token | None = None
 
-    def _fresh(self) -> bool:
-        return self.value is not None and time.monotonic() < self._refresh_at
-
-    async def get(self) -> str:
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():
-                    await self._fetch()
-        assert self.value is not None
-        return self.value
-
-    async def _fetch(self) -> None:
+    async def grant(self, http: aiohttp.ClientSession) -> tuple[str, float]:
         if self._token is None:
             # Its own session, which decodes compressed token answers for the library, and
             # never follows a redirect: a 307 would resend the signed grant to another host.
@@ -99,16 +81,8 @@ class GoogleToken:
                 session=self._session,
                 scopes=[SCOPE],
             )
-        try:
-            reply = await self._token.refresh(timeout=int(max(1, self.timeout)))
-        except (TimeoutError, aiohttp.ClientError, KeyError, ValueError) as err:
-            logger.warning("account %s: token grant failed: %s", self.account, type(err).__name__)
-            raise UpstreamUnavailable(
-                f"Could not obtain a Google access token for account '{self.account}'."
-            ) from None
-        self.value = reply.value
-        lifetime = float(reply.expires_in)
-        self._refresh_at = time.monotonic() + max(lifetime - REFRESH_MARGIN, lifetime / 2)
+        reply = await self._token.refresh(timeout=int(max(1, self.timeout)))
+        return reply.value, float(reply.expires_in)
 
     async def close(self) -> None:
         if self._session is not None:

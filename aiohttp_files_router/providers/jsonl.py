@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import msgspec
 
 from ..errors import BadRequest
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import RAW_OBJECT as _object
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 
 __all__ = ["MAX_LINE_BYTES", "map_lines", "set_body_model"]
@@ -19,9 +21,6 @@ OUT_BLOCK = 256 * 1024
 
 # A line function returns the new line, or None to leave the line out.
 LineFn = Callable[[int, bytes], bytes | None]
-
-_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_json = msgspec.json.Encoder()
 
 
 async def map_lines(

@@ -1,7 +1,8 @@
 """OpenAI and OpenAI-compatible accounts: the API is ours already, so calls pass through.
 
-Subclasses (Azure) change the hooks only: ``auth_headers``, ``query``, ``normalise``,
-``upload_fields`` and ``upload_chunks``.
+``OpenAIProvider`` is also the shared piece for any provider speaking OpenAI's files and
+batches API: it takes the account's ``Upstream`` (base URL, auth, query every call carries)
+and a ``Dialect`` (how answers, upload fields and rows differ).
 """
 
 from __future__ import annotations
@@ -10,23 +11,54 @@ import hashlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
-import msgspec
 from yarl import URL
 
-from ..config import ProviderParams
-from ..upstream import ContentStream, UpstreamReply, fetch_json, open_stream
-from .base import BatchRules, FileUpload, Provider
+from ..jsoncodec import ENCODER as _json
+from ..params import ProviderParams
+from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
-_json = msgspec.json.Encoder()
+
+
+class OpenAIParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of an OpenAI or OpenAI-compatible deployment."""
+
+    secret_fields = frozenset({"api_key"})
+
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    organization: str | None = None
+
+
+class Dialect:
+    """How an OpenAI-style API differs from OpenAI's own; every hook here leaves things be.
+
+    A provider that speaks OpenAI's files and batches API with quirks (Azure OpenAI) passes
+    its own Dialect to OpenAIProvider instead of overriding the adapter.
+    """
+
+    def normalise(self, body: bytes) -> bytes:
+        """A successful JSON answer, turned into OpenAI's shape."""
+        return body
+
+    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
+        """The form fields an upload sends (``purpose``, ``expires_after[...]``)."""
+        return upload.fields
+
+    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
+        """The file part's bytes as they stream up (rows may be rewritten, line by line)."""
+        return upload.chunks
 
 
 class OpenAIProvider(Provider):
+    """OpenAI's files and batches API at ``upstream``'s base URL, spoken in ``dialect``."""
+
     # Documented in the API reference ("Debugging requests"): the client may send its own ID
     # in X-Client-Request-Id; every answer carries OpenAI's ID in x-request-id. Azure OpenAI
     # documents both the same way.
@@ -37,48 +69,16 @@ class OpenAIProvider(Provider):
         frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
     )
 
-    def __init__(self, name: str, params: ProviderParams, timeout: aiohttp.ClientTimeout):
-        self.name = name
-        self.base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
-        self.timeout = timeout
-        self.retries = params.retries
-        self.headers: dict[str, str] = {}
-        if params.api_key:
-            self.headers["Authorization"] = f"Bearer {params.api_key}"
-            self._secrets = (params.api_key,)
-        if params.organization:
-            self.headers["OpenAI-Organization"] = params.organization
-        # Files and batches belong to the organization (or project) behind the key, which
-        # the key alone does not tell: the same organization, else the same key, shares.
-        if params.organization:
-            self.shared_store = f"{self.base}, organization {params.organization}"
-        elif params.api_key:
-            digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
-            self.shared_store = f"{self.base}, the same API key (sha256 {digest}...)"
-
-    # -- hooks ------------------------------------------------------------------------------
-    async def auth_headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
-        return self.headers
-
-    def query(self) -> Mapping[str, str]:
-        """Query parameters every call carries."""
-        return {}
-
-    def normalise(self, body: bytes) -> bytes:
-        """A successful JSON answer, turned into OpenAI's shape."""
-        return body
-
-    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
-        return upload.fields
-
-    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
-        return upload.chunks
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def url(self, *segments: str) -> URL:
-        # Every segment is quoted whole: an ID can never add a path, query or host.
-        path = "/".join(quote(s, safe="") for s in segments)
-        return URL(f"{self.base}/{path}", encoded=True)
+    def __init__(
+        self,
+        upstream: Upstream,
+        dialect: Dialect | None = None,
+        *,
+        shared_store: str | None = None,
+    ):
+        self.upstream = upstream
+        self.dialect = dialect or Dialect()
+        self.shared_store = shared_store
 
     async def _call(
         self,
@@ -90,61 +90,44 @@ class OpenAIProvider(Provider):
         data: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> UpstreamReply:
-        reply = await fetch_json(
-            http,
-            method,
-            url,
-            account=self.name,
-            secrets=self.secrets,
-            headers={**await self.auth_headers(http), **(headers or {})},
-            timeout=self.timeout,
-            params={**self.query(), **(params or {})},
-            data=data,
-            retries=self.retries,
+        reply = await self.upstream.json(
+            http, method, url, params=params, data=data, headers=headers
         )
         if reply.ok:
-            reply.body = self.normalise(reply.body)
+            reply.body = self.dialect.normalise(reply.body)
         return reply
 
     # -- operations -------------------------------------------------------------------------
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
         with aiohttp.MultipartWriter("form-data") as form:
-            for name, value in self.upload_fields(upload):
+            for name, value in self.dialect.upload_fields(upload):
                 part = form.append(value, {"Content-Type": "text/plain; charset=utf-8"})
                 part.set_content_disposition("form-data", name=name)
             payload = aiohttp.payload.AsyncIterablePayload(
-                upload.guard(self.upload_chunks(upload)), content_type=upload.content_type
+                upload.guard(self.dialect.upload_chunks(upload)),
+                content_type=upload.content_type,
             )
             part = form.append_payload(payload)
             part.set_content_disposition("form-data", name="file", filename=upload.filename)
-            return await self._call(http, "POST", self.url("files"), data=form)
+            return await self._call(http, "POST", self.upstream.url("files"), data=form)
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
-        return await self._call(http, "GET", self.url("files", file_id))
+        return await self._call(http, "GET", self.upstream.url("files", file_id))
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
-        return await self._call(http, "DELETE", self.url("files", file_id))
+        return await self._call(http, "DELETE", self.upstream.url("files", file_id))
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        return await self._call(http, "GET", self.url("files"), params=query)
+        return await self._call(http, "GET", self.upstream.url("files"), params=query)
 
     @asynccontextmanager
     async def file_content(
         self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AsyncIterator[ContentStream]:
-        async with open_stream(
-            http,
-            self.url("files", file_id, "content"),
-            account=self.name,
-            secrets=self.secrets,
-            headers=await self.auth_headers(http),
-            timeout=self.timeout,
-            params=self.query(),
-            codings=codings,
-            retries=self.retries,
-        ) as stream:
+        url = self.upstream.url("files", file_id, "content")
+        async with self.upstream.stream(http, url, codings=codings) as stream:
             yield stream
 
     async def create_batch(
@@ -153,18 +136,53 @@ class OpenAIProvider(Provider):
         return await self._call(
             http,
             "POST",
-            self.url("batches"),
+            self.upstream.url("batches"),
             data=_json.encode(body),
             headers={"Content-Type": "application/json"},
         )
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return await self._call(http, "GET", self.url("batches", batch_id))
+        return await self._call(http, "GET", self.upstream.url("batches", batch_id))
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return await self._call(http, "POST", self.url("batches", batch_id, "cancel"))
+        return await self._call(http, "POST", self.upstream.url("batches", batch_id, "cancel"))
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        return await self._call(http, "GET", self.url("batches"), params=query)
+        return await self._call(http, "GET", self.upstream.url("batches"), params=query)
+
+
+def _build(setup: AccountSetup[OpenAIParams]) -> Provider:
+    params = setup.params
+    headers: dict[str, str] = {}
+    if params.api_key:
+        headers["Authorization"] = f"Bearer {params.api_key}"
+    if params.organization:
+        headers["OpenAI-Organization"] = params.organization
+    upstream = Upstream(
+        setup.name,
+        params.api_base or DEFAULT_API_BASE,
+        setup.timeout,
+        auth=StaticAuth(headers, setup.secrets()),
+        retries=params.retries,
+    )
+    # Files and batches belong to the organization (or project) behind the key, which
+    # the key alone does not tell: the same organization, else the same key, shares.
+    store = None
+    if params.organization:
+        store = f"{upstream.base}, organization {params.organization}"
+    elif params.api_key:
+        digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
+        store = f"{upstream.base}, the same API key (sha256 {digest}...)"
+    return OpenAIProvider(upstream, shared_store=store)
+
+
+SPEC = ProviderSpec(
+    name="openai",
+    prefixes=("openai", "openai_compatible"),
+    params=OpenAIParams,
+    factory=_build,
+    # The layout derived routes had before providers declared them: IDs issued stay valid.
+    route_fields=("model", "api_base", "api_version", "organization", "", "", ""),
+)

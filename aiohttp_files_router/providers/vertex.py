@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets as random
 import time
@@ -25,22 +24,18 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import msgspec
 from yarl import URL
 
-from ..config import ProviderParams
 from ..errors import BadRequest, NotFound, for_log
-from ..upstream import (
-    UPSTREAM_REQUEST_ID,
-    ContentStream,
-    UpstreamReply,
-    fetch_json,
-    open_stream,
-)
-from .base import BatchRules, FileUpload, Provider, ProviderError
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import OBJECT as _decode
+from ..params import ProviderParams
+from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .file_refs import FileRefCheck
-from .gcs import Bucket, file_object, unix
+from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
+from .isotime import unix_seconds
 from .jsonl import map_lines
 from .vertex_rows import (
     CHAT_URL,
@@ -50,12 +45,10 @@ from .vertex_rows import (
     vertex_to_openai_line,
 )
 
-__all__ = ["VertexProvider"]
+__all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
 logger = logging.getLogger(__package__)
 
-_json = msgspec.json.Encoder()
-_decode = msgspec.json.Decoder(dict[str, Any])
 ROOT = "files-router/"
 # The label on every job the router creates: which deployment (route) it belongs to.
 JOB_LABEL = "files_router_deployment"
@@ -97,6 +90,22 @@ def _view(file_id: str) -> tuple[str, str | None]:
     return file_id, None
 
 
+class VertexParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of a Vertex AI deployment (``model: vertex_ai/<model>``)."""
+
+    secret_fields = frozenset({"vertex_credentials"})
+
+    api_base: str | None = None  # the Vertex AI endpoint (a fake's, in tests)
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    vertex_credentials: str | None = None  # a service account: JSON text or a file path
+    gcs_bucket_name: str | None = None  # "bucket" or "bucket/prefix"
+    gcs_api_base: str | None = None  # this router's own: the GCS JSON API endpoint
+    # This router's own: object URI prefixes (gs://...) batch rows may name besides the
+    # deployment's own namespace.
+    allowed_file_uris: list[str] | None = None
+
+
 class VertexProvider(Provider):
     # Rows become GenerateContent requests for the configured model (vertex_rows): only chat
     # completions map, and the model comes from the account, not the row.
@@ -108,22 +117,18 @@ class VertexProvider(Provider):
     def __init__(
         self,
         name: str,
-        params: ProviderParams,
+        params: VertexParams,
         timeout: aiohttp.ClientTimeout,
         model: str | None,
-        env: Mapping[str, str] | None = None,
         *,
         route: str | None = None,
     ):
-        env = os.environ if env is None else env
         self.name = name
-        self.timeout = timeout
-        self.retries = params.retries
         self.model = (model or "").split("/", 1)[-1]
         if not self.model:
             raise ProviderError("a vertex_ai account needs model: vertex_ai/<model>")
         project, location = params.vertex_project, params.vertex_location or "us-central1"
-        credentials = params.vertex_credentials or env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        credentials = params.vertex_credentials
         if not credentials:
             raise ProviderError(
                 "a vertex_ai account needs vertex_credentials (or GOOGLE_APPLICATION_CREDENTIALS)"
@@ -146,13 +151,17 @@ class VertexProvider(Provider):
             f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
             "/batchPredictionJobs"
         )
-        self.bucket = Bucket(
-            params.gcs_api_base or "https://storage.googleapis.com",
-            bucket,
-            prefix,
+        self.token = GoogleToken(name, info, timeout.connect or 10.0)
+        self.upstream = Upstream(
             name,
+            self.jobs_url,
             timeout,
-            self.retries,
+            auth=self.token,
+            retries=params.retries,
+            secrets=(str(info["private_key"]),),
+        )
+        self.bucket = Bucket(
+            self.upstream, params.gcs_api_base or "https://storage.googleapis.com", bucket, prefix
         )
         # Each deployment's objects live under a namespace of its own, however many
         # deployments share the bucket: <prefix>files-router/<route>/. Quoted whole, so one
@@ -165,18 +174,9 @@ class VertexProvider(Provider):
             if not uri.startswith("gs://") or len(uri) <= len("gs://"):
                 raise ProviderError(f"allowed_file_uris: {uri!r} is not a gs:// prefix")
         self.file_refs = FileRefCheck(("gs://",), (self.bucket.uri(self.root), *allowed))
-        self.token = GoogleToken(name, info, timeout.connect or 10.0)
-        self._key = str(info["private_key"])
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return (self._key,) + ((self.token.value,) if self.token.value else ())
 
     async def close(self) -> None:
         await self.token.close()
-
-    async def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self.token.get()}"}
 
     async def _call(
         self,
@@ -187,20 +187,9 @@ class VertexProvider(Provider):
         params: Mapping[str, str] | None = None,
         data: bytes | None = None,
     ) -> UpstreamReply:
-        headers = await self._headers()
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        return await fetch_json(
-            http,
-            method,
-            url,
-            account=self.name,
-            secrets=self.secrets,
-            headers=headers,
-            timeout=self.timeout,
-            params=params,
-            data=data,
-            retries=self.retries,
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        return await self.upstream.json(
+            http, method, url, params=params, data=data, headers=headers
         )
 
     # -- files ------------------------------------------------------------------------------
@@ -214,8 +203,6 @@ class VertexProvider(Provider):
             content_type = "application/jsonl"
         reply = await self.bucket.upload(
             http,
-            await self._headers(),
-            self.secrets,
             name,
             {"filename": upload.filename, "purpose": upload.purpose},
             content_type,
@@ -289,15 +276,10 @@ class VertexProvider(Provider):
         stored, view = _view(file_id)
         name = self.bucket.object_name(stored)
         predictions = name.endswith("/" + PREDICTIONS)
-        async with open_stream(
+        async with self.upstream.stream(
             http,
             self.bucket.object_url(name, alt="media"),
-            account=self.name,
-            secrets=self.secrets,
-            headers=await self._headers(),
-            timeout=self.timeout,
             codings=() if predictions else codings,  # rows are rewritten: decoded
-            retries=self.retries,
         ) as stream:
             if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
@@ -347,12 +329,12 @@ class VertexProvider(Provider):
             "status": status,
             "output_file_id": None,
             "error_file_id": None,
-            "created_at": unix(job.get("createTime")),
+            "created_at": unix_seconds(job.get("createTime")) or 0,
             "request_counts": {"total": total, "completed": done, "failed": failed},
             "metadata": None,
         }
         if job.get("startTime"):
-            obj["in_progress_at"] = unix(job["startTime"])
+            obj["in_progress_at"] = unix_seconds(job["startTime"])
         ended = {
             "completed": "completed_at",
             "failed": "failed_at",
@@ -360,9 +342,9 @@ class VertexProvider(Provider):
             "expired": "expired_at",
         }.get(status)
         if ended and job.get("endTime"):
-            obj[ended] = unix(job["endTime"])
+            obj[ended] = unix_seconds(job["endTime"])
         if status == "cancelling" and job.get("updateTime"):
-            obj["cancelling_at"] = unix(job["updateTime"])
+            obj["cancelling_at"] = unix_seconds(job["updateTime"])
         # Two views of one predictions object; the job's counts say which would be empty.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
         if directory and status in ("completed", "cancelled", "failed"):
@@ -389,7 +371,8 @@ class VertexProvider(Provider):
     def _job_reply(self, reply: UpstreamReply) -> UpstreamReply:
         if not reply.ok:
             return reply
-        return _ok(self._batch(_decode.decode(reply.body)), reply)
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
+        return _ok(self._batch(job), reply)
 
     def _job_url(self, batch_id: str, suffix: str = "") -> URL:
         if not batch_id.isdigit():
@@ -425,7 +408,8 @@ class VertexProvider(Provider):
     async def _own_job(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         """The job, if this deployment created it; another deployment's job is a 404."""
         reply = await self._call(http, "GET", self._job_url(batch_id))
-        if reply.ok and not self._owned(_decode.decode(reply.body)):
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body) if reply.ok else {}
+        if reply.ok and not self._owned(job):
             raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
         return reply
 
@@ -460,7 +444,7 @@ class VertexProvider(Provider):
             reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True), params=params)
             if not reply.ok:
                 return reply
-            page = _decode.decode(reply.body)
+            page = self.upstream.decode(_decode, reply.body)
             for job in page.get("batchPredictionJobs") or []:
                 if not self._owned(job):
                     continue  # the filter should have left it out; never show it anyway
@@ -482,3 +466,28 @@ class VertexProvider(Provider):
             },
             reply,
         )
+
+
+def _build(setup: AccountSetup[VertexParams]) -> Provider:
+    return VertexProvider(
+        setup.name, setup.params, setup.timeout, setup.params.model, route=setup.route
+    )
+
+
+SPEC = ProviderSpec(
+    name="vertex_ai",
+    prefixes=("vertex_ai", "vertex_ai_beta"),
+    params=VertexParams,
+    factory=_build,
+    # The layout derived routes had before providers declared them: IDs issued stay valid.
+    route_fields=(
+        "model",
+        "api_base",
+        "api_version",
+        "organization",
+        "vertex_project",
+        "vertex_location",
+        "gcs_bucket_name",
+    ),
+    env={"vertex_credentials": "GOOGLE_APPLICATION_CREDENTIALS"},
+)

@@ -1,5 +1,8 @@
 """OpenAI batch rows <-> Vertex AI batch prediction rows, one JSONL line at a time.
 
+The request and response mapping is genai_rows' (shared with Gemini); this is Vertex's
+transport around it: the row shapes and the custom_id carried in labels.
+
 Upload: ``{"custom_id", "method", "url", "body": <chat completion request>}`` becomes
 ``{"request": <GenerateContentRequest>}``, the ``custom_id`` carried in ``request.labels``
 (see vertex_labels): Vertex keeps nothing of an input row but its ``request``, and writes its
@@ -11,21 +14,22 @@ from the echoed labels, never from the line's position.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from ..errors import BadRequest
+from ..jsoncodec import ANY as _decode
+from ..jsoncodec import ENCODER as _encode
+from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
+from .isotime import unix_seconds
 from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
 
 __all__ = [
+    "CHAT_URL",
     "FAILED",
     "SUCCEEDED",
-    "chat_to_generate_content",
     "openai_to_vertex_line",
     "vertex_to_openai_line",
 ]
@@ -35,171 +39,6 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 
 CHAT_URL = "/v1/chat/completions"
-_decode = msgspec.json.Decoder()
-_encode = msgspec.json.Encoder()
-
-_FINISH = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-}
-_SCHEMA_DROP = frozenset({"additionalProperties", "$schema", "strict", "$id", "$defs"})
-
-
-class RowError(ValueError):
-    """A row that cannot be turned into a Vertex request (message says why)."""
-
-
-def _parts(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
-    parts: list[dict[str, Any]] = []
-    for item in content:
-        kind = item.get("type") if isinstance(item, dict) else None
-        if kind == "text":
-            parts.append({"text": item.get("text", "")})
-        elif kind == "image_url":
-            url = item.get("image_url", {})
-            url = url.get("url") if isinstance(url, dict) else url
-            if not isinstance(url, str):
-                raise RowError("image_url needs a url")
-            if url.startswith("data:"):
-                header, _, data = url.partition(",")
-                mime = header[5:].split(";", 1)[0] or "application/octet-stream"
-                parts.append({"inlineData": {"mimeType": mime, "data": data}})
-            else:
-                mime = "image/png" if url.lower().endswith(".png") else "image/jpeg"
-                parts.append({"fileData": {"mimeType": mime, "fileUri": url}})
-        else:
-            raise RowError(f"content part type {kind!r} is not supported on Vertex AI")
-    return parts
-
-
-def _schema(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _schema(v) for k, v in node.items() if k not in _SCHEMA_DROP}
-    if isinstance(node, list):
-        return [_schema(v) for v in node]
-    return node
-
-
-def _tool_choice(choice: Any) -> dict[str, Any]:
-    if choice in ("auto", "none", "required"):
-        return {
-            "functionCallingConfig": {
-                "mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[choice]
-            }
-        }
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return {
-            "functionCallingConfig": {
-                "mode": "ANY",
-                "allowedFunctionNames": [choice["function"]["name"]],
-            }
-        }
-    raise RowError("tool_choice must be auto, none, required or a function")
-
-
-def chat_to_generate_content(body: dict[str, Any]) -> dict[str, Any]:
-    """A chat completion request as a Vertex GenerateContentRequest."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RowError("body.messages must be a non-empty list")
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
-    call_names: dict[str, str] = {}
-    for message in messages:
-        if not isinstance(message, dict):
-            raise RowError("each message must be an object")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_parts(message.get("content")))
-        elif role == "user":
-            contents.append({"role": "user", "parts": _parts(message.get("content"))})
-        elif role == "assistant":
-            parts = _parts(message.get("content"))
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function", {})
-                call_names[call.get("id", "")] = fn.get("name", "")
-                try:
-                    args = json.loads(fn.get("arguments") or "{}")
-                except ValueError:
-                    raise RowError("tool call arguments must be JSON") from None
-                parts.append({"functionCall": {"name": fn.get("name"), "args": args}})
-            contents.append({"role": "model", "parts": parts})
-        elif role == "tool":
-            name = call_names.get(message.get("tool_call_id", ""), message.get("name", ""))
-            contents.append(
-                {
-                    "role": "user",
-                    "parts": [
-                        {
-                            "functionResponse": {
-                                "name": name,
-                                "response": {"content": message.get("content")},
-                            }
-                        }
-                    ],
-                }
-            )
-        else:
-            raise RowError(f"message role {role!r} is not supported")
-    request: dict[str, Any] = {"contents": contents}
-    if system:
-        request["systemInstruction"] = {"parts": system}
-    config: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    for key, value in (
-        ("maxOutputTokens", max_tokens),
-        ("temperature", body.get("temperature")),
-        ("topP", body.get("top_p")),
-        ("candidateCount", body.get("n")),
-        ("seed", body.get("seed")),
-        ("presencePenalty", body.get("presence_penalty")),
-        ("frequencyPenalty", body.get("frequency_penalty")),
-    ):
-        if value is not None:
-            config[key] = value
-    stop = body.get("stop")
-    if stop is not None:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict):
-        if fmt.get("type") == "json_schema":
-            config["responseMimeType"] = "application/json"
-            schema = (fmt.get("json_schema") or {}).get("schema")
-            if schema is not None:
-                config["responseSchema"] = _schema(schema)
-        elif fmt.get("type") == "json_object":
-            config["responseMimeType"] = "application/json"
-    if config:
-        request["generationConfig"] = config
-    tools = body.get("tools")
-    if tools:
-        declarations = []
-        for tool in tools:
-            fn = tool.get("function") if isinstance(tool, dict) else None
-            if tool.get("type") != "function" or not isinstance(fn, dict):
-                raise RowError("only function tools are supported on Vertex AI")
-            declaration = {"name": fn.get("name")}
-            if fn.get("description"):
-                declaration["description"] = fn["description"]
-            if fn.get("parameters"):
-                declaration["parameters"] = _schema(fn["parameters"])
-            declarations.append(declaration)
-        request["tools"] = [{"functionDeclarations": declarations}]
-    if body.get("tool_choice") is not None:
-        request["toolConfig"] = _tool_choice(body["tool_choice"])
-    return request
 
 
 def openai_to_vertex_line(number: int, line: bytes) -> bytes:
@@ -251,48 +90,6 @@ def _labels(body: dict[str, Any], custom_id: str) -> dict[str, str]:
     return {**own, **carried}
 
 
-def _unix(stamp: Any) -> int:
-    if isinstance(stamp, str):
-        try:
-            return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            pass
-    return 0
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
-
-
-def _message(candidate: dict[str, Any], custom_id: str, index: int) -> tuple[dict[str, Any], str]:
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for part in (candidate.get("content") or {}).get("parts") or []:
-        if "text" in part and not part.get("thought"):
-            texts.append(part["text"])
-        elif "functionCall" in part:
-            call = part["functionCall"]
-            calls.append(
-                {
-                    "id": f"call_{_digest(custom_id, str(index), str(len(calls)))}",
-                    "type": "function",
-                    "function": {
-                        "name": call.get("name"),
-                        "arguments": json.dumps(call.get("args") or {}),
-                    },
-                }
-            )
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    reason = "tool_calls" if calls else _FINISH.get(candidate.get("finishReason", "STOP"), "stop")
-    return message, reason
-
-
 def _custom_id(row: dict[str, Any]) -> str | None:
     request = row.get("request")
     found = custom_id_from_labels(request.get("labels") if isinstance(request, dict) else None)
@@ -332,46 +129,20 @@ def vertex_to_openai_line(
             custom_id = f"line-{number}"
             if unmatched is not None:
                 unmatched(number)
-        request_id = "req_" + _digest(custom_id, str(number))
-        out_id = "batch_req_" + _digest(custom_id, "out", str(number))
+        request_id = "req_" + digest(custom_id, str(number))
+        out_id = "batch_req_" + digest(custom_id, "out", str(number))
         body: dict[str, Any]
         if failed or not isinstance(response, dict):
-            body = {
-                "error": {
-                    "message": str(row.get("status") or "no response"),
-                    "type": "vertex_ai_error",
-                    "param": None,
-                    "code": None,
-                }
-            }
+            body = error_body(str(row.get("status") or "no response"), "vertex_ai_error")
             status_code = 400
         else:
-            choices = []
-            for index, candidate in enumerate(response.get("candidates") or []):
-                message, reason = _message(candidate, custom_id, index)
-                choices.append(
-                    {
-                        "index": candidate.get("index", index),
-                        "message": message,
-                        "logprobs": None,
-                        "finish_reason": reason,
-                    }
-                )
-            usage = response.get("usageMetadata") or {}
-            prompt = int(usage.get("promptTokenCount", 0))
-            completion = int(usage.get("candidatesTokenCount", 0))
-            body = {
-                "id": "chatcmpl-" + _digest(custom_id, str(number), "completion"),
-                "object": "chat.completion",
-                "created": _unix(row.get("processed_time")),
-                "model": response.get("modelVersion") or model,
-                "choices": choices,
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": int(usage.get("totalTokenCount", prompt + completion)),
-                },
-            }
+            body = chat_completion(
+                response,
+                model=model,
+                created=unix_seconds(row.get("processed_time")) or 0,
+                custom_id=custom_id,
+                seed=str(number),
+            )
             status_code = 200
         return _encode.encode(
             {

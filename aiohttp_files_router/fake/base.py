@@ -1,0 +1,98 @@
+"""What every fake shares: the record of each request, answering early, storage and clock.
+
+Each fake (OpenAI, Azure, Vertex AI, Gemini, Bedrock) is built from its own provider's
+documentation; only this plumbing is common.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .store import make_root, remove_root
+
+__all__ = ["Answer", "FakeService", "RecordedRequest"]
+
+
+@dataclass
+class RecordedRequest:
+    """What the fake saw of one request, for tests to assert on."""
+
+    method: str
+    path: str
+    raw_path: str  # as sent, before percent-decoding
+    query: dict[str, str]
+    account: str | None  # the account whose credential was used, None if none was valid
+    key: str | None  # the credential presented (API key or bearer token)
+    chunked: bool
+    content_type: str
+    bytes: int = 0  # file bytes received on upload
+    form: dict[str, str] = field(default_factory=dict)  # text fields of an upload
+    json: Any = None  # JSON body, if any
+    file_head: builtins.bytes = b""  # the first bytes of an uploaded file
+    client_request_id: str | None = None  # the X-Client-Request-Id the caller sent
+    response_request_id: str = ""  # the x-request-id this fake answered with
+
+
+class Answer(Exception):
+    """Raised inside a handler to answer with ``response`` at once."""
+
+    def __init__(self, response: web.Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+class FakeService:
+    """A fake's storage root (removed at cleanup when it made it), its batch clock
+    (``clock``, ``phase_seconds``, ``cancel_seconds``; a test may replace ``clock`` to move
+    time) and the requests it saw."""
+
+    def __init__(
+        self,
+        *,
+        storage: Path | None,
+        phase_seconds: float = 0.0,
+        cancel_seconds: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.root, self._owns_root = make_root(storage)
+        self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
+        self.clock = clock
+        self.requests: list[RecordedRequest] = []
+
+    async def _cleanup(self, app: web.Application) -> None:
+        if self._owns_root:
+            remove_root(self.root)
+
+    def requests_to(self, account: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.account == account]
+
+    def record(
+        self,
+        request: web.Request,
+        *,
+        account: str | None,
+        key: str | None,
+        raw_path: str | None = None,
+        **extra: Any,
+    ) -> RecordedRequest:
+        """A new record of ``request``, kept in ``requests``."""
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            raw_path=request.raw_path.split("?", 1)[0] if raw_path is None else raw_path,
+            query=dict(request.query),
+            account=account,
+            key=key,
+            chunked="chunked" in request.headers.get("Transfer-Encoding", "").lower(),
+            content_type=request.content_type,
+            **extra,
+        )
+        self.requests.append(record)
+        return record

@@ -1,0 +1,749 @@
+"""Gemini Developer API accounts (``model: gemini/<model>``): the Files API and batch mode.
+
+- Upload (``purpose=batch`` only): OpenAI rows become ``{"key": <custom_id>, "request":
+  <GenerateContentRequest>}`` rows while they stream (genai_rows); the key comes back in the
+  output. The resumable protocol must declare the total size at ``start``
+  (``X-Goog-Upload-Header-Content-Length``: every example in ai.google.dev/api/files sends
+  it and google-genai measures the file first), which a transformed stream does not know: it
+  is spooled to an unlinked temp file, then sent from disk a chunk at a time, each chunk but
+  the last a multiple of the server's granularity (8 MiB, the SDK's ``CHUNK_SIZE``).
+- A batch's responses file (``files/batch-<batch id>``, source GENERATED) is served as
+  OpenAI batch output rows; ``output_file_id`` and ``error_file_id`` are two views of it (its
+  ID with ``#succeeded`` or ``#failed``). Gemini does not serve uploaded files back.
+- Batches: ``models/<model>:batchGenerateContent`` with the uploaded file as input; every
+  answer is a long-running Operation whose ``metadata`` is the batch.
+- Isolation: deployments sharing one API key share one Gemini project. Every file and batch
+  the router creates has a displayName starting with the deployment's route (quoted) and a
+  ``/``; objects without it are another deployment's (or nobody's) and answer 404. A
+  responses file belongs to the deployment whose batch wrote it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import os
+import re
+import secrets as random
+import tempfile
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
+from typing import IO, Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ..errors import BadRequest, NotFound, RouterError, UpstreamUnavailable, for_log
+from ..jsoncodec import ANY as _decode_any
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import OBJECT as _decode
+from ..params import ProviderParams
+from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
+from .isotime import unix_seconds
+from .jsonl import map_lines
+
+__all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
+
+logger = logging.getLogger(__package__)
+
+DEFAULT_API_BASE = "https://generativelanguage.googleapis.com"
+API = "v1beta"
+CHAT_URL = "/v1/chat/completions"
+# google-genai's CHUNK_SIZE; the server names its granularity in the start answer.
+CHUNK_BYTES = 8 * 1024 * 1024
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
+PAGE_SIZE = "100"  # the most a Files / Batch API page holds
+# The two views of a responses file: the rows that succeeded, the rows that failed.
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+# Gemini names files and batches with lowercase letters, digits and dashes.
+_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_STATES = {
+    "BATCH_STATE_PENDING": "validating",
+    "BATCH_STATE_RUNNING": "in_progress",
+    "BATCH_STATE_SUCCEEDED": "completed",
+    "BATCH_STATE_FAILED": "failed",
+    "BATCH_STATE_CANCELLED": "cancelled",
+    "BATCH_STATE_EXPIRED": "expired",
+}
+_FILE_STATES = {"ACTIVE": "processed", "PROCESSING": "uploaded", "FAILED": "error"}
+# google.rpc.Code -> HTTP status (google/rpc/code.proto), for failed rows.
+_RPC_STATUS = {
+    1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
+    9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+}  # fmt: skip
+# The File resource's displayName holds at most 512 characters (ai.google.dev/api/files).
+MAX_DISPLAY_NAME = 512
+
+
+def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
+    return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+def _view(file_id: str) -> tuple[str, str | None]:
+    """A file ID as (Gemini's file ID, the view of a responses file or None)."""
+    base, sep, view = file_id.rpartition("#")
+    if sep and view in (SUCCEEDED, FAILED):
+        return base, view
+    return file_id, None
+
+
+def _no_file(file_id: str) -> NotFound:
+    return NotFound(f"No such File object: '{file_id}'.", param="file_id")
+
+
+def _no_batch(batch_id: str) -> NotFound:
+    return NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
+
+
+def _missing(reply: UpstreamReply) -> bool:
+    """Gemini answers a missing (or another project's) file with 403 "may not exist"."""
+    return reply.status == 404 or (reply.status == 403 and b"may not exist" in reply.body)
+
+
+def _count(stats: Mapping[str, Any], name: str) -> int:
+    # int64 fields are JSON strings, and zeros are left out (proto3 JSON mapping).
+    try:
+        return int(stats.get(name) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class GeminiParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of a Gemini Developer API deployment (``model: gemini/<model>``)."""
+
+    secret_fields = frozenset({"api_key"})
+
+    api_key: str | None = None  # sent as x-goog-api-key; GEMINI_API_KEY is the fallback
+    api_base: str | None = None  # https://generativelanguage.googleapis.com (a fake's, in tests)
+
+
+class GeminiProvider(Provider):
+    # Rows become GenerateContent requests for the deployment's model: only chat completions
+    # map, and rows need no body.model. Batch mode takes input files up to 2 GB
+    # (ai.google.dev/gemini-api/docs/batch-mode); it documents no request count, so the
+    # router's default bound on lines stays.
+    batch_rules = BatchRules(frozenset((CHAT_URL,)), max_bytes=2 * 1024**3, needs_model=False)
+    # The Gemini API documents no header for a caller's request ID.
+
+    def __init__(self, setup: AccountSetup[GeminiParams]):
+        params = setup.params
+        self.name = setup.name
+        self.model = setup.model.removeprefix("models/")
+        if not self.model or not _ID.fullmatch(self.model.replace(".", "-")):
+            raise ProviderError("a gemini account needs model: gemini/<model>")
+        if not params.api_key:
+            raise ProviderError("a gemini account needs api_key (or GEMINI_API_KEY)")
+        base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
+        for suffix in ("/v1beta", "/v1"):
+            base = base.removesuffix(suffix)
+        self.upstream = Upstream(
+            setup.name,
+            base,
+            setup.timeout,
+            auth=StaticAuth({"x-goog-api-key": params.api_key}, (params.api_key,)),
+            retries=params.retries,
+        )
+        origin = URL(base)
+        self.origin = (origin.scheme, origin.host, origin.port)
+        # One key is one Google Cloud project: its files and batches are one store.
+        key_digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
+        self.shared_store = f"{base}, the same API key (sha256 {key_digest}...)"
+        # Quoted whole, so one route is never a prefix of another's namespace.
+        self.prefix = quote(setup.route or setup.name, safe="") + "/"
+
+    def _url(self, *segments: str, action: str = "") -> URL:
+        """``base/v1beta/seg/...``; ``action`` (``:cancel``) kept as the API spells it."""
+        url = self.upstream.url(API, *segments)
+        return URL(str(url) + action, encoded=True) if action else url
+
+    def _json_headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json"}
+
+    # -- files ------------------------------------------------------------------------------
+    def _file_object(self, file: Mapping[str, Any], file_id: str | None = None) -> dict[str, Any]:
+        gemini_id = str(file.get("name", "")).removeprefix("files/")
+        generated = file.get("source") == "GENERATED"
+        display = str(file.get("displayName") or "")
+        return {
+            "id": file_id or gemini_id,
+            "object": "file",
+            "bytes": _count(file, "sizeBytes"),
+            "created_at": unix_seconds(file.get("createTime")) or 0,
+            "expires_at": unix_seconds(file.get("expirationTime")),
+            "filename": (f"{gemini_id}.jsonl" if generated else display.removeprefix(self.prefix)),
+            "purpose": "batch_output" if generated else "batch",
+            "status": _FILE_STATES.get(str(file.get("state")), "processed"),
+            "status_details": None,
+        }
+
+    def _gemini_id(self, file_id: str) -> tuple[str, str | None]:
+        gemini_id, view = _view(file_id)
+        if not _ID.fullmatch(gemini_id):
+            raise _no_file(file_id)
+        return gemini_id, view
+
+    async def _own_file(
+        self, http: aiohttp.ClientSession, file_id: str
+    ) -> tuple[UpstreamReply, dict[str, Any]]:
+        """The File resource, if this deployment made it; anything else is a 404."""
+        gemini_id, view = self._gemini_id(file_id)
+        reply = await self.upstream.json(http, "GET", self._url("files", gemini_id))
+        if _missing(reply):
+            raise _no_file(file_id)
+        if not reply.ok:
+            return reply, {}
+        file = self.upstream.decode(_decode, reply.body)
+        generated = file.get("source") == "GENERATED"
+        if view is not None and not generated:
+            raise _no_file(file_id)
+        if generated:
+            owned = await self._owns_responses(http, gemini_id)
+        else:
+            owned = str(file.get("displayName") or "").startswith(self.prefix)
+        if not owned:
+            raise _no_file(file_id)
+        return reply, file
+
+    async def _owns_responses(self, http: aiohttp.ClientSession, gemini_id: str) -> bool:
+        """Whether a generated file is the responses file of one of this deployment's
+        batches (Gemini names it ``files/batch-<batch id>``)."""
+        batch_id = gemini_id.removeprefix("batch-")
+        if batch_id == gemini_id or not _ID.fullmatch(batch_id):
+            return False
+        reply = await self.upstream.json(http, "GET", self._url("batches", batch_id))
+        if not reply.ok:
+            return False
+        batch = self._metadata(self.upstream.decode(_decode, reply.body))
+        return self._owned(batch) and self._responses(batch) == f"files/{gemini_id}"
+
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        if upload.purpose != "batch":
+            raise BadRequest(
+                "Gemini accounts take only purpose=batch uploads (the Gemini API keeps no "
+                "purpose, and its batch mode reads only its own row format).",
+                param="purpose",
+            )
+        fd, path = tempfile.mkstemp(prefix="files-router-", dir=upload.spool_dir)
+        spool = os.fdopen(fd, "w+b")
+        os.unlink(path)  # gone from the directory now; the space is freed on close
+        try:
+            size = 0
+            async for chunk in upload.guard(map_lines(upload.chunks, self._row)):
+                await asyncio.to_thread(spool.write, chunk)
+                size += len(chunk)
+            await asyncio.to_thread(spool.seek, 0)
+            return await self._upload(http, upload.filename, spool, size)
+        finally:
+            spool.close()
+
+    def _row(self, number: int, line: bytes) -> bytes:
+        if not line.strip():
+            return line
+        try:
+            row = _decode_any.decode(line)
+            if not isinstance(row, dict):
+                raise RowError("the line is not a JSON object")
+            custom_id = row.get("custom_id")
+            if not isinstance(custom_id, str) or not custom_id:
+                raise RowError("custom_id is missing")
+            if row.get("url", CHAT_URL) != CHAT_URL:
+                raise RowError(f"only {CHAT_URL} rows can run on Gemini")
+            body = row.get("body")
+            if not isinstance(body, dict):
+                raise RowError("body must be an object")
+            request = chat_to_generate_content(body)
+            self._check_file_refs(request)
+        except msgspec.DecodeError:
+            raise BadRequest(
+                f"Line {number} of the batch file is not valid JSON.",
+                param="file",
+                code="invalid_batch_line",
+            ) from None
+        except (RowError, AttributeError, TypeError, KeyError) as err:
+            reason = str(err) if isinstance(err, RowError) else "it is not a chat completion row"
+            raise BadRequest(
+                f"Line {number} of the batch file cannot run on Gemini: {reason}.",
+                param="file",
+                code="invalid_batch_line",
+            ) from None
+        return _json.encode({"key": custom_id, "request": request})
+
+    def _check_file_refs(self, request: Mapping[str, Any]) -> None:
+        """Gemini reads a ``fileData`` URI of its own Files API with the account's key: a row
+        could name another deployment's file through it. Only public URLs may be named."""
+        base = self.upstream.base.lower()
+        for content in request.get("contents") or []:
+            for part in content.get("parts") or []:
+                uri = (part.get("fileData") or {}).get("fileUri")
+                if not isinstance(uri, str):
+                    continue
+                low = uri.strip().lower()
+                if low.startswith(base) or not low.startswith(("https://", "http://")):
+                    raise RowError(
+                        f"it names {uri[:200]!r}; rows may name only public http(s) URLs, "
+                        "not files of the account's Gemini project"
+                    )
+
+    def _same_origin(self, url: str) -> bool:
+        parsed = URL(url)
+        return (parsed.scheme, parsed.host, parsed.port) == self.origin
+
+    async def _upload(
+        self, http: aiohttp.ClientSession, filename: str, spool: IO[bytes], size: int
+    ) -> UpstreamReply:
+        display = (self.prefix + filename)[:MAX_DISPLAY_NAME]
+        start = {
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(size),
+            "X-Goog-Upload-Header-Content-Type": "application/jsonl",
+            **self._json_headers(),
+        }
+        body = _json.encode({"file": {"displayName": display, "mimeType": "application/jsonl"}})
+        async with self.upstream.exchange(
+            http, "POST", self.upstream.url("upload", API, "files"), headers=start, data=body
+        ) as resp:
+            reply = await self.upstream.read(resp)
+            session = resp.headers.get("X-Goog-Upload-URL")
+            granularity = resp.headers.get("X-Goog-Upload-Chunk-Granularity", "")
+        if not reply.ok:
+            return reply
+        if not session or not self._same_origin(session):
+            # The key goes with every chunk: never to another host.
+            raise UpstreamUnavailable(
+                f"The upstream account for '{self.name}' answered the upload's start "
+                "without a usable X-Goog-Upload-URL."
+            )
+        step = int(granularity) if granularity.isdigit() and int(granularity) > 0 else 0
+        chunk_size = CHUNK_BYTES
+        if step and step <= MAX_CHUNK_BYTES:
+            chunk_size = max(step, CHUNK_BYTES // step * step)
+        offset = 0
+        while True:
+            data = await asyncio.to_thread(spool.read, chunk_size)
+            last = offset + len(data) >= size
+            headers = {
+                "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
+                "X-Goog-Upload-Offset": str(offset),
+            }
+            # A BytesIO body: aiohttp writes it without holding up the loop, with its length.
+            async with self.upstream.exchange(
+                http, "POST", URL(session, encoded=True), headers=headers, data=io.BytesIO(data)
+            ) as resp:
+                reply = await self.upstream.read(resp)
+            if not reply.ok or last:
+                break
+            offset += len(data)
+        if not reply.ok:
+            await self._cancel_upload(http, session)
+            return reply
+        answer = self.upstream.decode(_decode, reply.body)
+        file = answer.get("file")
+        if not isinstance(file, dict):
+            raise UpstreamUnavailable(
+                f"The upstream account for '{self.name}' answered the upload without a file."
+            )
+        return _ok(self._file_object(file), reply)
+
+    async def _cancel_upload(self, http: aiohttp.ClientSession, session: str) -> None:
+        """Ends a refused upload's session, so Gemini keeps no partial file; best effort."""
+        try:
+            async with self.upstream.exchange(
+                http,
+                "POST",
+                URL(session, encoded=True),
+                headers={"X-Goog-Upload-Command": "cancel"},
+            ):
+                pass
+        except RouterError:
+            pass  # the refusal being answered matters more than this clean-up
+
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        reply, file = await self._own_file(http, file_id)
+        if not reply.ok:
+            return reply
+        # A view's size is its file's: counting its rows would mean reading them all.
+        return _ok(self._file_object(file, file_id), reply)
+
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        # Deleting a view deletes the responses file both views read.
+        owned, _ = await self._own_file(http, file_id)
+        if not owned.ok:
+            return owned
+        gemini_id, _ = self._gemini_id(file_id)
+        reply = await self.upstream.json(http, "DELETE", self._url("files", gemini_id))
+        if _missing(reply):
+            raise _no_file(file_id)
+        if not reply.ok:
+            return reply
+        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+
+    async def _responses_files(self, http: aiohttp.ClientSession) -> set[str] | UpstreamReply:
+        """The responses files of this deployment's batches (walks the batch listing)."""
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            params = {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
+            reply = await self.upstream.json(http, "GET", self._url("batches"), params=params)
+            if not reply.ok:
+                return reply
+            page = self.upstream.decode(_decode, reply.body)
+            for op in page.get("operations") or page.get("batches") or []:
+                batch = self._metadata(op)
+                if self._owned(batch) and self._responses(batch):
+                    found.add(str(self._responses(batch)))
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """Gemini pages by token (newest first); OpenAI by the last ID seen. The pages are
+        walked to the cursor, keeping only this deployment's files."""
+        limit = int(query.get("limit", "10000"))
+        after = query.get("after")
+        after = _view(after)[0] if after else None
+        purpose = query.get("purpose")
+        found_after = after is None
+        out: list[dict[str, Any]] = []
+        responses: set[str] | None = None
+        token: str | None = None
+        while True:
+            params = {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
+            reply = await self.upstream.json(http, "GET", self._url("files"), params=params)
+            if not reply.ok:
+                return reply
+            page = self.upstream.decode(_decode, reply.body)
+            for file in page.get("files") or []:
+                name = str(file.get("name", ""))
+                if file.get("source") == "GENERATED":
+                    if responses is None:
+                        walked = await self._responses_files(http)
+                        if isinstance(walked, UpstreamReply):
+                            return walked
+                        responses = walked
+                    if name not in responses:
+                        continue
+                elif not str(file.get("displayName") or "").startswith(self.prefix):
+                    continue
+                obj = self._file_object(file)
+                if not found_after:
+                    found_after = obj["id"] == after
+                    continue
+                if purpose is None or obj["purpose"] == purpose:
+                    out.append(obj)
+            token = page.get("nextPageToken")
+            if len(out) > limit or not token:
+                break
+        data = out[:limit]
+        return _ok(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": len(out) > limit or bool(token),
+            },
+            reply,
+        )
+
+    @asynccontextmanager
+    async def file_content(
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
+    ) -> AsyncIterator[ContentStream]:
+        reply, file = await self._own_file(http, file_id)
+        if not reply.ok:
+            yield ContentStream(reply.status, reply.headers, _nothing(), error=reply)
+            return
+        if file.get("source") != "GENERATED":
+            raise BadRequest(
+                "Gemini does not serve uploaded files back: only a batch's output and error "
+                "files have content.",
+                param="file_id",
+                code="content_not_available",
+            )
+        gemini_id, view = self._gemini_id(file_id)
+        url = URL(
+            f"{self.upstream.base}/download/{API}/files/{quote(gemini_id, safe='')}:download",
+            encoded=True,
+        )
+        created = unix_seconds(file.get("createTime")) or 0
+        async with self.upstream.stream(http, url, params={"alt": "media"}) as stream:
+            if stream.error is None:
+                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
+                stream = ContentStream(
+                    stream.status,
+                    {"Content-Type": "application/jsonl"}
+                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
+                    map_lines(stream.chunks, self._output_line(view, created, file_id)),
+                )
+            yield stream
+
+    def _output_line(self, view: str | None, created: int, file_id: str) -> Any:  # jsonl.LineFn
+        reported = False
+
+        def fn(number: int, line: bytes) -> bytes | None:
+            nonlocal reported
+            if not line.strip():
+                return None
+            try:
+                row = _decode_any.decode(line)
+            except msgspec.DecodeError:
+                row = None
+            if not isinstance(row, dict):
+                row = {"error": {"code": 13, "message": f"unreadable response on line {number}"}}
+            response = row.get("response")
+            failed = not isinstance(response, dict)
+            if view == (SUCCEEDED if failed else FAILED):
+                return None
+            key = row.get("key")
+            custom_id = key if isinstance(key, str) and key else f"line-{number}"
+            if custom_id != key and not reported:
+                reported = True
+                logger.warning(
+                    "account %s: line %d of %s carries no key; such rows are named line-N",
+                    self.name,
+                    number,
+                    for_log(file_id),
+                )
+            body: dict[str, Any]
+            if isinstance(response, dict):
+                status_code = 200
+                body = chat_completion(
+                    response,
+                    model=self.model,
+                    created=created,
+                    custom_id=custom_id,
+                    seed=str(number),
+                )
+            else:
+                found = row.get("error")
+                error: dict[str, Any] = found if isinstance(found, dict) else {}
+                code = error.get("code")
+                status_code = _RPC_STATUS.get(code, 500) if isinstance(code, int) else 500
+                body = error_body(str(error.get("message") or "no response"), "gemini_error")
+            return _json.encode(
+                {
+                    "id": "batch_req_" + digest(custom_id, "out", str(number)),
+                    "custom_id": custom_id,
+                    "response": {
+                        "status_code": status_code,
+                        "request_id": "req_" + digest(custom_id, str(number)),
+                        "body": body,
+                    },
+                    "error": None,
+                }
+            )
+
+        return fn
+
+    # -- batches ----------------------------------------------------------------------------
+    @staticmethod
+    def _metadata(op: dict[str, Any]) -> dict[str, Any]:
+        """The batch inside an Operation (or the batch itself, where one is answered)."""
+        meta = op.get("metadata")
+        batch = dict(meta) if isinstance(meta, dict) else dict(op)
+        batch.setdefault("name", op.get("name"))
+        if isinstance(op.get("error"), dict):
+            batch["_error"] = op["error"]
+        return batch
+
+    def _owned(self, batch: Mapping[str, Any]) -> bool:
+        return str(batch.get("displayName") or "").startswith(self.prefix)
+
+    @staticmethod
+    def _responses(batch: Mapping[str, Any]) -> str | None:
+        output = batch.get("output")
+        name = output.get("responsesFile") if isinstance(output, dict) else None
+        return name if isinstance(name, str) and name else None
+
+    def _batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        status = _STATES.get(str(batch.get("state")), "validating")
+        stats = batch.get("batchStats") or {}
+        done = _count(stats, "successfulRequestCount")
+        failed = _count(stats, "failedRequestCount")
+        total = max(_count(stats, "requestCount"), done + failed)
+        obj: dict[str, Any] = {
+            "id": str(batch.get("name", "")).removeprefix("batches/"),
+            "object": "batch",
+            "endpoint": CHAT_URL,
+            "model": str(batch.get("model") or self.model).removeprefix("models/"),
+            "input_file_id": str(
+                (batch.get("inputConfig") or {}).get("fileName") or ""
+            ).removeprefix("files/"),
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": unix_seconds(batch.get("createTime")) or 0,
+            "request_counts": {"total": total, "completed": done, "failed": failed},
+            "metadata": None,
+        }
+        ended = {
+            "completed": "completed_at",
+            "failed": "failed_at",
+            "cancelled": "cancelled_at",
+            "expired": "expired_at",
+        }.get(status)
+        if ended and batch.get("endTime"):
+            obj[ended] = unix_seconds(batch["endTime"])
+        responses = self._responses(batch)
+        if responses and status in ("completed", "cancelled", "failed", "expired"):
+            gemini_id = responses.removeprefix("files/")
+            if done:
+                obj["output_file_id"] = f"{gemini_id}#{SUCCEEDED}"
+            if failed:
+                obj["error_file_id"] = f"{gemini_id}#{FAILED}"
+        error = batch.get("_error")
+        if status == "failed" and isinstance(error, dict) and error.get("message"):
+            obj["errors"] = {
+                "object": "list",
+                "data": [
+                    {
+                        "code": str(error.get("code", "")),
+                        "message": str(error["message"]),
+                        "param": None,
+                        "line": None,
+                    }
+                ],
+            }
+        return obj
+
+    def _batch_id(self, batch_id: str) -> str:
+        if not _ID.fullmatch(batch_id):
+            raise _no_batch(batch_id)
+        return batch_id
+
+    async def _own_batch(
+        self, http: aiohttp.ClientSession, batch_id: str
+    ) -> tuple[UpstreamReply, dict[str, Any]]:
+        """The batch, if this deployment created it; anything else is a 404."""
+        reply = await self.upstream.json(
+            http, "GET", self._url("batches", self._batch_id(batch_id))
+        )
+        if _missing(reply):
+            raise _no_batch(batch_id)
+        if not reply.ok:
+            return reply, {}
+        batch = self._metadata(self.upstream.decode(_decode, reply.body))
+        if not self._owned(batch):
+            raise _no_batch(batch_id)
+        return reply, batch
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        if body.get("endpoint") != CHAT_URL:
+            raise BadRequest(f"Gemini accounts run only '{CHAT_URL}' batches.", param="endpoint")
+        input_id = str(body.get("input_file_id") or "")
+        try:
+            owned, file = await self._own_file(http, input_id)
+        except NotFound:
+            raise NotFound(f"No such File object: '{input_id}'.", param="input_file_id") from None
+        if not owned.ok:
+            return owned
+        if file.get("source") == "GENERATED" or _view(input_id)[1] is not None:
+            raise BadRequest(
+                "input_file_id must be a file uploaded with purpose=batch.",
+                param="input_file_id",
+            )
+        job = {
+            "batch": {
+                "displayName": f"{self.prefix}batch-{random.token_hex(6)}",
+                "inputConfig": {"fileName": f"files/{input_id}"},
+            }
+        }
+        url = self._url("models", action=f"/{quote(self.model, safe='')}:batchGenerateContent")
+        reply = await self.upstream.json(
+            http, "POST", url, data=_json.encode(job), headers=self._json_headers()
+        )
+        if not reply.ok:
+            return reply
+        return _ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
+
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        reply, batch = await self._own_batch(http, batch_id)
+        if not reply.ok:
+            return reply
+        return _ok(self._batch(batch), reply)
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        owned, _ = await self._own_batch(http, batch_id)
+        if not owned.ok:
+            return owned
+        reply = await self.upstream.json(
+            http,
+            "POST",
+            self._url("batches", batch_id, action=":cancel"),
+            data=b"{}",
+            headers=self._json_headers(),
+        )
+        if not reply.ok:
+            return reply
+        return await self.retrieve_batch(http, batch_id)
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """Gemini pages by token; OpenAI by the last ID seen. Walk the tokens to the cursor."""
+        limit = int(query.get("limit", "20"))
+        after = query.get("after")
+        found_after = after is None
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params = {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
+            reply = await self.upstream.json(http, "GET", self._url("batches"), params=params)
+            if not reply.ok:
+                return reply
+            page = self.upstream.decode(_decode, reply.body)
+            for op in page.get("operations") or page.get("batches") or []:
+                batch = self._metadata(op)
+                if not self._owned(batch):
+                    continue
+                obj = self._batch(batch)
+                if found_after:
+                    out.append(obj)
+                elif obj["id"] == after:
+                    found_after = True
+            token = page.get("nextPageToken")
+            if len(out) > limit or not token:
+                break
+        data = out[:limit]
+        return _ok(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": len(out) > limit or bool(token),
+            },
+            reply,
+        )
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _build(setup: AccountSetup[GeminiParams]) -> Provider:
+    return GeminiProvider(setup)
+
+
+SPEC = ProviderSpec(
+    name="gemini",
+    prefixes=("gemini",),
+    params=GeminiParams,
+    factory=_build,
+    route_fields=("model", "api_base"),
+    env={"api_key": "GEMINI_API_KEY"},
+)

@@ -1,0 +1,199 @@
+"""The provider seam: a provider is one module; the core names none and asks the registry."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from aiohttp_files_router import ConfigError, parse_config
+from aiohttp_files_router.accounts import Registry
+from aiohttp_files_router.providers import PROVIDERS, params_type, provider_name, spec_for
+
+PACKAGE = Path(__file__).resolve().parent.parent / "aiohttp_files_router"
+PROVIDER_NAMES = re.compile(r"azure|vertex|gemini|bedrock|gcs|google|aws", re.IGNORECASE)
+# Modules outside providers/ and fake/ that may name providers, and why:
+ALLOWED = {
+    # --demo starts one fake of each provider and writes their accounts into a config.
+    "demo.py",
+}
+
+
+def core_modules() -> list[Path]:
+    return sorted(
+        p for p in [*PACKAGE.glob("*.py"), *PACKAGE.glob("handlers/*.py")] if p.name not in ALLOWED
+    )
+
+
+def test_core_modules_name_no_provider() -> None:
+    modules = core_modules()
+    names = {p.name for p in modules}
+    for required in ("app.py", "accounts.py", "config.py", "selection.py", "upstream.py"):
+        assert required in names
+    offenders = [
+        f"{p.relative_to(PACKAGE)}:{n}: {line.strip()}"
+        for p in modules
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if PROVIDER_NAMES.search(line)
+    ]
+    assert offenders == []
+
+
+def test_the_check_would_see_a_provider_name() -> None:
+    assert PROVIDER_NAMES.search("    if kind == 'Azure':")
+    assert PROVIDER_NAMES.search("# a GCS bucket")
+
+
+def test_registry_maps_every_litellm_prefix() -> None:
+    assert {p for s in PROVIDERS for p in s.prefixes} == {
+        "openai",
+        "openai_compatible",
+        "azure",
+        "vertex_ai",
+        "vertex_ai_beta",
+        "gemini",
+    }
+    assert provider_name("gpt-4o") == "openai"
+    assert provider_name("azure/dep") == "azure"
+    assert provider_name("gpt-4o", "azure") == "azure"
+    assert spec_for("vertex_ai_beta") is spec_for("vertex_ai")
+    assert spec_for("anthropic") is None
+    for spec in PROVIDERS:
+        assert params_type(spec.prefixes[0]) is spec.params
+        # Route fields are visible in IDs: never a secret.
+        assert not set(spec.route_fields) & spec.params.secret_fields
+
+
+def test_each_provider_has_its_own_fields() -> None:
+    config = {
+        "model_list": [
+            {"model_name": "a", "litellm_params": {"model": "openai/x", "api_key": "k"}},
+            {
+                "model_name": "b",
+                "litellm_params": {"model": "openai/x", "vertex_project": "p"},
+            },
+        ]
+    }
+    with pytest.raises(
+        ConfigError, match=r"unknown field `\$\.model_list\[1\]\.litellm_params\.vertex_project`"
+    ):
+        parse_config(config, env={})
+    config["model_list"][1]["litellm_params"] = {"model": "vertex_ai/x", "api_key": "k"}
+    with pytest.raises(ConfigError, match=r"`\$\.model_list\[1\]\.litellm_params\.api_key`"):
+        parse_config(config, env={})
+
+
+def test_errors_name_the_path_inside_litellm_params() -> None:
+    def error(params: object, section: str = "model_list") -> str:
+        if section == "model_list":
+            config = {"model_list": [{"model_name": "a", "litellm_params": params}]}
+        else:
+            config = {"files_settings": [params]}
+        with pytest.raises(ConfigError) as info:
+            parse_config(config, "cfg.yaml", env={})
+        return str(info.value)
+
+    assert error({"api_key": "k"}) == (
+        "cfg.yaml: Object missing required field `model` - at `$.model_list[0].litellm_params`"
+    )
+    assert "`$.model_list[0].litellm_params.timeout`" in error({"model": "azure/d", "timeout": 0})
+    assert "`$.model_list[0].litellm_params.tags[1]`" in error({"model": "x", "tags": ["a", 1]})
+    assert error({"api_key": "k"}, "files_settings") == (
+        "cfg.yaml: Object missing required field `custom_llm_provider` - at `$.files_settings[0]`"
+    )
+    assert error({"custom_llm_provider": "azure", "api_kye": "k"}, "files_settings") == (
+        "cfg.yaml: unknown field `$.files_settings[0].api_kye`"
+    )
+    assert "`$.model_list[0].litellm_params`" in error("openai/x")
+
+
+def test_unserved_providers_load_leniently_and_report_unusable() -> None:
+    config = parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "claude",
+                    "litellm_params": {"model": "anthropic/claude", "api_key": "sk-ant-secret"},
+                }
+            ]
+        },
+        env={},
+    )
+    assert "sk-ant-secret" not in repr(config)
+    (account,) = Registry.from_config(config).accounts
+    assert account.provider is None and "anthropic" in (account.problem or "")
+
+
+def test_secrets_of_every_provider_are_hidden() -> None:
+    config = parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "az",
+                    "litellm_params": {
+                        "model": "azure/d",
+                        "api_base": "https://r.example",
+                        "api_version": "v1",
+                        "azure_ad_token": "tok-azure-secret",
+                        "client_secret": "cs-azure-secret",
+                        "api_key": "key-azure-secret",
+                    },
+                },
+                {
+                    "model_name": "vx",
+                    "litellm_params": {"model": "vertex_ai/g", "vertex_credentials": "{sa-secret}"},
+                },
+            ],
+            "files_settings": [{"custom_llm_provider": "openai", "api_key": "sk-legacy-secret"}],
+        },
+        env={},
+    )
+    text = repr(config)
+    for secret in ("tok-azure-secret", "cs-azure-secret", "key-azure-secret", "{sa-secret}"):
+        assert secret not in text
+    assert "sk-legacy-secret" not in text and "https://r.example" in text
+    assert type(config.files_settings[0]).__name__ == "OpenAIParams"
+
+
+def test_environment_fallbacks_come_from_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_API_BASE", "https://from-env.example")
+    monkeypatch.setenv("AZURE_API_VERSION", "2024-10-21")
+    monkeypatch.setenv("AZURE_API_KEY", "env-azure-key")
+    config = parse_config(
+        {"model_list": [{"model_name": "az", "litellm_params": {"model": "azure/d"}}]}, env={}
+    )
+    (account,) = Registry.from_config(config).accounts
+    provider = account.require()
+    assert "env-azure-key" in provider.secrets
+
+
+def old_fingerprint(*fields: str | None) -> str:
+    """How derived routes were computed before providers declared their route fields."""
+    return hashlib.sha256("\x00".join(f or "" for f in fields).encode()).hexdigest()[:8]
+
+
+def test_derived_routes_stay_what_they_were() -> None:
+    vertex = {
+        "model": "vertex_ai/g",
+        "vertex_project": "p",
+        "vertex_location": "europe-west4",
+        "gcs_bucket_name": "b/x",
+        "vertex_credentials": "{never-hashed}",
+    }
+    openai = {"model": "openai/x", "api_base": "http://a", "organization": "o", "api_key": "k"}
+    config = parse_config(
+        {
+            "model_list": [
+                {"model_name": "m", "litellm_params": openai},
+                {"model_name": "m", "litellm_params": vertex},
+            ]
+        },
+        env={},
+    )
+    routes = [a.route for a in Registry.from_config(config).accounts]
+    assert routes == [
+        "m-" + old_fingerprint("openai/x", "http://a", None, "o", None, None, None),
+        "m-" + old_fingerprint("vertex_ai/g", None, None, None, "p", "europe-west4", "b/x"),
+    ]
