@@ -1,7 +1,8 @@
 """``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
 
-Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model and one Gemini Developer
-API model, each served by the package's fakes on loopback ports of their own.
+Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model, one Gemini Developer
+API model and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
+package's fakes on loopback ports of their own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .app import create_app
 from .config import parse_config
-from .fake import FakeAzure, FakeGemini, FakeOpenAI, FakeVertex
+from .fake import AwsCredential, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeVertex
+from .providers.s3 import botocore_missing
 
 __all__ = ["DEMO_KEY", "demo_app", "demo_snippet"]
 
@@ -30,7 +32,19 @@ AZURE_KEY = "fake-azure-key"
 AZURE_DEPLOYMENT = "demo-batch-deployment"
 VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
 GEMINI_KEY = "fake-gemini-api-key"
-MODELS = (*OPENAI_ACCOUNTS, "gpt-4o-azure", "gemini-batch", "gemini-api")
+BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
+BEDROCK_ACCOUNT = "123456789012"
+BEDROCK_MODEL = "claude-bedrock-batch"
+# Bedrock runs a job only with at least 100 records; the demo's fake takes the seed's three.
+BEDROCK_DEMO_MIN_RECORDS = 1
+HAS_BEDROCK = not botocore_missing()
+MODELS = (
+    *OPENAI_ACCOUNTS,
+    "gpt-4o-azure",
+    "gemini-batch",
+    "gemini-api",
+    *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
+)
 
 
 def _socket() -> tuple[socket.socket, str]:
@@ -132,6 +146,35 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             },
         }
     )
+    if HAS_BEDROCK:
+        bedrock_sock, bedrock_base = _socket()
+        fakes.append(
+            (
+                FakeBedrock(
+                    {BEDROCK_KEY_ID: AwsCredential(BEDROCK_SECRET, BEDROCK_ACCOUNT)},
+                    ["demo-bucket"],
+                    phase_seconds=phase_seconds,
+                    min_records=BEDROCK_DEMO_MIN_RECORDS,
+                ),
+                bedrock_sock,
+            )
+        )
+        model_list.append(
+            {
+                "model_name": BEDROCK_MODEL,
+                "litellm_params": {
+                    "model": "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                    "aws_region_name": "us-west-2",
+                    "aws_access_key_id": BEDROCK_KEY_ID,
+                    "aws_secret_access_key": BEDROCK_SECRET,
+                    "s3_bucket_name": "demo-bucket/router",
+                    "aws_batch_role_arn": f"arn:aws:iam::{BEDROCK_ACCOUNT}:role/DemoBatch",
+                    "api_base": bedrock_base,
+                    "s3_endpoint_url": bedrock_base,
+                    "batch_min_records": BEDROCK_DEMO_MIN_RECORDS,
+                },
+            }
+        )
     config = parse_config(
         {"model_list": model_list, "general_settings": {"master_key": DEMO_KEY}}, "<demo>"
     )
@@ -157,8 +200,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
 def demo_snippet(base_url: str) -> str:
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
-(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model).
-Proxy key: {DEMO_KEY}
+(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
+Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY}
 Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'

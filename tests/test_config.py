@@ -170,3 +170,45 @@ def test_gemini_config_key_fallback_repr_and_unknown_keys(
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "$.model_list[1].litellm_params.vertex_project" in str(info.value)
+
+
+BEDROCK_CONFIG = """
+model_list:
+  - model_name: claude-batch
+    litellm_params:
+      model: bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0
+      aws_region_name: us-west-2
+      aws_access_key_id: os.environ/AWS_ACCESS_KEY_ID
+      aws_secret_access_key: os.environ/AWS_SECRET_ACCESS_KEY
+      aws_session_token: os.environ/AWS_SESSION_TOKEN
+      aws_profile_name: default
+      s3_bucket_name: my-batch-bucket/prefix
+      s3_region_name: us-east-1
+      s3_access_key_id: AKIAS3ONLYKEY0000001
+      s3_secret_access_key: os.environ/S3_SECRET
+      s3_encryption_key_id: arn:aws:kms:us-west-2:123456789012:key/abc
+      aws_batch_role_arn: arn:aws:iam::123456789012:role/BedrockBatch
+      api_base: https://bedrock.us-west-2.amazonaws.com
+      s3_endpoint_url: https://s3.us-west-2.amazonaws.com
+      allowed_file_uris: ["s3://shared-images/"]
+"""
+BEDROCK_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY000001",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-access-key-value",
+    "AWS_SESSION_TOKEN": "aws-session-token-value",
+    "S3_SECRET": "s3-secret-access-key-value",
+}
+
+
+def test_bedrock_config_as_the_issue_writes_it(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BEDROCK_CONFIG), env=BEDROCK_ENV)
+    params = config.model_list[0].litellm_params
+    assert getattr(params, "aws_batch_role_arn", "").endswith("role/BedrockBatch")
+    text = repr(config)
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "S3_SECRET"):
+        assert BEDROCK_ENV[name] not in text
+    registry = Registry.from_config(config)
+    assert [a.problem for a in registry.accounts] == [None]
+    path = write(tmp_path, BEDROCK_CONFIG.replace("aws_batch_role_arn:", "aws_batch_role:"))
+    with pytest.raises(ConfigError, match=r"\$\.model_list\[0\]\.litellm_params\.aws_batch_role"):
+        load_config(path, env=BEDROCK_ENV)

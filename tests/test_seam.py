@@ -54,6 +54,7 @@ def test_registry_maps_every_litellm_prefix() -> None:
         "vertex_ai",
         "vertex_ai_beta",
         "gemini",
+        "bedrock",
     }
     assert provider_name("gpt-4o") == "openai"
     assert provider_name("azure/dep") == "azure"

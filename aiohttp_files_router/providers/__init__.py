@@ -52,7 +52,7 @@ from typing import Any
 import aiohttp
 
 from ..params import LenientParams, ProviderParams
-from . import azure, gemini, openai, vertex
+from . import azure, bedrock, gemini, openai, vertex
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 
 __all__ = [
@@ -69,7 +69,13 @@ __all__ = [
     "spec_for",
 ]
 
-PROVIDERS: tuple[ProviderSpec[Any], ...] = (openai.SPEC, azure.SPEC, vertex.SPEC, gemini.SPEC)
+PROVIDERS: tuple[ProviderSpec[Any], ...] = (
+    openai.SPEC,
+    azure.SPEC,
+    vertex.SPEC,
+    gemini.SPEC,
+    bedrock.SPEC,
+)
 _BY_PREFIX: dict[str, ProviderSpec[Any]] = {p: s for s in PROVIDERS for p in s.prefixes}
 if len(_BY_PREFIX) != sum(len(s.prefixes) for s in PROVIDERS):
     raise RuntimeError("two providers claim one model prefix")

@@ -107,13 +107,14 @@ class VertexParams(ProviderParams, kw_only=True, frozen=True):
 
 
 class VertexProvider(Provider):
+    # Vertex AI and Cloud Storage document no header for a caller's request ID (their
+    # x-goog-request-params is a routing header) and no request ID in their answers: our ID
+    # stays in our own log lines only.
+
     # Rows become GenerateContent requests for the configured model (vertex_rows): only chat
     # completions map, and the model comes from the account, not the row.
     batch_rules = BatchRules(frozenset((CHAT_URL,)), needs_model=False)
 
-    # Vertex AI and Cloud Storage document no header for a caller's request ID (their
-    # x-goog-request-params is a routing header) and no request ID in their answers: our ID
-    # stays in our own log lines only.
     def __init__(
         self,
         name: str,

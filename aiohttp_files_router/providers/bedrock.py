@@ -1,0 +1,1086 @@
+"""Amazon Bedrock accounts: files are S3 objects, batches are model invocation jobs.
+
+The client only ever sees OpenAI shapes (docs/providers/bedrock.md).
+
+- Files: objects under ``<prefix>/files-router/<deployment>/`` of ``s3_bucket_name``; the ID is
+  the object's ``s3://`` URI. Uploads stream as S3 multipart uploads (one 5 MiB part buffered,
+  aborted on any failure). Keys are ``<time>-<random>.jsonl``: the client's filename only goes
+  into the object's metadata.
+- Rows (``purpose=batch``): each OpenAI chat row becomes ``{"recordId", "modelInput"}`` while it
+  streams, ``modelInput`` in the deployment's model family (Anthropic Claude Messages or Amazon
+  Nova). Bedrock's recordId is at most 11 alphanumeric characters, so it is the row's number
+  (``00000000001``...) and the custom_ids go, one JSON string a line in row order, into a
+  companion object ``<key minus .jsonl>.ids`` written once the rows are in; its metadata holds
+  the record count (S3 fixes an object's metadata when its multipart upload starts, before the
+  rows are counted). Output rows are matched by recordId, never by position.
+- Batches: ``CreateModelInvocationJob`` named ``fr-<deployment>-<random>``; only jobs with this
+  deployment's name pattern are listed, retrieved or cancelled. Output goes under the namespace;
+  ``<job id>/<input>.jsonl.out`` is served as OpenAI batch output rows in two views
+  (``#succeeded``, ``#failed``), as for Vertex.
+
+Signing and credentials come from botocore (the ``bedrock`` extra); without it every call of a
+Bedrock account answers 503 naming the extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets as random
+import tempfile
+import time
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
+from typing import IO, Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ..errors import AccountUnavailable, BadRequest, NotFound, for_log
+from ..errors import error_body as error_body_bytes
+from ..jsoncodec import ANY as _decode_any
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import OBJECT as _decode
+from ..params import ProviderParams
+from ..upstream import (
+    UPSTREAM_REQUEST_ID,
+    ContentStream,
+    Upstream,
+    UpstreamReply,
+    open_stream,
+    read_body,
+    redact,
+    relayed_headers,
+)
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .file_refs import FileRefCheck
+from .genai_rows import RowError, digest, error_body
+from .isotime import unix_seconds
+from .jsonl import map_lines
+from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, botocore_missing
+
+__all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
+
+logger = logging.getLogger(__package__)
+
+ROOT = "files-router/"
+CHAT_URL = "/v1/chat/completions"
+SUCCEEDED, FAILED = "succeeded", "failed"
+# Bedrock quotas: "Minimum number of records per batch inference job" (100 by default).
+MIN_RECORDS = 100
+# Batch inference results page: recordId is an "11 character alphanumeric string".
+RECORD_ID_WIDTH = 11
+# Bedrock quotas ("Records per batch inference job", "Batch inference input file size"): what
+# a batch input file may hold; Bedrock runs only chat rows mapped to the deployment's model.
+BATCH_ENDPOINTS = frozenset((CHAT_URL,))
+BATCH_MAX_LINES = 50_000
+BATCH_MAX_BYTES = 1024**3
+DEFAULT_MAX_TOKENS = 4096
+SIDECAR = ".ids"
+_SAFE_ROUTE = re.compile(r"[A-Za-z0-9-]{1,30}")
+# S3 user-defined metadata is at most 2 KB: a longer (quoted) filename is cut.
+MAX_FILENAME_META = 1024
+_STATES = {
+    "Submitted": "validating",
+    "Validating": "validating",
+    "Scheduled": "validating",
+    "InProgress": "in_progress",
+    "Completed": "completed",
+    "PartiallyCompleted": "expired",
+    "Expired": "expired",
+    "Stopping": "cancelling",
+    "Stopped": "cancelled",
+    "Failed": "failed",
+}
+_ENDED = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+_CLAUDE_STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
+_NOVA_STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "content_filtered": "content_filter",
+}
+
+
+class BedrockParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of an Amazon Bedrock deployment (``model: bedrock/<model id>``)."""
+
+    secret_fields = frozenset(
+        {"aws_secret_access_key", "aws_session_token", "s3_secret_access_key"}
+    )
+
+    aws_region_name: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    aws_profile_name: str | None = None
+    s3_bucket_name: str | None = None  # "bucket" or "bucket/prefix"
+    s3_region_name: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_encryption_key_id: str | None = None
+    aws_batch_role_arn: str | None = None
+    api_base: str | None = None  # the Bedrock control-plane endpoint
+    s3_endpoint_url: str | None = None
+    # This router's own: s3:// prefixes batch rows may name besides the deployment's namespace.
+    allowed_file_uris: list[str] | None = None
+    # This router's own, for fakes only (the demo lowers it): Bedrock's minimum records a job.
+    batch_min_records: int | None = None
+
+
+def family_of(model: str) -> str:
+    """The model family of a Bedrock model ID, inference profile ID or ARN."""
+    name = model.rsplit("/", 1)[-1]
+    name = re.sub(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.", "", name)
+    if name.startswith("anthropic.claude"):
+        return "claude"
+    if name.startswith("amazon.nova"):
+        return "nova"
+    return name.split(".", 1)[0] if "." in name else name
+
+
+def record_id(index: int) -> str:
+    return f"{index:0{RECORD_ID_WIDTH}d}"
+
+
+# -- rows: OpenAI chat -> Claude Messages / Nova ---------------------------------------------
+def _data_url(url: str) -> tuple[str, str]:
+    """(media type, base64 data) of a ``data:`` URL."""
+    head, sep, data = url.partition(",")
+    if not url.startswith("data:") or not sep or ";base64" not in head:
+        raise RowError("images must be base64 data: URLs (Bedrock does not fetch URLs)")
+    return head[len("data:") :].split(";", 1)[0], data
+
+
+def _text_of(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+    raise RowError("message content must be a string or a list of parts")
+
+
+def _claude_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise RowError("message content must be a string or a list of parts")
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            parts.append({"type": "text", "text": str(part.get("text", ""))})
+        elif kind == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            media, data = _data_url(str(url))
+            parts.append(
+                {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+            )
+        else:
+            raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
+    return parts
+
+
+def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive messages of one role joined (both families want alternating turns)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if out and out[-1]["role"] == message["role"]:
+            out[-1]["content"] = [*out[-1]["content"], *message["content"]]
+        else:
+            out.append({"role": message["role"], "content": list(message["content"])})
+    return out
+
+
+def _stops(body: Mapping[str, Any]) -> list[str] | None:
+    stop = body.get("stop")
+    if stop is None:
+        return None
+    return [stop] if isinstance(stop, str) else [str(s) for s in stop]
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int:
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    return int(value) if value is not None else DEFAULT_MAX_TOKENS
+
+
+def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+    for message in body.get("messages") or []:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(_text_of(message.get("content")))
+        elif role == "user":
+            messages.append({"role": "user", "content": _claude_parts(message.get("content"))})
+        elif role == "assistant":
+            parts = _claude_parts(message.get("content")) if message.get("content") else []
+            for call in message.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                parts.append(
+                    {
+                        "type": "tool_use",
+                        "id": call.get("id"),
+                        "name": fn.get("name"),
+                        "input": json.loads(fn.get("arguments") or "{}"),
+                    }
+                )
+            messages.append({"role": "assistant", "content": parts})
+        elif role == "tool":
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": message.get("tool_call_id"),
+                            "content": _text_of(message.get("content")),
+                        }
+                    ],
+                }
+            )
+        else:
+            raise RowError(f"messages of role {role!r} cannot run on Bedrock")
+    out: dict[str, Any] = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": _max_tokens(body),
+        "messages": _merge(messages),
+    }
+    if system:
+        out["system"] = "\n\n".join(system)
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            out[name] = body[name]
+    stops = _stops(body)
+    if stops:
+        out["stop_sequences"] = stops
+    choice = body.get("tool_choice")
+    tools = body.get("tools")
+    if tools and choice != "none":
+        out["tools"] = [
+            {
+                "name": (t.get("function") or {}).get("name"),
+                **(
+                    {"description": t["function"]["description"]}
+                    if (t.get("function") or {}).get("description")
+                    else {}
+                ),
+                "input_schema": (t.get("function") or {}).get("parameters") or {"type": "object"},
+            }
+            for t in tools
+        ]
+        if choice == "auto":
+            out["tool_choice"] = {"type": "auto"}
+        elif choice == "required":
+            out["tool_choice"] = {"type": "any"}
+        elif isinstance(choice, dict):
+            out["tool_choice"] = {
+                "type": "tool",
+                "name": (choice.get("function") or {}).get("name"),
+            }
+    return out
+
+
+def _nova_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}]
+    if not isinstance(content, list):
+        raise RowError("message content must be a string or a list of parts")
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            parts.append({"text": str(part.get("text", ""))})
+        elif kind == "image_url":
+            url = str((part.get("image_url") or {}).get("url", ""))
+            if url.startswith("s3://"):
+                fmt = url.rsplit(".", 1)[-1].lower().replace("jpg", "jpeg")
+                parts.append({"image": {"format": fmt, "source": {"s3Location": {"uri": url}}}})
+                continue
+            media, data = _data_url(url)
+            parts.append({"image": {"format": media.split("/")[-1], "source": {"bytes": data}}})
+        else:
+            raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
+    return parts
+
+
+def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
+    system: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
+    for message in body.get("messages") or []:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append({"text": _text_of(message.get("content"))})
+        elif role in ("user", "assistant"):
+            messages.append({"role": role, "content": _nova_parts(message.get("content") or "")})
+        else:
+            raise RowError(f"messages of role {role!r} cannot run on Amazon Nova batches")
+    out: dict[str, Any] = {"schemaVersion": "messages-v1", "messages": _merge(messages)}
+    if system:
+        out["system"] = system
+    config: dict[str, Any] = {"maxTokens": _max_tokens(body)}
+    if body.get("temperature") is not None:
+        config["temperature"] = body["temperature"]
+    if body.get("top_p") is not None:
+        config["topP"] = body["top_p"]
+    stops = _stops(body)
+    if stops:
+        config["stopSequences"] = stops
+    out["inferenceConfig"] = config
+    tools = body.get("tools")
+    if tools and body.get("tool_choice") != "none":
+        out["toolConfig"] = {
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": (t.get("function") or {}).get("name"),
+                        "description": (t.get("function") or {}).get("description") or "",
+                        "inputSchema": {
+                            "json": (t.get("function") or {}).get("parameters")
+                            or {"type": "object"}
+                        },
+                    }
+                }
+                for t in tools
+            ]
+        }
+    return out
+
+
+# -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
+def _claude_completion(
+    out: Mapping[str, Any], model: str, custom_id: str, seed: str
+) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in out.get("content") or []:
+        if part.get("type") == "text":
+            texts.append(str(part.get("text", "")))
+        elif part.get("type") == "tool_use":
+            calls.append(
+                {
+                    "id": str(part.get("id") or f"call_{digest(custom_id, seed, str(len(calls)))}"),
+                    "type": "function",
+                    "function": {
+                        "name": part.get("name"),
+                        "arguments": json.dumps(part.get("input") or {}),
+                    },
+                }
+            )
+    usage = out.get("usage") or {}
+    prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+    reason = _CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
+    return _completion(
+        texts, calls, reason, prompt, completion, out.get("model") or model, custom_id, seed
+    )
+
+
+def _nova_completion(
+    out: Mapping[str, Any], model: str, custom_id: str, seed: str
+) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    message = (out.get("output") or {}).get("message") or {}
+    for part in message.get("content") or []:
+        if "text" in part:
+            texts.append(str(part["text"]))
+        elif "toolUse" in part:
+            use = part["toolUse"] or {}
+            calls.append(
+                {
+                    "id": str(
+                        use.get("toolUseId") or f"call_{digest(custom_id, seed, str(len(calls)))}"
+                    ),
+                    "type": "function",
+                    "function": {
+                        "name": use.get("name"),
+                        "arguments": json.dumps(use.get("input") or {}),
+                    },
+                }
+            )
+    usage = out.get("usage") or {}
+    prompt, completion = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
+    reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
+    return _completion(texts, calls, reason, prompt, completion, model, custom_id, seed)
+
+
+def _completion(
+    texts: list[str],
+    calls: list[dict[str, Any]],
+    reason: str,
+    prompt: int,
+    completion: int,
+    model: str,
+    custom_id: str,
+    seed: str,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts else None,
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+def _bad_line(number: int, reason: str) -> BadRequest:
+    return BadRequest(
+        f"Line {number} of the batch file cannot run on Bedrock: {reason}.",
+        param="file",
+        code="invalid_batch_line",
+    )
+
+
+def _view(file_id: str) -> tuple[str, str | None]:
+    base, sep, view = file_id.rpartition("#")
+    if sep and view in (SUCCEEDED, FAILED) and base.endswith(".jsonl.out"):
+        return base, view
+    return file_id, None
+
+
+def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
+    return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+class BedrockProvider(Provider):
+    client_request_id_header = None  # AWS documents no header for a caller's request ID
+    upstream_request_id_header = "x-amzn-RequestId"
+    # Chat rows only, mapped to the deployment's model (rows need no body.model); Bedrock's
+    # records and input size quotas.
+    batch_rules = BatchRules(BATCH_ENDPOINTS, BATCH_MAX_LINES, BATCH_MAX_BYTES, needs_model=False)
+
+    def __init__(self, setup: AccountSetup[BedrockParams]):
+        params = setup.params
+        self.name = setup.name
+        self.model = setup.model
+        if not self.model:
+            raise ProviderError("a bedrock account needs model: bedrock/<model id>")
+        self.family = family_of(self.model)
+        region = params.aws_region_name
+        if not region:
+            raise ProviderError("a bedrock account needs aws_region_name")
+        if not params.s3_bucket_name:
+            raise ProviderError("a bedrock account needs s3_bucket_name")
+        bucket, _, prefix = params.s3_bucket_name.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        s3_region = params.s3_region_name or region
+        self.role_arn = params.aws_batch_role_arn
+        self.kms_key = params.s3_encryption_key_id
+        self.min_records = params.batch_min_records or MIN_RECORDS
+        self.missing_extra = botocore_missing()
+        self.signer = AwsSigner(
+            params.aws_access_key_id,
+            params.aws_secret_access_key,
+            params.aws_session_token,
+            params.aws_profile_name,
+        )
+        s3_signer = self.signer
+        if params.s3_access_key_id:
+            s3_signer = AwsSigner(params.s3_access_key_id, params.s3_secret_access_key, None, None)
+        self.api = (params.api_base or f"https://bedrock.{region}.amazonaws.com").rstrip("/")
+        self.region = region
+        configured = tuple(
+            v
+            for v in (
+                params.aws_secret_access_key,
+                params.aws_session_token,
+                params.s3_secret_access_key,
+                params.aws_access_key_id,
+                params.s3_access_key_id,
+            )
+            if v
+        )
+        self.upstream = Upstream(
+            setup.name,
+            self.api,
+            setup.timeout,
+            auth=self.signer,
+            retries=params.retries,
+            secrets=configured,
+        )
+        s3_upstream = Upstream(
+            setup.name,
+            params.s3_endpoint_url or f"https://s3.{s3_region}.amazonaws.com",
+            setup.timeout,
+            auth=s3_signer,
+            retries=params.retries,
+            secrets=configured,
+        )
+        self.bucket = S3Bucket(
+            s3_upstream, s3_signer, s3_upstream.base, s3_region, bucket, self.kms_key
+        )
+        route = setup.route or setup.name
+        # Keys may hold only [-!_*'().a-zA-Z0-9/] (Bedrock's S3Uri pattern): a route outside
+        # that set is named by a digest.
+        segment = (
+            route
+            if re.fullmatch(r"[-_.a-zA-Z0-9]{1,100}", route) and route not in (".", "..")
+            else ("h-" + hashlib.sha256(route.encode()).hexdigest()[:40])
+        )
+        self.root = f"{prefix}{ROOT}{segment}/"
+        self.label = (
+            route
+            if _SAFE_ROUTE.fullmatch(route)
+            else ("h" + hashlib.sha256(route.encode()).hexdigest()[:24])
+        )
+        self._job_name = re.compile(rf"fr-{re.escape(self.label)}-[0-9a-f]{{16}}")
+        allowed = params.allowed_file_uris or []
+        for uri in allowed:
+            if not uri.startswith("s3://") or len(uri) <= len("s3://"):
+                raise ProviderError(f"allowed_file_uris: {uri!r} is not an s3:// prefix")
+        self.file_refs = FileRefCheck(("s3://",), (self.bucket.uri(self.root), *allowed))
+
+    def _check_extra(self) -> None:
+        if self.missing_extra:
+            raise AccountUnavailable(
+                f"Bedrock accounts need botocore: {EXTRA_HINT}", code="missing_extra"
+            )
+
+    # -- files ------------------------------------------------------------------------------
+    def _key(self, file_id: str) -> str:
+        return self.bucket.key_of(_view(file_id)[0], self.root)
+
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        self._check_extra()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        base = f"{self.root}{stamp}-{random.token_hex(6)}"
+        batch = upload.purpose == "batch"
+        key = f"{base}.jsonl" if batch else f"{base}.data"
+        filename = quote(upload.filename, safe="")[:MAX_FILENAME_META]
+        metadata = {"filename": filename, "purpose": quote(upload.purpose, safe="")}
+        chunks = upload.chunks
+        content_type = upload.content_type
+        ids: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        try:
+            count = 0
+            if batch:
+                if self.family not in ("claude", "nova"):
+                    raise BadRequest(
+                        f"Bedrock batches of the '{self.family}' model family are not supported "
+                        f"(model {self.model}); only Anthropic Claude and Amazon Nova are.",
+                        param="model",
+                    )
+
+                def row(number: int, line: bytes) -> bytes | None:
+                    nonlocal count
+                    if not line.strip():
+                        return None
+                    self.file_refs(number, line)
+                    custom_id, model_input = self._row(number, line)
+                    count += 1
+                    ids.write(_json.encode(custom_id) + b"\n")
+                    return _json.encode({"recordId": record_id(count), "modelInput": model_input})
+
+                chunks = map_lines(chunks, row)
+                content_type = "application/jsonl"
+            reply = await self.bucket.upload(
+                http, key, metadata, content_type, upload.guard(chunks)
+            )
+            if not reply.ok:
+                return reply
+            if batch:
+                ids.seek(0)
+                side = await self.bucket.put(
+                    http,
+                    base + SIDECAR,
+                    ids,
+                    {"records": str(count)},
+                    "application/jsonl",
+                )
+                if not side.ok:
+                    await self.bucket.delete(http, key)
+                    return side
+        finally:
+            ids.close()
+        head_reply, head = await self.bucket.head(http, key)
+        if head is None:
+            return head_reply
+        return _ok(self._file_object(head), head_reply)
+
+    def _row(self, number: int, line: bytes) -> tuple[str, dict[str, Any]]:
+        try:
+            row = _decode_any.decode(line)
+            if not isinstance(row, dict):
+                raise RowError("the line is not a JSON object")
+            custom_id = row.get("custom_id")
+            if not isinstance(custom_id, str) or not custom_id:
+                raise RowError("custom_id is missing")
+            if row.get("url", CHAT_URL) != CHAT_URL:
+                raise RowError(f"only {CHAT_URL} rows can run on Bedrock")
+            body = row.get("body")
+            if not isinstance(body, dict):
+                raise RowError("body must be an object")
+            convert = chat_to_claude if self.family == "claude" else chat_to_nova
+            return custom_id, convert(body)
+        except msgspec.DecodeError:
+            raise BadRequest(
+                f"Line {number} of the batch file is not valid JSON.",
+                param="file",
+                code="invalid_batch_line",
+            ) from None
+        except RowError as err:
+            raise _bad_line(number, str(err)) from None
+        except (AttributeError, TypeError, KeyError, ValueError):
+            raise _bad_line(number, "it is not a chat completion row") from None
+
+    def _file_object(self, head: Head, file_id: str | None = None) -> dict[str, Any]:
+        out = head.key.endswith(".jsonl.out")
+        return {
+            "id": file_id or self.bucket.uri(head.key),
+            "object": "file",
+            "bytes": head.size,
+            "created_at": head.modified,
+            "filename": head.metadata.get("filename") or head.key.rsplit("/", 1)[-1],
+            "purpose": head.metadata.get("purpose") or ("batch_output" if out else "user_data"),
+            "status": "processed",
+        }
+
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        self._check_extra()
+        reply, head = await self.bucket.head(http, self._key(file_id))
+        if head is None:
+            return reply
+        return _ok(self._file_object(head, file_id), reply)
+
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        self._check_extra()
+        key = self._key(file_id)
+        reply, head = await self.bucket.head(http, key)
+        if head is None:
+            return reply
+        reply = await self.bucket.delete(http, key)
+        if not reply.ok:
+            return reply
+        # The companion of custom_ids stays while a job's output may still need it: the
+        # namespace's lifecycle (docs) removes it; deleting an output deletes only itself.
+        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        self._check_extra()
+        # Keys start with the upload time: S3's lexicographic order is creation order.
+        limit = int(query.get("limit", "10000"))
+        after = query.get("after")
+        start = self._key(after) if after else None
+        keys: list[str] = []
+        token: str | None = None
+        reply = UpstreamReply(200, b"")
+        while True:
+            reply, page, token = await self.bucket.list(
+                http, self.root, start_after=start, token=token
+            )
+            if not reply.ok:
+                return reply
+            keys += [k for k in page if not k.endswith(SIDECAR)]
+            if len(keys) > limit or not token:
+                break
+        files = []
+        for key in keys[:limit]:
+            _, head = await self.bucket.head(http, key)
+            if head is not None:
+                files.append(self._file_object(head))
+        if "purpose" in query:
+            files = [f for f in files if f["purpose"] == query["purpose"]]
+        return _ok(
+            {
+                "object": "list",
+                "data": files,
+                "first_id": files[0]["id"] if files else None,
+                "last_id": files[-1]["id"] if files else None,
+                "has_more": len(keys) > limit,
+            },
+            reply,
+        )
+
+    @asynccontextmanager
+    async def file_content(
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
+    ) -> AsyncIterator[ContentStream]:
+        self._check_extra()
+        key = self._key(file_id)
+        view = _view(file_id)[1]
+        output = key.endswith(".jsonl.out")
+        custom_ids: list[str] = []
+        created = 0
+        if output:
+            custom_ids = await self._custom_ids(http, key)
+            _, head = await self.bucket.head(http, key)
+            created = head.modified if head is not None else 0
+        url, headers = await self.bucket.stream_request(http, key)
+        up = self.bucket.upstream
+        async with open_stream(
+            http,
+            URL(url, encoded=True),
+            account=up.account,
+            secrets=up.secrets,
+            headers=headers,
+            timeout=up.timeout,
+            codings=() if output else codings,
+            retries=up.retries,
+        ) as stream:
+            if stream.error is not None:
+                # The streamed call's error body was S3's XML: ask once more, small, for
+                # AWS's own message (S3Bucket.call reads XML errors).
+                again = await self.bucket.get_small(http, key)
+                if not again.ok:
+                    stream.error = again
+            if stream.error is None and output:
+                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
+                stream = ContentStream(
+                    stream.status,
+                    {"Content-Type": "application/jsonl"}
+                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
+                    map_lines(stream.chunks, self._output_line(custom_ids, view, key, created)),
+                )
+            yield stream
+
+    async def _custom_ids(self, http: aiohttp.ClientSession, out_key: str) -> list[str]:
+        """The custom_ids of the input behind a job's ``<input>.jsonl.out`` (its companion)."""
+        name = out_key.rsplit("/", 1)[-1].removesuffix(".jsonl.out")
+        reply = await self.bucket.get_small(http, f"{self.root}{name}{SIDECAR}")
+        if not reply.ok:
+            logger.warning(
+                "account %s: the custom_ids of %s are gone (input deleted?); rows are named "
+                "record-<recordId>",
+                self.name,
+                for_log(out_key),
+            )
+            return []
+        return [str(json.loads(line)) for line in reply.body.splitlines() if line.strip()]
+
+    def _output_line(self, custom_ids: list[str], view: str | None, key: str, created: int) -> Any:
+        """Bedrock records -> OpenAI batch output rows; ``created`` is when the output was
+        written (Bedrock records carry no time)."""
+
+        def fn(number: int, line: bytes) -> bytes | None:
+            if not line.strip():
+                return None
+            try:
+                row = _decode.decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                row = {"error": {"errorMessage": f"unreadable record on line {number}"}}
+            error = row.get("error")
+            output = row.get("modelOutput")
+            failed = error is not None or not isinstance(output, dict)
+            if view == (SUCCEEDED if failed else FAILED):
+                return None
+            rid = str(row.get("recordId", ""))
+            index = int(rid) if rid.isdigit() else 0
+            if 1 <= index <= len(custom_ids):
+                custom_id = custom_ids[index - 1]
+            else:
+                custom_id = f"record-{rid or number}"
+            request_id = "req_" + digest(custom_id, rid, key)
+            out_id = "batch_req_" + digest(custom_id, "out", rid, key)
+            if failed:
+                err = error if isinstance(error, dict) else {}
+                code = err.get("errorCode")
+                status = int(code) if isinstance(code, int) and 400 <= code < 600 else 400
+                body = error_body(
+                    str(err.get("errorMessage") or "no model output"), "bedrock_error"
+                )
+            else:
+                assert isinstance(output, dict)
+                maker = _claude_completion if self.family == "claude" else _nova_completion
+                body = maker(output, self.model, custom_id, rid)
+                body["created"] = created
+                status = 200
+            return _json.encode(
+                {
+                    "id": out_id,
+                    "custom_id": custom_id,
+                    "response": {"status_code": status, "request_id": request_id, "body": body},
+                    "error": None,
+                }
+            )
+
+        return fn
+
+    # -- batches ----------------------------------------------------------------------------
+    async def _bedrock(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> UpstreamReply:
+        self._check_extra()
+        url = self.api + path
+        if query:
+            url += "?" + "&".join(
+                f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(query.items())
+            )
+        data = _json.encode(body) if body is not None else b""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        signed = await self.signer.sign("bedrock", self.region, method, url, headers, data)
+        async with self.upstream.exchange(
+            http, method, URL(url, encoded=True), headers=signed, data=data or None
+        ) as resp:
+            relay = relayed_headers(resp.status, resp.headers)
+            body = await read_body(resp, self.upstream.account, relay)
+            status = resp.status
+            error_type = resp.headers.get("x-amzn-ErrorType", "")
+        if 200 <= status < 300:
+            return UpstreamReply(status, body, relay)
+        return self._aws_json_error(status, body, relay, error_type)
+
+    def _aws_json_error(
+        self, status: int, body: bytes, relay: Mapping[str, str], error_type: str
+    ) -> UpstreamReply:
+        """Bedrock's rest-json error ({"message"} or {"Message"}, its type in
+        ``x-amzn-ErrorType``) in OpenAI's shape: AWS's message, the type as the code."""
+        body = redact(body, self.upstream.secrets)
+        try:
+            raw = _decode.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raw = {}
+        message = raw.get("message", raw.get("Message")) if isinstance(raw, dict) else None
+        if not isinstance(message, str):
+            return self.upstream.error(status, body, relay)
+        code = error_type.split(":", 1)[0] or None
+        return UpstreamReply(status, error_body_bytes(message, "upstream_error", None, code), relay)
+
+    def _job_path(self, batch_id: str, suffix: str = "") -> str:
+        return f"/model-invocation-job/{quote(batch_id, safe='')}{suffix}"
+
+    def _owned(self, job: Mapping[str, Any]) -> bool:
+        return bool(self._job_name.fullmatch(str(job.get("jobName", ""))))
+
+    async def _job(
+        self, http: aiohttp.ClientSession, batch_id: str
+    ) -> tuple[UpstreamReply, dict[str, Any]]:
+        if not batch_id.startswith("arn:") or ":model-invocation-job/" not in batch_id:
+            raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
+        reply = await self._bedrock(http, "GET", self._job_path(batch_id))
+        if not reply.ok:
+            return reply, {}
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
+        if not self._owned(job):
+            raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
+        return reply, job
+
+    async def _batch(self, http: aiohttp.ClientSession, job: Mapping[str, Any]) -> dict[str, Any]:
+        status = _STATES.get(str(job.get("status")), "in_progress")
+        arn = str(job.get("jobArn", ""))
+        job_id = arn.rsplit("/", 1)[-1]
+        in_uri = str(
+            ((job.get("inputDataConfig") or {}).get("s3InputDataConfig") or {}).get("s3Uri", "")
+        )
+        out_uri = str(
+            ((job.get("outputDataConfig") or {}).get("s3OutputDataConfig") or {}).get("s3Uri", "")
+        )
+        counts = {
+            "total": int(job.get("totalRecordCount", 0) or 0),
+            "completed": int(job.get("successRecordCount", 0) or 0),
+            "failed": int(job.get("errorRecordCount", 0) or 0),
+        }
+        obj: dict[str, Any] = {
+            "id": arn,
+            "object": "batch",
+            "endpoint": CHAT_URL,
+            "model": str(job.get("modelId", self.model)),
+            "input_file_id": in_uri,
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": unix_seconds(job.get("submitTime")) or 0,
+            "request_counts": counts,
+            "metadata": None,
+            "errors": None,
+        }
+        if job.get("jobExpirationTime"):
+            obj["expires_at"] = unix_seconds(job["jobExpirationTime"])
+        ended = _ENDED.get(status)
+        if ended and job.get("endTime"):
+            obj[ended] = unix_seconds(job["endTime"])
+        if status == "cancelling" and job.get("lastModifiedTime"):
+            obj["cancelling_at"] = unix_seconds(job["lastModifiedTime"])
+        if status in _ENDED and out_uri.startswith(self.bucket.uri(self.root)):
+            directory = self.bucket.key_of(out_uri.rstrip("/") + "/x", self.root)[:-1]
+            manifest = await self.bucket.get_small(http, f"{directory}{job_id}/manifest.json.out")
+            if manifest.ok:
+                try:
+                    m = json.loads(manifest.body)
+                    counts.update(
+                        total=int(m.get("totalRecordCount", 0)),
+                        completed=int(m.get("successRecordCount", 0)),
+                        failed=int(m.get("errorRecordCount", 0)),
+                    )
+                except (ValueError, TypeError, AttributeError):
+                    pass
+            name = in_uri.rsplit("/", 1)[-1]
+            out = self.bucket.uri(f"{directory}{job_id}/{name}.out")
+            if counts["completed"]:
+                obj["output_file_id"] = f"{out}#{SUCCEEDED}"
+            if counts["failed"]:
+                obj["error_file_id"] = f"{out}#{FAILED}"
+        if status in ("failed", "expired") and job.get("message"):
+            obj["errors"] = {
+                "object": "list",
+                "data": [
+                    {
+                        "code": str(job.get("status")),
+                        "message": str(job["message"]),
+                        "param": None,
+                        "line": None,
+                    }
+                ],
+            }
+        return obj
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        self._check_extra()
+        if body.get("endpoint") != CHAT_URL:
+            raise BadRequest(f"Bedrock accounts run only '{CHAT_URL}' batches.", param="endpoint")
+        if not self.role_arn:
+            raise BadRequest(
+                "Bedrock batches need litellm_params.aws_batch_role_arn (the IAM service role "
+                "the model invocation job runs as); this deployment has none.",
+                param="aws_batch_role_arn",
+            )
+        key = self._key(str(body["input_file_id"]))
+        if not key.endswith(".jsonl") or key.endswith(".jsonl.out"):
+            raise BadRequest("The input file is not a batch file.", param="input_file_id")
+        reply, head = await self.bucket.head(http, key.removesuffix(".jsonl") + SIDECAR)
+        if head is None:
+            if reply.status == 404:
+                raise BadRequest(
+                    "The input file was not uploaded with purpose=batch through this router.",
+                    param="input_file_id",
+                )
+            return reply
+        records = int(head.metadata.get("records", "0") or 0)
+        if records < self.min_records:
+            raise BadRequest(
+                f"The input file has {records} records; Bedrock runs a batch only with at least "
+                f"{self.min_records} (its minimum records per batch inference job).",
+                param="input_file_id",
+                code="too_few_records",
+            )
+        output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}/")
+        out_cfg: dict[str, Any] = {"s3Uri": output}
+        if self.kms_key:
+            out_cfg["s3EncryptionKeyId"] = self.kms_key
+        job = {
+            "jobName": f"fr-{self.label}-{random.token_hex(8)}",
+            "roleArn": self.role_arn,
+            "modelId": self.model,
+            "clientRequestToken": random.token_hex(16),
+            "inputDataConfig": {
+                "s3InputDataConfig": {"s3Uri": self.bucket.uri(key), "s3InputFormat": "JSONL"}
+            },
+            "outputDataConfig": {"s3OutputDataConfig": out_cfg},
+            "tags": [{"key": "files-router-deployment", "value": self.label}],
+        }
+        created = await self._bedrock(http, "POST", "/model-invocation-job", body=job)
+        if not created.ok:
+            return created
+        arn = str(self.upstream.decode(_decode, created.body).get("jobArn", ""))
+        return await self.retrieve_batch(http, arn)
+
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        reply, job = await self._job(http, batch_id)
+        if not reply.ok:
+            return reply
+        return _ok(await self._batch(http, job), reply)
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        reply, _ = await self._job(http, batch_id)
+        if not reply.ok:
+            return reply
+        stopped = await self._bedrock(http, "POST", self._job_path(batch_id, "/stop"))
+        if not stopped.ok:
+            return stopped
+        return await self.retrieve_batch(http, batch_id)
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """Bedrock pages by token; OpenAI by the last ID seen. Walk the tokens to the cursor."""
+        limit = int(query.get("limit", "20"))
+        after = query.get("after")
+        found_after = after is None
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        reply = UpstreamReply(200, b"")
+        while True:
+            params = {"nameContains": f"fr-{self.label}-", "maxResults": "100"}
+            if token:
+                params["nextToken"] = token
+            reply = await self._bedrock(http, "GET", "/model-invocation-jobs", query=params)
+            if not reply.ok:
+                return reply
+            page = self.upstream.decode(_decode, reply.body)
+            for job in page.get("invocationJobSummaries") or []:
+                if not self._owned(job):
+                    continue
+                if found_after:
+                    out.append(await self._batch(http, job))
+                elif job.get("jobArn") == after:
+                    found_after = True
+            token = page.get("nextToken")
+            if len(out) > limit or not token:
+                break
+        data = out[:limit]
+        return _ok(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": len(out) > limit or bool(token),
+            },
+            reply,
+        )
+
+
+def _build(setup: AccountSetup[BedrockParams]) -> Provider:
+    return BedrockProvider(setup)
+
+
+SPEC = ProviderSpec(
+    name="bedrock",
+    prefixes=("bedrock",),
+    params=BedrockParams,
+    factory=_build,
+    route_fields=("model", "api_base", "aws_region_name", "s3_bucket_name", "s3_endpoint_url"),
+)
