@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import ipaddress
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 from .accesslog import JsonFormatter
@@ -109,17 +110,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv_list = list(sys.argv[1:] if argv is None else argv)
         timeout = app[STATE_KEY].config.files_router.shutdown_timeout
         return supervise(_without_workers(argv_list), args.workers, timeout)
-    asyncio.run(
-        serve(
-            app,
-            host=args.host,
-            port=args.port,
-            reuse_port=args.worker,
-            log_format=args.log_format,
-            print=lambda s: print(s, flush=True),
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(
+            serve(
+                app,
+                host=args.host,
+                port=args.port,
+                reuse_port=args.worker,
+                log_format=args.log_format,
+                print=lambda s: print(s, flush=True),
+            )
         )
-    )
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the optional ``speedups`` extra), else
+    asyncio's: it cuts the router's CPU per request by several percent."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _without_workers(argv: list[str]) -> list[str]:

@@ -11,7 +11,6 @@ from aiohttp import web
 from .config import RouterConfig
 from .handlers import batches, files, health
 from .keys import STATE_KEY
-from .metrics import upstream_trace
 from .middleware import authenticate, openai_errors
 from .observe import add_request_id, observe
 from .state import RouterState
@@ -33,7 +32,6 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             read_bufsize=STREAM_BUFFER,
-            trace_configs=[upstream_trace()],
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
             ),

@@ -1,8 +1,8 @@
 """What the router knows about the request being served: its ID, account and upstream call.
 
-One ``RequestInfo`` per request, made by the observing middleware. Handlers and the upstream
-trace hooks fill it in through a context variable (per task, so it works on every code path
-without passing it along); the access logger reads it from the request afterwards, and a
+One ``RequestInfo`` per request, made by the observing middleware. Handlers and
+``upstream.exchange`` fill it in through a context variable (per task, so it works on every
+code path without passing it along); the access logger reads it from the request afterwards, and a
 logging filter stamps every log line with its request ID and the upstream's.
 """
 

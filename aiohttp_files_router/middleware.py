@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from .auth import bind_principal, unbind_principal
 from .errors import DownloadCut, RouterError, clip, error_response, for_log
 from .handlers.health import PUBLIC_HANDLERS
-from .keys import STATE_KEY
+from .keys import state_of
 from .observe import CLIENT_CLOSED, client_gone
 
 __all__ = ["authenticate", "openai_errors"]
@@ -31,7 +31,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """
     if request.match_info.handler in PUBLIC_HANDLERS:
         return await handler(request)
-    principal = request.config_dict[STATE_KEY].keyring.authenticate(request)
+    principal = state_of(request).keyring.authenticate(request)
     token = bind_principal(principal)
     try:
         return await handler(request)

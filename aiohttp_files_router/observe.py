@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler
 
 from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, begin, new_request_id
 from .errors import error_response
-from .keys import STATE_KEY
+from .keys import state_of
 from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS, child
 
 __all__ = [
@@ -78,7 +78,7 @@ def _too_long(request: web.Request) -> web.Response | None:
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.config_dict[STATE_KEY]
+    state = state_of(request)
     info = begin(new_request_id(request.headers.get(REQUEST_ID_HEADER)))
     request[REQUEST_INFO_KEY] = info
     match = request.match_info

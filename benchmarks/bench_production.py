@@ -166,7 +166,9 @@ async def measure(args: argparse.Namespace, workers: int) -> None:
         await wait_ready(routed)
         await asyncio.sleep(1)
         async with aiohttp.ClientSession() as http:
-            _, file_id = await upload(http, routed, MASTER, 1024, {"model": "bench"})
+            _, file_id = await upload(
+                http, routed, MASTER, 1024, {"model": "bench", "purpose": "user_data"}
+            )
         per_req, rates = [], []
         for _ in range(args.rounds):
             before = router_cpu(router_pid, workers)
@@ -184,10 +186,12 @@ async def measure(args: argparse.Namespace, workers: int) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
             for _ in range(args.rounds):
                 before = cpu_seconds(fake_pid)
-                _, did = await upload(http, direct, KEY, size, {})
+                _, did = await upload(http, direct, KEY, size, {"purpose": "user_data"})
                 fake_cost = (cpu_seconds(fake_pid) - before) / (size / GIB)
                 before = router_cpu(router_pid, workers)
-                _, rid = await upload(http, routed, MASTER, size, {"model": "bench"})
+                _, rid = await upload(
+                    http, routed, MASTER, size, {"model": "bench", "purpose": "user_data"}
+                )
                 router_cost = (router_cpu(router_pid, workers) - before) / (size / GIB)
                 direct_gib.append(fake_cost)
                 routed_gib.append(router_cost)

@@ -16,7 +16,7 @@ from ..errors import BadRequest, RouterError
 from ..ids import Kind
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
-from ..keys import STATE_KEY
+from ..keys import state_of
 from ..providers import Provider
 from ..rewrite import rewrite_list, rewrite_object
 from ..selection import Selectors, Target, choose, resolve_body_id, resolve_id, selectors
@@ -42,7 +42,7 @@ IdCall = Callable[[Provider, aiohttp.ClientSession, str], Awaitable[UpstreamRepl
 
 
 def router_state(request: web.Request) -> RouterState:
-    return request.config_dict[STATE_KEY]
+    return state_of(request)
 
 
 async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
@@ -148,16 +148,20 @@ async def by_path_id(
     param: str,
     call: IdCall,
     body: Mapping[str, Any] | None = None,
+    *,
+    target: Target | None = None,
 ) -> web.Response:
     """One operation on the object a path ID names, answered with its IDs rewritten.
 
     A JSON body may carry ``model`` for a raw ID, as openai SDK 1.x sent ``extra_body``.
+    ``target``: the caller already resolved (and authorized) the path's ID.
     """
     state = router_state(request)
-    if body is None:
-        body = await json_body(request, required=False)
-    sel = request_selectors(request, body)
-    target = target_for(request, request.match_info[param], kind, sel, param=param)
+    if target is None:
+        if body is None:
+            body = await json_body(request, required=False)
+        sel = request_selectors(request, body)
+        target = target_for(request, request.match_info[param], kind, sel, param=param)
     reply = await call(target.account.require(), state.http, target.provider_id)
     return reply_object(state, target.account, reply, kind)
 

@@ -200,13 +200,13 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
         logger.warning("account %s: could not remove a refused upload", account.name)
 
 
-async def _copied_target(request: web.Request) -> tuple[Target | None, dict[str, Any]]:
-    """The target of a file ID that names several copies, else None (the one-copy path),
-    and the request's JSON body (a raw ID's ``model``, as openai SDK 1.x sent it)."""
+async def _copied_target(request: web.Request) -> tuple[Target, dict[str, Any]]:
+    """The authorized target of the path's file ID (``target.copies`` when it names several
+    copies) and the request's JSON body (a raw ID's ``model``, as openai SDK 1.x sent it)."""
     body = await json_body(request, required=False)
     value = request.match_info[FILE_ID]
     target = target_for(request, value, "file", request_selectors(request, body), param=FILE_ID)
-    return (target if target.copies else None), body
+    return target, body
 
 
 def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> web.Response:
@@ -227,13 +227,14 @@ def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> we
 
 async def retrieve_file(request: web.Request) -> web.Response:
     target, body = await _copied_target(request)
-    if target is None:
+    if not target.copies:
         return await by_path_id(
             request,
             "file",
             FILE_ID,
             lambda provider, http, pid: provider.retrieve_file(http, pid),
             body,
+            target=target,  # resolved once: decoding and checking an ID is not free
         )
     http = router_state(request).http
     holders = holders_for(target)
@@ -256,13 +257,14 @@ async def retrieve_file(request: web.Request) -> web.Response:
 
 async def delete_file(request: web.Request) -> web.Response:
     target, body = await _copied_target(request)
-    if target is None:
+    if not target.copies:
         return await by_path_id(
             request,
             "file",
             FILE_ID,
             lambda provider, http, pid: provider.delete_file(http, pid),
             body,
+            target=target,  # resolved once: decoding and checking an ID is not free
         )
     for account, _ in target.holders:
         authorize(account)  # deleting some copies but not others would strand them
