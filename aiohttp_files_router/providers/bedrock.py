@@ -62,6 +62,7 @@ from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, botocore_missing
+from .shapes import batch_errors, list_page
 
 __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
 
@@ -715,16 +716,7 @@ class BedrockProvider(Provider):
                 files.append(self._file_object(head))
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok(
-            {
-                "object": "list",
-                "data": files,
-                "first_id": files[0]["id"] if files else None,
-                "last_id": files[-1]["id"] if files else None,
-                "has_more": len(keys) > limit,
-            },
-            reply,
-        )
+        return _ok(list_page(files, len(keys) > limit), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -952,17 +944,7 @@ class BedrockProvider(Provider):
             if counts["failed"]:
                 obj["error_file_id"] = f"{out}#{FAILED}"
         if status in ("failed", "expired") and job.get("message"):
-            obj["errors"] = {
-                "object": "list",
-                "data": [
-                    {
-                        "code": str(job.get("status")),
-                        "message": str(job["message"]),
-                        "param": None,
-                        "line": None,
-                    }
-                ],
-            }
+            obj["errors"] = batch_errors(str(job.get("status")), str(job["message"]))
         return obj
 
     async def create_batch(
@@ -1061,16 +1043,7 @@ class BedrockProvider(Provider):
             if len(out) > limit or not token:
                 break
         data = out[:limit]
-        return _ok(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": len(out) > limit or bool(token),
-            },
-            reply,
-        )
+        return _ok(list_page(data, len(out) > limit or bool(token)), reply)
 
 
 def _build(setup: AccountSetup[BedrockParams]) -> Provider:

@@ -47,6 +47,7 @@ from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError,
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .shapes import batch_errors, list_page
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -444,16 +445,7 @@ class GeminiProvider(Provider):
             if len(out) > limit or not token:
                 break
         data = out[:limit]
-        return _ok(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": len(out) > limit or bool(token),
-            },
-            reply,
-        )
+        return _ok(list_page(data, len(out) > limit or bool(token)), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -604,17 +596,7 @@ class GeminiProvider(Provider):
                 obj["error_file_id"] = f"{gemini_id}#{FAILED}"
         error = batch.get("_error")
         if status == "failed" and isinstance(error, dict) and error.get("message"):
-            obj["errors"] = {
-                "object": "list",
-                "data": [
-                    {
-                        "code": str(error.get("code", "")),
-                        "message": str(error["message"]),
-                        "param": None,
-                        "line": None,
-                    }
-                ],
-            }
+            obj["errors"] = batch_errors(str(error.get("code", "")), str(error["message"]))
         return obj
 
     def _batch_id(self, batch_id: str) -> str:
@@ -718,16 +700,7 @@ class GeminiProvider(Provider):
             if len(out) > limit or not token:
                 break
         data = out[:limit]
-        return _ok(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": len(out) > limit or bool(token),
-            },
-            reply,
-        )
+        return _ok(list_page(data, len(out) > limit or bool(token)), reply)
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -37,6 +37,7 @@ from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .shapes import batch_errors, list_page
 from .vertex_rows import (
     CHAT_URL,
     FAILED,
@@ -259,16 +260,7 @@ class VertexProvider(Provider):
         files = [file_object(r, self.bucket.name) for r in items[:limit]]
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok(
-            {
-                "object": "list",
-                "data": files,
-                "first_id": files[0]["id"] if files else None,
-                "last_id": files[-1]["id"] if files else None,
-                "has_more": has_more,
-            },
-            reply,
-        )
+        return _ok(list_page(files, has_more), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -356,17 +348,7 @@ class VertexProvider(Provider):
                 obj["error_file_id"] = f"{predictions}#{FAILED}"
         error = job.get("error")
         if isinstance(error, dict) and error.get("message"):
-            obj["errors"] = {
-                "object": "list",
-                "data": [
-                    {
-                        "code": str(error.get("code", "")),
-                        "message": str(error["message"]),
-                        "param": None,
-                        "line": None,
-                    }
-                ],
-            }
+            obj["errors"] = batch_errors(str(error.get("code", "")), str(error["message"]))
         return obj
 
     def _job_reply(self, reply: UpstreamReply) -> UpstreamReply:
@@ -457,16 +439,7 @@ class VertexProvider(Provider):
             token = page.get("nextPageToken")
             if len(out) > limit or not token:
                 break
-        return _ok(
-            {
-                "object": "list",
-                "data": out[:limit],
-                "first_id": out[0]["id"] if out else None,
-                "last_id": out[:limit][-1]["id"] if out else None,
-                "has_more": len(out) > limit or bool(token),
-            },
-            reply,
-        )
+        return _ok(list_page(out[:limit], len(out) > limit or bool(token)), reply)
 
 
 def _build(setup: AccountSetup[VertexParams]) -> Provider:
