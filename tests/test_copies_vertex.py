@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler
 from openai import AsyncOpenAI, NotFoundError
 from yarl import URL
 
@@ -35,6 +36,18 @@ class World:
     def __init__(self, one: FakeOpenAI, two: FakeOpenAI, vertex: FakeVertex):
         self.one, self.two, self.vertex = one, two, vertex
         self.servers: list[TestServer] = []
+        # Closed, it holds the Vertex storage's answers to upload pieces (a slow account).
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.held = 0
+
+    @web.middleware
+    async def gated(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "PUT" and request.path.startswith("/upload/storage/"):
+            await request.read()
+            self.held += 1
+            await self.gate.wait()
+        return await handler(request)
 
     def openai_copies(self) -> list[list[bytes]]:
         return [
@@ -60,8 +73,11 @@ async def world(aiohttp_server: ServerFactory, tmp_path: Path) -> World:
         FakeOpenAI({K2: "o2"}, storage=tmp_path / "two"),
         FakeVertex({EMAIL: PUBLIC}, buckets=[BUCKET], storage=tmp_path / "gcs"),
     )
-    for fake in (w.one, w.two, w.vertex):
+    for fake in (w.one, w.two):
         w.servers.append(await aiohttp_server(fake.app()))
+    vertex = w.vertex.app()
+    vertex.middlewares.append(w.gated)
+    w.servers.append(await aiohttp_server(vertex))
     return w
 
 
@@ -322,3 +338,40 @@ async def test_client_cut_after_the_file_removes_the_copies(
     await _until(world.nothing_left, "the copies are removed")
     removed = [r.getMessage() for r in caplog.records if "removed copy" in r.getMessage()]
     assert len(removed) == (3 if fan_out else 0) and _router_warnings(caplog) == []
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["run_app", "handler_cancellation"])
+async def test_client_cut_while_one_copy_is_in_flight(
+    serve: Serve, world: World, cancel: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The OpenAI copies are stored, the Vertex one is still being written when the client
+    goes away: whether the router finishes it (run_app) or cancels it (handler
+    cancellation), no copy and no open upload session is left."""
+    caplog.set_level(logging.INFO, logger="aiohttp_files_router")
+    config = world_config(world)
+    config["files_router"]["max_field_bytes"] = 1024**2
+    base = await serve(config, cancel)
+    data = jsonl(chat_rows(5))
+    head = _form_head()
+    cut = (
+        f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'.encode()
+        + b"x" * (300 * 1024)
+    )
+    rest = f"yz\r\n--{BOUNDARY}--\r\n".encode()
+
+    def openai_stored_vertex_held() -> bool:
+        return world.openai_copies() == [[data], [data]] and world.held == 1
+
+    world.gate.clear()
+    length = len(head) + len(data) + len(cut) + len(rest)
+    try:
+        await _cut_upload(
+            base, length, [(head + data + cut, openai_stored_vertex_held, "Vertex is held")]
+        )
+        await asyncio.sleep(0.1)  # the router sees the connection gone
+    finally:
+        world.gate.set()
+    await _until(world.nothing_left, "the copies are removed")
+    removed = [r.getMessage() for r in caplog.records if "removed copy" in r.getMessage()]
+    assert len(removed) == (2 if cancel else 3)  # a cancelled Vertex upload made no object
+    assert _router_warnings(caplog) == []
