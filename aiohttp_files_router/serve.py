@@ -30,6 +30,9 @@ __all__ = ["CONFIG_ENV", "DrainingRunner", "app_factory", "serve"]
 logger = logging.getLogger(__package__)
 
 CONFIG_ENV = "FILES_ROUTER_CONFIG"
+# gunicorn's access logger: it has a handler when gunicorn writes an access log
+# (--access-logfile, --log-syslog, or a logging config that gives it one).
+GUNICORN_ACCESS = "gunicorn.access"
 # Larger reads per request: an upload reaches the multipart reader in fewer, bigger pieces
 # (1 GiB uploads went from about 0.55 to about 0.67 of direct; 4 MiB gained nothing more).
 READ_BUFSIZE = 1024 * 1024
@@ -75,13 +78,17 @@ async def app_factory() -> web.AppRunner:
         FILES_ROUTER_CONFIG=config.yaml gunicorn aiohttp_files_router.serve:app_factory \\
             --worker-class aiohttp.GunicornWebWorker
 
-    Returns a runner, so the worker serves with our access log, limits and drain.
+    Returns a runner, so the worker serves with our access log, limits and drain. The
+    worker then makes no runner of its own, so gunicorn's access log would stay empty:
+    where gunicorn writes one, our access lines go into it instead.
     """
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise RuntimeError(f"aiohttp_files_router: set {CONFIG_ENV} to the config file's path.")
     app = create_app(load_config(path), route_prefixes=("", "/v1"))
-    return DrainingRunner(app, handle_signals=False)
+    gunicorn_access = logging.getLogger(GUNICORN_ACCESS)
+    access_log = gunicorn_access if gunicorn_access.handlers else ACCESS_LOGGER
+    return DrainingRunner(app, handle_signals=False, access_log=access_log)
 
 
 async def serve(

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from .conftest import MASTER, base_config
@@ -76,7 +77,10 @@ async def test_workers_share_a_port_and_metrics_restart_and_stop_on_sigterm(
     assert "Traceback" not in served.log
 
 
-async def test_gunicorn_runs_the_app_factory(tmp_path: Path, upstream: TestServer) -> None:
+@pytest.mark.parametrize("access_logfile", [True, False], ids=["access-logfile", "no-access-log"])
+async def test_gunicorn_runs_the_app_factory(
+    tmp_path: Path, upstream: TestServer, access_logfile: bool
+) -> None:
     config = write_config(tmp_path / "config.yaml", base_config(upstream))
     port = free_port()
     async with running(
@@ -90,6 +94,7 @@ async def test_gunicorn_runs_the_app_factory(tmp_path: Path, upstream: TestServe
         "2",
         "--graceful-timeout",
         "70",
+        *(["--access-logfile", "-"] if access_logfile else []),
         env={"FILES_ROUTER_CONFIG": str(config)},
         ready="Booting worker",
         count=2,
@@ -110,7 +115,17 @@ async def test_gunicorn_runs_the_app_factory(tmp_path: Path, upstream: TestServe
                 assert resp.status == 200
                 assert resp.headers["X-Request-Id"] == "via-gunicorn"
                 assert (await resp.json())["object"] == "list"
+        # The router's own access line, in gunicorn's access log when gunicorn keeps one.
+        line = (
+            r"^via-gunicorn GET /v1/files 200 in=0 out=\d+ [\d.]+ms model=gpt-4o-litellm "
+            r"account=gpt-4o-litellm upstream=200 [\d.]+ms upstream_id=\S+$"
+        )
+        if access_logfile:
+            await served.wait_for_line("via-gunicorn GET /v1/files 200")
+            assert re.search(line, served.log, re.MULTILINE), served.log
         assert await served.stop() == 0, served.log
+    if not access_logfile:
+        assert "via-gunicorn" not in served.log and "/health/" not in served.log, served.log
     assert "Traceback" not in served.log
 
 
