@@ -8,6 +8,8 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from aiohttp_files_router.supervisor import (
 )
 
 from .conftest import MASTER, base_config
-from .production import SCRIPT, running, write_config
+from .production import SCRIPT, Served, running, write_config
 from .test_cli import free_port
 from .test_observability import samples, value
 
@@ -98,6 +100,20 @@ def started_pids(log: str) -> list[int]:
     return [int(p) for p in re.findall(r"worker pid (\d+) started", log)]
 
 
+def serving_pids(log: str) -> list[int]:
+    """The workers that said they listen, in order."""
+    return [int(p) for p in re.findall(r"Running on .* \(pid (\d+)\)", log)]
+
+
+@asynccontextmanager
+async def two_workers(tmp_path: Path, upstream: TestServer) -> AsyncIterator[tuple[Served, Path]]:
+    """``--workers 2`` serving, once both listen; with the config file's path."""
+    config = write_config(tmp_path / "config.yaml", base_config(upstream))
+    args = (str(SCRIPT), "--config", str(config), "--port", str(free_port()), "--workers", "2")
+    async with running(*args, count=2) as served:
+        yield served, config
+
+
 async def test_a_worker_that_cannot_boot_stops_the_server(
     tmp_path: Path, upstream: TestServer
 ) -> None:
@@ -129,11 +145,8 @@ async def test_a_worker_that_cannot_boot_stops_the_server(
 async def test_a_worker_dying_quickly_is_restarted_later_each_time_until_one_fails_to_boot(
     tmp_path: Path, upstream: TestServer
 ) -> None:
-    config = write_config(tmp_path / "config.yaml", base_config(upstream))
-    port = free_port()
-    args = (str(SCRIPT), "--config", str(config), "--port", str(port), "--workers", "2")
-    async with running(*args, count=2) as served:
-        first, second = (int(p) for p in re.findall(r"Running on .* \(pid (\d+)\)", served.log))
+    async with two_workers(tmp_path, upstream) as (served, config):
+        first, second = serving_pids(served.log)
         # One slot's worker dies twice in a row soon after it started serving: the second
         # replacement waits twice as long as the first.
         victim = first
@@ -146,9 +159,9 @@ async def test_a_worker_dying_quickly_is_restarted_later_each_time_until_one_fai
             assert line.endswith(f"starting another in {delay:g}s"), line
             restarted, _ = logged_at(served.log, "started", 2 + death)
             assert (restarted - died).total_seconds() >= delay - 0.05, served.log
-            victim = int(re.findall(r"Running on .* \(pid (\d+)\)", served.log)[-1])
-        status, _ = await fresh_get(f"http://127.0.0.1:{port}/health/readiness")
-        assert status == 200
+            victim = serving_pids(served.log)[-1]
+        base = re.findall(r"Running on (http://\S+)", served.log)[-1]
+        assert (await fresh_get(f"{base}/health/readiness"))[0] == 200
         # The config breaks under the running server; the next replacement cannot load it,
         # fails to boot, and the supervisor stops the worker still serving.
         config.write_text("model_list: [unclosed\n")
@@ -166,11 +179,8 @@ async def test_a_worker_dying_quickly_is_restarted_later_each_time_until_one_fai
 async def test_workers_drain_and_exit_when_the_supervisor_is_killed(
     tmp_path: Path, upstream: TestServer
 ) -> None:
-    config = write_config(tmp_path / "config.yaml", base_config(upstream))
-    port = free_port()
-    args = (str(SCRIPT), "--config", str(config), "--port", str(port), "--workers", "2")
-    async with running(*args, count=2) as served:
-        workers = [int(p) for p in re.findall(r"Running on .* \(pid (\d+)\)", served.log)]
+    async with two_workers(tmp_path, upstream) as (served, _):
+        workers = serving_pids(served.log)
         served.proc.kill()  # SIGKILL: the supervisor can pass nothing on
         await served.wait_for_line(
             f"the supervisor (pid {served.proc.pid}) is gone: stopping", 2, timeout=15
