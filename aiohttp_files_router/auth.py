@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -19,7 +19,6 @@ __all__ = [
     "authorize",
     "bind_principal",
     "current_principal",
-    "unbind_principal",
 ]
 
 
@@ -87,12 +86,9 @@ class KeyRing:
         return found
 
 
-def bind_principal(principal: Principal) -> Token[Principal]:
-    return _principal.set(principal)
-
-
-def unbind_principal(token: Token[Principal]) -> None:
-    _principal.reset(token)
+def bind_principal(principal: Principal) -> None:
+    """For the rest of the request: its task's context ends with it."""
+    _principal.set(principal)
 
 
 def _presented_key(request: web.BaseRequest) -> str | None:

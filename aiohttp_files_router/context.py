@@ -29,6 +29,7 @@ __all__ = [
     "current_info",
     "new_request_id",
     "note_account",
+    "stamp_request_id",
 ]
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
@@ -85,6 +86,14 @@ def note_account(account: Account) -> None:
     if provider is not None:
         info.client_id_header = provider.client_request_id_header
         info.upstream_id_header = provider.upstream_request_id_header
+
+
+def stamp_request_id(response: web.StreamResponse) -> None:
+    """Put the request's ID on an answer a handler sends itself, before its headers leave
+    (the middleware sets it on every other answer)."""
+    info = _current.get()
+    if info is not None:
+        response.headers[REQUEST_ID_HEADER] = info.request_id
 
 
 class RequestIdFilter(logging.Filter):

@@ -1,8 +1,8 @@
-"""The outer middleware: request IDs, size limits on the request head, metrics, in-flight count.
+"""What the router records of every request: its ID, size limits on its head, metrics and
+the in-flight count.
 
-It runs before authentication, so every answer (errors included) carries ``X-Request-Id``
-and is counted; the ID is added in ``on_response_prepare``, which also reaches streamed
-downloads whose headers leave before the handler returns.
+``middleware.router_middleware`` calls ``begin_request`` before authentication and
+``end_request`` after the answer, so every answer (errors included) is counted.
 """
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, begin, new_request_id
+from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, RequestInfo, begin, new_request_id
 from .errors import error_response
-from .keys import state_of
 from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS, child
+from .state import RouterState
 
 __all__ = [
     "MAX_HEADER_CHARS",
     "MAX_TARGET_CHARS",
-    "add_request_id",
+    "begin_request",
     "client_gone",
-    "observe",
+    "end_request",
     "operation_of",
+    "too_long",
 ]
 
 # What our API legitimately carries: an ID we issue is a few hundred characters (a cloud
@@ -57,7 +57,7 @@ def client_gone(request: web.BaseRequest) -> bool:
     return transport is None or transport.is_closing()
 
 
-def _too_long(request: web.Request) -> web.Response | None:
+def too_long(request: web.Request) -> web.Response | None:
     if len(request.raw_path) > MAX_TARGET_CHARS:
         return error_response(
             414,
@@ -76,9 +76,7 @@ def _too_long(request: web.Request) -> web.Response | None:
     return None
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = state_of(request)
+def begin_request(request: web.Request, state: RouterState) -> RequestInfo:
     info = begin(new_request_id(request.headers.get(REQUEST_ID_HEADER)))
     request[REQUEST_INFO_KEY] = info
     match = request.match_info
@@ -89,33 +87,36 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     state.in_flight += 1
     state.idle.clear()
     IN_FLIGHT.inc()
-    status = 500
-    response: web.StreamResponse | None = None
-    try:
-        response = _too_long(request) or await handler(request)
+    return info
+
+
+def end_request(
+    request: web.Request,
+    state: RouterState,
+    info: RequestInfo,
+    response: web.StreamResponse | None,
+) -> None:
+    """``response`` is None when an exception escaped the router (counted as a 500)."""
+    state.in_flight -= 1
+    if not state.in_flight:
+        state.idle.set()
+    IN_FLIGHT.dec()
+    if response is not None:
         status = response.status
-        if state.draining:
-            response.force_close()  # a kept-alive connection must not bring new work
-        return response
-    finally:
-        state.in_flight -= 1
-        if not state.in_flight:
-            state.idle.set()
-        IN_FLIGHT.dec()
-        if response is None and client_gone(request):
-            info.client_gone = True
-            status = CLIENT_CLOSED
-        account = info.account or "-"
-        child(REQUESTS, request.method, info.route, info.model or "-", str(status)).inc()
-        child(REQUEST_SECONDS, request.method, info.route).observe(
-            time.perf_counter() - info.started
-        )
-        received = request.content.total_bytes
-        if received:
-            child(BYTES, "upload", account).inc(received)
-        sent = _body_bytes(response)
-        if sent:
-            child(BYTES, "download", account).inc(sent)
+    elif client_gone(request):
+        info.client_gone = True
+        status = CLIENT_CLOSED
+    else:
+        status = 500
+    account = info.account or "-"
+    child(REQUESTS, request.method, info.route, info.model or "-", str(status)).inc()
+    child(REQUEST_SECONDS, request.method, info.route).observe(time.perf_counter() - info.started)
+    received = request.content.total_bytes
+    if received:
+        child(BYTES, "upload", account).inc(received)
+    sent = _body_bytes(response)
+    if sent:
+        child(BYTES, "download", account).inc(sent)
 
 
 def _body_bytes(response: web.StreamResponse | None) -> int:
@@ -124,9 +125,3 @@ def _body_bytes(response: web.StreamResponse | None) -> int:
     if response.prepared:
         return response.body_length
     return response.content_length or 0
-
-
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    info = request.get(REQUEST_INFO_KEY)
-    if info is not None:
-        response.headers[REQUEST_ID_HEADER] = info.request_id

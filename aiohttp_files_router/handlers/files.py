@@ -12,6 +12,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
 from ..auth import authorize
+from ..context import stamp_request_id
 from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
 from ..providers import FileUpload, Provider
@@ -353,6 +354,7 @@ async def _relay(request: web.Request, target: Target, stream: ContentStream) ->
     if request.transport is not None:
         # Fewer, larger writes per drain: the copy loop is what a download costs us.
         request.transport.set_write_buffer_limits(high=STREAM_BUFFER)
+    stamp_request_id(resp)
     await resp.prepare(request)
     try:
         async for chunk in stream.chunks:
