@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import aiohttp
 
@@ -18,6 +19,11 @@ from .rewrite import Encoder
 __all__ = ["RouterState"]
 
 logger = logging.getLogger(__package__)
+
+# The same object is answered for again and again (a client polling a file or a batch):
+# its ID's text, base64 and signature are the same work each time. IDs of at most 1 KiB.
+_CACHED_ID_CHARS = 1024
+_encode_id_cached = lru_cache(maxsize=1024)(encode_id)
 
 
 @dataclass
@@ -67,10 +73,13 @@ class RouterState:
             return _keep
         secrets = self.config.id_secrets
         secret = secrets[0] if secrets else None
-        routes = [(a.route, pid) for a, pid in copies]
+        route = account.route
+        routes = tuple((a.route, pid) for a, pid in copies)
 
         def encode(kind: Kind, provider_id: str) -> str:
-            return encode_id(kind, provider_id, account.route, secret, routes)
+            if len(provider_id) > _CACHED_ID_CHARS:
+                return encode_id(kind, provider_id, route, secret, routes)
+            return _encode_id_cached(kind, provider_id, route, secret, routes)
 
         return encode
 

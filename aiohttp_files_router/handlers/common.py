@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -117,14 +117,25 @@ def passthrough(reply: UpstreamReply, body: bytes | None = None) -> web.Response
     )
 
 
-@contextmanager
-def relaying(reply: UpstreamReply) -> Iterator[None]:
-    """An error the router raises over an account's answer carries that answer's headers."""
-    try:
-        yield
-    except RouterError as err:
-        err.headers = {**reply.headers, **err.headers}
-        raise
+class relaying:  # lower case: used as the function it was, ``with relaying(reply):``
+    """An error the router raises over an account's answer carries that answer's headers.
+
+    A class rather than ``@contextmanager``, whose generator costs about 1 us per answer.
+    """
+
+    __slots__ = ("_reply",)
+
+    def __init__(self, reply: UpstreamReply) -> None:
+        self._reply = reply
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(err, RouterError):
+            err.headers = {**self._reply.headers, **err.headers}
 
 
 def reply_object(
