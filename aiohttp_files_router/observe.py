@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, RequestInfo, begin, new_request_id
 from .errors import error_response
-from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS, child
+from .metrics import BYTES, child, in_flight, request_children
 from .state import RouterState
 
 __all__ = [
@@ -84,9 +84,10 @@ def begin_request(request: web.Request, state: RouterState) -> RequestInfo:
     if resource is not None:
         info.route = resource.canonical
         info.operation = operation_of(match.handler)
+    if not state.in_flight:
+        state.idle.clear()
     state.in_flight += 1
-    state.idle.clear()
-    IN_FLIGHT.inc()
+    in_flight(1)
     return info
 
 
@@ -100,7 +101,7 @@ def end_request(
     state.in_flight -= 1
     if not state.in_flight:
         state.idle.set()
-    IN_FLIGHT.dec()
+    in_flight(-1)
     if response is not None:
         status = response.status
     elif client_gone(request):
@@ -109,8 +110,9 @@ def end_request(
     else:
         status = 500
     account = info.account or "-"
-    child(REQUESTS, request.method, info.route, info.model or "-", str(status)).inc()
-    child(REQUEST_SECONDS, request.method, info.route).observe(time.perf_counter() - info.started)
+    count, seconds = request_children(request.method, info.route, info.model or "-", str(status))
+    count.inc()
+    seconds.observe(time.perf_counter() - info.started)
     received = request.content.total_bytes
     if received:
         child(BYTES, "upload", account).inc(received)
