@@ -59,8 +59,12 @@ class AccessLogger(AbstractAccessLogger):
                 0.0,
                 "-",
             )
+            shown_route = for_log(route)
         else:
+            # The ID passed new_request_id's check and the route is a template: both the
+            # router's own text, with nothing to escape.
             rid, route = info.request_id, info.route
+            shown_route = route
             model, account = info.model or "-", info.account or "-"
             up_status = "-" if info.upstream_status is None else str(info.upstream_status)
             up_ms = info.upstream_seconds * 1000
@@ -72,7 +76,7 @@ class AccessLogger(AbstractAccessLogger):
         ms = time * 1000
         # Values a caller or an upstream chose are escaped: no CR/LF starts a forged line.
         line = (
-            f"{for_log(rid)} {for_log(request.method)} {for_log(route)} {status} "
+            f"{rid} {for_log(request.method)} {shown_route} {status} "
             f"in={received} out={sent} {ms:.1f}ms model={for_log(model)} "
             f"account={for_log(account)} upstream={up_status} {up_ms:.1f}ms "
             f"upstream_id={for_log(up_id)}"

@@ -35,6 +35,7 @@ class RouterState:
     draining: bool = False  # shutdown has begun: readiness answers 503
     in_flight: int = 0  # requests inside the router's middleware now
     idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # in_flight == 0
+    _encoders: dict[Account, Encoder] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> RouterState:
@@ -71,10 +72,16 @@ class RouterState:
         """
         if account.legacy:
             return _keep
+        if copies:
+            return self._encoder(account.route, tuple([(a.route, pid) for a, pid in copies]))
+        found = self._encoders.get(account)  # one per account: most answers name no copies
+        if found is None:
+            found = self._encoders[account] = self._encoder(account.route, ())
+        return found
+
+    def _encoder(self, route: str, routes: tuple[tuple[str, str], ...]) -> Encoder:
         secrets = self.config.id_secrets
         secret = secrets[0] if secrets else None
-        route = account.route
-        routes = tuple((a.route, pid) for a, pid in copies)
 
         def encode(kind: Kind, provider_id: str) -> str:
             if len(provider_id) > _CACHED_ID_CHARS:
