@@ -158,21 +158,15 @@ async def by_path_id(
     kind: Kind,
     param: str,
     call: IdCall,
-    body: Mapping[str, Any] | None = None,
-    *,
-    target: Target | None = None,
 ) -> web.Response:
     """One operation on the object a path ID names, answered with its IDs rewritten.
 
     A JSON body may carry ``model`` for a raw ID, as openai SDK 1.x sent ``extra_body``.
-    ``target``: the caller already resolved (and authorized) the path's ID.
     """
     state = router_state(request)
-    if target is None:
-        if body is None:
-            body = await json_body(request, required=False)
-        sel = request_selectors(request, body)
-        target = target_for(request, request.match_info[param], kind, sel, param=param)
+    body = await json_body(request, required=False)
+    sel = request_selectors(request, body)
+    target = target_for(request, request.match_info[param], kind, sel, param=param)
     reply = await call(target.account.require(), state.http, target.provider_id)
     return reply_object(state, target.account, reply, kind)
 
