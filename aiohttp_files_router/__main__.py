@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .accesslog import JsonFormatter
+from .accesslog import JsonFormatter, TextFormatter
 from .app import create_app
 from .config import ConfigError, load_config
 from .context import RequestIdFilter
@@ -171,9 +171,7 @@ def _without_workers(argv: list[str]) -> list[str]:
 def _logging(level: str, log_format: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
 
 

@@ -16,6 +16,8 @@ already knows (``RequestInfo``), and nothing at all when INFO is off.
 from __future__ import annotations
 
 import logging
+import sys
+import time as _time
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +28,7 @@ from .errors import for_log
 from .jsoncodec import ENCODER
 from .observe import CLIENT_CLOSED
 
-__all__ = ["ACCESS_LOGGER", "AccessLogger", "JsonFormatter"]
+__all__ = ["ACCESS_LOGGER", "AccessLogger", "JsonFormatter", "TextFormatter"]
 
 ACCESS_LOGGER = logging.getLogger("aiohttp_files_router.access")
 
@@ -57,8 +59,12 @@ class AccessLogger(AbstractAccessLogger):
                 0.0,
                 "-",
             )
+            shown_route = for_log(route)
         else:
+            # The ID passed new_request_id's check and the route is a template: both the
+            # router's own text, with nothing to escape.
             rid, route = info.request_id, info.route
+            shown_route = route
             model, account = info.model or "-", info.account or "-"
             up_status = "-" if info.upstream_status is None else str(info.upstream_status)
             up_ms = info.upstream_seconds * 1000
@@ -70,7 +76,7 @@ class AccessLogger(AbstractAccessLogger):
         ms = time * 1000
         # Values a caller or an upstream chose are escaped: no CR/LF starts a forged line.
         line = (
-            f"{for_log(rid)} {for_log(request.method)} {for_log(route)} {status} "
+            f"{rid} {for_log(request.method)} {shown_route} {status} "
             f"in={received} out={sent} {ms:.1f}ms model={for_log(model)} "
             f"account={for_log(account)} upstream={up_status} {up_ms:.1f}ms "
             f"upstream_id={for_log(up_id)}"
@@ -89,13 +95,52 @@ class AccessLogger(AbstractAccessLogger):
                 "upstream_status": up_status,
                 "upstream_ms": round(up_ms, 3),
             }
-        self.logger.info(line, extra=extra)
+        # What logger.info() does, without its search of the stack for the caller: the
+        # record names this function and line, as findCaller() would.
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            frame = sys._getframe()
+            logger.handle(
+                logger.makeRecord(
+                    logger.name,
+                    logging.INFO,
+                    frame.f_code.co_filename,
+                    frame.f_lineno,
+                    line,
+                    (),
+                    None,
+                    frame.f_code.co_name,
+                    extra,
+                )
+            )
 
 
 _encode = ENCODER.encode
 
 
-class JsonFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter):
+    """``logging.Formatter`` whose default ``asctime`` is worked out once a second.
+
+    ``formatTime`` calls ``localtime`` and ``strftime`` for every record; only the
+    milliseconds change within a second, and every request writes an access line.
+    """
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached, text = self._second  # one tuple: threads sharing this formatter agree
+        if cached != second:
+            text = _time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, text)
+        if self.default_msec_format:
+            return self.default_msec_format % (text, record.msecs)
+        return text
+
+
+class JsonFormatter(TextFormatter):
     """One JSON object per line: time, level, logger, message, request IDs, access fields."""
 
     def format(self, record: logging.LogRecord) -> str:

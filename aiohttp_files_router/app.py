@@ -11,8 +11,7 @@ from aiohttp import web
 from .config import RouterConfig
 from .handlers import batches, files, health
 from .keys import STATE_KEY
-from .middleware import authenticate, openai_errors
-from .observe import add_request_id, observe
+from .middleware import router_middleware
 from .state import RouterState
 from .upstream import STREAM_BUFFER
 
@@ -59,10 +58,9 @@ def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -
     """
     if not isinstance(config, RouterConfig):
         raise TypeError("create_app() takes a RouterConfig: use load_config() or parse_config().")
-    app = web.Application(middlewares=[observe, openai_errors, authenticate])
+    app = web.Application(middlewares=[router_middleware])
     app[STATE_KEY] = RouterState.from_config(config)
     app.cleanup_ctx.append(_client_session)
-    app.on_response_prepare.append(add_request_id)
     app.on_shutdown.append(_start_draining)
     app.add_routes(health.routes(""))
     for prefix in route_prefixes:

@@ -20,6 +20,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -35,6 +36,8 @@ __all__ = [
     "UPSTREAM_SECONDS",
     "child",
     "exposition",
+    "in_flight",
+    "request_children",
     "upstream_done",
 ]
 
@@ -76,9 +79,39 @@ IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 
+# prometheus-client picks its value class from the environment at import: MutexValue in one
+# process, values in files the workers share in multiprocess mode.
+MULTIPROCESS = values.ValueClass is not values.MutexValue
+_in_flight = [0]  # in one process: this process's requests, read when /metrics is scraped
+if not MULTIPROCESS:
+    IN_FLIGHT.set_function(lambda: _in_flight[0])
+
+
+def in_flight(delta: int) -> None:
+    """A request starts (1) or ends (-1). In one process the gauge reads a plain count when
+    scraped, instead of taking its lock twice per request; a worker's count must be in the
+    shared files."""
+    if MULTIPROCESS:
+        IN_FLIGHT.inc(delta)
+    else:
+        _in_flight[0] += delta
+
 
 M = TypeVar("M", bound=MetricWrapperBase)
 _children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+_request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+
+
+def request_children(method: str, route: str, model: str, status: str) -> tuple[Counter, Histogram]:
+    """``REQUESTS`` and ``REQUEST_SECONDS`` children of one answer, found with one lookup."""
+    key = (method, route, model, status)
+    found = _request_children.get(key)
+    if found is None:
+        found = _request_children[key] = (
+            child(REQUESTS, method, route, model, status),
+            child(REQUEST_SECONDS, method, route),
+        )
+    return found
 
 
 def child(metric: M, *values: str) -> M:

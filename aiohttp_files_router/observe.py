@@ -1,31 +1,32 @@
-"""The outer middleware: request IDs, size limits on the request head, metrics, in-flight count.
+"""What the router records of every request: its ID, size limits on its head, metrics and
+the in-flight count.
 
-It runs before authentication, so every answer (errors included) carries ``X-Request-Id``
-and is counted; the ID is added in ``on_response_prepare``, which also reaches streamed
-downloads whose headers leave before the handler returns.
+``middleware.router_middleware`` calls ``begin_request`` before authentication and
+``end_request`` after the answer, so every answer (errors included) is counted.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, begin, new_request_id
+from .context import REQUEST_ID_HEADER, REQUEST_INFO_KEY, RequestInfo, begin, new_request_id
 from .errors import error_response
-from .keys import state_of
-from .metrics import BYTES, IN_FLIGHT, REQUEST_SECONDS, REQUESTS, child
+from .metrics import BYTES, child, in_flight, request_children
+from .state import RouterState
 
 __all__ = [
     "MAX_HEADER_CHARS",
     "MAX_TARGET_CHARS",
-    "add_request_id",
+    "begin_request",
     "client_gone",
-    "observe",
+    "end_request",
     "operation_of",
+    "too_long",
 ]
 
 # What our API legitimately carries: an ID we issue is a few hundred characters (a cloud
@@ -37,6 +38,7 @@ MAX_HEADER_CHARS = 8 * 1024
 PARSER_LIMIT = 64 * 1024
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection first"
 
+_value_of = itemgetter(1)
 _NOUNS = frozenset({"file", "files", "batch", "batches"})
 _operations: dict[Callable[..., Any], str] = {}
 
@@ -57,14 +59,18 @@ def client_gone(request: web.BaseRequest) -> bool:
     return transport is None or transport.is_closing()
 
 
-def _too_long(request: web.Request) -> web.Response | None:
+def too_long(request: web.Request) -> web.Response | None:
     if len(request.raw_path) > MAX_TARGET_CHARS:
         return error_response(
             414,
             f"The request path and query are longer than {MAX_TARGET_CHARS} characters.",
             code="uri_too_long",
         )
-    for name, value in request.raw_headers:
+    raw = request.raw_headers
+    # The longest value found in C first: most requests have nothing too long to name.
+    if max(map(len, map(_value_of, raw)), default=0) <= MAX_HEADER_CHARS:
+        return None
+    for name, value in raw:
         if len(value) > MAX_HEADER_CHARS:
             header = name.decode("latin-1")[:100]
             return error_response(
@@ -76,9 +82,7 @@ def _too_long(request: web.Request) -> web.Response | None:
     return None
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = state_of(request)
+def begin_request(request: web.Request, state: RouterState) -> RequestInfo:
     info = begin(new_request_id(request.headers.get(REQUEST_ID_HEADER)))
     request[REQUEST_INFO_KEY] = info
     match = request.match_info
@@ -86,36 +90,41 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     if resource is not None:
         info.route = resource.canonical
         info.operation = operation_of(match.handler)
+    if not state.in_flight:
+        state.idle.clear()
     state.in_flight += 1
-    state.idle.clear()
-    IN_FLIGHT.inc()
-    status = 500
-    response: web.StreamResponse | None = None
-    try:
-        response = _too_long(request) or await handler(request)
+    in_flight(1)
+    return info
+
+
+def end_request(
+    request: web.Request,
+    state: RouterState,
+    info: RequestInfo,
+    response: web.StreamResponse | None,
+) -> None:
+    """``response`` is None when an exception escaped the router (counted as a 500)."""
+    state.in_flight -= 1
+    if not state.in_flight:
+        state.idle.set()
+    in_flight(-1)
+    if response is not None:
         status = response.status
-        if state.draining:
-            response.force_close()  # a kept-alive connection must not bring new work
-        return response
-    finally:
-        state.in_flight -= 1
-        if not state.in_flight:
-            state.idle.set()
-        IN_FLIGHT.dec()
-        if response is None and client_gone(request):
-            info.client_gone = True
-            status = CLIENT_CLOSED
-        account = info.account or "-"
-        child(REQUESTS, request.method, info.route, info.model or "-", str(status)).inc()
-        child(REQUEST_SECONDS, request.method, info.route).observe(
-            time.perf_counter() - info.started
-        )
-        received = request.content.total_bytes
-        if received:
-            child(BYTES, "upload", account).inc(received)
-        sent = _body_bytes(response)
-        if sent:
-            child(BYTES, "download", account).inc(sent)
+    elif client_gone(request):
+        info.client_gone = True
+        status = CLIENT_CLOSED
+    else:
+        status = 500
+    account = info.account or "-"
+    count, seconds = request_children(request.method, info.route, info.model or "-", str(status))
+    count.inc()
+    seconds.observe(time.perf_counter() - info.started)
+    received = request.content.total_bytes
+    if received:
+        child(BYTES, "upload", account).inc(received)
+    sent = _body_bytes(response)
+    if sent:
+        child(BYTES, "download", account).inc(sent)
 
 
 def _body_bytes(response: web.StreamResponse | None) -> int:
@@ -124,9 +133,3 @@ def _body_bytes(response: web.StreamResponse | None) -> int:
     if response.prepared:
         return response.body_length
     return response.content_length or 0
-
-
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    info = request.get(REQUEST_INFO_KEY)
-    if info is not None:
-        response.headers[REQUEST_ID_HEADER] = info.request_id

@@ -62,19 +62,20 @@ def selectors(
     body_model: str | None = None,
     body_legacy: str | None = None,
 ) -> Selectors:
+    query, headers = request.query, request.headers
     if body_model:
         model, param = body_model, MODEL_FIELD
-    elif request.query.get(MODEL_FIELD):
-        model, param = request.query[MODEL_FIELD], MODEL_FIELD
-    elif request.headers.get(MODEL_HEADER):
-        model, param = request.headers[MODEL_HEADER], MODEL_HEADER
+    elif query.get(MODEL_FIELD):
+        model, param = query[MODEL_FIELD], MODEL_FIELD
+    elif headers.get(MODEL_HEADER):
+        model, param = headers[MODEL_HEADER], MODEL_HEADER
     else:
         model, param = None, MODEL_FIELD
     legacy = (
         body_legacy
-        or request.headers.get(LEGACY_HEADER)
-        or request.query.get(LEGACY_FIELD)
-        or request.query.get(LEGACY_HEADER)
+        or headers.get(LEGACY_HEADER)
+        or query.get(LEGACY_FIELD)
+        or query.get(LEGACY_HEADER)
     )
     return Selectors(model, param, legacy)
 
@@ -157,7 +158,7 @@ def _decode(
 def _target(
     account: Account, provider_id: str, value: str, kind: Kind, param: str, copies: Copies = ()
 ) -> Target:
-    if provider_id.strip(".") == "" or any(c.strip(".") == "" for _, c in copies):
+    if provider_id.strip(".") == "" or (copies and any(c.strip(".") == "" for _, c in copies)):
         raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
     return Target(account, provider_id, copies)
 

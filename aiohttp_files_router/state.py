@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import aiohttp
 
@@ -19,6 +20,11 @@ __all__ = ["RouterState"]
 
 logger = logging.getLogger(__package__)
 
+# The same object is answered for again and again (a client polling a file or a batch):
+# its ID's text, base64 and signature are the same work each time. IDs of at most 1 KiB.
+_CACHED_ID_CHARS = 1024
+_encode_id_cached = lru_cache(maxsize=1024)(encode_id)
+
 
 @dataclass
 class RouterState:
@@ -29,6 +35,7 @@ class RouterState:
     draining: bool = False  # shutdown has begun: readiness answers 503
     in_flight: int = 0  # requests inside the router's middleware now
     idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # in_flight == 0
+    _encoders: dict[Account, Encoder] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> RouterState:
@@ -65,12 +72,21 @@ class RouterState:
         """
         if account.legacy:
             return _keep
+        if copies:
+            return self._encoder(account.route, tuple([(a.route, pid) for a, pid in copies]))
+        found = self._encoders.get(account)  # one per account: most answers name no copies
+        if found is None:
+            found = self._encoders[account] = self._encoder(account.route, ())
+        return found
+
+    def _encoder(self, route: str, routes: tuple[tuple[str, str], ...]) -> Encoder:
         secrets = self.config.id_secrets
         secret = secrets[0] if secrets else None
-        routes = [(a.route, pid) for a, pid in copies]
 
         def encode(kind: Kind, provider_id: str) -> str:
-            return encode_id(kind, provider_id, account.route, secret, routes)
+            if len(provider_id) > _CACHED_ID_CHARS:
+                return encode_id(kind, provider_id, route, secret, routes)
+            return _encode_id_cached(kind, provider_id, route, secret, routes)
 
         return encode
 

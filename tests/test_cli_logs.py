@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from aiohttp_files_router.__main__ import TEXT_FORMAT
+from aiohttp_files_router.accesslog import TextFormatter
 from aiohttp_files_router.fake import FakeOpenAI
 
 from .conftest import MASTER, base_config
@@ -37,3 +40,17 @@ async def test_json_log_lines_carry_both_request_ids(
     assert access["route"] == "/v1/files" and access["status"] == 200
     assert access["model"] == "gpt-4o-litellm" and access["upstream_status"] == "200"
     assert fake.requests[-1].client_request_id == "json-1"
+
+
+def test_text_formatter_writes_what_logging_formatter_writes() -> None:
+    # The time text is reused within a second: across second boundaries, with and without
+    # a datefmt, the lines are exactly the standard formatter's.
+    for fmt, datefmt in ((TEXT_FORMAT, None), ("%(asctime)s %(message)s", "%H:%M:%S")):
+        ours, standard = TextFormatter(fmt, datefmt), logging.Formatter(fmt, datefmt)
+        for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.0, 1_700_000_000.5):
+            record = logging.makeLogRecord(
+                {"msg": "m", "created": created, "msecs": (created % 1) * 1000}
+            )
+            record.request_id = record.upstream_request_id = "r"
+            assert ours.format(record) == standard.format(record)
+            assert ours.formatTime(record) == standard.formatTime(record)

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
+import io
 import json
 import logging
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
+from openai import AsyncOpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_files_router import create_app, parse_config, setup
 from aiohttp_files_router.accesslog import ACCESS_LOGGER, AccessLogger, JsonFormatter
 from aiohttp_files_router.context import RequestIdFilter
 from aiohttp_files_router.fake import FakeOpenAI
+from aiohttp_files_router.observe import PARSER_LIMIT
+from aiohttp_files_router.providers.openai import OpenAIProvider
 
-from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, ServerFactory, base_config, error_of
+from .conftest import (
+    KEY_A,
+    KEY_B,
+    MASTER,
+    ONE_ROW,
+    RouterFactory,
+    ServerFactory,
+    base_config,
+    error_of,
+)
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 
@@ -217,6 +232,48 @@ async def test_request_id_kept_or_made_on_every_answer_and_sent_upstream(
             assert resp.status == 404 and len(resp.headers["X-Request-Id"]) == 32
 
 
+async def test_request_id_on_streamed_downloads_and_every_kind_of_error(
+    aiohttp_server: ServerFactory, upstream: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(parse_config(base_config(upstream), "<test>"), route_prefixes=("", "/v1"))
+    # The standalone server's parser limits, so that oversized heads reach the router.
+    router = await aiohttp_server(app, max_line_size=PARSER_LIMIT, max_field_size=PARSER_LIMIT)
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        created = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(ONE_ROW)),
+            purpose="batch",
+            extra_body={"model": "gpt-4o-litellm"},
+        )
+
+    async def reset(*args: object) -> None:
+        raise ConnectionResetError("reset by a test, the client still there")
+
+    async with aiohttp.ClientSession() as http:
+
+        async def answer(method: str, path: str, rid: str, **kw: Any) -> aiohttp.ClientResponse:
+            headers = {**AUTH, "X-Request-Id": rid, **kw.pop("headers", {})}
+            async with http.request(method, router.make_url(path), headers=headers, **kw) as resp:
+                await resp.read()
+                assert resp.headers["X-Request-Id"] == rid, (path, resp.status)
+                return resp
+
+        # The download's headers leave before the handler returns.
+        resp = await answer("GET", f"/v1/files/{created.id}/content", "dl")
+        assert resp.status == 200 and resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert (await answer("GET", "/v1/nowhere", "unknown")).status == 404
+        assert (await answer("PUT", "/v1/files", "method")).status == 405
+        assert (await answer("GET", "/v1/files?x=" + "a" * 9000, "long")).status == 414
+        too_long_header = {"X-Big": "b" * 9000}
+        assert (await answer("GET", "/v1/files", "big", headers=too_long_header)).status == 431
+        assert (await answer("GET", "/health/liveliness", "health")).status == 200
+        # An error the router does not answer itself: aiohttp's own 500 still carries it.
+        monkeypatch.setattr(OpenAIProvider, "retrieve_file", reset)
+        resp = await answer("GET", f"/v1/files/{created.id}", "aiohttp-500")
+        assert resp.status == 500 and resp.content_type == "text/plain"
+
+
 async def test_access_log_line_and_log_lines_carry_both_request_ids(
     aiohttp_server: ServerFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
@@ -261,6 +318,10 @@ async def test_access_log_line_and_log_lines_carry_both_request_ids(
         for r in records
         if r.name.endswith(".access") and getattr(r, "request_id", None) == "trace-me"
     ]
+    # The record names its caller as logger.info() would: AccessLogger.log, in its lines.
+    lines, first = inspect.getsourcelines(AccessLogger.log)
+    assert (record.funcName, record.module) == ("log", "accesslog")
+    assert first < record.lineno < first + len(lines)
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "trace-me"
     assert line["upstream_request_id"] == upstream_id

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from aiohttp_files_router.errors import BadRequest
+from aiohttp_files_router.errors import _LOG_ESCAPES, BadRequest, for_log
 from aiohttp_files_router.providers.gcs import Bucket
 from aiohttp_files_router.upstream import StaticAuth, Upstream
 
@@ -48,6 +48,16 @@ async def test_log_lines_escape_cr_and_lf(
     for line in lines:
         assert "\n" not in line and "\r" not in line
         assert "file-x\\r\\n2026-01-01 ERROR forged line\\nagain" in line
+
+
+def test_for_log_escapes_every_line_break_control_and_backslash() -> None:
+    # The fast path (printable, no backslash: returned as is) agrees with the full escape
+    # on every character of the Basic Multilingual Plane and a few beyond.
+    for code in (*range(0x10000), 0x1F600, 0xE0001, 0x10FFFF):
+        char = chr(code)
+        assert for_log(f"a{char}b") == f"a{char}b".translate(_LOG_ESCAPES), hex(code)
+    assert for_log("x\r\ny\u2028z\\") == "x\\r\\ny\\x2028z\\\\"
+    assert for_log(404) == "404"
 
 
 def recorder() -> tuple[web.Application, list[str]]:

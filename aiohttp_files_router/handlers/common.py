@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -117,14 +117,25 @@ def passthrough(reply: UpstreamReply, body: bytes | None = None) -> web.Response
     )
 
 
-@contextmanager
-def relaying(reply: UpstreamReply) -> Iterator[None]:
-    """An error the router raises over an account's answer carries that answer's headers."""
-    try:
-        yield
-    except RouterError as err:
-        err.headers = {**reply.headers, **err.headers}
-        raise
+class relaying:  # lower case: used as the function it was, ``with relaying(reply):``
+    """An error the router raises over an account's answer carries that answer's headers.
+
+    A class rather than ``@contextmanager``, whose generator costs about 1 us per answer.
+    """
+
+    __slots__ = ("_reply",)
+
+    def __init__(self, reply: UpstreamReply) -> None:
+        self._reply = reply
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(err, RouterError):
+            err.headers = {**self._reply.headers, **err.headers}
 
 
 def reply_object(
@@ -147,21 +158,15 @@ async def by_path_id(
     kind: Kind,
     param: str,
     call: IdCall,
-    body: Mapping[str, Any] | None = None,
-    *,
-    target: Target | None = None,
 ) -> web.Response:
     """One operation on the object a path ID names, answered with its IDs rewritten.
 
     A JSON body may carry ``model`` for a raw ID, as openai SDK 1.x sent ``extra_body``.
-    ``target``: the caller already resolved (and authorized) the path's ID.
     """
     state = router_state(request)
-    if target is None:
-        if body is None:
-            body = await json_body(request, required=False)
-        sel = request_selectors(request, body)
-        target = target_for(request, request.match_info[param], kind, sel, param=param)
+    body = await json_body(request, required=False)
+    sel = request_selectors(request, body)
+    target = target_for(request, request.match_info[param], kind, sel, param=param)
     reply = await call(target.account.require(), state.http, target.provider_id)
     return reply_object(state, target.account, reply, kind)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
 from ..auth import authorize
+from ..context import stamp_request_id
 from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
 from ..providers import FileUpload, Provider
@@ -20,7 +20,6 @@ from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, choose_if_any
 from ..uploads import UploadReader, forwarded_fields
 from ..upstream import STREAM_BUFFER, ContentStream, UpstreamReply, accepted_codings
 from .common import (
-    by_path_id,
     json_body,
     list_pages,
     passthrough,
@@ -203,13 +202,12 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
         logger.warning("account %s: could not remove a refused upload", account.name)
 
 
-async def _copied_target(request: web.Request) -> tuple[Target, dict[str, Any]]:
+async def _copied_target(request: web.Request) -> Target:
     """The authorized target of the path's file ID (``target.copies`` when it names several
-    copies) and the request's JSON body (a raw ID's ``model``, as openai SDK 1.x sent it)."""
+    copies); the request's JSON body may name a raw ID's ``model``, as openai SDK 1.x sent it."""
     body = await json_body(request, required=False)
     value = request.match_info[FILE_ID]
-    target = target_for(request, value, "file", request_selectors(request, body), param=FILE_ID)
-    return target, body
+    return target_for(request, value, "file", request_selectors(request, body), param=FILE_ID)
 
 
 def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> web.Response:
@@ -229,17 +227,12 @@ def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> we
 
 
 async def retrieve_file(request: web.Request) -> web.Response:
-    target, body = await _copied_target(request)
+    target = await _copied_target(request)
+    state = router_state(request)
     if not target.copies:
-        return await by_path_id(
-            request,
-            "file",
-            FILE_ID,
-            lambda provider, http, pid: provider.retrieve_file(http, pid),
-            body,
-            target=target,  # resolved once: decoding and checking an ID is not free
-        )
-    http = router_state(request).http
+        reply = await target.account.require().retrieve_file(state.http, target.provider_id)
+        return reply_object(state, target.account, reply, "file")
+    http = state.http
     holders = holders_for(target)
     for n, (account, provider_id) in enumerate(holders, 1):
         try:
@@ -259,19 +252,14 @@ async def retrieve_file(request: web.Request) -> web.Response:
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    target, body = await _copied_target(request)
+    target = await _copied_target(request)
+    state = router_state(request)
     if not target.copies:
-        return await by_path_id(
-            request,
-            "file",
-            FILE_ID,
-            lambda provider, http, pid: provider.delete_file(http, pid),
-            body,
-            target=target,  # resolved once: decoding and checking an ID is not free
-        )
+        reply = await target.account.require().delete_file(state.http, target.provider_id)
+        return reply_object(state, target.account, reply, "file")
     for account, _ in target.holders:
         authorize(account)  # deleting some copies but not others would strand them
-    http = router_state(request).http
+    http = state.http
 
     async def one(account: Account, provider_id: str) -> UpstreamReply | RouterError:
         try:
@@ -356,6 +344,7 @@ async def _relay(request: web.Request, target: Target, stream: ContentStream) ->
     if request.transport is not None:
         # Fewer, larger writes per drain: the copy loop is what a download costs us.
         request.transport.set_write_buffer_limits(high=STREAM_BUFFER)
+    stamp_request_id(resp)
     await resp.prepare(request)
     try:
         async for chunk in stream.chunks:
