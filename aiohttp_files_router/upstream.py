@@ -270,9 +270,7 @@ def _with_request_id(
     # The request's ID goes upstream under the provider's own header.
     if info is None or info.client_id_header is None:
         return headers
-    out = CIMultiDict(headers or ())
-    out[info.client_id_header] = info.request_id
-    return out
+    return {**(headers or {}), info.client_id_header: info.request_id}
 
 
 async def _attempts(
@@ -422,19 +420,20 @@ async def read_body(
     coding = _coding(resp)
     if coding and not _decoded(resp, decode):
         raise _undecodable(account, coding, relay)
-    too_much = UpstreamUnavailable(
-        f"The upstream account for '{account}' answered too much.", headers=relay
-    )
-    if not coding and resp.content_length is not None and resp.content_length > MAX_JSON_BYTES:
-        raise too_much
-    buf = bytearray()
+    length = None if coding else resp.content_length
+    if length is not None and length > MAX_JSON_BYTES:
+        raise _too_much(account, relay)
     try:
+        if length is not None:
+            # Its length is known and within the cap: read at once.
+            return await resp.content.read()
+        buf = bytearray()
         # aiohttp decodes a chunk at a time as it is read, so a small compressed body that
         # inflates to gigabytes stops here at the cap.
         async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
             buf += chunk
             if len(buf) > MAX_JSON_BYTES:
-                raise too_much
+                raise _too_much(account, relay)
     except aiohttp.ClientPayloadError as err:
         if coding:
             raise _undecodable(account, coding, relay) from None
@@ -442,6 +441,12 @@ async def read_body(
     except (TimeoutError, aiohttp.ClientError) as err:
         raise _transport_error(err, account) from None
     return bytes(buf)
+
+
+def _too_much(account: str, relay: Mapping[str, str]) -> RouterError:
+    return UpstreamUnavailable(
+        f"The upstream account for '{account}' answered too much.", headers=relay
+    )
 
 
 async def fetch_json(
