@@ -17,6 +17,7 @@ import asyncio
 import socket
 import ssl
 import sys
+import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -155,7 +156,7 @@ class SmallCalls:
         idle = self._idle.get(origin)
         if not idle:
             return None
-        oldest_kept = asyncio.get_running_loop().time() - self._keepalive
+        oldest_kept = time.monotonic() - self._keepalive
         while idle:
             since, conn = idle.pop()  # the most recently used: the least likely to be stale
             if since >= oldest_kept and conn.is_connected():
@@ -191,13 +192,12 @@ class SmallCalls:
         if self._closed or conn.should_close or not conn.is_connected():
             conn.close()
             return
-        loop = asyncio.get_running_loop()
         idle = self._idle.setdefault(origin, deque())
-        idle.append((loop.time(), conn))
+        idle.append((time.monotonic(), conn))
         if len(idle) > self._limit:
             idle.popleft()[1].close()
         if self._sweeper is None:
-            self._sweeper = loop.call_later(self._keepalive, self._sweep)
+            self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
 
     def _drop(self, conn: ResponseHandler) -> None:
         # A call that failed or was cancelled leaves its connection in an unknown state.
@@ -209,13 +209,12 @@ class SmallCalls:
     def _sweep(self) -> None:
         """Close connections idle longer than ``keepalive`` (upstreams drop them anyway)."""
         self._sweeper = None
-        loop = asyncio.get_running_loop()
-        oldest_kept = loop.time() - self._keepalive
+        oldest_kept = time.monotonic() - self._keepalive
         for idle in self._idle.values():
             while idle and (idle[0][0] < oldest_kept or not idle[0][1].is_connected()):
                 idle.popleft()[1].close()
         if any(self._idle.values()):
-            self._sweeper = loop.call_later(self._keepalive, self._sweep)
+            self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
 
     async def close(self) -> None:
         """Close every connection; calls still on the wire end with a connection error."""
