@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import gzip
+import importlib.util
 import ipaddress
 import json
 import ssl
@@ -30,6 +31,8 @@ from aiohttp_files_router.keys import STATE_KEY
 from aiohttp_files_router.smallcalls import SmallCalls, for_session
 
 from .conftest import KEY_A, MASTER, RouterFactory, error_of
+from .production import SCRIPT, config_for, running, write_config
+from .test_cli import free_port
 
 MODEL = {"model": "gpt-4o-litellm"}
 FILE = {"id": "file-abc", "object": "file", "bytes": 3, "created_at": 1, "filename": "a.jsonl"}
@@ -416,3 +419,32 @@ async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(
         assert (await _json(calls, URL(raw.base + "/files/x")))["id"] == "file-abc"
     finally:
         await calls.close()
+
+
+def _mapped_files(pid: int) -> str | None:
+    """The files a process mapped (its libraries), where /proc tells."""
+    maps = Path(f"/proc/{pid}/maps")
+    return maps.read_text() if maps.exists() else None
+
+
+# -- the standalone server -------------------------------------------------------------------
+async def test_standalone_server_calls_through_the_pool_on_its_event_loop(
+    raw: RawUpstream, tmp_path: Path
+) -> None:
+    """``aiohttp-files-router`` runs on uvloop when it is installed (the test extra has it):
+    the pool connects and reads there too (uvloop's ``create_connection`` takes fewer
+    arguments than asyncio's)."""
+    config = write_config(tmp_path / "config.yaml", config_for(raw.base, KEY_A, MASTER))
+    port = free_port()
+    async with running(str(SCRIPT), "--config", str(config), "--port", str(port)) as served:
+        loaded = _mapped_files(served.proc.pid)
+        if loaded is not None and importlib.util.find_spec("uvloop") is not None:
+            assert "uvloop" in loaded
+        base = f"http://127.0.0.1:{port}/v1"
+        async with AsyncOpenAI(api_key=MASTER, base_url=base, max_retries=0) as client:
+            for _ in range(3):
+                assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
+            cancelled = await client.batches.cancel("batch_abc", extra_query=MODEL)
+        assert cancelled.status == "cancelling"
+        assert await served.stop() == 0
+    assert raw.connections == 1 and len(raw.seen) == 4
