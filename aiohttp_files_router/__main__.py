@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import ipaddress
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,7 +16,7 @@ from .accesslog import JsonFormatter
 from .app import create_app
 from .config import ConfigError, load_config
 from .context import RequestIdFilter
-from .serve import serve
+from .serve import CannotListen, serve
 
 __all__ = ["main"]
 
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
         help="server processes sharing the port with SO_REUSEPORT (default 1)",
     )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    # A worker's pipe to its supervisor: it writes one byte there once it listens.
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    # A worker's supervisor: the worker stops when that process is gone.
+    p.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -110,17 +115,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv_list = list(sys.argv[1:] if argv is None else argv)
         timeout = app[STATE_KEY].config.files_router.shutdown_timeout
         return supervise(_without_workers(argv_list), args.workers, timeout)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(
-            serve(
-                app,
-                host=args.host,
-                port=args.port,
-                reuse_port=args.worker,
-                log_format=args.log_format,
-                print=lambda s: print(s, flush=True),
+    ready_fd: int | None = args.ready_fd
+
+    def ready() -> None:
+        if ready_fd is not None:
+            os.write(ready_fd, b"r")
+            os.close(ready_fd)
+
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(
+                serve(
+                    app,
+                    host=args.host,
+                    port=args.port,
+                    reuse_port=args.worker,
+                    log_format=args.log_format,
+                    # One write with its newline: the workers share one stdout, and an
+                    # unbuffered print() writes the end separately, splicing their lines.
+                    print=lambda s: print(s + "\n", end="", flush=True),
+                    ready=ready,
+                    parent=args.supervisor_pid,
+                )
             )
-        )
+    except CannotListen as err:
+        print(f"aiohttp-files-router: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

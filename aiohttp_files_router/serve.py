@@ -25,14 +25,21 @@ from .config import load_config
 from .keys import STATE_KEY
 from .observe import PARSER_LIMIT
 
-__all__ = ["CONFIG_ENV", "DrainingRunner", "app_factory", "serve"]
+__all__ = ["CONFIG_ENV", "CannotListen", "DrainingRunner", "app_factory", "serve"]
 
 logger = logging.getLogger(__package__)
 
 CONFIG_ENV = "FILES_ROUTER_CONFIG"
+# gunicorn's access logger: it has a handler when gunicorn writes an access log
+# (--access-logfile, --log-syslog, or a logging config that gives it one).
+GUNICORN_ACCESS = "gunicorn.access"
 # Larger reads per request: an upload reaches the multipart reader in fewer, bigger pieces
 # (1 GiB uploads went from about 0.55 to about 0.67 of direct; 4 MiB gained nothing more).
 READ_BUFSIZE = 1024 * 1024
+
+
+class CannotListen(Exception):
+    """The server could not open its listening socket (the port is taken, say)."""
 
 
 class DrainingRunner(web.AppRunner):
@@ -75,13 +82,17 @@ async def app_factory() -> web.AppRunner:
         FILES_ROUTER_CONFIG=config.yaml gunicorn aiohttp_files_router.serve:app_factory \\
             --worker-class aiohttp.GunicornWebWorker
 
-    Returns a runner, so the worker serves with our access log, limits and drain.
+    Returns a runner, so the worker serves with our access log, limits and drain. The
+    worker then makes no runner of its own, so gunicorn's access log would stay empty:
+    where gunicorn writes one, our access lines go into it instead.
     """
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise RuntimeError(f"aiohttp_files_router: set {CONFIG_ENV} to the config file's path.")
     app = create_app(load_config(path), route_prefixes=("", "/v1"))
-    return DrainingRunner(app, handle_signals=False)
+    gunicorn_access = logging.getLogger(GUNICORN_ACCESS)
+    access_log = gunicorn_access if gunicorn_access.handlers else ACCESS_LOGGER
+    return DrainingRunner(app, handle_signals=False, access_log=access_log)
 
 
 async def serve(
@@ -92,8 +103,14 @@ async def serve(
     reuse_port: bool = False,
     log_format: str = "text",
     print: Callable[[str], None] = print,
+    ready: Callable[[], None] | None = None,
+    parent: int | None = None,
 ) -> None:
-    """Serve ``app`` (a router from create_app) until SIGTERM or SIGINT, then drain."""
+    """Serve ``app`` (a router from create_app) until SIGTERM or SIGINT, then drain.
+
+    ``ready`` is called once the server listens; CannotListen if it cannot. With ``parent``
+    (a supervisor's pid), the server also stops when that process is gone.
+    """
     runner = DrainingRunner(app, handle_signals=False, log_format=log_format)
     await runner.setup()
     stop = asyncio.Event()
@@ -102,13 +119,36 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        await site.start()
         shown = f"[{host}]" if ":" in host else host
+        try:
+            await site.start()
+        except OSError as err:
+            # asyncio's message repeats the address; the errno's own text says it all.
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise CannotListen(f"cannot listen on {shown}:{port}: {reason}") from None
         print(f"======== Running on http://{shown}:{port} (pid {os.getpid()}) ========")
-        await stop.wait()
+        if ready is not None:
+            ready()
+        watch = None if parent is None else asyncio.create_task(_watch_parent(parent, stop))
+        try:
+            await stop.wait()
+        finally:
+            if watch is not None:
+                watch.cancel()
     finally:
         try:
             await runner.cleanup()  # a second signal meanwhile changes nothing
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Sets ``stop`` once ``parent`` is no longer this process's parent: a worker whose
+    supervisor was killed drains and exits instead of serving on unsupervised."""
+    while True:
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            break
+    logger.warning("the supervisor (pid %d) is gone: stopping", parent)
+    stop.set()

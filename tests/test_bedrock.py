@@ -22,6 +22,7 @@ from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .spec import check
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a-xyz"
@@ -349,8 +350,10 @@ async def test_isolation_between_deployments_sharing_a_prefix(
 
 
 async def test_cancel_maps_stopping_and_stopped(
-    start_router: RouterFactory, bedrock_server: TestServer, clock: Clock
+    start_router: RouterFactory, bedrock_server: TestServer, clock: Clock, bedrock: FakeBedrock
 ) -> None:
+    """StopModelInvocationJob leaves a job Stopping, later Stopped (the fake shows Stopping
+    at least once, for ``cancel_seconds`` at least): ``cancelling``, then ``cancelled``."""
     router = await start_router(config(entry(bedrock_server)))
     async with sdk_for(router) as sdk:
         f = await sdk.files.create(
@@ -358,12 +361,41 @@ async def test_cancel_maps_stopping_and_stopped(
             purpose="batch",
             extra_body={"model": "claude-batch"},
         )
-        batch = await sdk.batches.create(
-            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
-        )
-        cancelled = await sdk.batches.cancel(batch.id)
-        assert cancelled.status == "cancelled"  # the fake stops at once (cancel_seconds=0)
-        assert cancelled.cancelled_at is not None
+
+        async def new_batch() -> Any:
+            return await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+
+        # cancel_seconds=0: Stopped as soon as the Stopping state has been seen once.
+        batch = await new_batch()
+        stop_at = int(clock.now)
+        cancelling = await sdk.batches.cancel(batch.id)
+        assert cancelling.status == "cancelling" and cancelling.id == batch.id
+        assert cancelling.cancelling_at == stop_at and cancelling.cancelled_at is None
+        check("Batch", cancelling.model_dump(exclude_none=True))
+        clock.now += 1
+        cancelled = await sdk.batches.retrieve(batch.id)
+        assert cancelled.status == "cancelled" and cancelled.cancelled_at == stop_at
+        check("Batch", cancelled.model_dump(exclude_none=True))
+        # Cancelling again is Bedrock's ConflictException, passed through as a 400.
+        with pytest.raises(BadRequestError) as info:
+            await sdk.batches.cancel(batch.id)
+        assert "cannot be stopped" in info.value.message
+
+        # A job that takes a minute to stop stays cancelling, in retrieve and list alike.
+        bedrock.cancel_seconds = 60
+        slow = await new_batch()
+        stop_at = int(clock.now)
+        assert (await sdk.batches.cancel(slow.id)).status == "cancelling"
+        clock.now += 30
+        assert (await sdk.batches.retrieve(slow.id)).status == "cancelling"
+        listed = {b.id: b.status async for b in sdk.batches.list()}
+        assert listed == {batch.id: "cancelled", slow.id: "cancelling"}
+        clock.now += 30
+        stopped = await sdk.batches.retrieve(slow.id)
+        assert stopped.status == "cancelled" and stopped.cancelled_at == stop_at + 60
+        assert stopped.output_file_id is None  # a stopped job leaves no output behind
 
 
 async def test_failed_job_carries_bedrock_message(

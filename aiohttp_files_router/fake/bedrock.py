@@ -168,6 +168,7 @@ class Job:
     timeout_hours: int
     modified: float
     stop_at: float | None = None
+    stopping_shown: float | None = None  # when an answer first showed the job Stopping
     final: str | None = None
     ended: float | None = None
     message: str | None = None
@@ -272,7 +273,8 @@ class FakeBedrock(FakeService):
     the default account). ``buckets`` maps bucket names to the account that owns them (a plain
     list is owned by the default account); only the owner reaches a bucket. ``phase_seconds``
     is how long a job spends in each of Submitted, Validating, Scheduled and InProgress;
-    ``cancel_seconds`` how long it is Stopping; ``clock`` may be replaced by a test to move
+    ``cancel_seconds`` how long it is Stopping at least (and in any case until an answer has
+    shown it Stopping once; see ``_advance``); ``clock`` may be replaced by a test to move
     time. ``min_records`` is Bedrock's minimum records per job (100 by default, as documented).
     """
 
@@ -1326,12 +1328,15 @@ class FakeBedrock(FakeService):
 
     def _describe(self, job: Job) -> dict[str, Any]:
         """GetModelInvocationJobResponse / ModelInvocationJobSummary (service model)."""
+        status = self._status(job)
+        if status == "Stopping" and job.stopping_shown is None:
+            job.stopping_shown = self.clock()
         obj: dict[str, Any] = {
             "jobArn": job.arn,
             "jobName": job.name,
             "modelId": job.model_id,
             "roleArn": job.role_arn,
-            "status": self._status(job),
+            "status": status,
             "submitTime": _iso(job.submit),
             "lastModifiedTime": _iso(job.modified),
             "inputDataConfig": job.request["inputDataConfig"],
@@ -1371,14 +1376,25 @@ class FakeBedrock(FakeService):
         """Move a job along the fake's clock: Submitted, Validating, Scheduled, InProgress
         (``phase_seconds`` each), then Completed; Failed when validation fails (at the end of
         Validating); Expired or PartiallyCompleted at ``timeoutDurationInHours``; Stopping
-        then Stopped (``cancel_seconds``) after StopModelInvocationJob."""
+        then Stopped after StopModelInvocationJob.
+
+        The Bedrock API reference (GetModelInvocationJob, response element ``status``, the
+        same text in ModelInvocationJobSummary and botocore's service model) has "Stopping -
+        This job is being stopped by a user" and "Stopped - This job was stopped by a user";
+        StopModelInvocationJob answers only an empty HTTP 200
+        (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_GetModelInvocationJob.html,
+        .../API_StopModelInvocationJob.html). Nothing says how soon Stopped follows, so the
+        least helpful reading: a stopped job is Stopping for ``cancel_seconds`` and, however
+        short that is, until a Get or List answer has shown it Stopping once. A caller that
+        stops a job and reads it at once always sees Stopping."""
         if job.final:
             return
         now, p = self.clock(), self.phase_seconds
         if job.stop_at is not None:
-            if now >= job.stop_at + self.cancel_seconds:
+            due = job.stop_at + self.cancel_seconds
+            if job.stopping_shown is not None and now >= due:
                 # No source says a stopped job writes its partial output; least helpful: none.
-                self._finish(job, "Stopped", job.stop_at + self.cancel_seconds)
+                self._finish(job, "Stopped", max(due, job.stopping_shown))
             return
         deadline = job.submit + job.timeout_hours * 3600
         validate_at, run_at, done_at = (job.submit + k * p for k in (2, 3, 4))

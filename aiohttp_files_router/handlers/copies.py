@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from functools import reduce
+from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, hdrs, web
@@ -29,6 +30,7 @@ from ..errors import (
 )
 from ..fanout import Fanout
 from ..ids import MAX_COPIES
+from ..observe import client_gone
 from ..providers import FileUpload
 from ..providers.base import BatchRules
 from ..selection import Target
@@ -42,6 +44,7 @@ __all__ = [
     "holders_for",
     "provider_id_of",
     "target_accounts",
+    "to_the_end",
     "unavailable",
 ]
 
@@ -123,7 +126,7 @@ async def _remove(request: web.Request, account: Account, reply: UpstreamReply) 
         )
 
 
-# Removals started for a cancelled request, kept referenced until they finish.
+# Removals whose request was cancelled while they ran, kept referenced until they finish.
 _cleanups: set[asyncio.Task[None]] = set()
 
 
@@ -135,12 +138,28 @@ def _stored(tasks: Sequence[asyncio.Task[UpstreamReply]]) -> list[tuple[int, Ups
     ]
 
 
-async def _remove_stored(
+async def _discard(
     request: web.Request,
     accounts: Sequence[Account],
-    tasks: Sequence[asyncio.Task[UpstreamReply]],
+    stored: Sequence[tuple[int, UpstreamReply]],
 ) -> None:
-    await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in _stored(tasks)))
+    """Remove the ``stored`` copies. The removal runs to its end even when the request is
+    cancelled while it waits (the client gone, a shutdown): the client never got the ID."""
+    if not stored:
+        return
+
+    async def remove_all() -> None:
+        await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in stored))
+
+    await to_the_end(remove_all())
+
+
+async def to_the_end(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Await ``cleanup``, which goes on to its end if the caller is cancelled meanwhile."""
+    task = asyncio.create_task(cleanup)
+    _cleanups.add(task)
+    task.add_done_callback(_cleanups.discard)
+    await asyncio.shield(task)
 
 
 async def fan_out(
@@ -185,13 +204,12 @@ async def fan_out(
                     failed = tasks.index(task)
                     break
     except asyncio.CancelledError:
-        # The request was cancelled (shutdown): copies stored so far must not outlive it.
+        # The request was cancelled (shutdown, or the client gone under handler_cancellation):
+        # copies stored so far must not outlive it.
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        cleanup = asyncio.create_task(_remove_stored(request, accounts, tasks))
-        _cleanups.add(cleanup)
-        cleanup.add_done_callback(_cleanups.discard)
+        await _discard(request, accounts, _stored(tasks))
         raise
     finally:
         for task in tasks:
@@ -205,14 +223,16 @@ async def fan_out(
     if failed is None and then is not None:
         try:
             await then()
-        except RouterError:
-            await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in stored))
+        except BaseException:
+            # A refused form, or the client gone before the form's end (a reset connection,
+            # or the handler cancelled): either way the client gets no ID.
+            await _discard(request, accounts, stored)
             raise
     if failed is not None:
-        await asyncio.gather(*(_remove(request, accounts[i], reply) for i, reply in stored))
+        await _discard(request, accounts, stored)
         if failed == -1:
             raise UpstreamUnavailable("An account answered an upload with an unusable file ID.")
-        return _failure(accounts[failed], uploads[failed], tasks[failed])
+        return _failure(accounts[failed], uploads[failed], tasks[failed], client_gone(request))
     first, first_reply = accounts[0], stored[0][1]
     copies = [(a, pid) for a, pid in ids[1:] if pid is not None]
     logger.info(
@@ -222,7 +242,7 @@ async def fan_out(
 
 
 def _failure(
-    account: Account, upload: FileUpload, task: asyncio.Task[UpstreamReply]
+    account: Account, upload: FileUpload, task: asyncio.Task[UpstreamReply], gone: bool
 ) -> web.Response:
     err = task.exception()
     if err is None:
@@ -231,7 +251,9 @@ def _failure(
         return passthrough(reply)
     if upload.failure is not None:
         raise upload.failure from None  # the client's stream was stopped on purpose
-    if isinstance(err, RouterError):
+    if isinstance(err, RouterError) and not gone:
+        # With the client gone, the account only saw the body stop: not its fault, and the
+        # middleware logs the disconnect.
         logger.warning("fan-out upload to %s failed: %s", account.name, for_log(err.message))
     raise err
 

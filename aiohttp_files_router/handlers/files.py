@@ -37,6 +37,7 @@ from .copies import (
     holders_for,
     provider_id_of,
     target_accounts,
+    to_the_end,
     unavailable,
 )
 
@@ -179,9 +180,11 @@ async def _check_trailing(
             "is already chosen by the query or a header; these disagree.",
             param=MODEL_FIELD,
         )
-    except RouterError:
+    except BaseException:
+        # A refused form, or the client gone before the form's end (a reset connection, or
+        # the handler cancelled): either way the client gets no ID, so no file stays.
         if reply.ok:
-            await _discard(request, account, reply)
+            await to_the_end(_discard(request, account, reply))
         raise
 
 

@@ -61,6 +61,8 @@ from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .paging import Page, list_after
+from .result_views import left_out, result_file_ids, split_view
 from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, botocore_missing
 from .shapes import batch_errors, list_page
 
@@ -70,7 +72,6 @@ logger = logging.getLogger(__package__)
 
 ROOT = "files-router/"
 CHAT_URL = "/v1/chat/completions"
-SUCCEEDED, FAILED = "succeeded", "failed"
 # Bedrock quotas: "Minimum number of records per batch inference job" (100 by default).
 MIN_RECORDS = 100
 # Batch inference results page: recordId is an "11 character alphanumeric string".
@@ -466,10 +467,8 @@ def _bad_line(number: int, reason: str) -> BadRequest:
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
-    base, sep, view = file_id.rpartition("#")
-    if sep and view in (SUCCEEDED, FAILED) and base.endswith(".jsonl.out"):
-        return base, view
-    return file_id, None
+    """A file ID as (the stored object's ID, the view of a job's output or None)."""
+    return split_view(file_id, ".jsonl.out")
 
 
 def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
@@ -788,7 +787,7 @@ class BedrockProvider(Provider):
             error = row.get("error")
             output = row.get("modelOutput")
             failed = error is not None or not isinstance(output, dict)
-            if view == (SUCCEEDED if failed else FAILED):
+            if left_out(view, failed):
                 return None
             rid = str(row.get("recordId", ""))
             index = int(rid) if rid.isdigit() else 0
@@ -939,10 +938,7 @@ class BedrockProvider(Provider):
                     pass
             name = in_uri.rsplit("/", 1)[-1]
             out = self.bucket.uri(f"{directory}{job_id}/{name}.out")
-            if counts["completed"]:
-                obj["output_file_id"] = f"{out}#{SUCCEEDED}"
-            if counts["failed"]:
-                obj["error_file_id"] = f"{out}#{FAILED}"
+            obj.update(result_file_ids(out, counts["completed"], counts["failed"]))
         if status in ("failed", "expired") and job.get("message"):
             obj["errors"] = batch_errors(str(job.get("status")), str(job["message"]))
         return obj
@@ -1017,33 +1013,27 @@ class BedrockProvider(Provider):
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        """Bedrock pages by token; OpenAI by the last ID seen. Walk the tokens to the cursor."""
-        limit = int(query.get("limit", "20"))
-        after = query.get("after")
-        found_after = after is None
-        out: list[dict[str, Any]] = []
-        token: str | None = None
-        reply = UpstreamReply(200, b"")
-        while True:
+        """Bedrock pages by token; OpenAI by the last ID seen (paging)."""
+
+        async def page(token: str | None) -> Page[dict[str, Any]]:
             params = {"nameContains": f"fr-{self.label}-", "maxResults": "100"}
             if token:
                 params["nextToken"] = token
             reply = await self._bedrock(http, "GET", "/model-invocation-jobs", query=params)
             if not reply.ok:
-                return reply
-            page = self.upstream.decode(_decode, reply.body)
-            for job in page.get("invocationJobSummaries") or []:
-                if not self._owned(job):
-                    continue
-                if found_after:
-                    out.append(await self._batch(http, job))
-                elif job.get("jobArn") == after:
-                    found_after = True
-            token = page.get("nextToken")
-            if len(out) > limit or not token:
-                break
-        data = out[:limit]
-        return _ok(list_page(data, len(out) > limit or bool(token)), reply)
+                return Page(reply)
+            found = self.upstream.decode(_decode, reply.body)
+            jobs = [job for job in found.get("invocationJobSummaries") or [] if self._owned(job)]
+            return Page(reply, jobs, found.get("nextToken"))
+
+        listing = await list_after(
+            page,
+            after=query.get("after"),
+            limit=int(query.get("limit", "20")),
+            id_of=lambda job: str(job.get("jobArn", "")),  # as _batch names it
+        )
+        # Only the jobs answered are read in full (an ended job's manifest is one more call).
+        return listing.answer([await self._batch(http, job) for job in listing.data])
 
 
 def _build(setup: AccountSetup[BedrockParams]) -> Provider:

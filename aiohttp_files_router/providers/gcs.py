@@ -109,10 +109,17 @@ class Bucket:
         if not reply.ok:
             return reply
         if reply.status != 200 or location is None:
-            return self.upstream.error(502, b"", reply.headers)
+            # The session URI is the only way to send the bytes; without it there is no upload
+            # (https://cloud.google.com/storage/docs/performing-resumable-uploads: a 200 OK
+            # whose Location header holds the session URI).
+            raise UpstreamUnavailable(
+                f"The storage of account '{self.account}' started no resumable upload: it "
+                f"answered HTTP {reply.status} without a session URI (Location header).",
+                headers=reply.headers,
+            )
         session_url = URL(location, encoded=True)
         try:
-            reply = await self._send(http, session_url, chunks)
+            reply = await self._send(http, session_url, name, chunks)
         except BaseException:
             await self._cancel(http, session_url)
             raise
@@ -124,6 +131,7 @@ class Bucket:
         self,
         http: aiohttp.ClientSession,
         session_url: URL,
+        name: str,
         chunks: AsyncIterator[bytes],
     ) -> UpstreamReply:
         """Send ``chunks`` in RESUMABLE_CHUNK pieces; ``buf`` holds what GCS has not kept.
@@ -139,7 +147,15 @@ class Bucket:
             while len(buf) >= RESUMABLE_CHUNK:
                 reply, offset = await self._send_piece(http, session_url, buf, offset, None)
                 if reply is not None:
-                    return reply if not reply.ok else self.upstream.error(502)
+                    if reply.ok:
+                        # An object of part of the file now exists: it must not stay.
+                        await self._delete(http, name)
+                        raise UpstreamUnavailable(
+                            f"The storage of account '{self.account}' ended the upload before "
+                            "every byte was sent.",
+                            headers=reply.headers,
+                        )
+                    return reply
         total = offset + len(buf)
         while True:
             reply, offset = await self._send_piece(http, session_url, buf, offset, total)
@@ -173,7 +189,11 @@ class Bucket:
             kept = _persisted(persisted)
             if kept is None or not offset <= kept <= offset + len(piece):
                 # GCS claims bytes never sent, or forgot bytes no longer held: cannot go on.
-                return self.upstream.error(502), offset
+                raise UpstreamUnavailable(
+                    f"The storage of account '{self.account}' answered the upload with a "
+                    "Range header that does not fit the bytes sent.",
+                    headers=reply.headers,
+                )
             del buf[: kept - offset]
             if kept > offset:
                 return None, kept
@@ -193,6 +213,13 @@ class Bucket:
         ) as resp:
             reply = await self.upstream.read(resp, also_ok=(308,))
             return reply, resp.headers.get("Range") if resp.status == 308 else None
+
+    async def _delete(self, http: aiohttp.ClientSession, name: str) -> None:
+        try:
+            async with self.upstream.exchange(http, "DELETE", self.object_url(name), retries=1):
+                pass
+        except RouterError:
+            pass  # the upload's answer (a 502) is what the client needs to know
 
     async def _cancel(self, http: aiohttp.ClientSession, url: URL) -> None:
         try:

@@ -47,7 +47,9 @@ from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError,
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
-from .shapes import batch_errors, list_page
+from .paging import Page, list_after
+from .result_views import left_out, result_file_ids, split_view
+from .shapes import batch_errors
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -60,9 +62,6 @@ CHAT_URL = "/v1/chat/completions"
 CHUNK_BYTES = 8 * 1024 * 1024
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 PAGE_SIZE = "100"  # the most a Files / Batch API page holds
-# The two views of a responses file: the rows that succeeded, the rows that failed.
-SUCCEEDED = "succeeded"
-FAILED = "failed"
 # Gemini names files and batches with lowercase letters, digits and dashes.
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _STATES = {
@@ -89,10 +88,16 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 
 def _view(file_id: str) -> tuple[str, str | None]:
     """A file ID as (Gemini's file ID, the view of a responses file or None)."""
-    base, sep, view = file_id.rpartition("#")
-    if sep and view in (SUCCEEDED, FAILED):
-        return base, view
-    return file_id, None
+    return split_view(file_id)
+
+
+def _page_params(token: str | None) -> dict[str, str]:
+    return {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
+
+
+def _batch_id(batch: Mapping[str, Any]) -> str:
+    """A batch's ID as the client sees it."""
+    return str(batch.get("name", "")).removeprefix("batches/")
 
 
 def _no_file(file_id: str) -> NotFound:
@@ -391,61 +396,54 @@ class GeminiProvider(Provider):
         found: set[str] = set()
         token: str | None = None
         while True:
-            params = {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
-            reply = await self.upstream.json(http, "GET", self._url("batches"), params=params)
-            if not reply.ok:
-                return reply
-            page = self.upstream.decode(_decode, reply.body)
-            for op in page.get("operations") or page.get("batches") or []:
-                batch = self._metadata(op)
-                if self._owned(batch) and self._responses(batch):
-                    found.add(str(self._responses(batch)))
-            token = page.get("nextPageToken")
+            page = await self._batches_page(http, token)
+            if not page.reply.ok:
+                return page.reply
+            found.update(name for batch in page.items if (name := self._responses(batch)))
+            token = page.token
             if not token:
                 return found
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        """Gemini pages by token (newest first); OpenAI by the last ID seen. The pages are
-        walked to the cursor, keeping only this deployment's files."""
-        limit = int(query.get("limit", "10000"))
+        """Gemini pages by token (newest first); OpenAI by the last ID seen (paging). Only
+        this deployment's files are listed."""
         after = query.get("after")
-        after = _view(after)[0] if after else None
         purpose = query.get("purpose")
-        found_after = after is None
-        out: list[dict[str, Any]] = []
         responses: set[str] | None = None
-        token: str | None = None
-        while True:
-            params = {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
-            reply = await self.upstream.json(http, "GET", self._url("files"), params=params)
+
+        async def page(token: str | None) -> Page[dict[str, Any]]:
+            nonlocal responses
+            reply = await self.upstream.json(
+                http, "GET", self._url("files"), params=_page_params(token)
+            )
             if not reply.ok:
-                return reply
-            page = self.upstream.decode(_decode, reply.body)
-            for file in page.get("files") or []:
-                name = str(file.get("name", ""))
+                return Page(reply)
+            found = self.upstream.decode(_decode, reply.body)
+            files = []
+            for file in found.get("files") or []:
                 if file.get("source") == "GENERATED":
                     if responses is None:
                         walked = await self._responses_files(http)
                         if isinstance(walked, UpstreamReply):
-                            return walked
+                            return Page(walked)
                         responses = walked
-                    if name not in responses:
+                    if str(file.get("name", "")) not in responses:
                         continue
                 elif not str(file.get("displayName") or "").startswith(self.prefix):
                     continue
-                obj = self._file_object(file)
-                if not found_after:
-                    found_after = obj["id"] == after
-                    continue
-                if purpose is None or obj["purpose"] == purpose:
-                    out.append(obj)
-            token = page.get("nextPageToken")
-            if len(out) > limit or not token:
-                break
-        data = out[:limit]
-        return _ok(list_page(data, len(out) > limit or bool(token)), reply)
+                files.append(self._file_object(file))
+            return Page(reply, files, found.get("nextPageToken"))
+
+        listing = await list_after(
+            page,
+            after=_view(after)[0] if after else None,
+            limit=int(query.get("limit", "10000")),
+            id_of=lambda file: str(file["id"]),
+            keep=lambda file: purpose is None or file["purpose"] == purpose,
+        )
+        return listing.answer(listing.data)
 
     @asynccontextmanager
     async def file_content(
@@ -494,7 +492,7 @@ class GeminiProvider(Provider):
                 row = {"error": {"code": 13, "message": f"unreadable response on line {number}"}}
             response = row.get("response")
             failed = not isinstance(response, dict)
-            if view == (SUCCEEDED if failed else FAILED):
+            if left_out(view, failed):
                 return None
             key = row.get("key")
             custom_id = key if isinstance(key, str) and key else f"line-{number}"
@@ -564,7 +562,7 @@ class GeminiProvider(Provider):
         failed = _count(stats, "failedRequestCount")
         total = max(_count(stats, "requestCount"), done + failed)
         obj: dict[str, Any] = {
-            "id": str(batch.get("name", "")).removeprefix("batches/"),
+            "id": _batch_id(batch),
             "object": "batch",
             "endpoint": CHAT_URL,
             "model": str(batch.get("model") or self.model).removeprefix("models/"),
@@ -589,11 +587,7 @@ class GeminiProvider(Provider):
             obj[ended] = unix_seconds(batch["endTime"])
         responses = self._responses(batch)
         if responses and status in ("completed", "cancelled", "failed", "expired"):
-            gemini_id = responses.removeprefix("files/")
-            if done:
-                obj["output_file_id"] = f"{gemini_id}#{SUCCEEDED}"
-            if failed:
-                obj["error_file_id"] = f"{gemini_id}#{FAILED}"
+            obj.update(result_file_ids(responses.removeprefix("files/"), done, failed))
         error = batch.get("_error")
         if status == "failed" and isinstance(error, dict) and error.get("message"):
             obj["errors"] = batch_errors(str(error.get("code", "")), str(error["message"]))
@@ -675,32 +669,31 @@ class GeminiProvider(Provider):
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        """Gemini pages by token; OpenAI by the last ID seen. Walk the tokens to the cursor."""
-        limit = int(query.get("limit", "20"))
-        after = query.get("after")
-        found_after = after is None
-        out: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            params = {"pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
-            reply = await self.upstream.json(http, "GET", self._url("batches"), params=params)
-            if not reply.ok:
-                return reply
-            page = self.upstream.decode(_decode, reply.body)
-            for op in page.get("operations") or page.get("batches") or []:
-                batch = self._metadata(op)
-                if not self._owned(batch):
-                    continue
-                obj = self._batch(batch)
-                if found_after:
-                    out.append(obj)
-                elif obj["id"] == after:
-                    found_after = True
-            token = page.get("nextPageToken")
-            if len(out) > limit or not token:
-                break
-        data = out[:limit]
-        return _ok(list_page(data, len(out) > limit or bool(token)), reply)
+        """Gemini pages by token; OpenAI by the last ID seen (paging)."""
+        listing = await list_after(
+            lambda token: self._batches_page(http, token),
+            after=query.get("after"),
+            limit=int(query.get("limit", "20")),
+            id_of=_batch_id,
+        )
+        return listing.answer([self._batch(batch) for batch in listing.data])
+
+    async def _batches_page(
+        self, http: aiohttp.ClientSession, token: str | None
+    ) -> Page[dict[str, Any]]:
+        """One page of the batch listing: this deployment's batches on it."""
+        reply = await self.upstream.json(
+            http, "GET", self._url("batches"), params=_page_params(token)
+        )
+        if not reply.ok:
+            return Page(reply)
+        found = self.upstream.decode(_decode, reply.body)
+        batches = [
+            batch
+            for batch in map(self._metadata, found.get("operations") or found.get("batches") or [])
+            if self._owned(batch)
+        ]
+        return Page(reply, batches, found.get("nextPageToken"))
 
 
 async def _nothing() -> AsyncIterator[bytes]:

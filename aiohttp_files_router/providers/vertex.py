@@ -37,14 +37,10 @@ from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .paging import Page, list_after
+from .result_views import result_file_ids, split_view
 from .shapes import batch_errors, list_page
-from .vertex_rows import (
-    CHAT_URL,
-    FAILED,
-    SUCCEEDED,
-    openai_to_vertex_line,
-    vertex_to_openai_line,
-)
+from .vertex_rows import CHAT_URL, openai_to_vertex_line, vertex_to_openai_line
 
 __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
@@ -85,10 +81,7 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 
 def _view(file_id: str) -> tuple[str, str | None]:
     """A file ID as (the stored object's ID, the view of a job's predictions or None)."""
-    base, sep, view = file_id.rpartition("#")
-    if sep and view in (SUCCEEDED, FAILED) and base.endswith("/" + PREDICTIONS):
-        return base, view
-    return file_id, None
+    return split_view(file_id, "/" + PREDICTIONS)
 
 
 class VertexParams(ProviderParams, kw_only=True, frozen=True):
@@ -342,10 +335,7 @@ class VertexProvider(Provider):
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
         if directory and status in ("completed", "cancelled", "failed"):
             predictions = f"{str(directory).rstrip('/')}/{PREDICTIONS}"
-            if done:
-                obj["output_file_id"] = f"{predictions}#{SUCCEEDED}"
-            if failed:
-                obj["error_file_id"] = f"{predictions}#{FAILED}"
+            obj.update(result_file_ids(predictions, done, failed))
         error = job.get("error")
         if isinstance(error, dict) and error.get("message"):
             obj["errors"] = batch_errors(str(error.get("code", "")), str(error["message"]))
@@ -414,32 +404,25 @@ class VertexProvider(Provider):
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        """Vertex pages by token; OpenAI by the last ID seen. Walk the tokens to the cursor."""
+        """Vertex pages by token; OpenAI by the last ID seen (paging)."""
         limit = int(query.get("limit", "20"))
-        after = query.get("after")
-        found_after = after is None
-        out: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
+
+        async def page(token: str | None) -> Page[dict[str, Any]]:
             params = {"pageSize": str(max(limit, 50)), "filter": self._filter()}
             if token:
                 params["pageToken"] = token
             reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True), params=params)
             if not reply.ok:
-                return reply
-            page = self.upstream.decode(_decode, reply.body)
-            for job in page.get("batchPredictionJobs") or []:
-                if not self._owned(job):
-                    continue  # the filter should have left it out; never show it anyway
-                batch = self._batch(job)
-                if found_after:
-                    out.append(batch)
-                elif batch["id"] == after:
-                    found_after = True
-            token = page.get("nextPageToken")
-            if len(out) > limit or not token:
-                break
-        return _ok(list_page(out[:limit], len(out) > limit or bool(token)), reply)
+                return Page(reply)
+            found = self.upstream.decode(_decode, reply.body)
+            # The filter should have left out other deployments' jobs; never show one anyway.
+            jobs = [job for job in found.get("batchPredictionJobs") or [] if self._owned(job)]
+            return Page(reply, [self._batch(job) for job in jobs], found.get("nextPageToken"))
+
+        listing = await list_after(
+            page, after=query.get("after"), limit=limit, id_of=lambda batch: str(batch["id"])
+        )
+        return listing.answer(listing.data)
 
 
 def _build(setup: AccountSetup[VertexParams]) -> Provider:

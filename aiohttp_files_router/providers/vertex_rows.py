@@ -24,6 +24,7 @@ from ..jsoncodec import ANY as _decode
 from ..jsoncodec import ENCODER as _encode
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
+from .result_views import FAILED, SUCCEEDED, left_out
 from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
 
 __all__ = [
@@ -33,10 +34,6 @@ __all__ = [
     "openai_to_vertex_line",
     "vertex_to_openai_line",
 ]
-
-# The two views of a job's predictions: the rows that succeeded, the rows that failed.
-SUCCEEDED = "succeeded"
-FAILED = "failed"
 
 CHAT_URL = "/v1/chat/completions"
 
@@ -122,7 +119,7 @@ def vertex_to_openai_line(
             row = {"status": f"unreadable prediction on line {number}"}
         response = row.get("response")
         failed = bool(row.get("status")) or not isinstance(response, dict)
-        if view == (SUCCEEDED if failed else FAILED):
+        if left_out(view, failed):
             return None
         custom_id = _custom_id(row)
         if custom_id is None:
