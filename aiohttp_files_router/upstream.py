@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -27,13 +28,15 @@ import aiohttp
 import msgspec
 from aiohttp import hdrs
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .context import current_info
+from .context import RequestInfo, current_info
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
 from .jsoncodec import OBJECT as _error_probe
 from .metrics import upstream_done
+from .smallcalls import SmallCalls, for_session
 
 __all__ = [
     "DECODED_CODINGS",
@@ -73,6 +76,8 @@ DECODED_CODINGS: tuple[str, ...] = tuple(
     if usable
 )
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
+# What ``quote(s, safe="")`` leaves as it is (RFC 3986 unreserved): most IDs, checked faster.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 # Where upstreams put the ID of a request: the headers the served providers (and the API
 # gateways in front of them) document.
 REQUEST_ID_HEADERS = (
@@ -242,6 +247,81 @@ def _fresh_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
     )
 
 
+class Answer(Protocol):
+    """What of an upstream answer the readers below use: ``aiohttp.ClientResponse`` or
+    ``smallcalls.SmallAnswer``."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+    @property
+    def content(self) -> aiohttp.StreamReader: ...
+
+    @property
+    def content_length(self) -> int | None: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+def _with_request_id(
+    info: RequestInfo | None, headers: Mapping[str, str] | None
+) -> Mapping[str, str] | None:
+    # The request's ID goes upstream under the provider's own header.
+    if info is None or info.client_id_header is None:
+        return headers
+    return {**(headers or {}), info.client_id_header: info.request_id}
+
+
+async def _attempts(
+    send: Callable[[bool], Awaitable[A]],
+    info: RequestInfo | None,
+    *,
+    account: str,
+    method: str,
+    url: URL,
+    retries: int,
+    repeatable: Callable[[], bool],
+) -> A:
+    """``send(fresh)`` until it is answered: a request a stale pooled connection lost is sent
+    again (``fresh``) up to ``retries`` times when ``repeatable()``. Every attempt is timed
+    and counted (metrics, the access line) here rather than in a TraceConfig: cheaper, and
+    on every session. Transport failures raise RouterError (502/504).
+    """
+    attempt = 0
+    while True:
+        started = time.perf_counter()
+        try:
+            answer = await send(attempt > 0)
+        except aiohttp.ClientConnectorError as err:
+            upstream_done(info, started, None)
+            raise _transport_error(err, account) from None
+        except _STALE as err:
+            upstream_done(info, started, None)
+            if attempt >= retries or not repeatable():
+                raise _transport_error(err, account) from None
+            attempt += 1
+            logger.info(
+                "account %s: %s %s lost on a stale connection (%s); repeating it",
+                account,
+                method,
+                for_log(url.path),
+                type(err).__name__,
+            )
+            continue
+        except (OSError, TimeoutError, aiohttp.ClientError, HttpProcessingError) as err:
+            upstream_done(info, started, None)
+            raise _transport_error(err, account) from None
+        except BaseException:
+            upstream_done(info, started, None)
+            raise
+        upstream_done(info, started, answer)
+        return answer
+
+
 @asynccontextmanager
 async def exchange(
     http: aiohttp.ClientSession,
@@ -256,56 +336,42 @@ async def exchange(
     params: Mapping[str, str] | None = None,
     data: Any = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """One request and its answer (headers read, body not), redirects never followed.
+    """One request on the session and its answer (headers read, body not), redirects never
+    followed.
 
     ``decode``: aiohttp decodes the body's content coding. A request lost to a stale pooled
     connection is sent again up to ``retries`` times, each on a fresh connection, when
     ``_repeatable``. Transport failures raise RouterError (502/504).
     """
     fresh: aiohttp.ClientSession | None = None
-    attempt = 0
-    # The request's ID goes upstream, and every attempt is timed and counted (metrics and
-    # the access line), here rather than in a TraceConfig: cheaper, and on every session.
     info = current_info()
-    if info is not None and info.client_id_header is not None:
-        headers = CIMultiDict(headers or ())
-        headers[info.client_id_header] = info.request_id
+    headers = _with_request_id(info, headers)
+
+    def send(again: bool) -> Awaitable[aiohttp.ClientResponse]:
+        nonlocal fresh
+        if again and fresh is None:
+            fresh = _fresh_session(http)
+        return (fresh or http).request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            data=data,
+            timeout=timeout,
+            allow_redirects=False,
+            auto_decompress=decode,
+        )
+
     try:
-        while True:
-            try:
-                started = time.perf_counter()
-                try:
-                    resp = await (fresh or http).request(
-                        method,
-                        url,
-                        headers=headers,
-                        params=params,
-                        data=data,
-                        timeout=timeout,
-                        allow_redirects=False,
-                        auto_decompress=decode,
-                    )
-                except BaseException:
-                    upstream_done(info, started, None)
-                    raise
-                upstream_done(info, started, resp)
-                break
-            except aiohttp.ClientConnectorError as err:
-                raise _transport_error(err, account) from None
-            except _STALE as err:
-                if attempt >= retries or not _repeatable(data):
-                    raise _transport_error(err, account) from None
-                attempt += 1
-                logger.info(
-                    "account %s: %s %s lost on a stale connection (%s); repeating it",
-                    account,
-                    method,
-                    for_log(url.path),
-                    type(err).__name__,
-                )
-                fresh = fresh or _fresh_session(http)
-            except (TimeoutError, aiohttp.ClientError) as err:
-                raise _transport_error(err, account) from None
+        resp = await _attempts(
+            send,
+            info,
+            account=account,
+            method=method,
+            url=url,
+            retries=retries,
+            repeatable=lambda: _repeatable(data),
+        )
         try:
             yield resp
         finally:
@@ -316,12 +382,12 @@ async def exchange(
 
 
 # -- bodies --------------------------------------------------------------------------------
-def _coding(resp: aiohttp.ClientResponse) -> str:
+def _coding(resp: Answer) -> str:
     coding = resp.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
     return "" if coding == "identity" else coding
 
 
-def _decoded(resp: aiohttp.ClientResponse, decode: bool) -> bool:
+def _decoded(resp: Answer, decode: bool) -> bool:
     """Whether aiohttp decoded the body (it decodes exactly these single codings)."""
     return decode and _coding(resp) in ("gzip", "deflate", "br", "zstd")
 
@@ -334,7 +400,7 @@ def _undecodable(account: str, coding: str, headers: Mapping[str, str]) -> Route
     )
 
 
-def _check_answer(resp: aiohttp.ClientResponse, account: str, relay: Mapping[str, str]) -> None:
+def _check_answer(resp: Answer, account: str, relay: Mapping[str, str]) -> None:
     if 300 <= resp.status < 400:
         # Never followed: the account's credentials must not reach another host, and a
         # streamed upload cannot be sent twice (docs/upstreams.md).
@@ -346,7 +412,7 @@ def _check_answer(resp: aiohttp.ClientResponse, account: str, relay: Mapping[str
 
 
 async def read_body(
-    resp: aiohttp.ClientResponse,
+    resp: Answer,
     account: str,
     relay: Mapping[str, str] | None = None,
     *,
@@ -357,19 +423,20 @@ async def read_body(
     coding = _coding(resp)
     if coding and not _decoded(resp, decode):
         raise _undecodable(account, coding, relay)
-    too_much = UpstreamUnavailable(
-        f"The upstream account for '{account}' answered too much.", headers=relay
-    )
-    if not coding and resp.content_length is not None and resp.content_length > MAX_JSON_BYTES:
-        raise too_much
-    buf = bytearray()
+    length = None if coding else resp.content_length
+    if length is not None and length > MAX_JSON_BYTES:
+        raise _too_much(account, relay)
     try:
+        if length is not None:
+            # Its length is known and within the cap: read at once.
+            return await resp.content.read()
+        buf = bytearray()
         # aiohttp decodes a chunk at a time as it is read, so a small compressed body that
         # inflates to gigabytes stops here at the cap.
         async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
             buf += chunk
             if len(buf) > MAX_JSON_BYTES:
-                raise too_much
+                raise _too_much(account, relay)
     except aiohttp.ClientPayloadError as err:
         if coding:
             raise _undecodable(account, coding, relay) from None
@@ -377,6 +444,12 @@ async def read_body(
     except (TimeoutError, aiohttp.ClientError) as err:
         raise _transport_error(err, account) from None
     return bytes(buf)
+
+
+def _too_much(account: str, relay: Mapping[str, str]) -> RouterError:
+    return UpstreamUnavailable(
+        f"The upstream account for '{account}' answered too much.", headers=relay
+    )
 
 
 async def fetch_json(
@@ -392,25 +465,73 @@ async def fetch_json(
     data: Any = None,
     retries: int = 1,
 ) -> UpstreamReply:
-    """One request whose answer is JSON; non-2xx answers come back normalised."""
-    async with exchange(
-        http,
-        method,
-        url,
+    """One request whose answer is JSON; non-2xx answers come back normalised.
+
+    A body held whole (or none) goes on the session's ``smallcalls`` pool when it has one,
+    anything else (forms, streams) on the session itself.
+    """
+    calls = for_session(http)
+    if calls is None or not (data is None or isinstance(data, bytes)):
+        async with exchange(
+            http,
+            method,
+            url,
+            account=account,
+            timeout=timeout,
+            retries=retries,
+            headers=headers,
+            params=params,
+            data=data,
+        ) as resp:
+            return await _json_reply(resp, account, secrets)
+    if params:
+        url = url.extend_query(params)
+    info = current_info()
+    sent = _with_request_id(info, headers) or {}
+    if timeout.total is None:
+        return await _small_json(
+            calls, method, url, sent, data, timeout, info, account, secrets, retries
+        )
+    async with asyncio.timeout(timeout.total):
+        return await _small_json(
+            calls, method, url, sent, data, timeout, info, account, secrets, retries
+        )
+
+
+async def _small_json(
+    calls: SmallCalls,
+    method: str,
+    url: URL,
+    headers: Mapping[str, str],
+    data: bytes | None,
+    timeout: aiohttp.ClientTimeout,
+    info: RequestInfo | None,
+    account: str,
+    secrets: Iterable[str],
+    retries: int,
+) -> UpstreamReply:
+    answer = await _attempts(
+        lambda fresh: calls.send(method, url, headers, data, timeout, fresh=fresh),
+        info,
         account=account,
-        timeout=timeout,
+        method=method,
+        url=url,
         retries=retries,
-        headers=headers,
-        params=params,
-        data=data,
-    ) as resp:
-        relay = relayed_headers(resp.status, resp.headers)
-        _check_answer(resp, account, relay)
-        body = await read_body(resp, account, relay)
-        status = resp.status
-    if 200 <= status < 300:
-        return UpstreamReply(status, body, relay)
-    return normalise_error(status, body, secrets, relay)
+        repeatable=lambda: True,  # the body is held whole
+    )
+    try:
+        return await _json_reply(answer, account, secrets)
+    finally:
+        answer.release()
+
+
+async def _json_reply(resp: Answer, account: str, secrets: Iterable[str]) -> UpstreamReply:
+    relay = relayed_headers(resp.status, resp.headers)
+    _check_answer(resp, account, relay)
+    body = await read_body(resp, account, relay)
+    if 200 <= resp.status < 300:
+        return UpstreamReply(resp.status, body, relay)
+    return normalise_error(resp.status, body, secrets, relay)
 
 
 # -- downloads -----------------------------------------------------------------------------
@@ -526,6 +647,12 @@ class StaticAuth:
         return self.keys
 
 
+def _segment(s: str) -> str:
+    if s in (".", ".."):
+        return s.replace(".", "%2E")
+    return s if _UNRESERVED.fullmatch(s) else quote(s, safe="")
+
+
 class Upstream:
     """Every call of one account: base URL, auth, timeouts, retries, scrubbing, errors.
 
@@ -560,8 +687,9 @@ class Upstream:
         return self._secrets + self.auth.secrets()
 
     def url(self, *segments: str) -> URL:
-        """``base/seg/seg``; every segment quoted whole, so an ID never adds a path or host."""
-        path = "/".join(quote(s, safe="") for s in segments)
+        """``base/seg/seg``; every segment quoted whole, so an ID never adds a path or host
+        (nor removes one: ``.`` and ``..`` are sent encoded, which no server resolves)."""
+        path = "/".join(_segment(s) for s in segments)
         return URL(f"{self.base}/{path}" if segments else self.base, encoded=True)
 
     async def headers(

@@ -119,6 +119,9 @@ async def test_upstream_decode_and_scrub(aiohttp_server: ServerFactory) -> None:
         auth=StaticAuth({"api-key": "secret-key-1"}, ("secret-key-1",)),
     )
     assert str(upstream.url("a/../b?c")).endswith("/x/a%2F..%2Fb%3Fc")
+    # A dot segment alone would climb out of /x once a server resolves it: sent encoded.
+    assert str(upstream.url("..", "content")).endswith("/x/%2E%2E/content")
+    assert str(upstream.url("file-a_b.c~d")).endswith("/x/file-a_b.c~d")
     async with aiohttp.ClientSession() as http:
         reply = await upstream.json(http, "GET", upstream.url("name"))
     assert reply.status == 401 and b"secret-key-1" not in reply.body and b"***" in reply.body

@@ -202,9 +202,9 @@ async def test_idle_connections_dropped_between_calls_are_no_502(
         )
         assert batch.id.startswith("batch_") and batch.id != "batch_abc"
         await sdk.batches.cancel("batch_abc", extra_query=MODEL)
-    # Each call after the first met a dead pooled connection and was sent again; the cancel
-    # found the pool empty (the batch's repeat went on a one-off connection).
-    assert dropped_methods(dropping) == ["GET", "DELETE", "POST"]
+    # Each call after the first met a dead kept-alive connection (the one its predecessor's
+    # repeat was answered on) and was sent again on a new one.
+    assert dropped_methods(dropping) == ["GET", "DELETE", "POST", "POST"]
     assert [m for m, _ in dropping.answered] == ["GET", "GET", "DELETE", "POST", "POST"]
     # A repeat on a fresh connection is still traced: it names the caller's request upstream.
     assert all(dropping.client_request_ids), dropping.client_request_ids

@@ -1,0 +1,123 @@
+"""Router CPU per ``files.retrieve`` of several versions of the router, side by side.
+
+One fake upstream; one router per source tree given (a checkout of this repository, e.g. a
+``git worktree`` of an older commit), each started with ``PYTHONPATH`` at its tree, the access
+log on at INFO. Rounds alternate between the routers, so they share the machine's load alike;
+the figure to read is each router's median beside the others', not its absolute value.
+
+    python benchmarks/bench_side_by_side.py TREE [TREE ...] [--rounds 8] [--requests 2000]
+        [--concurrency 32]
+
+``PYTHON=TREE`` runs that tree's router with another interpreter (a venv with uvloop, say):
+``/path/venv/bin/python=/path/tree``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_files import KEY, MASTER, free_port, retrieve_rate, upload, wait_ready
+from bench_production import cpu_seconds
+
+Router = tuple[str, "subprocess.Popen[bytes]", str]  # tree spec, process, base URL
+
+
+@contextmanager
+def processes(trees: list[str], tmp: Path) -> Iterator[tuple[str, list[Router]]]:
+    """The fake upstream and one router per tree, stopped on the way out."""
+    fake_port = free_port()
+    direct = f"http://127.0.0.1:{fake_port}/v1"
+    config = {
+        "model_list": [
+            {
+                "model_name": "bench",
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": KEY, "api_base": direct},
+            }
+        ],
+        "general_settings": {"master_key": MASTER},
+    }
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+    quiet = subprocess.DEVNULL
+    here = str(Path(__file__).parent.parent)
+    fake_args = ["--port", str(fake_port), "--key", f"{KEY}=bench", "--storage", str(tmp / "s")]
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "aiohttp_files_router.fake", *fake_args],
+        stdout=quiet,
+        stderr=quiet,
+        env={**os.environ, "PYTHONPATH": here},
+    )
+    routers: list[Router] = []
+    try:
+        for spec in trees:
+            python, _, tree = spec.rpartition("=")
+            port = free_port()
+            router_args = ["--config", str(tmp / "config.yaml"), "--port", str(port)]
+            router_args += ["--log-level", "INFO"]
+            proc = subprocess.Popen(
+                [python or sys.executable, "-m", "aiohttp_files_router", *router_args],
+                stdout=quiet,
+                stderr=quiet,
+                cwd=tree,
+                env={**os.environ, "PYTHONPATH": tree},
+            )
+            routers.append((spec, proc, f"http://127.0.0.1:{port}/v1"))
+        yield direct, routers
+    finally:
+        for _, proc, _ in routers:
+            proc.terminate()
+            proc.wait(30)
+        fake.terminate()
+        fake.wait(30)
+
+
+async def measure(args: argparse.Namespace, direct: str, routers: list[Router]) -> None:
+    await wait_ready(direct)
+    ids = []
+    for _, _, base in routers:
+        await wait_ready(base)
+        async with aiohttp.ClientSession() as http:
+            _, file_id = await upload(
+                http, base, MASTER, 1024, {"model": "bench", "purpose": "user_data"}
+            )
+        ids.append(file_id)
+        await retrieve_rate(base, MASTER, file_id, 500, args.concurrency)  # warm up
+    per_request: dict[str, list[float]] = {spec: [] for spec, _, _ in routers}
+    for _ in range(args.rounds):
+        for (spec, proc, base), file_id in zip(routers, ids, strict=True):
+            before = cpu_seconds(proc.pid)
+            await retrieve_rate(base, MASTER, file_id, args.requests, args.concurrency)
+            spent = cpu_seconds(proc.pid) - before
+            per_request[spec].append(spent / args.requests * 1e6)
+    for spec, figures in per_request.items():
+        print(
+            f"{spec}: router CPU per files.retrieve median {statistics.median(figures):6.1f}"
+            f" us (rounds {', '.join(f'{x:.0f}' for x in figures)})"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("trees", nargs="+", metavar="TREE")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=32)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, processes(args.trees, Path(tmp)) as (direct, rs):
+        asyncio.run(measure(args, direct, rs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""The keep-alive pool that carries the router's small upstream calls (smallcalls.py).
+
+The upstream here is a raw asyncio server, so the test sees what went over the wire: how many
+connections, which headers, and answers shaped as real servers send them (interim 103s,
+bodies read to EOF, chunked and gzip-encoded, TLS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import importlib.util
+import ipaddress
+import json
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from openai import AsyncOpenAI
+from yarl import URL
+
+from aiohttp_files_router.keys import STATE_KEY
+from aiohttp_files_router.smallcalls import SmallCalls, for_session
+
+from .conftest import KEY_A, MASTER, RouterFactory, error_of
+from .production import SCRIPT, config_for, running, write_config
+from .test_cli import free_port
+
+MODEL = {"model": "gpt-4o-litellm"}
+FILE = {"id": "file-abc", "object": "file", "bytes": 3, "created_at": 1, "filename": "a.jsonl"}
+FILE["purpose"], FILE["status"] = "batch", "processed"
+BATCH = {
+    "id": "batch_abc",
+    "object": "batch",
+    "endpoint": "/v1/chat/completions",
+    "input_file_id": "file-abc",
+    "completion_window": "24h",
+    "status": "cancelling",
+    "created_at": 1,
+}
+
+
+class Seen:
+    """One request as it arrived."""
+
+    def __init__(self, line: str, headers: dict[str, str], body: bytes, connection: int):
+        self.method, self.target, _ = line.split(" ", 2)
+        self.headers, self.body, self.connection = headers, body, connection
+
+
+Answer = Callable[[Seen], Awaitable[bytes]]
+
+
+def reply(obj: Any, *, extra: bytes = b"") -> bytes:
+    body = json.dumps(obj).encode()
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + extra
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+async def objects(seen: Seen) -> bytes:
+    return reply(BATCH if "/batches" in seen.target else FILE)
+
+
+class RawUpstream:
+    """HTTP/1.1 over asyncio streams; ``answer`` writes each response's bytes as they are."""
+
+    def __init__(self, answer: Answer = objects, tls: ssl.SSLContext | None = None):
+        self.answer = answer
+        self.tls = tls
+        self.seen: list[Seen] = []
+        self.connections = 0
+        self.open_now = 0
+        self.most_open = 0
+        self.closed = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    @property
+    def base(self) -> str:
+        assert self.server is not None
+        host, port = self.server.sockets[0].getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{port}/v1"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                line, *fields = head[:-4].split("\r\n")
+                headers = {k.lower(): v for k, v in (f.split(": ", 1) for f in fields)}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                seen = Seen(line, headers, body, number)
+                self.seen.append(seen)
+                data = await self.answer(seen)
+                writer.write(data)
+                await writer.drain()
+                head_out = data.rsplit(b"\r\n\r\n", 1)[0] if data.count(b"\r\n\r\n") else data
+                if b"Content-Length:" not in head_out and b"chunked" not in head_out:
+                    return  # a body without a length ends with the connection
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            self.open_now -= 1
+            writer.close()
+            self.closed.set()
+
+    async def start(self, host: str = "127.0.0.1") -> RawUpstream:
+        self.server = await asyncio.start_server(self._serve, host, 0, ssl=self.tls)
+        return self
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[RawUpstream]:
+    upstream = await RawUpstream().start()
+    yield upstream
+    await upstream.stop()
+
+
+def config(base: str, **params: Any) -> dict[str, Any]:
+    litellm = {"model": "openai/gpt-4o", "api_key": KEY_A, "api_base": base, **params}
+    return {
+        "model_list": [{"model_name": "gpt-4o-litellm", "litellm_params": litellm}],
+        "general_settings": {"master_key": MASTER},
+    }
+
+
+def sdk(router: Any) -> AsyncOpenAI:
+    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
+
+
+# -- through the router ----------------------------------------------------------------------
+async def test_calls_share_one_kept_alive_connection_with_aiohttps_headers(
+    raw: RawUpstream, start_router: RouterFactory
+) -> None:
+    router = await start_router(config(raw.base))
+    async with sdk(router) as client:
+        for _ in range(20):
+            assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
+        assert (await client.batches.cancel("batch_abc", extra_query=MODEL)).status == "cancelling"
+    assert raw.connections == 1
+    assert {s.connection for s in raw.seen} == {1}
+    assert for_session(router.app[STATE_KEY].http) is not None  # the pool carried them
+    get, post = raw.seen[0], raw.seen[-1]
+    assert get.target == "/v1/files/file-abc"
+    assert get.headers["host"] == URL(raw.base).host_port_subcomponent
+    assert get.headers["authorization"] == f"Bearer {KEY_A}"
+    assert get.headers["accept"] == "*/*"
+    assert get.headers["accept-encoding"].startswith("gzip, deflate")
+    assert (
+        get.headers["user-agent"].startswith("Python/3.")
+        and "aiohttp/" in get.headers["user-agent"]
+    )
+    assert len(get.headers["x-client-request-id"]) == 32
+    assert "content-length" not in get.headers
+    # A POST with no body says so, as aiohttp's client does.
+    assert (post.method, post.target) == ("POST", "/v1/batches/batch_abc/cancel")
+    assert post.headers["content-length"] == "0" and post.body == b""
+
+
+async def test_interim_answers_chunked_gzip_and_bodies_read_to_eof(
+    start_router: RouterFactory,
+) -> None:
+    shapes = iter(["early-hints", "chunked-gzip", "until-eof", "chunked-gzip"])
+
+    async def answer(seen: Seen) -> bytes:
+        shape = next(shapes)
+        body = json.dumps(FILE).encode()
+        if shape == "early-hints":
+            return b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n" + reply(FILE)
+        if shape == "chunked-gzip":
+            packed = gzip.compress(body)
+            chunks = b"".join(
+                f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                for part in (packed[:10], packed[10:])
+            )
+            return (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + chunks
+                + b"0\r\n\r\n"
+            )
+        # No length, no chunks: the body ends with the connection (RFC 9112 6.3).
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + body
+
+    upstream = await RawUpstream(answer).start()
+    try:
+        router = await start_router(config(upstream.base))
+        async with sdk(router) as client:
+            for _ in range(4):
+                got = await client.files.retrieve("file-abc", extra_query=MODEL)
+                assert got.filename == "a.jsonl" and got.bytes == 3
+        # The answer read to EOF left its connection unusable: the call after it opened another.
+        assert [s.connection for s in upstream.seen] == [1, 1, 1, 2]
+    finally:
+        await upstream.stop()
+
+
+async def test_slow_refused_and_garbled_upstreams_are_504_and_502(
+    start_router: RouterFactory,
+) -> None:
+    async def slow(seen: Seen) -> bytes:
+        await asyncio.sleep(3)
+        return reply(FILE)
+
+    async def garbled(seen: Seen) -> bytes:
+        return b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}"
+
+    for answer, params, status in (
+        (slow, {"timeout": 0.3}, 504),
+        (garbled, {}, 502),
+    ):
+        upstream = await RawUpstream(answer).start()
+        try:
+            router = await start_router(config(upstream.base, **params))
+            async with aiohttp.ClientSession() as http:
+                async with http.get(
+                    router.make_url("/v1/files/file-abc"),
+                    params=MODEL,
+                    headers={"Authorization": f"Bearer {MASTER}"},
+                ) as resp:
+                    assert resp.status == status, await resp.text()
+                    assert error_of(await resp.json())["type"] == "server_error"
+        finally:
+            await upstream.stop()
+    # Nothing listens on a port just freed.
+    upstream = await RawUpstream().start()
+    base = upstream.base
+    await upstream.stop()
+    router = await start_router(config(base))
+    async with sdk(router) as client:
+        with pytest.raises(Exception) as raised:
+            await client.files.retrieve("file-abc", extra_query=MODEL)
+    assert getattr(raised.value, "status_code", None) == 502
+
+
+async def test_ipv6_loopback_upstream(start_router: RouterFactory) -> None:
+    try:
+        upstream = await RawUpstream().start("::1")
+    except OSError:
+        pytest.skip("this machine has no ::1")
+    try:
+        router = await start_router(config(upstream.base))
+        async with sdk(router) as client:
+            assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
+        assert upstream.seen[0].headers["host"].startswith("[::1]:")
+    finally:
+        await upstream.stop()
+
+
+def _certificates(tmp: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA (written to a PEM file for SSL_CERT_FILE) and a server context for 127.0.0.1."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "files-router test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    (tmp / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp / "server.pem").write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp / "server.pem")
+    return tmp / "ca.pem", server
+
+
+async def test_tls_upstream_verified_against_the_systems_cas(
+    tmp_path: Path, start_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, server = _certificates(tmp_path)
+    upstream = await RawUpstream(tls=server).start()
+    try:
+        # Not trusted: the certificate's CA is nobody's.
+        router = await start_router(config(upstream.base))
+        async with sdk(router) as client:
+            with pytest.raises(Exception) as raised:
+                await client.files.retrieve("file-abc", extra_query=MODEL)
+        assert getattr(raised.value, "status_code", None) == 502
+        # Trusted as OpenSSL finds CAs (SSL_CERT_FILE), as the session's own context does.
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        router = await start_router(config(upstream.base))
+        async with sdk(router) as client:
+            assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
+        assert upstream.seen and upstream.seen[-1].headers["authorization"] == f"Bearer {KEY_A}"
+    finally:
+        await upstream.stop()
+
+
+# -- the pool itself -------------------------------------------------------------------------
+TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_read=5)
+
+
+async def _json(calls: SmallCalls, url: URL) -> Any:
+    answer = await calls.send("GET", url, {}, None, TIMEOUT)
+    try:
+        return json.loads(await answer.content.read())
+    finally:
+        answer.release()
+
+
+async def test_limit_bounds_connections_and_a_cancelled_call_frees_its_slot() -> None:
+    release = asyncio.Event()
+
+    async def held(seen: Seen) -> bytes:
+        if seen.target.endswith("/hold"):
+            await release.wait()
+        return reply(FILE)
+
+    upstream = await RawUpstream(held).start()
+    calls = SmallCalls(limit=2)
+    try:
+        url = URL(upstream.base + "/files/hold")
+        tasks = [asyncio.create_task(_json(calls, url)) for _ in range(6)]
+        await asyncio.sleep(0.3)
+        assert upstream.open_now == 2 and len(upstream.seen) == 2
+        release.set()
+        assert [got["id"] for got in await asyncio.gather(*tasks)] == ["file-abc"] * 6
+        assert upstream.most_open == 2
+        # A call cancelled while it waits for its answer gives its slot back.
+        release.clear()
+        stuck = [asyncio.create_task(_json(calls, url)) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
+        release.set()
+        got = await asyncio.wait_for(_json(calls, URL(upstream.base + "/files/x")), 5)
+        assert got["id"] == "file-abc"
+    finally:
+        await calls.close()
+        await upstream.stop()
+
+
+async def test_idle_connections_expire_and_close_closes_them() -> None:
+    upstream = await RawUpstream().start()
+    calls = SmallCalls(keepalive=0.2)
+    try:
+        url = URL(upstream.base + "/files/file-abc")
+        await _json(calls, url)
+        await _json(calls, url)
+        assert upstream.connections == 1
+        await asyncio.sleep(0.5)  # past keepalive: swept, and the upstream sees the close
+        assert upstream.open_now == 0
+        await _json(calls, url)
+        assert upstream.connections == 2
+        upstream.closed.clear()
+        await calls.close()
+        await asyncio.wait_for(upstream.closed.wait(), 5)
+        assert upstream.open_now == 0
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await calls.send("GET", url, {}, None, TIMEOUT)
+    finally:
+        await calls.close()
+        await upstream.stop()
+
+
+async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(
+    raw: RawUpstream,
+) -> None:
+    calls = SmallCalls()
+    try:
+        for headers in ({"X-A": "1\r\nX-Injected: 1"}, {"X-A\nB": "1"}, {"X-A": "1\r"}):
+            with pytest.raises(ValueError, match="line break"):
+                await calls.send("GET", URL(raw.base + "/files/x"), headers, None, TIMEOUT)
+        assert raw.connections == 0
+        # The refused calls took no slot with them.
+        assert (await _json(calls, URL(raw.base + "/files/x")))["id"] == "file-abc"
+    finally:
+        await calls.close()
+
+
+def _mapped_files(pid: int) -> str | None:
+    """The files a process mapped (its libraries), where /proc tells."""
+    maps = Path(f"/proc/{pid}/maps")
+    return maps.read_text() if maps.exists() else None
+
+
+# -- the standalone server -------------------------------------------------------------------
+async def test_standalone_server_calls_through_the_pool_on_its_event_loop(
+    raw: RawUpstream, tmp_path: Path
+) -> None:
+    """``aiohttp-files-router`` runs on uvloop when it is installed (the test extra has it):
+    the pool connects and reads there too (uvloop's ``create_connection`` takes fewer
+    arguments than asyncio's)."""
+    config = write_config(tmp_path / "config.yaml", config_for(raw.base, KEY_A, MASTER))
+    port = free_port()
+    async with running(str(SCRIPT), "--config", str(config), "--port", str(port)) as served:
+        loaded = _mapped_files(served.proc.pid)
+        if loaded is not None and importlib.util.find_spec("uvloop") is not None:
+            assert "uvloop" in loaded
+        base = f"http://127.0.0.1:{port}/v1"
+        async with AsyncOpenAI(api_key=MASTER, base_url=base, max_retries=0) as client:
+            for _ in range(3):
+                assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
+            cancelled = await client.batches.cancel("batch_abc", extra_query=MODEL)
+        assert cancelled.status == "cancelling"
+        assert await served.stop() == 0
+    assert raw.connections == 1 and len(raw.seen) == 4
