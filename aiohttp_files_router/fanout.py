@@ -1,8 +1,9 @@
 """One stream read once, handed to several consumers at once in bounded memory.
 
 Each consumer gets its own queue of at most ``depth`` chunks; the reader waits for the slowest
-(a full queue) before reading on, so memory stays at consumers x depth x chunk size whatever
-the file's size. A consumer that stops early (its upload failed) is dropped, never waited on.
+(a full queue) before reading on, so memory stays at about depth x chunk size whatever the
+file's size (the queues hold the same chunk objects). A consumer that stops early (its upload
+failed) is dropped, never waited on.
 """
 
 from __future__ import annotations

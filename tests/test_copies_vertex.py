@@ -23,6 +23,7 @@ from yarl import URL
 from aiohttp_files_router import create_app, parse_config
 from aiohttp_files_router.fake import FakeOpenAI, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id
+from aiohttp_files_router.uploads import CHUNK
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
 from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
@@ -313,16 +314,16 @@ async def test_client_cut_after_the_file_removes_the_copies(
     no copy may stay behind; nor may the one file of a plain streamed upload."""
     caplog.set_level(logging.INFO, logger="aiohttp_files_router")
     config = world_config(world)
-    config["files_router"]["max_field_bytes"] = 1024**2
+    config["files_router"]["max_field_bytes"] = 4 * CHUNK
     base = await serve(config, cancel)
     data = jsonl(chat_rows(5))
     head = _form_head() if fan_out else _form_head(("model", "oa-1"))
     # The next part has begun: the file part is complete, the form is not. aiohttp reads a
-    # part to its end only with more bytes behind it than one read takes (256 KiB), hence a
-    # long field.
+    # part to its end only with more bytes behind it than one read takes (uploads.CHUNK),
+    # hence a long field.
     cut = (
         f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'.encode()
-        + b"x" * (300 * 1024)
+        + b"x" * (CHUNK + 44 * 1024)
     )
     rest = f"yz\r\n--{BOUNDARY}--\r\n".encode()
 
@@ -349,13 +350,13 @@ async def test_client_cut_while_one_copy_is_in_flight(
     cancellation), no copy and no open upload session is left."""
     caplog.set_level(logging.INFO, logger="aiohttp_files_router")
     config = world_config(world)
-    config["files_router"]["max_field_bytes"] = 1024**2
+    config["files_router"]["max_field_bytes"] = 4 * CHUNK
     base = await serve(config, cancel)
     data = jsonl(chat_rows(5))
     head = _form_head()
     cut = (
         f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'.encode()
-        + b"x" * (300 * 1024)
+        + b"x" * (CHUNK + 44 * 1024)
     )
     rest = f"yz\r\n--{BOUNDARY}--\r\n".encode()
 
