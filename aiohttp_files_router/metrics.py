@@ -100,6 +100,7 @@ def in_flight(delta: int) -> None:
 M = TypeVar("M", bound=MetricWrapperBase)
 _children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
 _request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+_upstream_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
 
 def request_children(method: str, route: str, model: str, status: str) -> tuple[Counter, Histogram]:
@@ -154,8 +155,15 @@ def upstream_done(info: RequestInfo | None, started: float, response: Answered |
     seconds = time.perf_counter() - started
     account = info.account or "-"
     status = "error" if response is None else str(response.status)
-    child(UPSTREAM_REQUESTS, account, info.operation, status).inc()
-    child(UPSTREAM_SECONDS, account, info.operation).observe(seconds)
+    key = (account, info.operation, status)
+    children = _upstream_children.get(key)
+    if children is None:
+        children = _upstream_children[key] = (
+            child(UPSTREAM_REQUESTS, *key),
+            child(UPSTREAM_SECONDS, account, info.operation),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
     info.upstream_seconds += seconds
     if response is not None:
         info.upstream_status = response.status

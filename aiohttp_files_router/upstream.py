@@ -36,7 +36,7 @@ from .context import RequestInfo, current_info
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
 from .jsoncodec import OBJECT as _error_probe
 from .metrics import upstream_done
-from .smallcalls import SmallCalls, for_session
+from .smallcalls import for_session
 
 __all__ = [
     "DECODED_CODINGS",
@@ -484,34 +484,34 @@ async def fetch_json(
             data=data,
         ) as resp:
             return await _json_reply(resp, account, secrets)
+    if timeout.total is not None:
+        # The pool knows connect and read timeouts; a total one bounds the whole call here.
+        try:
+            async with asyncio.timeout(timeout.total):
+                return await fetch_json(
+                    http,
+                    method,
+                    url,
+                    account=account,
+                    secrets=secrets,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(
+                        connect=timeout.connect,
+                        sock_connect=timeout.sock_connect,
+                        sock_read=timeout.sock_read,
+                    ),
+                    params=params,
+                    data=data,
+                    retries=retries,
+                )
+        except TimeoutError as err:
+            raise _transport_error(err, account) from None
     if params:
         url = url.extend_query(params)
     info = current_info()
     sent = _with_request_id(info, headers) or {}
-    if timeout.total is None:
-        return await _small_json(
-            calls, method, url, sent, data, timeout, info, account, secrets, retries
-        )
-    async with asyncio.timeout(timeout.total):
-        return await _small_json(
-            calls, method, url, sent, data, timeout, info, account, secrets, retries
-        )
-
-
-async def _small_json(
-    calls: SmallCalls,
-    method: str,
-    url: URL,
-    headers: Mapping[str, str],
-    data: bytes | None,
-    timeout: aiohttp.ClientTimeout,
-    info: RequestInfo | None,
-    account: str,
-    secrets: Iterable[str],
-    retries: int,
-) -> UpstreamReply:
     answer = await _attempts(
-        lambda fresh: calls.send(method, url, headers, data, timeout, fresh=fresh),
+        lambda fresh: calls.send(method, url, sent, data, timeout, fresh=fresh),
         info,
         account=account,
         method=method,

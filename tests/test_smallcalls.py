@@ -14,6 +14,7 @@ import importlib.util
 import ipaddress
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ from cryptography.x509.oid import NameOID
 from openai import AsyncOpenAI
 from yarl import URL
 
+from aiohttp_files_router.errors import UpstreamTimeout
 from aiohttp_files_router.keys import STATE_KEY
-from aiohttp_files_router.smallcalls import SmallCalls, for_session
+from aiohttp_files_router.smallcalls import SmallCalls, attach, detach, for_session
+from aiohttp_files_router.upstream import fetch_json
 
 from .conftest import KEY_A, MASTER, RouterFactory, error_of
 from .production import SCRIPT, config_for, running, write_config
@@ -448,3 +451,31 @@ async def test_standalone_server_calls_through_the_pool_on_its_event_loop(
         assert cancelled.status == "cancelling"
         assert await served.stop() == 0
     assert raw.connections == 1 and len(raw.seen) == 4
+
+
+async def test_a_total_timeout_bounds_the_whole_call() -> None:
+    """A call given a total timeout (the accounts' own have none) ends in a 504 when the
+    answer's body stalls, although each read is within the read timeout."""
+
+    async def trickle(seen: Seen) -> bytes:
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"
+
+    upstream = await RawUpstream(trickle).start()
+    async with aiohttp.ClientSession() as http:
+        attach(http)
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            await fetch_json(
+                http,
+                "GET",
+                URL(upstream.base + "/files/x"),
+                account="acct",
+                secrets=(),
+                headers={},
+                timeout=aiohttp.ClientTimeout(total=0.5, sock_read=30),
+            )
+        assert time.monotonic() - started < 5
+        calls = detach(http)
+        assert calls is not None
+        await calls.close()
+    await upstream.stop()
