@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -91,11 +92,9 @@ def bench_access_log(calls: int) -> None:
         print(f"access log line, {name:15}: {us:5.2f} us/call ({us / base:.2f} of aiohttp's)")
 
 
-@contextmanager
-def processes(tmp: Path, workers: int) -> Iterator[tuple[str, str, int, int]]:
-    fake_port, router_port = free_port(), free_port()
-    direct = f"http://127.0.0.1:{fake_port}/v1"
-    config = {
+def bench_config(direct: str) -> dict[str, Any]:
+    """One OpenAI account, ``bench``, at the fake's ``direct`` base URL; the master key."""
+    return {
         "model_list": [
             {
                 "model_name": "bench",
@@ -104,7 +103,13 @@ def processes(tmp: Path, workers: int) -> Iterator[tuple[str, str, int, int]]:
         ],
         "general_settings": {"master_key": MASTER},
     }
-    (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@contextmanager
+def processes(tmp: Path, workers: int) -> Iterator[tuple[str, str, int, int]]:
+    fake_port, router_port = free_port(), free_port()
+    direct = f"http://127.0.0.1:{fake_port}/v1"
+    (tmp / "config.yaml").write_text(yaml.safe_dump(bench_config(direct)))
     quiet = subprocess.DEVNULL
     fake = subprocess.Popen(
         [

@@ -30,7 +30,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_files import KEY, MASTER, free_port, retrieve_rate, upload, wait_ready
-from bench_production import cpu_seconds
+from bench_production import bench_config, cpu_seconds
 
 Router = tuple[str, "subprocess.Popen[bytes]", str]  # tree spec, process, base URL
 
@@ -40,16 +40,7 @@ def processes(trees: list[str], tmp: Path) -> Iterator[tuple[str, list[Router]]]
     """The fake upstream and one router per tree, stopped on the way out."""
     fake_port = free_port()
     direct = f"http://127.0.0.1:{fake_port}/v1"
-    config = {
-        "model_list": [
-            {
-                "model_name": "bench",
-                "litellm_params": {"model": "openai/gpt-4o", "api_key": KEY, "api_base": direct},
-            }
-        ],
-        "general_settings": {"master_key": MASTER},
-    }
-    (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp / "config.yaml").write_text(yaml.safe_dump(bench_config(direct)))
     quiet = subprocess.DEVNULL
     here = str(Path(__file__).parent.parent)
     fake_args = ["--port", str(fake_port), "--key", f"{KEY}=bench", "--storage", str(tmp / "s")]

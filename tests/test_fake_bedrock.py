@@ -9,7 +9,6 @@ import asyncio
 import datetime
 import hashlib
 import io
-import ipaddress
 import json
 import os
 import ssl
@@ -30,6 +29,8 @@ from botocore.credentials import Credentials  # type: ignore[import-untyped]  # 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]  # ships no type hints
 
 from aiohttp_files_router.fake import AwsCredential, FakeBedrock
+
+from .certs import self_signed
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a"
@@ -418,46 +419,10 @@ def test_s3_aws_chunked_trailer_is_checked(served: str, fake: FakeBedrock) -> No
     assert "chunked-bad" not in fake.buckets[BUCKET].objects
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_s3_over_tls_takes_botocores_streaming_trailer(tmp_path: Path, clock: Clock) -> None:
     """Over TLS botocore sends PutObject/UploadPart as aws-chunked with a CRC32 trailer
     (STREAMING-UNSIGNED-PAYLOAD-TRAILER); the fake decodes it and checks the trailer."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     fake = make_fake(tmp_path, clock)

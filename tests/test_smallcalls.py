@@ -8,10 +8,8 @@ bodies read to EOF, chunked and gzip-encoded, TLS).
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gzip
 import importlib.util
-import ipaddress
 import json
 import ssl
 import time
@@ -21,10 +19,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from openai import AsyncOpenAI
 from yarl import URL
 
@@ -33,22 +27,14 @@ from aiohttp_files_router.keys import STATE_KEY
 from aiohttp_files_router.smallcalls import SmallCalls, attach, detach, for_session
 from aiohttp_files_router.upstream import fetch_json
 
+from .certs import self_signed
 from .conftest import KEY_A, MASTER, RouterFactory, error_of
 from .production import SCRIPT, config_for, running, write_config
 from .test_cli import free_port
+from .test_upstream_faults import BATCH as FAULTS_BATCH
+from .test_upstream_faults import FILE, MODEL
 
-MODEL = {"model": "gpt-4o-litellm"}
-FILE = {"id": "file-abc", "object": "file", "bytes": 3, "created_at": 1, "filename": "a.jsonl"}
-FILE["purpose"], FILE["status"] = "batch", "processed"
-BATCH = {
-    "id": "batch_abc",
-    "object": "batch",
-    "endpoint": "/v1/chat/completions",
-    "input_file_id": "file-abc",
-    "completion_window": "24h",
-    "status": "cancelling",
-    "created_at": 1,
-}
+BATCH = {**FAULTS_BATCH, "status": "cancelling"}
 
 
 class Seen:
@@ -270,69 +256,22 @@ async def test_ipv6_loopback_upstream(start_router: RouterFactory) -> None:
         await upstream.stop()
 
 
-def _certificates(tmp: Path) -> tuple[Path, ssl.SSLContext]:
-    """A CA (written to a PEM file for SSL_CERT_FILE) and a server context for 127.0.0.1."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "files-router test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    (tmp / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (tmp / "server.pem").write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(tmp / "server.pem")
-    return tmp / "ca.pem", server
-
-
 async def test_tls_upstream_verified_against_the_systems_cas(
     tmp_path: Path, start_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca, server = _certificates(tmp_path)
+    cert, key = self_signed(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
     upstream = await RawUpstream(tls=server).start()
     try:
-        # Not trusted: the certificate's CA is nobody's.
+        # Not trusted: nobody's CA signed the certificate.
         router = await start_router(config(upstream.base))
         async with sdk(router) as client:
             with pytest.raises(Exception) as raised:
                 await client.files.retrieve("file-abc", extra_query=MODEL)
         assert getattr(raised.value, "status_code", None) == 502
         # Trusted as OpenSSL finds CAs (SSL_CERT_FILE), as the session's own context does.
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         router = await start_router(config(upstream.base))
         async with sdk(router) as client:
             assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
