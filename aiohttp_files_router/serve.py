@@ -33,6 +33,7 @@ CONFIG_ENV = "FILES_ROUTER_CONFIG"
 # gunicorn's access logger: it has a handler when gunicorn writes an access log
 # (--access-logfile, --log-syslog, or a logging config that gives it one).
 GUNICORN_ACCESS = "gunicorn.access"
+GUNICORN_ERROR = "gunicorn.error"
 # Larger reads per request: an upload reaches the multipart reader in fewer, bigger pieces
 # (1 GiB uploads went from about 0.55 to about 0.67 of direct; 4 MiB gained nothing more).
 READ_BUFSIZE = 1024 * 1024
@@ -84,15 +85,31 @@ async def app_factory() -> web.AppRunner:
 
     Returns a runner, so the worker serves with our access log, limits and drain. The
     worker then makes no runner of its own, so gunicorn's access log would stay empty:
-    where gunicorn writes one, our access lines go into it instead.
+    where gunicorn writes one, our access lines go into it instead; where it writes none,
+    there are none. The router's other lines go to gunicorn's error log.
     """
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise RuntimeError(f"aiohttp_files_router: set {CONFIG_ENV} to the config file's path.")
+    _log_to_gunicorn()
     app = create_app(load_config(path), route_prefixes=("", "/v1"))
     gunicorn_access = logging.getLogger(GUNICORN_ACCESS)
-    access_log = gunicorn_access if gunicorn_access.handlers else ACCESS_LOGGER
+    access_log = gunicorn_access if gunicorn_access.handlers else None
     return DrainingRunner(app, handle_signals=False, access_log=access_log)
+
+
+def _log_to_gunicorn() -> None:
+    """The router's own lines (unusable accounts, upstream failures, the drain) through
+    gunicorn's error log handlers, at its ``--log-level``: gunicorn configures only its own
+    loggers, so without this they would reach no handler. A logging config that already
+    gives our logger or the root logger a handler is left to route them."""
+    ours = logging.getLogger(__package__)
+    errors = logging.getLogger(GUNICORN_ERROR)
+    if ours.handlers or logging.getLogger().handlers or not errors.handlers:
+        return
+    for handler in errors.handlers:
+        ours.addHandler(handler)
+    ours.setLevel(errors.level)
 
 
 async def serve(

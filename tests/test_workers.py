@@ -207,7 +207,10 @@ def test_backoff_doubles_while_a_worker_keeps_dying_quickly_and_resets_once_it_s
 async def test_gunicorn_runs_the_app_factory(
     tmp_path: Path, upstream: TestServer, access_logfile: bool
 ) -> None:
-    config = write_config(tmp_path / "config.yaml", base_config(upstream))
+    settings = base_config(upstream)
+    unset = {"model": "openai/gpt-4o", "api_key": "os.environ/FILES_ROUTER_TEST_UNSET_KEY"}
+    settings["model_list"].append({"model_name": "no-key", "litellm_params": unset})
+    config = write_config(tmp_path / "config.yaml", settings)
     port = free_port()
     async with running(
         str(GUNICORN),
@@ -252,6 +255,9 @@ async def test_gunicorn_runs_the_app_factory(
         assert await served.stop() == 0, served.log
     if not access_logfile:
         assert "via-gunicorn" not in served.log and "/health/" not in served.log, served.log
+    # The router's own warnings in gunicorn's error log, in its format (once per worker).
+    unusable = r"\] \[WARNING\] account no-key .*FILES_ROUTER_TEST_UNSET_KEY is not set"
+    assert len(re.findall(unusable, served.log)) == 2, served.log
     assert "Traceback" not in served.log
 
 
