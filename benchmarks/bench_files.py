@@ -78,9 +78,20 @@ def fake_and_router(
     try:
         yield router.pid
     finally:
-        for proc in (router, fake):
-            proc.terminate()
-            proc.wait(10)
+        stop_all([router, fake])
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], seconds: float = 10) -> None:
+    """SIGTERM each, then SIGKILL what has not exited after ``seconds`` (a router drains
+    an upload a failed run left open for up to its shutdown_timeout)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def rss_kib(pid: int, field: str) -> int:

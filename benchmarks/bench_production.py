@@ -35,7 +35,7 @@ from aiohttp.test_utils import make_mocked_request
 from aiohttp.web_log import AccessLogger as AiohttpAccessLogger
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_files import KEY, MASTER, free_port, retrieve_rate, upload, wait_ready
+from bench_files import KEY, MASTER, free_port, retrieve_rate, stop_all, upload, wait_ready
 
 from aiohttp_files_router.accesslog import AccessLogger
 from aiohttp_files_router.context import REQUEST_INFO_KEY, RequestInfo
@@ -146,9 +146,7 @@ def processes(tmp: Path, workers: int) -> Iterator[tuple[str, str, int, int]]:
     try:
         yield direct, f"http://127.0.0.1:{router_port}/v1", fake.pid, router.pid
     finally:
-        for proc in (router, fake):
-            proc.terminate()
-            proc.wait(30)
+        stop_all([router, fake])
 
 
 def router_cpu(pid: int, workers: int) -> float:

@@ -29,7 +29,7 @@ import aiohttp
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_files import KEY, MASTER, free_port, retrieve_rate, upload, wait_ready
+from bench_files import KEY, MASTER, free_port, retrieve_rate, stop_all, upload, wait_ready
 from bench_production import bench_config, cpu_seconds
 
 Router = tuple[str, "subprocess.Popen[bytes]", str]  # tree spec, process, base URL
@@ -67,11 +67,7 @@ def processes(trees: list[str], tmp: Path) -> Iterator[tuple[str, list[Router]]]
             routers.append((spec, proc, f"http://127.0.0.1:{port}/v1"))
         yield direct, routers
     finally:
-        for _, proc, _ in routers:
-            proc.terminate()
-            proc.wait(30)
-        fake.terminate()
-        fake.wait(30)
+        stop_all([proc for _, proc, _ in routers] + [fake])
 
 
 async def measure(args: argparse.Namespace, direct: str, routers: list[Router]) -> None:
