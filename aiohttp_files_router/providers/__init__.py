@@ -30,7 +30,10 @@ How to add a provider
    ``vertex_rows`` wraps it with Vertex's row shape and custom_id transport);
    ``tokens.CachedToken`` for bearer tokens (``grant`` only; ``entra`` and ``google_auth``
    are examples); ``upstream.StaticAuth`` for fixed key headers; ``isotime.unix_seconds``;
-   ``jsoncodec`` for the shared msgspec decoders.
+   ``jsoncodec`` for the shared msgspec decoders; ``chat_rows.chat_row`` (an OpenAI batch row
+   checked and converted, with the 400s naming the line); ``paging`` (walking provider pages
+   to an ``after`` cursor); ``result_views`` (``#succeeded``/``#failed`` result files);
+   ``shapes`` (list pages, batch ``errors``).
 2. Register: import the module below and add its ``SPEC`` to ``PROVIDERS``.
 3. The fake: ``fake/<name>.py``, a ``fake.base.FakeService`` (storage root, batch clock,
    ``record()`` of each request, ``Answer``) built from the provider's documentation (not

@@ -42,7 +42,6 @@ from yarl import URL
 
 from ..errors import AccountUnavailable, BadRequest, NotFound, for_log
 from ..errors import error_body as error_body_bytes
-from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
@@ -57,6 +56,7 @@ from ..upstream import (
     relayed_headers,
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .chat_rows import CHAT_URL, chat_row
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
@@ -71,7 +71,6 @@ __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
 logger = logging.getLogger(__package__)
 
 ROOT = "files-router/"
-CHAT_URL = "/v1/chat/completions"
 # Bedrock quotas: "Minimum number of records per batch inference job" (100 by default).
 MIN_RECORDS = 100
 # Batch inference results page: recordId is an "11 character alphanumeric string".
@@ -458,14 +457,6 @@ def _completion(
     }
 
 
-def _bad_line(number: int, reason: str) -> BadRequest:
-    return BadRequest(
-        f"Line {number} of the batch file cannot run on Bedrock: {reason}.",
-        param="file",
-        code="invalid_batch_line",
-    )
-
-
 def _view(file_id: str) -> tuple[str, str | None]:
     """A file ID as (the stored object's ID, the view of a job's output or None)."""
     return split_view(file_id, ".jsonl.out")
@@ -631,30 +622,10 @@ class BedrockProvider(Provider):
         return _ok(self._file_object(head), head_reply)
 
     def _row(self, number: int, line: bytes) -> tuple[str, dict[str, Any]]:
-        try:
-            row = _decode_any.decode(line)
-            if not isinstance(row, dict):
-                raise RowError("the line is not a JSON object")
-            custom_id = row.get("custom_id")
-            if not isinstance(custom_id, str) or not custom_id:
-                raise RowError("custom_id is missing")
-            if row.get("url", CHAT_URL) != CHAT_URL:
-                raise RowError(f"only {CHAT_URL} rows can run on Bedrock")
-            body = row.get("body")
-            if not isinstance(body, dict):
-                raise RowError("body must be an object")
-            convert = chat_to_claude if self.family == "claude" else chat_to_nova
-            return custom_id, convert(body)
-        except msgspec.DecodeError:
-            raise BadRequest(
-                f"Line {number} of the batch file is not valid JSON.",
-                param="file",
-                code="invalid_batch_line",
-            ) from None
-        except RowError as err:
-            raise _bad_line(number, str(err)) from None
-        except (AttributeError, TypeError, KeyError, ValueError):
-            raise _bad_line(number, "it is not a chat completion row") from None
+        to_model = chat_to_claude if self.family == "claude" else chat_to_nova
+        return chat_row(
+            number, line, "Bedrock", lambda custom_id, body: (custom_id, to_model(body))
+        )
 
     def _file_object(self, head: Head, file_id: str | None = None) -> dict[str, Any]:
         out = head.key.endswith(".jsonl.out")

@@ -44,6 +44,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .chat_rows import CHAT_URL, chat_row
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
@@ -57,7 +58,6 @@ logger = logging.getLogger(__package__)
 
 DEFAULT_API_BASE = "https://generativelanguage.googleapis.com"
 API = "v1beta"
-CHAT_URL = "/v1/chat/completions"
 # google-genai's CHUNK_SIZE; the server names its granularity in the start answer.
 CHUNK_BYTES = 8 * 1024 * 1024
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
@@ -252,34 +252,13 @@ class GeminiProvider(Provider):
     def _row(self, number: int, line: bytes) -> bytes:
         if not line.strip():
             return line
-        try:
-            row = _decode_any.decode(line)
-            if not isinstance(row, dict):
-                raise RowError("the line is not a JSON object")
-            custom_id = row.get("custom_id")
-            if not isinstance(custom_id, str) or not custom_id:
-                raise RowError("custom_id is missing")
-            if row.get("url", CHAT_URL) != CHAT_URL:
-                raise RowError(f"only {CHAT_URL} rows can run on Gemini")
-            body = row.get("body")
-            if not isinstance(body, dict):
-                raise RowError("body must be an object")
+
+        def convert(custom_id: str, body: dict[str, Any]) -> bytes:
             request = chat_to_generate_content(body)
             self._check_file_refs(request)
-        except msgspec.DecodeError:
-            raise BadRequest(
-                f"Line {number} of the batch file is not valid JSON.",
-                param="file",
-                code="invalid_batch_line",
-            ) from None
-        except (RowError, AttributeError, TypeError, KeyError) as err:
-            reason = str(err) if isinstance(err, RowError) else "it is not a chat completion row"
-            raise BadRequest(
-                f"Line {number} of the batch file cannot run on Gemini: {reason}.",
-                param="file",
-                code="invalid_batch_line",
-            ) from None
-        return _json.encode({"key": custom_id, "request": request})
+            return _json.encode({"key": custom_id, "request": request})
+
+        return chat_row(number, line, "Gemini", convert)
 
     def _check_file_refs(self, request: Mapping[str, Any]) -> None:
         """Gemini reads a ``fileData`` URI of its own Files API with the account's key: a row

@@ -19,9 +19,9 @@ from typing import Any
 
 import msgspec
 
-from ..errors import BadRequest
 from ..jsoncodec import ANY as _decode
 from ..jsoncodec import ENCODER as _encode
+from .chat_rows import CHAT_URL, chat_row
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .result_views import FAILED, SUCCEEDED, left_out
@@ -35,40 +35,15 @@ __all__ = [
     "vertex_to_openai_line",
 ]
 
-CHAT_URL = "/v1/chat/completions"
-
 
 def openai_to_vertex_line(number: int, line: bytes) -> bytes:
     if not line.strip():
         return line
-    try:
-        row = _decode.decode(line)
-        if not isinstance(row, dict):
-            raise RowError("the line is not a JSON object")
-        custom_id = row.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id:
-            raise RowError("custom_id is missing")
-        if row.get("url", CHAT_URL) != CHAT_URL:
-            raise RowError(f"only {CHAT_URL} rows can run on Vertex AI")
-        body = row.get("body")
-        if not isinstance(body, dict):
-            raise RowError("body must be an object")
-        request = chat_to_generate_content(body)
-        request["labels"] = _labels(body, custom_id)
-    except msgspec.DecodeError:
-        raise BadRequest(
-            f"Line {number} of the batch file is not valid JSON.",
-            param="file",
-            code="invalid_batch_line",
-        ) from None
-    except (RowError, AttributeError, TypeError, KeyError) as err:
-        reason = str(err) if isinstance(err, RowError) else "it is not a chat completion row"
-        raise BadRequest(
-            f"Line {number} of the batch file cannot run on Vertex AI: {reason}.",
-            param="file",
-            code="invalid_batch_line",
-        ) from None
-    return _encode.encode({"request": request})
+
+    def convert(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {**chat_to_generate_content(body), "labels": _labels(body, custom_id)}
+
+    return _encode.encode({"request": chat_row(number, line, "Vertex AI", convert)})
 
 
 def _labels(body: dict[str, Any], custom_id: str) -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""OpenAI batch rows read by the providers that run them in a shape of their own (Vertex AI,
+Gemini, Bedrock): each row checked the same way, and refused with the same 400s."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+
+from ..errors import BadRequest
+from ..jsoncodec import ANY as _decode
+from .genai_rows import RowError
+
+__all__ = ["CHAT_URL", "chat_row"]
+
+CHAT_URL = "/v1/chat/completions"
+T = TypeVar("T")
+
+
+def chat_row(
+    number: int, line: bytes, provider: str, convert: Callable[[str, dict[str, Any]], T]
+) -> T:
+    """Line ``number`` of a batch file, a chat completion row with its ``custom_id``, made
+    into the provider's own row by ``convert(custom_id, body)``.
+
+    A line that is not such a row, or that ``convert`` cannot express (a RowError saying why,
+    or a body of the wrong shape), is a 400 naming the line, the provider and the reason.
+    """
+    try:
+        row = _decode.decode(line)
+        if not isinstance(row, dict):
+            raise RowError("the line is not a JSON object")
+        custom_id = row.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            raise RowError("custom_id is missing")
+        if row.get("url", CHAT_URL) != CHAT_URL:
+            raise RowError(f"only {CHAT_URL} rows can run on {provider}")
+        body = row.get("body")
+        if not isinstance(body, dict):
+            raise RowError("body must be an object")
+        return convert(custom_id, body)
+    except msgspec.DecodeError:
+        raise BadRequest(
+            f"Line {number} of the batch file is not valid JSON.",
+            param="file",
+            code="invalid_batch_line",
+        ) from None
+    except (RowError, AttributeError, TypeError, KeyError, ValueError) as err:
+        reason = str(err) if isinstance(err, RowError) else "it is not a chat completion row"
+        raise BadRequest(
+            f"Line {number} of the batch file cannot run on {provider}: {reason}.",
+            param="file",
+            code="invalid_batch_line",
+        ) from None
