@@ -64,7 +64,7 @@ from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import left_out, result_file_ids, split_view
 from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, botocore_missing
-from .shapes import batch_errors, list_page
+from .shapes import ENDED_AT, batch_errors, list_page
 
 __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
 
@@ -96,12 +96,6 @@ _STATES = {
     "Stopping": "cancelling",
     "Stopped": "cancelled",
     "Failed": "failed",
-}
-_ENDED = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
 }
 _CLAUDE_STOP = {
     "end_turn": "stop",
@@ -889,12 +883,12 @@ class BedrockProvider(Provider):
         }
         if job.get("jobExpirationTime"):
             obj["expires_at"] = unix_seconds(job["jobExpirationTime"])
-        ended = _ENDED.get(status)
+        ended = ENDED_AT.get(status)
         if ended and job.get("endTime"):
             obj[ended] = unix_seconds(job["endTime"])
         if status == "cancelling" and job.get("lastModifiedTime"):
             obj["cancelling_at"] = unix_seconds(job["lastModifiedTime"])
-        if status in _ENDED and out_uri.startswith(self.bucket.uri(self.root)):
+        if status in ENDED_AT and out_uri.startswith(self.bucket.uri(self.root)):
             directory = self.bucket.key_of(out_uri.rstrip("/") + "/x", self.root)[:-1]
             manifest = await self.bucket.get_small(http, f"{directory}{job_id}/manifest.json.out")
             if manifest.ok:

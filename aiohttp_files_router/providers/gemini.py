@@ -50,7 +50,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import left_out, result_file_ids, split_view
-from .shapes import batch_errors
+from .shapes import ENDED_AT, batch_errors
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -556,12 +556,7 @@ class GeminiProvider(Provider):
             "request_counts": {"total": total, "completed": done, "failed": failed},
             "metadata": None,
         }
-        ended = {
-            "completed": "completed_at",
-            "failed": "failed_at",
-            "cancelled": "cancelled_at",
-            "expired": "expired_at",
-        }.get(status)
+        ended = ENDED_AT.get(status)
         if ended and batch.get("endTime"):
             obj[ended] = unix_seconds(batch["endTime"])
         responses = self._responses(batch)

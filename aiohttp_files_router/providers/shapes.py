@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["batch_errors", "list_page"]
+__all__ = ["ENDED_AT", "batch_errors", "list_page"]
+
+# The batch field that dates each final status.
+ENDED_AT = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
 
 
 def list_page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

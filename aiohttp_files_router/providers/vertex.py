@@ -39,7 +39,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
-from .shapes import batch_errors, list_page
+from .shapes import ENDED_AT, batch_errors, list_page
 from .vertex_rows import CHAT_URL, openai_to_vertex_line, vertex_to_openai_line
 
 __all__ = ["SPEC", "VertexParams", "VertexProvider"]
@@ -321,12 +321,7 @@ class VertexProvider(Provider):
         }
         if job.get("startTime"):
             obj["in_progress_at"] = unix_seconds(job["startTime"])
-        ended = {
-            "completed": "completed_at",
-            "failed": "failed_at",
-            "cancelled": "cancelled_at",
-            "expired": "expired_at",
-        }.get(status)
+        ended = ENDED_AT.get(status)
         if ended and job.get("endTime"):
             obj[ended] = unix_seconds(job["endTime"])
         if status == "cancelling" and job.get("updateTime"):
