@@ -14,6 +14,7 @@ Streamed uploads and downloads stay on the session.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import sys
@@ -49,6 +50,12 @@ def _tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.set_alpn_protocols(("http/1.1",))
     return context
+
+
+# aiohttp's writer refuses these in a header name or value (http_writer._safe_header): a line
+# break starts a header (or a request) of its own, NUL and the other controls are read
+# differently by different servers. A tab is a value's own whitespace.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(slots=True)
@@ -169,7 +176,11 @@ class SmallCalls:
         scheme, host, port = origin
         tls: ssl.SSLContext | None = None
         if scheme == "https":
-            tls = self._tls = self._tls or _tls_context()
+            tls = self._tls
+            if tls is None:
+                # Loading the CA files is disk I/O: in a thread, not on the event loop. Built
+                # on first use, so SSL_CERT_FILE set after import still counts.
+                tls = self._tls = await loop.run_in_executor(None, _tls_context)
         # As aiohttp connects: every address tried, the next after 250 ms (RFC 8305).
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         sock = await aiohappyeyeballs.start_connection(infos, happy_eyeballs_delay=0.25)
@@ -178,7 +189,9 @@ class SmallCalls:
                 lambda: ResponseHandler(loop),
                 sock=sock,
                 ssl=tls,
-                server_hostname=host if tls else None,
+                # As aiohttp: a fully qualified name's trailing dot is no part of the name a
+                # certificate is checked against (the Host header drops it too).
+                server_hostname=host.rstrip(".") if tls else None,
             )
         except BaseException:
             sock.close()
@@ -235,11 +248,22 @@ def _request_head(method: str, url: URL, headers: Mapping[str, str], body: bytes
     lines = [f"{method} {url.raw_path_qs} HTTP/1.1"]
     given: set[str] = set()
     for name, value in headers.items():
-        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-            # It would start a header (or a request) of its own.
-            raise ValueError(f"A line break in the upstream request's header {name!r}.")
+        if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
+            raise ValueError(
+                f"A control character (a line break, NUL...) in the upstream request's "
+                f"header {name!r}."
+            )
+        low = name.lower()
+        if low == "content-length":
+            # The length is the body's; a caller's other one would make two, and a server
+            # that reads the other would take the rest of the body for a request.
+            if value != str(len(body or b"")):
+                raise ValueError("A Content-Length that is not the body's own length.")
+            continue
+        if low == "transfer-encoding":
+            raise ValueError("A Transfer-Encoding on a request whose body is held whole.")
         lines.append(f"{name}: {value}")
-        given.add(name.lower())
+        given.add(low)
     if "host" not in given:
         lines.append(f"Host: {url.host_port_subcomponent}")
     if "accept" not in given:
