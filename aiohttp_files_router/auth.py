@@ -10,7 +10,6 @@ from aiohttp import web
 
 from .accounts import Account
 from .config import RouterConfig
-from .context import note_account
 from .errors import PermissionDenied, Unauthorized
 
 __all__ = [
@@ -110,8 +109,8 @@ def _presented_key(request: web.BaseRequest) -> str | None:
 
 
 def authorize(account: Account) -> None:
-    """403 unless the caller's key may use this account (however it was chosen)."""
-    note_account(account)
+    """403 unless the caller's key may use this account (however it was chosen). No side
+    effect: the deployment a call goes to is recorded where the call is made (upstream.py)."""
     allowed = current_principal().models
     if allowed is None or account.name in allowed or account.route in allowed:
         return

@@ -1,9 +1,10 @@
 """What the router knows about the request being served: its ID, account and upstream call.
 
-One ``RequestInfo`` per request, made by the observing middleware. Handlers and
-``upstream.exchange`` fill it in through a context variable (per task, so it works on every
-code path without passing it along); the access logger reads it from the request afterwards, and a
-logging filter stamps every log line with its request ID and the upstream's.
+One ``RequestInfo`` per request, made by the observing middleware. The upstream calls
+(``upstream.py``) fill it in, each with the deployment it called, through a context variable
+(per task, so it works on every code path without passing it along); the access logger reads
+it from the request afterwards, and a logging filter stamps every log line with its request
+ID and the upstream's. Nothing here knows the router's domain (accounts, providers).
 """
 
 from __future__ import annotations
@@ -14,26 +15,35 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from random import getrandbits
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from aiohttp import web
-
-if TYPE_CHECKING:
-    from .accounts import Account
 
 __all__ = [
     "REQUEST_ID_HEADER",
     "REQUEST_INFO_KEY",
+    "Called",
     "RequestIdFilter",
     "RequestInfo",
     "current_info",
     "new_request_id",
-    "note_account",
     "stamp_request_id",
 ]
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Called:
+    """The deployment an upstream call goes to, as logs, metrics and the access line name it,
+    and the headers its provider documents for request IDs (declared in the provider's
+    module): ``client_id_header`` carries ours to it, ``upstream_id_headers`` hold its own."""
+
+    route: str  # the deployment's name in IDs (its model_info.id, or the model_name)
+    model: str | None = None  # its model_name
+    client_id_header: str | None = None
+    upstream_id_headers: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -42,10 +52,9 @@ class RequestInfo:
     started: float  # time.perf_counter() when the router saw the request
     operation: str = "-"  # e.g. files.retrieve
     route: str = "unmatched"  # the route template, never a raw ID
-    model: str | None = None  # the account's model_name
-    account: str | None = None  # the account's route (what IDs carry)
-    client_id_header: str | None = None  # the provider's header for our request ID
-    upstream_id_header: str | None = None  # the provider's header for its own request ID
+    # The deployment of the last upstream call, recorded where the call is made.
+    model: str | None = None  # its model_name
+    account: str | None = None  # its route (what IDs carry)
     upstream_status: int | None = None
     upstream_seconds: float = 0.0  # summed over the upstream calls, until their headers
     upstream_request_id: str | None = None
@@ -76,19 +85,6 @@ def begin(request_id: str) -> RequestInfo:
 
 def current_info() -> RequestInfo | None:
     return _current.get()
-
-
-def note_account(account: Account) -> None:
-    """Record the account serving the current request (the last one used, for listings)."""
-    info = _current.get()
-    if info is None:
-        return
-    info.model = account.name
-    info.account = account.route
-    provider = account.provider
-    if provider is not None:
-        info.client_id_header = provider.client_request_id_header
-        info.upstream_id_header = provider.upstream_request_id_header
 
 
 def stamp_request_id(response: web.StreamResponse) -> None:

@@ -25,7 +25,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .context import RequestInfo
+from .context import Called, RequestInfo
 
 __all__ = [
     "BYTES",
@@ -144,16 +144,21 @@ class Answered(Protocol):
     def headers(self) -> Mapping[str, str]: ...
 
 
-def upstream_done(info: RequestInfo | None, started: float, response: Answered | None) -> None:
-    """One upstream request is over (its answer's headers read, or it failed: ``None``).
+def upstream_done(
+    info: RequestInfo | None, called: Called, started: float, response: Answered | None
+) -> None:
+    """One upstream request to ``called`` is over (its answer's headers read, or it failed:
+    ``None``).
 
-    Called inline by ``upstream.exchange`` (a TraceConfig cost about 11 us per upstream
-    request in aiohttp's signal machinery): metrics, and the request's upstream fields.
+    Called inline by ``upstream.py`` for every attempt (cheaper than a TraceConfig, see
+    benchmarks/README.md): metrics, and the request's upstream fields.
     """
     if info is None:
         return
     seconds = time.perf_counter() - started
-    account = info.account or "-"
+    account = called.route
+    info.account = account
+    info.model = called.model
     status = "error" if response is None else str(response.status)
     key = (account, info.operation, status)
     children = _upstream_children.get(key)
@@ -167,7 +172,8 @@ def upstream_done(info: RequestInfo | None, started: float, response: Answered |
     info.upstream_seconds += seconds
     if response is not None:
         info.upstream_status = response.status
-        if info.upstream_id_header is not None:
-            upstream_id = response.headers.get(info.upstream_id_header)
+        for name in called.upstream_id_headers:
+            upstream_id = response.headers.get(name)
             if upstream_id:
                 info.upstream_request_id = upstream_id[:128]
+                break

@@ -14,12 +14,12 @@ Streamed uploads and downloads stay on the session.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import socket
 import ssl
 import sys
 import time
-import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,13 +33,32 @@ from aiohttp.streams import StreamReader
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-__all__ = ["SmallAnswer", "SmallCalls", "attach", "detach", "for_session"]
+__all__ = ["USABLE", "SmallAnswer", "SmallCalls"]
 
 # What aiohttp's own client sends when a call does not say (ClientRequest's auto headers).
 USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} aiohttp/{aiohttp.__version__}"
 ACCEPT_ENCODING = ", ".join(
     ["gzip", "deflate"] + (["br"] if HAS_BROTLI else []) + (["zstd"] if HAS_ZSTD else [])
 )
+
+
+def _usable() -> bool:
+    """Whether aiohttp's client protocol is the one this pool was written against: checked
+    once at import; when it is not, every call goes on the session (``transport.py``)."""
+    try:
+        params = inspect.signature(ResponseHandler.set_response_params).parameters
+    except (TypeError, ValueError):
+        return False
+    wanted = {"skip_payload", "read_until_eof", "read_timeout", "read_bufsize"}
+    methods = ("read", "start_timeout", "is_connected", "close", "set_response_params")
+    return (
+        wanted <= set(params)
+        and all(callable(getattr(ResponseHandler, m, None)) for m in methods)
+        and isinstance(getattr(ResponseHandler, "should_close", None), property)
+    )
+
+
+USABLE = _usable()
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_BUFSIZE = 2**16
 _ORIGIN = tuple[str, str, int]  # scheme, host, port
@@ -280,21 +299,3 @@ def _request_head(method: str, url: URL, headers: Mapping[str, str], body: bytes
         lines.append("Content-Length: 0")
     lines.append("\r\n")
     return "\r\n".join(lines).encode()
-
-
-# One pool per session the router attached (``RouterState.attach_http``); a session made
-# elsewhere (tests, token fetches) has none and its calls go through the session itself.
-_POOLS: weakref.WeakKeyDictionary[aiohttp.ClientSession, SmallCalls] = weakref.WeakKeyDictionary()
-
-
-def attach(http: aiohttp.ClientSession) -> SmallCalls:
-    calls = _POOLS[http] = SmallCalls()
-    return calls
-
-
-def detach(http: aiohttp.ClientSession) -> SmallCalls | None:
-    return _POOLS.pop(http, None)
-
-
-def for_session(http: aiohttp.ClientSession) -> SmallCalls | None:
-    return _POOLS.get(http)

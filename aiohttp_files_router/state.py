@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import aiohttp
 
-from . import smallcalls
+from . import transport
 from .accounts import Account, Registry
 from .auth import KeyRing
 from .config import RouterConfig
@@ -54,18 +54,18 @@ class RouterState:
         return self._http
 
     def attach_http(self, http: aiohttp.ClientSession) -> None:
-        """The session every upstream call uses, from app start-up to ``close``; its
-        ``smallcalls`` pool carries the calls whose bodies are held whole."""
+        """The session every upstream call uses, from app start-up to ``close``, and the
+        transport chosen for it once, here (``transport.py``)."""
         self._http = http
-        smallcalls.attach(http)
+        transport.attach(http)
 
     async def close(self) -> None:
         """Close the session and what each account's adapter holds (app cleanup)."""
         http, self._http = self._http, None
         if http is not None:
-            calls = smallcalls.detach(http)
-            if calls is not None:
-                await calls.close()
+            bound = transport.detach(http)
+            if bound is not None:
+                await bound.close()
             await http.close()
         for account in self.registry.accounts:  # legacy accounts are among them
             if account.provider is not None:

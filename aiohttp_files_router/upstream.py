@@ -32,16 +32,20 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .context import RequestInfo, current_info
+from .context import Called, RequestInfo, current_info
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
 from .jsoncodec import OBJECT as _error_probe
 from .metrics import upstream_done
-from .smallcalls import for_session
+from .transport import STREAM_BUFFER, Transport, for_session
 
 __all__ = [
     "DECODED_CODINGS",
+    "RESUME_INCOMPLETE",
+    "SAFE_TO_REPEAT",
+    "STREAM_BUFFER",
     "UPSTREAM_REQUEST_ID",
     "Auth",
+    "Called",
     "ContentStream",
     "StaticAuth",
     "Upstream",
@@ -60,8 +64,6 @@ logger = logging.getLogger(__package__)
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 STREAM_CHUNK = 256 * 1024
-# Reading ahead in megabytes keeps a streamed body moving without pausing the socket often.
-STREAM_BUFFER = 4 * 1024 * 1024
 
 # The content codings aiohttp decodes (with Brotli and backports.zstd installed, as
 # install_requires has them), in the order a download prefers to keep them.
@@ -78,17 +80,6 @@ DECODED_CODINGS: tuple[str, ...] = tuple(
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 # What ``quote(s, safe="")`` leaves as it is (RFC 3986 unreserved): most IDs, checked faster.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
-# Where upstreams put the ID of a request: the headers the served providers (and the API
-# gateways in front of them) document.
-REQUEST_ID_HEADERS = (
-    "x-request-id",
-    "apim-request-id",
-    "x-ms-request-id",
-    "request-id",
-    "x-amzn-requestid",
-    "x-amz-request-id",
-    "x-goog-request-id",
-)
 # Relayed from a 429 or 5xx, so a client's own backoff (the openai SDK's) works through us.
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 RATE_LIMIT_PREFIX = "x-ratelimit-"
@@ -115,10 +106,13 @@ class ContentStream:
     error: UpstreamReply | None = None
 
 
-def relayed_headers(status: int, headers: Mapping[str, str]) -> CIMultiDict[str]:
-    """What of an upstream answer's headers the client gets: request ID, backoff hints."""
+def relayed_headers(
+    status: int, headers: Mapping[str, str], id_headers: Iterable[str] = ()
+) -> CIMultiDict[str]:
+    """What of an upstream answer's headers the client gets: the request ID (from the first
+    of the provider's ``id_headers`` present), backoff hints."""
     out: CIMultiDict[str] = CIMultiDict()
-    for name in REQUEST_ID_HEADERS:
+    for name in id_headers:
         if name in headers:
             out[UPSTREAM_REQUEST_ID] = headers[name]
             break
@@ -200,6 +194,10 @@ def normalise_error(
     )
 
 
+def _called(called: Called | str) -> Called:
+    return Called(called) if isinstance(called, str) else called
+
+
 def _transport_error(err: BaseException, account: str) -> RouterError:
     # Logged where it is answered (the middleware): an upload stopped on purpose also ends
     # in a transport error here, and is answered as what it really was.
@@ -213,14 +211,24 @@ def _transport_error(err: BaseException, account: str) -> RouterError:
     )
 
 
-# -- one exchange: stale pooled connections ------------------------------------------------
-# How a pooled connection the upstream closed while it sat idle fails the next request on it:
-# before any answer, with the peer gone. A connection that could not be made is not stale.
-_STALE = (
+# -- one exchange: the answer policy ---------------------------------------------------------
+# How a connection the upstream closed fails a request sent on it: before any answer, with the
+# peer gone. A connection that could not be made is not among them (nothing was sent).
+_LOST = (
     aiohttp.ServerDisconnectedError,
     aiohttp.ClientOSError,
     aiohttp.ClientConnectionResetError,
 )
+# Requests the same again leave the upstream as one would (RFC 9110 9.2.2): repeated after a
+# lost connection. Any other (POST: a batch or a job created, an upload begun) is never sent
+# twice; it goes on a new connection instead of a pooled one that may have gone stale.
+SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# The one answer in 300-399 that is no redirect, and where it is taken as an answer: a
+# resumable upload protocol keeps a chunk with "308 Resume Incomplete" (no Location), taken
+# only by a call that says ``resumable`` (docs/upstreams.md names the storage that does).
+# Every other 3xx from every call is a 502: never followed (the account's credentials must
+# not reach another host, and a streamed body cannot be sent twice), never passed on.
+RESUME_INCOMPLETE = 308
 
 
 def _repeatable(data: Any) -> bool:
@@ -236,8 +244,7 @@ def _repeatable(data: Any) -> bool:
 
 
 def _fresh_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
-    # A repeat must not meet another stale connection from the same pool: its own connector,
-    # one connection per request, the shared session's settings otherwise.
+    # A new connection per request, the shared session's settings otherwise.
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(force_close=True),
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -263,95 +270,122 @@ class Answer(Protocol):
     @property
     def content_length(self) -> int | None: ...
 
+    def release(self) -> Any: ...
+
 
 A = TypeVar("A", bound=Answer)
 
 
 def _with_request_id(
-    info: RequestInfo | None, headers: Mapping[str, str] | None
+    info: RequestInfo | None, called: Called, headers: Mapping[str, str] | None
 ) -> Mapping[str, str] | None:
     # The request's ID goes upstream under the provider's own header.
-    if info is None or info.client_id_header is None:
+    if info is None or called.client_id_header is None:
         return headers
-    return {**(headers or {}), info.client_id_header: info.request_id}
+    return {**(headers or {}), called.client_id_header: info.request_id}
+
+
+def _unknown_outcome(err: BaseException, called: Called) -> RouterError:
+    return UpstreamUnavailable(
+        f"The connection to the upstream account for '{called.route}' was lost after the "
+        "request was sent: whether it was carried out is unknown. It was not sent again; "
+        "look before repeating it.",
+        detail=type(err).__name__,
+    )
 
 
 async def _attempts(
     send: Callable[[bool], Awaitable[A]],
     info: RequestInfo | None,
+    called: Called,
     *,
-    account: str,
     method: str,
     url: URL,
     retries: int,
     repeatable: Callable[[], bool],
+    resumable: bool = False,
 ) -> A:
-    """``send(fresh)`` until it is answered: a request a stale pooled connection lost is sent
-    again (``fresh``) up to ``retries`` times when ``repeatable()``. Every attempt is timed
-    and counted (metrics, the access line) here rather than in a TraceConfig: cheaper, and
-    on every session. Transport failures raise RouterError (502/504).
+    """``send(fresh)`` until it is answered, under the one answer policy.
+
+    A request a lost connection took is sent again (``fresh``) up to ``retries`` times when
+    it is safe to repeat (``SAFE_TO_REPEAT``) and ``repeatable()``; any other request goes on
+    a fresh connection from the start and is never sent twice (502, outcome unknown). A 3xx
+    is a 502 (``RESUME_INCOMPLETE`` taken as an answer when ``resumable``). Every attempt is
+    timed and counted (metrics, the access line) against ``called`` here rather than in a
+    TraceConfig: cheaper, and on every session. Transport failures raise RouterError
+    (502/504).
     """
+    safe = method in SAFE_TO_REPEAT
     attempt = 0
     while True:
         started = time.perf_counter()
         try:
-            answer = await send(attempt > 0)
+            answer = await send(attempt > 0 or not safe)
         except aiohttp.ClientConnectorError as err:
-            upstream_done(info, started, None)
-            raise _transport_error(err, account) from None
-        except _STALE as err:
-            upstream_done(info, started, None)
+            upstream_done(info, called, started, None)
+            raise _transport_error(err, called.route) from None
+        except _LOST as err:
+            upstream_done(info, called, started, None)
+            if not safe:
+                raise _unknown_outcome(err, called) from None
             if attempt >= retries or not repeatable():
-                raise _transport_error(err, account) from None
+                raise _transport_error(err, called.route) from None
             attempt += 1
             logger.info(
                 "account %s: %s %s lost on a stale connection (%s); repeating it",
-                account,
+                called.route,
                 method,
                 for_log(url.path),
                 type(err).__name__,
             )
             continue
         except (OSError, TimeoutError, aiohttp.ClientError, HttpProcessingError) as err:
-            upstream_done(info, started, None)
-            raise _transport_error(err, account) from None
+            upstream_done(info, called, started, None)
+            raise _transport_error(err, called.route) from None
         except BaseException:
-            upstream_done(info, started, None)
+            upstream_done(info, called, started, None)
             raise
-        upstream_done(info, started, answer)
+        upstream_done(info, called, started, answer)
+        status = answer.status
+        if 300 <= status < 400 and not (resumable and status == RESUME_INCOMPLETE):
+            relay = relayed_headers(status, answer.headers, called.upstream_id_headers)
+            answer.release()
+            raise UpstreamUnavailable(
+                f"The upstream account for '{called.route}' answered with a redirect "
+                f"(HTTP {status}), which the router does not follow.",
+                headers=relay,
+            )
         return answer
 
 
 @asynccontextmanager
 async def exchange(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession | Transport,
     method: str,
     url: URL,
     *,
-    account: str,
+    account: Called | str,
     timeout: aiohttp.ClientTimeout,
     retries: int = 1,
     decode: bool = True,
     headers: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     data: Any = None,
+    resumable: bool = False,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """One request on the session and its answer (headers read, body not), redirects never
-    followed.
+    """One request on the session and its answer (headers read, body not), under the answer
+    policy of ``_attempts`` (redirects, repeats, metrics).
 
-    ``decode``: aiohttp decodes the body's content coding. A request lost to a stale pooled
-    connection is sent again up to ``retries`` times, each on a fresh connection, when
-    ``_repeatable``. Transport failures raise RouterError (502/504).
+    ``decode``: aiohttp decodes the body's content coding. ``resumable``: a resumable
+    upload's 308 is an answer. Transport failures raise RouterError (502/504).
     """
-    fresh: aiohttp.ClientSession | None = None
+    transport = http if isinstance(http, Transport) else for_session(http)
+    called = _called(account)
     info = current_info()
-    headers = _with_request_id(info, headers)
+    headers = _with_request_id(info, called, headers)
 
-    def send(again: bool) -> Awaitable[aiohttp.ClientResponse]:
-        nonlocal fresh
-        if again and fresh is None:
-            fresh = _fresh_session(http)
-        return (fresh or http).request(
+    def send(fresh: bool) -> Awaitable[aiohttp.ClientResponse]:
+        return (transport.fresh() if fresh else transport.session).request(
             method,
             url,
             headers=headers,
@@ -366,19 +400,19 @@ async def exchange(
         resp = await _attempts(
             send,
             info,
-            account=account,
+            called,
             method=method,
             url=url,
             retries=retries,
             repeatable=lambda: _repeatable(data),
+            resumable=resumable,
         )
         try:
             yield resp
         finally:
             resp.release()
     finally:
-        if fresh is not None:
-            await fresh.close()
+        await transport.done()
 
 
 # -- bodies --------------------------------------------------------------------------------
@@ -398,17 +432,6 @@ def _undecodable(account: str, coding: str, headers: Mapping[str, str]) -> Route
         "which the router cannot decode.",
         headers=headers,
     )
-
-
-def _check_answer(resp: Answer, account: str, relay: Mapping[str, str]) -> None:
-    if 300 <= resp.status < 400:
-        # Never followed: the account's credentials must not reach another host, and a
-        # streamed upload cannot be sent twice (docs/upstreams.md).
-        raise UpstreamUnavailable(
-            f"The upstream account for '{account}' answered with a redirect "
-            f"(HTTP {resp.status}), which the router does not follow.",
-            headers=relay,
-        )
 
 
 async def read_body(
@@ -453,11 +476,11 @@ def _too_much(account: str, relay: Mapping[str, str]) -> RouterError:
 
 
 async def fetch_json(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession | Transport,
     method: str,
     url: URL,
     *,
-    account: str,
+    account: Called | str,
     secrets: Iterable[str],
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
@@ -467,32 +490,34 @@ async def fetch_json(
 ) -> UpstreamReply:
     """One request whose answer is JSON; non-2xx answers come back normalised.
 
-    A body held whole (or none) goes on the session's ``smallcalls`` pool when it has one,
-    anything else (forms, streams) on the session itself.
+    A body held whole (or none) goes on the transport's ``smallcalls`` pool when it has one,
+    anything else (forms, streams) on its session.
     """
-    calls = for_session(http)
+    transport = http if isinstance(http, Transport) else for_session(http)
+    called = _called(account)
+    calls = transport.small
     if calls is None or not (data is None or isinstance(data, bytes)):
         async with exchange(
-            http,
+            transport,
             method,
             url,
-            account=account,
+            account=called,
             timeout=timeout,
             retries=retries,
             headers=headers,
             params=params,
             data=data,
         ) as resp:
-            return await _json_reply(resp, account, secrets)
+            return await _json_reply(resp, called, secrets)
     if timeout.total is not None:
         # The pool knows connect and read timeouts; a total one bounds the whole call here.
         try:
             async with asyncio.timeout(timeout.total):
                 return await fetch_json(
-                    http,
+                    transport,
                     method,
                     url,
-                    account=account,
+                    account=called,
                     secrets=secrets,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(
@@ -505,30 +530,29 @@ async def fetch_json(
                     retries=retries,
                 )
         except TimeoutError as err:
-            raise _transport_error(err, account) from None
+            raise _transport_error(err, called.route) from None
     if params:
         url = url.extend_query(params)
     info = current_info()
-    sent = _with_request_id(info, headers) or {}
+    sent = _with_request_id(info, called, headers) or {}
     answer = await _attempts(
         lambda fresh: calls.send(method, url, sent, data, timeout, fresh=fresh),
         info,
-        account=account,
+        called,
         method=method,
         url=url,
         retries=retries,
         repeatable=lambda: True,  # the body is held whole
     )
     try:
-        return await _json_reply(answer, account, secrets)
+        return await _json_reply(answer, called, secrets)
     finally:
         answer.release()
 
 
-async def _json_reply(resp: Answer, account: str, secrets: Iterable[str]) -> UpstreamReply:
-    relay = relayed_headers(resp.status, resp.headers)
-    _check_answer(resp, account, relay)
-    body = await read_body(resp, account, relay)
+async def _json_reply(resp: Answer, called: Called, secrets: Iterable[str]) -> UpstreamReply:
+    relay = relayed_headers(resp.status, resp.headers, called.upstream_id_headers)
+    body = await read_body(resp, called.route, relay)
     if 200 <= resp.status < 300:
         return UpstreamReply(resp.status, body, relay)
     return normalise_error(resp.status, body, secrets, relay)
@@ -540,10 +564,10 @@ _PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition")
 
 @asynccontextmanager
 async def open_stream(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession | Transport,
     url: URL,
     *,
-    account: str,
+    account: Called | str,
     secrets: Iterable[str],
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
@@ -557,13 +581,14 @@ async def open_stream(
     ``Accept-Encoding``); a body in any other coding is decoded while it streams.
     """
     keep = [c for c in DECODED_CODINGS if c in codings]
+    called = _called(account)
 
     def get(keep: list[str]) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         return exchange(
             http,
             "GET",
             url,
-            account=account,
+            account=called,
             timeout=timeout,
             retries=retries,
             decode=not keep,
@@ -574,19 +599,19 @@ async def open_stream(
     async with get(keep) as resp:
         coding = _coding(resp)
         if not (keep and coding and (coding not in keep or not 200 <= resp.status < 300)):
-            yield await _content(resp, account, secrets, keep)
+            yield await _content(resp, called, secrets, keep)
             return
     # Encoded although not asked to, in a coding the client does not take (or an error
     # answer, which we read): a GET is safe to repeat, this time decoded as it streams.
     async with get([]) as resp:
-        yield await _content(resp, account, secrets, [])
+        yield await _content(resp, called, secrets, [])
 
 
 async def _content(
-    resp: aiohttp.ClientResponse, account: str, secrets: Iterable[str], keep: list[str]
+    resp: aiohttp.ClientResponse, called: Called, secrets: Iterable[str], keep: list[str]
 ) -> ContentStream:
-    relay = relayed_headers(resp.status, resp.headers)
-    _check_answer(resp, account, relay)
+    account = called.route
+    relay = relayed_headers(resp.status, resp.headers, called.upstream_id_headers)
     if not 200 <= resp.status < 300:
         body = await read_body(resp, account, relay, decode=not keep)
         reply = normalise_error(resp.status, body, secrets, relay)
@@ -664,7 +689,7 @@ class Upstream:
 
     def __init__(
         self,
-        account: str,
+        called: Called | str,
         base: str,
         timeout: aiohttp.ClientTimeout,
         *,
@@ -673,13 +698,20 @@ class Upstream:
         query: Mapping[str, str] | None = None,
         secrets: tuple[str, ...] = (),
     ):
-        self.account = account
+        # The deployment its calls go to (logs, metrics, the access line, messages) and its
+        # provider's request-ID headers.
+        self.called = _called(called)
         self.base = base.rstrip("/")
         self.timeout = timeout
         self.auth: Auth = auth or StaticAuth()
         self.retries = retries
         self.query: Mapping[str, str] = dict(query or {})
         self._secrets = secrets
+
+    @property
+    def deployment(self) -> str:
+        """The deployment's name in messages: its route."""
+        return self.called.route
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -712,7 +744,7 @@ class Upstream:
             http,
             method,
             url,
-            account=self.account,
+            account=self.called,
             secrets=self.secrets,
             headers=await self.headers(http, headers),
             timeout=self.timeout,
@@ -734,7 +766,7 @@ class Upstream:
         async with open_stream(
             http,
             url,
-            account=self.account,
+            account=self.called,
             secrets=self.secrets,
             headers=await self.headers(http),
             timeout=self.timeout,
@@ -755,19 +787,21 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         data: Any = None,
         retries: int | None = None,
+        resumable: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """One raw request with this account's auth (``exchange``), for protocols that need
-        the answer's headers (resumable uploads)."""
+        the answer's headers (resumable uploads, S3, job APIs)."""
         async with exchange(
             http,
             method,
             url,
-            account=self.account,
+            account=self.called,
             timeout=self.timeout,
             retries=self.retries if retries is None else retries,
             headers=await self.headers(http, headers),
             params={**self.query, **(params or {})} or None,
             data=data,
+            resumable=resumable,
         ) as resp:
             yield resp
 
@@ -775,11 +809,15 @@ class Upstream:
         self, resp: aiohttp.ClientResponse, also_ok: Collection[int] = ()
     ) -> UpstreamReply:
         """An exchange's whole answer: 2xx (and ``also_ok``) as they are, errors normalised."""
-        relay = relayed_headers(resp.status, resp.headers)
-        body = await read_body(resp, self.account, relay)
+        relay = self.relayed(resp)
+        body = await read_body(resp, self.deployment, relay)
         if 200 <= resp.status < 300 or resp.status in also_ok:
             return UpstreamReply(resp.status, body, relay)
         return self.error(resp.status, body, relay)
+
+    def relayed(self, resp: Answer) -> CIMultiDict[str]:
+        """What of ``resp``'s headers the client gets (``relayed_headers``)."""
+        return relayed_headers(resp.status, resp.headers, self.called.upstream_id_headers)
 
     def error(
         self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
@@ -793,5 +831,5 @@ class Upstream:
             return decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise UpstreamUnavailable(
-                f"The upstream account for '{self.account}' answered with malformed JSON."
+                f"The upstream account for '{self.deployment}' answered with malformed JSON."
             ) from None

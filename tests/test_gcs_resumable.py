@@ -15,7 +15,7 @@ from openai import InternalServerError
 from aiohttp_files_router.errors import UpstreamUnavailable
 from aiohttp_files_router.fake import FakeVertex
 from aiohttp_files_router.providers.gcs import RESUMABLE_CHUNK, Bucket
-from aiohttp_files_router.upstream import Upstream, UpstreamReply
+from aiohttp_files_router.upstream import Called, Upstream, UpstreamReply
 
 from .conftest import RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .test_vertex import BUCKET, EMAIL, PUBLIC, config, sdk_for, vertex_entry
@@ -73,7 +73,9 @@ async def _upload(
     log = [] if log is None else log
     server = await aiohttp_server(_server(answer, log, start_answer))
     base = str(server.make_url(""))
-    bucket = Bucket(Upstream("acct", base, aiohttp.ClientTimeout(total=10)), base, "b", "")
+    # A storage whose answers carry a request ID in x-goog-request-id.
+    called = Called("acct", upstream_id_headers=("x-goog-request-id",))
+    bucket = Bucket(Upstream(called, base, aiohttp.ClientTimeout(total=10)), base, "b", "")
     async with aiohttp.ClientSession() as http:
         reply = await bucket.upload(http, "n", {}, "application/jsonl", _chunks(data))
     return reply, log

@@ -117,7 +117,7 @@ async def _spread(
                 "batch create: attempt %d/%d on %s failed: %s",
                 n,
                 len(order),
-                account.name,
+                account.route,
                 for_log(err.message),
             )
             if last or not unavailable(None, err):
@@ -128,7 +128,7 @@ async def _spread(
                 "batch create: attempt %d/%d on %s refused (%d), trying the next holder",
                 n,
                 len(order),
-                account.name,
+                account.route,
                 reply.status,
             )
             continue
@@ -136,7 +136,7 @@ async def _spread(
             "batch create: attempt %d/%d on %s answered %d",
             n,
             len(order),
-            account.name,
+            account.route,
             reply.status,
         )
         return reply_object(state, account, reply, "batch")

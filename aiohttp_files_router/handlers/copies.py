@@ -115,12 +115,14 @@ async def _remove(request: web.Request, account: Account, reply: UpstreamReply) 
         if not gone.ok and gone.status != 404:
             raise UpstreamUnavailable(f"delete answered {gone.status}")
         logger.info(
-            "account %s: removed copy %s of a failed fan-out upload", account.name, for_log(file_id)
+            "account %s: removed copy %s of a failed fan-out upload",
+            account.route,
+            for_log(file_id),
         )
     except RouterError as err:
         logger.warning(
             "account %s: could not remove copy %s of a failed fan-out upload: %s",
-            account.name,
+            account.route,
             for_log(file_id),
             for_log(err.message),
         )
@@ -247,14 +249,14 @@ def _failure(
     err = task.exception()
     if err is None:
         reply = task.result()
-        logger.warning("fan-out upload refused by %s: %d", account.name, reply.status)
+        logger.warning("fan-out upload refused by %s: %d", account.route, reply.status)
         return passthrough(reply)
     if upload.failure is not None:
         raise upload.failure from None  # the client's stream was stopped on purpose
     if isinstance(err, RouterError) and not gone:
         # With the client gone, the account only saw the body stop: not its fault, and the
         # middleware logs the disconnect.
-        logger.warning("fan-out upload to %s failed: %s", account.name, for_log(err.message))
+        logger.warning("fan-out upload to %s failed: %s", account.route, for_log(err.message))
     raise err
 
 

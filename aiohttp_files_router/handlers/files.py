@@ -199,7 +199,7 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
         if isinstance(file_id, str):
             await account.require().delete_file(router_state(request).http, file_id)
     except (RouterError, msgspec.DecodeError, msgspec.ValidationError):
-        logger.warning("account %s: could not remove a refused upload", account.name)
+        logger.warning("account %s: could not remove a refused upload", account.route)
 
 
 async def _copied_target(request: web.Request) -> Target:
@@ -241,11 +241,11 @@ async def retrieve_file(request: web.Request) -> web.Response:
             if n == len(holders) or not unavailable(None, err):
                 raise
             logger.warning(
-                "retrieve: copy on %s unavailable (%s)", account.name, for_log(err.message)
+                "retrieve: copy on %s unavailable (%s)", account.route, for_log(err.message)
             )
             continue
         if n < len(holders) and unavailable(reply, None):
-            logger.warning("retrieve: copy on %s answered %d", account.name, reply.status)
+            logger.warning("retrieve: copy on %s answered %d", account.route, reply.status)
             continue
         return _as_sent(request, account, reply)
     raise AssertionError("unreachable: the last copy answers or raises")
@@ -275,7 +275,7 @@ async def delete_file(request: web.Request) -> web.Response:
     ]
     for (account, provider_id), result in zip(target.holders, results, strict=True):
         if not any(account is a for a, _ in gone):
-            logger.warning("delete: copy %s on %s remains", for_log(provider_id), account.name)
+            logger.warning("delete: copy %s on %s remains", for_log(provider_id), account.route)
             # Every copy must be gone for deleted: true; a retry finds the others gone (404).
             if isinstance(result, RouterError):
                 raise result
@@ -305,7 +305,7 @@ async def file_content(request: web.Request) -> web.StreamResponse:
         try:
             return await _content(request, account, provider_id, last=n == len(holders))
         except _NextCopy as skip:
-            logger.warning("content: copy on %s unavailable (%s)", account.name, for_log(skip))
+            logger.warning("content: copy on %s unavailable (%s)", account.route, for_log(skip))
     raise AssertionError("unreachable: the last copy answers or raises")
 
 
@@ -354,7 +354,7 @@ async def _relay(request: web.Request, target: Target, stream: ContentStream) ->
         logger.warning(
             "download of %s from %s cut: %s",
             for_log(target.provider_id),
-            target.account.name,
+            target.account.route,
             for_log(err.message),
         )
         if request.transport is not None:

@@ -41,6 +41,7 @@ from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError,
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
+from .openai import REQUEST_ID_HEADERS as OPENAI_REQUEST_ID_HEADERS
 from .openai import Dialect, OpenAIProvider
 
 __all__ = [
@@ -51,6 +52,10 @@ __all__ = [
     "AzureProvider",
     "normalise_azure",
 ]
+
+# OpenAI's headers; Azure's API Management gateway answers with its own ID in
+# apim-request-id as well (and x-ms-request-id on some answers).
+REQUEST_ID_HEADERS = (*OPENAI_REQUEST_ID_HEADERS, "apim-request-id", "x-ms-request-id")
 
 V1_VERSIONS = ("v1", "latest", "preview")
 _TIMES = (
@@ -205,8 +210,6 @@ class AzureProvider(Provider):
     """Azure OpenAI: OpenAI's API (``self.api``, in Azure's dialect) plus what Azure needs
     around it: a processed input file before a batch, endpoints its batches leave out."""
 
-    client_request_id_header = OpenAIProvider.client_request_id_header
-    upstream_request_id_header = OpenAIProvider.upstream_request_id_header
     # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
     # or responses; every row's body.model is set to the deployment here, so rows need none.
     batch_rules = BatchRules(
@@ -450,7 +453,7 @@ def _build(setup: AccountSetup[AzureParams]) -> Provider:
     else:
         query = {"api-version": "preview"} if version == "preview" else {}
     upstream = Upstream(
-        setup.name,
+        setup.called(*REQUEST_ID_HEADERS),
         params.api_base.rstrip("/") + ("/openai/v1" if v1 else "/openai"),
         setup.timeout,
         auth=_auth(setup),

@@ -21,7 +21,7 @@ import msgspec
 from ..errors import RouterError
 from ..params import ProviderParams
 from ..uploads import EXPIRY_SECONDS
-from ..upstream import ContentStream, Upstream, UpstreamReply
+from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 
 __all__ = ["AccountSetup", "BatchRules", "FileUpload", "Provider", "ProviderError", "ProviderSpec"]
 
@@ -104,10 +104,6 @@ class Provider(abc.ABC):
     # accounts with the same text see each other's objects. None: the router keeps this
     # account's objects in a namespace of its own.
     shared_store: str | None = None
-    # The header that carries the router's request ID to this provider, where the provider
-    # documents one, and the response header holding the provider's own request ID.
-    client_request_id_header: ClassVar[str | None] = None
-    upstream_request_id_header: ClassVar[str | None] = None
     # The batch input files this provider accepts (endpoints, limits, whether rows name a
     # model); the router checks an upload of purpose=batch against them as it streams.
     batch_rules: ClassVar[BatchRules] = BatchRules(frozenset())
@@ -189,6 +185,12 @@ class AccountSetup(Generic[P]):
     # The deployment's name in IDs; providers whose objects the router names itself keep
     # each deployment's objects under it. Defaults to ``name``.
     route: str | None = None
+
+    def called(self, client_id_header: str | None = None, *upstream_id_headers: str) -> Called:
+        """Who this account's calls go to (``Upstream``'s first argument): the deployment's
+        route and model_name, and the request-ID headers its provider documents (the one
+        that carries ours to it, those that hold its own)."""
+        return Called(self.route or self.name, self.name, client_id_header, upstream_id_headers)
 
     @property
     def model(self) -> str:

@@ -53,7 +53,6 @@ from ..upstream import (
     open_stream,
     read_body,
     redact,
-    relayed_headers,
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
@@ -461,8 +460,6 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 
 
 class BedrockProvider(Provider):
-    client_request_id_header = None  # AWS documents no header for a caller's request ID
-    upstream_request_id_header = "x-amzn-RequestId"
     # Chat rows only, mapped to the deployment's model (rows need no body.model); Bedrock's
     # records and input size quotas.
     batch_rules = BatchRules(BATCH_ENDPOINTS, BATCH_MAX_LINES, BATCH_MAX_BYTES, needs_model=False)
@@ -508,8 +505,10 @@ class BedrockProvider(Provider):
             )
             if v
         )
+        # AWS documents no header for a caller's request ID; Bedrock answers with its own in
+        # x-amzn-RequestId, S3 in x-amz-request-id.
         self.upstream = Upstream(
-            setup.name,
+            setup.called(None, "x-amzn-RequestId"),
             self.api,
             setup.timeout,
             auth=self.signer,
@@ -517,7 +516,7 @@ class BedrockProvider(Provider):
             secrets=configured,
         )
         s3_upstream = Upstream(
-            setup.name,
+            setup.called(None, "x-amz-request-id"),
             params.s3_endpoint_url or f"https://s3.{s3_region}.amazonaws.com",
             setup.timeout,
             auth=s3_signer,
@@ -701,7 +700,7 @@ class BedrockProvider(Provider):
         async with open_stream(
             http,
             URL(url, encoded=True),
-            account=up.account,
+            account=up.called,
             secrets=up.secrets,
             headers=headers,
             timeout=up.timeout,
@@ -808,8 +807,8 @@ class BedrockProvider(Provider):
         async with self.upstream.exchange(
             http, method, URL(url, encoded=True), headers=signed, data=data or None
         ) as resp:
-            relay = relayed_headers(resp.status, resp.headers)
-            body = await read_body(resp, self.upstream.account, relay)
+            relay = self.upstream.relayed(resp)
+            body = await read_body(resp, self.upstream.deployment, relay)
             status = resp.status
             error_type = resp.headers.get("x-amzn-ErrorType", "")
         if 200 <= status < 300:

@@ -14,7 +14,7 @@ from yarl import URL
 
 from ..errors import NotFound, RouterError, UpstreamUnavailable
 from ..jsoncodec import OBJECT as _decode
-from ..upstream import Upstream, UpstreamReply
+from ..upstream import RESUME_INCOMPLETE, Upstream, UpstreamReply
 from .isotime import unix_seconds
 
 __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object"]
@@ -60,7 +60,7 @@ class Bucket:
         self.api = api_base.rstrip("/")
         self.name = bucket
         self.prefix = prefix
-        self.account = upstream.account
+        self.account = upstream.deployment
 
     def uri(self, object_name: str) -> str:
         return f"gs://{self.name}/{object_name}"
@@ -209,10 +209,15 @@ class Bucket:
         # lost to a stale connection is not sent again from here (a file object would resend
         # only its unread rest); the upload fails and is cancelled.
         async with self.upstream.exchange(
-            http, "PUT", url, data=io.BytesIO(data), headers={"Content-Range": content_range}
+            http,
+            "PUT",
+            url,
+            data=io.BytesIO(data),
+            headers={"Content-Range": content_range},
+            resumable=True,
         ) as resp:
-            reply = await self.upstream.read(resp, also_ok=(308,))
-            return reply, resp.headers.get("Range") if resp.status == 308 else None
+            reply = await self.upstream.read(resp, also_ok=(RESUME_INCOMPLETE,))
+            return reply, resp.headers.get("Range") if resp.status == RESUME_INCOMPLETE else None
 
     async def _delete(self, http: aiohttp.ClientSession, name: str) -> None:
         try:

@@ -149,8 +149,9 @@ class GeminiProvider(Provider):
         base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
         for suffix in ("/v1beta", "/v1"):
             base = base.removesuffix(suffix)
+        # Gemini documents no request-ID header either way (as Vertex).
         self.upstream = Upstream(
-            setup.name,
+            setup.called(),
             base,
             setup.timeout,
             auth=StaticAuth({"x-goog-api-key": params.api_key}, (params.api_key,)),

@@ -20,7 +20,18 @@ from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec
 
-__all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider"]
+__all__ = [
+    "DEFAULT_API_BASE",
+    "REQUEST_ID_HEADERS",
+    "SPEC",
+    "Dialect",
+    "OpenAIParams",
+    "OpenAIProvider",
+]
+
+# OpenAI takes a caller's request ID in X-Client-Request-Id and answers with its own in
+# x-request-id (the openai SDK's _base_client reads both).
+REQUEST_ID_HEADERS = ("X-Client-Request-Id", "x-request-id")
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
@@ -62,8 +73,6 @@ class OpenAIProvider(Provider):
     # Documented in the API reference ("Debugging requests"): the client may send its own ID
     # in X-Client-Request-Id; every answer carries OpenAI's ID in x-request-id. Azure OpenAI
     # documents both the same way.
-    client_request_id_header = "X-Client-Request-Id"
-    upstream_request_id_header = "x-request-id"
     # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
     batch_rules = BatchRules(
         frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
@@ -161,7 +170,7 @@ def _build(setup: AccountSetup[OpenAIParams]) -> Provider:
     if params.organization:
         headers["OpenAI-Organization"] = params.organization
     upstream = Upstream(
-        setup.name,
+        setup.called(*REQUEST_ID_HEADERS),
         params.api_base or DEFAULT_API_BASE,
         setup.timeout,
         auth=StaticAuth(headers, setup.secrets()),

@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..errors import AccountUnavailable, NotFound, RouterError, error_body
-from ..upstream import Upstream, UpstreamReply, read_body, redact, relayed_headers
+from ..upstream import Upstream, UpstreamReply, read_body, redact
 
 __all__ = ["EXTRA_HINT", "PART_SIZE", "AwsSigner", "S3Bucket", "botocore_missing"]
 
@@ -208,8 +208,10 @@ class S3Bucket:
         async with self.upstream.exchange(
             http, method, URL(url, encoded=True), headers=signed, data=data
         ) as resp:
-            relay = relayed_headers(resp.status, resp.headers)
-            raw = b"" if method == "HEAD" else await read_body(resp, self.upstream.account, relay)
+            relay = self.upstream.relayed(resp)
+            raw = (
+                b"" if method == "HEAD" else await read_body(resp, self.upstream.deployment, relay)
+            )
             answer_headers = CIMultiDict(resp.headers)
             status = resp.status
         if 200 <= status < 300:

@@ -30,7 +30,7 @@ from ..errors import BadRequest, NotFound, for_log
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
-from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, Upstream, UpstreamReply
+from ..upstream import UPSTREAM_REQUEST_ID, Called, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object
@@ -148,7 +148,7 @@ class VertexProvider(Provider):
         )
         self.token = GoogleToken(name, info, timeout.connect or 10.0)
         self.upstream = Upstream(
-            name,
+            Called(route or name, name),
             self.jobs_url,
             timeout,
             auth=self.token,
