@@ -3,7 +3,8 @@
 Each consumer gets its own queue of at most ``depth`` chunks; the reader waits for the slowest
 (a full queue) before reading on, so memory stays at about depth x chunk size whatever the
 file's size (the queues hold the same chunk objects). A consumer that stops early (its upload
-failed) is dropped, never waited on.
+failed) is dropped, never waited on. ``stop`` ends every consumer's stream with ``Stopped``
+(another consumer failed: the rest must not finish storing a copy nobody will name).
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-__all__ = ["Fanout"]
+__all__ = ["Fanout", "Stopped"]
 
 _END = object()
+
+
+class Stopped(Exception):
+    """The stream was stopped before its end, on purpose (``Fanout.stop``)."""
 
 
 @dataclass
@@ -46,6 +51,15 @@ class Fanout:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+
+    async def stop(self) -> None:
+        """Read no more; each consumer still reading gets ``Stopped`` instead of the rest."""
+        await self.close()
+        for branch in self._branches:
+            if branch.open:
+                while not branch.queue.empty():
+                    branch.queue.get_nowait()
+                branch.queue.put_nowait(Stopped("the upload was stopped"))
 
     async def _put(self, item: object) -> None:
         for branch in self._branches:

@@ -2,7 +2,8 @@
 
 ``target_model_names`` uploads to every deployment of every named model in one pass (the
 client's stream read once, ``Fanout`` handing it to each account at the pace of the slowest).
-All or nothing: when one copy fails, the others are cancelled or deleted. The answer's ID
+All or nothing: when one copy fails (or the client leaves), the others stop reading, those
+still in flight are waited for, and every stored copy is deleted before the answer. The answer's ID
 carries every (deployment, provider ID) pair (``ids.encode_id`` copies).
 """
 
@@ -196,6 +197,15 @@ async def fan_out(
         for provider, upload in zip(providers, uploads, strict=True)
     ]
     fan.start()
+
+    async def settle() -> None:
+        # No copy may be stored after the answer: the others stop reading, those whose
+        # whole body went already are waited for (each bounded by its account's timeouts),
+        # and every stored copy is deleted.
+        await fan.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await _discard(request, accounts, _stored(tasks))
+
     failed: int | None = None
     try:
         pending: set[asyncio.Task[UpstreamReply]] = set(tasks)
@@ -207,20 +217,16 @@ async def fan_out(
                     break
     except asyncio.CancelledError:
         # The request was cancelled (shutdown, or the client gone under handler_cancellation):
-        # copies stored so far must not outlive it.
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await _discard(request, accounts, _stored(tasks))
+        # copies stored so far, or still on their way, must not outlive it.
+        await to_the_end(settle())
         raise
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await fan.close()
+    if failed is not None:
+        await to_the_end(settle())
+        return _failure(accounts[failed], uploads[failed], tasks[failed], client_gone(request))
+    await fan.close()
     stored = _stored(tasks)
     ids = [(accounts[i], provider_id_of(reply)) for i, reply in stored]
-    if failed is None and any(pid is None or ";" in pid for _, pid in ids[1:]):
+    if any(pid is None or ";" in pid for _, pid in ids[1:]):
         failed = -1
     if failed is None and then is not None:
         try:
@@ -232,13 +238,15 @@ async def fan_out(
             raise
     if failed is not None:
         await _discard(request, accounts, stored)
-        if failed == -1:
-            raise UpstreamUnavailable("An account answered an upload with an unusable file ID.")
-        return _failure(accounts[failed], uploads[failed], tasks[failed], client_gone(request))
+        raise UpstreamUnavailable("An account answered an upload with an unusable file ID.")
+    if client_gone(request):
+        # Nobody is left to learn the ID: no copy may stay behind it.
+        await _discard(request, accounts, stored)
+        raise ConnectionResetError("the client left before the upload was answered")
     first, first_reply = accounts[0], stored[0][1]
     copies = [(a, pid) for a, pid in ids[1:] if pid is not None]
     logger.info(
-        "fan-out upload stored on %s", ", ".join(f"{a.name} ({for_log(pid)})" for a, pid in ids)
+        "fan-out upload stored on %s", ", ".join(f"{a.route} ({for_log(pid)})" for a, pid in ids)
     )
     return reply_object(state, first, first_reply, "file", copies)
 
