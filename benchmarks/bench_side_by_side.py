@@ -1,4 +1,5 @@
-"""Router CPU per ``files.retrieve`` of several versions of the router, side by side.
+"""Router CPU per ``files.retrieve`` and per GiB uploaded of several versions of the router,
+side by side.
 
 One fake upstream; one router per source tree given (a checkout of this repository, e.g. a
 ``git worktree`` of an older commit), each started with ``PYTHONPATH`` at its tree, the access
@@ -6,7 +7,9 @@ log on at INFO. Rounds alternate between the routers, so they share the machine'
 the figure to read is each router's median beside the others', not its absolute value.
 
     python benchmarks/bench_side_by_side.py TREE [TREE ...] [--rounds 8] [--requests 2000]
-        [--concurrency 32]
+        [--concurrency 32] [--upload-mib 256]
+
+``--upload-mib 0`` skips the uploads.
 
 ``PYTHON=TREE`` runs that tree's router with another interpreter (a venv with uvloop, say):
 ``/path/venv/bin/python=/path/tree``.
@@ -93,6 +96,22 @@ async def measure(args: argparse.Namespace, direct: str, routers: list[Router]) 
             f"{spec}: router CPU per files.retrieve median {statistics.median(figures):6.1f}"
             f" us (rounds {', '.join(f'{x:.0f}' for x in figures)})"
         )
+    if not args.upload_mib:
+        return
+    size = args.upload_mib * 1024 * 1024
+    per_gib: dict[str, list[float]] = {spec: [] for spec, _, _ in routers}
+    for _ in range(args.rounds):
+        for spec, proc, base in routers:
+            async with aiohttp.ClientSession() as http:
+                before = cpu_seconds(proc.pid)
+                await upload(http, base, MASTER, size, {"model": "bench"})
+                spent = cpu_seconds(proc.pid) - before
+            per_gib[spec].append(spent / (size / 2**30))
+    for spec, figures in per_gib.items():
+        print(
+            f"{spec}: router CPU per GiB uploaded median {statistics.median(figures):6.2f}"
+            f" s (rounds {', '.join(f'{x:.2f}' for x in figures)})"
+        )
 
 
 def main() -> None:
@@ -101,6 +120,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--upload-mib", type=int, default=256)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp, processes(args.trees, Path(tmp)) as (direct, rs):
         asyncio.run(measure(args, direct, rs))

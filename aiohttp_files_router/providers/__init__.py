@@ -13,13 +13,13 @@ How to add a provider
    - the adapter: a ``Provider`` (providers/base.py) implementing its nine operations
      (``create_file``, ``retrieve_file``, ``delete_file``, ``list_files``, ``file_content``,
      ``create_batch``, ``retrieve_batch``, ``cancel_batch``, ``list_batches``), ``close`` if
-     it holds sessions, the ``client_request_id_header`` / ``upstream_request_id_header``
-     its provider documents, ``shared_store`` when deployments share one provider-side
+     it holds sessions, ``shared_store`` when deployments share one provider-side
      store (the router warns where key scopes split one), and ``expiry_range`` when its
      uploads' ``expires_after`` differs from OpenAI's. Objects the router names itself go
      under the deployment's ``AccountSetup.route``; rows that name storage the account
      could read go through ``file_refs.FileRefCheck``. It makes every call through
-     ``self.upstream``, one ``upstream.Upstream`` per account (base URL, ``Auth``, query,
+     ``self.upstream``, one ``upstream.Upstream`` per account (``setup.called(...)`` naming
+     the deployment and the request-ID headers its provider documents, base URL, ``Auth``, query,
      timeouts, retries, secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``,
      ``decode``), which maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
    - a factory ``(AccountSetup) -> Provider`` raising ProviderError for unusable settings, and
