@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -47,6 +47,7 @@ __all__ = [
     "Auth",
     "Called",
     "ContentStream",
+    "RequestSigner",
     "StaticAuth",
     "Upstream",
     "UpstreamReply",
@@ -647,7 +648,11 @@ T = TypeVar("T")
 
 
 class Auth(Protocol):
-    """How an account proves who it is: headers per call, and the values to scrub."""
+    """How an account proves who it is: headers per call, and the values to scrub.
+
+    An auth whose proof depends on the request (AWS SigV4) also has ``sign`` (see
+    ``RequestSigner``): ``Upstream`` calls it with each request as it will be sent.
+    """
 
     async def headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
         """The headers every call carries (fetching or refreshing a token if need be)."""
@@ -656,6 +661,16 @@ class Auth(Protocol):
     def secrets(self) -> tuple[str, ...]:
         """Keys and tokens this auth holds now: scrubbed from whatever goes back."""
         ...
+
+
+@runtime_checkable
+class RequestSigner(Protocol):
+    """``sign``: the headers of ``method url`` with ``headers`` and ``body`` (bytes, a file
+    object, read and rewound, or None), signed. ``url`` is exactly as it goes on the wire."""
+
+    async def sign(
+        self, method: str, url: URL, headers: Mapping[str, str], body: Any
+    ) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -704,6 +719,7 @@ class Upstream:
         self.base = base.rstrip("/")
         self.timeout = timeout
         self.auth: Auth = auth or StaticAuth()
+        self._signer = self.auth if isinstance(self.auth, RequestSigner) else None
         self.retries = retries
         self.query: Mapping[str, str] = dict(query or {})
         self._secrets = secrets
@@ -729,6 +745,25 @@ class Upstream:
     ) -> dict[str, str]:
         return {**await self.auth.headers(http), **(extra or {})}
 
+    async def _request(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        extra: Mapping[str, str] | None,
+        data: Any,
+    ) -> tuple[URL, Mapping[str, str] | None, Mapping[str, str]]:
+        """(url, params, headers) as they go out: the account's query and auth applied; a
+        signing auth sees the final URL (the query in it), the headers and the body."""
+        query = {**self.query, **(params or {})}
+        headers = await self.headers(http, extra)
+        if self._signer is None:
+            return url, query or None, headers
+        if query:
+            url = url.extend_query(query)
+        return url, None, await self._signer.sign(method, url, headers, data)
+
     async def json(
         self,
         http: aiohttp.ClientSession,
@@ -740,15 +775,16 @@ class Upstream:
         headers: Mapping[str, str] | None = None,
     ) -> UpstreamReply:
         """A call whose answer is JSON (``fetch_json`` with this account's settings)."""
+        url, query, sent = await self._request(http, method, url, params, headers, data)
         return await fetch_json(
             http,
             method,
             url,
             account=self.called,
             secrets=self.secrets,
-            headers=await self.headers(http, headers),
+            headers=sent,
             timeout=self.timeout,
-            params={**self.query, **(params or {})},
+            params=query,
             data=data,
             retries=self.retries,
         )
@@ -763,14 +799,15 @@ class Upstream:
         codings: Collection[str] = (),
     ) -> AsyncIterator[ContentStream]:
         """A streamed download (``open_stream`` with this account's settings)."""
+        url, query, sent = await self._request(http, "GET", url, params, None, None)
         async with open_stream(
             http,
             url,
             account=self.called,
             secrets=self.secrets,
-            headers=await self.headers(http),
+            headers=sent,
             timeout=self.timeout,
-            params={**self.query, **(params or {})},
+            params=query,
             codings=codings,
             retries=self.retries,
         ) as stream:
@@ -791,6 +828,7 @@ class Upstream:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """One raw request with this account's auth (``exchange``), for protocols that need
         the answer's headers (resumable uploads, S3, job APIs)."""
+        url, query, sent = await self._request(http, method, url, params, headers, data)
         async with exchange(
             http,
             method,
@@ -798,8 +836,8 @@ class Upstream:
             account=self.called,
             timeout=self.timeout,
             retries=self.retries if retries is None else retries,
-            headers=await self.headers(http, headers),
-            params={**self.query, **(params or {})} or None,
+            headers=sent,
+            params=query,
             data=data,
             resumable=resumable,
         ) as resp:

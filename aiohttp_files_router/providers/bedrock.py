@@ -50,7 +50,6 @@ from ..upstream import (
     ContentStream,
     Upstream,
     UpstreamReply,
-    open_stream,
     read_body,
     redact,
 )
@@ -62,7 +61,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import left_out, result_file_ids, split_view
-from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, botocore_missing
+from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
 from .shapes import ENDED_AT, batch_errors, list_page
 
 __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
@@ -511,7 +510,7 @@ class BedrockProvider(Provider):
             setup.called(None, "x-amzn-RequestId"),
             self.api,
             setup.timeout,
-            auth=self.signer,
+            auth=SigV4(self.signer, "bedrock", region),
             retries=params.retries,
             secrets=configured,
         )
@@ -519,13 +518,11 @@ class BedrockProvider(Provider):
             setup.called(None, "x-amz-request-id"),
             params.s3_endpoint_url or f"https://s3.{s3_region}.amazonaws.com",
             setup.timeout,
-            auth=s3_signer,
+            auth=SigV4(s3_signer, "s3", s3_region),
             retries=params.retries,
             secrets=configured,
         )
-        self.bucket = S3Bucket(
-            s3_upstream, s3_signer, s3_upstream.base, s3_region, bucket, self.kms_key
-        )
+        self.bucket = S3Bucket(s3_upstream, bucket, self.kms_key)
         route = setup.route or setup.name
         # Keys may hold only [-!_*'().a-zA-Z0-9/] (Bedrock's S3Uri pattern): a route outside
         # that set is named by a digest.
@@ -695,17 +692,8 @@ class BedrockProvider(Provider):
             custom_ids = await self._custom_ids(http, key)
             _, head = await self.bucket.head(http, key)
             created = head.modified if head is not None else 0
-        url, headers = await self.bucket.stream_request(http, key)
-        up = self.bucket.upstream
-        async with open_stream(
-            http,
-            URL(url, encoded=True),
-            account=up.called,
-            secrets=up.secrets,
-            headers=headers,
-            timeout=up.timeout,
-            codings=() if output else codings,
-            retries=up.retries,
+        async with self.bucket.upstream.stream(
+            http, self.bucket.object_url(key), codings=() if output else codings
         ) as stream:
             if stream.error is not None:
                 # The streamed call's error body was S3's XML: ask once more, small, for
@@ -803,9 +791,8 @@ class BedrockProvider(Provider):
             )
         data = _json.encode(body) if body is not None else b""
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        signed = await self.signer.sign("bedrock", self.region, method, url, headers, data)
         async with self.upstream.exchange(
-            http, method, URL(url, encoded=True), headers=signed, data=data or None
+            http, method, URL(url, encoded=True), headers=headers, data=data or None
         ) as resp:
             relay = self.upstream.relayed(resp)
             body = await read_body(resp, self.upstream.deployment, relay)

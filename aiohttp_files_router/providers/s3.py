@@ -1,8 +1,9 @@
 """Amazon S3 (path-style REST), as the Bedrock adapter uses it, signed with botocore's SigV4.
 
 Requests go out on the router's own shared ClientSession through the account's
-``upstream.Upstream``; botocore only signs them (``SigV4Auth`` / ``S3SigV4Auth``) and supplies
-the credential chain. No hand-written signing.
+``upstream.Upstream``, whose auth (``SigV4``) signs each one as it goes out; botocore only signs
+them (``SigV4Auth`` / ``S3SigV4Auth``) and supplies the credential chain. No hand-written
+signing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from yarl import URL
 from ..errors import AccountUnavailable, NotFound, RouterError, error_body
 from ..upstream import Upstream, UpstreamReply, read_body, redact
 
-__all__ = ["EXTRA_HINT", "PART_SIZE", "AwsSigner", "S3Bucket", "botocore_missing"]
+__all__ = ["EXTRA_HINT", "PART_SIZE", "AwsSigner", "S3Bucket", "SigV4", "botocore_missing"]
 
 # S3's multipart rules: parts are at least 5 MiB except the last. One part buffer is held.
 PART_SIZE = 5 * 1024 * 1024
@@ -42,8 +43,8 @@ def botocore_missing() -> bool:
 
 
 class AwsSigner:
-    """botocore's credentials and SigV4 signer for one account; also the ``Auth`` it passes
-    to ``Upstream`` (no fixed headers: every request is signed on its own).
+    """botocore's credentials and SigV4 signer for one account (``SigV4`` binds it to a
+    service and region as an ``Upstream``'s auth).
 
     Static keys are used as they are; without them botocore's chain (environment, profile,
     web identity, container/instance role) finds them. Its refresh is synchronous, so it runs
@@ -68,9 +69,6 @@ class AwsSigner:
         if frozen is None:
             return tuple(s for s in (self._static or ())[1:] if s)
         return tuple(s for s in (frozen.secret_key, frozen.token, frozen.access_key) if s)
-
-    async def headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
-        return {}
 
     def _resolve(self) -> Any:
         import botocore.credentials
@@ -119,6 +117,28 @@ class AwsSigner:
         return dict(request.headers.items())
 
 
+@dataclass(frozen=True)
+class SigV4:
+    """An ``upstream.Auth`` that signs every request with SigV4 for one AWS service and
+    region: ``Upstream`` hands it the method, the URL as sent, the headers and the body (whose
+    hash is signed), so Bedrock and S3 calls take the same path as every other call."""
+
+    signer: AwsSigner
+    service: str  # "s3" (S3's signing rules) or another service's name ("bedrock")
+    region: str
+
+    async def headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:
+        return {}  # every request is signed on its own
+
+    def secrets(self) -> tuple[str, ...]:
+        return self.signer.secrets()
+
+    async def sign(
+        self, method: str, url: URL, headers: Mapping[str, str], body: Any
+    ) -> Mapping[str, str]:
+        return await self.signer.sign(self.service, self.region, method, str(url), headers, body)
+
+
 def aws_error(
     upstream: Upstream, status: int, body: bytes, relay: Mapping[str, str]
 ) -> UpstreamReply:
@@ -152,19 +172,9 @@ class Head:
 class S3Bucket:
     """One bucket reached path-style at ``endpoint`` through one account's ``Upstream``."""
 
-    def __init__(
-        self,
-        upstream: Upstream,
-        signer: AwsSigner,
-        endpoint: str,
-        region: str,
-        bucket: str,
-        kms_key: str | None = None,
-    ):
-        self.upstream = upstream
-        self.signer = signer
-        self.endpoint = endpoint.rstrip("/")
-        self.region = region
+    def __init__(self, upstream: Upstream, bucket: str, kms_key: str | None = None):
+        self.upstream = upstream  # its auth signs for S3 (``SigV4``)
+        self.endpoint = upstream.base
         self.name = bucket
         self.kms_key = kms_key
 
@@ -201,12 +211,11 @@ class S3Bucket:
     ) -> tuple[UpstreamReply, Mapping[str, str]]:
         """One S3 request: (the answer, its headers); errors in OpenAI's shape."""
         url = self._url(key, query)
-        signed = await self.signer.sign("s3", self.region, method, url, headers or {}, body)
         data: Any = body
         if isinstance(body, bytes):
             data = io.BytesIO(body)  # aiohttp warns about large raw bytes bodies
         async with self.upstream.exchange(
-            http, method, URL(url, encoded=True), headers=signed, data=data
+            http, method, URL(url, encoded=True), headers=headers, data=data
         ) as resp:
             relay = self.upstream.relayed(resp)
             raw = (
@@ -218,12 +227,9 @@ class S3Bucket:
             return UpstreamReply(status, raw, relay), answer_headers
         return aws_error(self.upstream, status, raw, relay), answer_headers
 
-    async def stream_request(
-        self, http: aiohttp.ClientSession, key: str
-    ) -> tuple[str, dict[str, str]]:
-        """The URL and signed headers of a GET (streamed by ``Upstream.stream``)."""
-        url = self._url(key)
-        return url, await self.signer.sign("s3", self.region, "GET", url, {}, None)
+    def object_url(self, key: str) -> URL:
+        """The URL of the object ``key`` (for ``Upstream.stream``)."""
+        return URL(self._url(key), encoded=True)
 
     async def head(
         self, http: aiohttp.ClientSession, key: str
