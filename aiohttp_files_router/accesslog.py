@@ -1,7 +1,8 @@
 """One access log line per request, cheaper than aiohttp's format-string logger.
 
 aiohttp's default logger parses nothing per request but formats a dozen atoms, with a
-strftime, whether or not they are wanted (18% of the router's CPU on files.retrieve). This
+strftime, whether or not they are wanted (a large share of a files.retrieve's CPU:
+benchmarks/README.md). This
 one formats one f-string of what an operator follows a request by, from what the router
 already knows (``RequestInfo``), and nothing at all when INFO is off.
 

@@ -89,7 +89,8 @@ def bind_principal(principal: Principal) -> None:
     """For the rest of the request: its task's context ends with it.
 
     A request's task starts with nothing bound, which reads as ANONYMOUS, so the master key
-    (or an open router) sets nothing: a context variable set costs about 1 us in the server.
+    (or an open router) sets nothing: a context variable set is a measurable cost per request
+    (benchmarks/README.md).
     Were anything bound already, it would be a key's scope: never more than ANONYMOUS allows.
     """
     if principal is not ANONYMOUS:

@@ -3,8 +3,8 @@
 Most calls to an account are small: a JSON object asked for, a job created or cancelled.
 ``aiohttp.ClientSession.request`` spends most of its time per call on what these calls do not
 use (request and response objects built for streaming, cookies, proxies, tracing, the
-connector's bookkeeping): about 75 microseconds of router CPU per call on the benchmark
-machine, against about 15 here. This pool writes the request itself and reads the answer
+connector's bookkeeping): several times what this pool spends (benchmarks/README.md,
+"files.retrieve"). This pool writes the request itself and reads the answer
 with aiohttp's own client protocol (``ResponseHandler``): the same HTTP parser, content
 decoding, read timeout and errors as the session, so ``upstream.py`` treats the answers alike.
 

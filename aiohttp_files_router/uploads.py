@@ -34,9 +34,9 @@ __all__ = [
     "forwarded_fields",
 ]
 
-# The file's bytes are read and sent upstream a megabyte at a time: with 256 KiB chunks the
-# router spent about 1.0 s of CPU per GiB forwarded, with 1 MiB about 0.8 s (a quarter of the
-# send calls, each a chunk of the upstream request). Memory holds a few chunks per upload.
+# The file's bytes are read and sent upstream a megabyte at a time: a quarter of the send
+# calls (each a chunk of the upstream request) of 256 KiB chunks, and less CPU per GiB
+# (benchmarks/README.md, "Uploads"). Memory holds a few chunks per upload.
 CHUNK = 1024 * 1024
 SPOOL_CHUNK = 1024 * 1024
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")

@@ -120,7 +120,8 @@ def passthrough(reply: UpstreamReply, body: bytes | None = None) -> web.Response
 class relaying:  # lower case: used as the function it was, ``with relaying(reply):``
     """An error the router raises over an account's answer carries that answer's headers.
 
-    A class rather than ``@contextmanager``, whose generator costs about 1 us per answer.
+    A class rather than ``@contextmanager``, whose generator costs more per answer
+    (benchmarks/README.md).
     """
 
     __slots__ = ("_reply",)
