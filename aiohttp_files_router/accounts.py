@@ -22,6 +22,7 @@ from .config import RouterConfig
 from .errors import AccountUnavailable
 from .params import ProviderParams
 from .providers import Provider, ProviderError, build_provider, provider_name, route_values
+from .transport import Wire
 
 __all__ = ["Account", "Registry"]
 
@@ -50,6 +51,8 @@ class Registry:
     by_route: dict[str, Account] = field(default_factory=dict)
     groups: dict[str, list[Account]] = field(default_factory=dict)
     legacy: dict[str, Account] = field(default_factory=dict)
+    # The transport every account's calls take, set once the router's session is set up.
+    wire: Wire = field(default_factory=Wire)
     _turns: dict[str, Iterator[int]] = field(default_factory=dict)
 
     @classmethod
@@ -116,6 +119,7 @@ class Registry:
                     os.environ,
                     route,
                     file_ready_timeout=self.config.files_router.file_ready_timeout,
+                    wire=self.wire,
                 )
             except ProviderError as err:
                 problem = str(err)

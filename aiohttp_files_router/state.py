@@ -10,7 +10,6 @@ from functools import lru_cache
 
 import aiohttp
 
-from . import transport
 from .accounts import Account, Registry
 from .auth import KeyRing
 from .config import RouterConfig
@@ -57,13 +56,13 @@ class RouterState:
         """The session every upstream call uses, from app start-up to ``close``, and the
         transport chosen for it once, here (``transport.py``)."""
         self._http = http
-        transport.attach(http)
+        self.registry.wire.attach(http)
 
     async def close(self) -> None:
         """Close the session and what each account's adapter holds (app cleanup)."""
         http, self._http = self._http, None
         if http is not None:
-            bound = transport.detach(http)
+            bound = self.registry.wire.detach()
             if bound is not None:
                 await bound.close()
             await http.close()

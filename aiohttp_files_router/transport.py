@@ -5,19 +5,18 @@ pool for calls whose body is held whole (when aiohttp's internals are the ones i
 against: ``smallcalls.USABLE``), and a session that opens a new connection per request, for
 requests that must not meet a stale pooled connection (a POST is never sent twice). Every
 upstream call goes through ``upstream.py``, which applies the one answer policy whichever of
-these carries it.
+these carries it. The router's accounts reach theirs through a ``Wire`` they all hold.
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from . import smallcalls
 
-__all__ = ["STREAM_BUFFER", "Transport", "attach", "detach", "for_session"]
+__all__ = ["STREAM_BUFFER", "Transport", "Wire", "plain"]
 
 # Reading ahead in megabytes keeps a streamed body moving without pausing the socket often.
 STREAM_BUFFER = 4 * 1024 * 1024
@@ -59,22 +58,26 @@ class Transport:
         await self.close_fresh()
 
 
-# The transport of each session the router set up (``RouterState.attach_http``). A session
-# made elsewhere (a test's, a token fetch's) gets a plain one per call: no pool.
-_BOUND: weakref.WeakKeyDictionary[aiohttp.ClientSession, Transport] = weakref.WeakKeyDictionary()
+@dataclass(eq=False)
+class Wire:
+    """Where one router's accounts find their transport: made with the accounts, filled once
+    when the router's client session is set up (``RouterState.attach_http``), emptied at
+    cleanup. Every ``Upstream`` of the router holds it; nothing is looked up per call."""
+
+    transport: Transport | None = None
+
+    def attach(self, http: aiohttp.ClientSession, *, small: bool = True) -> Transport:
+        self.transport = Transport(
+            http, smallcalls.SmallCalls() if small and smallcalls.USABLE else None, bound=True
+        )
+        return self.transport
+
+    def detach(self) -> Transport | None:
+        transport, self.transport = self.transport, None
+        return transport
 
 
-def attach(http: aiohttp.ClientSession, *, small: bool = True) -> Transport:
-    transport = _BOUND[http] = Transport(
-        http, smallcalls.SmallCalls() if small and smallcalls.USABLE else None, bound=True
-    )
-    return transport
-
-
-def detach(http: aiohttp.ClientSession) -> Transport | None:
-    return _BOUND.pop(http, None)
-
-
-def for_session(http: aiohttp.ClientSession) -> Transport:
-    found = _BOUND.get(http)
-    return found if found is not None else Transport(http)
+def plain(http: aiohttp.ClientSession) -> Transport:
+    """A transport for one call on a session no router set up (a test's, a token fetch's):
+    no pool; what it opens for itself is closed when the call ends."""
+    return Transport(http)

@@ -36,7 +36,7 @@ from .context import Called, RequestInfo, current_info
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
 from .jsoncodec import OBJECT as _error_probe
 from .metrics import upstream_done
-from .transport import STREAM_BUFFER, Transport, for_session
+from .transport import STREAM_BUFFER, Transport, Wire, plain
 
 __all__ = [
     "DECODED_CODINGS",
@@ -244,17 +244,6 @@ def _repeatable(data: Any) -> bool:
     return data is None or isinstance(data, (bytes, bytearray, str, Mapping))
 
 
-def _fresh_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
-    # A new connection per request, the shared session's settings otherwise.
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(force_close=True),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=http.auto_decompress,
-        read_bufsize=STREAM_BUFFER,
-        timeout=http.timeout,
-    )
-
-
 class Answer(Protocol):
     """What of an upstream answer the readers below use: ``aiohttp.ClientResponse`` or
     ``smallcalls.SmallAnswer``."""
@@ -380,7 +369,7 @@ async def exchange(
     ``decode``: aiohttp decodes the body's content coding. ``resumable``: a resumable
     upload's 308 is an answer. Transport failures raise RouterError (502/504).
     """
-    transport = http if isinstance(http, Transport) else for_session(http)
+    transport = http if isinstance(http, Transport) else plain(http)
     called = _called(account)
     info = current_info()
     headers = _with_request_id(info, called, headers)
@@ -494,7 +483,7 @@ async def fetch_json(
     A body held whole (or none) goes on the transport's ``smallcalls`` pool when it has one,
     anything else (forms, streams) on its session.
     """
-    transport = http if isinstance(http, Transport) else for_session(http)
+    transport = http if isinstance(http, Transport) else plain(http)
     called = _called(account)
     calls = transport.small
     if calls is None or not (data is None or isinstance(data, bytes)):
@@ -712,6 +701,7 @@ class Upstream:
         retries: int = 1,
         query: Mapping[str, str] | None = None,
         secrets: tuple[str, ...] = (),
+        wire: Wire | None = None,
     ):
         # The deployment its calls go to (logs, metrics, the access line, messages) and its
         # provider's request-ID headers.
@@ -723,6 +713,9 @@ class Upstream:
         self.retries = retries
         self.query: Mapping[str, str] = dict(query or {})
         self._secrets = secrets
+        # The router's transport, once its session is set up (``AccountSetup.wire``); an
+        # Upstream made elsewhere calls on the session it is given.
+        self.wire = wire
 
     @property
     def deployment(self) -> str:
@@ -744,6 +737,12 @@ class Upstream:
         self, http: aiohttp.ClientSession, extra: Mapping[str, str] | None = None
     ) -> dict[str, str]:
         return {**await self.auth.headers(http), **(extra or {})}
+
+    def _on(self, http: aiohttp.ClientSession) -> aiohttp.ClientSession | Transport:
+        wire = self.wire
+        if wire is not None and wire.transport is not None:
+            return wire.transport
+        return http
 
     async def _request(
         self,
@@ -777,7 +776,7 @@ class Upstream:
         """A call whose answer is JSON (``fetch_json`` with this account's settings)."""
         url, query, sent = await self._request(http, method, url, params, headers, data)
         return await fetch_json(
-            http,
+            self._on(http),
             method,
             url,
             account=self.called,
@@ -801,7 +800,7 @@ class Upstream:
         """A streamed download (``open_stream`` with this account's settings)."""
         url, query, sent = await self._request(http, "GET", url, params, None, None)
         async with open_stream(
-            http,
+            self._on(http),
             url,
             account=self.called,
             secrets=self.secrets,
@@ -830,7 +829,7 @@ class Upstream:
         the answer's headers (resumable uploads, S3, job APIs)."""
         url, query, sent = await self._request(http, method, url, params, headers, data)
         async with exchange(
-            http,
+            self._on(http),
             method,
             url,
             account=self.called,

@@ -25,7 +25,7 @@ from yarl import URL
 from aiohttp_files_router.errors import UpstreamTimeout
 from aiohttp_files_router.keys import STATE_KEY
 from aiohttp_files_router.smallcalls import SmallCalls
-from aiohttp_files_router.transport import attach, detach, for_session
+from aiohttp_files_router.transport import Wire
 from aiohttp_files_router.upstream import fetch_json
 
 from .certs import self_signed
@@ -151,7 +151,8 @@ async def test_calls_share_one_kept_alive_connection_with_aiohttps_headers(
     # on one that may have gone stale).
     assert raw.connections == 2
     assert [s.connection for s in raw.seen] == [1] * 20 + [2]
-    assert for_session(router.app[STATE_KEY].http).small is not None  # the pool carried them
+    transport = router.app[STATE_KEY].registry.wire.transport
+    assert transport is not None and transport.small is not None  # the pool carried them
     get, post = raw.seen[0], raw.seen[-1]
     assert get.target == "/v1/files/file-abc"
     assert get.headers["host"] == URL(raw.base).host_port_subcomponent
@@ -405,11 +406,11 @@ async def test_a_total_timeout_bounds_the_whole_call() -> None:
 
     upstream = await RawUpstream(trickle).start()
     async with aiohttp.ClientSession() as http:
-        attach(http)
+        transport = Wire().attach(http)
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout):
             await fetch_json(
-                http,
+                transport,
                 "GET",
                 URL(upstream.base + "/files/x"),
                 account="acct",
@@ -418,7 +419,5 @@ async def test_a_total_timeout_bounds_the_whole_call() -> None:
                 timeout=aiohttp.ClientTimeout(total=0.5, sock_read=30),
             )
         assert time.monotonic() - started < 5
-        bound = detach(http)
-        assert bound is not None
-        await bound.close()
+        await transport.close()
     await upstream.stop()

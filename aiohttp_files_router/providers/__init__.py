@@ -19,7 +19,8 @@ How to add a provider
      under the deployment's ``AccountSetup.route``; rows that name storage the account
      could read go through ``file_refs.FileRefCheck``. It makes every call through
      ``self.upstream``, one ``upstream.Upstream`` per account (``setup.called(...)`` naming
-     the deployment and the request-ID headers its provider documents, base URL, ``Auth``, query,
+     the deployment and the request-ID headers its provider documents, ``wire=setup.wire``
+     for the router's transport, base URL, ``Auth`` (``s3.SigV4`` for a signing one), query,
      timeouts, retries, secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``,
      ``decode``), which maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
    - a factory ``(AccountSetup) -> Provider`` raising ProviderError for unusable settings, and
@@ -55,6 +56,7 @@ from typing import Any
 import aiohttp
 
 from ..params import LenientParams, ProviderParams
+from ..transport import Wire
 from . import azure, bedrock, gemini, openai, vertex
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 
@@ -120,16 +122,24 @@ def build_provider(
     route: str | None = None,
     *,
     file_ready_timeout: float = 120.0,
+    wire: Wire | None = None,
 ) -> Provider:
     """The adapter for one account; ProviderError says why the account cannot work.
 
     ``route`` is the deployment's name in IDs: providers whose objects the router names
     itself keep each deployment's objects under it. ``file_ready_timeout`` bounds how long an
-    adapter may wait for an input file its account is still processing.
+    adapter may wait for an input file its account is still processing. ``wire``: the
+    router's transport, filled when its client session is set up.
     """
     spec = spec_for(kind)
     if spec is None:
         raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
     return spec.build(
-        name, params, timeout, environ, route=route, file_ready_timeout=file_ready_timeout
+        name,
+        params,
+        timeout,
+        environ,
+        route=route,
+        file_ready_timeout=file_ready_timeout,
+        wire=wire,
     )

@@ -53,9 +53,8 @@ __all__ = [
     "normalise_azure",
 ]
 
-# OpenAI's headers; Azure's API Management gateway answers with its own ID in
-# apim-request-id as well (and x-ms-request-id on some answers).
-REQUEST_ID_HEADERS = (*OPENAI_REQUEST_ID_HEADERS, "apim-request-id", "x-ms-request-id")
+# OpenAI's (with its gateway headers: Azure's API Management answers with apim-request-id).
+REQUEST_ID_HEADERS = OPENAI_REQUEST_ID_HEADERS
 
 V1_VERSIONS = ("v1", "latest", "preview")
 _TIMES = (
@@ -425,7 +424,7 @@ def _auth(setup: AccountSetup[AzureParams]) -> Auth:
         return StaticAuth({"Authorization": f"Bearer {params.azure_ad_token}"}, setup.secrets())
     if params.tenant_id and params.client_id and params.client_secret:
         return EntraToken(
-            setup.name,
+            setup.route or setup.name,
             params.azure_authority_host or DEFAULT_AUTHORITY,
             params.tenant_id,
             params.client_id,
@@ -460,6 +459,7 @@ def _build(setup: AccountSetup[AzureParams]) -> Provider:
         retries=params.retries,
         query=query,
         secrets=setup.secrets(),
+        wire=setup.wire,
     )
     dialect = AzureDialect(v1, setup.model or None)
     return AzureProvider(upstream, dialect, setup.file_ready_timeout, params.api_base)

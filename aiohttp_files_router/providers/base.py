@@ -20,6 +20,7 @@ import msgspec
 
 from ..errors import RouterError
 from ..params import ProviderParams
+from ..transport import Wire
 from ..uploads import EXPIRY_SECONDS
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 
@@ -185,6 +186,9 @@ class AccountSetup(Generic[P]):
     # The deployment's name in IDs; providers whose objects the router names itself keep
     # each deployment's objects under it. Defaults to ``name``.
     route: str | None = None
+    # The router's transport, filled when its session is set up: pass it to every
+    # ``Upstream`` the account makes (``wire=setup.wire``).
+    wire: Wire | None = None
 
     def called(self, client_id_header: str | None = None, *upstream_id_headers: str) -> Called:
         """Who this account's calls go to (``Upstream``'s first argument): the deployment's
@@ -238,6 +242,7 @@ class ProviderSpec(Generic[P]):
         *,
         route: str | None = None,
         file_ready_timeout: float = 120.0,
+        wire: Wire | None = None,
     ) -> Provider:
         """The adapter for one account; ``params`` must be of this spec's struct."""
         if not isinstance(params, self.params):
@@ -249,4 +254,6 @@ class ProviderSpec(Generic[P]):
         }
         if fallbacks:
             params = msgspec.structs.replace(params, **fallbacks)
-        return self.factory(AccountSetup(name, params, timeout, file_ready_timeout, route or name))
+        return self.factory(
+            AccountSetup(name, params, timeout, file_ready_timeout, route or name, wire)
+        )

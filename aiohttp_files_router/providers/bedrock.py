@@ -513,6 +513,7 @@ class BedrockProvider(Provider):
             auth=SigV4(self.signer, "bedrock", region),
             retries=params.retries,
             secrets=configured,
+            wire=setup.wire,
         )
         s3_upstream = Upstream(
             setup.called(None, "x-amz-request-id"),
@@ -521,6 +522,7 @@ class BedrockProvider(Provider):
             auth=SigV4(s3_signer, "s3", s3_region),
             retries=params.retries,
             secrets=configured,
+            wire=setup.wire,
         )
         self.bucket = S3Bucket(s3_upstream, bucket, self.kms_key)
         route = setup.route or setup.name
@@ -719,7 +721,7 @@ class BedrockProvider(Provider):
             logger.warning(
                 "account %s: the custom_ids of %s are gone (input deleted?); rows are named "
                 "record-<recordId>",
-                self.name,
+                self.upstream.deployment,
                 for_log(out_key),
             )
             return []

@@ -156,6 +156,7 @@ class GeminiProvider(Provider):
             setup.timeout,
             auth=StaticAuth({"x-goog-api-key": params.api_key}, (params.api_key,)),
             retries=params.retries,
+            wire=setup.wire,
         )
         origin = URL(base)
         self.origin = (origin.scheme, origin.host, origin.port)
@@ -480,7 +481,7 @@ class GeminiProvider(Provider):
                 reported = True
                 logger.warning(
                     "account %s: line %d of %s carries no key; such rows are named line-N",
-                    self.name,
+                    self.upstream.deployment,
                     number,
                     for_log(file_id),
                 )

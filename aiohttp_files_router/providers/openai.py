@@ -30,8 +30,16 @@ __all__ = [
 ]
 
 # OpenAI takes a caller's request ID in X-Client-Request-Id and answers with its own in
-# x-request-id (the openai SDK's _base_client reads both).
-REQUEST_ID_HEADERS = ("X-Client-Request-Id", "x-request-id")
+# x-request-id (the openai SDK's _base_client reads both). OpenAI-compatible servers often sit
+# behind a gateway that answers with its own: Azure API Management's apim-request-id, Azure's
+# x-ms-request-id, a plain request-id.
+REQUEST_ID_HEADERS = (
+    "X-Client-Request-Id",
+    "x-request-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "request-id",
+)
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
@@ -175,6 +183,7 @@ def _build(setup: AccountSetup[OpenAIParams]) -> Provider:
         setup.timeout,
         auth=StaticAuth(headers, setup.secrets()),
         retries=params.retries,
+        wire=setup.wire,
     )
     # Files and batches belong to the organization (or project) behind the key, which
     # the key alone does not tell: the same organization, else the same key, shares.

@@ -30,6 +30,7 @@ from ..errors import BadRequest, NotFound, for_log
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
+from ..transport import Wire
 from ..upstream import UPSTREAM_REQUEST_ID, Called, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .file_refs import FileRefCheck
@@ -117,6 +118,7 @@ class VertexProvider(Provider):
         model: str | None,
         *,
         route: str | None = None,
+        wire: Wire | None = None,
     ):
         self.name = name
         self.model = (model or "").split("/", 1)[-1]
@@ -146,7 +148,7 @@ class VertexProvider(Provider):
             f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
             "/batchPredictionJobs"
         )
-        self.token = GoogleToken(name, info, timeout.connect or 10.0)
+        self.token = GoogleToken(route or name, info, timeout.connect or 10.0)
         self.upstream = Upstream(
             Called(route or name, name),
             self.jobs_url,
@@ -154,6 +156,7 @@ class VertexProvider(Provider):
             auth=self.token,
             retries=params.retries,
             secrets=(str(info["private_key"]),),
+            wire=wire,
         )
         self.bucket = Bucket(
             self.upstream, params.gcs_api_base or "https://storage.googleapis.com", bucket, prefix
@@ -290,7 +293,7 @@ class VertexProvider(Provider):
                 logger.warning(
                     "account %s: line %d of %s carries no custom_id label (the job's output "
                     "lost its request labels?); such rows are named line-N by their position",
-                    self.name,
+                    self.upstream.deployment,
                     number,
                     for_log(file_id),
                 )
@@ -422,7 +425,12 @@ class VertexProvider(Provider):
 
 def _build(setup: AccountSetup[VertexParams]) -> Provider:
     return VertexProvider(
-        setup.name, setup.params, setup.timeout, setup.params.model, route=setup.route
+        setup.name,
+        setup.params,
+        setup.timeout,
+        setup.params.model,
+        route=setup.route,
+        wire=setup.wire,
     )
 
 
