@@ -639,8 +639,8 @@ T = TypeVar("T")
 class Auth(Protocol):
     """How an account proves who it is: headers per call, and the values to scrub.
 
-    An auth whose proof depends on the request (AWS SigV4) also has ``sign`` (see
-    ``RequestSigner``): ``Upstream`` calls it with each request as it will be sent.
+    An auth whose proof depends on the request (a request signature such as SigV4) also has
+    ``sign`` (see ``RequestSigner``): ``Upstream`` calls it with each request as it goes out.
     """
 
     async def headers(self, http: aiohttp.ClientSession) -> Mapping[str, str]:

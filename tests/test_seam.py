@@ -199,3 +199,48 @@ def test_derived_routes_stay_what_they_were() -> None:
         "m-" + old_fingerprint("openai/x", "http://a", None, "o", None, None, None),
         "m-" + old_fingerprint("vertex_ai/g", None, None, None, "p", "europe-west4", "b/x"),
     ]
+
+
+# A provider touches its module (or package), one registry entry, its docs page and its tests.
+# The one provider other adapters may build on: the OpenAI-shaped base (and the default when a
+# model names no provider).
+SHARED_BASE = "openai"
+
+
+def _provider_modules() -> list[str]:
+    return [spec.factory.__module__.split(".")[2] for spec in PROVIDERS]
+
+
+def test_a_provider_is_its_module_one_registry_entry_and_its_docs_page() -> None:
+    import ast
+
+    providers = PACKAGE / "providers"
+    registry = ast.parse((providers / "__init__.py").read_text())
+    named: dict[str, int] = {}
+    for node in ast.walk(registry):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            named[node.value.id] = named.get(node.value.id, 0) + 1
+    modules = _provider_modules()
+    assert len(set(modules)) == len(modules)
+    for name in modules:
+        assert (providers / f"{name}.py").exists() or (providers / name / "__init__.py").exists()
+        assert (PACKAGE.parent / "docs" / "providers" / f"{name}.md").exists(), name
+        # In the registry: its SPEC in PROVIDERS, and nothing else of it.
+        assert named.get(name) == (2 if name == SHARED_BASE else 1), (name, named.get(name))
+        # No other provider's module builds on it (the shared base excepted).
+        if name == SHARED_BASE:
+            continue
+        for path in providers.rglob("*.py"):
+            if path.name == "__init__.py" or name in (path.stem, path.parent.name):
+                continue
+            tree = ast.parse(path.read_text())
+            imported = [
+                n.module
+                for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom) and n.module and n.module.split(".")[0] == name
+            ]
+            assert imported == [], (path.name, name)
+
+
+def test_the_registry_check_sees_the_modules() -> None:
+    assert set(_provider_modules()) == {"openai", "azure", "vertex", "gemini", "bedrock"}
