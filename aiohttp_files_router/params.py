@@ -40,8 +40,8 @@ class ProviderParams(ConfigStruct, kw_only=True, frozen=True):
     model: str | None = None
     custom_llm_provider: str | None = None
     timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    # How many times a request a stale pooled connection lost is sent again (default 1):
-    # LiteLLM's num_retries, else its max_retries.
+    # How many times a request a lost connection took is sent again when it is safe to repeat
+    # (default 1; a POST never is): LiteLLM's num_retries, else its max_retries.
     num_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
     max_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
     # LiteLLM keys that steer its completion router, accepted so configs load as they are.

@@ -1,4 +1,6 @@
-"""Calls to provider accounts on the shared ClientSession: error mapping, redaction, streaming.
+"""Every call to a provider account, under one answer policy (``_attempts``), whichever part
+of the transport (transport.py) carries it: error mapping, redaction, repeats, redirects,
+metrics and request IDs, streaming.
 
 Transport failures map to 502, timeouts to 504 (as Go's ReverseProxy maps them to one status);
 upstream internals are not echoed. Upstream error bodies pass through with their status,
@@ -7,9 +9,9 @@ normalised to the OpenAI error shape and scrubbed of the account's own secrets.
 Upstreams speak HTTP as real services do (docs/upstreams.md): JSON answers are decoded whatever
 content coding aiohttp knows (gzip, deflate, br, zstd), asked for or not, and capped by their
 decoded size; downloads keep a coding the client accepts and are decoded while streaming for
-one that does not; a request a stale pooled connection lost is repeated on a fresh connection
-when it is safe to; redirects are never followed; rate-limit headers of a 429 or 5xx and the
-upstream's request ID are relayed to the client.
+one that does not; a request a lost connection took is repeated on a fresh connection only
+when it is safe to repeat, and a POST is never sent twice; redirects are never followed;
+rate-limit headers of a 429 or 5xx and the upstream's request ID are relayed to the client.
 """
 
 from __future__ import annotations
