@@ -267,20 +267,10 @@ def _slow_to_answer_uploads(app: web.Application, seconds: float) -> web.Applica
 
 
 @pytest.fixture
-async def slow_world(aiohttp_server: ServerFactory, tmp_path: Path) -> World:
-    from aiohttp_files_router.fake import FakeAzure
-
-    from .test_copies import AZ, DEPLOYMENT, K1, K2, Refusing
-
-    w = World(
-        Refusing({K1: "o1"}, storage=tmp_path / "one"),
-        Refusing({K2: "o2"}, storage=tmp_path / "two"),
-        FakeAzure({AZ: "az"}, deployments=[DEPLOYMENT], storage=tmp_path / "az"),
-    )
-    w.servers.append(await aiohttp_server(w.one.app()))
-    w.servers.append(await aiohttp_server(w.two.app()))
-    w.servers.append(await aiohttp_server(_slow_to_answer_uploads(w.azure.app(), 0.5)))
-    return w
+async def slow_world(aiohttp_server: ServerFactory, world: World) -> World:
+    """``world`` with its Azure account slow to answer uploads (it stores them at once)."""
+    world.servers[2] = await aiohttp_server(_slow_to_answer_uploads(world.azure.app(), 0.5))
+    return world
 
 
 async def test_a_copy_stored_after_another_refused_is_deleted_before_the_answer(
