@@ -393,3 +393,22 @@ def test_request_id_headers_are_named_by_the_providers_only() -> None:
     for path in core:
         text = path.read_text().lower()
         assert not [n for n in names if n in text], path
+
+
+async def test_a_single_upload_whose_client_left_before_the_answer_is_removed(
+    start_router: RouterFactory, slow_world: World
+) -> None:
+    router = await start_router(world_config(slow_world))
+    form = aiohttp.FormData()
+    form.add_field("purpose", "batch")
+    form.add_field("model", "gpt-4o-azure")
+    form.add_field("file", jsonl(chat_rows(3)), filename="in.jsonl")
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.25):
+                await http.post(router.make_url("/v1/files"), headers=AUTH, data=form)
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if not stored(slow_world.azure, "az"):
+            break
+    assert stored(slow_world.azure, "az") == []

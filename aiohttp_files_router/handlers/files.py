@@ -14,6 +14,7 @@ from ..auth import authorize
 from ..context import stamp_request_id
 from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
+from ..observe import client_gone
 from ..providers import FileUpload, Provider
 from ..rewrite import rewrite_object
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, choose_if_any, selectors
@@ -81,7 +82,23 @@ async def _forward(
     authorize(account)
     provider = account.require()
     forwarded = forwarded_fields(fields, provider.expiry_range)
-    return await _send(request, provider, forwarded, part, chunks)
+    upload = asyncio.create_task(_send(request, provider, forwarded, part, chunks))
+    try:
+        return await asyncio.shield(upload)
+    except asyncio.CancelledError:
+        # The request was cancelled (the client gone under handler cancellation, a shutdown):
+        # an upload whose whole body went may still be stored; it must not outlive the
+        # request. Waited for (bounded by the account's timeouts), then removed.
+        async def settle() -> None:
+            try:
+                reply = await upload
+            except Exception:  # it failed (the client's stream cut it short): nothing stored
+                return
+            if reply.ok:
+                await _discard(request, account, reply)
+
+        await to_the_end(settle())
+        raise
 
 
 async def create_file(request: web.Request) -> web.Response:
@@ -115,6 +132,7 @@ async def create_file(request: web.Request) -> web.Response:
     )
     if account is not None and "purpose" in upload.fields:
         reply = await _create_streamed(request, upload, part, early, account)
+        await _still_wanted(request, account, reply)
         return reply_object(state, account, reply, "file")
     return await _create_spooled(request, upload, part)
 
@@ -148,6 +166,7 @@ async def _create_spooled(
         state = router_state(request)
         account = choose(state.registry, sel)
         reply = await _forward(request, account, fields, part, spool.chunks())
+        await _still_wanted(request, account, reply)
         return reply_object(state, account, reply, "file")
     finally:
         spool.close()
@@ -185,6 +204,14 @@ async def _check_trailing(
         if reply.ok:
             await to_the_end(_discard(request, account, reply))
         raise
+
+
+async def _still_wanted(request: web.Request, account: Account, reply: UpstreamReply) -> None:
+    """A client gone before the answer never learns the new file's ID: the file must not stay
+    (as for every copy of a fan-out)."""
+    if reply.ok and client_gone(request):
+        await to_the_end(_discard(request, account, reply))
+        raise ConnectionResetError("the client left before the upload was answered")
 
 
 def _names(account: Account, model: str | None, legacy: str | None) -> bool:
