@@ -36,7 +36,7 @@ class RouterState:
     draining: bool = False  # shutdown has begun: readiness answers 503
     in_flight: int = 0  # requests inside the router's middleware now
     idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # in_flight == 0
-    _encoders: dict[Account, Encoder] = field(default_factory=dict, repr=False)
+    _encoders: dict[tuple[Account, str | None], Encoder] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> RouterState:
@@ -71,28 +71,39 @@ class RouterState:
             if account.provider is not None:
                 await account.provider.close()
 
-    def encoder(self, account: Account, copies: Sequence[tuple[Account, str]] = ()) -> Encoder:
+    def encoder(
+        self,
+        account: Account,
+        copies: Sequence[tuple[Account, str]] = (),
+        owner: str | None = None,
+    ) -> Encoder:
         """How IDs from ``account`` leave the router: encoded with its route, or raw (legacy).
 
-        ``copies`` are the same file's further (account, provider ID) copies, carried along.
+        ``copies`` are the same file's further (account, provider ID) copies, carried along;
+        ``owner`` is the owner tag the IDs carry (ownership.py), None for no owner.
         """
         if account.legacy:
             return _keep
         if copies:
-            return self._encoder(account.route, tuple([(a.route, pid) for a, pid in copies]))
-        found = self._encoders.get(account)  # one per account: most answers name no copies
+            return self._encoder(account.route, tuple([(a.route, pid) for a, pid in copies]), owner)
+        key = (account, owner)
+        found = self._encoders.get(key)  # most answers name no copies
         if found is None:
-            found = self._encoders[account] = self._encoder(account.route, ())
+            if len(self._encoders) > 4096:  # one per (account, team): bounded all the same
+                self._encoders.clear()
+            found = self._encoders[key] = self._encoder(account.route, (), owner)
         return found
 
-    def _encoder(self, route: str, routes: tuple[tuple[str, str], ...]) -> Encoder:
+    def _encoder(
+        self, route: str, routes: tuple[tuple[str, str], ...], owner: str | None
+    ) -> Encoder:
         secrets = self.config.id_secrets
         secret = secrets[0] if secrets else None
 
         def encode(kind: Kind, provider_id: str) -> str:
             if len(provider_id) > _CACHED_ID_CHARS:
-                return encode_id(kind, provider_id, route, secret, routes)
-            return _encode_id_cached(kind, provider_id, route, secret, routes)
+                return encode_id(kind, provider_id, route, secret, routes, owner)
+            return _encode_id_cached(kind, provider_id, route, secret, routes, owner)
 
         return encode
 

@@ -62,6 +62,7 @@ def two_deployments(server: TestServer, **pro: Any) -> dict[str, Any]:
         "general_settings": {"master_key": MASTER},
         "files_router": {
             "id_secret": SECRET,
+            "ownership": "shared",  # the deployments' namespaces alone
             "keys": [
                 {"key": KEY_BATCH, "models": ["gemini-batch"]},
                 {"key": KEY_PRO, "models": ["gemini-pro"]},

@@ -207,6 +207,9 @@ class AzureProvider(Provider):
 
     client_request_id_header = OpenAIProvider.client_request_id_header
     upstream_request_id_header = OpenAIProvider.upstream_request_id_header
+    # As OpenAI: the file's filename and the batch's metadata come back as sent (Azure
+    # OpenAI REST reference, Files - Upload; Batch - Create "metadata", 16 pairs).
+    keeps_owner_tags = True
     # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
     # or responses; every row's body.model is set to the deployment here, so rows need none.
     batch_rules = BatchRules(

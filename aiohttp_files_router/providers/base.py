@@ -111,6 +111,13 @@ class Provider(abc.ABC):
     # The batch input files this provider accepts (endpoints, limits, whether rows name a
     # model); the router checks an upload of purpose=batch against them as it streams.
     batch_rules: ClassVar[BatchRules] = BatchRules(frozenset())
+    # Owner tags (ownership.py): whether this adapter stores the ones the router gives it
+    # (an upload's ``filename`` prefix, a create body's ``metadata[OWNER_KEY]``, as the
+    # handlers set them) with the object upstream and gives them back in its answers (the
+    # same places; the handlers strip them). Without them, a non-admin under private
+    # ownership reaches this account's objects only through the router's signed IDs: raw
+    # provider IDs are 404s and listings show none of its objects.
+    keeps_owner_tags: ClassVar[bool] = False
 
     @property
     def secrets(self) -> tuple[str, ...]:
