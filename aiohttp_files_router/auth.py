@@ -28,6 +28,7 @@ __all__ = [
     "authorize",
     "bind_principal",
     "current_principal",
+    "presented_key",
     "reaches",
     "sees_all",
     "tags_of",
@@ -117,6 +118,8 @@ def reaches(config: RouterConfig, tag: str | None) -> bool:
 class KeyRing:
     keys: tuple[tuple[bytes, Identity], ...]
     master: bytes | None = None
+    # Callers are identified otherwise (JWTs): no key is no access, not an open router.
+    closed: bool = False
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> KeyRing:
@@ -129,7 +132,8 @@ class KeyRing:
             # A key alone owns by a digest of itself: a rotated key no longer reaches them.
             subject = None if k.team else hashlib.sha256(k.key.encode()).hexdigest()
             keys.append((k.key.encode(), Identity(k.team, models, k.admin, subject)))
-        return cls(tuple(keys), master.encode() if master else None)
+        closed = config.files_router.jwt is not None
+        return cls(tuple(keys), master.encode() if master else None, closed)
 
     @property
     def enabled(self) -> bool:
@@ -139,7 +143,7 @@ class KeyRing:
     def is_master(self, request: web.BaseRequest) -> bool:
         """Whether the caller may see operational detail: the master key, or an open router."""
         if not self.keys:
-            return True
+            return not self.closed
         presented = _presented_key(request)
         if presented is None or self.master is None:
             return False
@@ -173,6 +177,11 @@ def bind_principal(principal: Identity) -> None:
     """
     if principal is not ANONYMOUS:
         _principal.set(principal)
+
+
+def presented_key(request: web.BaseRequest) -> str | None:
+    """The bearer token or key a request carries."""
+    return _presented_key(request)
 
 
 def _presented_key(request: web.BaseRequest) -> str | None:

@@ -47,8 +47,8 @@ __all__ = [
     "untag_filename",
 ]
 
-# A batch's metadata key holding the owner's tag. OpenAI: at most 16 pairs, keys up to 64
-# characters, values up to 512 (API reference, "metadata"); Azure OpenAI takes the same.
+# A batch's metadata key holding the owner's tag: 18 characters, the tag 32 (each adapter
+# that keeps tags says where its provider's limits are; providers/base.py).
 OWNER_KEY = "files_router_owner"
 # The tag written for an object whose creator has no owner (the master key, an open router):
 # a client's own filename or metadata can then never stand in the tag's place.

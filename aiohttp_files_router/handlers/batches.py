@@ -38,8 +38,6 @@ logger = logging.getLogger(__package__)
 BATCH_ID = "batch_id"
 REQUIRED = ("input_file_id", "endpoint", "completion_window")
 CLIENT_CHECK_SECONDS = 0.5
-# OpenAI's Batch.metadata: "Set of 16 key-value pairs" (API reference); Azure OpenAI the same.
-MAX_METADATA = 16
 
 T = TypeVar("T")
 
@@ -110,10 +108,11 @@ def _tagged(request: web.Request, provider: Provider, body: dict[str, Any]) -> d
     if tag is None:
         return body
     metadata = dict(body.get("metadata") or {})
-    if len(metadata) >= MAX_METADATA:
+    room = provider.metadata_pairs
+    if room is not None and len(metadata) >= room:
         raise BadRequest(
-            f"'metadata' holds at most {MAX_METADATA - 1} pairs here: the router keeps the "
-            "batch's owner in one more.",
+            f"'metadata' holds at most {room - 1} pairs here: the router keeps the batch's "
+            "owner in one more.",
             param="metadata",
         )
     metadata[OWNER_KEY] = tag

@@ -118,6 +118,8 @@ class Provider(abc.ABC):
     # ownership reaches this account's objects only through the router's signed IDs: raw
     # provider IDs are 404s and listings show none of its objects.
     keeps_owner_tags: ClassVar[bool] = False
+    # How many metadata pairs a batch may carry here (None: no limit the router knows).
+    metadata_pairs: ClassVar[int | None] = None
 
     @property
     def secrets(self) -> tuple[str, ...]:

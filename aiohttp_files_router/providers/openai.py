@@ -67,6 +67,7 @@ class OpenAIProvider(Provider):
     # The upload's filename and the batch's metadata are stored as sent and answered back
     # (API reference: File.filename; Batch.metadata, 16 pairs, keys <= 64, values <= 512).
     keeps_owner_tags = True
+    metadata_pairs = 16
     # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
     batch_rules = BatchRules(
         frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
