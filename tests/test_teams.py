@@ -11,6 +11,7 @@ import asyncio
 import base64
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,7 @@ from aiohttp_files_router.ownership import OWNER_KEY
 from .conftest import MASTER, ONE_ROW, RouterFactory, base_config, error_of
 
 SECRET = "team-test-secret"
+HOST_APP = Path(__file__).resolve().parent.parent / "examples" / "host_app.py"
 ALPHA_1 = "sk-alpha-one"
 ALPHA_2 = "sk-alpha-two"
 BETA = "sk-beta"
@@ -333,3 +335,97 @@ class http_get:
     async def __aexit__(self, *exc: object) -> None:
         assert self.http is not None
         await self.http.close()
+
+
+async def test_azure_teams_are_kept_apart_by_ids_tags_and_listings(
+    start_router: RouterFactory, aiohttp_server: Any, tmp_path: Any
+) -> None:
+    from aiohttp_files_router.fake import FakeAzure
+
+    from .test_azure import AZ_KEY, DEPLOYMENT, azure_entry
+
+    azure = FakeAzure({AZ_KEY: "az"}, deployments=[DEPLOYMENT], storage=tmp_path / "az")
+    server = await aiohttp_server(azure.app())
+    config = {
+        "model_list": [azure_entry(server)],
+        "general_settings": {"master_key": MASTER},
+        "files_router": {
+            "id_secret": SECRET,
+            "keys": [{"key": ALPHA_1, "team": "alpha"}, {"key": BETA, "team": "beta"}],
+        },
+    }
+    router = await start_router(config)
+    rows = b'{"custom_id": "r1", "method": "POST", "url": "/chat/completions", "body": {}}\n'
+    async with client(router, ALPHA_1) as alpha, client(router, BETA) as beta:
+        file = await alpha.files.create(file=("az.jsonl", io.BytesIO(rows)), purpose="batch")
+        assert file.filename == "az.jsonl"
+        batch = await alpha.batches.create(
+            input_file_id=file.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={"ticket": "42"},
+        )
+        assert batch.metadata == {"ticket": "42"}
+        raw = text_of(file.id).split(";")[0].removeprefix("litellm:")
+        seen = len(azure.requests)
+        for call in (
+            beta.files.retrieve(file.id),
+            beta.batches.retrieve(batch.id),
+            beta.batches.cancel(batch.id),
+            beta.files.list(after=file.id),
+        ):
+            with pytest.raises(NotFoundError):
+                await call
+        assert len(azure.requests) == seen
+        with pytest.raises(NotFoundError):
+            await beta.files.retrieve(raw)  # looked up upstream: not beta's
+        assert (await beta.files.list()).data == []
+        assert (await beta.batches.list()).data == []
+        assert [f.filename for f in (await alpha.files.list()).data] == ["az.jsonl"]
+        mine = (await alpha.batches.list()).data
+        assert [(b.id, b.metadata) for b in mine] == [(batch.id, {"ticket": "42"})]
+        assert (await alpha.files.retrieve(raw)).id == file.id
+
+
+async def test_the_demo_has_two_teams(aiohttp_server: Any) -> None:
+    from aiohttp_files_router.demo import DEMO_KEY, DEMO_TEAM_KEYS, demo_app
+
+    router = await aiohttp_server(demo_app(0.0))
+    team_a, team_b = DEMO_TEAM_KEYS
+    async with (
+        client(router, team_a) as alpha,
+        client(router, team_b) as beta,
+        client(router, DEMO_KEY) as admin,
+    ):
+        file = await upload(alpha, "demo.jsonl")
+        with pytest.raises(NotFoundError):
+            await beta.files.retrieve(file.id)
+        assert (await beta.files.list(extra_query=MODEL)).data == []
+        assert (await admin.files.retrieve(file.id)).filename == "demo.jsonl"
+
+
+async def test_the_host_app_example_authenticates_and_resolves(
+    aiohttp_client: Any, upstream: TestServer
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("host_app_example", HOST_APP)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    app = example.build(parse_config(base_config(upstream, id_secret=SECRET)))
+    http = await aiohttp_client(app)
+    alice = {"Authorization": "Bearer session-alice"}
+    bob = {"Authorization": "Bearer session-bob"}
+    data = {"purpose": "batch", "model": "gpt-4o-litellm", "file": io.BytesIO(ONE_ROW)}
+    created = await (await http.post("/v1/files", data=data, headers=alice)).json()
+    found = await http.get(f"/summarise/{created['id']}", headers=alice)
+    assert found.status == 200
+    assert (await found.json())["deployment"] == "gpt-4o-litellm"
+    assert (await http.get(f"/summarise/{created['id']}", headers=bob)).status == 404
+    assert (await http.get(f"/v1/files/{created['id']}", headers=bob)).status == 404
+    resp = await http.get("/v1/files?model=gpt-4o-other", headers=alice)
+    assert resp.status == 403  # alice's models
+    resp = await http.get("/v1/files?model=gpt-4o-litellm")
+    assert resp.status == 401
+    assert "Sign in" in error_of(await resp.json())["message"]
