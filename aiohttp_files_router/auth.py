@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -42,7 +42,7 @@ class Identity:
     whether it is an admin (reaches every object of every team)."""
 
     team: str | None = None
-    models: frozenset[str] | None = None
+    models: Collection[str] | None = None  # kept as a frozenset
     admin: bool = False
     # A key without a team owns its objects alone: a digest of the key, never the key.
     subject: str | None = field(default=None, repr=False)

@@ -38,6 +38,7 @@ Authenticate = Callable[[web.Request], "Identity | Awaitable[Identity]"]
 # At most one JWKS fetch per this many seconds for a token naming an unknown key: a flood of
 # tokens with made-up kids must not become a flood of calls to the identity provider.
 REFETCH_SECONDS = 60.0
+FAILED_RETRY_SECONDS = 5.0
 _jwks = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -77,6 +78,9 @@ class JwtVerifier:
         self.url = URL(settings.jwks_url)
         self.upstream = Upstream("jwks", str(self.url.origin()), timeout, retries=1)
         self._keys: dict[str, jwt.PyJWK] = {}
+        # Seconds between two fetches of the JWKS for unknown kids (a deployment whose
+        # issuer rotates keys more often may lower it).
+        self.refetch_seconds = REFETCH_SECONDS
         self._fetched = -REFETCH_SECONDS
         self._lock = asyncio.Lock()
 
@@ -86,22 +90,32 @@ class JwtVerifier:
 
     async def _refresh(self, http: aiohttp.ClientSession) -> None:
         async with self._lock:
-            if time.monotonic() - self._fetched < REFETCH_SECONDS:
+            now = time.monotonic()
+            if now - self._fetched < self.refetch_seconds:
                 return  # fetched meanwhile, or too recently
-            self._fetched = time.monotonic()
-            reply = await self.upstream.json(http, "GET", self.url)
-            if not reply.ok:
-                logger.warning("JWKS %s answered %d", self.url.host, reply.status)
-                raise UpstreamUnavailable("The identity provider's keys could not be fetched.")
+            self._fetched = now
             try:
-                found = jwt.PyJWKSet.from_dict(_jwks.decode(reply.body))
-            except (msgspec.DecodeError, jwt.PyJWTError):
-                raise UpstreamUnavailable("The identity provider's keys are unreadable.") from None
+                reply = await self.upstream.json(http, "GET", self.url)
+                if not reply.ok:
+                    logger.warning("JWKS %s answered %d", self.url.host, reply.status)
+                    raise UpstreamUnavailable("The identity provider's keys could not be fetched.")
+                try:
+                    found = jwt.PyJWKSet.from_dict(_jwks.decode(reply.body))
+                except (msgspec.DecodeError, jwt.PyJWTError):
+                    raise UpstreamUnavailable(
+                        "The identity provider's keys are unreadable."
+                    ) from None
+            except RouterError:
+                # Try again within seconds, not a minute: no key at all refuses every token.
+                self._fetched = now - self.refetch_seconds + FAILED_RETRY_SECONDS
+                raise
             self._keys = {key.key_id or "": key for key in found.keys}
 
     async def _key(self, http: aiohttp.ClientSession, kid: str | None) -> jwt.PyJWK:
         if not self._keys:
             await self._refresh(http)
+            if not self._keys:
+                raise UpstreamUnavailable("The identity provider's keys could not be fetched.")
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
         key = self._keys.get(kid or "")

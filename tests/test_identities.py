@@ -42,10 +42,11 @@ class Idp:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.fetches = 0
+        self.jwks_kid = "k1"
 
     def jwks(self) -> dict[str, Any]:
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        return {"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]}
+        return {"keys": [{**public, "kid": self.jwks_kid, "use": "sig", "alg": "RS256"}]}
 
     async def serve(self, request: web.Request) -> web.Response:
         self.fetches += 1
@@ -274,3 +275,55 @@ async def test_async_authenticate_and_resolve_in_a_host_route(
         assert resp.status == 404
     resp = await http.get(f"/mine/{created['id']}", headers={"x-user": "root"})
     assert resp.status == 200
+
+
+async def test_a_rotated_key_is_fetched_when_a_token_names_it(
+    jwt_router: TestServer, idp: Idp
+) -> None:
+    from aiohttp_files_router import STATE_KEY
+
+    async with client(jwt_router, idp.token()) as sdk:
+        await sdk.files.list(extra_query=MODEL)
+    verifier = jwt_router.app[STATE_KEY].jwt
+    assert verifier is not None
+    verifier.refetch_seconds = 0.0  # the minute has passed
+    idp.key = idp.other  # the issuer rotates: the JWKS now holds the new key, as k1 still
+    async with client(jwt_router, idp.token(key=idp.other, kid="k1")) as sdk:
+        with pytest.raises(AuthenticationError):  # a cached k1 does not verify it
+            await sdk.files.list(extra_query=MODEL)
+    assert idp.fetches == 1  # a known kid never refetches
+    rotated = idp.token(key=idp.other, kid="k1-rotated")
+    idp.jwks_kid = "k1-rotated"
+    async with client(jwt_router, rotated) as sdk:
+        assert (await sdk.files.list(extra_query=MODEL)).data == []
+    assert idp.fetches == 2
+
+
+@pytest.mark.parametrize(
+    ("jwt_settings", "keys", "field"),
+    [
+        ({"algorithms": ["HS256"]}, [], "jwt.algorithms"),
+        ({"algorithms": ["none"]}, [], "jwt.algorithms"),
+        ({}, [{"key": "sk-x", "team": ""}], "keys[0].team"),
+    ],
+)
+def test_settings_that_would_weaken_teams_are_refused(
+    upstream: TestServer, jwt_settings: dict[str, Any], keys: list[dict[str, Any]], field: str
+) -> None:
+    from aiohttp_files_router import ConfigError
+
+    settings: dict[str, Any] = {"id_secret": SECRET, "keys": keys}
+    if jwt_settings:
+        settings["jwt"] = {
+            "jwks_url": "https://idp.example/jwks",
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            **jwt_settings,
+        }
+    with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(base_config(upstream, **settings))
+    no_secret = {k: v for k, v in settings.items() if k != "id_secret"}
+    if jwt_settings and "HS256" in str(jwt_settings):
+        return
+    with pytest.raises(ConfigError):
+        parse_config(base_config(upstream, **no_secret))
