@@ -34,6 +34,7 @@ __all__ = [
     "RoutedId",
     "decode_id",
     "encode_id",
+    "kind_prefix",
     "sign",
 ]
 
@@ -92,6 +93,11 @@ def sign(
     msg = "\x00".join((*owned, kind, provider_id, deployment, *extra)).encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:_TAG_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def kind_prefix(kind: Kind) -> str:
+    """The prefix this router's IDs of ``kind`` start with when the provider's own has none."""
+    return _prefix_for(kind, "")
 
 
 def _prefix_for(kind: Kind, provider_id: str) -> str:

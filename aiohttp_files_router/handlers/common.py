@@ -14,7 +14,7 @@ from ..accounts import Account
 from ..auth import authorize, current_principal, reaches, sees_all, tags_of, write_tag
 from ..config import RouterConfig
 from ..errors import BadRequest, NotFound, RouterError, clip
-from ..ids import Kind
+from ..ids import Kind, kind_prefix
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 from ..keys import state_of
@@ -289,7 +289,7 @@ async def list_pages(
     after = query.get("after")
     merged = _merged(state, sel)
     filtering = not sees_all(state.config)
-    prefix = "file-" if kind == "file" else "batch_"
+    prefix = kind_prefix(kind)
     if after and filtering and is_sealed(after, prefix):
         found = open_cursor(
             after, prefix, state.config.id_secrets, tags_of(state.config, current_principal())
@@ -433,7 +433,7 @@ async def _filtered(
     final = kept_ids[-1] if kept_ids else None
     if not kept and more:
         secret = config.id_secrets[0]
-        prefix = "file-" if kind == "file" else "batch_"
+        prefix = kind_prefix(kind)
         final = seal_cursor(prefix, secret, _written(config), account.route, position or "")
     result.set("first_id", first)
     result.set("last_id", final)
