@@ -66,8 +66,6 @@ class Identity:
 
 # What the master key and an open router are: every model, every object.
 ANONYMOUS = Identity(admin=True)
-# Kept for the name handlers have used.
-Principal = Identity
 # The middleware authenticates once per request; handlers read the result here (a request
 # key would need aiohttp >= 3.14; a context var is per task on every version).
 _principal: ContextVar[Identity] = ContextVar("aiohttp_files_router.principal", default=ANONYMOUS)
