@@ -327,3 +327,13 @@ def test_settings_that_would_weaken_teams_are_refused(
         return
     with pytest.raises(ConfigError):
         parse_config(base_config(upstream, **no_secret))
+
+
+async def test_an_identity_without_a_team_is_403_under_private_ownership(
+    aiohttp_client: Callable[..., Any], upstream: TestServer
+) -> None:
+    app, _ = host_app(upstream, lambda request: Identity(models=None))
+    http: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+    resp = await http.get("/v1/files?model=gpt-4o-litellm")
+    assert resp.status == 403
+    assert error_of(await resp.json())["code"] == "no_team"

@@ -18,7 +18,11 @@ How to add a provider
      store (the router warns where key scopes split one), and ``expiry_range`` when its
      uploads' ``expires_after`` differs from OpenAI's. Objects the router names itself go
      under the deployment's ``AccountSetup.route``; rows that name storage the account
-     could read go through ``file_refs.FileRefCheck``. It makes every call through
+     could read go through ``file_refs.FileRefCheck``. ``keeps_owner_tags`` when it stores
+     the owner tags the router gives it (an upload's filename, a batch create's
+     ``metadata[OWNER_KEY]``: ``base.owner_tag_of``) where the provider keeps something per
+     object, and answers them back (``base.owner_metadata``): teams then list their own
+     objects there (docs/security.md, "Teams"). It makes every call through
      ``self.upstream``, one ``upstream.Upstream`` per account (base URL, ``Auth``, query,
      timeouts, retries, secrets; ``json``, ``stream``, ``exchange`` + ``read``, ``error``,
      ``decode``), which maps refused/reset to 502, timeouts to 504, malformed JSON to 502;
