@@ -68,9 +68,11 @@ def as_id(prefix: str, text: str) -> str:
     return prefix + base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
 
-async def upload(sdk: AsyncOpenAI, name: str = "rows.jsonl", **body: Any) -> Any:
+async def upload(
+    sdk: AsyncOpenAI, name: str = "rows.jsonl", body_model: str = "gpt-4o-litellm"
+) -> Any:
     return await sdk.files.create(
-        file=(name, io.BytesIO(ONE_ROW)), purpose="batch", extra_body={**MODEL, **body}
+        file=(name, io.BytesIO(ONE_ROW)), purpose="batch", extra_body={"model": body_model}
     )
 
 
@@ -429,3 +431,17 @@ async def test_the_host_app_example_authenticates_and_resolves(
     resp = await http.get("/v1/files?model=gpt-4o-litellm")
     assert resp.status == 401
     assert "Sign in" in error_of(await resp.json())["message"]
+
+
+async def test_a_listing_across_deployments_shows_each_team_its_own(
+    teams: TestServer,
+) -> None:
+    async with client(teams, ALPHA_1) as alpha, client(teams, BETA) as beta:
+        mine = set()
+        for model in ("gpt-4o-litellm", "gpt-4o-other"):
+            for _ in range(2):
+                mine.add((await upload(alpha, body_model=model)).id)
+        theirs = (await upload(beta, body_model="gpt-4o-other")).id
+        seen = [f.id async for f in alpha.files.list(limit=1)]  # the SDK walks the pages
+        assert set(seen) == mine and len(seen) == 4
+        assert [f.id async for f in beta.files.list(limit=1)] == [theirs]
