@@ -37,6 +37,7 @@ class Account:
     legacy: bool
     provider: Provider | None
     problem: str | None = None  # why the account cannot serve, if it cannot
+    params: ProviderParams | None = None  # its litellm_params (for resolve())
 
     def require(self) -> Provider:
         if self.provider is None:
@@ -125,7 +126,7 @@ class Registry:
                 problem = str(err)
         if problem:
             logger.warning("account %s (%s) is not usable: %s", name, path, problem)
-        account = Account(name, route, kind, legacy, provider, problem)
+        account = Account(name, route, kind, legacy, provider, problem, params)
         self.accounts.append(account)
         return account
 

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "FilesRouterSettings",
     "GeneralSettings",
+    "JwtSettings",
     "ModelEntry",
     "ModelInfo",
     "ProviderParams",
@@ -69,6 +70,22 @@ class ProxyKey(ConfigStruct, kw_only=True, frozen=True):
 
     key: str
     models: list[str] | None = None  # None: every model
+    # Keys of one team share their objects; a key without a team owns its objects alone.
+    team: str | None = None
+    # Reaches every object of every team (and objects with no owner).
+    admin: bool = False
+
+
+class JwtSettings(ConfigStruct, kw_only=True, frozen=True):
+    """Bearer tokens from an identity provider: checked against its JWKS."""
+
+    jwks_url: str
+    issuer: str
+    audience: str | list[str]
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256"])
+    team_claim: str = "team"
+    models_claim: str | None = None  # unset: every model
+    admin_claim: str | None = None
 
 
 class FilesRouterSettings(ConfigStruct, kw_only=True, frozen=True):
@@ -89,6 +106,12 @@ class FilesRouterSettings(ConfigStruct, kw_only=True, frozen=True):
     file_ready_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     # Check purpose=batch uploads line by line as they stream (400 naming the line).
     validate_batch_files: bool = True
+    # private: a caller reaches only its team's objects; shared: every object of the
+    # deployments its key may use (before teams, the only behaviour).
+    ownership: Literal["private", "shared"] = "private"
+    # How many upstream pages one filtered listing request reads at most.
+    list_scan_pages: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    jwt: JwtSettings | None = None
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -272,6 +295,7 @@ def _check(config: RouterConfig, source: str) -> None:
             if dep_id in ids:
                 raise ConfigError(f"{source}: $.model_list[{i}].model_info.id {dep_id!r} repeats")
             ids.add(dep_id)
+    _check_ownership(config, source)
     known = {e.model_name for e in config.model_list} | ids
     default = config.files_router.default_model
     if default is not None and default not in known:
@@ -286,6 +310,45 @@ def _check(config: RouterConfig, source: str) -> None:
                 raise ConfigError(
                     f"{source}: $.files_router.keys[{k}].models names unknown model {model!r}"
                 )
+
+
+_ASYMMETRIC = frozenset(
+    ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+)
+
+
+def _check_ownership(config: RouterConfig, source: str) -> None:
+    """Private ownership needs an ``id_secret``: the owner travels in the signed ID."""
+    settings = config.files_router
+    for k, key in enumerate(settings.keys):
+        if key.team is not None and (not key.team.strip() or ";" in key.team):
+            raise ConfigError(
+                f"{source}: $.files_router.keys[{k}].team must be a non-empty name without ';'"
+            )
+    jwt = settings.jwt
+    if jwt is not None:
+        bad = [a for a in jwt.algorithms if a not in _ASYMMETRIC]
+        if bad or not jwt.algorithms:
+            # A shared-secret algorithm would let anyone holding the public JWKS sign tokens.
+            raise ConfigError(
+                f"{source}: $.files_router.jwt.algorithms must list public-key algorithms "
+                f"({', '.join(sorted(_ASYMMETRIC))}); got {bad or 'none'}"
+            )
+    if settings.ownership != "private" or config.id_secrets:
+        return
+    if jwt is not None:
+        raise ConfigError(
+            f"{source}: $.files_router.ownership is private (the default) and "
+            "$.files_router.jwt is set, but $.files_router.id_secret is not: owners travel in "
+            "signed IDs; set id_secret, or ownership: shared"
+        )
+    for k, key in enumerate(settings.keys):
+        if not key.admin:
+            raise ConfigError(
+                f"{source}: $.files_router.ownership is private (the default) and "
+                f"$.files_router.keys[{k}] is not an admin key, but $.files_router.id_secret "
+                "is not set: owners travel in signed IDs; set id_secret, or ownership: shared"
+            )
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RouterConfig:

@@ -2,7 +2,8 @@
 
 Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model, one Gemini Developer
 API model and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
-package's fakes on loopback ports of their own.
+package's fakes on loopback ports of their own. Two teams share every account: each key sees
+only its team's files and batches; the demo key is the admin and sees both.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from .config import parse_config
 from .fake import AwsCredential, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeVertex
 from .providers.s3 import botocore_missing
 
-__all__ = ["DEMO_KEY", "demo_app", "demo_snippet"]
+__all__ = ["DEMO_KEY", "DEMO_TEAM_KEYS", "demo_app", "demo_snippet"]
 
 DEMO_KEY = "sk-demo-1234"
+# Team keys (files_router.keys[].team): two teams on the same accounts, kept apart.
+DEMO_TEAM_KEYS = {"sk-demo-team-a": "team-a", "sk-demo-team-b": "team-b"}
+# A demo's IDs are for the demo only: a fixed secret, so a restarted demo reads them again.
+DEMO_ID_SECRET = "demo-id-secret-not-for-production"
 OPENAI_ACCOUNTS = {
     "gpt-4o-litellm": "sk-fake-account-a",
     "gpt-4o-mini-litellm": "sk-fake-account-b",
@@ -176,7 +181,15 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             }
         )
     config = parse_config(
-        {"model_list": model_list, "general_settings": {"master_key": DEMO_KEY}}, "<demo>"
+        {
+            "model_list": model_list,
+            "general_settings": {"master_key": DEMO_KEY},
+            "files_router": {
+                "id_secret": DEMO_ID_SECRET,
+                "keys": [{"key": key, "team": team} for key, team in DEMO_TEAM_KEYS.items()],
+            },
+        },
+        "<demo>",
     )
     app = create_app(config, route_prefixes=("", "/v1"))
 
@@ -201,7 +214,9 @@ def demo_snippet(base_url: str) -> str:
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
 (two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
-Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY}
+Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY} (admin).
+Two teams share every account, each seeing only its own files and batches:
+{", ".join(f"{key} ({team})" for key, team in DEMO_TEAM_KEYS.items())}.
 Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'

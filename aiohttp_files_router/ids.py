@@ -8,6 +8,10 @@ truncated to 128 bits. Pure functions only: no aiohttp, no configuration objects
 A file uploaded to several deployments at once carries every copy: the first pair in
 LiteLLM's place, each further one as ``;model<n>,<deployment>;id<n>,<provider id>`` (n = 2..8),
 before ``;sig``. LiteLLM reads the first pair and ignores the rest; the signature covers all.
+
+An object that belongs to a team carries ``;own,<tag>`` (an opaque tag of the team, made by
+ownership.py) after the copies, before ``;sig``. The signature covers it, so an owner cannot
+be moved, stripped or forged; an ID without one (or unsigned) has no owner.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "RoutedId",
     "decode_id",
     "encode_id",
+    "kind_prefix",
     "sign",
 ]
 
@@ -38,6 +43,7 @@ Kind = Literal["file", "batch"]
 _MAGIC = "litellm:"
 _MODEL = ";model,"
 _SIG = ";sig,"  # our signature field; a deployment name never contains ";"
+_OWN = ";own,"
 _PREFIXES = ("file-", "batch_")
 _TAG_BYTES = 16
 MAX_COPIES = 8
@@ -63,6 +69,8 @@ class RoutedId:
     signed: bool
     # Further (deployment, provider id) copies of the same file, in upload order.
     copies: tuple[tuple[str, str], ...] = ()
+    # The owner's tag, when the ID carries one and its signature holds; else None.
+    owner: str | None = None
 
     @property
     def holders(self) -> tuple[tuple[str, str], ...]:
@@ -76,11 +84,20 @@ def sign(
     provider_id: str,
     deployment: str,
     copies: Sequence[tuple[str, str]] = (),
+    owner: str | None = None,
 ) -> str:
     extra = [part for pair in copies for part in pair]
-    msg = "\x00".join((kind, provider_id, deployment, *extra)).encode()
+    # An owned ID's message starts with "own" and the tag, an unowned one with its kind: no
+    # owned ID signs the same message as an unowned one (IDs signed before owners stay valid).
+    owned = ("own", owner) if owner is not None else ()
+    msg = "\x00".join((*owned, kind, provider_id, deployment, *extra)).encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:_TAG_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def kind_prefix(kind: Kind) -> str:
+    """The prefix this router's IDs of ``kind`` start with when the provider's own has none."""
+    return _prefix_for(kind, "")
 
 
 def _prefix_for(kind: Kind, provider_id: str) -> str:
@@ -96,8 +113,10 @@ def encode_id(
     deployment: str,
     secret: str | None = None,
     copies: Sequence[tuple[str, str]] = (),
+    owner: str | None = None,
 ) -> str:
-    """An ID for ``provider_id`` on ``deployment``; ``copies`` are further (deployment, id)."""
+    """An ID for ``provider_id`` on ``deployment``; ``copies`` are further (deployment, id);
+    ``owner`` is the owner's tag (kept only in a signed ID: unsigned, nothing vouches for it)."""
     if len(copies) > MAX_COPIES - 1:
         raise ValueError(f"an ID carries at most {MAX_COPIES} copies")
     text = f"{_MAGIC}{provider_id}{_MODEL}{deployment}"
@@ -107,8 +126,14 @@ def encode_id(
         if ";" in copy_id or ";" in copy_deployment:
             raise ValueError("a copy's deployment or ID contains ';'")
         text += f";{model_field},{copy_deployment};{id_field},{copy_id}"
+    if secret is None:
+        owner = None
+    elif owner is not None:
+        if not owner or ";" in owner:
+            raise ValueError("an owner tag is non-empty and without ';'")
+        text += _OWN + owner
     if secret is not None:
-        text += _SIG + sign(secret, kind, provider_id, deployment, copies)
+        text += _SIG + sign(secret, kind, provider_id, deployment, copies, owner)
     b64 = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
     return _prefix_for(kind, provider_id) + b64
 
@@ -118,7 +143,7 @@ _NOT_BASE64 = re.compile(r"[^A-Za-z0-9_+/-]")
 # Fields after the deployment: our "sig", LiteLLM's identity-bound "sub", "tid" (and "sig").
 # Every field an ID may carry after its deployment, each once: our signature, LiteLLM's
 # identity fields, and the further copies of a file on several deployments.
-_FIELDS = frozenset({"sig", "sub", "tid", *(f for pair in COPY_FIELDS for f in pair)})
+_FIELDS = frozenset({"sig", "own", "sub", "tid", *(f for pair in COPY_FIELDS for f in pair)})
 
 
 def _unwrap(value: str) -> str | None:
@@ -211,8 +236,9 @@ def decode_id(
     if not secrets:
         # Nothing to verify against: the route is still readable, as LiteLLM reads it.
         return RoutedId(provider_id, deployment, signed=False, copies=copies)
+    owner = fields.get("own")
     for secret in secrets:
-        expected = sign(secret, kind, provider_id, deployment, copies)
+        expected = sign(secret, kind, provider_id, deployment, copies, owner)
         if hmac.compare_digest(tag.encode(), expected.encode()):
-            return RoutedId(provider_id, deployment, signed=True, copies=copies)
+            return RoutedId(provider_id, deployment, signed=True, copies=copies, owner=owner)
     raise InvalidId("the ID's signature does not match")

@@ -45,7 +45,10 @@ async def router_middleware(request: web.Request, handler: Handler) -> web.Strea
         if answer is None:
             try:
                 if request.match_info.handler not in PUBLIC_HANDLERS:
-                    bind_principal(state.keyring.authenticate(request))
+                    if state.keys_only:
+                        bind_principal(state.keyring.authenticate(request))
+                    else:
+                        bind_principal(await state.identify(request))
                 answer = await handler(request)
             except asyncio.CancelledError:
                 raise

@@ -17,10 +17,13 @@ from .jsoncodec import ANY as _value
 from .jsoncodec import ENCODER as _json
 from .jsoncodec import RAW_ITEMS as _items
 from .jsoncodec import RAW_OBJECT as _object
+from .ownership import NO_OWNER, OWNER_KEY, file_tag_of, untag_filename
 
-__all__ = ["Encoder", "ListPage", "rewrite_list", "rewrite_object"]
+__all__ = ["Encoder", "ListPage", "Owned", "rewrite_list", "rewrite_object", "take_tag"]
 
 Encoder = Callable[[Kind, str], str]
+# For a listing item's owner tag: the encoder for its IDs, or None to leave it out.
+Owned = Callable[[str | None], Encoder | None]
 
 
 FILE_ID_FIELDS = ("input_file_id", "output_file_id", "error_file_id")
@@ -48,10 +51,44 @@ def _rewrite(obj: dict[str, msgspec.Raw], kind: Kind, encode: Encoder) -> None:
             obj[name] = _encoded(obj[name], "file", encode)
 
 
-def rewrite_object(body: bytes, kind: Kind, encode: Encoder) -> bytes:
+def take_tag(obj: dict[str, msgspec.Raw], kind: Kind) -> str | None:
+    """Remove the router's owner tag from an answer's object; return it (ownership.py).
+
+    A file's tag leads its ``filename``; any other object's is its ``metadata[OWNER_KEY]``
+    (emptied metadata reads null, as for a batch created without any).
+    """
+    if kind == "file":
+        raw = obj.get("filename")
+        if raw is None:
+            return None
+        name = _value.decode(raw)
+        tag = file_tag_of(name)
+        if tag is not None and isinstance(name, str):
+            obj["filename"] = msgspec.Raw(_json.encode(untag_filename(name)))
+        return tag
+    raw = obj.get("metadata")
+    if raw is None:
+        return None
+    meta = _value.decode(raw)
+    if not isinstance(meta, dict) or OWNER_KEY not in meta:
+        return None
+    tag = meta.pop(OWNER_KEY)
+    obj["metadata"] = msgspec.Raw(_json.encode(meta or None))
+    return tag if isinstance(tag, str) else NO_OWNER
+
+
+def rewrite_object(body: bytes, kind: Kind, encode: Encoder, *, tagged: bool = False) -> bytes:
+    """``body`` with its IDs encoded; ``tagged``: the owner tag removed too."""
     obj = _decode_object(body)
+    if tagged:
+        take_tag(obj, kind)
     _rewrite(obj, kind, encode)
     return _json.encode(obj)
+
+
+def tag_of(body: bytes, kind: Kind) -> str | None:
+    """The owner tag an answer's object carries (None: none)."""
+    return take_tag(_decode_object(body), kind)
 
 
 @dataclass
@@ -61,6 +98,11 @@ class ListPage:
     obj: dict[str, msgspec.Raw]
     count: int
     has_more: bool
+    # The provider IDs: of the upstream page's last item (to continue after), and of the
+    # kept items' first and last (encoded), when a filter left items out.
+    upstream_last: str | None = None
+    items: list[msgspec.Raw] | None = None
+    kept_ids: list[str] | None = None
 
     def set(self, name: str, value: object) -> None:
         self.obj[name] = msgspec.Raw(_json.encode(value))
@@ -69,9 +111,14 @@ class ListPage:
         return _json.encode(self.obj)
 
 
-def rewrite_list(body: bytes, kind: Kind, encode: Encoder) -> ListPage:
+def rewrite_list(body: bytes, kind: Kind, encode: Encoder, owned: Owned | None = None) -> ListPage:
+    """A list page with its IDs encoded. With ``owned``: each item's owner tag is removed and
+    decides its encoder, or leaves the item out; ``first_id``/``last_id`` then name kept
+    items only (the caller sets them once it has filled its page)."""
     obj = _decode_object(body)
     items: list[msgspec.Raw] = []
+    kept_ids: list[str] = []
+    last: str | None = None
     if "data" in obj:
         try:
             raw_items = _items.decode(obj["data"])
@@ -79,11 +126,23 @@ def rewrite_list(body: bytes, kind: Kind, encode: Encoder) -> ListPage:
             raise UpstreamUnavailable("The upstream list answer has no data array.") from None
         for raw in raw_items:
             item = _decode_object(raw)
-            _rewrite(item, kind, encode)
+            item_encode = encode
+            if owned is not None:
+                pid = _value.decode(item["id"]) if "id" in item else None
+                last = pid if isinstance(pid, str) else last
+                chosen = owned(take_tag(item, kind))
+                if chosen is None:
+                    continue
+                item_encode = chosen
+            _rewrite(item, kind, item_encode)
+            if owned is not None:
+                kept_ids.append(_value.decode(item["id"]) if "id" in item else "")
             items.append(msgspec.Raw(_json.encode(item)))
         obj["data"] = msgspec.Raw(_json.encode(items))
+    has_more = "has_more" in obj and _value.decode(obj["has_more"]) is True
+    if owned is not None:
+        return ListPage(obj, len(items), has_more, last, items, kept_ids)
     for name in ("first_id", "last_id"):
         if name in obj:
             obj[name] = _encoded(obj[name], kind, encode)
-    has_more = "has_more" in obj and _value.decode(obj["has_more"]) is True
     return ListPage(obj, len(items), has_more)

@@ -13,6 +13,7 @@ from functools import lru_cache
 from aiohttp import web
 
 from .accounts import Account, Registry
+from .auth import reaches
 from .errors import BadRequest, NotFound, clip
 from .ids import InvalidId, Kind, RoutedId, decode_id
 
@@ -51,6 +52,10 @@ class Target:
     provider_id: str
     # Further copies of the same file (an upload to several deployments), in upload order.
     copies: tuple[tuple[Account, str], ...] = ()
+    # The owner tag the (signed) ID carries; None: no owner, or a raw ID.
+    owner: str | None = None
+    # A provider's own ID: its owner is known only from the object upstream.
+    raw: bool = False
 
     @property
     def holders(self) -> tuple[tuple[Account, str], ...]:
@@ -125,9 +130,12 @@ _decode_id_cached = lru_cache(maxsize=1024)(decode_id)
 
 def _decode(
     registry: Registry, value: str, kind: Kind, param: str
-) -> tuple[Account | None, str, Copies]:
-    """The account an ID routes to (None for a provider's own ID), the provider ID, and the
-    further copies a multi-copy ID names."""
+) -> tuple[Account | None, str, Copies, str | None]:
+    """The account an ID routes to (None for a provider's own ID), the provider ID, the
+    further copies a multi-copy ID names, and the owner tag it carries.
+
+    An ID of an object the caller does not own is a 404 like an ID that names nothing.
+    """
     config = registry.config
     try:
         decoded = (_decode_id_cached if len(value) <= _CACHED_ID_CHARS else decode_id)(
@@ -136,7 +144,10 @@ def _decode(
     except InvalidId as err:
         raise NotFound(f"No such {kind}: '{clip(value)}' ({err}).", param=param) from None
     if not isinstance(decoded, RoutedId):
-        return None, decoded.provider_id, ()
+        return None, decoded.provider_id, (), None
+    owner = decoded.owner if decoded.signed else None
+    if not reaches(config, owner):
+        raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
     account = registry.for_route(decoded.deployment)
     if account is None:
         raise NotFound(
@@ -152,15 +163,23 @@ def _decode(
                 param=param,
             )
         copies.append((holder, copy_id))
-    return account, decoded.provider_id, tuple(copies)
+    return account, decoded.provider_id, tuple(copies), owner
 
 
 def _target(
-    account: Account, provider_id: str, value: str, kind: Kind, param: str, copies: Copies = ()
+    account: Account,
+    provider_id: str,
+    value: str,
+    kind: Kind,
+    param: str,
+    copies: Copies = (),
+    owner: str | None = None,
+    *,
+    raw: bool,
 ) -> Target:
     if provider_id.strip(".") == "" or (copies and any(c.strip(".") == "" for _, c in copies)):
         raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
-    return Target(account, provider_id, copies)
+    return Target(account, provider_id, copies, owner, raw)
 
 
 def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, param: str) -> Target:
@@ -168,7 +187,8 @@ def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, pa
 
     A provider's own ID needs an account named by the selectors (or a default): else 404.
     """
-    account, provider_id, copies = _decode(registry, value, kind, param)
+    account, provider_id, copies, owner = _decode(registry, value, kind, param)
+    raw = account is None
     if account is None:
         account = choose_if_any(registry, sel)
         if account is None:
@@ -177,7 +197,7 @@ def resolve_id(registry: Registry, value: str, kind: Kind, sel: Selectors, *, pa
                 "provider's own ID, also pass 'model' to pick its account.",
                 param=param,
             )
-    return _target(account, provider_id, value, kind, param, copies)
+    return _target(account, provider_id, value, kind, param, copies, owner, raw=raw)
 
 
 def resolve_body_id(
@@ -187,7 +207,8 @@ def resolve_body_id(
 
     A provider's own ID with no account named is a 400 saying how to choose one.
     """
-    account, provider_id, copies = _decode(registry, value, kind, param)
+    account, provider_id, copies, owner = _decode(registry, value, kind, param)
+    raw = account is None
     if account is None:
         account = choose(registry, sel)
-    return _target(account, provider_id, value, kind, param, copies)
+    return _target(account, provider_id, value, kind, param, copies, owner, raw=raw)

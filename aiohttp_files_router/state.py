@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import aiohttp
+from aiohttp import web
 
 from .accounts import Account, Registry
-from .auth import KeyRing
+from .auth import Identity, KeyRing, presented_key
 from .config import RouterConfig
+from .errors import PermissionDenied, Unauthorized
+from .identities import Authenticate, JwtVerifier, host_identity
 from .ids import Kind, encode_id
 from .rewrite import Encoder
 
@@ -35,13 +38,56 @@ class RouterState:
     draining: bool = False  # shutdown has begun: readiness answers 503
     in_flight: int = 0  # requests inside the router's middleware now
     idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # in_flight == 0
-    _encoders: dict[Account, Encoder] = field(default_factory=dict, repr=False)
+    _encoders: dict[tuple[Account, str | None], Encoder] = field(default_factory=dict, repr=False)
+    # Identities from elsewhere than proxy keys: a host's callable, JWT bearer tokens.
+    authenticate: Authenticate | None = None
+    jwt: JwtVerifier | None = None
 
     @classmethod
-    def from_config(cls, config: RouterConfig) -> RouterState:
+    def from_config(
+        cls, config: RouterConfig, authenticate: Authenticate | None = None
+    ) -> RouterState:
         registry = Registry.from_config(config)
         _warn_shared_stores(config, registry)
-        return cls(config, registry, KeyRing.from_config(config))
+        state = cls(config, registry, KeyRing.from_config(config), authenticate=authenticate)
+        settings = config.files_router
+        if settings.jwt is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=settings.connect_timeout + 30.0, connect=settings.connect_timeout
+            )
+            state.jwt = JwtVerifier(settings.jwt, timeout)
+        return state
+
+    @property
+    def keys_only(self) -> bool:
+        """Whether proxy keys alone say who calls (the synchronous path)."""
+        return self.authenticate is None and self.jwt is None
+
+    async def identify(self, request: web.Request) -> Identity:
+        """Who calls, when a host's callable or JWTs say so (else ``keyring.authenticate``)."""
+        if self.authenticate is not None:
+            identity = await host_identity(self.authenticate, request)
+        else:
+            token = presented_key(request)
+            if self.jwt is not None and token is not None and self.jwt.looks_like(token):
+                identity = await self.jwt.identify(self.http, token)
+            elif not self.keyring.enabled:
+                # JWTs are configured: no token is no access, even with no proxy key.
+                raise Unauthorized(
+                    "Missing or incorrect bearer token: send 'Authorization: Bearer <JWT>'."
+                )
+            else:
+                identity = self.keyring.authenticate(request)
+        if (
+            self.config.files_router.ownership == "private"
+            and not identity.admin
+            and identity.owner is None
+        ):
+            raise PermissionDenied(
+                "This identity has no team: under private ownership, it could own nothing.",
+                code="no_team",
+            )
+        return identity
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -70,28 +116,39 @@ class RouterState:
             if account.provider is not None:
                 await account.provider.close()
 
-    def encoder(self, account: Account, copies: Sequence[tuple[Account, str]] = ()) -> Encoder:
+    def encoder(
+        self,
+        account: Account,
+        copies: Sequence[tuple[Account, str]] = (),
+        owner: str | None = None,
+    ) -> Encoder:
         """How IDs from ``account`` leave the router: encoded with its route, or raw (legacy).
 
-        ``copies`` are the same file's further (account, provider ID) copies, carried along.
+        ``copies`` are the same file's further (account, provider ID) copies, carried along;
+        ``owner`` is the owner tag the IDs carry (ownership.py), None for no owner.
         """
         if account.legacy:
             return _keep
         if copies:
-            return self._encoder(account.route, tuple([(a.route, pid) for a, pid in copies]))
-        found = self._encoders.get(account)  # one per account: most answers name no copies
+            return self._encoder(account.route, tuple([(a.route, pid) for a, pid in copies]), owner)
+        key = (account, owner)
+        found = self._encoders.get(key)  # most answers name no copies
         if found is None:
-            found = self._encoders[account] = self._encoder(account.route, ())
+            if len(self._encoders) > 4096:  # one per (account, team): bounded all the same
+                self._encoders.clear()
+            found = self._encoders[key] = self._encoder(account.route, (), owner)
         return found
 
-    def _encoder(self, route: str, routes: tuple[tuple[str, str], ...]) -> Encoder:
+    def _encoder(
+        self, route: str, routes: tuple[tuple[str, str], ...], owner: str | None
+    ) -> Encoder:
         secrets = self.config.id_secrets
         secret = secrets[0] if secrets else None
 
         def encode(kind: Kind, provider_id: str) -> str:
             if len(provider_id) > _CACHED_ID_CHARS:
-                return encode_id(kind, provider_id, route, secret, routes)
-            return _encode_id_cached(kind, provider_id, route, secret, routes)
+                return encode_id(kind, provider_id, route, secret, routes, owner)
+            return _encode_id_cached(kind, provider_id, route, secret, routes, owner)
 
         return encode
 

@@ -20,7 +20,9 @@ LIMITED = "sk-team-limited"
 async def keyed(start_router: RouterFactory, upstream: TestServer) -> TestServer:
     return await start_router(
         base_config(
-            upstream, keys=[{"key": LIMITED, "models": ["gpt-4o-other"]}, {"key": "sk-team-all"}]
+            upstream,
+            keys=[{"key": LIMITED, "models": ["gpt-4o-other"]}, {"key": "sk-team-all"}],
+            ownership="shared",  # the models' scope alone (test_teams.py: ownership)
         )
     )
 

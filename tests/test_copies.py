@@ -104,6 +104,7 @@ def world_config(w: World, **files_router: Any) -> dict[str, Any]:
         "files_router": {
             "id_secret": SECRET,
             "keys": [{"key": SCOPED, "models": ["oa-1", "gpt-4o-azure"]}],
+            "ownership": "shared",
             **files_router,
         },
     }

@@ -302,6 +302,7 @@ async def test_deployments_sharing_a_key_see_only_their_own_objects(
                 gemini_entry(gemini_server, "gemini-a"),
                 gemini_entry(gemini_server, "gemini-b"),
                 keys=keys,
+                ownership="shared",
             )
         )
     shared = [

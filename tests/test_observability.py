@@ -133,7 +133,10 @@ async def test_metrics_need_the_master_key_unless_public(
     start_router: RouterFactory, upstream: TestServer
 ) -> None:
     config = base_config(upstream)
-    config["files_router"] = {"keys": [{"key": "sk-scoped", "models": ["gpt-4o-litellm"]}]}
+    config["files_router"] = {
+        "keys": [{"key": "sk-scoped", "models": ["gpt-4o-litellm"]}],
+        "ownership": "shared",
+    }
     router = await start_router(config)
     async with aiohttp.ClientSession() as http:
         for headers in ({}, {"Authorization": "Bearer sk-scoped"}):

@@ -102,7 +102,9 @@ async def test_colliding_id_would_have_taken_the_other_models_traffic(
     aiohttp_server: ServerFactory, upstream: TestServer
 ) -> None:
     """The attack the check prevents: a key scoped to the public model reaching payroll."""
-    config = base_config(upstream, keys=[{"key": "sk-scoped", "models": ["gpt-4o-other"]}])
+    config = base_config(
+        upstream, keys=[{"key": "sk-scoped", "models": ["gpt-4o-other"]}], ownership="shared"
+    )
     config["model_list"][1]["model_info"] = {"id": "gpt-4o-litellm"}
     with pytest.raises(ConfigError):
         parse_config(config)
@@ -163,7 +165,11 @@ def test_deployments_sharing_an_account_across_key_scopes_are_named(
         {"key": "sk-all", "models": ["team-a", "team-b", "azure-a", "azure-b"]},
     ]
     with caplog.at_level(logging.WARNING, logger="aiohttp_files_router"):
-        create_app(parse_config({"model_list": entries, "files_router": {"keys": keys}}))
+        create_app(
+            parse_config(
+                {"model_list": entries, "files_router": {"keys": keys, "ownership": "shared"}}
+            )
+        )
     shared = [
         r.getMessage() for r in caplog.records if "share one provider store" in r.getMessage()
     ]
@@ -176,5 +182,9 @@ def test_deployments_sharing_an_account_across_key_scopes_are_named(
     caplog.clear()
     same_scope = [{"key": "sk-ab", "models": ["team-a", "team-b", "azure-a", "azure-b"]}]
     with caplog.at_level(logging.WARNING, logger="aiohttp_files_router"):
-        create_app(parse_config({"model_list": entries, "files_router": {"keys": same_scope}}))
+        create_app(
+            parse_config(
+                {"model_list": entries, "files_router": {"keys": same_scope, "ownership": "shared"}}
+            )
+        )
     assert not [r for r in caplog.records if "share one provider store" in r.getMessage()]

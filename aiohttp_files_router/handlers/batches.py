@@ -11,7 +11,10 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from ..auth import write_tag
 from ..errors import BadRequest, RouterError, clip, for_log
+from ..ownership import OWNER_KEY
+from ..providers import Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target
 from ..upstream import UpstreamReply
 from .common import (
@@ -19,9 +22,12 @@ from .common import (
     by_path_id,
     json_body,
     list_pages,
+    owned,
+    passthrough,
     reply_object,
     request_selectors,
     router_state,
+    upstream_tag,
 )
 from .copies import holders_for, unavailable
 
@@ -68,19 +74,49 @@ async def create_batch(request: web.Request) -> web.Response:
         if not isinstance(value, str):
             raise BadRequest(f"'{name}' must be a string.", param=name)
     sel = request_selectors(request, body)
-    target = body_target_for(request, body["input_file_id"], "file", sel, param="input_file_id")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be an object of strings.", param="metadata")
+    if metadata and OWNER_KEY in metadata:
+        raise BadRequest(
+            f"'metadata' key '{OWNER_KEY}' is reserved: the router keeps the batch's owner there.",
+            param="metadata",
+        )
+    value = body["input_file_id"]
+    target = body_target_for(request, value, "file", sel, param="input_file_id")
+    target, fetched = await owned(request, target, "file", value, "input_file_id")
+    if fetched is not None and not fetched.ok:
+        return passthrough(fetched)
     forwarded = {k: v for k, v in body.items() if k not in (MODEL_FIELD, LEGACY_FIELD)}
     if target.copies:
         return await _spread(request, target, sel.model, forwarded)
     forwarded["input_file_id"] = target.provider_id
     try:
         provider = target.account.require()
+        forwarded = _tagged(request, provider, forwarded)
         reply = await _while_connected(request, provider.create_batch(state.http, forwarded))
     except RouterError as err:
         # An adapter names the input file by its provider ID; the client knows it by ours.
         err.message = err.message.replace(target.provider_id, body["input_file_id"])
         raise
-    return reply_object(state, target.account, reply, "batch")
+    return reply_object(state, target.account, reply, "batch", owner=write_tag(state.config))
+
+
+def _tagged(request: web.Request, provider: Provider, body: dict[str, Any]) -> dict[str, Any]:
+    """The create body with the caller's owner tag in its metadata (ownership.py)."""
+    tag = upstream_tag(router_state(request), provider)
+    if tag is None:
+        return body
+    metadata = dict(body.get("metadata") or {})
+    room = provider.metadata_pairs
+    if room is not None and len(metadata) >= room:
+        raise BadRequest(
+            f"'metadata' holds at most {room - 1} pairs here: the router keeps the batch's "
+            "owner in one more.",
+            param="metadata",
+        )
+    metadata[OWNER_KEY] = tag
+    return {**body, "metadata": metadata}
 
 
 async def _spread(
@@ -108,7 +144,10 @@ async def _spread(
         try:
             reply = await _while_connected(
                 request,
-                account.require().create_batch(state.http, {**body, "input_file_id": provider_id}),
+                account.require().create_batch(
+                    state.http,
+                    _tagged(request, account.require(), {**body, "input_file_id": provider_id}),
+                ),
             )
         except RouterError as err:
             # An adapter names the input file by its provider ID; the client knows it by ours.
@@ -139,7 +178,7 @@ async def _spread(
             account.route,
             reply.status,
         )
-        return reply_object(state, account, reply, "batch")
+        return reply_object(state, account, reply, "batch", owner=write_tag(state.config))
     raise AssertionError("unreachable: the last holder answers or raises")
 
 

@@ -11,28 +11,34 @@ import msgspec
 from aiohttp import web
 
 from ..accounts import Account
-from ..auth import authorize, current_principal
-from ..errors import BadRequest, RouterError
-from ..ids import Kind
+from ..auth import authorize, current_principal, reaches, sees_all, tags_of, write_tag
+from ..config import RouterConfig
+from ..errors import BadRequest, NotFound, RouterError, clip
+from ..ids import Kind, kind_prefix
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
 from ..keys import state_of
+from ..ownership import NO_OWNER, is_sealed, open_cursor, seal_cursor
 from ..providers import Provider
-from ..rewrite import rewrite_list, rewrite_object
+from ..rewrite import Encoder, ListPage, rewrite_list, rewrite_object, tag_of
 from ..selection import Selectors, Target, choose, resolve_body_id, resolve_id, selectors
 from ..state import RouterState
 from ..upstream import UpstreamReply
 
 __all__ = [
+    "OWNED_KINDS",
     "by_path_id",
+    "id_owner",
     "json_body",
     "list_pages",
+    "owned",
     "passthrough",
     "relaying",
     "reply_object",
     "request_selectors",
     "router_state",
     "target_for",
+    "upstream_tag",
 ]
 
 JSON_BODY_LIMIT = 1024 * 1024
@@ -43,6 +49,56 @@ IdCall = Callable[[Provider, aiohttp.ClientSession, str], Awaitable[UpstreamRepl
 
 def router_state(request: web.Request) -> RouterState:
     return state_of(request)
+
+
+# How to fetch one object of each kind that has owners: the call a raw provider ID's owner
+# tag is read from. A kind added here gets the same checks as files and batches.
+OWNED_KINDS: dict[str, IdCall] = {
+    "file": lambda provider, http, pid: provider.retrieve_file(http, pid),
+    "batch": lambda provider, http, pid: provider.retrieve_batch(http, pid),
+}
+
+
+def upstream_tag(state: RouterState, provider: Provider) -> str | None:
+    """The owner tag a new object of the caller's gets upstream (ownership.py); None: none
+    is written (no id_secret, or an adapter that keeps no tags)."""
+    if not provider.keeps_owner_tags or not state.config.id_secrets:
+        return None
+    return write_tag(state.config) or NO_OWNER
+
+
+def id_owner(tag: str | None) -> str | None:
+    """The owner an ID carries for an object tagged ``tag`` upstream."""
+    return None if tag is None or tag == NO_OWNER else tag
+
+
+async def owned(
+    request: web.Request, target: Target, kind: Kind, value: str, param: str
+) -> tuple[Target, UpstreamReply | None]:
+    """``target`` once the caller may have it, and the object's answer when it was fetched.
+
+    A raw provider ID from a caller who does not see every object is looked up upstream:
+    served only when the object's owner tag is the caller's, else a 404 like a missing one.
+    Signed IDs were checked already (selection.py), with no upstream call.
+    """
+    state = router_state(request)
+    if not target.raw or sees_all(state.config):
+        return target, None
+    provider = target.account.require()
+    fetch = OWNED_KINDS.get(kind)
+    if fetch is None or not provider.keeps_owner_tags:
+        raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
+    reply = await fetch(provider, state.http, target.provider_id)
+    if not reply.ok:
+        if reply.status == 404:
+            raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
+        return target, reply
+    with relaying(reply):
+        tag = tag_of(reply.body, kind)
+    if not reaches(state.config, tag):
+        raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
+    owner = id_owner(tag)
+    return Target(target.account, target.provider_id, target.copies, owner, raw=True), reply
 
 
 async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
@@ -145,13 +201,17 @@ def reply_object(
     reply: UpstreamReply,
     kind: Kind,
     copies: Sequence[tuple[Account, str]] = (),
+    owner: str | None = None,
 ) -> web.Response:
-    """``reply`` with its IDs encoded for ``account`` (and a file's further ``copies``)."""
+    """``reply`` with its IDs encoded for ``account`` (and a file's further ``copies``), each
+    carrying ``owner``; the router's owner tag removed."""
     if not reply.ok:
         return passthrough(reply)
     with relaying(reply):
-        encoder = state.encoder(account, copies)
-        return passthrough(reply, rewrite_object(reply.body, kind, encoder))
+        encoder = state.encoder(account, copies, owner)
+        provider = account.provider
+        tagged = provider is not None and provider.keeps_owner_tags
+        return passthrough(reply, rewrite_object(reply.body, kind, encoder, tagged=tagged))
 
 
 async def by_path_id(
@@ -167,9 +227,13 @@ async def by_path_id(
     state = router_state(request)
     body = await json_body(request, required=False)
     sel = request_selectors(request, body)
-    target = target_for(request, request.match_info[param], kind, sel, param=param)
+    value = request.match_info[param]
+    target = target_for(request, value, kind, sel, param=param)
+    target, fetched = await owned(request, target, kind, value, param)
+    if fetched is not None and not fetched.ok:
+        return passthrough(fetched)
     reply = await call(target.account.require(), state.http, target.provider_id)
-    return reply_object(state, target.account, reply, kind)
+    return reply_object(state, target.account, reply, kind, owner=target.owner)
 
 
 def _merged(state: RouterState, sel: Selectors) -> list[Account]:
@@ -200,6 +264,9 @@ def _limit(query: Mapping[str, str], low: int, high: int) -> None:
         )
 
 
+_PAGE_DEFAULTS = {"file": 10000, "batch": 20}
+
+
 async def list_pages(
     request: web.Request,
     kind: Kind,
@@ -210,7 +277,8 @@ async def list_pages(
     """One page of a listing, walking the accounts of a shared model_name one after another.
 
     The ``after`` cursor is an ID we issued, so it pins the account to continue from; when an
-    account runs out, the next in the group starts from its beginning.
+    account runs out, the next in the group starts from its beginning. A caller who does not
+    see every object gets its own only (``_filtered``).
     """
     state = router_state(request)
     query = request.query
@@ -221,8 +289,21 @@ async def list_pages(
     sel = request_selectors(request, body)
     after = query.get("after")
     merged = _merged(state, sel)
-    if after:
+    filtering = not sees_all(state.config)
+    prefix = kind_prefix(kind)
+    if after and filtering and is_sealed(after, prefix):
+        found = open_cursor(
+            after, prefix, state.config.id_secrets, tags_of(state.config, current_principal())
+        )
+        account_or_none = None if found is None else state.registry.for_route(found[0])
+        if found is None or account_or_none is None:
+            raise NotFound(f"No such {kind}: '{clip(after)}'.", param="after")
+        account, cursor = account_or_none, found[1] or None
+    elif after:
         target = resolve_id(state.registry, after, kind, sel, param="after")
+        target, fetched = await owned(request, target, kind, after, "after")
+        if fetched is not None and not fetched.ok:
+            return passthrough(fetched)
         account, cursor = target.account, target.provider_id
     elif merged:
         account, cursor = merged[0], None
@@ -231,6 +312,9 @@ async def list_pages(
     in_merged = bool(merged) and account in merged
     group = merged if in_merged else state.registry.group_of(sel.model, account)
     params = {k: query[k] for k in forwarded if k in query and k != "after"}
+    if filtering:
+        limit = int(query.get("limit") or _PAGE_DEFAULTS.get(kind, 20))
+        return await _filtered(request, kind, call, group, account, cursor, params, limit)
     while True:
         authorize(account)
         page = dict(params)
@@ -242,10 +326,124 @@ async def list_pages(
         position = group.index(account)
         more_accounts = position + 1 < len(group)
         with relaying(reply):
-            listing = rewrite_list(reply.body, kind, state.encoder(account))
+            listing = rewrite_list(
+                reply.body, kind, state.encoder(account), _all_owners(state, account)
+            )
         if listing.count == 0 and not listing.has_more and more_accounts:
             account, cursor = group[position + 1], None
             continue
         if more_accounts and not listing.has_more:
             listing.set("has_more", True)
+        if listing.kept_ids is not None:
+            _ends(listing)
         return passthrough(reply, listing.encode())
+
+
+def _all_owners(
+    state: RouterState, account: Account
+) -> Callable[[str | None], Encoder | None] | None:
+    """For a caller who sees every object: each item's IDs carry the item's own owner."""
+    provider = account.provider
+    if provider is None or not provider.keeps_owner_tags:
+        return None
+    return lambda tag: state.encoder(account, owner=id_owner(tag))
+
+
+def _ends(listing: ListPage) -> None:
+    """first_id and last_id: the page's own first and last items (IDs encoded already)."""
+    ids = listing.kept_ids or []
+    listing.set("first_id", ids[0] if ids else None)
+    listing.set("last_id", ids[-1] if ids else None)
+
+
+async def _filtered(
+    request: web.Request,
+    kind: Kind,
+    call: ListCall,
+    group: Sequence[Account],
+    account: Account,
+    cursor: str | None,
+    params: Mapping[str, str],
+    limit: int,
+) -> web.Response:
+    """A page of the caller's own objects, filled from upstream pages by their owner tags.
+
+    At most ``files_router.list_scan_pages`` upstream pages per request: when the bound is
+    hit the page may be short (``has_more: true``). ``first_id``/``last_id`` name only items
+    on the page; an empty page that must go on carries a sealed cursor (ownership.py) that
+    names no object. Accounts whose adapter keeps no owner tags show no objects here.
+    """
+    state = router_state(request)
+    config = state.config
+    mine = set(tags_of(config, current_principal()))
+    bound = config.files_router.list_scan_pages
+    kept: list[msgspec.Raw] = []
+    kept_ids: list[str] = []
+    last: ListPage | None = None
+    last_reply: UpstreamReply | None = None
+    scans = 0
+    more = False
+    position = cursor  # where the scan stands in ``account`` (None: its start)
+    while True:
+        authorize(account)
+        provider = account.require()
+        listing: ListPage | None = None
+        if provider.keeps_owner_tags and mine:
+            page = dict(params)
+            if position is not None:
+                page["after"] = position
+            reply = await call(provider, state.http, page)
+            scans += 1
+            if not reply.ok:
+                return passthrough(reply)
+
+            def choose_item(tag: str | None, account: Account = account) -> Encoder | None:
+                return state.encoder(account, owner=tag) if tag in mine else None
+
+            with relaying(reply):
+                listing = rewrite_list(reply.body, kind, state.encoder(account), choose_item)
+            last, last_reply = listing, reply
+            room = limit - len(kept)
+            items, ids = listing.items or [], listing.kept_ids or []
+            kept += items[:room]
+            kept_ids += ids[:room]
+            if len(items) > room or (len(items) == room and listing.has_more):
+                more = True
+                break
+            if listing.has_more and listing.upstream_last is not None:
+                position = listing.upstream_last
+                if scans >= bound:
+                    more = True
+                    break
+                continue
+        index = group.index(account)
+        if index + 1 >= len(group):
+            break
+        if kept:
+            more = True  # the next account starts on the next page: cursors name this one's
+            break
+        account, position = group[index + 1], None
+        if scans >= bound:
+            more = True
+            break
+    obj: dict[str, msgspec.Raw] = {} if last is None else last.obj
+    result = ListPage(obj, len(kept), more)
+    result.set("object", "list")
+    result.set("data", kept)
+    first = kept_ids[0] if kept_ids else None
+    final = kept_ids[-1] if kept_ids else None
+    if not kept and more:
+        secret = config.id_secrets[0]
+        prefix = kind_prefix(kind)
+        final = seal_cursor(prefix, secret, _written(config), account.route, position or "")
+    result.set("first_id", first)
+    result.set("last_id", final)
+    result.set("has_more", more)
+    if last_reply is None:
+        return web.Response(body=result.encode(), content_type="application/json")
+    return passthrough(last_reply, result.encode())
+
+
+def _written(config: RouterConfig) -> str:
+    tags = tags_of(config, current_principal())
+    return tags[0]

@@ -19,7 +19,7 @@ import msgspec
 from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
-from ..auth import authorize
+from ..auth import authorize, write_tag
 from ..batchcheck import check_batch_file
 from ..errors import (
     BadRequest,
@@ -32,11 +32,12 @@ from ..errors import (
 from ..fanout import Fanout
 from ..ids import MAX_COPIES
 from ..observe import client_gone
+from ..ownership import tagged_filename
 from ..providers import FileUpload
 from ..providers.base import BatchRules
 from ..selection import Target
 from ..upstream import UpstreamReply
-from .common import passthrough, reply_object, router_state
+from .common import passthrough, reply_object, router_state, upstream_tag
 
 __all__ = [
     "TARGETS_FIELD",
@@ -182,15 +183,17 @@ async def fan_out(
     providers = [a.require() for a in accounts]
     chunks = batch_checked(request, fields, [p.batch_rules for p in providers], chunks)
     fan = Fanout(chunks, len(accounts))
+    filename = part.filename or "upload"
+    tags = [upstream_tag(state, p) for p in providers]
     uploads = [
         FileUpload(
             fields=fields,
-            filename=part.filename or "upload",
+            filename=filename if tag is None else tagged_filename(filename, tag),
             content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
             chunks=branch,
             spool_dir=state.config.files_router.spool_dir,
         )
-        for branch in fan.branches()
+        for branch, tag in zip(fan.branches(), tags, strict=True)
     ]
     tasks = [
         asyncio.create_task(provider.create_file(state.http, upload))
@@ -248,7 +251,7 @@ async def fan_out(
     logger.info(
         "fan-out upload stored on %s", ", ".join(f"{a.route} ({for_log(pid)})" for a, pid in ids)
     )
-    return reply_object(state, first, first_reply, "file", copies)
+    return reply_object(state, first, first_reply, "file", copies, write_tag(state.config))
 
 
 def _failure(

@@ -10,11 +10,12 @@ import msgspec
 from aiohttp import BodyPartReader, hdrs, web
 
 from ..accounts import Account
-from ..auth import authorize
+from ..auth import authorize, write_tag
 from ..context import stamp_request_id
 from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
 from ..observe import client_gone
+from ..ownership import tagged_filename
 from ..providers import FileUpload, Provider
 from ..rewrite import rewrite_object
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, choose_if_any, selectors
@@ -23,12 +24,14 @@ from ..upstream import STREAM_BUFFER, ContentStream, UpstreamReply, accepted_cod
 from .common import (
     json_body,
     list_pages,
+    owned,
     passthrough,
     relaying,
     reply_object,
     request_selectors,
     router_state,
     target_for,
+    upstream_tag,
 )
 from .copies import (
     TARGETS_FIELD,
@@ -55,9 +58,12 @@ async def _send(
     part: BodyPartReader,
     chunks: AsyncIterator[bytes],
 ) -> UpstreamReply:
+    state = router_state(request)
+    filename = part.filename or "upload"
+    tag = upstream_tag(state, provider)
     file = FileUpload(
         fields=fields,
-        filename=part.filename or "upload",
+        filename=filename if tag is None else tagged_filename(filename, tag),
         content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
         chunks=batch_checked(request, fields, [provider.batch_rules], chunks),
         spool_dir=router_state(request).config.files_router.spool_dir,
@@ -133,7 +139,7 @@ async def create_file(request: web.Request) -> web.Response:
     if account is not None and "purpose" in upload.fields:
         reply = await _create_streamed(request, upload, part, early, account)
         await _still_wanted(request, account, reply)
-        return reply_object(state, account, reply, "file")
+        return reply_object(state, account, reply, "file", owner=write_tag(state.config))
     return await _create_spooled(request, upload, part)
 
 
@@ -167,7 +173,7 @@ async def _create_spooled(
         account = choose(state.registry, sel)
         reply = await _forward(request, account, fields, part, spool.chunks())
         await _still_wanted(request, account, reply)
-        return reply_object(state, account, reply, "file")
+        return reply_object(state, account, reply, "file", owner=write_tag(state.config))
     finally:
         spool.close()
 
@@ -229,19 +235,23 @@ async def _discard(request: web.Request, account: Account, reply: UpstreamReply)
         logger.warning("account %s: could not remove a refused upload", account.route)
 
 
-async def _copied_target(request: web.Request) -> Target:
+async def _copied_target(request: web.Request) -> tuple[Target, UpstreamReply | None]:
     """The authorized target of the path's file ID (``target.copies`` when it names several
-    copies); the request's JSON body may name a raw ID's ``model``, as openai SDK 1.x sent it."""
+    copies); the request's JSON body may name a raw ID's ``model``, as openai SDK 1.x sent it.
+    With it, the file's answer when a raw ID's owner had to be read from it."""
     body = await json_body(request, required=False)
     value = request.match_info[FILE_ID]
-    return target_for(request, value, "file", request_selectors(request, body), param=FILE_ID)
+    target = target_for(request, value, "file", request_selectors(request, body), param=FILE_ID)
+    return await owned(request, target, "file", value, FILE_ID)
 
 
-def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> web.Response:
+def _as_sent(
+    request: web.Request, account: Account, reply: UpstreamReply, owner: str | None = None
+) -> web.Response:
     """A copy's answer with its ``id`` shown as the ID the client sent (naming every copy)."""
     state = router_state(request)
     sent = request.match_info[FILE_ID]
-    own = state.encoder(account)
+    own = state.encoder(account, owner=owner)
     served = provider_id_of(reply)
 
     def encode(kind: Kind, provider_id: str) -> str:
@@ -249,16 +259,19 @@ def _as_sent(request: web.Request, account: Account, reply: UpstreamReply) -> we
 
     if not reply.ok:
         return passthrough(reply)
+    tagged = account.provider is not None and account.provider.keeps_owner_tags
     with relaying(reply):
-        return passthrough(reply, rewrite_object(reply.body, "file", encode))
+        return passthrough(reply, rewrite_object(reply.body, "file", encode, tagged=tagged))
 
 
 async def retrieve_file(request: web.Request) -> web.Response:
-    target = await _copied_target(request)
+    target, fetched = await _copied_target(request)
     state = router_state(request)
     if not target.copies:
-        reply = await target.account.require().retrieve_file(state.http, target.provider_id)
-        return reply_object(state, target.account, reply, "file")
+        reply = fetched or await target.account.require().retrieve_file(
+            state.http, target.provider_id
+        )
+        return reply_object(state, target.account, reply, "file", owner=target.owner)
     http = state.http
     holders = holders_for(target)
     for n, (account, provider_id) in enumerate(holders, 1):
@@ -274,16 +287,18 @@ async def retrieve_file(request: web.Request) -> web.Response:
         if n < len(holders) and unavailable(reply, None):
             logger.warning("retrieve: copy on %s answered %d", account.route, reply.status)
             continue
-        return _as_sent(request, account, reply)
+        return _as_sent(request, account, reply, target.owner)
     raise AssertionError("unreachable: the last copy answers or raises")
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    target = await _copied_target(request)
+    target, fetched = await _copied_target(request)
+    if fetched is not None and not fetched.ok:
+        return passthrough(fetched)
     state = router_state(request)
     if not target.copies:
         reply = await target.account.require().delete_file(state.http, target.provider_id)
-        return reply_object(state, target.account, reply, "file")
+        return reply_object(state, target.account, reply, "file", owner=target.owner)
     for account, _ in target.holders:
         authorize(account)  # deleting some copies but not others would strand them
     http = state.http
@@ -310,7 +325,7 @@ async def delete_file(request: web.Request) -> web.Response:
     deleted = [(account, r) for account, r in gone if r.ok]
     if not deleted:
         return passthrough(gone[0][1])  # every copy was gone already: the first 404
-    return _as_sent(request, *deleted[0])
+    return _as_sent(request, *deleted[0], target.owner)
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -324,9 +339,11 @@ async def list_files(request: web.Request) -> web.Response:
 
 
 async def file_content(request: web.Request) -> web.StreamResponse:
-    target = target_for(
-        request, request.match_info[FILE_ID], "file", request_selectors(request, {}), param=FILE_ID
-    )
+    value = request.match_info[FILE_ID]
+    target = target_for(request, value, "file", request_selectors(request, {}), param=FILE_ID)
+    target, fetched = await owned(request, target, "file", value, FILE_ID)
+    if fetched is not None and not fetched.ok:
+        return passthrough(fetched)
     holders = holders_for(target)
     for n, (account, provider_id) in enumerate(holders, 1):
         try:

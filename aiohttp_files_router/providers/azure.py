@@ -209,6 +209,10 @@ class AzureProvider(Provider):
     """Azure OpenAI: OpenAI's API (``self.api``, in Azure's dialect) plus what Azure needs
     around it: a processed input file before a batch, endpoints its batches leave out."""
 
+    # As OpenAI: the file's filename and the batch's metadata come back as sent (Azure
+    # OpenAI REST reference, Files - Upload; Batch - Create "metadata", 16 pairs).
+    keeps_owner_tags = True
+    metadata_pairs = 16
     # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
     # or responses; every row's body.model is set to the deployment here, so rows need none.
     batch_rules = BatchRules(

@@ -19,12 +19,36 @@ import aiohttp
 import msgspec
 
 from ..errors import RouterError
+from ..ownership import FILE_TAG, OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
 from ..uploads import EXPIRY_SECONDS
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 
-__all__ = ["AccountSetup", "BatchRules", "FileUpload", "Provider", "ProviderError", "ProviderSpec"]
+__all__ = [
+    "AccountSetup",
+    "BatchRules",
+    "FileUpload",
+    "Provider",
+    "ProviderError",
+    "ProviderSpec",
+    "owner_metadata",
+    "owner_tag_of",
+]
+
+
+def owner_tag_of(body: Mapping[str, Any]) -> str | None:
+    """The owner tag the router put in a batch create body (``metadata[OWNER_KEY]``), for an
+    adapter that keeps it in its provider's own place (a label, a name)."""
+    metadata = body.get("metadata")
+    tag = metadata.get(OWNER_KEY) if isinstance(metadata, Mapping) else None
+    return tag if isinstance(tag, str) and FILE_TAG.fullmatch(f"fro-{tag}.") else None
+
+
+def owner_metadata(tag: str | None) -> dict[str, str] | None:
+    """The answer's ``metadata`` handing a kept owner tag back to the router (None: none)."""
+    return None if tag is None else {OWNER_KEY: tag}
+
 
 P = TypeVar("P", bound=ProviderParams)
 
@@ -108,6 +132,17 @@ class Provider(abc.ABC):
     # The batch input files this provider accepts (endpoints, limits, whether rows name a
     # model); the router checks an upload of purpose=batch against them as it streams.
     batch_rules: ClassVar[BatchRules] = BatchRules(frozenset())
+    # Owner tags (ownership.py): whether this adapter stores the ones the router gives it
+    # (an upload's ``filename`` prefix, a create body's ``metadata[OWNER_KEY]``, as the
+    # handlers set them) with the object upstream and gives them back in its answers (the
+    # same places; the handlers strip them). An adapter may keep them where its provider
+    # keeps something per object (a label, a name: ``owner_tag_of``, ``owner_metadata``).
+    # Without them, a non-admin under private ownership reaches this account's objects only
+    # through the router's signed IDs: raw provider IDs are 404s and listings show none of
+    # its objects. A kind whose tag an adapter does not keep (a batch, say) is treated so.
+    keeps_owner_tags: ClassVar[bool] = False
+    # How many metadata pairs a batch may carry here (None: no limit the router knows).
+    metadata_pairs: ClassVar[int | None] = None
 
     @property
     def secrets(self) -> tuple[str, ...]:

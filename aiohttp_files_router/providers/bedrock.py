@@ -44,6 +44,7 @@ from ..errors import AccountUnavailable, BadRequest, NotFound, for_log
 from ..errors import error_body as error_body_bytes
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
+from ..ownership import file_tag_of, tagged_filename
 from ..params import ProviderParams
 from ..upstream import (
     UPSTREAM_REQUEST_ID,
@@ -53,7 +54,16 @@ from ..upstream import (
     read_body,
     redact,
 )
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import (
+    AccountSetup,
+    BatchRules,
+    FileUpload,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    owner_metadata,
+    owner_tag_of,
+)
 from .chat_rows import CHAT_URL, chat_row
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
@@ -458,10 +468,21 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
+def _output_tag(out_uri: str) -> str | None:
+    """The owner tag a job's output directory carries (``.../batch-output/fro-<tag>.x/``)."""
+    return file_tag_of(out_uri.rstrip("/").rsplit("/", 1)[-1])
+
+
 class BedrockProvider(Provider):
     # Chat rows only, mapped to the deployment's model (rows need no body.model); Bedrock's
     # records and input size quotas.
     batch_rules = BatchRules(BATCH_ENDPOINTS, BATCH_MAX_LINES, BATCH_MAX_BYTES, needs_model=False)
+    # Owner tags: an upload's filename is kept in its object's user metadata (S3: at most
+    # 2 KB, MAX_FILENAME_META cuts the quoted name, after the tag that leads it); a batch's
+    # tag names its output directory, ``batch-output/fro-<tag>.<random>/`` (Bedrock's S3Uri
+    # takes [-!_*'().a-zA-Z0-9/], 1024 characters), which GetModelInvocationJob and
+    # ListModelInvocationJobs answer; the job's tags are not answered by either.
+    keeps_owner_tags = True
 
     def __init__(self, setup: AccountSetup[BedrockParams]):
         params = setup.params
@@ -866,7 +887,7 @@ class BedrockProvider(Provider):
             "error_file_id": None,
             "created_at": unix_seconds(job.get("submitTime")) or 0,
             "request_counts": counts,
-            "metadata": None,
+            "metadata": owner_metadata(_output_tag(out_uri)),
             "errors": None,
         }
         if job.get("jobExpirationTime"):
@@ -927,7 +948,9 @@ class BedrockProvider(Provider):
                 param="input_file_id",
                 code="too_few_records",
             )
-        output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}/")
+        tag = owner_tag_of(body)
+        owner = "" if tag is None else tagged_filename("", tag)
+        output = self.bucket.uri(f"{self.root}batch-output/{owner}{random.token_hex(8)}/")
         out_cfg: dict[str, Any] = {"s3Uri": output}
         if self.kms_key:
             out_cfg["s3EncryptionKeyId"] = self.kms_key

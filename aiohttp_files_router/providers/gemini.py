@@ -41,9 +41,19 @@ from ..errors import BadRequest, NotFound, RouterError, UpstreamUnavailable, for
 from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
+from ..ownership import file_tag_of, tagged_filename
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import (
+    AccountSetup,
+    BatchRules,
+    FileUpload,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    owner_metadata,
+    owner_tag_of,
+)
 from .chat_rows import CHAT_URL, chat_row
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
@@ -136,6 +146,12 @@ class GeminiProvider(Provider):
     # (ai.google.dev/gemini-api/docs/batch-mode); it documents no request count, so the
     # router's default bound on lines stays.
     batch_rules = BatchRules(frozenset((CHAT_URL,)), max_bytes=2 * 1024**3, needs_model=False)
+    # Owner tags: an upload's filename is kept in the File's displayName after the
+    # deployment's prefix (at most 512 characters, MAX_DISPLAY_NAME: the tag is 37 and leads
+    # the filename, so a cut keeps it); a batch's tag leads its displayName after the prefix
+    # too (GenerateContentBatch has no labels or metadata). Responses files Gemini names
+    # itself carry none.
+    keeps_owner_tags = True
     # The Gemini API documents no header for a caller's request ID.
 
     def __init__(self, setup: AccountSetup[GeminiParams]):
@@ -556,7 +572,9 @@ class GeminiProvider(Provider):
             "error_file_id": None,
             "created_at": unix_seconds(batch.get("createTime")) or 0,
             "request_counts": {"total": total, "completed": done, "failed": failed},
-            "metadata": None,
+            "metadata": owner_metadata(
+                file_tag_of(str(batch.get("displayName") or "").removeprefix(self.prefix))
+            ),
         }
         ended = ENDED_AT.get(status)
         if ended and batch.get("endTime"):
@@ -607,9 +625,11 @@ class GeminiProvider(Provider):
                 "input_file_id must be a file uploaded with purpose=batch.",
                 param="input_file_id",
             )
+        tag = owner_tag_of(body)
+        owner = "" if tag is None else tagged_filename("", tag)
         job = {
             "batch": {
-                "displayName": f"{self.prefix}batch-{random.token_hex(6)}",
+                "displayName": f"{self.prefix}{owner}batch-{random.token_hex(6)}",
                 "inputConfig": {"fileName": f"files/{input_id}"},
             }
         }

@@ -81,6 +81,10 @@ class OpenAIProvider(Provider):
     # Documented in the API reference ("Debugging requests"): the client may send its own ID
     # in X-Client-Request-Id; every answer carries OpenAI's ID in x-request-id. Azure OpenAI
     # documents both the same way.
+    # The upload's filename and the batch's metadata are stored as sent and answered back
+    # (API reference: File.filename; Batch.metadata, 16 pairs, keys <= 64, values <= 512).
+    keeps_owner_tags = True
+    metadata_pairs = 16
     # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
     batch_rules = BatchRules(
         frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))

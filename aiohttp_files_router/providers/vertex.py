@@ -29,10 +29,20 @@ from yarl import URL
 from ..errors import BadRequest, NotFound, for_log
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
+from ..ownership import OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
 from ..upstream import UPSTREAM_REQUEST_ID, Called, ContentStream, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import (
+    AccountSetup,
+    BatchRules,
+    FileUpload,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    owner_metadata,
+    owner_tag_of,
+)
 from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object
 from .google_auth import GoogleToken, load_service_account
@@ -75,6 +85,12 @@ def _label_value(route: str) -> str:
     return "h-" + hashlib.sha256(route.encode()).hexdigest()[:40]
 
 
+def _owner_label(job: Mapping[str, Any]) -> str | None:
+    labels = job.get("labels")
+    tag = labels.get(OWNER_KEY) if isinstance(labels, dict) else None
+    return tag if isinstance(tag, str) else None
+
+
 def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     """An OpenAI-shaped answer made from ``source``, relaying its headers."""
     return UpstreamReply(200, _json.encode(obj), source.headers)
@@ -109,6 +125,11 @@ class VertexProvider(Provider):
     # Rows become GenerateContent requests for the configured model (vertex_rows): only chat
     # completions map, and the model comes from the account, not the row.
     batch_rules = BatchRules(frozenset((CHAT_URL,)), needs_model=False)
+    # Owner tags: an upload's filename is kept in its object's custom metadata (GCS: at most
+    # 8 KiB of custom metadata per object), a batch's tag as the job label OWNER_KEY (labels:
+    # keys and values of at most 63 lowercase letters, digits, "_" or "-", 64 labels per job;
+    # the tag is 32 hex digits).
+    keeps_owner_tags = True
 
     def __init__(
         self,
@@ -320,7 +341,7 @@ class VertexProvider(Provider):
             "error_file_id": None,
             "created_at": unix_seconds(job.get("createTime")) or 0,
             "request_counts": {"total": total, "completed": done, "failed": failed},
-            "metadata": None,
+            "metadata": owner_metadata(_owner_label(job)),
         }
         if job.get("startTime"):
             obj["in_progress_at"] = unix_seconds(job["startTime"])
@@ -357,9 +378,13 @@ class VertexProvider(Provider):
             raise BadRequest(f"Vertex AI accounts run only '{CHAT_URL}' batches.", param="endpoint")
         source = self.bucket.uri(self.bucket.object_name(str(body["input_file_id"])))
         output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}")
+        labels = {JOB_LABEL: self.label}
+        tag = owner_tag_of(body)
+        if tag is not None:
+            labels[OWNER_KEY] = tag
         job = {
             "displayName": f"files-router-{random.token_hex(6)}",
-            "labels": {JOB_LABEL: self.label},
+            "labels": labels,
             "model": f"publishers/google/models/{self.model}",
             "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [source]}},
             "outputConfig": {
