@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..accounts import Account
 from ..auth import authorize, current_principal
-from ..errors import BadRequest, RouterError
+from ..errors import BadRequest, RouterError, clip
 from ..ids import Kind
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
@@ -24,9 +24,11 @@ from ..state import RouterState
 from ..upstream import UpstreamReply
 
 __all__ = [
+    "TARGETS_FIELD",
     "by_path_id",
     "json_body",
     "list_pages",
+    "named_deployments",
     "passthrough",
     "relaying",
     "reply_object",
@@ -177,7 +179,11 @@ def _merged(state: RouterState, sel: Selectors) -> list[Account]:
     registry = state.registry
     if sel.model is not None or sel.legacy is not None:
         return []
-    if state.config.files_router.default_model is not None or len(registry.accounts) == 1:
+    if (
+        state.config.files_router.default_model is not None
+        or len(registry.accounts) == 1
+        or registry.default_legacy is not None
+    ):
         return []
     allowed = current_principal().models
     return [
@@ -187,6 +193,31 @@ def _merged(state: RouterState, sel: Selectors) -> list[Account]:
         and a.provider is not None
         and (allowed is None or a.name in allowed or a.route in allowed)
     ]
+
+
+# LiteLLM's managed files: an upload to, or a listing of, several models' deployments.
+TARGETS_FIELD = "target_model_names"
+
+
+def named_deployments(state: RouterState, names: str) -> list[Account]:
+    """The deployments a ``target_model_names`` value (``a,b``) covers, in order, each once."""
+    accounts: list[Account] = []
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        found = state.registry.deployments(name)
+        if not found:
+            raise BadRequest(
+                # "not found in model_list" is LiteLLM's wording, which its tests match on.
+                f"Unknown model '{clip(name)}' in '{TARGETS_FIELD}': not found in model_list "
+                "of this router.",
+                param=TARGETS_FIELD,
+                code="model_not_found",
+            )
+        accounts.extend(a for a in found if a not in accounts)
+    if not accounts:
+        raise BadRequest(f"'{TARGETS_FIELD}' names no model.", param=TARGETS_FIELD)
+    return accounts
 
 
 def _limit(query: Mapping[str, str], low: int, high: int) -> None:
@@ -219,7 +250,8 @@ async def list_pages(
     body = await json_body(request, required=False)
     sel = request_selectors(request, body)
     after = query.get("after")
-    merged = _merged(state, sel)
+    targets = query.get(TARGETS_FIELD)
+    merged = named_deployments(state, targets) if targets is not None else _merged(state, sel)
     if after:
         target = resolve_id(state.registry, after, kind, sel, param="after")
         account, cursor = target.account, target.provider_id
