@@ -748,3 +748,46 @@ async def test_batch_rules_checked_at_upload(
                 extra_body={"model": "claude-batch"},
             )
         assert "Line 2" in str(err.value) and "/v1/chat/completions" in str(err.value)
+
+
+@pytest.mark.parametrize("variable", ["AWS_REGION_NAME", "AWS_REGION"])
+async def test_region_from_the_environment_and_a_bucket_in_another_region(
+    start_router: RouterFactory,
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    fake = FakeBedrock(
+        {KEY_ID: AwsCredential(SECRET, ACCOUNT)},
+        {BUCKET: ACCOUNT},
+        region=REGION,
+        bucket_region="eu-west-1",
+        storage=tmp_path / "aws",
+        phase_seconds=10,
+        clock=clock,
+        min_records=MIN,
+    )
+    server = await aiohttp_server(fake.app())
+    for name in ("AWS_REGION_NAME", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, REGION)
+    router = await start_router(
+        config(
+            entry(server, aws_region_name=None, s3_region_name="eu-west-1"),
+            entry(server, "same-region", aws_region_name=None),
+        )
+    )
+    async with sdk_for(router) as sdk:
+        _, _, done = await run_to_end(sdk, clock, "claude-batch", chat_rows(MIN))
+        assert done.status == "completed"
+        assert len(await output_rows(sdk, done.output_file_id)) == MIN
+        # Without s3_region_name the bucket is taken to be in Bedrock's region: S3 refuses.
+        with pytest.raises(BadRequestError) as info:
+            await sdk.files.create(
+                file=("x.jsonl", io.BytesIO(jsonl(chat_rows(MIN)))),
+                purpose="batch",
+                extra_body={"model": "same-region"},
+            )
+        assert "eu-west-1" in info.value.message

@@ -879,3 +879,37 @@ def test_fake_package_imports_without_botocore() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "aiohttp_files_router[bedrock]" in done.stdout
+
+
+def test_buckets_in_another_region_want_requests_scoped_to_it(tmp_path: Path) -> None:
+    server = ThreadedApp(make_fake(tmp_path, Clock(), bucket_region="eu-west-1").app())
+    try:
+        # Scoped to Bedrock's region: S3's 400 names the bucket's Region ...
+        url = f"{server.url}/{BUCKET}/k"
+        req = AWSRequest(method="PUT", url=url, data=b"x")
+        req.headers["X-Amz-Content-SHA256"] = hashlib.sha256(b"x").hexdigest()
+        S3SigV4Auth(Credentials(KEY_ID, SECRET), "s3", REGION).add_auth(req)
+        sent = urllib.request.Request(url, data=b"x", method="PUT", headers=dict(req.headers))
+        with pytest.raises(urllib.error.HTTPError) as http:
+            urllib.request.urlopen(sent, timeout=10)
+        body = http.value.read()
+        assert http.value.code == 400 and b"<Code>AuthorizationHeaderMalformed</Code>" in body
+        assert b"<Region>eu-west-1</Region>" in body
+        # ... which botocore's own region redirector reads and follows.
+        client("s3", server.url).put_object(Bucket=BUCKET, Key="k", Body=b"x")
+        right = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="eu-west-1",
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+        assert right.get_object(Bucket=BUCKET, Key="k")["Body"].read() == b"x"
+        head = right.head_bucket(Bucket=BUCKET)["ResponseMetadata"]["HTTPHeaders"]
+        assert head["x-amz-bucket-region"] == "eu-west-1"
+        # Bedrock itself stays in its own region.
+        jobs = client("bedrock", server.url).list_model_invocation_jobs()
+        assert jobs["invocationJobSummaries"] == []
+    finally:
+        server.stop()

@@ -284,6 +284,7 @@ class FakeBedrock(FakeService):
         buckets: Mapping[str, str] | Iterable[str] = ("fake-bucket",),
         *,
         region: str = "us-west-2",
+        bucket_region: str | None = None,
         storage: Path | None = None,
         phase_seconds: float = 0.0,
         cancel_seconds: float = 0.0,
@@ -315,6 +316,11 @@ class FakeBedrock(FakeService):
                 raise ValueError(f"bucket name {name!r} is taken by the Bedrock API's paths")
         self.buckets = {name: Bucket(name, owner) for name, owner in owners.items()}
         self.region = region
+        # The buckets' Region when it is not Bedrock's: S3 checks a request's SigV4 scope
+        # against the bucket's own Region (AuthorizationHeaderMalformed, "the region 'X' is
+        # wrong; expecting 'Y'", S3 API reference, Error responses) and HeadBucket names it in
+        # x-amz-bucket-region.
+        self.bucket_region = bucket_region or region
         self.min_records = min_records
         self.record_id_max = record_id_max
         self.jobs: dict[str, Job] = {}
@@ -411,7 +417,7 @@ class FakeBedrock(FakeService):
                 "AuthorizationHeaderMalformed",
                 f"The authorization header is malformed; {detail}",
                 head,
-                Region=self.region,
+                Region=self.bucket_region,
             )
         if kind == "key":
             return _s3_error(
@@ -463,12 +469,13 @@ class FakeBedrock(FakeService):
         if cred is None:
             raise self._auth_error(bedrock, head, "key")
         want_service = "bedrock" if bedrock else "s3"
-        if region != self.region:
+        expected = self.region if bedrock else self.bucket_region
+        if region != expected:
             raise self._auth_error(
                 bedrock,
                 head,
                 "scope",
-                f"the region '{region}' is wrong; expecting '{self.region}'"
+                f"the region '{region}' is wrong; expecting '{expected}'"
                 if not bedrock
                 else "Credential should be scoped to a valid region.",
             )
@@ -554,7 +561,7 @@ class FakeBedrock(FakeService):
             if method == "GET" and "uploads" in q:
                 return self._list_uploads(request, bucket)
             if method == "HEAD":
-                return web.Response(headers={"x-amz-bucket-region": self.region})
+                return web.Response(headers={"x-amz-bucket-region": self.bucket_region})
             raise _s3_error(501, "NotImplemented", "This bucket operation is not served.", head)
         if len(key.encode()) > MAX_KEY:
             raise _s3_error(400, "KeyTooLongError", "Your key is too long", head)
@@ -616,7 +623,7 @@ class FakeBedrock(FakeService):
             )
         if sse in ("aws:kms", "aws:kms:dsse") and key is None:
             # S3 user guide, "Specifying SSE-KMS": without a key ID, the AWS managed key.
-            key = f"arn:aws:kms:{self.region}:{account}:alias/aws/s3"
+            key = f"arn:aws:kms:{self.bucket_region}:{account}:alias/aws/s3"
         return sse, key
 
     def _sse_headers(self, sse: str | None, key: str | None) -> dict[str, str]:

@@ -476,7 +476,9 @@ class BedrockProvider(Provider):
         self.family = family_of(self.model)
         region = params.aws_region_name
         if not region:
-            raise ProviderError("a bedrock account needs aws_region_name")
+            raise ProviderError(
+                "a bedrock account needs aws_region_name (or AWS_REGION_NAME / AWS_REGION)"
+            )
         if not params.s3_bucket_name:
             raise ProviderError("a bedrock account needs s3_bucket_name")
         bucket, _, prefix = params.s3_bucket_name.removeprefix("s3://").partition("/")
@@ -1011,4 +1013,7 @@ SPEC = ProviderSpec(
     params=BedrockParams,
     factory=_build,
     route_fields=("model", "api_base", "aws_region_name", "s3_bucket_name", "s3_endpoint_url"),
+    # As LiteLLM 1.110.2 (llms/bedrock/base_aws_llm.py, _get_aws_region_name): AWS_REGION_NAME,
+    # then AWS_REGION (the variable boto3's own region setting reads).
+    env={"aws_region_name": ("AWS_REGION_NAME", "AWS_REGION")},
 )
