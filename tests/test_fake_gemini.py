@@ -248,10 +248,25 @@ async def test_batch_runs_on_the_clock_and_answers_out_of_order(
         assert usage["totalTokenCount"] == (
             usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
         )
+        # google-genai reads the same counts from the line.
+        parsed = types.GenerateContentResponse.model_validate(line["response"])
+        assert parsed.usage_metadata is not None
+        assert parsed.usage_metadata.thoughts_token_count == usage["thoughtsTokenCount"]
     assert by_key["req-0"]["response"]["candidates"][0]["finishReason"] == "STOP"
     assert by_key["tokens"]["response"]["candidates"][0]["finishReason"] == "MAX_TOKENS"
     same = by_key["req-0"]["response"]["candidates"][0]["content"]["parts"][0]["text"]
     assert same != by_key["req-1"]["response"]["candidates"][0]["content"]["parts"][0]["text"]
+
+
+def test_long_prompts_on_25_models_are_implicit_cache_hits() -> None:
+    request = {"contents": [{"role": "user", "parts": [{"text": "long context " * 1000}]}]}
+    answer = FakeGemini._generate("models/gemini-2.5-flash", request)
+    usage = types.GenerateContentResponse.model_validate(answer).usage_metadata
+    assert usage is not None and usage.prompt_token_count is not None
+    assert usage.cached_content_token_count is not None
+    assert 2048 <= usage.cached_content_token_count <= usage.prompt_token_count
+    short = FakeGemini._generate("models/gemini-2.5-flash", {"contents": request["contents"][:0]})
+    assert "cachedContentTokenCount" not in short["usageMetadata"]
 
 
 async def test_invalid_requests_fail_their_line_only(

@@ -455,3 +455,23 @@ def test_google_resumable_media_recovers_from_a_short_range(
     (done,) = fake.finished_uploads
     # 512 KiB sent, 256 KiB kept; the status check; 512 KiB again from 256 KiB; the tail.
     assert done.chunk_sizes == [2 * UNIT, 0, 2 * UNIT, 4]
+
+
+def test_25_models_report_thoughts_and_implicit_cache_hits() -> None:
+    from google.genai import types
+
+    long = {"contents": [{"role": "user", "parts": [{"text": "long context " * 1000}]}]}
+    usage = types.GenerateContentResponse.model_validate(
+        FakeVertex._predict("publishers/google/models/gemini-2.5-flash", long)
+    ).usage_metadata
+    assert usage is not None and usage.prompt_token_count is not None
+    assert usage.thoughts_token_count == 7
+    assert usage.cached_content_token_count is not None
+    assert 2048 <= usage.cached_content_token_count <= usage.prompt_token_count
+    assert usage.total_token_count == usage.prompt_token_count + 5 + 7
+    older = FakeVertex._predict("publishers/google/models/gemini-2.0-flash", long)
+    assert set(older["usageMetadata"]) == {
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "totalTokenCount",
+    }

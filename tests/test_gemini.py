@@ -140,8 +140,10 @@ async def test_seed_flow_on_gemini(
             "mock gemini reply"
         )
         usage = bodies[AWKWARD[3]]["usage"]
-        assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] == 5
-        assert usage["total_tokens"] == usage["prompt_tokens"] + 5 + 7  # thoughts count too
+        # Thoughts are billed output: in completion_tokens, stated as reasoning tokens.
+        assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] == 5 + 7
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
         errors = [
             json.loads(x) for x in (await sdk.files.content(b.error_file_id)).text.splitlines()
@@ -462,3 +464,33 @@ async def test_fan_out_upload_reaches_two_gemini_projects(
     for project, route in (("project-a", "gemini-a"), ("project-b", "gemini-b")):
         names = [x.display_name for x in gemini.accounts[project].files.values()]
         assert f"{route}/both.jsonl" in names
+
+
+async def test_thoughts_and_implicit_cache_hits_in_usage(
+    start_router: RouterFactory, gemini_server: TestServer
+) -> None:
+    rows = chat_rows(2)
+    rows[1]["body"]["messages"][0]["content"] = "long context " * 1000  # over 2048 tokens
+    router = await start_router(config(gemini_entry(gemini_server)))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(rows))),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        b = await sdk.batches.retrieve(b.id)
+        assert b.output_file_id is not None
+        text = (await sdk.files.content(b.output_file_id)).text
+    out = {
+        r["custom_id"]: r["response"]["body"]["usage"]
+        for r in (json.loads(x) for x in text.splitlines())
+    }
+    assert "prompt_tokens_details" not in out["req-0"]
+    cached = out["req-1"]["prompt_tokens_details"]["cached_tokens"]
+    assert 2048 <= cached <= out["req-1"]["prompt_tokens"]
+    for usage in out.values():
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]

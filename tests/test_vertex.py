@@ -195,7 +195,11 @@ async def test_seed_flow_on_vertex(
         call = bodies[1]["choices"][0]["message"]["tool_calls"][0]
         assert call["function"]["name"] == "lookup" and json.loads(call["function"]["arguments"])
         assert bodies[2]["choices"][0]["message"]["content"].startswith("mock vertex reply")
-        assert bodies[2]["usage"]["total_tokens"] == bodies[2]["usage"]["prompt_tokens"] + 5
+        # gemini-2.5 thinks: thoughts are billed output, stated as reasoning tokens.
+        usage = bodies[2]["usage"]
+        assert usage["completion_tokens"] == 5 + 7
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
         out_file = await sdk.files.retrieve(b.output_file_id)
         assert out_file.purpose == "batch_output"
@@ -738,3 +742,22 @@ async def test_short_range_308_resends_from_persisted_offset(
         len(stored["small"]) - len(stored["small"]) // 2,
     ]
     assert vertex.uploads == {}
+
+
+async def test_implicit_cache_hits_are_cached_tokens(
+    start_router: RouterFactory, vertex_server: TestServer
+) -> None:
+    rows = chat_rows(2)
+    rows[1]["body"]["messages"][0]["content"] = "long context " * 1000  # over 2048 tokens
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, rows)
+        out = {
+            r["custom_id"]: r["response"]["body"]["usage"]
+            for r in await read_rows(sdk, b.output_file_id)
+        }
+    assert "prompt_tokens_details" not in out["req-0"]
+    cached = out["req-1"]["prompt_tokens_details"]["cached_tokens"]
+    assert 2048 <= cached <= out["req-1"]["prompt_tokens"]
+    for usage in out.values():
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]

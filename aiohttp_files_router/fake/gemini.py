@@ -81,6 +81,10 @@ def _both(*camel: str) -> frozenset[str]:
     return frozenset(camel) | frozenset(snake)
 
 
+# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
+IMPLICIT_CACHE_MIN = 2048
+
+
 REQUEST_FIELDS = _both(
     "model", "contents", "tools", "toolConfig", "safetySettings", "systemInstruction",
     "generationConfig", "cachedContent",
@@ -844,6 +848,11 @@ class FakeGemini(FakeService):
             # total counts them too (UsageMetadata in ai.google.dev/api/generate-content).
             usage["thoughtsTokenCount"] = 7
             usage["totalTokenCount"] += 7
+            if prompt >= IMPLICIT_CACHE_MIN:
+                # Implicit caching is on for Gemini 2.5 models; a hit reports
+                # cachedContentTokenCount, part of promptTokenCount
+                # (ai.google.dev/gemini-api/docs/caching). Every long enough prompt is a repeat.
+                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}

@@ -54,6 +54,9 @@ from .compress import middleware as compress
 
 __all__ = ["FakeVertex"]
 
+# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
+IMPLICIT_CACHE_MIN = 2048
+
 
 def _load_crc32c() -> Any:
     """Google's CRC32C (google-crc32c), if installed: it is not a dependency of this package
@@ -650,15 +653,26 @@ class FakeVertex(FakeService):
             parts = [{"text": f"mock vertex reply {digest}"}]
             finish = "MAX_TOKENS" if config.get("maxOutputTokens") == 1 else "STOP"
         prompt = max(1, len(text) // 4)
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": 5,
+            "totalTokenCount": prompt + 5,
+        }
+        if "2.5" in model:
+            # Thinking models report thoughtsTokenCount, counted in the total (UsageMetadata,
+            # cloud.google.com/vertex-ai/docs/reference/rest/v1/GenerateContentResponse).
+            usage["thoughtsTokenCount"] = 7
+            usage["totalTokenCount"] += 7
+            if prompt >= IMPLICIT_CACHE_MIN:
+                # Implicit caching is on for Gemini 2.5 models; a hit reports
+                # cachedContentTokenCount, part of promptTokenCount (Vertex "Context caching
+                # overview"). The fake takes every long enough prompt as a repeat.
+                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
             ],
-            "usageMetadata": {
-                "promptTokenCount": prompt,
-                "candidatesTokenCount": 5,
-                "totalTokenCount": prompt + 5,
-            },
+            "usageMetadata": usage,
             "modelVersion": model.rsplit("/", 1)[-1] + "-001",
         }
 
