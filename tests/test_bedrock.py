@@ -791,3 +791,42 @@ async def test_region_from_the_environment_and_a_bucket_in_another_region(
                 extra_body={"model": "same-region"},
             )
         assert "eu-west-1" in info.value.message
+
+
+@pytest.mark.parametrize("model", [CLAUDE, NOVA])
+async def test_cache_reads_and_writes_in_usage(
+    start_router: RouterFactory, bedrock_server: TestServer, clock: Clock, model: str
+) -> None:
+    rows = chat_rows(MIN)
+    long = " ".join(["context"] * 1100)
+    for row in rows:
+        # LiteLLM's cache_control on a content part marks the end of the cached prefix.
+        row["body"]["messages"].insert(
+            0,
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": long, "cache_control": {"type": "ephemeral"}}],
+            },
+        )
+    router = await start_router(config(entry(bedrock_server, model=model)))
+    async with sdk_for(router) as sdk:
+        _, _, done = await run_to_end(sdk, clock, "claude-batch", rows)
+        assert done.status == "completed", done
+        usages = [
+            r["response"]["body"]["usage"] for r in await output_rows(sdk, done.output_file_id)
+        ]
+    details = sorted(
+        (
+            u["prompt_tokens_details"].get("cache_write_tokens", 0),
+            u["prompt_tokens_details"].get("cached_tokens", 0),
+        )
+        for u in usages
+    )
+    written = details[-1][0]
+    assert written >= 1024
+    assert [w for w, _ in details].count(written) == 1  # written once, then read
+    assert sum(1 for _, r in details if r == written) == MIN - 1
+    for u in usages:
+        # The prompt counts every input token, cached or not.
+        assert u["prompt_tokens"] >= written
+        assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]

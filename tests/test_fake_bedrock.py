@@ -913,3 +913,38 @@ def test_buckets_in_another_region_want_requests_scoped_to_it(tmp_path: Path) ->
         assert jobs["invocationJobSummaries"] == []
     finally:
         server.stop()
+
+
+def test_prompt_caching_reports_writes_then_reads(s3: Any, bedrock: Any, fake: FakeBedrock) -> None:
+    fake.min_records = 2
+    long = " ".join(["context"] * 1100)
+    claude = []
+    for i in range(3):
+        body = claude_input(i)
+        body["system"] = [{"type": "text", "text": long, "cache_control": {"type": "ephemeral"}}]
+        claude.append({"recordId": f"C{i}", "modelInput": body})
+    short = claude_input(3)
+    short["system"] = [{"type": "text", "text": "short", "cache_control": {"type": "ephemeral"}}]
+    claude.append({"recordId": "C3", "modelInput": short})  # under the minimum: not cached
+    arn = create(bedrock, "cache-claude", put_records(s3, "in/cc.jsonl", claude))
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+    out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/cc.jsonl.out")
+    usage = {r["recordId"]: r["modelOutput"]["usage"] for r in out}
+    writes = [u["cache_creation_input_tokens"] for k, u in usage.items() if k != "C3"]
+    reads = [u["cache_read_input_tokens"] for k, u in usage.items() if k != "C3"]
+    # The first record writes the prefix, the others read it.
+    cached = max(writes)
+    assert cached >= 1024 and sorted(writes) == [0, 0, cached]
+    assert sorted(reads) == [0, cached, cached]
+    assert set(usage["C3"]) == {"input_tokens", "output_tokens"}
+
+    nova = []
+    for i in range(2):
+        body = nova_input(i)
+        body["system"] = [{"text": long}, {"cachePoint": {"type": "default"}}]
+        nova.append({"recordId": f"N{i}", "modelInput": body})
+    arn = create(bedrock, "cache-nova", put_records(s3, "in/cn.jsonl", nova), model=NOVA)
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+    out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/cn.jsonl.out")
+    kinds = sorted(k for r in out for k in r["modelOutput"]["usage"] if k.startswith("cache"))
+    assert kinds == ["cacheReadInputTokenCount", "cacheWriteInputTokenCount"]

@@ -324,6 +324,8 @@ class FakeBedrock(FakeService):
         self.min_records = min_records
         self.record_id_max = record_id_max
         self.jobs: dict[str, Job] = {}
+        # Prompt prefixes cached so far (digest of the model and the prefix): prompt caching.
+        self.cached_prefixes: set[str] = set()
         self._seq = itertools.count()
         self._model = botocore.session.get_session().get_service_model("bedrock")
 
@@ -1637,9 +1639,45 @@ class FakeBedrock(FakeService):
         digest = hashlib.sha256(f"{model_id}\x00{text_in}".encode()).hexdigest()
         words = ["Fake", "answer", digest[:12], "from", model_id.rsplit("/", 1)[-1]]
         input_tokens = len(text_in.split()) + len(json.dumps(body.get("system", "")).split())
+        cached = self._cache(model_id, body, family)
         if family == "claude":
-            return _claude_answer(body, model_id, words, input_tokens), None
-        return _nova_answer(body, words, input_tokens), None
+            return _claude_answer(body, model_id, words, input_tokens, cached), None
+        return _nova_answer(body, words, input_tokens, cached), None
+
+    def _cache(self, model_id: str, body: dict[str, Any], family: str) -> tuple[str, int] | None:
+        """("read" or "write", tokens) of the prompt's cached prefix, if it has one.
+
+        The prefix runs to the last cache checkpoint (Claude: a block with ``cache_control``;
+        Nova: a ``cachePoint`` block), system first, then messages (Anthropic "Prompt
+        caching"; Nova user guide, "Prompt caching"). Shorter than the minimum, it is not
+        cached, with no error (both guides: 1,024 tokens for most models). The first record
+        with a prefix writes it, later ones read it.
+        """
+        marked = "cache_control" if family == "claude" else "cachePoint"
+        system = body.get("system")
+        blocks = [
+            *(system if isinstance(system, list) else []),
+            *(
+                b
+                for m in body.get("messages") or []
+                if isinstance(m.get("content"), list)
+                for b in m["content"]
+            ),
+        ]
+        last = max(
+            (i for i, b in enumerate(blocks) if isinstance(b, dict) and marked in b), default=-1
+        )
+        if last < 0:
+            return None
+        prefix = json.dumps(blocks[: last + 1], sort_keys=True)
+        tokens = len(prefix.split())
+        if tokens < CACHE_MIN_TOKENS:
+            return None
+        key = hashlib.sha256(f"{model_id}\x00{prefix}".encode()).hexdigest()
+        if key in self.cached_prefixes:
+            return "read", tokens
+        self.cached_prefixes.add(key)
+        return "write", tokens
 
     # -- jobs: list and stop ----------------------------------------------------------------
     def _list_jobs(self, request: web.Request, cred: AwsCredential) -> web.Response:
@@ -1728,6 +1766,8 @@ CLAUDE_FIELDS = {
     "top_p", "top_k", "stop_sequences", "tools", "tool_choice",
 }  # fmt: skip
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+# The shortest prefix prompt caching caches (Anthropic and Nova guides: 1,024 tokens).
+CACHE_MIN_TOKENS = 1024
 
 
 def _alternates(messages: list[Any]) -> str | None:
@@ -1826,7 +1866,11 @@ def _check_claude(body: dict[str, Any]) -> str | None:
 
 
 def _claude_answer(
-    body: dict[str, Any], model_id: str, words: list[str], input_tokens: int
+    body: dict[str, Any],
+    model_id: str,
+    words: list[str],
+    input_tokens: int,
+    cached: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """The InvokeModel response body for Claude Messages."""
     choice = body.get("tool_choice") or {}
@@ -1851,7 +1895,20 @@ def _claude_answer(
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": out},
+        "usage": {
+            # Anthropic "Prompt caching": input_tokens counts only what follows the last
+            # cache breakpoint; the cached prefix is cache_creation_ or cache_read_input_tokens.
+            "input_tokens": input_tokens - (cached[1] if cached else 0),
+            "output_tokens": out,
+            **(
+                {
+                    "cache_creation_input_tokens": cached[1] if cached[0] == "write" else 0,
+                    "cache_read_input_tokens": cached[1] if cached[0] == "read" else 0,
+                }
+                if cached
+                else {}
+            ),
+        },
     }
 
 
@@ -1881,10 +1938,11 @@ def _check_nova(body: dict[str, Any]) -> str | None:
             return f"messages[{i}].content must be a non-empty array"
         for j, part in enumerate(content):
             if not isinstance(part, dict) or not (
-                {"text", "image", "video", "toolUse", "toolResult"} & set(part)
+                {"text", "image", "video", "toolUse", "toolResult", "cachePoint"} & set(part)
             ):
                 return (
-                    f"messages[{i}].content[{j}] has no text, image, video, toolUse or toolResult"
+                    f"messages[{i}].content[{j}] has no text, image, video, toolUse, toolResult "
+                    "or cachePoint"
                 )
             if "text" in part and not isinstance(part["text"], str):
                 return f"messages[{i}].content[{j}].text must be a string"
@@ -1906,9 +1964,12 @@ def _check_nova(body: dict[str, Any]) -> str | None:
     system = body.get("system")
     if system is not None and (
         not isinstance(system, list)
-        or not all(isinstance(s, dict) and isinstance(s.get("text"), str) for s in system)
+        or not all(
+            isinstance(s, dict) and (isinstance(s.get("text"), str) or "cachePoint" in s)
+            for s in system
+        )
     ):
-        return "system must be an array of {text} objects"
+        return "system must be an array of {text} or {cachePoint} objects"
     config = body.get("inferenceConfig")
     if config is not None:
         if not isinstance(config, dict):
@@ -1924,15 +1985,29 @@ def _check_nova(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _nova_answer(body: dict[str, Any], words: list[str], input_tokens: int) -> dict[str, Any]:
+def _nova_answer(
+    body: dict[str, Any],
+    words: list[str],
+    input_tokens: int,
+    cached: tuple[str, int] | None = None,
+) -> dict[str, Any]:
     limit = (body.get("inferenceConfig") or {}).get("maxTokens") or len(words)
     kept = words[:limit]
+    usage: dict[str, Any] = {
+        "inputTokens": input_tokens,
+        "outputTokens": len(kept),
+        "totalTokens": input_tokens + len(kept),
+    }
+    if cached:
+        # Nova's Invoke response names the cached prefix cacheReadInputTokenCount or
+        # cacheWriteInputTokenCount (Nova user guide, "Prompt caching"); inputTokens is the
+        # rest of the prompt.
+        usage["inputTokens"] = input_tokens - cached[1]
+        usage[
+            "cacheReadInputTokenCount" if cached[0] == "read" else "cacheWriteInputTokenCount"
+        ] = cached[1]
     return {
         "output": {"message": {"role": "assistant", "content": [{"text": " ".join(kept)}]}},
         "stopReason": "max_tokens" if len(words) > limit else "end_turn",
-        "usage": {
-            "inputTokens": input_tokens,
-            "outputTokens": len(kept),
-            "totalTokens": input_tokens + len(kept),
-        },
+        "usage": usage,
     }

@@ -194,7 +194,16 @@ def _claude_parts(content: Any) -> list[dict[str, Any]]:
             )
         else:
             raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
+        if _cache_point(part):
+            parts[-1]["cache_control"] = {"type": "ephemeral"}
     return parts
+
+
+def _cache_point(part: Mapping[str, Any]) -> bool:
+    """Whether an OpenAI content part ends a cached prefix (LiteLLM's ``cache_control`` on a
+    part, Anthropic's prompt caching shape): Claude keeps it on the block, Nova gets a
+    ``cachePoint`` after it (Nova user guide, "Prompt caching")."""
+    return isinstance(part.get("cache_control"), dict)
 
 
 def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -221,12 +230,18 @@ def _max_tokens(body: Mapping[str, Any]) -> int:
 
 
 def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
-    system: list[str] = []
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_of(message.get("content")))
+            content = message.get("content")
+            if isinstance(content, list) and any(
+                isinstance(p, dict) and _cache_point(p) for p in content
+            ):
+                system += _claude_parts(content)
+            else:
+                system.append({"type": "text", "text": _text_of(content)})
         elif role == "user":
             messages.append({"role": "user", "content": _claude_parts(message.get("content"))})
         elif role == "assistant":
@@ -262,8 +277,10 @@ def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
         "max_tokens": _max_tokens(body),
         "messages": _merge(messages),
     }
-    if system:
-        out["system"] = "\n\n".join(system)
+    if any("cache_control" in block for block in system):
+        out["system"] = system
+    elif system:
+        out["system"] = "\n\n".join(block["text"] for block in system)
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             out[name] = body[name]
@@ -317,16 +334,23 @@ def _nova_parts(content: Any) -> list[dict[str, Any]]:
             parts.append({"image": {"format": media.split("/")[-1], "source": {"bytes": data}}})
         else:
             raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
+        if _cache_point(part):
+            parts.append({"cachePoint": {"type": "default"}})
     return parts
 
 
 def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
-    system: list[dict[str, str]] = []
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
         role = message.get("role")
         if role in ("system", "developer"):
             system.append({"text": _text_of(message.get("content"))})
+            content = message.get("content")
+            if isinstance(content, list) and any(
+                isinstance(p, dict) and _cache_point(p) for p in content
+            ):
+                system.append({"cachePoint": {"type": "default"}})
         elif role in ("user", "assistant"):
             messages.append({"role": role, "content": _nova_parts(message.get("content") or "")})
         else:
@@ -384,10 +408,20 @@ def _claude_completion(
                 }
             )
     usage = out.get("usage") or {}
-    prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
     reason = _CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
     return _completion(
-        texts, calls, reason, prompt, completion, out.get("model") or model, custom_id, seed
+        texts,
+        calls,
+        reason,
+        _usage(
+            usage.get("input_tokens"),
+            usage.get("output_tokens"),
+            usage.get("cache_read_input_tokens"),
+            usage.get("cache_creation_input_tokens"),
+        ),
+        out.get("model") or model,
+        custom_id,
+        seed,
     )
 
 
@@ -415,17 +449,52 @@ def _nova_completion(
                 }
             )
     usage = out.get("usage") or {}
-    prompt, completion = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
     reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
-    return _completion(texts, calls, reason, prompt, completion, model, custom_id, seed)
+    return _completion(
+        texts,
+        calls,
+        reason,
+        _usage(
+            usage.get("inputTokens"),
+            usage.get("outputTokens"),
+            usage.get("cacheReadInputTokenCount"),
+            usage.get("cacheWriteInputTokenCount"),
+        ),
+        model,
+        custom_id,
+        seed,
+    )
+
+
+def _usage(inputs: Any, outputs: Any, read: Any, write: Any) -> dict[str, Any]:
+    """OpenAI's usage: the prompt counts every input token, cached or not.
+
+    Claude's ``input_tokens`` and Nova's ``inputTokens`` leave out the tokens read from and
+    written to the cache (Anthropic "Prompt caching": "Tokens after the last cache breakpoint");
+    OpenAI's ``prompt_tokens_details`` states them (``cached_tokens``, ``cache_write_tokens``).
+    """
+    prompt = int(inputs or 0) + int(read or 0) + int(write or 0)
+    completion = int(outputs or 0)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    details = {
+        k: int(v)
+        for k, v in (("cached_tokens", read), ("cache_write_tokens", write))
+        if v is not None
+    }
+    if details:
+        usage["prompt_tokens_details"] = details
+    return usage
 
 
 def _completion(
     texts: list[str],
     calls: list[dict[str, Any]],
     reason: str,
-    prompt: int,
-    completion: int,
+    usage: dict[str, Any],
     model: str,
     custom_id: str,
     seed: str,
@@ -443,11 +512,7 @@ def _completion(
         "created": 0,
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": usage,
     }
 
 
