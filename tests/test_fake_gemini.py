@@ -635,3 +635,35 @@ async def test_fake_cli_serves_gemini(
         assert (await sync.aio.files.get(name=uploaded.name)).size_bytes == uploaded.size_bytes
     finally:
         await sync.aio.aclose()
+
+
+async def test_live_service_quirks_as_knobs(
+    client: genai.client.AsyncClient, clock: Clock, gemini: FakeGemini
+) -> None:
+    from google.genai import errors
+
+    # An upload start declaring a refused type is a 400, as users of the live service see.
+    gemini.refused_mime_types = {"application/jsonl": 1}
+    with pytest.raises(errors.ClientError) as refused:
+        await upload(client, jsonl([row("a", "x")]))
+    assert refused.value.code == 400 and "Unsupported MIME type" in str(refused.value)
+    uploaded = await upload(client, jsonl([row("a", "x")]))  # the next one goes through
+    assert uploaded.name is not None
+
+    # Succeeded before its responses file is named: google-genai sees no dest yet.
+    gemini.output_lag_seconds = 30
+    job = await client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "lag"}
+    )
+    assert job.name is not None
+    done = await finish(client, clock, job.name)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert done.dest is None or done.dest.file_name is None
+    clock.now += 30
+    named = await client.batches.get(name=job.name)
+    assert named.dest is not None and named.dest.file_name is not None
+
+    # Named only in the Operation's response: google-genai, reading metadata.output, misses it.
+    gemini.output_in_response_only = True
+    missed = await client.batches.get(name=job.name)
+    assert missed.dest is None or missed.dest.file_name is None

@@ -494,3 +494,85 @@ async def test_thoughts_and_implicit_cache_hits_in_usage(
     for usage in out.values():
         assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def upload_and_run(sdk: AsyncOpenAI, rows: list[dict[str, Any]]) -> Any:
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(rows))),
+        purpose="batch",
+        extra_body={"model": "gemini-api"},
+    )
+    return await sdk.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+
+async def test_succeeded_before_its_responses_file_is_named_is_finalizing(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    clock = Clock()
+    fake = FakeGemini(
+        {GEMINI_KEY: "project-a"}, storage=tmp_path / "g", clock=clock, output_lag_seconds=30
+    )
+    router = await start_router(config(gemini_entry(await aiohttp_server(fake.app()))))
+    async with sdk_for(router) as sdk:
+        b = await upload_and_run(sdk, chat_rows(2))
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "finalizing" and b.output_file_id is None
+        clock.now += 30
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "completed" and b.output_file_id is not None
+        assert len((await sdk.files.content(b.output_file_id)).text.splitlines()) == 2
+
+
+async def test_responses_file_named_only_in_the_operation_response(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    fake = FakeGemini(
+        {GEMINI_KEY: "project-a"}, storage=tmp_path / "g", output_in_response_only=True
+    )
+    router = await start_router(config(gemini_entry(await aiohttp_server(fake.app()))))
+    async with sdk_for(router) as sdk:
+        b = await sdk.batches.retrieve((await upload_and_run(sdk, chat_rows(2))).id)
+        assert b.status == "completed" and b.output_file_id is not None
+        assert len((await sdk.files.content(b.output_file_id)).text.splitlines()) == 2
+
+
+async def test_unsupported_mime_type_is_retried_once_with_another(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    fake = FakeGemini(
+        {GEMINI_KEY: "project-a"},
+        storage=tmp_path / "g",
+        refused_mime_types={"application/jsonl": 1},
+    )
+    router = await start_router(config(gemini_entry(await aiohttp_server(fake.app()))))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+        assert f.status == "processed"
+        starts = [r for r in fake.requests if r.path.endswith("/files") and r.json]
+        assert len(starts) == 2  # refused once, then asked with the other type
+        assert fake.finished_uploads[-1].mime_type == "text/plain"
+        # Google's REST example sends the display name alone in the start's body.
+        assert starts[0].json == {"file": {"displayName": "gemini-api/in.jsonl"}}
+        # Refused for both types, Gemini's own 400 comes back.
+        fake.refused_mime_types = {"application/jsonl": 1, "text/plain": 1}
+        with pytest.raises(BadRequestError) as info:
+            await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body={"model": "gemini-api"},
+            )
+        assert "Unsupported MIME type" in info.value.message

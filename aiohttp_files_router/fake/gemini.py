@@ -242,6 +242,19 @@ class FakeGemini(FakeService):
     ``phase_seconds`` is how long a batch stays pending and then running, ``cancel_seconds``
     how long a cancel takes, ``expire_seconds`` when an unfinished batch expires; ``clock``
     may be replaced by a test to move time. ``models`` are the models batches may name.
+
+    What clients of the live service see and the documentation does not say, as knobs:
+
+    - ``output_lag_seconds``: a batch reports ``BATCH_STATE_SUCCEEDED`` this long before its
+      responses file is named (tidyverse/ellmer PR 926 polls on until ``responsesFile``
+      appears);
+    - ``output_in_response_only``: the responses file is named only in the Operation's
+      ``response.responsesFile`` (what Google's REST example reads), not in
+      ``metadata.output`` (what google-genai reads);
+    - ``refused_mime_types``: MIME type -> how many more upload starts declaring it are
+      refused with 400 "Unsupported MIME type" (googleapis/python-genai 1547 and
+      google-gemini/cookbook 1008 report it, intermittently, for ``jsonl`` and
+      ``application/jsonl``).
     """
 
     def __init__(
@@ -260,6 +273,9 @@ class FakeGemini(FakeService):
             "gemini-2.0-flash",
         ),
         clock: Callable[[], float] = time.time,
+        output_lag_seconds: float = 0.0,
+        output_in_response_only: bool = False,
+        refused_mime_types: Mapping[str, int] | None = None,
     ):
         super().__init__(
             storage=storage,
@@ -267,6 +283,9 @@ class FakeGemini(FakeService):
             cancel_seconds=cancel_seconds,
             clock=clock,
         )
+        self.output_lag_seconds = output_lag_seconds
+        self.output_in_response_only = output_in_response_only
+        self.refused_mime_types = dict(refused_mime_types or {})
         self.keys = dict(keys)
         self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
         self.expire_seconds = expire_seconds
@@ -504,6 +523,9 @@ class FakeGemini(FakeService):
         )
         if not mime:
             raise _bad("The file's MIME type is required.")
+        if self.refused_mime_types.get(mime, 0) > 0:
+            self.refused_mime_types[mime] -= 1
+            raise _bad(f"Unsupported MIME type: {mime}")
         file_id = _new_id()
         name = meta.get("name")
         if name:
@@ -881,13 +903,18 @@ class FakeGemini(FakeService):
         stats = {k: str(v) for k, v in job.stats.items() if v}  # int64 as strings, 0 omitted
         if stats:
             meta["batchStats"] = stats
-        if job.output_file and state == "BATCH_STATE_SUCCEEDED":
+        named = job.output_file and (
+            job.ended is None or self.clock() >= job.ended + self.output_lag_seconds
+        )
+        if named and state == "BATCH_STATE_SUCCEEDED" and not self.output_in_response_only:
             meta["output"] = {"responsesFile": job.output_file}
         op: dict[str, Any] = {"name": f"batches/{job.id}", "metadata": meta}
         if state in TERMINAL and state == job.finished:
             op["done"] = True  # proto3 JSON leaves out done: false
             if state == "BATCH_STATE_SUCCEEDED":
-                op["response"] = {"@type": OUTPUT_TYPE, "responsesFile": job.output_file}
+                op["response"] = {"@type": OUTPUT_TYPE}
+                if named:
+                    op["response"]["responsesFile"] = job.output_file
             elif job.error is not None:
                 op["error"] = job.error
         return op

@@ -64,6 +64,8 @@ MAX_CHUNK_BYTES = 64 * 1024 * 1024
 PAGE_SIZE = "100"  # the most a Files / Batch API page holds
 # Gemini names files and batches with lowercase letters, digits and dashes.
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# The upload's MIME types, in order: Google's REST example's for .jsonl, then plain text.
+UPLOAD_MIME_TYPES = ("application/jsonl", "text/plain")
 _STATES = {
     "BATCH_STATE_PENDING": "validating",
     "BATCH_STATE_RUNNING": "in_progress",
@@ -284,20 +286,28 @@ class GeminiProvider(Provider):
         self, http: aiohttp.ClientSession, filename: str, spool: IO[bytes], size: int
     ) -> UpstreamReply:
         display = (self.prefix + filename)[:MAX_DISPLAY_NAME]
-        start = {
-            "X-Goog-Upload-Protocol": "resumable",
-            "X-Goog-Upload-Command": "start",
-            "X-Goog-Upload-Header-Content-Length": str(size),
-            "X-Goog-Upload-Header-Content-Type": "application/jsonl",
-            **self._json_headers(),
-        }
-        body = _json.encode({"file": {"displayName": display, "mimeType": "application/jsonl"}})
-        async with self.upstream.exchange(
-            http, "POST", self.upstream.url("upload", API, "files"), headers=start, data=body
-        ) as resp:
-            reply = await self.upstream.read(resp)
-            session = resp.headers.get("X-Goog-Upload-URL")
-            granularity = resp.headers.get("X-Goog-Upload-Chunk-Granularity", "")
+        # What Google's REST example for batch mode sends for a .jsonl file: the type in
+        # X-Goog-Upload-Header-Content-Type, the display name alone in the body. Users of the
+        # live service see that type refused now and then ("Unsupported MIME type",
+        # googleapis/python-genai 1547, google-gemini/cookbook 1008): a refused start made
+        # nothing, so it is asked once more with another type Gemini accepts for text.
+        for mime in UPLOAD_MIME_TYPES:
+            start = {
+                "X-Goog-Upload-Protocol": "resumable",
+                "X-Goog-Upload-Command": "start",
+                "X-Goog-Upload-Header-Content-Length": str(size),
+                "X-Goog-Upload-Header-Content-Type": mime,
+                **self._json_headers(),
+            }
+            body = _json.encode({"file": {"displayName": display}})
+            async with self.upstream.exchange(
+                http, "POST", self.upstream.url("upload", API, "files"), headers=start, data=body
+            ) as resp:
+                reply = await self.upstream.read(resp)
+                session = resp.headers.get("X-Goog-Upload-URL")
+                granularity = resp.headers.get("X-Goog-Upload-Chunk-Granularity", "")
+            if not (reply.status == 400 and b"Unsupported MIME type" in reply.body):
+                break
         if not reply.ok:
             return reply
         if not session or not self._same_origin(session):
@@ -521,6 +531,10 @@ class GeminiProvider(Provider):
         meta = op.get("metadata")
         batch = dict(meta) if isinstance(meta, dict) else dict(op)
         batch.setdefault("name", op.get("name"))
+        response = op.get("response")
+        if isinstance(response, dict) and response.get("responsesFile"):
+            # Where Google's REST example reads it; metadata.output is where google-genai does.
+            batch["_responsesFile"] = response["responsesFile"]
         if isinstance(op.get("error"), dict):
             batch["_error"] = op["error"]
         return batch
@@ -532,6 +546,8 @@ class GeminiProvider(Provider):
     def _responses(batch: Mapping[str, Any]) -> str | None:
         output = batch.get("output")
         name = output.get("responsesFile") if isinstance(output, dict) else None
+        if not (isinstance(name, str) and name):
+            name = batch.get("_responsesFile")
         return name if isinstance(name, str) and name else None
 
     def _batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -556,10 +572,14 @@ class GeminiProvider(Provider):
             "request_counts": {"total": total, "completed": done, "failed": failed},
             "metadata": None,
         }
+        responses = self._responses(batch)
+        if status == "completed" and not responses:
+            # Succeeded before its responses file is named (seen by clients of the live
+            # service, tidyverse/ellmer PR 926): not done for a client until it can read it.
+            status = obj["status"] = "finalizing"
         ended = ENDED_AT.get(status)
         if ended and batch.get("endTime"):
             obj[ended] = unix_seconds(batch["endTime"])
-        responses = self._responses(batch)
         if responses and status in ("completed", "cancelled", "failed", "expired"):
             obj.update(result_file_ids(responses.removeprefix("files/"), done, failed))
         error = batch.get("_error")
