@@ -761,3 +761,53 @@ async def test_implicit_cache_hits_are_cached_tokens(
     assert 2048 <= cached <= out["req-1"]["prompt_tokens"]
     for usage in out.values():
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+async def test_every_prediction_file_is_read_in_name_order(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    vertex.prediction_file_lines = 2  # 5 rows: predictions.jsonl and two more files
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, chat_rows(5))
+        assert b.status == "completed" and b.output_file_id
+        out = await read_rows(sdk, b.output_file_id)
+    job = next(iter(vertex.jobs.values()))
+    assert job.output_dir is not None
+    directory = job.output_dir.removeprefix(f"gs://{BUCKET}/")
+    names = sorted(n for b_, n in vertex.objects if b_ == BUCKET and n.startswith(directory))
+    assert [n.rsplit("/", 1)[1] for n in names] == [
+        "predictions.jsonl",
+        "predictions_00001.jsonl",
+        "predictions_00002.jsonl",
+    ]
+    written = [
+        json.loads(line)["request"]["labels"]["litellm_custom_id"]
+        for n in names
+        for line in vertex.objects[(BUCKET, n)].path.read_bytes().splitlines()
+    ]
+    assert [r["custom_id"] for r in out] == written  # every file, in name order
+    assert sorted(written) == [f"req-{i}" for i in range(5)]
+
+
+async def test_expired_job_exposes_what_it_wrote(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    now = [7_000_000.0]
+    vertex = FakeVertex(
+        {EMAIL: PUBLIC},
+        buckets=[BUCKET],
+        storage=tmp_path,
+        phase_seconds=60,
+        clock=lambda: now[0],
+    )
+    vertex.expire_seconds = 90  # running, then expired
+    router = await start_router(config(vertex_entry(await aiohttp_server(vertex.app()))))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, chat_rows(4))
+        now[0] += 100
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "expired" and b.expired_at is not None
+        assert b.request_counts is not None and b.request_counts.completed == 2
+        assert b.output_file_id is not None
+        assert len(await read_rows(sdk, b.output_file_id)) == 2
