@@ -207,15 +207,14 @@ class AzureProvider(Provider):
 
     client_request_id_header = OpenAIProvider.client_request_id_header
     upstream_request_id_header = OpenAIProvider.upstream_request_id_header
-    # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
-    # or responses; every row's body.model is set to the deployment here, so rows need none.
+    # Azure OpenAI batch guide (how-to/batch): rows name /chat/completions or /responses,
+    # with or without /v1; embeddings are "currently not supported" (its FAQ). Every row's
+    # body.model is set to the deployment here, so rows need none.
     batch_rules = BatchRules(
         frozenset(
             (
                 "/chat/completions",
                 "/v1/chat/completions",
-                "/embeddings",
-                "/v1/embeddings",
                 "/responses",
                 "/v1/responses",
             )

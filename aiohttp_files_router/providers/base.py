@@ -39,14 +39,23 @@ class BatchRules:
     max_lines: int = BATCH_MAX_LINES
     max_bytes: int = BATCH_MAX_BYTES
     needs_model: bool = True  # rows must carry ``body.model`` (else the adapter sets it)
+    # The ``body`` fields a row of each endpoint must have (the provider's request schema).
+    required: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def merge(self, other: BatchRules) -> BatchRules:
         """Rules a file must meet to be valid on both accounts (a fan-out upload)."""
+        endpoints = self.endpoints & other.endpoints
         return BatchRules(
-            self.endpoints & other.endpoints,
+            endpoints,
             min(self.max_lines, other.max_lines),
             min(self.max_bytes, other.max_bytes),
             self.needs_model or other.needs_model,
+            {
+                url: tuple(
+                    dict.fromkeys((*self.required.get(url, ()), *other.required.get(url, ())))
+                )
+                for url in endpoints
+            },
         )
 
 
