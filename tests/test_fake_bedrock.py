@@ -948,3 +948,43 @@ def test_prompt_caching_reports_writes_then_reads(s3: Any, bedrock: Any, fake: F
     out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/cn.jsonl.out")
     kinds = sorted(k for r in out for k in r["modelOutput"]["usage"] if k.startswith("cache"))
     assert kinds == ["cacheReadInputTokenCount", "cacheWriteInputTokenCount"]
+
+
+def test_records_real_models_refuse_and_the_invocation_type(
+    s3: Any, bedrock: Any, fake: FakeBedrock
+) -> None:
+    fake.min_records = 2
+    tool = {"name": "lookup", "input_schema": {"type": "object"}}
+    schema = {"type": "object", "required": ["city"]}
+    empty = claude_input(3)
+    empty["messages"][0]["content"][0]["text"] = ""
+    records: list[dict[str, Any]] = [
+        {"recordId": "TOOLS", "modelInput": claude_input(0, tools=[tool])},
+        {
+            "recordId": "SCHEMA",
+            "modelInput": claude_input(
+                1, output_config={"format": {"type": "json_schema", "schema": schema}}
+            ),
+        },
+        {"recordId": "BOTH", "modelInput": claude_input(2, temperature=0.5, top_p=0.9)},
+        {"recordId": "EMPTY", "modelInput": empty},
+    ]
+    uri = put_records(s3, "in/kinds.jsonl", records)
+    model45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+    def outcome(job_type: str | None) -> dict[str, Any]:
+        extra = {"modelInvocationType": job_type} if job_type else {}
+        arn = create(bedrock, f"kinds-{job_type}", uri, model=model45, **extra)
+        assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+        out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/kinds.jsonl.out")
+        return {r["recordId"]: r for r in out}
+
+    invoke = outcome("InvokeModel")
+    assert "modelOutput" in invoke["TOOLS"]
+    assert json.loads(invoke["SCHEMA"]["modelOutput"]["content"][0]["text"]).keys() == {"city"}
+    assert "cannot both be specified" in invoke["BOTH"]["error"]["errorMessage"]
+    assert "non-empty" in invoke["EMPTY"]["error"]["errorMessage"]
+    # A job that names no type is taken as Converse-typed: its records with tools fail.
+    untyped = outcome(None)
+    assert "modelOutput" not in untyped["TOOLS"]
+    assert untyped["TOOLS"]["error"]["errorCode"] == 400

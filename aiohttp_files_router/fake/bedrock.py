@@ -1572,6 +1572,8 @@ class FakeBedrock(FakeService):
                         )
                     result: dict[str, Any] = {"recordId": rid, "modelInput": row["modelInput"]}
                     answer, problem = self._invoke(job.family, job.model_id, row["modelInput"])
+                    if problem is None and _tools_refused(job, row["modelInput"]):
+                        answer, problem = {}, "records that include tools fail in Converse jobs"
                     counts["processed"] += 1
                     if problem is not None:
                         result["error"] = {"errorCode": 400, "errorMessage": problem}
@@ -1627,7 +1629,7 @@ class FakeBedrock(FakeService):
     def _invoke(
         self, family: str, model_id: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], str | None]:
-        problem = _check_claude(body) if family == "claude" else _check_nova(body)
+        problem = _check_claude(body, model_id) if family == "claude" else _check_nova(body)
         if problem is not None:
             # The runtime's wording for a body the model rejects (InvokeModel
             # ValidationException "Malformed input request: ...").
@@ -1764,6 +1766,9 @@ class FakeBedrock(FakeService):
 CLAUDE_FIELDS = {
     "anthropic_version", "anthropic_beta", "max_tokens", "system", "messages", "temperature",
     "top_p", "top_k", "stop_sequences", "tools", "tool_choice",
+    # AWS "Get validated JSON results from models": InvokeModel with Claude takes a JSON
+    # schema in output_config.format.
+    "output_config",
 }  # fmt: skip
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 # The shortest prefix prompt caching caches (Anthropic and Nova guides: 1,024 tokens).
@@ -1780,7 +1785,7 @@ def _alternates(messages: list[Any]) -> str | None:
     return None
 
 
-def _check_claude(body: dict[str, Any]) -> str | None:
+def _check_claude(body: dict[str, Any], model_id: str = "") -> str | None:
     extra = sorted(set(body) - CLAUDE_FIELDS)
     if extra:
         return f"#: extraneous key [{extra[0]}] is not permitted"
@@ -1814,6 +1819,9 @@ def _check_claude(body: dict[str, Any]) -> str | None:
             if kind == "text":
                 if not isinstance(part.get("text"), str):
                     return f"{where}/text: expected a string"
+                if not part["text"]:
+                    # Anthropic's Messages API: "text content blocks must be non-empty".
+                    return f"{where}: text content blocks must be non-empty"
             elif kind == "image":
                 source = part.get("source")
                 if (
@@ -1838,6 +1846,20 @@ def _check_claude(body: dict[str, Any]) -> str | None:
         value = body.get(name)
         if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
             return f"#/{name}: expected a number between 0 and 1"
+    if (
+        re.search(r"claude-(?:sonnet|haiku|opus)-4-5", model_id)
+        and body.get("temperature") is not None
+        and body.get("top_p") is not None
+    ):
+        # Claude 4.5 models (BerriAI/litellm 15070, Anthropic's models overview).
+        return "temperature and top_p cannot both be specified for this model"
+    fmt = (body.get("output_config") or {}).get("format") if "output_config" in body else None
+    if "output_config" in body and (
+        not isinstance(fmt, dict)
+        or fmt.get("type") != "json_schema"
+        or not isinstance(fmt.get("schema"), dict)
+    ):
+        return "#/output_config/format: expected {type: json_schema, schema: {...}}"
     stops = body.get("stop_sequences")
     if stops is not None and (
         not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)
@@ -1865,6 +1887,21 @@ def _check_claude(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _tools_refused(job: Job, model_input: Any) -> bool:
+    """Whether a record with tools fails for the job's invocation type.
+
+    AWS's batch inference guide (current revision): tool calling fails in jobs of the
+    Converse type ("records that include toolConfig fail with a 400") and works in
+    InvokeModel jobs. A job that does not say its type is taken as Converse for this (the
+    least helpful reading: the guide names no default); Converse jobs are refused at create.
+    """
+    if job.request.get("modelInvocationType") == "InvokeModel":
+        return False
+    return isinstance(model_input, dict) and bool(
+        model_input.get("tools") or model_input.get("toolConfig")
+    )
+
+
 def _claude_answer(
     body: dict[str, Any],
     model_id: str,
@@ -1881,6 +1918,12 @@ def _claude_answer(
             {"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": name, "input": {}}
         ]
         stop, out = "tool_use", 8
+    elif "output_config" in body:
+        # A JSON text that follows the schema (its required properties, as strings).
+        schema = body["output_config"]["format"]["schema"]
+        text = json.dumps({k: " ".join(words[:2]) for k in schema.get("required") or []})
+        content = [{"type": "text", "text": text}]
+        stop, out = "end_turn", len(text.split())
     else:
         limit = body["max_tokens"]
         stop = "max_tokens" if len(words) > limit else "end_turn"

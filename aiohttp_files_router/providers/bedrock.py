@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
-from typing import IO, Any
+from typing import IO, Annotated, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -134,8 +134,17 @@ class BedrockParams(ProviderParams, kw_only=True, frozen=True):
     s3_endpoint_url: str | None = None
     # This router's own: s3:// prefixes batch rows may name besides the deployment's namespace.
     allowed_file_uris: list[str] | None = None
-    # This router's own, for fakes only (the demo lowers it): Bedrock's minimum records a job.
-    batch_min_records: int | None = None
+    # This router's own: the fewest records a job may hold. AWS's "Minimum number of records
+    # per batch inference job" is a per-model quota (100 by default) an account can have
+    # adjusted; set it to the account's value. Files with fewer rows are refused at create.
+    batch_min_records: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+# The S3Uri shape of Bedrock's API model (botocore data bedrock/*/service-2.json): every
+# S3 location a batch inference job names must match it.
+S3_URI = re.compile(
+    r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?"
+)
 
 
 def family_of(model: str) -> str:
@@ -178,14 +187,19 @@ def _text_of(content: Any) -> str:
 
 def _claude_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise RowError("message content must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            parts.append({"type": "text", "text": str(part.get("text", ""))})
+            text = str(part.get("text", ""))
+            if not text:
+                # Anthropic's Messages API refuses an empty text block ("text content blocks
+                # must be non-empty"); the record would fail after the job ran.
+                raise RowError("a text content part is empty; Claude refuses empty text blocks")
+            parts.append({"type": "text", "text": text})
         elif kind == "image_url":
             url = (part.get("image_url") or {}).get("url", "")
             media, data = _data_url(str(url))
@@ -229,7 +243,35 @@ def _max_tokens(body: Mapping[str, Any]) -> int:
     return int(value) if value is not None else DEFAULT_MAX_TOKENS
 
 
-def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
+# Claude models of the 4.5 generation refuse temperature and top_p together ("temperature and
+# top_p cannot both be specified for this model", BerriAI/litellm 15070).
+_ONE_SAMPLING_KNOB = re.compile(r"claude-(?:sonnet|haiku|opus)-4-5")
+
+
+def _response_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a row's ``response_format`` asks for; None for plain text."""
+    fmt = body.get("response_format")
+    if fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        return None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+        raise RowError("response_format.json_schema.schema must be an object")
+    kind = fmt.get("type") if isinstance(fmt, dict) else fmt
+    raise RowError(
+        f"response_format of type {kind!r} has no field in the model's native request on "
+        "Bedrock (only json_schema maps, for Claude)"
+    )
+
+
+def chat_to_claude(body: Mapping[str, Any], model: str = "") -> dict[str, Any]:
+    if (
+        _ONE_SAMPLING_KNOB.search(model)
+        and body.get("temperature") is not None
+        and body.get("top_p") is not None
+    ):
+        raise RowError(f"{model} takes temperature or top_p, not both")
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
@@ -287,6 +329,11 @@ def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
     stops = _stops(body)
     if stops:
         out["stop_sequences"] = stops
+    schema = _response_format(body)
+    if schema is not None:
+        # AWS "Get validated JSON results from models": InvokeModel with Claude takes the
+        # schema in output_config.format.
+        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     choice = body.get("tool_choice")
     tools = body.get("tools")
     if tools and choice != "none":
@@ -325,11 +372,15 @@ def _nova_parts(content: Any) -> list[dict[str, Any]]:
         if kind == "text":
             parts.append({"text": str(part.get("text", ""))})
         elif kind == "image_url":
+            # Nova's request schema takes an image as source.bytes (s3Location is video's),
+            # and a batch job reaches no linked object outside its input folder: only data:
+            # URLs become images.
             url = str((part.get("image_url") or {}).get("url", ""))
-            if url.startswith("s3://"):
-                fmt = url.rsplit(".", 1)[-1].lower().replace("jpg", "jpeg")
-                parts.append({"image": {"format": fmt, "source": {"s3Location": {"uri": url}}}})
-                continue
+            if not url.startswith("data:"):
+                raise RowError(
+                    "Nova images must be base64 data: URLs (Nova takes image bytes; a batch "
+                    "job fetches no s3:// or https:// image)"
+                )
             media, data = _data_url(url)
             parts.append({"image": {"format": media.split("/")[-1], "source": {"bytes": data}}})
         else:
@@ -337,6 +388,12 @@ def _nova_parts(content: Any) -> list[dict[str, Any]]:
         if _cache_point(part):
             parts.append({"cachePoint": {"type": "default"}})
     return parts
+
+
+def _nova_format(body: Mapping[str, Any]) -> bool:
+    """Whether a row asks Nova for more than plain text."""
+    fmt = body.get("response_format")
+    return not (isinstance(fmt, dict) and fmt.get("type") == "text")
 
 
 def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -351,10 +408,48 @@ def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
                 isinstance(p, dict) and _cache_point(p) for p in content
             ):
                 system.append({"cachePoint": {"type": "default"}})
-        elif role in ("user", "assistant"):
+        elif role == "user":
             messages.append({"role": role, "content": _nova_parts(message.get("content") or "")})
+        elif role == "assistant":
+            content = message.get("content")
+            parts = _nova_parts(content) if content else []
+            for call in message.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                parts.append(
+                    {
+                        "toolUse": {
+                            "toolUseId": call.get("id"),
+                            "name": fn.get("name"),
+                            "input": json.loads(fn.get("arguments") or "{}"),
+                        }
+                    }
+                )
+            if not parts:
+                raise RowError("an assistant message has neither content nor tool_calls")
+            messages.append({"role": role, "content": parts})
+        elif role == "tool":
+            # Nova's tool results: a user turn's toolResult blocks (Nova user guide, "Tool use").
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "toolResult": {
+                                "toolUseId": message.get("tool_call_id"),
+                                "content": [{"text": _text_of(message.get("content"))}],
+                            }
+                        }
+                    ],
+                }
+            )
         else:
             raise RowError(f"messages of role {role!r} cannot run on Amazon Nova batches")
+    if body.get("response_format") is not None and _nova_format(body):
+        raise RowError(
+            "response_format has no field in Nova's InvokeModel request (AWS documents "
+            "structured outputs for Nova only in the Converse API, which batch records do not "
+            "use)"
+        )
     out: dict[str, Any] = {"schemaVersion": "messages-v1", "messages": _merge(messages)}
     if system:
         out["system"] = system
@@ -548,6 +643,13 @@ class BedrockProvider(Provider):
             raise ProviderError("a bedrock account needs s3_bucket_name")
         bucket, _, prefix = params.s3_bucket_name.removeprefix("s3://").partition("/")
         prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        if not S3_URI.fullmatch(f"s3://{bucket}/{prefix}"):
+            # Uploads to such a prefix work; every job naming it would fail at create.
+            raise ProviderError(
+                f"s3_bucket_name {params.s3_bucket_name!r} does not fit Bedrock's S3 URI pattern "
+                "(bucket: lowercase letters, digits, '-' and '.'; prefix: letters, digits and "
+                "-!_*'(). between '/')"
+            )
         s3_region = params.s3_region_name or region
         self.role_arn = params.aws_batch_role_arn
         self.kms_key = params.s3_encryption_key_id
@@ -683,7 +785,13 @@ class BedrockProvider(Provider):
         return _ok(self._file_object(head), head_reply)
 
     def _row(self, number: int, line: bytes) -> tuple[str, dict[str, Any]]:
-        to_model = chat_to_claude if self.family == "claude" else chat_to_nova
+        model = self.model
+
+        def to_model(body: Mapping[str, Any]) -> dict[str, Any]:
+            if self.family == "claude":
+                return chat_to_claude(body, model)
+            return chat_to_nova(body)
+
         return chat_row(
             number, line, "Bedrock", lambda custom_id, body: (custom_id, to_model(body))
         )
@@ -1019,6 +1127,10 @@ class BedrockProvider(Provider):
                 "s3InputDataConfig": {"s3Uri": self.bucket.uri(key), "s3InputFormat": "JSONL"}
             },
             "outputDataConfig": {"s3OutputDataConfig": out_cfg},
+            # Records are in the model's native (InvokeModel) format; AWS's batch guide: tool
+            # calling fails only in jobs of the Converse type ("records that include
+            # toolConfig fail with a 400"), so the job says its type.
+            "modelInvocationType": "InvokeModel",
             "tags": [{"key": "files-router-deployment", "value": self.label}],
         }
         created = await self._bedrock(http, "POST", "/model-invocation-job", body=job)
