@@ -996,3 +996,69 @@ async def test_min_records_is_a_setting_defaulting_to_aws_quota(
                         input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
                     )
                 assert "100" in err.value.message
+
+
+TITAN = "amazon.titan-embed-text-v2:0"
+
+
+def embedding_rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"e-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {
+                "model": "text-embedding-3-small",
+                "input": f"text number {i}",
+                "dimensions": 256,
+            },
+        }
+        for i in range(n)
+    ]
+
+
+async def test_embedding_batches_on_titan_text_embeddings_v2(
+    start_router: RouterFactory, bedrock_server: TestServer, bedrock: FakeBedrock, clock: Clock
+) -> None:
+    router = await start_router(
+        config(entry(bedrock_server, "titan", model=TITAN), entry(bedrock_server))
+    )
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("e.jsonl", io.BytesIO(jsonl(embedding_rows(MIN)))),
+            purpose="batch",
+            extra_body={"model": "titan"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
+        assert b.endpoint == "/v1/embeddings"
+        clock.now += 100
+        done = await sdk.batches.retrieve(b.id)
+        assert done.status == "completed", done
+        out = await output_rows(sdk, done.output_file_id)
+        assert sorted(r["custom_id"] for r in out) == [f"e-{i}" for i in range(MIN)]
+        for row in out:
+            body = row["response"]["body"]
+            assert body["object"] == "list" and body["model"] == TITAN
+            (item,) = body["data"]
+            assert item["object"] == "embedding" and len(item["embedding"]) == 256
+            assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] == 3
+        # The same text embeds the same on every record: matched by custom_id, not position.
+        by_id = {r["custom_id"]: r["response"]["body"]["data"][0]["embedding"] for r in out}
+        assert by_id["e-0"] != by_id["e-1"]
+
+        # Where a model has no embedding batches, or a row cannot map, the upload is refused.
+        refused = [
+            ("claude-batch", embedding_rows(1), "has no embedding batches"),
+            ("titan", chat_rows(1), "is an embedding model"),
+            ("titan", [{**embedding_rows(1)[0], "body": {"input": ["a", "b"]}}], "one non-empty"),
+        ]
+        for model, rows, words in refused:
+            with pytest.raises(BadRequestError) as err:
+                await sdk.files.create(
+                    file=("x.jsonl", io.BytesIO(jsonl(rows))),
+                    purpose="batch",
+                    extra_body={"model": model},
+                )
+            assert "Line 1" in err.value.message and words in err.value.message

@@ -988,3 +988,24 @@ def test_records_real_models_refuse_and_the_invocation_type(
     untyped = outcome(None)
     assert "modelOutput" not in untyped["TOOLS"]
     assert untyped["TOOLS"]["error"]["errorCode"] == 400
+
+
+def test_titan_text_embeddings_v2_records(s3: Any, bedrock: Any, fake: FakeBedrock) -> None:
+    fake.min_records = 2
+    records = [
+        {"recordId": "E1", "modelInput": {"inputText": "hello there", "dimensions": 256}},
+        {"recordId": "E2", "modelInput": {"inputText": "hello"}},
+        {"recordId": "BAD", "modelInput": {"inputText": "x", "dimensions": 100}},
+    ]
+    arn = create(
+        bedrock,
+        "titan",
+        put_records(s3, "in/t.jsonl", records),
+        model="amazon.titan-embed-text-v2:0",
+    )
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+    out = {r["recordId"]: r for r in read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/t.jsonl.out")}
+    assert len(out["E1"]["modelOutput"]["embedding"]) == 256
+    assert len(out["E2"]["modelOutput"]["embedding"]) == 1024  # the default
+    assert out["E1"]["modelOutput"]["inputTextTokenCount"] == 2
+    assert out["BAD"]["error"]["errorCode"] == 400

@@ -1239,6 +1239,8 @@ class FakeBedrock(FakeService):
             return "claude"
         if name.startswith("amazon.nova"):
             return "nova"
+        if name.startswith("amazon.titan-embed-text-v2"):
+            return "titan-embed"
         return None
 
     def _create_job(self, cred: AwsCredential, body: bytes) -> web.Response:
@@ -1582,7 +1584,9 @@ class FakeBedrock(FakeService):
                         result["modelOutput"] = answer
                         counts["success"] += 1
                         usage = answer.get("usage", {})
-                        counts["input"] += usage.get("input_tokens", usage.get("inputTokens", 0))
+                        counts["input"] += usage.get(
+                            "input_tokens", usage.get("inputTokens", 0)
+                        ) + answer.get("inputTextTokenCount", 0)
                         counts["output"] += usage.get("output_tokens", usage.get("outputTokens", 0))
                     out.write(json.dumps(result).encode() + b"\n")
             name = key.rsplit("/", 1)[-1]
@@ -1629,6 +1633,8 @@ class FakeBedrock(FakeService):
     def _invoke(
         self, family: str, model_id: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], str | None]:
+        if family == "titan-embed":
+            return _titan_invoke(body)
         problem = _check_claude(body, model_id) if family == "claude" else _check_nova(body)
         if problem is not None:
             # The runtime's wording for a body the model rejects (InvokeModel
@@ -1885,6 +1891,35 @@ def _check_claude(body: dict[str, Any], model_id: str = "") -> str | None:
         ):
             return "#/tool_choice/name: no tool has this name"
     return None
+
+
+# -- Amazon Titan Text Embeddings V2 (Bedrock user guide, model-parameters-titan-embed-text:
+#    request inputText, dimensions 1024/512/256, normalize, embeddingTypes; response
+#    embedding, inputTextTokenCount, embeddingsByType) -----------------------------------------
+TITAN_FIELDS = {"inputText", "dimensions", "normalize", "embeddingTypes"}
+
+
+def _titan_invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    extra = sorted(set(body) - TITAN_FIELDS)
+    if extra:
+        return {}, f"Malformed input request: extraneous key [{extra[0]}] is not permitted"
+    text = body.get("inputText")
+    if not isinstance(text, str) or not text:
+        return {}, "Malformed input request: required key [inputText] not found"
+    dimensions = body.get("dimensions", 1024)
+    if dimensions not in (256, 512, 1024):
+        return {}, "Malformed input request: #/dimensions: 256, 512 or 1024"
+    seed = hashlib.sha256(text.encode()).digest()
+    vector = [round((seed[i % 32] - 127.5) / 127.5, 6) for i in range(dimensions)]
+    if body.get("normalize", True):
+        norm = sum(v * v for v in vector) ** 0.5 or 1.0
+        vector = [round(v / norm, 6) for v in vector]
+    tokens = len(text.split())
+    return {
+        "embedding": vector,
+        "inputTextTokenCount": tokens,
+        "embeddingsByType": {"float": vector},
+    }, None
 
 
 def _tools_refused(job: Job, model_input: Any) -> bool:

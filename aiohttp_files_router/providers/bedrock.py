@@ -56,7 +56,7 @@ from ..upstream import (
     relayed_headers,
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
-from .chat_rows import CHAT_URL, chat_row
+from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
@@ -77,7 +77,7 @@ MIN_RECORDS = 100
 RECORD_ID_WIDTH = 11
 # Bedrock quotas ("Records per batch inference job", "Batch inference input file size"): what
 # a batch input file may hold; Bedrock runs only chat rows mapped to the deployment's model.
-BATCH_ENDPOINTS = frozenset((CHAT_URL,))
+BATCH_ENDPOINTS = frozenset((CHAT_URL, EMBEDDINGS_URL))
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_BYTES = 1024**3
 DEFAULT_MAX_TOKENS = 4096
@@ -147,6 +147,10 @@ S3_URI = re.compile(
 )
 
 
+# Amazon Titan Text Embeddings V2, the embedding model AWS lists for batch inference.
+TITAN_EMBED = "titan-embed"
+
+
 def family_of(model: str) -> str:
     """The model family of a Bedrock model ID, inference profile ID or ARN."""
     name = model.rsplit("/", 1)[-1]
@@ -155,6 +159,8 @@ def family_of(model: str) -> str:
         return "claude"
     if name.startswith("amazon.nova"):
         return "nova"
+    if name.startswith("amazon.titan-embed-text-v2"):
+        return TITAN_EMBED
     return name.split(".", 1)[0] if "." in name else name
 
 
@@ -482,6 +488,42 @@ def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def embeddings_to_titan(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAI embeddings body as Titan Text Embeddings V2's request (one text a record:
+    ``inputText``, ``dimensions`` 256/512/1024, ``normalize``; Bedrock user guide,
+    model-parameters-titan-embed-text)."""
+    text = body.get("input")
+    if isinstance(text, list) and len(text) == 1:
+        text = text[0]
+    if not isinstance(text, str) or not text:
+        raise RowError(
+            "'input' must be one non-empty string (Titan embeds one text per record; put "
+            "each text on its own line)"
+        )
+    if body.get("encoding_format", "float") != "float":
+        raise RowError("only encoding_format 'float' maps to Titan's embedding")
+    out: dict[str, Any] = {"inputText": text, "normalize": True}
+    dimensions = body.get("dimensions")
+    if dimensions is not None:
+        if dimensions not in (256, 512, 1024):
+            raise RowError("Titan Text Embeddings V2 takes dimensions 256, 512 or 1024")
+        out["dimensions"] = dimensions
+    return out
+
+
+def _titan_embedding(
+    out: Mapping[str, Any], model: str, custom_id: str, seed: str
+) -> dict[str, Any]:
+    """Titan's answer (``embedding``, ``inputTextTokenCount``) as an OpenAI embeddings body."""
+    tokens = int(out.get("inputTextTokenCount") or 0)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": out.get("embedding") or []}],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 # -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
 def _claude_completion(
     out: Mapping[str, Any], model: str, custom_id: str, seed: str
@@ -634,6 +676,7 @@ class BedrockProvider(Provider):
         if not self.model:
             raise ProviderError("a bedrock account needs model: bedrock/<model id>")
         self.family = family_of(self.model)
+        self.endpoint = EMBEDDINGS_URL if self.family == TITAN_EMBED else CHAT_URL
         region = params.aws_region_name
         if not region:
             raise ProviderError(
@@ -741,10 +784,11 @@ class BedrockProvider(Provider):
         try:
             count = 0
             if batch:
-                if self.family not in ("claude", "nova"):
+                if self.family not in ("claude", "nova", TITAN_EMBED):
                     raise BadRequest(
                         f"Bedrock batches of the '{self.family}' model family are not supported "
-                        f"(model {self.model}); only Anthropic Claude and Amazon Nova are.",
+                        f"(model {self.model}); only Anthropic Claude, Amazon Nova and Amazon "
+                        "Titan Text Embeddings V2 are.",
                         param="model",
                     )
 
@@ -788,12 +832,26 @@ class BedrockProvider(Provider):
         model = self.model
 
         def to_model(body: Mapping[str, Any]) -> dict[str, Any]:
+            if self.family == TITAN_EMBED:
+                raise RowError(f"{model} is an embedding model: rows must be {EMBEDDINGS_URL}")
             if self.family == "claude":
                 return chat_to_claude(body, model)
             return chat_to_nova(body)
 
+        def to_embed(body: Mapping[str, Any]) -> dict[str, Any]:
+            if self.family != TITAN_EMBED:
+                raise RowError(
+                    f"{model} has no embedding batches on Bedrock (Amazon Titan Text "
+                    "Embeddings V2 does)"
+                )
+            return embeddings_to_titan(body)
+
         return chat_row(
-            number, line, "Bedrock", lambda custom_id, body: (custom_id, to_model(body))
+            number,
+            line,
+            "Bedrock",
+            lambda custom_id, body: (custom_id, to_model(body)),
+            lambda custom_id, body: (custom_id, to_embed(body)),
         )
 
     def _file_object(self, head: Head, file_id: str | None = None) -> dict[str, Any]:
@@ -946,9 +1004,12 @@ class BedrockProvider(Provider):
                 )
             else:
                 assert isinstance(output, dict)
-                maker = _claude_completion if self.family == "claude" else _nova_completion
+                maker = {"claude": _claude_completion, TITAN_EMBED: _titan_embedding}.get(
+                    self.family, _nova_completion
+                )
                 body = maker(output, self.model, custom_id, rid)
-                body["created"] = created
+                if self.family != TITAN_EMBED:  # an embeddings body has no created
+                    body["created"] = created
                 status = 200
             return _json.encode(
                 {
@@ -1044,7 +1105,7 @@ class BedrockProvider(Provider):
         obj: dict[str, Any] = {
             "id": arn,
             "object": "batch",
-            "endpoint": CHAT_URL,
+            "endpoint": self.endpoint,
             "model": str(job.get("modelId", self.model)),
             "input_file_id": in_uri,
             "completion_window": "24h",
@@ -1087,8 +1148,11 @@ class BedrockProvider(Provider):
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
         self._check_extra()
-        if body.get("endpoint") != CHAT_URL:
-            raise BadRequest(f"Bedrock accounts run only '{CHAT_URL}' batches.", param="endpoint")
+        if body.get("endpoint") != self.endpoint:
+            raise BadRequest(
+                f"This Bedrock account's model runs only '{self.endpoint}' batches.",
+                param="endpoint",
+            )
         if not self.role_arn:
             raise BadRequest(
                 "Bedrock batches need litellm_params.aws_batch_role_arn (the IAM service role "
