@@ -667,3 +667,39 @@ async def test_live_service_quirks_as_knobs(
     gemini.output_in_response_only = True
     missed = await client.batches.get(name=job.name)
     assert missed.dest is None or missed.dest.file_name is None
+
+
+# google-genai marks create_embeddings experimental (a warning on every call).
+@pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")
+async def test_batch_embeddings_with_google_genai(
+    client: genai.client.AsyncClient, clock: Clock
+) -> None:
+    rows = [
+        {"key": "a", "request": {"content": {"parts": [{"text": "hello"}]}}},
+        {"key": "b", "request": {"content": {"parts": [{"text": "x"}]}, "outputDimensionality": 4}},
+        {"key": "bad", "request": {"content": {"parts": []}}},
+    ]
+    uploaded = await upload(client, jsonl(rows))
+    assert uploaded.name is not None
+    job = await client.batches.create_embeddings(
+        model="gemini-embedding-001",
+        src=types.EmbeddingsBatchJobSource(file_name=uploaded.name),
+        config={"display_name": "embeddings"},
+    )
+    assert job.name is not None
+    done = await finish(client, clock, job.name)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert done.dest is not None and done.dest.file_name is not None
+    data = await client.files.download(file=done.dest.file_name)
+    by_key = {line["key"]: line for line in map(json.loads, data.splitlines())}
+    # The REST EmbedContentResponse (ai.google.dev/api/embeddings): {"embedding": {"values"}}.
+    assert len(by_key["a"]["response"]["embedding"]["values"]) == 3072
+    assert len(by_key["b"]["response"]["embedding"]["values"]) == 4
+    assert by_key["bad"]["error"]["code"] == 3
+    # A generating model is not an embedding batch's.
+    with pytest.raises(genai.errors.ClientError):
+        await client.batches.create_embeddings(
+            model="gemini-2.5-flash",
+            src=types.EmbeddingsBatchJobSource(file_name=uploaded.name),
+            config={"display_name": "wrong"},
+        )

@@ -576,3 +576,53 @@ async def test_unsupported_mime_type_is_retried_once_with_another(
                 extra_body={"model": "gemini-api"},
             )
         assert "Unsupported MIME type" in info.value.message
+
+
+async def test_embedding_batches_on_an_embedding_model(
+    start_router: RouterFactory, gemini_server: TestServer, gemini: FakeGemini
+) -> None:
+    router = await start_router(
+        config(
+            gemini_entry(gemini_server, "gemini-embed", model="gemini/gemini-embedding-001"),
+            gemini_entry(gemini_server),
+        )
+    )
+    rows = [
+        {
+            "custom_id": f"e-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "text-embedding-3-small", "input": f"text {i}", "dimensions": 8},
+        }
+        for i in range(3)
+    ]
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("e.jsonl", io.BytesIO(jsonl(rows))),
+            purpose="batch",
+            extra_body={"model": "gemini-embed"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
+        assert b.endpoint == "/v1/embeddings"
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "completed" and b.output_file_id is not None
+        out = [json.loads(x) for x in (await sdk.files.content(b.output_file_id)).text.splitlines()]
+        # Gemini writes rows out of order: matched by custom_id.
+        assert sorted(r["custom_id"] for r in out) == ["e-0", "e-1", "e-2"]
+        for r in out:
+            body = r["response"]["body"]
+            assert body["object"] == "list" and body["model"] == "gemini-embedding-001"
+            assert len(body["data"][0]["embedding"]) == 8 and "usage" in body
+        assert any(r.path.endswith(":asyncBatchEmbedContent") for r in gemini.requests)
+        # A generating model has no embedding batches, an embedding model no chat ones.
+        for model, data, words in (
+            ("gemini-api", jsonl(rows), "embedding batches need an embedding model"),
+            ("gemini-embed", jsonl(chat_rows(1)), "is an embedding model"),
+        ):
+            with pytest.raises(BadRequestError) as err:
+                await sdk.files.create(
+                    file=("x.jsonl", io.BytesIO(data)), purpose="batch", extra_body={"model": model}
+                )
+            assert "Line 1" in err.value.message and words in err.value.message

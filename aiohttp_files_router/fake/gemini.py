@@ -81,6 +81,44 @@ def _both(*camel: str) -> frozenset[str]:
     return frozenset(camel) | frozenset(snake)
 
 
+# The embedding models batch embeddings take (ai.google.dev/gemini-api/docs/embeddings).
+EMBEDDING_MODELS = ("gemini-embedding-001",)
+EMBED_FIELDS = frozenset(
+    ("model", "content", "taskType", "task_type", "title", "outputDimensionality",
+     "output_dimensionality")
+)  # fmt: skip
+
+
+def _invalid_embed(request: dict[str, Any]) -> str | None:
+    """Why the service would refuse this EmbedContentRequest (ai.google.dev/api/embeddings:
+    ``content`` required, unknown fields refused), or None."""
+    unknown = sorted(set(request) - EMBED_FIELDS)
+    if unknown:
+        return f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at 'request'."
+    content = request.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if (
+        not isinstance(parts, list)
+        or not parts
+        or not all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts)
+    ):
+        return "* EmbedContentRequest.content: content with text parts is required"
+    size = _field(request, "outputDimensionality", "output_dimensionality")
+    if size is not None and (not isinstance(size, int) or not 1 <= size <= 3072):
+        return "* EmbedContentRequest.output_dimensionality: must be from 1 to 3072"
+    return None
+
+
+def _embed(request: dict[str, Any]) -> dict[str, Any]:
+    """An EmbedContentResponse: ``embedding.values`` (3072 by default, gemini-embedding-001)."""
+    text = "".join(p["text"] for p in request["content"]["parts"])
+    size = _field(request, "outputDimensionality", "output_dimensionality") or 3072
+    seed = hashlib.sha256(text.encode()).digest()
+    return {
+        "embedding": {"values": [round((seed[i % 32] - 127.5) / 127.5, 6) for i in range(size)]}
+    }
+
+
 # The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
 IMPLICIT_CACHE_MIN = 2048
 
@@ -198,6 +236,7 @@ class GeminiBatch:
     error: dict[str, Any] | None = None
     output_file: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    embed: bool = False  # an asyncBatchEmbedContent batch (EmbedContentRequest rows)
 
 
 @dataclass
@@ -653,9 +692,22 @@ class FakeGemini(FakeService):
     async def create_batch(self, request: web.Request) -> web.Response:
         account = self._account(request)
         model, _, method = request.match_info["model"].partition(":")
-        if method != "batchGenerateContent":
+        if method not in ("batchGenerateContent", "asyncBatchEmbedContent"):
             raise Answer(_error(404, "Not found.", "NOT_FOUND"))
-        if model not in self.models:
+        # Batch embeddings (ai.google.dev/gemini-api/docs/batch-api, "Batch embeddings";
+        # google-genai's batches.create_embeddings posts {model}:asyncBatchEmbedContent):
+        # rows are {"key", "request": EmbedContentRequest}, answers EmbedContentResponse.
+        embed = method == "asyncBatchEmbedContent"
+        if embed and model not in EMBEDDING_MODELS:
+            raise Answer(
+                _error(
+                    404,
+                    f"models/{model} is not found for API version v1beta, or is not "
+                    "supported for asyncBatchEmbedContent.",
+                    "NOT_FOUND",
+                )
+            )
+        if not embed and model not in self.models:
             raise Answer(
                 _error(
                     404,
@@ -693,6 +745,7 @@ class FakeGemini(FakeService):
                 )
             )
         job = GeminiBatch(_new_id(24), f"models/{model}", display, file_name, self.clock())
+        job.embed = embed
         account.batches[job.id] = job
         return web.json_response(self._operation(job, "BATCH_STATE_PENDING"))
 
@@ -804,9 +857,13 @@ class FakeGemini(FakeService):
                         # Only the key survives from the input row (the batch guide); other
                         # row fields are not documented to come back, so they do not.
                         result["key"] = row["key"]
-                    problem = _invalid(row["request"])
+                    problem = (_invalid_embed if job.embed else _invalid)(row["request"])
                     if problem is None:
-                        result["response"] = self._generate(job.model, row["request"])
+                        result["response"] = (
+                            _embed(row["request"])
+                            if job.embed
+                            else self._generate(job.model, row["request"])
+                        )
                         ok += 1
                     else:
                         # "either a GenerateContentResponse or a status object" (batch

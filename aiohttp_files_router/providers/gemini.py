@@ -44,7 +44,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
-from .chat_rows import CHAT_URL, chat_row
+from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
 from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
@@ -137,7 +137,10 @@ class GeminiProvider(Provider):
     # map, and rows need no body.model. Batch mode takes input files up to 2 GB
     # (ai.google.dev/gemini-api/docs/batch-mode); it documents no request count, so the
     # router's default bound on lines stays.
-    batch_rules = BatchRules(frozenset((CHAT_URL,)), max_bytes=2 * 1024**3, needs_model=False)
+    # Chat rows for a generating model, embedding rows for an embedding model (_row says which).
+    batch_rules = BatchRules(
+        frozenset((CHAT_URL, EMBEDDINGS_URL)), max_bytes=2 * 1024**3, needs_model=False
+    )
     # The Gemini API documents no header for a caller's request ID.
 
     def __init__(self, setup: AccountSetup[GeminiParams]):
@@ -148,6 +151,10 @@ class GeminiProvider(Provider):
             raise ProviderError("a gemini account needs model: gemini/<model>")
         if not params.api_key:
             raise ProviderError("a gemini account needs api_key (or GEMINI_API_KEY)")
+        # An embedding model (gemini-embedding-001, ...) runs batch embeddings
+        # (asyncBatchEmbedContent), every other model generateContent batches.
+        self.embed = "embedding" in self.model
+        self.endpoint = EMBEDDINGS_URL if self.embed else CHAT_URL
         base = (params.api_base or DEFAULT_API_BASE).rstrip("/")
         for suffix in ("/v1beta", "/v1"):
             base = base.removesuffix(suffix)
@@ -256,11 +263,21 @@ class GeminiProvider(Provider):
             return line
 
         def convert(custom_id: str, body: dict[str, Any]) -> bytes:
+            if self.embed:
+                raise RowError(f"{self.model} is an embedding model: rows must be {EMBEDDINGS_URL}")
             request = chat_to_generate_content(body)
             self._check_file_refs(request)
             return _json.encode({"key": custom_id, "request": request})
 
-        return chat_row(number, line, "Gemini", convert)
+        def embed(custom_id: str, body: dict[str, Any]) -> bytes:
+            if not self.embed:
+                raise RowError(
+                    f"{self.model} generates text; embedding batches need an embedding model "
+                    "such as gemini-embedding-001"
+                )
+            return _json.encode({"key": custom_id, "request": embeddings_to_gemini(body)})
+
+        return chat_row(number, line, "Gemini", convert, embed)
 
     def _check_file_refs(self, request: Mapping[str, Any]) -> None:
         """Gemini reads a ``fileData`` URI of its own Files API with the account's key: a row
@@ -494,7 +511,10 @@ class GeminiProvider(Provider):
                     for_log(file_id),
                 )
             body: dict[str, Any]
-            if isinstance(response, dict):
+            if isinstance(response, dict) and self.embed:
+                status_code = 200
+                body = _embedding_body(response, self.model)
+            elif isinstance(response, dict):
                 status_code = 200
                 body = chat_completion(
                     response,
@@ -559,7 +579,7 @@ class GeminiProvider(Provider):
         obj: dict[str, Any] = {
             "id": _batch_id(batch),
             "object": "batch",
-            "endpoint": CHAT_URL,
+            "endpoint": self.endpoint,
             "model": str(batch.get("model") or self.model).removeprefix("models/"),
             "input_file_id": str(
                 (batch.get("inputConfig") or {}).get("fileName") or ""
@@ -611,8 +631,11 @@ class GeminiProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        if body.get("endpoint") != CHAT_URL:
-            raise BadRequest(f"Gemini accounts run only '{CHAT_URL}' batches.", param="endpoint")
+        if body.get("endpoint") != self.endpoint:
+            raise BadRequest(
+                f"This Gemini account's model runs only '{self.endpoint}' batches.",
+                param="endpoint",
+            )
         input_id = str(body.get("input_file_id") or "")
         try:
             owned, file = await self._own_file(http, input_id)
@@ -631,7 +654,8 @@ class GeminiProvider(Provider):
                 "inputConfig": {"fileName": f"files/{input_id}"},
             }
         }
-        url = self._url("models", action=f"/{quote(self.model, safe='')}:batchGenerateContent")
+        method = "asyncBatchEmbedContent" if self.embed else "batchGenerateContent"
+        url = self._url("models", action=f"/{quote(self.model, safe='')}:{method}")
         reply = await self.upstream.json(
             http, "POST", url, data=_json.encode(job), headers=self._json_headers()
         )
@@ -688,6 +712,41 @@ class GeminiProvider(Provider):
             if self._owned(batch)
         ]
         return Page(reply, batches, found.get("nextPageToken"))
+
+
+def embeddings_to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAI embeddings body as an EmbedContentRequest (ai.google.dev/api/embeddings): one
+    text a row, ``dimensions`` as ``outputDimensionality``."""
+    text = body.get("input")
+    if isinstance(text, list) and len(text) == 1:
+        text = text[0]
+    if not isinstance(text, str) or not text:
+        raise RowError(
+            "'input' must be one non-empty string (one EmbedContentRequest a row; put each "
+            "text on its own line)"
+        )
+    if body.get("encoding_format", "float") != "float":
+        raise RowError("only encoding_format 'float' maps to Gemini's embedding values")
+    request: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
+    dimensions = body.get("dimensions")
+    if dimensions is not None:
+        if not isinstance(dimensions, int) or dimensions < 1:
+            raise RowError("'dimensions' must be a positive integer")
+        request["outputDimensionality"] = dimensions
+    return request
+
+
+def _embedding_body(response: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """An EmbedContentResponse as an OpenAI embeddings body (Gemini reports no token count
+    for it: usage is 0)."""
+    values = (response.get("embedding") or {}).get("values") or []
+    tokens = int((response.get("usageMetadata") or {}).get("promptTokenCount") or 0)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": values}],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 async def _nothing() -> AsyncIterator[bytes]:
