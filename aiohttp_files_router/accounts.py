@@ -168,13 +168,22 @@ class Registry:
             account = self.groups[route][0]
         return account
 
+    @property
+    def default_legacy(self) -> Account | None:
+        """The ``files_settings`` entry of LiteLLM's default provider, if the config has one.
+
+        LiteLLM sends a files or batches call that names no model and no provider to its
+        default ``custom_llm_provider`` (``provider_name(None)``) with that entry's settings.
+        """
+        return self.legacy.get(provider_name(None))
+
     def default(self) -> Account | None:
         default = self.config.files_router.default_model
         if default is not None:
             return self.pick(default)
         if len(self.accounts) == 1:
             return self.accounts[0]
-        return None
+        return self.default_legacy
 
 
 def _fingerprint(values: tuple[str, ...]) -> str:

@@ -2,7 +2,8 @@
 
 Each line must be a JSON object with a string ``custom_id`` unique in the file, ``method``
 ``POST``, a ``url`` the account runs batches for (the same on every line) and a ``body``
-object (with ``model`` where the provider needs it). What an account accepts is declared by
+object (with ``model`` where the provider needs it, the fields its endpoint requires, and no
+``stream: true``). What an account accepts is declared by
 its provider (``Provider.batch_rules``). Memory: the current line plus one 16-byte hash per
 ``custom_id``, and the line count is capped, so the set is bounded too.
 """
@@ -77,6 +78,11 @@ class _Checker:
             raise _bad(number, "'body' must be a JSON object.")
         if self.rules.needs_model and not isinstance(body.get("model"), str):
             raise _bad(number, "'body.model' must be a string.")
+        if body.get("stream") is True:
+            raise _bad(number, "'body.stream' must not be true: batch requests do not stream.")
+        for name in self.rules.required.get(url, ()):
+            if body.get(name) is None:
+                raise _bad(number, f"'body.{name}' is required for {url}.")
 
 
 _MISSING = object()

@@ -9,6 +9,7 @@ not stop the others.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections import Counter
@@ -20,7 +21,7 @@ import msgspec
 import yaml
 
 from .params import ConfigStruct, ProviderParams
-from .providers import params_type, provider_name
+from .providers import LITELLM_PARAMS, LITELLM_VERSION, params_type, provider_name
 
 __all__ = [
     "ConfigError",
@@ -165,6 +166,31 @@ def _describe(err: msgspec.ValidationError, at: str = "$") -> str:
     return text
 
 
+def _litellm_keys_only(
+    node: dict[str, Any], struct: type[ProviderParams], at: str
+) -> dict[str, Any]:
+    """``node`` without the LiteLLM keys ``struct`` does not use; a key nobody knows is an error.
+
+    A LiteLLM config loads as it is (providers/litellm_keys.py names LiteLLM's own keys); a key
+    neither LiteLLM nor the provider declares is a typo, reported with the closest known key.
+    """
+    if not struct.__struct_config__.forbid_unknown_fields:
+        return node
+    fields = set(struct.__struct_fields__)
+    kept: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in fields:
+            kept[key] = value
+        elif key not in LITELLM_PARAMS:
+            close = difflib.get_close_matches(key, sorted(fields | LITELLM_PARAMS), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise ConfigError(
+                f"unknown field `{at}.{key}` (neither this provider nor LiteLLM "
+                f"{LITELLM_VERSION} defines it){hint}"
+            )
+    return kept
+
+
 def _provider_params(node: Any, at: str, required: str) -> ProviderParams | None:
     """``node`` as its provider's params struct; None when it is no mapping (msgspec says so).
 
@@ -178,8 +204,9 @@ def _provider_params(node: Any, at: str, required: str) -> ProviderParams | None
             raise msgspec.ValidationError(f"Object missing required field `{required}` - at `{at}`")
         raise msgspec.ValidationError(f"Expected `str` - at `{at}.{required}`")
     kind = provider_name(node.get("model"), node.get("custom_llm_provider"))
+    struct = params_type(kind)
     try:
-        return msgspec.convert(node, params_type(kind))
+        return msgspec.convert(_litellm_keys_only(node, struct, at), struct)
     except msgspec.ValidationError as err:
         raise msgspec.ValidationError(_describe(err, at)) from None
 
@@ -238,6 +265,8 @@ def parse_config(
         config = _convert(resolved)
     except msgspec.ValidationError as err:
         raise ConfigError(f"{source}: {_describe(err)}") from None
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
     config = msgspec.structs.replace(config, missing_env=tuple(missing))
     _check(config, source)
     return config

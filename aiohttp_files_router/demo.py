@@ -40,6 +40,7 @@ GEMINI_KEY = "fake-gemini-api-key"
 BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
 BEDROCK_ACCOUNT = "123456789012"
 BEDROCK_MODEL = "claude-bedrock-batch"
+BEDROCK_EMBED_MODEL = "titan-embed"
 # Bedrock runs a job only with at least 100 records; the demo's fake takes the seed's three.
 BEDROCK_DEMO_MIN_RECORDS = 1
 HAS_BEDROCK = not botocore_missing()
@@ -48,7 +49,7 @@ MODELS = (
     "gpt-4o-azure",
     "gemini-batch",
     "gemini-api",
-    *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
+    *((BEDROCK_MODEL, BEDROCK_EMBED_MODEL) if HAS_BEDROCK else ()),
 )
 
 
@@ -180,6 +181,15 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 },
             }
         )
+        model_list.append(
+            {
+                "model_name": BEDROCK_EMBED_MODEL,
+                "litellm_params": {
+                    **model_list[-1]["litellm_params"],
+                    "model": "bedrock/amazon.titan-embed-text-v2:0",
+                },
+            }
+        )
     config = parse_config(
         {
             "model_list": model_list,
@@ -237,4 +247,7 @@ print("delete:", client.files.delete(f.id).deleted)
 PY
 
 The whole batch flow: python examples/seed_example.py --model gemini-batch
+An embeddings batch: python examples/seed_example.py --endpoint /v1/embeddings
+  (or --model titan-embed, Bedrock's Titan Text Embeddings V2, with the bedrock extra)
+A moderations batch: python examples/seed_example.py --endpoint /v1/moderations
 '''

@@ -2,7 +2,8 @@
 
 Order: an encoded ID -> ``model`` (JSON body or form field) -> ``?model=`` ->
 ``x-litellm-model`` -> legacy ``custom-llm-provider`` with ``files_settings`` -> the default
-(the only account, or ``files_router.default_model``) -> 400 saying how to choose.
+(``files_router.default_model``, else the only account, else the ``files_settings`` entry of
+LiteLLM's default provider, answering with that provider's own IDs) -> 400 saying how to choose.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def choose_if_any(registry: Registry, sel: Selectors) -> Account | None:
         account = registry.pick(sel.model)
         if account is None:
             raise BadRequest(
-                f"Unknown model '{clip(sel.model)}': it is not in this router's model_list.",
+                # "not found in model_list" is LiteLLM's wording, which its tests match on.
+                f"Unknown model '{clip(sel.model)}': not found in model_list of this router.",
                 param=sel.model_param,
                 code="model_not_found",
             )

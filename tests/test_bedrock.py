@@ -584,39 +584,39 @@ async def test_tools_kms_and_session_token(
     assert len(job.name) <= 63 and job.name.startswith("fr-claude-batch-")
 
 
-async def test_s3_refs_in_rows_only_inside_the_namespace(
-    start_router: RouterFactory, bedrock_server: TestServer
+async def test_nova_images_are_bytes_and_linked_images_are_refused(
+    start_router: RouterFactory, bedrock_server: TestServer, bedrock: FakeBedrock, clock: Clock
 ) -> None:
+    # Nova's request schema takes image bytes (s3Location is video's), and a batch job reaches
+    # no object outside its input folder: an s3:// or https:// image is a 400 naming the line.
     router = await start_router(
         config(entry(bedrock_server, model=NOVA, allowed_file_uris=["s3://shared-images/"]))
     )
 
-    def rows(url: str) -> bytes:
-        r = chat_rows(1)
-        r[0]["body"]["messages"][0]["content"] = [
-            {"type": "text", "text": "look"},
-            {"type": "image_url", "image_url": {"url": url}},
-        ]
-        return jsonl(r)
+    def rows(url: str, n: int = 1) -> list[dict[str, Any]]:
+        r = chat_rows(n)
+        for row in r:
+            row["custom_id"] += "-image"
+            row["body"]["messages"][0]["content"] = [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ]
+        return r
 
     async with sdk_for(router) as sdk:
-        for url in (
-            "s3://shared-images/cat.png",
-            f"s3://{BUCKET}/team-a/files-router/claude-batch/a.png",
-        ):
-            await sdk.files.create(
-                file=("ok.jsonl", io.BytesIO(rows(url))),
-                purpose="batch",
-                extra_body={"model": "claude-batch"},
-            )
-        for url in ("s3://secret-bucket/x.png", f"s3://{BUCKET}/team-b/x.png"):
+        for url in ("s3://shared-images/cat.png", "https://example.com/cat.png"):
             with pytest.raises(BadRequestError) as err:
                 await sdk.files.create(
-                    file=("bad.jsonl", io.BytesIO(rows(url))),
+                    file=("bad.jsonl", io.BytesIO(jsonl(chat_rows(1) + rows(url)))),
                     purpose="batch",
                     extra_body={"model": "claude-batch"},
                 )
-            assert "Line 1" in str(err.value) and "allowed_file_uris" in str(err.value)
+            assert "Line 2" in str(err.value) and "data: URLs" in str(err.value)
+        _, _, done = await run_to_end(
+            sdk, clock, "claude-batch", rows("data:image/png;base64,iVBORw0KGgo=", MIN)
+        )
+        assert done.status == "completed" and done.request_counts is not None
+        assert done.request_counts.completed == MIN
 
 
 async def test_credential_chain_from_the_environment(
@@ -748,3 +748,317 @@ async def test_batch_rules_checked_at_upload(
                 extra_body={"model": "claude-batch"},
             )
         assert "Line 2" in str(err.value) and "/v1/chat/completions" in str(err.value)
+
+
+@pytest.mark.parametrize("variable", ["AWS_REGION_NAME", "AWS_REGION"])
+async def test_region_from_the_environment_and_a_bucket_in_another_region(
+    start_router: RouterFactory,
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    fake = FakeBedrock(
+        {KEY_ID: AwsCredential(SECRET, ACCOUNT)},
+        {BUCKET: ACCOUNT},
+        region=REGION,
+        bucket_region="eu-west-1",
+        storage=tmp_path / "aws",
+        phase_seconds=10,
+        clock=clock,
+        min_records=MIN,
+    )
+    server = await aiohttp_server(fake.app())
+    for name in ("AWS_REGION_NAME", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, REGION)
+    router = await start_router(
+        config(
+            entry(server, aws_region_name=None, s3_region_name="eu-west-1"),
+            entry(server, "same-region", aws_region_name=None),
+        )
+    )
+    async with sdk_for(router) as sdk:
+        _, _, done = await run_to_end(sdk, clock, "claude-batch", chat_rows(MIN))
+        assert done.status == "completed"
+        assert len(await output_rows(sdk, done.output_file_id)) == MIN
+        # Without s3_region_name the bucket is taken to be in Bedrock's region: S3 refuses.
+        with pytest.raises(BadRequestError) as info:
+            await sdk.files.create(
+                file=("x.jsonl", io.BytesIO(jsonl(chat_rows(MIN)))),
+                purpose="batch",
+                extra_body={"model": "same-region"},
+            )
+        assert "eu-west-1" in info.value.message
+
+
+@pytest.mark.parametrize("model", [CLAUDE, NOVA])
+async def test_cache_reads_and_writes_in_usage(
+    start_router: RouterFactory, bedrock_server: TestServer, clock: Clock, model: str
+) -> None:
+    rows = chat_rows(MIN)
+    long = " ".join(["context"] * 1100)
+    for row in rows:
+        # LiteLLM's cache_control on a content part marks the end of the cached prefix.
+        row["body"]["messages"].insert(
+            0,
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": long, "cache_control": {"type": "ephemeral"}}],
+            },
+        )
+    router = await start_router(config(entry(bedrock_server, model=model)))
+    async with sdk_for(router) as sdk:
+        _, _, done = await run_to_end(sdk, clock, "claude-batch", rows)
+        assert done.status == "completed", done
+        usages = [
+            r["response"]["body"]["usage"] for r in await output_rows(sdk, done.output_file_id)
+        ]
+    details = sorted(
+        (
+            u["prompt_tokens_details"].get("cache_write_tokens", 0),
+            u["prompt_tokens_details"].get("cached_tokens", 0),
+        )
+        for u in usages
+    )
+    written = details[-1][0]
+    assert written >= 1024
+    assert [w for w, _ in details].count(written) == 1  # written once, then read
+    assert sum(1 for _, r in details if r == written) == MIN - 1
+    for u in usages:
+        # The prompt counts every input token, cached or not.
+        assert u["prompt_tokens"] >= written
+        assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+
+
+CLAUDE_45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+def row_with(**body: Any) -> dict[str, Any]:
+    row = chat_rows(1)[0]
+    row["body"].update(body)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("model", "bad", "words"),
+    [
+        (CLAUDE_45, row_with(temperature=0.5, top_p=0.9), "temperature or top_p, not both"),
+        (CLAUDE, row_with(messages=[{"role": "user", "content": ""}]), "empty"),
+        (
+            CLAUDE,
+            row_with(response_format={"type": "json_object"}),
+            "response_format of type 'json_object'",
+        ),
+        (
+            NOVA,
+            row_with(
+                response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
+            ),
+            "response_format has no field in Nova",
+        ),
+    ],
+)
+async def test_bodies_real_models_refuse_are_400s_naming_the_line(
+    start_router: RouterFactory,
+    bedrock_server: TestServer,
+    bedrock: FakeBedrock,
+    model: str,
+    bad: dict[str, Any],
+    words: str,
+) -> None:
+    router = await start_router(config(entry(bedrock_server, model=model)))
+    bad["custom_id"] = "bad"
+    async with sdk_for(router) as sdk:
+        with pytest.raises(BadRequestError) as err:
+            await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl([*chat_rows(2), bad]))),
+                purpose="batch",
+                extra_body={"model": "claude-batch"},
+            )
+    assert "Line 3" in err.value.message and words in err.value.message
+    assert all(not b.objects for b in bedrock.buckets.values())
+
+
+async def test_structured_output_tools_and_nova_tool_turns_run(
+    start_router: RouterFactory, bedrock_server: TestServer, bedrock: FakeBedrock, clock: Clock
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    claude_rows = [
+        row_with(
+            response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}
+        )
+        for _ in range(MIN)
+    ]
+    for i, row in enumerate(claude_rows):
+        row["custom_id"] = f"s-{i}"
+    router = await start_router(
+        config(entry(bedrock_server), entry(bedrock_server, "nova-batch", model=NOVA))
+    )
+    async with sdk_for(router) as sdk:
+        _, _, done = await run_to_end(sdk, clock, "claude-batch", claude_rows)
+        assert done.status == "completed"
+        for row in await output_rows(sdk, done.output_file_id):
+            answer = json.loads(row["response"]["body"]["choices"][0]["message"]["content"])
+            assert set(answer) == {"city"}  # the schema reached the model as output_config
+        # The job says its invocation type: tool records fail in Converse-type jobs.
+        assert all(
+            job.request.get("modelInvocationType") == "InvokeModel" for job in bedrock.jobs.values()
+        )
+        # A Nova assistant turn with only tool calls keeps them (toolUse), its result follows.
+        nova_rows = chat_rows(MIN)
+        for row in nova_rows:
+            row["body"]["messages"] += [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "lookup", "arguments": '{"q": "x"}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            ]
+        _, _, done = await run_to_end(sdk, clock, "nova-batch", nova_rows)
+        assert done.status == "completed" and done.request_counts is not None
+        assert done.request_counts.completed == MIN
+    sent = [
+        json.loads(line)["modelInput"]
+        for bucket in bedrock.buckets.values()
+        for key, obj in bucket.objects.items()
+        if key.endswith(".jsonl") and "batch-output" not in key
+        for line in obj.path.read_bytes().splitlines()
+    ]
+    nova = [m for m in sent if "schemaVersion" in m]
+    assert nova and all(
+        m["messages"][1]["content"][0]["toolUse"]["name"] == "lookup"
+        and m["messages"][2]["content"][0]["toolResult"]["toolUseId"] == "call_1"
+        for m in nova
+    )
+
+
+@pytest.mark.parametrize(
+    ("bucket", "usable"),
+    [
+        (f"{BUCKET}/team-a", True),
+        (f"s3://{BUCKET}/a/b_c/", True),
+        (f"{BUCKET}/team=a/", False),  # uploads fine, then every job fails
+        (f"{BUCKET}/a b", False),
+        ("Batch_Bucket", False),
+    ],
+)
+def test_s3_bucket_name_checked_against_bedrocks_s3_uri_pattern(bucket: str, usable: bool) -> None:
+    from aiohttp_files_router import parse_config
+    from aiohttp_files_router.accounts import Registry
+
+    params = {
+        "model": f"bedrock/{CLAUDE}",
+        "aws_region_name": REGION,
+        "s3_bucket_name": bucket,
+        "aws_batch_role_arn": ROLE,
+    }
+    parsed = parse_config({"model_list": [{"model_name": "c", "litellm_params": params}]}, env={})
+    (account,) = Registry.from_config(parsed).accounts
+    if usable:
+        assert account.problem is None
+    else:
+        assert account.problem is not None and "s3_bucket_name" in account.problem
+
+
+async def test_min_records_is_a_setting_defaulting_to_aws_quota(
+    start_router: RouterFactory, bedrock_server: TestServer
+) -> None:
+    router = await start_router(
+        config(
+            entry(bedrock_server, batch_min_records=None),
+            entry(bedrock_server, "low", batch_min_records=2),
+        )
+    )
+    async with sdk_for(router) as sdk:
+        for model, ok in (("claude-batch", False), ("low", True)):
+            f = await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(chat_rows(3)))),
+                purpose="batch",
+                extra_body={"model": model},
+            )
+            if ok:
+                b = await sdk.batches.create(
+                    input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+                )
+                assert b.status == "validating"
+            else:
+                with pytest.raises(BadRequestError) as err:
+                    await sdk.batches.create(
+                        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+                    )
+                assert "100" in err.value.message
+
+
+TITAN = "amazon.titan-embed-text-v2:0"
+
+
+def embedding_rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"e-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {
+                "model": "text-embedding-3-small",
+                "input": f"text number {i}",
+                "dimensions": 256,
+            },
+        }
+        for i in range(n)
+    ]
+
+
+async def test_embedding_batches_on_titan_text_embeddings_v2(
+    start_router: RouterFactory, bedrock_server: TestServer, bedrock: FakeBedrock, clock: Clock
+) -> None:
+    router = await start_router(
+        config(entry(bedrock_server, "titan", model=TITAN), entry(bedrock_server))
+    )
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("e.jsonl", io.BytesIO(jsonl(embedding_rows(MIN)))),
+            purpose="batch",
+            extra_body={"model": "titan"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
+        assert b.endpoint == "/v1/embeddings"
+        clock.now += 100
+        done = await sdk.batches.retrieve(b.id)
+        assert done.status == "completed", done
+        out = await output_rows(sdk, done.output_file_id)
+        assert sorted(r["custom_id"] for r in out) == [f"e-{i}" for i in range(MIN)]
+        for row in out:
+            body = row["response"]["body"]
+            assert body["object"] == "list" and body["model"] == TITAN
+            (item,) = body["data"]
+            assert item["object"] == "embedding" and len(item["embedding"]) == 256
+            assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] == 3
+        # The same text embeds the same on every record: matched by custom_id, not position.
+        by_id = {r["custom_id"]: r["response"]["body"]["data"][0]["embedding"] for r in out}
+        assert by_id["e-0"] != by_id["e-1"]
+
+        # Where a model has no embedding batches, or a row cannot map, the upload is refused.
+        refused = [
+            ("claude-batch", embedding_rows(1), "has no embedding batches"),
+            ("titan", chat_rows(1), "is an embedding model"),
+            ("titan", [{**embedding_rows(1)[0], "body": {"input": ["a", "b"]}}], "one non-empty"),
+        ]
+        for model, rows, words in refused:
+            with pytest.raises(BadRequestError) as err:
+                await sdk.files.create(
+                    file=("x.jsonl", io.BytesIO(jsonl(rows))),
+                    purpose="batch",
+                    extra_body={"model": model},
+                )
+            assert "Line 1" in err.value.message and words in err.value.message

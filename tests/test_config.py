@@ -168,10 +168,13 @@ def test_gemini_config_key_fallback_repr_and_unknown_keys(
     usable = {a.name: a.problem for a in Registry.from_config(config).accounts}
     assert "GEMINI_API_KEY" in (usable["gemini-fallback"] or "")
 
-    path = write(tmp_path, GEMINI_CONFIG.replace("api_base:", "vertex_project:"))
+    # vertex_project is a LiteLLM key (loaded, unused here); api_bsae is nobody's key.
+    load_config(write(tmp_path, GEMINI_CONFIG.replace("api_base:", "vertex_project:")))
+    path = write(tmp_path, GEMINI_CONFIG.replace("api_base:", "api_bsae:"))
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert "$.model_list[1].litellm_params.vertex_project" in str(info.value)
+    assert "$.model_list[1].litellm_params.api_bsae" in str(info.value)
+    assert "did you mean `api_base`?" in str(info.value)
 
 
 BEDROCK_CONFIG = """
@@ -214,3 +217,54 @@ def test_bedrock_config_as_the_issue_writes_it(tmp_path: Path) -> None:
     path = write(tmp_path, BEDROCK_CONFIG.replace("aws_batch_role_arn:", "aws_batch_role:"))
     with pytest.raises(ConfigError, match=r"\$\.model_list\[0\]\.litellm_params\.aws_batch_role"):
         load_config(path, env=BEDROCK_ENV)
+
+
+LITELLM_CI_CONFIG = """
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: sk-test
+      base_model: gpt-4o-mini
+      temperature: 0.2
+      use_in_pass_through: true
+      merge_reasoning_content_in_choices: false
+    model_info:
+      base_model: gpt-4o-mini
+      mode: chat
+      my_custom_key: anything
+  - model_name: claude-batch
+    litellm_params:
+      model: bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0
+      region_name: us-west-2
+      aws_region_name: us-west-2
+      s3_bucket_name: my-bucket
+      aws_batch_role_arn: arn:aws:iam::123456789012:role/b
+      input_cost_per_token: 0.000003
+  - model_name: gemini-batch
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_project: p
+      vertex_location: us-central1
+      gcs_bucket_name: b
+      region_name: us-central1
+      vertex_ai_project: ignored-alias
+"""
+
+
+def test_keys_litellm_defines_load_on_every_provider(tmp_path: Path) -> None:
+    # LiteLLM's own CI configs carry region_name, base_model and completion defaults.
+    typo = "      vertex_ai_project: ignored-alias\n"
+    path = write(tmp_path, LITELLM_CI_CONFIG.replace(typo, ""))
+    config = load_config(path)
+    assert [e.model_name for e in config.model_list] == [
+        "gpt-4o-mini",
+        "claude-batch",
+        "gemini-batch",
+    ]
+    assert config.model_list[0].model_info is not None
+    # A key neither LiteLLM nor the provider defines is a typo, with the closest key named.
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, LITELLM_CI_CONFIG))
+    assert "`$.model_list[2].litellm_params.vertex_ai_project`" in str(info.value)
+    assert "did you mean `vertex_project`?" in str(info.value)

@@ -291,7 +291,7 @@ BAD_LINES = [
     (b'{"custom_id": "x", "method": "GET", "url": "/v1/chat/completions", "body": {}}', "'method'"),
     (b'{"custom_id": "x", "method": "POST", "url": "/v1/images", "body": {}}', "'url'"),
     (
-        b'{"custom_id": "x", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m"}}',
+        b'{"custom_id": "x", "method": "POST", "url": "/v1/responses", "body": {"model": "m"}}',
         "differs",
     ),
     (b'{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", "body": 3}', "'body'"),

@@ -43,6 +43,27 @@ async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
             assert "status completed" in out and f"request-2 -> {answer}" in out, out
             assert re.search(r"cancel batch_\S+ (cancelling|cancelled)", out), out
             assert "deleted input: True" in out
+        # One embeddings batch (OpenAI and Bedrock's Titan) and one moderations batch.
+        for model, endpoint, answer in (
+            ("gpt-4o-litellm", "/v1/embeddings", "embedding of 8 floats"),
+            ("titan-embed", "/v1/embeddings", "embedding of 1024 floats"),
+            ("gpt-4o-litellm", "/v1/moderations", "flagged=False"),
+        ):
+            run = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(EXAMPLES / "seed_example.py"),
+                "--base-url",
+                f"http://127.0.0.1:{port}/v1",
+                "--model",
+                model,
+                "--endpoint",
+                endpoint,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
+            assert run.returncode == 0, out
+            assert "status completed" in out and f"request-2 -> {answer}" in out, out
 
 
 def test_example_config_loads(upstream: TestServer) -> None:

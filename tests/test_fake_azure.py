@@ -377,6 +377,30 @@ async def test_embeddings_endpoint_refused(dated: AsyncAzureOpenAI) -> None:
         )
 
 
+async def test_expiry_bounds_per_api(dated: AsyncAzureOpenAI, v1: AsyncAzureOpenAI) -> None:
+    # v1: the current REST reference's 3600 to 2592000; dated: the batch guide's 14 to 30 days.
+    three_days = {"anchor": "created_at", "seconds": 259200}
+    made = await v1.files.create(
+        file=("in.jsonl", jsonl(rows(1))),
+        purpose="batch",
+        expires_after=three_days,  # type: ignore[arg-type]
+    )
+    assert made.expires_at == made.created_at + 259200
+    with pytest.raises(BadRequestError):
+        await v1.files.create(
+            file=("in.jsonl", jsonl(rows(1))),
+            purpose="batch",
+            expires_after={"anchor": "created_at", "seconds": 3599},
+        )
+    with pytest.raises(BadRequestError):
+        await dated.files.create(
+            file=("in.jsonl", jsonl(rows(1))),
+            purpose="batch",
+            # The dated API reads the dotted fields.
+            extra_body={"expires_after.anchor": "created_at", "expires_after.seconds": "259200"},
+        )
+
+
 async def test_openai_fake_keeps_openai_behaviour(
     aiohttp_server: ServerFactory, tmp_path: Path
 ) -> None:

@@ -879,3 +879,133 @@ def test_fake_package_imports_without_botocore() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "aiohttp_files_router[bedrock]" in done.stdout
+
+
+def test_buckets_in_another_region_want_requests_scoped_to_it(tmp_path: Path) -> None:
+    server = ThreadedApp(make_fake(tmp_path, Clock(), bucket_region="eu-west-1").app())
+    try:
+        # Scoped to Bedrock's region: S3's 400 names the bucket's Region ...
+        url = f"{server.url}/{BUCKET}/k"
+        req = AWSRequest(method="PUT", url=url, data=b"x")
+        req.headers["X-Amz-Content-SHA256"] = hashlib.sha256(b"x").hexdigest()
+        S3SigV4Auth(Credentials(KEY_ID, SECRET), "s3", REGION).add_auth(req)
+        sent = urllib.request.Request(url, data=b"x", method="PUT", headers=dict(req.headers))
+        with pytest.raises(urllib.error.HTTPError) as http:
+            urllib.request.urlopen(sent, timeout=10)
+        body = http.value.read()
+        assert http.value.code == 400 and b"<Code>AuthorizationHeaderMalformed</Code>" in body
+        assert b"<Region>eu-west-1</Region>" in body
+        # ... which botocore's own region redirector reads and follows.
+        client("s3", server.url).put_object(Bucket=BUCKET, Key="k", Body=b"x")
+        right = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="eu-west-1",
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+        assert right.get_object(Bucket=BUCKET, Key="k")["Body"].read() == b"x"
+        head = right.head_bucket(Bucket=BUCKET)["ResponseMetadata"]["HTTPHeaders"]
+        assert head["x-amz-bucket-region"] == "eu-west-1"
+        # Bedrock itself stays in its own region.
+        jobs = client("bedrock", server.url).list_model_invocation_jobs()
+        assert jobs["invocationJobSummaries"] == []
+    finally:
+        server.stop()
+
+
+def test_prompt_caching_reports_writes_then_reads(s3: Any, bedrock: Any, fake: FakeBedrock) -> None:
+    fake.min_records = 2
+    long = " ".join(["context"] * 1100)
+    claude = []
+    for i in range(3):
+        body = claude_input(i)
+        body["system"] = [{"type": "text", "text": long, "cache_control": {"type": "ephemeral"}}]
+        claude.append({"recordId": f"C{i}", "modelInput": body})
+    short = claude_input(3)
+    short["system"] = [{"type": "text", "text": "short", "cache_control": {"type": "ephemeral"}}]
+    claude.append({"recordId": "C3", "modelInput": short})  # under the minimum: not cached
+    arn = create(bedrock, "cache-claude", put_records(s3, "in/cc.jsonl", claude))
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+    out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/cc.jsonl.out")
+    usage = {r["recordId"]: r["modelOutput"]["usage"] for r in out}
+    writes = [u["cache_creation_input_tokens"] for k, u in usage.items() if k != "C3"]
+    reads = [u["cache_read_input_tokens"] for k, u in usage.items() if k != "C3"]
+    # The first record writes the prefix, the others read it.
+    cached = max(writes)
+    assert cached >= 1024 and sorted(writes) == [0, 0, cached]
+    assert sorted(reads) == [0, cached, cached]
+    assert set(usage["C3"]) == {"input_tokens", "output_tokens"}
+
+    nova = []
+    for i in range(2):
+        body = nova_input(i)
+        body["system"] = [{"text": long}, {"cachePoint": {"type": "default"}}]
+        nova.append({"recordId": f"N{i}", "modelInput": body})
+    arn = create(bedrock, "cache-nova", put_records(s3, "in/cn.jsonl", nova), model=NOVA)
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+    out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/cn.jsonl.out")
+    kinds = sorted(k for r in out for k in r["modelOutput"]["usage"] if k.startswith("cache"))
+    assert kinds == ["cacheReadInputTokenCount", "cacheWriteInputTokenCount"]
+
+
+def test_records_real_models_refuse_and_the_invocation_type(
+    s3: Any, bedrock: Any, fake: FakeBedrock
+) -> None:
+    fake.min_records = 2
+    tool = {"name": "lookup", "input_schema": {"type": "object"}}
+    schema = {"type": "object", "required": ["city"]}
+    empty = claude_input(3)
+    empty["messages"][0]["content"][0]["text"] = ""
+    records: list[dict[str, Any]] = [
+        {"recordId": "TOOLS", "modelInput": claude_input(0, tools=[tool])},
+        {
+            "recordId": "SCHEMA",
+            "modelInput": claude_input(
+                1, output_config={"format": {"type": "json_schema", "schema": schema}}
+            ),
+        },
+        {"recordId": "BOTH", "modelInput": claude_input(2, temperature=0.5, top_p=0.9)},
+        {"recordId": "EMPTY", "modelInput": empty},
+    ]
+    uri = put_records(s3, "in/kinds.jsonl", records)
+    model45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+    def outcome(job_type: str | None) -> dict[str, Any]:
+        extra = {"modelInvocationType": job_type} if job_type else {}
+        arn = create(bedrock, f"kinds-{job_type}", uri, model=model45, **extra)
+        assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+        out = read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/kinds.jsonl.out")
+        return {r["recordId"]: r for r in out}
+
+    invoke = outcome("InvokeModel")
+    assert "modelOutput" in invoke["TOOLS"]
+    assert json.loads(invoke["SCHEMA"]["modelOutput"]["content"][0]["text"]).keys() == {"city"}
+    assert "cannot both be specified" in invoke["BOTH"]["error"]["errorMessage"]
+    assert "non-empty" in invoke["EMPTY"]["error"]["errorMessage"]
+    # A job that names no type is taken as Converse-typed: its records with tools fail.
+    untyped = outcome(None)
+    assert "modelOutput" not in untyped["TOOLS"]
+    assert untyped["TOOLS"]["error"]["errorCode"] == 400
+
+
+def test_titan_text_embeddings_v2_records(s3: Any, bedrock: Any, fake: FakeBedrock) -> None:
+    fake.min_records = 2
+    records = [
+        {"recordId": "E1", "modelInput": {"inputText": "hello there", "dimensions": 256}},
+        {"recordId": "E2", "modelInput": {"inputText": "hello"}},
+        {"recordId": "BAD", "modelInput": {"inputText": "x", "dimensions": 100}},
+    ]
+    arn = create(
+        bedrock,
+        "titan",
+        put_records(s3, "in/t.jsonl", records),
+        model="amazon.titan-embed-text-v2:0",
+    )
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Completed"
+    out = {r["recordId"]: r for r in read_jsonl(s3, f"out/{arn.rsplit('/', 1)[1]}/t.jsonl.out")}
+    assert len(out["E1"]["modelOutput"]["embedding"]) == 256
+    assert len(out["E2"]["modelOutput"]["embedding"]) == 1024  # the default
+    assert out["E1"]["modelOutput"]["inputTextTokenCount"] == 2
+    assert out["BAD"]["error"]["errorCode"] == 400

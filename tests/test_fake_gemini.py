@@ -248,10 +248,25 @@ async def test_batch_runs_on_the_clock_and_answers_out_of_order(
         assert usage["totalTokenCount"] == (
             usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
         )
+        # google-genai reads the same counts from the line.
+        parsed = types.GenerateContentResponse.model_validate(line["response"])
+        assert parsed.usage_metadata is not None
+        assert parsed.usage_metadata.thoughts_token_count == usage["thoughtsTokenCount"]
     assert by_key["req-0"]["response"]["candidates"][0]["finishReason"] == "STOP"
     assert by_key["tokens"]["response"]["candidates"][0]["finishReason"] == "MAX_TOKENS"
     same = by_key["req-0"]["response"]["candidates"][0]["content"]["parts"][0]["text"]
     assert same != by_key["req-1"]["response"]["candidates"][0]["content"]["parts"][0]["text"]
+
+
+def test_long_prompts_on_25_models_are_implicit_cache_hits() -> None:
+    request = {"contents": [{"role": "user", "parts": [{"text": "long context " * 1000}]}]}
+    answer = FakeGemini._generate("models/gemini-2.5-flash", request)
+    usage = types.GenerateContentResponse.model_validate(answer).usage_metadata
+    assert usage is not None and usage.prompt_token_count is not None
+    assert usage.cached_content_token_count is not None
+    assert 2048 <= usage.cached_content_token_count <= usage.prompt_token_count
+    short = FakeGemini._generate("models/gemini-2.5-flash", {"contents": request["contents"][:0]})
+    assert "cachedContentTokenCount" not in short["usageMetadata"]
 
 
 async def test_invalid_requests_fail_their_line_only(
@@ -620,3 +635,71 @@ async def test_fake_cli_serves_gemini(
         assert (await sync.aio.files.get(name=uploaded.name)).size_bytes == uploaded.size_bytes
     finally:
         await sync.aio.aclose()
+
+
+async def test_live_service_quirks_as_knobs(
+    client: genai.client.AsyncClient, clock: Clock, gemini: FakeGemini
+) -> None:
+    from google.genai import errors
+
+    # An upload start declaring a refused type is a 400, as users of the live service see.
+    gemini.refused_mime_types = {"application/jsonl": 1}
+    with pytest.raises(errors.ClientError) as refused:
+        await upload(client, jsonl([row("a", "x")]))
+    assert refused.value.code == 400 and "Unsupported MIME type" in str(refused.value)
+    uploaded = await upload(client, jsonl([row("a", "x")]))  # the next one goes through
+    assert uploaded.name is not None
+
+    # Succeeded before its responses file is named: google-genai sees no dest yet.
+    gemini.output_lag_seconds = 30
+    job = await client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "lag"}
+    )
+    assert job.name is not None
+    done = await finish(client, clock, job.name)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert done.dest is None or done.dest.file_name is None
+    clock.now += 30
+    named = await client.batches.get(name=job.name)
+    assert named.dest is not None and named.dest.file_name is not None
+
+    # Named only in the Operation's response: google-genai, reading metadata.output, misses it.
+    gemini.output_in_response_only = True
+    missed = await client.batches.get(name=job.name)
+    assert missed.dest is None or missed.dest.file_name is None
+
+
+# google-genai marks create_embeddings experimental (a warning on every call).
+@pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")
+async def test_batch_embeddings_with_google_genai(
+    client: genai.client.AsyncClient, clock: Clock
+) -> None:
+    rows = [
+        {"key": "a", "request": {"content": {"parts": [{"text": "hello"}]}}},
+        {"key": "b", "request": {"content": {"parts": [{"text": "x"}]}, "outputDimensionality": 4}},
+        {"key": "bad", "request": {"content": {"parts": []}}},
+    ]
+    uploaded = await upload(client, jsonl(rows))
+    assert uploaded.name is not None
+    job = await client.batches.create_embeddings(
+        model="gemini-embedding-001",
+        src=types.EmbeddingsBatchJobSource(file_name=uploaded.name),
+        config={"display_name": "embeddings"},
+    )
+    assert job.name is not None
+    done = await finish(client, clock, job.name)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert done.dest is not None and done.dest.file_name is not None
+    data = await client.files.download(file=done.dest.file_name)
+    by_key = {line["key"]: line for line in map(json.loads, data.splitlines())}
+    # The REST EmbedContentResponse (ai.google.dev/api/embeddings): {"embedding": {"values"}}.
+    assert len(by_key["a"]["response"]["embedding"]["values"]) == 3072
+    assert len(by_key["b"]["response"]["embedding"]["values"]) == 4
+    assert by_key["bad"]["error"]["code"] == 3
+    # A generating model is not an embedding batch's.
+    with pytest.raises(genai.errors.ClientError):
+        await client.batches.create_embeddings(
+            model="gemini-2.5-flash",
+            src=types.EmbeddingsBatchJobSource(file_name=uploaded.name),
+            config={"display_name": "wrong"},
+        )

@@ -455,3 +455,78 @@ def test_google_resumable_media_recovers_from_a_short_range(
     (done,) = fake.finished_uploads
     # 512 KiB sent, 256 KiB kept; the status check; 512 KiB again from 256 KiB; the tail.
     assert done.chunk_sizes == [2 * UNIT, 0, 2 * UNIT, 4]
+
+
+def test_25_models_report_thoughts_and_implicit_cache_hits() -> None:
+    from google.genai import types
+
+    long = {"contents": [{"role": "user", "parts": [{"text": "long context " * 1000}]}]}
+    usage = types.GenerateContentResponse.model_validate(
+        FakeVertex._predict("publishers/google/models/gemini-2.5-flash", long)
+    ).usage_metadata
+    assert usage is not None and usage.prompt_token_count is not None
+    assert usage.thoughts_token_count == 7
+    assert usage.cached_content_token_count is not None
+    assert 2048 <= usage.cached_content_token_count <= usage.prompt_token_count
+    assert usage.total_token_count == usage.prompt_token_count + 5 + 7
+    older = FakeVertex._predict("publishers/google/models/gemini-2.0-flash", long)
+    assert set(older["usageMetadata"]) == {
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "totalTokenCount",
+    }
+
+
+def test_split_predictions_and_expired_jobs_with_googles_clients(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    from google import genai
+    from google.cloud import storage
+    from google.genai import types
+
+    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake.prediction_file_lines = 1
+    rows = "".join(json.dumps(_row(k)) + "\n" for k in ("a", "b", "c")).encode()
+    fake.put_object("fake-bucket", "in/requests.jsonl", rows, "application/jsonl")
+    with _serve_in_thread(fake.app()) as base:
+        credentials = _credentials(key, base)
+        client = genai.Client(
+            vertexai=True,
+            project="fake-project",
+            location="us-central1",
+            credentials=credentials,
+            http_options=types.HttpOptions(base_url=base),
+        )
+        done_job = client.batches.create(
+            model="gemini-2.5-flash",
+            src="gs://fake-bucket/in/requests.jsonl",
+            config=types.CreateBatchJobConfig(dest="gs://fake-bucket/out"),
+        )
+        fake.expire_seconds = 5000  # between running (3600) and done (7200)
+        expiring = client.batches.create(
+            model="gemini-2.5-flash",
+            src="gs://fake-bucket/in/requests.jsonl",
+            config=types.CreateBatchJobConfig(dest="gs://fake-bucket/late"),
+        )
+        assert done_job.name and expiring.name
+        fake.clock = lambda: time.time() + 5400
+        expired = client.batches.get(name=expiring.name)
+        assert expired.state == types.JobState.JOB_STATE_EXPIRED
+        fake.expire_seconds = None
+        fake.clock = lambda: time.time() + 3 * 3600
+        assert client.batches.get(name=done_job.name).state == types.JobState.JOB_STATE_SUCCEEDED
+
+        gcs = storage.Client(
+            project="fake-project",
+            credentials=credentials,
+            client_options={"api_endpoint": base},
+        )
+        written = [b.name for b in gcs.list_blobs("fake-bucket", prefix="out/")]
+        assert [n.rsplit("/", 1)[1] for n in written] == [
+            "predictions.jsonl",
+            "predictions_00001.jsonl",
+            "predictions_00002.jsonl",
+        ]
+        # The expired job wrote what it had done by then.
+        late = [b.name for b in gcs.list_blobs("fake-bucket", prefix="late/")]
+        assert len(late) == 1

@@ -140,8 +140,10 @@ async def test_seed_flow_on_gemini(
             "mock gemini reply"
         )
         usage = bodies[AWKWARD[3]]["usage"]
-        assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] == 5
-        assert usage["total_tokens"] == usage["prompt_tokens"] + 5 + 7  # thoughts count too
+        # Thoughts are billed output: in completion_tokens, stated as reasoning tokens.
+        assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] == 5 + 7
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
         errors = [
             json.loads(x) for x in (await sdk.files.content(b.error_file_id)).text.splitlines()
@@ -463,3 +465,165 @@ async def test_fan_out_upload_reaches_two_gemini_projects(
     for project, route in (("project-a", "gemini-a"), ("project-b", "gemini-b")):
         names = [x.display_name for x in gemini.accounts[project].files.values()]
         assert f"{route}/both.jsonl" in names
+
+
+async def test_thoughts_and_implicit_cache_hits_in_usage(
+    start_router: RouterFactory, gemini_server: TestServer
+) -> None:
+    rows = chat_rows(2)
+    rows[1]["body"]["messages"][0]["content"] = "long context " * 1000  # over 2048 tokens
+    router = await start_router(config(gemini_entry(gemini_server)))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(rows))),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        b = await sdk.batches.retrieve(b.id)
+        assert b.output_file_id is not None
+        text = (await sdk.files.content(b.output_file_id)).text
+    out = {
+        r["custom_id"]: r["response"]["body"]["usage"]
+        for r in (json.loads(x) for x in text.splitlines())
+    }
+    assert "prompt_tokens_details" not in out["req-0"]
+    cached = out["req-1"]["prompt_tokens_details"]["cached_tokens"]
+    assert 2048 <= cached <= out["req-1"]["prompt_tokens"]
+    for usage in out.values():
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def upload_and_run(sdk: AsyncOpenAI, rows: list[dict[str, Any]]) -> Any:
+    f = await sdk.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(rows))),
+        purpose="batch",
+        extra_body={"model": "gemini-api"},
+    )
+    return await sdk.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+
+async def test_succeeded_before_its_responses_file_is_named_is_finalizing(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    clock = Clock()
+    fake = FakeGemini(
+        {GEMINI_KEY: "project-a"}, storage=tmp_path / "g", clock=clock, output_lag_seconds=30
+    )
+    router = await start_router(config(gemini_entry(await aiohttp_server(fake.app()))))
+    async with sdk_for(router) as sdk:
+        b = await upload_and_run(sdk, chat_rows(2))
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "finalizing" and b.output_file_id is None
+        clock.now += 30
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "completed" and b.output_file_id is not None
+        assert len((await sdk.files.content(b.output_file_id)).text.splitlines()) == 2
+
+
+async def test_responses_file_named_only_in_the_operation_response(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    fake = FakeGemini(
+        {GEMINI_KEY: "project-a"}, storage=tmp_path / "g", output_in_response_only=True
+    )
+    router = await start_router(config(gemini_entry(await aiohttp_server(fake.app()))))
+    async with sdk_for(router) as sdk:
+        b = await sdk.batches.retrieve((await upload_and_run(sdk, chat_rows(2))).id)
+        assert b.status == "completed" and b.output_file_id is not None
+        assert len((await sdk.files.content(b.output_file_id)).text.splitlines()) == 2
+
+
+async def test_unsupported_mime_type_is_retried_once_with_another(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    fake = FakeGemini(
+        {GEMINI_KEY: "project-a"},
+        storage=tmp_path / "g",
+        refused_mime_types={"application/jsonl": 1},
+    )
+    router = await start_router(config(gemini_entry(await aiohttp_server(fake.app()))))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+        assert f.status == "processed"
+        starts = [r for r in fake.requests if r.path.endswith("/files") and r.json]
+        assert len(starts) == 2  # refused once, then asked with the other type
+        assert fake.finished_uploads[-1].mime_type == "text/plain"
+        # Google's REST example sends the display name alone in the start's body.
+        assert starts[0].json == {"file": {"displayName": "gemini-api/in.jsonl"}}
+        # Refused for both types, Gemini's own 400 comes back.
+        fake.refused_mime_types = {"application/jsonl": 1, "text/plain": 1}
+        with pytest.raises(BadRequestError) as info:
+            await sdk.files.create(
+                file=("in.jsonl", io.BytesIO(jsonl(chat_rows(1)))),
+                purpose="batch",
+                extra_body={"model": "gemini-api"},
+            )
+        assert "Unsupported MIME type" in info.value.message
+
+
+async def test_embedding_batches_on_an_embedding_model(
+    start_router: RouterFactory, gemini_server: TestServer, gemini: FakeGemini
+) -> None:
+    router = await start_router(
+        config(
+            gemini_entry(gemini_server, "gemini-embed", model="gemini/gemini-embedding-001"),
+            gemini_entry(gemini_server),
+        )
+    )
+    rows = [
+        {
+            "custom_id": f"e-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "text-embedding-3-small", "input": f"text {i}", "dimensions": 8},
+        }
+        for i in range(3)
+    ]
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("e.jsonl", io.BytesIO(jsonl(rows))),
+            purpose="batch",
+            extra_body={"model": "gemini-embed"},
+        )
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
+        assert b.endpoint == "/v1/embeddings"
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "completed" and b.output_file_id is not None
+        out = [json.loads(x) for x in (await sdk.files.content(b.output_file_id)).text.splitlines()]
+        # Gemini writes rows out of order: matched by custom_id.
+        assert sorted(r["custom_id"] for r in out) == ["e-0", "e-1", "e-2"]
+        for r in out:
+            body = r["response"]["body"]
+            assert body["object"] == "list" and body["model"] == "gemini-embedding-001"
+            assert len(body["data"][0]["embedding"]) == 8 and "usage" in body
+        assert any(r.path.endswith(":asyncBatchEmbedContent") for r in gemini.requests)
+        # A generating model has no embedding batches, an embedding model no chat ones.
+        for model, data, words in (
+            ("gemini-api", jsonl(rows), "embedding batches need an embedding model"),
+            ("gemini-embed", jsonl(chat_rows(1)), "is an embedding model"),
+        ):
+            with pytest.raises(BadRequestError) as err:
+                await sdk.files.create(
+                    file=("x.jsonl", io.BytesIO(data)), purpose="batch", extra_body={"model": model}
+                )
+            assert "Line 1" in err.value.message and words in err.value.message

@@ -312,7 +312,13 @@ def test_response_text_thoughts_tool_calls_and_usage() -> None:
             ),
             _candidate("STOP", {"functionCall": {"name": "lookup", "args": {"q": "x"}}}),
         ],
-        "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 6, "totalTokenCount": 12},
+        "usageMetadata": {
+            "promptTokenCount": 4,
+            "cachedContentTokenCount": 3,
+            "candidatesTokenCount": 6,
+            "thoughtsTokenCount": 2,
+            "totalTokenCount": 12,
+        },
     }
     body = chat_completion(response, model="m", created=5, custom_id="r1", seed="3")
     assert body["object"] == "chat.completion" and body["created"] == 5
@@ -324,7 +330,14 @@ def test_response_text_thoughts_tool_calls_and_usage() -> None:
     assert call["type"] == "function" and call["id"].startswith("call_")
     assert call["function"]["name"] == "lookup"
     assert json.loads(call["function"]["arguments"]) == {"q": "x"}
-    assert body["usage"] == {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 12}
+    # Thoughts are billed output (OpenAI's reasoning tokens); the cached part is in the prompt.
+    assert body["usage"] == {
+        "prompt_tokens": 4,
+        "completion_tokens": 8,
+        "total_tokens": 12,
+        "prompt_tokens_details": {"cached_tokens": 3},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
     # Stable IDs: the same row maps to the same IDs; another row to others.
     again = chat_completion(response, model="m", created=5, custom_id="r1", seed="3")
     other = chat_completion(response, model="m", created=5, custom_id="r2", seed="3")

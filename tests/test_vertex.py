@@ -195,7 +195,11 @@ async def test_seed_flow_on_vertex(
         call = bodies[1]["choices"][0]["message"]["tool_calls"][0]
         assert call["function"]["name"] == "lookup" and json.loads(call["function"]["arguments"])
         assert bodies[2]["choices"][0]["message"]["content"].startswith("mock vertex reply")
-        assert bodies[2]["usage"]["total_tokens"] == bodies[2]["usage"]["prompt_tokens"] + 5
+        # gemini-2.5 thinks: thoughts are billed output, stated as reasoning tokens.
+        usage = bodies[2]["usage"]
+        assert usage["completion_tokens"] == 5 + 7
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
         out_file = await sdk.files.retrieve(b.output_file_id)
         assert out_file.purpose == "batch_output"
@@ -738,3 +742,72 @@ async def test_short_range_308_resends_from_persisted_offset(
         len(stored["small"]) - len(stored["small"]) // 2,
     ]
     assert vertex.uploads == {}
+
+
+async def test_implicit_cache_hits_are_cached_tokens(
+    start_router: RouterFactory, vertex_server: TestServer
+) -> None:
+    rows = chat_rows(2)
+    rows[1]["body"]["messages"][0]["content"] = "long context " * 1000  # over 2048 tokens
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, rows)
+        out = {
+            r["custom_id"]: r["response"]["body"]["usage"]
+            for r in await read_rows(sdk, b.output_file_id)
+        }
+    assert "prompt_tokens_details" not in out["req-0"]
+    cached = out["req-1"]["prompt_tokens_details"]["cached_tokens"]
+    assert 2048 <= cached <= out["req-1"]["prompt_tokens"]
+    for usage in out.values():
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+async def test_every_prediction_file_is_read_in_name_order(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    vertex.prediction_file_lines = 2  # 5 rows: predictions.jsonl and two more files
+    router = await start_router(config(vertex_entry(vertex_server)))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, chat_rows(5))
+        assert b.status == "completed" and b.output_file_id
+        out = await read_rows(sdk, b.output_file_id)
+    job = next(iter(vertex.jobs.values()))
+    assert job.output_dir is not None
+    directory = job.output_dir.removeprefix(f"gs://{BUCKET}/")
+    names = sorted(n for b_, n in vertex.objects if b_ == BUCKET and n.startswith(directory))
+    assert [n.rsplit("/", 1)[1] for n in names] == [
+        "predictions.jsonl",
+        "predictions_00001.jsonl",
+        "predictions_00002.jsonl",
+    ]
+    written = [
+        json.loads(line)["request"]["labels"]["litellm_custom_id"]
+        for n in names
+        for line in vertex.objects[(BUCKET, n)].path.read_bytes().splitlines()
+    ]
+    assert [r["custom_id"] for r in out] == written  # every file, in name order
+    assert sorted(written) == [f"req-{i}" for i in range(5)]
+
+
+async def test_expired_job_exposes_what_it_wrote(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    now = [7_000_000.0]
+    vertex = FakeVertex(
+        {EMAIL: PUBLIC},
+        buckets=[BUCKET],
+        storage=tmp_path,
+        phase_seconds=60,
+        clock=lambda: now[0],
+    )
+    vertex.expire_seconds = 90  # running, then expired
+    router = await start_router(config(vertex_entry(await aiohttp_server(vertex.app()))))
+    async with sdk_for(router) as sdk:
+        b = await run_batch(sdk, chat_rows(4))
+        now[0] += 100
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "expired" and b.expired_at is not None
+        assert b.request_counts is not None and b.request_counts.completed == 2
+        assert b.output_file_id is not None
+        assert len(await read_rows(sdk, b.output_file_id)) == 2

@@ -16,7 +16,10 @@ where the documentation is silent the fake takes the least helpful reading and s
   ``failed`` null once failed), output rows out of input order, an output and an error file
   (0 bytes when empty) on every finished batch;
 - errors are ``{"error": {"code", "message"}}``;
-- the dated API reads ``expires_after.seconds`` (dotted) and wants 14 to 30 days;
+- ``expires_after`` seconds: the v1 API takes 3600 to 2592000 (its current REST reference,
+  learn.microsoft.com/azure/foundry/reference/rest/files-create-file); the dated API reads
+  ``expires_after.seconds`` (dotted) and, the least helpful reading of the two sources, wants
+  the batch guide's 14 to 30 days (how-to/batch: "a number between 1209600-2592000");
 - batch rows must all name the same deployment of the resource in ``body.model`` and the
   same URL (Azure's own error codes: ``model_not_found``, ``model_mismatch``,
   ``url_mismatch``, ``duplicate_custom_id``, ``invalid_request``, ``empty_file``,
@@ -208,6 +211,9 @@ class FakeAzure(FakeOpenAI):
 
     def expiry_field(self, request: web.Request) -> str:
         return "expires_after[seconds]" if self._v1(request) else "expires_after.seconds"
+
+    def expiry_bounds(self, request: web.Request) -> tuple[int, int]:
+        return (3600, 2592000) if self._v1(request) else self.expiry_range
 
     # -- file processing --------------------------------------------------------------------
     def file_added(self, account: FakeAccount, record: FileRecord) -> None:

@@ -11,6 +11,7 @@ in) and ``always_files`` (both files, empty ones too, on every finished batch).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -29,7 +30,19 @@ __all__ = [
     "validate_input",
 ]
 
-ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions")
+# CreateBatchRequest.endpoint in OpenAI's OpenAPI spec; each body's required fields are its
+# request schema's (JSON forms for images/edits and videos).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "/v1/responses": (),
+    "/v1/chat/completions": ("model", "messages"),
+    "/v1/embeddings": ("model", "input"),
+    "/v1/completions": ("model", "prompt"),
+    "/v1/moderations": ("input",),
+    "/v1/images/generations": ("prompt",),
+    "/v1/images/edits": ("images", "prompt"),
+    "/v1/videos": ("prompt",),
+}
+ENDPOINTS = tuple(REQUIRED)
 MAX_REQUESTS = 50_000
 MAX_BATCH_BYTES = 200 * 1024 * 1024
 TERMINAL = ("completed", "failed", "cancelled", "expired")
@@ -133,8 +146,28 @@ def _tokens(value: Any) -> int:
     return max(1, len(json.dumps(value)) // 4)
 
 
+def _refused(message: str, param: str | None) -> tuple[int, dict[str, Any]]:
+    return 400, {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": param,
+            "code": None,
+        }
+    }
+
+
 def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
     """A deterministic, spec-shaped answer to one batch request (or a 400 error body)."""
+    for name in REQUIRED.get(endpoint, ()):
+        if body.get(name) is None:
+            return _refused(f"Missing required parameter: '{name}'.", name)
+    if body.get("stream") is True:
+        # Undocumented for batch rows; the least helpful reading: the row fails.
+        return _refused("Streaming is not supported in the Batch API.", "stream")
+    other = _other_endpoint(endpoint, body, created)
+    if other is not None:
+        return 200, other
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return 400, {
@@ -183,6 +216,49 @@ def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[in
         ],
         "usage": {"prompt_tokens": prompt, "completion_tokens": 4, "total_tokens": prompt + 4},
     }
+
+
+def _other_endpoint(endpoint: str, body: dict[str, Any], created: int) -> dict[str, Any] | None:
+    """The answer of an endpoint that is neither chat, responses, completions nor embeddings:
+    CreateModerationResponse, ImagesResponse or VideoResource in OpenAI's OpenAPI spec."""
+    seed = _digest(endpoint, json.dumps(body, sort_keys=True))
+    if endpoint == "/v1/moderations":
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        flagged = "kill" in json.dumps(inputs).lower()
+        return {
+            "id": "modr-" + seed[:24],
+            "model": body.get("model") or "omni-moderation-latest",
+            "results": [
+                {
+                    "flagged": flagged,
+                    "categories": {"violence": flagged, "harassment": False},
+                    "category_scores": {"violence": 0.9 if flagged else 0.01, "harassment": 0.01},
+                }
+                for _ in inputs
+            ],
+        }
+    if endpoint in ("/v1/images/generations", "/v1/images/edits"):
+        return {
+            "created": created,
+            "data": [{"b64_json": base64.b64encode(bytes.fromhex(seed[:16])).decode()}],
+        }
+    if endpoint == "/v1/videos":
+        return {
+            "id": "video_" + seed[:24],
+            "object": "video",
+            "model": body.get("model") or "sora-2",
+            "status": "queued",
+            "progress": 0,
+            "created_at": created,
+            "completed_at": None,
+            "expires_at": None,
+            "prompt": body["prompt"],
+            "size": body.get("size") or "720x1280",
+            "seconds": str(body.get("seconds") or "4"),
+            "remixed_from_video_id": None,
+            "error": None,
+        }
+    return None
 
 
 @dataclass

@@ -284,6 +284,7 @@ class FakeBedrock(FakeService):
         buckets: Mapping[str, str] | Iterable[str] = ("fake-bucket",),
         *,
         region: str = "us-west-2",
+        bucket_region: str | None = None,
         storage: Path | None = None,
         phase_seconds: float = 0.0,
         cancel_seconds: float = 0.0,
@@ -315,9 +316,16 @@ class FakeBedrock(FakeService):
                 raise ValueError(f"bucket name {name!r} is taken by the Bedrock API's paths")
         self.buckets = {name: Bucket(name, owner) for name, owner in owners.items()}
         self.region = region
+        # The buckets' Region when it is not Bedrock's: S3 checks a request's SigV4 scope
+        # against the bucket's own Region (AuthorizationHeaderMalformed, "the region 'X' is
+        # wrong; expecting 'Y'", S3 API reference, Error responses) and HeadBucket names it in
+        # x-amz-bucket-region.
+        self.bucket_region = bucket_region or region
         self.min_records = min_records
         self.record_id_max = record_id_max
         self.jobs: dict[str, Job] = {}
+        # Prompt prefixes cached so far (digest of the model and the prefix): prompt caching.
+        self.cached_prefixes: set[str] = set()
         self._seq = itertools.count()
         self._model = botocore.session.get_session().get_service_model("bedrock")
 
@@ -411,7 +419,7 @@ class FakeBedrock(FakeService):
                 "AuthorizationHeaderMalformed",
                 f"The authorization header is malformed; {detail}",
                 head,
-                Region=self.region,
+                Region=self.bucket_region,
             )
         if kind == "key":
             return _s3_error(
@@ -463,12 +471,13 @@ class FakeBedrock(FakeService):
         if cred is None:
             raise self._auth_error(bedrock, head, "key")
         want_service = "bedrock" if bedrock else "s3"
-        if region != self.region:
+        expected = self.region if bedrock else self.bucket_region
+        if region != expected:
             raise self._auth_error(
                 bedrock,
                 head,
                 "scope",
-                f"the region '{region}' is wrong; expecting '{self.region}'"
+                f"the region '{region}' is wrong; expecting '{expected}'"
                 if not bedrock
                 else "Credential should be scoped to a valid region.",
             )
@@ -554,7 +563,7 @@ class FakeBedrock(FakeService):
             if method == "GET" and "uploads" in q:
                 return self._list_uploads(request, bucket)
             if method == "HEAD":
-                return web.Response(headers={"x-amz-bucket-region": self.region})
+                return web.Response(headers={"x-amz-bucket-region": self.bucket_region})
             raise _s3_error(501, "NotImplemented", "This bucket operation is not served.", head)
         if len(key.encode()) > MAX_KEY:
             raise _s3_error(400, "KeyTooLongError", "Your key is too long", head)
@@ -616,7 +625,7 @@ class FakeBedrock(FakeService):
             )
         if sse in ("aws:kms", "aws:kms:dsse") and key is None:
             # S3 user guide, "Specifying SSE-KMS": without a key ID, the AWS managed key.
-            key = f"arn:aws:kms:{self.region}:{account}:alias/aws/s3"
+            key = f"arn:aws:kms:{self.bucket_region}:{account}:alias/aws/s3"
         return sse, key
 
     def _sse_headers(self, sse: str | None, key: str | None) -> dict[str, str]:
@@ -1230,6 +1239,8 @@ class FakeBedrock(FakeService):
             return "claude"
         if name.startswith("amazon.nova"):
             return "nova"
+        if name.startswith("amazon.titan-embed-text-v2"):
+            return "titan-embed"
         return None
 
     def _create_job(self, cred: AwsCredential, body: bytes) -> web.Response:
@@ -1563,6 +1574,8 @@ class FakeBedrock(FakeService):
                         )
                     result: dict[str, Any] = {"recordId": rid, "modelInput": row["modelInput"]}
                     answer, problem = self._invoke(job.family, job.model_id, row["modelInput"])
+                    if problem is None and _tools_refused(job, row["modelInput"]):
+                        answer, problem = {}, "records that include tools fail in Converse jobs"
                     counts["processed"] += 1
                     if problem is not None:
                         result["error"] = {"errorCode": 400, "errorMessage": problem}
@@ -1571,7 +1584,9 @@ class FakeBedrock(FakeService):
                         result["modelOutput"] = answer
                         counts["success"] += 1
                         usage = answer.get("usage", {})
-                        counts["input"] += usage.get("input_tokens", usage.get("inputTokens", 0))
+                        counts["input"] += usage.get(
+                            "input_tokens", usage.get("inputTokens", 0)
+                        ) + answer.get("inputTextTokenCount", 0)
                         counts["output"] += usage.get("output_tokens", usage.get("outputTokens", 0))
                     out.write(json.dumps(result).encode() + b"\n")
             name = key.rsplit("/", 1)[-1]
@@ -1618,7 +1633,9 @@ class FakeBedrock(FakeService):
     def _invoke(
         self, family: str, model_id: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], str | None]:
-        problem = _check_claude(body) if family == "claude" else _check_nova(body)
+        if family == "titan-embed":
+            return _titan_invoke(body)
+        problem = _check_claude(body, model_id) if family == "claude" else _check_nova(body)
         if problem is not None:
             # The runtime's wording for a body the model rejects (InvokeModel
             # ValidationException "Malformed input request: ...").
@@ -1630,9 +1647,45 @@ class FakeBedrock(FakeService):
         digest = hashlib.sha256(f"{model_id}\x00{text_in}".encode()).hexdigest()
         words = ["Fake", "answer", digest[:12], "from", model_id.rsplit("/", 1)[-1]]
         input_tokens = len(text_in.split()) + len(json.dumps(body.get("system", "")).split())
+        cached = self._cache(model_id, body, family)
         if family == "claude":
-            return _claude_answer(body, model_id, words, input_tokens), None
-        return _nova_answer(body, words, input_tokens), None
+            return _claude_answer(body, model_id, words, input_tokens, cached), None
+        return _nova_answer(body, words, input_tokens, cached), None
+
+    def _cache(self, model_id: str, body: dict[str, Any], family: str) -> tuple[str, int] | None:
+        """("read" or "write", tokens) of the prompt's cached prefix, if it has one.
+
+        The prefix runs to the last cache checkpoint (Claude: a block with ``cache_control``;
+        Nova: a ``cachePoint`` block), system first, then messages (Anthropic "Prompt
+        caching"; Nova user guide, "Prompt caching"). Shorter than the minimum, it is not
+        cached, with no error (both guides: 1,024 tokens for most models). The first record
+        with a prefix writes it, later ones read it.
+        """
+        marked = "cache_control" if family == "claude" else "cachePoint"
+        system = body.get("system")
+        blocks = [
+            *(system if isinstance(system, list) else []),
+            *(
+                b
+                for m in body.get("messages") or []
+                if isinstance(m.get("content"), list)
+                for b in m["content"]
+            ),
+        ]
+        last = max(
+            (i for i, b in enumerate(blocks) if isinstance(b, dict) and marked in b), default=-1
+        )
+        if last < 0:
+            return None
+        prefix = json.dumps(blocks[: last + 1], sort_keys=True)
+        tokens = len(prefix.split())
+        if tokens < CACHE_MIN_TOKENS:
+            return None
+        key = hashlib.sha256(f"{model_id}\x00{prefix}".encode()).hexdigest()
+        if key in self.cached_prefixes:
+            return "read", tokens
+        self.cached_prefixes.add(key)
+        return "write", tokens
 
     # -- jobs: list and stop ----------------------------------------------------------------
     def _list_jobs(self, request: web.Request, cred: AwsCredential) -> web.Response:
@@ -1719,8 +1772,13 @@ class FakeBedrock(FakeService):
 CLAUDE_FIELDS = {
     "anthropic_version", "anthropic_beta", "max_tokens", "system", "messages", "temperature",
     "top_p", "top_k", "stop_sequences", "tools", "tool_choice",
+    # AWS "Get validated JSON results from models": InvokeModel with Claude takes a JSON
+    # schema in output_config.format.
+    "output_config",
 }  # fmt: skip
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+# The shortest prefix prompt caching caches (Anthropic and Nova guides: 1,024 tokens).
+CACHE_MIN_TOKENS = 1024
 
 
 def _alternates(messages: list[Any]) -> str | None:
@@ -1733,7 +1791,7 @@ def _alternates(messages: list[Any]) -> str | None:
     return None
 
 
-def _check_claude(body: dict[str, Any]) -> str | None:
+def _check_claude(body: dict[str, Any], model_id: str = "") -> str | None:
     extra = sorted(set(body) - CLAUDE_FIELDS)
     if extra:
         return f"#: extraneous key [{extra[0]}] is not permitted"
@@ -1767,6 +1825,9 @@ def _check_claude(body: dict[str, Any]) -> str | None:
             if kind == "text":
                 if not isinstance(part.get("text"), str):
                     return f"{where}/text: expected a string"
+                if not part["text"]:
+                    # Anthropic's Messages API: "text content blocks must be non-empty".
+                    return f"{where}: text content blocks must be non-empty"
             elif kind == "image":
                 source = part.get("source")
                 if (
@@ -1791,6 +1852,20 @@ def _check_claude(body: dict[str, Any]) -> str | None:
         value = body.get(name)
         if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
             return f"#/{name}: expected a number between 0 and 1"
+    if (
+        re.search(r"claude-(?:sonnet|haiku|opus)-4-5", model_id)
+        and body.get("temperature") is not None
+        and body.get("top_p") is not None
+    ):
+        # Claude 4.5 models (BerriAI/litellm 15070, Anthropic's models overview).
+        return "temperature and top_p cannot both be specified for this model"
+    fmt = (body.get("output_config") or {}).get("format") if "output_config" in body else None
+    if "output_config" in body and (
+        not isinstance(fmt, dict)
+        or fmt.get("type") != "json_schema"
+        or not isinstance(fmt.get("schema"), dict)
+    ):
+        return "#/output_config/format: expected {type: json_schema, schema: {...}}"
     stops = body.get("stop_sequences")
     if stops is not None and (
         not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)
@@ -1818,8 +1893,56 @@ def _check_claude(body: dict[str, Any]) -> str | None:
     return None
 
 
+# -- Amazon Titan Text Embeddings V2 (Bedrock user guide, model-parameters-titan-embed-text:
+#    request inputText, dimensions 1024/512/256, normalize, embeddingTypes; response
+#    embedding, inputTextTokenCount, embeddingsByType) -----------------------------------------
+TITAN_FIELDS = {"inputText", "dimensions", "normalize", "embeddingTypes"}
+
+
+def _titan_invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    extra = sorted(set(body) - TITAN_FIELDS)
+    if extra:
+        return {}, f"Malformed input request: extraneous key [{extra[0]}] is not permitted"
+    text = body.get("inputText")
+    if not isinstance(text, str) or not text:
+        return {}, "Malformed input request: required key [inputText] not found"
+    dimensions = body.get("dimensions", 1024)
+    if dimensions not in (256, 512, 1024):
+        return {}, "Malformed input request: #/dimensions: 256, 512 or 1024"
+    seed = hashlib.sha256(text.encode()).digest()
+    vector = [round((seed[i % 32] - 127.5) / 127.5, 6) for i in range(dimensions)]
+    if body.get("normalize", True):
+        norm = sum(v * v for v in vector) ** 0.5 or 1.0
+        vector = [round(v / norm, 6) for v in vector]
+    tokens = len(text.split())
+    return {
+        "embedding": vector,
+        "inputTextTokenCount": tokens,
+        "embeddingsByType": {"float": vector},
+    }, None
+
+
+def _tools_refused(job: Job, model_input: Any) -> bool:
+    """Whether a record with tools fails for the job's invocation type.
+
+    AWS's batch inference guide (current revision): tool calling fails in jobs of the
+    Converse type ("records that include toolConfig fail with a 400") and works in
+    InvokeModel jobs. A job that does not say its type is taken as Converse for this (the
+    least helpful reading: the guide names no default); Converse jobs are refused at create.
+    """
+    if job.request.get("modelInvocationType") == "InvokeModel":
+        return False
+    return isinstance(model_input, dict) and bool(
+        model_input.get("tools") or model_input.get("toolConfig")
+    )
+
+
 def _claude_answer(
-    body: dict[str, Any], model_id: str, words: list[str], input_tokens: int
+    body: dict[str, Any],
+    model_id: str,
+    words: list[str],
+    input_tokens: int,
+    cached: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """The InvokeModel response body for Claude Messages."""
     choice = body.get("tool_choice") or {}
@@ -1830,6 +1953,12 @@ def _claude_answer(
             {"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": name, "input": {}}
         ]
         stop, out = "tool_use", 8
+    elif "output_config" in body:
+        # A JSON text that follows the schema (its required properties, as strings).
+        schema = body["output_config"]["format"]["schema"]
+        text = json.dumps({k: " ".join(words[:2]) for k in schema.get("required") or []})
+        content = [{"type": "text", "text": text}]
+        stop, out = "end_turn", len(text.split())
     else:
         limit = body["max_tokens"]
         stop = "max_tokens" if len(words) > limit else "end_turn"
@@ -1844,7 +1973,20 @@ def _claude_answer(
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": out},
+        "usage": {
+            # Anthropic "Prompt caching": input_tokens counts only what follows the last
+            # cache breakpoint; the cached prefix is cache_creation_ or cache_read_input_tokens.
+            "input_tokens": input_tokens - (cached[1] if cached else 0),
+            "output_tokens": out,
+            **(
+                {
+                    "cache_creation_input_tokens": cached[1] if cached[0] == "write" else 0,
+                    "cache_read_input_tokens": cached[1] if cached[0] == "read" else 0,
+                }
+                if cached
+                else {}
+            ),
+        },
     }
 
 
@@ -1874,10 +2016,11 @@ def _check_nova(body: dict[str, Any]) -> str | None:
             return f"messages[{i}].content must be a non-empty array"
         for j, part in enumerate(content):
             if not isinstance(part, dict) or not (
-                {"text", "image", "video", "toolUse", "toolResult"} & set(part)
+                {"text", "image", "video", "toolUse", "toolResult", "cachePoint"} & set(part)
             ):
                 return (
-                    f"messages[{i}].content[{j}] has no text, image, video, toolUse or toolResult"
+                    f"messages[{i}].content[{j}] has no text, image, video, toolUse, toolResult "
+                    "or cachePoint"
                 )
             if "text" in part and not isinstance(part["text"], str):
                 return f"messages[{i}].content[{j}].text must be a string"
@@ -1899,9 +2042,12 @@ def _check_nova(body: dict[str, Any]) -> str | None:
     system = body.get("system")
     if system is not None and (
         not isinstance(system, list)
-        or not all(isinstance(s, dict) and isinstance(s.get("text"), str) for s in system)
+        or not all(
+            isinstance(s, dict) and (isinstance(s.get("text"), str) or "cachePoint" in s)
+            for s in system
+        )
     ):
-        return "system must be an array of {text} objects"
+        return "system must be an array of {text} or {cachePoint} objects"
     config = body.get("inferenceConfig")
     if config is not None:
         if not isinstance(config, dict):
@@ -1917,15 +2063,29 @@ def _check_nova(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _nova_answer(body: dict[str, Any], words: list[str], input_tokens: int) -> dict[str, Any]:
+def _nova_answer(
+    body: dict[str, Any],
+    words: list[str],
+    input_tokens: int,
+    cached: tuple[str, int] | None = None,
+) -> dict[str, Any]:
     limit = (body.get("inferenceConfig") or {}).get("maxTokens") or len(words)
     kept = words[:limit]
+    usage: dict[str, Any] = {
+        "inputTokens": input_tokens,
+        "outputTokens": len(kept),
+        "totalTokens": input_tokens + len(kept),
+    }
+    if cached:
+        # Nova's Invoke response names the cached prefix cacheReadInputTokenCount or
+        # cacheWriteInputTokenCount (Nova user guide, "Prompt caching"); inputTokens is the
+        # rest of the prompt.
+        usage["inputTokens"] = input_tokens - cached[1]
+        usage[
+            "cacheReadInputTokenCount" if cached[0] == "read" else "cacheWriteInputTokenCount"
+        ] = cached[1]
     return {
         "output": {"message": {"role": "assistant", "content": [{"text": " ".join(kept)}]}},
         "stopReason": "max_tokens" if len(words) > limit else "end_turn",
-        "usage": {
-            "inputTokens": input_tokens,
-            "outputTokens": len(kept),
-            "totalTokens": input_tokens + len(kept),
-        },
+        "usage": usage,
     }

@@ -81,6 +81,48 @@ def _both(*camel: str) -> frozenset[str]:
     return frozenset(camel) | frozenset(snake)
 
 
+# The embedding models batch embeddings take (ai.google.dev/gemini-api/docs/embeddings).
+EMBEDDING_MODELS = ("gemini-embedding-001",)
+EMBED_FIELDS = frozenset(
+    ("model", "content", "taskType", "task_type", "title", "outputDimensionality",
+     "output_dimensionality")
+)  # fmt: skip
+
+
+def _invalid_embed(request: dict[str, Any]) -> str | None:
+    """Why the service would refuse this EmbedContentRequest (ai.google.dev/api/embeddings:
+    ``content`` required, unknown fields refused), or None."""
+    unknown = sorted(set(request) - EMBED_FIELDS)
+    if unknown:
+        return f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at 'request'."
+    content = request.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if (
+        not isinstance(parts, list)
+        or not parts
+        or not all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts)
+    ):
+        return "* EmbedContentRequest.content: content with text parts is required"
+    size = _field(request, "outputDimensionality", "output_dimensionality")
+    if size is not None and (not isinstance(size, int) or not 1 <= size <= 3072):
+        return "* EmbedContentRequest.output_dimensionality: must be from 1 to 3072"
+    return None
+
+
+def _embed(request: dict[str, Any]) -> dict[str, Any]:
+    """An EmbedContentResponse: ``embedding.values`` (3072 by default, gemini-embedding-001)."""
+    text = "".join(p["text"] for p in request["content"]["parts"])
+    size = _field(request, "outputDimensionality", "output_dimensionality") or 3072
+    seed = hashlib.sha256(text.encode()).digest()
+    return {
+        "embedding": {"values": [round((seed[i % 32] - 127.5) / 127.5, 6) for i in range(size)]}
+    }
+
+
+# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
+IMPLICIT_CACHE_MIN = 2048
+
+
 REQUEST_FIELDS = _both(
     "model", "contents", "tools", "toolConfig", "safetySettings", "systemInstruction",
     "generationConfig", "cachedContent",
@@ -194,6 +236,7 @@ class GeminiBatch:
     error: dict[str, Any] | None = None
     output_file: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    embed: bool = False  # an asyncBatchEmbedContent batch (EmbedContentRequest rows)
 
 
 @dataclass
@@ -238,6 +281,19 @@ class FakeGemini(FakeService):
     ``phase_seconds`` is how long a batch stays pending and then running, ``cancel_seconds``
     how long a cancel takes, ``expire_seconds`` when an unfinished batch expires; ``clock``
     may be replaced by a test to move time. ``models`` are the models batches may name.
+
+    What clients of the live service see and the documentation does not say, as knobs:
+
+    - ``output_lag_seconds``: a batch reports ``BATCH_STATE_SUCCEEDED`` this long before its
+      responses file is named (tidyverse/ellmer PR 926 polls on until ``responsesFile``
+      appears);
+    - ``output_in_response_only``: the responses file is named only in the Operation's
+      ``response.responsesFile`` (what Google's REST example reads), not in
+      ``metadata.output`` (what google-genai reads);
+    - ``refused_mime_types``: MIME type -> how many more upload starts declaring it are
+      refused with 400 "Unsupported MIME type" (googleapis/python-genai 1547 and
+      google-gemini/cookbook 1008 report it, intermittently, for ``jsonl`` and
+      ``application/jsonl``).
     """
 
     def __init__(
@@ -256,6 +312,9 @@ class FakeGemini(FakeService):
             "gemini-2.0-flash",
         ),
         clock: Callable[[], float] = time.time,
+        output_lag_seconds: float = 0.0,
+        output_in_response_only: bool = False,
+        refused_mime_types: Mapping[str, int] | None = None,
     ):
         super().__init__(
             storage=storage,
@@ -263,6 +322,9 @@ class FakeGemini(FakeService):
             cancel_seconds=cancel_seconds,
             clock=clock,
         )
+        self.output_lag_seconds = output_lag_seconds
+        self.output_in_response_only = output_in_response_only
+        self.refused_mime_types = dict(refused_mime_types or {})
         self.keys = dict(keys)
         self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
         self.expire_seconds = expire_seconds
@@ -500,6 +562,9 @@ class FakeGemini(FakeService):
         )
         if not mime:
             raise _bad("The file's MIME type is required.")
+        if self.refused_mime_types.get(mime, 0) > 0:
+            self.refused_mime_types[mime] -= 1
+            raise _bad(f"Unsupported MIME type: {mime}")
         file_id = _new_id()
         name = meta.get("name")
         if name:
@@ -627,9 +692,22 @@ class FakeGemini(FakeService):
     async def create_batch(self, request: web.Request) -> web.Response:
         account = self._account(request)
         model, _, method = request.match_info["model"].partition(":")
-        if method != "batchGenerateContent":
+        if method not in ("batchGenerateContent", "asyncBatchEmbedContent"):
             raise Answer(_error(404, "Not found.", "NOT_FOUND"))
-        if model not in self.models:
+        # Batch embeddings (ai.google.dev/gemini-api/docs/batch-api, "Batch embeddings";
+        # google-genai's batches.create_embeddings posts {model}:asyncBatchEmbedContent):
+        # rows are {"key", "request": EmbedContentRequest}, answers EmbedContentResponse.
+        embed = method == "asyncBatchEmbedContent"
+        if embed and model not in EMBEDDING_MODELS:
+            raise Answer(
+                _error(
+                    404,
+                    f"models/{model} is not found for API version v1beta, or is not "
+                    "supported for asyncBatchEmbedContent.",
+                    "NOT_FOUND",
+                )
+            )
+        if not embed and model not in self.models:
             raise Answer(
                 _error(
                     404,
@@ -667,6 +745,7 @@ class FakeGemini(FakeService):
                 )
             )
         job = GeminiBatch(_new_id(24), f"models/{model}", display, file_name, self.clock())
+        job.embed = embed
         account.batches[job.id] = job
         return web.json_response(self._operation(job, "BATCH_STATE_PENDING"))
 
@@ -778,9 +857,13 @@ class FakeGemini(FakeService):
                         # Only the key survives from the input row (the batch guide); other
                         # row fields are not documented to come back, so they do not.
                         result["key"] = row["key"]
-                    problem = _invalid(row["request"])
+                    problem = (_invalid_embed if job.embed else _invalid)(row["request"])
                     if problem is None:
-                        result["response"] = self._generate(job.model, row["request"])
+                        result["response"] = (
+                            _embed(row["request"])
+                            if job.embed
+                            else self._generate(job.model, row["request"])
+                        )
                         ok += 1
                     else:
                         # "either a GenerateContentResponse or a status object" (batch
@@ -844,6 +927,11 @@ class FakeGemini(FakeService):
             # total counts them too (UsageMetadata in ai.google.dev/api/generate-content).
             usage["thoughtsTokenCount"] = 7
             usage["totalTokenCount"] += 7
+            if prompt >= IMPLICIT_CACHE_MIN:
+                # Implicit caching is on for Gemini 2.5 models; a hit reports
+                # cachedContentTokenCount, part of promptTokenCount
+                # (ai.google.dev/gemini-api/docs/caching). Every long enough prompt is a repeat.
+                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
@@ -872,13 +960,18 @@ class FakeGemini(FakeService):
         stats = {k: str(v) for k, v in job.stats.items() if v}  # int64 as strings, 0 omitted
         if stats:
             meta["batchStats"] = stats
-        if job.output_file and state == "BATCH_STATE_SUCCEEDED":
+        named = job.output_file and (
+            job.ended is None or self.clock() >= job.ended + self.output_lag_seconds
+        )
+        if named and state == "BATCH_STATE_SUCCEEDED" and not self.output_in_response_only:
             meta["output"] = {"responsesFile": job.output_file}
         op: dict[str, Any] = {"name": f"batches/{job.id}", "metadata": meta}
         if state in TERMINAL and state == job.finished:
             op["done"] = True  # proto3 JSON leaves out done: false
             if state == "BATCH_STATE_SUCCEEDED":
-                op["response"] = {"@type": OUTPUT_TYPE, "responsesFile": job.output_file}
+                op["response"] = {"@type": OUTPUT_TYPE}
+                if named:
+                    op["response"]["responsesFile"] = job.output_file
             elif job.error is not None:
                 op["error"] = job.error
         return op

@@ -93,6 +93,10 @@ class FakeOpenAI(FakeService):
         """The form field carrying expires_after's seconds."""
         return "expires_after[seconds]"
 
+    def expiry_bounds(self, request: web.Request) -> tuple[int, int]:
+        """The expires_after seconds an upload may ask for."""
+        return self.expiry_range
+
     def refuse(self, request: web.Request, key: str | None, account: str | None) -> None:
         """Raise Answer to turn a request away before it is served."""
         if key is None:
@@ -220,7 +224,7 @@ class FakeOpenAI(FakeService):
         expiry = self.expiry_field(request)
         seconds = record.form.get(expiry)
         if seconds is not None:
-            low, high = self.expiry_range
+            low, high = self.expiry_bounds(request)
             if not seconds.isdigit() or not low <= int(seconds) <= high:
                 account.new_file_path(file_id).unlink(missing_ok=True)
                 return self.error(400, f"expires_after seconds must be {low} to {high}.", expiry)

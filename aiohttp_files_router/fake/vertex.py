@@ -54,6 +54,9 @@ from .compress import middleware as compress
 
 __all__ = ["FakeVertex"]
 
+# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
+IMPLICIT_CACHE_MIN = 2048
+
 
 def _load_crc32c() -> Any:
     """Google's CRC32C (google-crc32c), if installed: it is not a dependency of this package
@@ -274,6 +277,13 @@ class FakeVertex(FakeService):
         self.drop_labels = False
         self.short_range_once = False
         self.compression = Compression()
+        # At most this many lines a prediction file, the rest in further files. Google's own
+        # batch prediction sample reads every .jsonl of the output directory; the names past
+        # the first are undocumented: predictions_00001.jsonl, ... here.
+        self.prediction_file_lines: int | None = None
+        # A job not finished this long after its creation ends JOB_STATE_EXPIRED ("The job
+        # has expired", JobState in the v1 reference) with the output it wrote by then.
+        self.expire_seconds: float | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -541,6 +551,12 @@ class FakeVertex(FakeService):
                 else "JOB_STATE_CANCELLING"
             )
         elapsed = now - job.created
+        if (
+            self.expire_seconds is not None
+            and elapsed >= self.expire_seconds
+            and elapsed < 2 * self.phase_seconds
+        ):
+            return "JOB_STATE_EXPIRED"
         if elapsed < self.phase_seconds:
             return "JOB_STATE_PENDING"
         if elapsed < 2 * self.phase_seconds:
@@ -550,10 +566,15 @@ class FakeVertex(FakeService):
     def _advance(self, job: Job) -> str:
         now = self.clock()
         state = self._state(job, now)
-        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED") and not job.finished:
+        if (
+            state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
+            and not job.finished
+        ):
             limit = None
             if state == "JOB_STATE_CANCELLED":
                 limit = 0 if job.cancel_phase == "JOB_STATE_PENDING" else -1
+            elif state == "JOB_STATE_EXPIRED":
+                limit = -1  # what it had done by then
             self._run(job, limit)
             job.finished = "JOB_STATE_FAILED" if job.error else state
         return job.finished or state
@@ -579,8 +600,12 @@ class FakeVertex(FakeService):
             rows.append(row)
         out_bucket, _, out_prefix = job.output_prefix.removeprefix("gs://").partition("/")
         directory = f"{out_prefix.rstrip('/')}/prediction-model-{int(now)}"
-        data = "".join(json.dumps(r) + "\n" for r in _reorder(rows, job.id)).encode()
-        self.put_object(out_bucket, f"{directory}/predictions.jsonl", data, "application/jsonl")
+        ordered = _reorder(rows, job.id)
+        size = self.prediction_file_lines or max(1, len(ordered))
+        for part, start in enumerate(range(0, max(1, len(ordered)), size)):
+            data = "".join(json.dumps(r) + "\n" for r in ordered[start : start + size]).encode()
+            name = "predictions.jsonl" if part == 0 else f"predictions_{part:05d}.jsonl"
+            self.put_object(out_bucket, f"{directory}/{name}", data, "application/jsonl")
         job.output_dir = f"gs://{out_bucket}/{directory}"
         job.stats = {
             "successfulCount": ok,
@@ -650,15 +675,26 @@ class FakeVertex(FakeService):
             parts = [{"text": f"mock vertex reply {digest}"}]
             finish = "MAX_TOKENS" if config.get("maxOutputTokens") == 1 else "STOP"
         prompt = max(1, len(text) // 4)
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": 5,
+            "totalTokenCount": prompt + 5,
+        }
+        if "2.5" in model:
+            # Thinking models report thoughtsTokenCount, counted in the total (UsageMetadata,
+            # cloud.google.com/vertex-ai/docs/reference/rest/v1/GenerateContentResponse).
+            usage["thoughtsTokenCount"] = 7
+            usage["totalTokenCount"] += 7
+            if prompt >= IMPLICIT_CACHE_MIN:
+                # Implicit caching is on for Gemini 2.5 models; a hit reports
+                # cachedContentTokenCount, part of promptTokenCount (Vertex "Context caching
+                # overview"). The fake takes every long enough prompt as a repeat.
+                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
             ],
-            "usageMetadata": {
-                "promptTokenCount": prompt,
-                "candidatesTokenCount": 5,
-                "totalTokenCount": prompt + 5,
-            },
+            "usageMetadata": usage,
             "modelVersion": model.rsplit("/", 1)[-1] + "-001",
         }
 

@@ -27,10 +27,12 @@ from ..upstream import UpstreamReply
 
 __all__ = [
     "OWNED_KINDS",
+    "TARGETS_FIELD",
     "by_path_id",
     "id_owner",
     "json_body",
     "list_pages",
+    "named_deployments",
     "owned",
     "passthrough",
     "relaying",
@@ -242,7 +244,11 @@ def _merged(state: RouterState, sel: Selectors) -> list[Account]:
     registry = state.registry
     if sel.model is not None or sel.legacy is not None:
         return []
-    if state.config.files_router.default_model is not None or len(registry.accounts) == 1:
+    if (
+        state.config.files_router.default_model is not None
+        or len(registry.accounts) == 1
+        or registry.default_legacy is not None
+    ):
         return []
     allowed = current_principal().models
     return [
@@ -252,6 +258,31 @@ def _merged(state: RouterState, sel: Selectors) -> list[Account]:
         and a.provider is not None
         and (allowed is None or a.name in allowed or a.route in allowed)
     ]
+
+
+# LiteLLM's managed files: an upload to, or a listing of, several models' deployments.
+TARGETS_FIELD = "target_model_names"
+
+
+def named_deployments(state: RouterState, names: str) -> list[Account]:
+    """The deployments a ``target_model_names`` value (``a,b``) covers, in order, each once."""
+    accounts: list[Account] = []
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        found = state.registry.deployments(name)
+        if not found:
+            raise BadRequest(
+                # "not found in model_list" is LiteLLM's wording, which its tests match on.
+                f"Unknown model '{clip(name)}' in '{TARGETS_FIELD}': not found in model_list "
+                "of this router.",
+                param=TARGETS_FIELD,
+                code="model_not_found",
+            )
+        accounts.extend(a for a in found if a not in accounts)
+    if not accounts:
+        raise BadRequest(f"'{TARGETS_FIELD}' names no model.", param=TARGETS_FIELD)
+    return accounts
 
 
 def _limit(query: Mapping[str, str], low: int, high: int) -> None:
@@ -288,7 +319,8 @@ async def list_pages(
     body = await json_body(request, required=False)
     sel = request_selectors(request, body)
     after = query.get("after")
-    merged = _merged(state, sel)
+    targets = query.get(TARGETS_FIELD)
+    merged = named_deployments(state, targets) if targets is not None else _merged(state, sel)
     filtering = not sees_all(state.config)
     prefix = kind_prefix(kind)
     if after and filtering and is_sealed(after, prefix):

@@ -26,7 +26,6 @@ from ..errors import (
     RouterError,
     UpstreamTimeout,
     UpstreamUnavailable,
-    clip,
     for_log,
 )
 from ..fanout import Fanout
@@ -37,7 +36,14 @@ from ..providers import FileUpload
 from ..providers.base import BatchRules
 from ..selection import Target
 from ..upstream import UpstreamReply
-from .common import passthrough, reply_object, router_state, upstream_tag
+from .common import (
+    TARGETS_FIELD,
+    named_deployments,
+    passthrough,
+    reply_object,
+    router_state,
+    upstream_tag,
+)
 
 __all__ = [
     "TARGETS_FIELD",
@@ -52,29 +58,13 @@ __all__ = [
 
 logger = logging.getLogger(__package__)
 
-TARGETS_FIELD = "target_model_names"
 _id_of = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _value = msgspec.json.Decoder()
 
 
 def target_accounts(request: web.Request, names: str) -> list[Account]:
     """The deployments ``target_model_names`` covers, each allowed for the caller."""
-    registry = router_state(request).registry
-    accounts: list[Account] = []
-    for name in (n.strip() for n in names.split(",")):
-        if not name:
-            continue
-        found = registry.deployments(name)
-        if not found:
-            raise BadRequest(
-                f"Unknown model '{clip(name)}' in 'target_model_names': it is not in this "
-                "router's model_list.",
-                param=TARGETS_FIELD,
-                code="model_not_found",
-            )
-        accounts.extend(a for a in found if a not in accounts)
-    if not accounts:
-        raise BadRequest("'target_model_names' names no model.", param=TARGETS_FIELD)
+    accounts = named_deployments(router_state(request), names)
     if len(accounts) > MAX_COPIES:
         raise BadRequest(
             f"'target_model_names' covers {len(accounts)} deployments; at most {MAX_COPIES} "

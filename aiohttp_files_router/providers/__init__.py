@@ -63,8 +63,11 @@ from ..params import LenientParams, ProviderParams
 from ..transport import Wire
 from . import azure, bedrock, gemini, openai, vertex
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
+from .litellm_keys import LITELLM_PARAMS, LITELLM_VERSION
 
 __all__ = [
+    "LITELLM_PARAMS",
+    "LITELLM_VERSION",
     "PROVIDERS",
     "AccountSetup",
     "FileUpload",

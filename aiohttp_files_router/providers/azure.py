@@ -12,7 +12,9 @@
   counts) becomes null. Errors get OpenAI's shape upstream.py-wide, their ``code``
   (``token_limit_exceeded``) kept.
 - Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed;
-  their ``expires_after[seconds]`` must be within Azure's 14 to 30 days.
+  their ``expires_after[seconds]`` is checked only against the 3600 to 2592000 of Azure's
+  current REST reference (files-create-file); where Azure's batch guide says 14 to 30 days,
+  the verdict is Azure's (users report it taking 3 days: Azure/azure-sdk-for-js 37063).
 - Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
   Azure has processed the input file: Azure refuses a file that is still ``pending``, where
   OpenAI has processed it before answering the upload.
@@ -77,8 +79,6 @@ _FILE_STATUS = {
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _COUNTS = ("total", "completed", "failed")
 _FINISHED = ("completed", "failed", "cancelled", "expired")
-# Azure's batch guide: batch files expire 14 to 30 days after creation, if at all.
-BATCH_EXPIRY_SECONDS = (1209600, 2592000)
 # Polling a file Azure is still processing: first look soon, then back off to this.
 FIRST_POLL = 0.25
 MAX_POLL = 5.0
@@ -213,15 +213,14 @@ class AzureProvider(Provider):
     # OpenAI REST reference, Files - Upload; Batch - Create "metadata", 16 pairs).
     keeps_owner_tags = True
     metadata_pairs = 16
-    # Azure OpenAI batch docs: rows name /chat/completions (with or without /v1), embeddings
-    # or responses; every row's body.model is set to the deployment here, so rows need none.
+    # Azure OpenAI batch guide (how-to/batch): rows name /chat/completions or /responses,
+    # with or without /v1; embeddings are "currently not supported" (its FAQ). Every row's
+    # body.model is set to the deployment here, so rows need none.
     batch_rules = BatchRules(
         frozenset(
             (
                 "/chat/completions",
                 "/v1/chat/completions",
-                "/embeddings",
-                "/v1/embeddings",
                 "/responses",
                 "/v1/responses",
             )
@@ -237,9 +236,6 @@ class AzureProvider(Provider):
         self.file_ready_timeout = file_ready_timeout
         # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
         self.shared_store = f"Azure OpenAI resource {api_base.rstrip('/')}"
-
-    def expiry_range(self, purpose: str) -> tuple[int, int]:
-        return BATCH_EXPIRY_SECONDS if purpose == "batch" else super().expiry_range(purpose)
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         return await self.api.retrieve_file(http, file_id)

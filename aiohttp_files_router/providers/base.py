@@ -64,14 +64,23 @@ class BatchRules:
     max_lines: int = BATCH_MAX_LINES
     max_bytes: int = BATCH_MAX_BYTES
     needs_model: bool = True  # rows must carry ``body.model`` (else the adapter sets it)
+    # The ``body`` fields a row of each endpoint must have (the provider's request schema).
+    required: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def merge(self, other: BatchRules) -> BatchRules:
         """Rules a file must meet to be valid on both accounts (a fan-out upload)."""
+        endpoints = self.endpoints & other.endpoints
         return BatchRules(
-            self.endpoints & other.endpoints,
+            endpoints,
             min(self.max_lines, other.max_lines),
             min(self.max_bytes, other.max_bytes),
             self.needs_model or other.needs_model,
+            {
+                url: tuple(
+                    dict.fromkeys((*self.required.get(url, ()), *other.required.get(url, ())))
+                )
+                for url in endpoints
+            },
         )
 
 
@@ -254,7 +263,8 @@ class ProviderSpec(Generic[P]):
     - ``route_fields``: the non-secret fields that tell its deployments apart; a derived
       route (a shared model_name without model_info.id) is a hash of their values, so they
       must never include a secret. Fields the struct lacks count as empty.
-    - ``env``: environment fallbacks, field -> variable, used when the field is unset.
+    - ``env``: environment fallbacks, field -> variable (or variables, the first set wins),
+      used when the field is unset.
     - ``factory``: builds the adapter; raises ProviderError when the account cannot work.
     """
 
@@ -263,7 +273,7 @@ class ProviderSpec(Generic[P]):
     params: type[P]
     factory: Callable[[AccountSetup[P]], Provider]
     route_fields: tuple[str, ...] = ("model", "api_base")
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
     def route_values(self, params: ProviderParams) -> tuple[str, ...]:
         return tuple(str(getattr(params, f, None) or "") for f in self.route_fields)
@@ -282,11 +292,20 @@ class ProviderSpec(Generic[P]):
         """The adapter for one account; ``params`` must be of this spec's struct."""
         if not isinstance(params, self.params):
             raise ProviderError(f"the settings are not {self.name}'s")
-        fallbacks = {
-            f: environ[var]
-            for f, var in self.env.items()
-            if not getattr(params, f, None) and environ.get(var)
-        }
+        fallbacks = {}
+        for f, names in self.env.items():
+            if getattr(params, f, None):
+                continue
+            value = next(
+                (
+                    environ[v]
+                    for v in ((names,) if isinstance(names, str) else names)
+                    if environ.get(v)
+                ),
+                None,
+            )
+            if value is not None:
+                fallbacks[f] = value
         if fallbacks:
             params = msgspec.structs.replace(params, **fallbacks)
         return self.factory(

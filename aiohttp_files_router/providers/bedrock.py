@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
-from typing import IO, Any
+from typing import IO, Annotated, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -64,7 +64,7 @@ from .base import (
     owner_metadata,
     owner_tag_of,
 )
-from .chat_rows import CHAT_URL, chat_row
+from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
@@ -85,7 +85,7 @@ MIN_RECORDS = 100
 RECORD_ID_WIDTH = 11
 # Bedrock quotas ("Records per batch inference job", "Batch inference input file size"): what
 # a batch input file may hold; Bedrock runs only chat rows mapped to the deployment's model.
-BATCH_ENDPOINTS = frozenset((CHAT_URL,))
+BATCH_ENDPOINTS = frozenset((CHAT_URL, EMBEDDINGS_URL))
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_BYTES = 1024**3
 DEFAULT_MAX_TOKENS = 4096
@@ -142,8 +142,21 @@ class BedrockParams(ProviderParams, kw_only=True, frozen=True):
     s3_endpoint_url: str | None = None
     # This router's own: s3:// prefixes batch rows may name besides the deployment's namespace.
     allowed_file_uris: list[str] | None = None
-    # This router's own, for fakes only (the demo lowers it): Bedrock's minimum records a job.
-    batch_min_records: int | None = None
+    # This router's own: the fewest records a job may hold. AWS's "Minimum number of records
+    # per batch inference job" is a per-model quota (100 by default) an account can have
+    # adjusted; set it to the account's value. Files with fewer rows are refused at create.
+    batch_min_records: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+# The S3Uri shape of Bedrock's API model (botocore data bedrock/*/service-2.json): every
+# S3 location a batch inference job names must match it.
+S3_URI = re.compile(
+    r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?"
+)
+
+
+# Amazon Titan Text Embeddings V2, the embedding model AWS lists for batch inference.
+TITAN_EMBED = "titan-embed"
 
 
 def family_of(model: str) -> str:
@@ -154,6 +167,8 @@ def family_of(model: str) -> str:
         return "claude"
     if name.startswith("amazon.nova"):
         return "nova"
+    if name.startswith("amazon.titan-embed-text-v2"):
+        return TITAN_EMBED
     return name.split(".", 1)[0] if "." in name else name
 
 
@@ -186,14 +201,19 @@ def _text_of(content: Any) -> str:
 
 def _claude_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise RowError("message content must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            parts.append({"type": "text", "text": str(part.get("text", ""))})
+            text = str(part.get("text", ""))
+            if not text:
+                # Anthropic's Messages API refuses an empty text block ("text content blocks
+                # must be non-empty"); the record would fail after the job ran.
+                raise RowError("a text content part is empty; Claude refuses empty text blocks")
+            parts.append({"type": "text", "text": text})
         elif kind == "image_url":
             url = (part.get("image_url") or {}).get("url", "")
             media, data = _data_url(str(url))
@@ -202,7 +222,16 @@ def _claude_parts(content: Any) -> list[dict[str, Any]]:
             )
         else:
             raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
+        if _cache_point(part):
+            parts[-1]["cache_control"] = {"type": "ephemeral"}
     return parts
+
+
+def _cache_point(part: Mapping[str, Any]) -> bool:
+    """Whether an OpenAI content part ends a cached prefix (LiteLLM's ``cache_control`` on a
+    part, Anthropic's prompt caching shape): Claude keeps it on the block, Nova gets a
+    ``cachePoint`` after it (Nova user guide, "Prompt caching")."""
+    return isinstance(part.get("cache_control"), dict)
 
 
 def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -228,13 +257,47 @@ def _max_tokens(body: Mapping[str, Any]) -> int:
     return int(value) if value is not None else DEFAULT_MAX_TOKENS
 
 
-def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
-    system: list[str] = []
+# Claude models of the 4.5 generation refuse temperature and top_p together ("temperature and
+# top_p cannot both be specified for this model", BerriAI/litellm 15070).
+_ONE_SAMPLING_KNOB = re.compile(r"claude-(?:sonnet|haiku|opus)-4-5")
+
+
+def _response_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a row's ``response_format`` asks for; None for plain text."""
+    fmt = body.get("response_format")
+    if fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        return None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+        raise RowError("response_format.json_schema.schema must be an object")
+    kind = fmt.get("type") if isinstance(fmt, dict) else fmt
+    raise RowError(
+        f"response_format of type {kind!r} has no field in the model's native request on "
+        "Bedrock (only json_schema maps, for Claude)"
+    )
+
+
+def chat_to_claude(body: Mapping[str, Any], model: str = "") -> dict[str, Any]:
+    if (
+        _ONE_SAMPLING_KNOB.search(model)
+        and body.get("temperature") is not None
+        and body.get("top_p") is not None
+    ):
+        raise RowError(f"{model} takes temperature or top_p, not both")
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_of(message.get("content")))
+            content = message.get("content")
+            if isinstance(content, list) and any(
+                isinstance(p, dict) and _cache_point(p) for p in content
+            ):
+                system += _claude_parts(content)
+            else:
+                system.append({"type": "text", "text": _text_of(content)})
         elif role == "user":
             messages.append({"role": "user", "content": _claude_parts(message.get("content"))})
         elif role == "assistant":
@@ -270,14 +333,21 @@ def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
         "max_tokens": _max_tokens(body),
         "messages": _merge(messages),
     }
-    if system:
-        out["system"] = "\n\n".join(system)
+    if any("cache_control" in block for block in system):
+        out["system"] = system
+    elif system:
+        out["system"] = "\n\n".join(block["text"] for block in system)
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             out[name] = body[name]
     stops = _stops(body)
     if stops:
         out["stop_sequences"] = stops
+    schema = _response_format(body)
+    if schema is not None:
+        # AWS "Get validated JSON results from models": InvokeModel with Claude takes the
+        # schema in output_config.format.
+        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     choice = body.get("tool_choice")
     tools = body.get("tools")
     if tools and choice != "none":
@@ -316,29 +386,84 @@ def _nova_parts(content: Any) -> list[dict[str, Any]]:
         if kind == "text":
             parts.append({"text": str(part.get("text", ""))})
         elif kind == "image_url":
+            # Nova's request schema takes an image as source.bytes (s3Location is video's),
+            # and a batch job reaches no linked object outside its input folder: only data:
+            # URLs become images.
             url = str((part.get("image_url") or {}).get("url", ""))
-            if url.startswith("s3://"):
-                fmt = url.rsplit(".", 1)[-1].lower().replace("jpg", "jpeg")
-                parts.append({"image": {"format": fmt, "source": {"s3Location": {"uri": url}}}})
-                continue
+            if not url.startswith("data:"):
+                raise RowError(
+                    "Nova images must be base64 data: URLs (Nova takes image bytes; a batch "
+                    "job fetches no s3:// or https:// image)"
+                )
             media, data = _data_url(url)
             parts.append({"image": {"format": media.split("/")[-1], "source": {"bytes": data}}})
         else:
             raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
+        if _cache_point(part):
+            parts.append({"cachePoint": {"type": "default"}})
     return parts
 
 
+def _nova_format(body: Mapping[str, Any]) -> bool:
+    """Whether a row asks Nova for more than plain text."""
+    fmt = body.get("response_format")
+    return not (isinstance(fmt, dict) and fmt.get("type") == "text")
+
+
 def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
-    system: list[dict[str, str]] = []
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
         role = message.get("role")
         if role in ("system", "developer"):
             system.append({"text": _text_of(message.get("content"))})
-        elif role in ("user", "assistant"):
+            content = message.get("content")
+            if isinstance(content, list) and any(
+                isinstance(p, dict) and _cache_point(p) for p in content
+            ):
+                system.append({"cachePoint": {"type": "default"}})
+        elif role == "user":
             messages.append({"role": role, "content": _nova_parts(message.get("content") or "")})
+        elif role == "assistant":
+            content = message.get("content")
+            parts = _nova_parts(content) if content else []
+            for call in message.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                parts.append(
+                    {
+                        "toolUse": {
+                            "toolUseId": call.get("id"),
+                            "name": fn.get("name"),
+                            "input": json.loads(fn.get("arguments") or "{}"),
+                        }
+                    }
+                )
+            if not parts:
+                raise RowError("an assistant message has neither content nor tool_calls")
+            messages.append({"role": role, "content": parts})
+        elif role == "tool":
+            # Nova's tool results: a user turn's toolResult blocks (Nova user guide, "Tool use").
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "toolResult": {
+                                "toolUseId": message.get("tool_call_id"),
+                                "content": [{"text": _text_of(message.get("content"))}],
+                            }
+                        }
+                    ],
+                }
+            )
         else:
             raise RowError(f"messages of role {role!r} cannot run on Amazon Nova batches")
+    if body.get("response_format") is not None and _nova_format(body):
+        raise RowError(
+            "response_format has no field in Nova's InvokeModel request (AWS documents "
+            "structured outputs for Nova only in the Converse API, which batch records do not "
+            "use)"
+        )
     out: dict[str, Any] = {"schemaVersion": "messages-v1", "messages": _merge(messages)}
     if system:
         out["system"] = system
@@ -371,6 +496,42 @@ def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def embeddings_to_titan(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAI embeddings body as Titan Text Embeddings V2's request (one text a record:
+    ``inputText``, ``dimensions`` 256/512/1024, ``normalize``; Bedrock user guide,
+    model-parameters-titan-embed-text)."""
+    text = body.get("input")
+    if isinstance(text, list) and len(text) == 1:
+        text = text[0]
+    if not isinstance(text, str) or not text:
+        raise RowError(
+            "'input' must be one non-empty string (Titan embeds one text per record; put "
+            "each text on its own line)"
+        )
+    if body.get("encoding_format", "float") != "float":
+        raise RowError("only encoding_format 'float' maps to Titan's embedding")
+    out: dict[str, Any] = {"inputText": text, "normalize": True}
+    dimensions = body.get("dimensions")
+    if dimensions is not None:
+        if dimensions not in (256, 512, 1024):
+            raise RowError("Titan Text Embeddings V2 takes dimensions 256, 512 or 1024")
+        out["dimensions"] = dimensions
+    return out
+
+
+def _titan_embedding(
+    out: Mapping[str, Any], model: str, custom_id: str, seed: str
+) -> dict[str, Any]:
+    """Titan's answer (``embedding``, ``inputTextTokenCount``) as an OpenAI embeddings body."""
+    tokens = int(out.get("inputTextTokenCount") or 0)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": out.get("embedding") or []}],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 # -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
 def _claude_completion(
     out: Mapping[str, Any], model: str, custom_id: str, seed: str
@@ -392,10 +553,20 @@ def _claude_completion(
                 }
             )
     usage = out.get("usage") or {}
-    prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
     reason = _CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
     return _completion(
-        texts, calls, reason, prompt, completion, out.get("model") or model, custom_id, seed
+        texts,
+        calls,
+        reason,
+        _usage(
+            usage.get("input_tokens"),
+            usage.get("output_tokens"),
+            usage.get("cache_read_input_tokens"),
+            usage.get("cache_creation_input_tokens"),
+        ),
+        out.get("model") or model,
+        custom_id,
+        seed,
     )
 
 
@@ -423,17 +594,52 @@ def _nova_completion(
                 }
             )
     usage = out.get("usage") or {}
-    prompt, completion = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
     reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
-    return _completion(texts, calls, reason, prompt, completion, model, custom_id, seed)
+    return _completion(
+        texts,
+        calls,
+        reason,
+        _usage(
+            usage.get("inputTokens"),
+            usage.get("outputTokens"),
+            usage.get("cacheReadInputTokenCount"),
+            usage.get("cacheWriteInputTokenCount"),
+        ),
+        model,
+        custom_id,
+        seed,
+    )
+
+
+def _usage(inputs: Any, outputs: Any, read: Any, write: Any) -> dict[str, Any]:
+    """OpenAI's usage: the prompt counts every input token, cached or not.
+
+    Claude's ``input_tokens`` and Nova's ``inputTokens`` leave out the tokens read from and
+    written to the cache (Anthropic "Prompt caching": "Tokens after the last cache breakpoint");
+    OpenAI's ``prompt_tokens_details`` states them (``cached_tokens``, ``cache_write_tokens``).
+    """
+    prompt = int(inputs or 0) + int(read or 0) + int(write or 0)
+    completion = int(outputs or 0)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    details = {
+        k: int(v)
+        for k, v in (("cached_tokens", read), ("cache_write_tokens", write))
+        if v is not None
+    }
+    if details:
+        usage["prompt_tokens_details"] = details
+    return usage
 
 
 def _completion(
     texts: list[str],
     calls: list[dict[str, Any]],
     reason: str,
-    prompt: int,
-    completion: int,
+    usage: dict[str, Any],
     model: str,
     custom_id: str,
     seed: str,
@@ -451,11 +657,7 @@ def _completion(
         "created": 0,
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": usage,
     }
 
 
@@ -491,13 +693,23 @@ class BedrockProvider(Provider):
         if not self.model:
             raise ProviderError("a bedrock account needs model: bedrock/<model id>")
         self.family = family_of(self.model)
+        self.endpoint = EMBEDDINGS_URL if self.family == TITAN_EMBED else CHAT_URL
         region = params.aws_region_name
         if not region:
-            raise ProviderError("a bedrock account needs aws_region_name")
+            raise ProviderError(
+                "a bedrock account needs aws_region_name (or AWS_REGION_NAME / AWS_REGION)"
+            )
         if not params.s3_bucket_name:
             raise ProviderError("a bedrock account needs s3_bucket_name")
         bucket, _, prefix = params.s3_bucket_name.removeprefix("s3://").partition("/")
         prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        if not S3_URI.fullmatch(f"s3://{bucket}/{prefix}"):
+            # Uploads to such a prefix work; every job naming it would fail at create.
+            raise ProviderError(
+                f"s3_bucket_name {params.s3_bucket_name!r} does not fit Bedrock's S3 URI pattern "
+                "(bucket: lowercase letters, digits, '-' and '.'; prefix: letters, digits and "
+                "-!_*'(). between '/')"
+            )
         s3_region = params.s3_region_name or region
         self.role_arn = params.aws_batch_role_arn
         self.kms_key = params.s3_encryption_key_id
@@ -591,10 +803,11 @@ class BedrockProvider(Provider):
         try:
             count = 0
             if batch:
-                if self.family not in ("claude", "nova"):
+                if self.family not in ("claude", "nova", TITAN_EMBED):
                     raise BadRequest(
                         f"Bedrock batches of the '{self.family}' model family are not supported "
-                        f"(model {self.model}); only Anthropic Claude and Amazon Nova are.",
+                        f"(model {self.model}); only Anthropic Claude, Amazon Nova and Amazon "
+                        "Titan Text Embeddings V2 are.",
                         param="model",
                     )
 
@@ -635,9 +848,29 @@ class BedrockProvider(Provider):
         return _ok(self._file_object(head), head_reply)
 
     def _row(self, number: int, line: bytes) -> tuple[str, dict[str, Any]]:
-        to_model = chat_to_claude if self.family == "claude" else chat_to_nova
+        model = self.model
+
+        def to_model(body: Mapping[str, Any]) -> dict[str, Any]:
+            if self.family == TITAN_EMBED:
+                raise RowError(f"{model} is an embedding model: rows must be {EMBEDDINGS_URL}")
+            if self.family == "claude":
+                return chat_to_claude(body, model)
+            return chat_to_nova(body)
+
+        def to_embed(body: Mapping[str, Any]) -> dict[str, Any]:
+            if self.family != TITAN_EMBED:
+                raise RowError(
+                    f"{model} has no embedding batches on Bedrock (Amazon Titan Text "
+                    "Embeddings V2 does)"
+                )
+            return embeddings_to_titan(body)
+
         return chat_row(
-            number, line, "Bedrock", lambda custom_id, body: (custom_id, to_model(body))
+            number,
+            line,
+            "Bedrock",
+            lambda custom_id, body: (custom_id, to_model(body)),
+            lambda custom_id, body: (custom_id, to_embed(body)),
         )
 
     def _file_object(self, head: Head, file_id: str | None = None) -> dict[str, Any]:
@@ -781,9 +1014,12 @@ class BedrockProvider(Provider):
                 )
             else:
                 assert isinstance(output, dict)
-                maker = _claude_completion if self.family == "claude" else _nova_completion
+                maker = {"claude": _claude_completion, TITAN_EMBED: _titan_embedding}.get(
+                    self.family, _nova_completion
+                )
                 body = maker(output, self.model, custom_id, rid)
-                body["created"] = created
+                if self.family != TITAN_EMBED:  # an embeddings body has no created
+                    body["created"] = created
                 status = 200
             return _json.encode(
                 {
@@ -878,7 +1114,7 @@ class BedrockProvider(Provider):
         obj: dict[str, Any] = {
             "id": arn,
             "object": "batch",
-            "endpoint": CHAT_URL,
+            "endpoint": self.endpoint,
             "model": str(job.get("modelId", self.model)),
             "input_file_id": in_uri,
             "completion_window": "24h",
@@ -921,8 +1157,11 @@ class BedrockProvider(Provider):
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
         self._check_extra()
-        if body.get("endpoint") != CHAT_URL:
-            raise BadRequest(f"Bedrock accounts run only '{CHAT_URL}' batches.", param="endpoint")
+        if body.get("endpoint") != self.endpoint:
+            raise BadRequest(
+                f"This Bedrock account's model runs only '{self.endpoint}' batches.",
+                param="endpoint",
+            )
         if not self.role_arn:
             raise BadRequest(
                 "Bedrock batches need litellm_params.aws_batch_role_arn (the IAM service role "
@@ -963,6 +1202,10 @@ class BedrockProvider(Provider):
                 "s3InputDataConfig": {"s3Uri": self.bucket.uri(key), "s3InputFormat": "JSONL"}
             },
             "outputDataConfig": {"s3OutputDataConfig": out_cfg},
+            # Records are in the model's native (InvokeModel) format; AWS's batch guide: tool
+            # calling fails only in jobs of the Converse type ("records that include
+            # toolConfig fail with a 400"), so the job says its type.
+            "modelInvocationType": "InvokeModel",
             "tags": [{"key": "files-router-deployment", "value": self.label}],
         }
         created = await self._bedrock(http, "POST", "/model-invocation-job", body=job)
@@ -1022,4 +1265,7 @@ SPEC = ProviderSpec(
     params=BedrockParams,
     factory=_build,
     route_fields=("model", "api_base", "aws_region_name", "s3_bucket_name", "s3_endpoint_url"),
+    # As LiteLLM 1.110.2 (llms/bedrock/base_aws_llm.py, _get_aws_region_name): AWS_REGION_NAME,
+    # then AWS_REGION (the variable boto3's own region setting reads).
+    env={"aws_region_name": ("AWS_REGION_NAME", "AWS_REGION")},
 )

@@ -12,14 +12,21 @@ from ..errors import BadRequest
 from ..jsoncodec import ANY as _decode
 from .genai_rows import RowError
 
-__all__ = ["CHAT_URL", "chat_row"]
+__all__ = ["CHAT_URL", "EMBEDDINGS_URL", "chat_row"]
 
 CHAT_URL = "/v1/chat/completions"
 T = TypeVar("T")
 
 
+EMBEDDINGS_URL = "/v1/embeddings"
+
+
 def chat_row(
-    number: int, line: bytes, provider: str, convert: Callable[[str, dict[str, Any]], T]
+    number: int,
+    line: bytes,
+    provider: str,
+    convert: Callable[[str, dict[str, Any]], T],
+    embed: Callable[[str, dict[str, Any]], T] | None = None,
 ) -> T:
     """Line ``number`` of a batch file, a chat completion row with its ``custom_id``, made
     into the provider's own row by ``convert(custom_id, body)``.
@@ -34,12 +41,14 @@ def chat_row(
         custom_id = row.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise RowError("custom_id is missing")
-        if row.get("url", CHAT_URL) != CHAT_URL:
-            raise RowError(f"only {CHAT_URL} rows can run on {provider}")
+        url = row.get("url", CHAT_URL)
+        if url != CHAT_URL and not (embed is not None and url == EMBEDDINGS_URL):
+            served = CHAT_URL if embed is None else f"{CHAT_URL} and {EMBEDDINGS_URL}"
+            raise RowError(f"only {served} rows can run on {provider}")
         body = row.get("body")
         if not isinstance(body, dict):
             raise RowError("body must be an object")
-        return convert(custom_id, body)
+        return (embed if url == EMBEDDINGS_URL and embed is not None else convert)(custom_id, body)
     except msgspec.DecodeError:
         raise BadRequest(
             f"Line {number} of the batch file is not valid JSON.",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "chat_to_generate_content",
     "digest",
     "error_body",
+    "usage_of",
 ]
 
 FINISH_REASONS = {
@@ -244,21 +246,37 @@ def chat_completion(
                 "finish_reason": reason,
             }
         )
-    usage = response.get("usageMetadata") or {}
-    prompt = int(usage.get("promptTokenCount", 0))
-    completion = int(usage.get("candidatesTokenCount", 0))
     return {
         "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
         "object": "chat.completion",
         "created": created,
         "model": response.get("modelVersion") or model,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": int(usage.get("totalTokenCount", prompt + completion)),
-        },
+        "usage": usage_of(response.get("usageMetadata") or {}),
     }
+
+
+def usage_of(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage from a ``usageMetadata`` (UsageMetadata, ai.google.dev/api/generate-content).
+
+    Thoughts are billed output: ``completion_tokens`` counts them and
+    ``completion_tokens_details.reasoning_tokens`` states them. ``promptTokenCount`` already
+    includes the cached part (``cachedContentTokenCount``, OpenAI's ``cached_tokens``), and
+    tool-use prompt tokens are prompt; so prompt + completion is Google's total.
+    """
+    prompt = int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0)
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    completion = int(meta.get("candidatesTokenCount") or 0) + thoughts
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if "cachedContentTokenCount" in meta:
+        usage["prompt_tokens_details"] = {"cached_tokens": int(meta["cachedContentTokenCount"])}
+    if "thoughtsTokenCount" in meta:
+        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
+    return usage
 
 
 def error_body(message: str, error_type: str) -> dict[str, Any]:

@@ -75,6 +75,18 @@ class Dialect:
         return upload.chunks
 
 
+BATCH_REQUIRED: dict[str, tuple[str, ...]] = {
+    "/v1/responses": ("model",),
+    "/v1/chat/completions": ("model", "messages"),
+    "/v1/embeddings": ("model", "input"),
+    "/v1/completions": ("model", "prompt"),
+    "/v1/moderations": ("input",),
+    "/v1/images/generations": ("prompt",),
+    "/v1/images/edits": ("images", "prompt"),
+    "/v1/videos": ("prompt",),
+}
+
+
 class OpenAIProvider(Provider):
     """OpenAI's files and batches API at ``upstream``'s base URL, spoken in ``dialect``."""
 
@@ -85,9 +97,14 @@ class OpenAIProvider(Provider):
     # (API reference: File.filename; Batch.metadata, 16 pairs, keys <= 64, values <= 512).
     keeps_owner_tags = True
     metadata_pairs = 16
-    # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
+    # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB. The endpoints are
+    # CreateBatchRequest.endpoint's in OpenAI's OpenAPI spec, each body's required fields its
+    # request schema's (CreateChatCompletionRequest, CreateEmbeddingRequest, ...; images/edits
+    # and videos in their JSON forms), body.model where those need it and for /v1/responses.
     batch_rules = BatchRules(
-        frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
+        frozenset(BATCH_REQUIRED),
+        needs_model=False,
+        required=BATCH_REQUIRED,
     )
 
     def __init__(

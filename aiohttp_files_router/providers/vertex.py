@@ -26,7 +26,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from ..errors import BadRequest, NotFound, for_log
+from ..errors import BadRequest, NotFound, UpstreamUnavailable, for_log
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import OWNER_KEY
@@ -94,6 +94,11 @@ def _owner_label(job: Mapping[str, Any]) -> str | None:
 def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     """An OpenAI-shaped answer made from ``source``, relaying its headers."""
     return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
@@ -286,9 +291,16 @@ class VertexProvider(Provider):
         stored, view = _view(file_id)
         name = self.bucket.object_name(stored)
         predictions = name.endswith("/" + PREDICTIONS)
+        parts = [name]
+        if predictions:
+            found = await self._prediction_files(http, name)
+            if isinstance(found, UpstreamReply):
+                yield ContentStream(found.status, {}, _nothing(), error=found)
+                return
+            parts = found or parts
         async with self.upstream.stream(
             http,
-            self.bucket.object_url(name, alt="media"),
+            self.bucket.object_url(parts[0], alt="media"),
             codings=() if predictions else codings,  # rows are rewritten: decoded
         ) as stream:
             if stream.error is None and predictions:
@@ -299,9 +311,61 @@ class VertexProvider(Provider):
                     stream.status,
                     {"Content-Type": "application/jsonl"}
                     | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(stream.chunks, line_fn),
+                    map_lines(self._joined(http, stream.chunks, parts[1:]), line_fn),
                 )
             yield stream
+
+    async def _prediction_files(
+        self, http: aiohttp.ClientSession, name: str
+    ) -> list[str] | UpstreamReply:
+        """Every ``.jsonl`` object of a job's output directory, in name order.
+
+        A job may write its predictions to several files; Google's own batch prediction
+        sample ("Intro to Batch Predictions with the Gemini API") reads every ``.jsonl`` of
+        the output directory. Names only: each is read in turn as the download goes.
+        """
+        directory = name.rsplit("/", 1)[0] + "/"
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            params = {"prefix": directory, **({"pageToken": token} if token else {})}
+            reply = await self._call(http, "GET", self.bucket.list_url(), params=params)
+            if not reply.ok:
+                return reply
+            listing = self.bucket.resource(reply)
+            for item in listing.get("items") or []:
+                found = str(item.get("name") or "")
+                rest = found[len(directory) :]
+                if found.startswith(directory) and rest.endswith(".jsonl") and "/" not in rest:
+                    names.append(found)
+            token = listing.get("nextPageToken")
+            if not isinstance(token, str) or not token:
+                return sorted(names)
+
+    async def _joined(
+        self, http: aiohttp.ClientSession, first: AsyncIterator[bytes], rest: list[str]
+    ) -> AsyncIterator[bytes]:
+        """The first file's chunks, then each further file's, a line break between files."""
+        last = b""
+        async for chunk in first:
+            last = chunk or last
+            yield chunk
+        for name in rest:
+            if last and not last.endswith(b"\n"):
+                yield b"\n"
+            async with self.upstream.stream(
+                http, self.bucket.object_url(name, alt="media")
+            ) as more:
+                if more.error is not None:
+                    # The answer has begun: only an aborted download can say so.
+                    raise UpstreamUnavailable(
+                        f"The upstream account for '{self.name}' failed to serve a prediction "
+                        f"file (HTTP {more.error.status})."
+                    )
+                last = b""
+                async for chunk in more.chunks:
+                    last = chunk or last
+                    yield chunk
 
     def _unmatched(self, file_id: str) -> Callable[[int], None]:
         """Reports the first row of a download whose custom_id is lost; once per file."""
@@ -350,9 +414,10 @@ class VertexProvider(Provider):
             obj[ended] = unix_seconds(job["endTime"])
         if status == "cancelling" and job.get("updateTime"):
             obj["cancelling_at"] = unix_seconds(job["updateTime"])
-        # Two views of one predictions object; the job's counts say which would be empty.
+        # Two views of the job's predictions; the job's counts say which would be empty. An
+        # expired job keeps what it wrote, as Gemini and Bedrock batches do.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
-        if directory and status in ("completed", "cancelled", "failed"):
+        if directory and status in ("completed", "cancelled", "failed", "expired"):
             predictions = f"{str(directory).rstrip('/')}/{PREDICTIONS}"
             obj.update(result_file_ids(predictions, done, failed))
         error = job.get("error")

@@ -1,0 +1,170 @@
+"""Every key LiteLLM itself defines for a deployment's ``litellm_params``.
+
+Taken from LiteLLM 1.110.2 (PyPI wheel): the fields of ``litellm.types.router.LiteLLM_Params``
+(with ``CredentialLiteLLMParams``, ``GenericLiteLLMParams``, ``CustomPricingLiteLLMParams``),
+the keys of ``LiteLLMParamsTypedDict``, ``litellm.types.utils.all_litellm_params`` and
+``litellm.constants.OPENAI_CHAT_COMPLETION_PARAMS`` (completion defaults a deployment may carry).
+A config written for LiteLLM loads here as it is: a key of this list that a provider's params
+struct does not declare is accepted and ignored; a key that is in neither is a typo.
+
+``model_info`` needs no list: LiteLLM's ``ModelInfo`` is ``extra="allow"`` (any key is known).
+"""
+
+from __future__ import annotations
+
+__all__ = ["LITELLM_PARAMS", "LITELLM_VERSION"]
+
+LITELLM_VERSION = "1.110.2"
+
+# One name a word, as LiteLLM spells it (regenerate from its types when it is updated).
+_NAMES = """
+    acompletion adaptive_router_config adaptive_router_default_model aembedding aimg_generation
+    allm_passthrough_route allow_client_keepalive_override allow_legacy_cloud_file_ids
+    allowed_model_region allowed_openai_params annotation_cost_per_page
+    annotation_cost_per_page_batches anthropic_disable_workload_identity_federation
+    anthropic_federation_rule_id anthropic_federation_workspace_id anthropic_identity_source
+    anthropic_identity_token anthropic_identity_token_file anthropic_issuer_audience
+    anthropic_issuer_signing_key_ref anthropic_issuer_subject anthropic_issuer_ttl_seconds
+    anthropic_issuer_url anthropic_keycloak_auth_method anthropic_keycloak_client_id
+    anthropic_keycloak_client_secret_ref anthropic_keycloak_scope anthropic_keycloak_token_url
+    anthropic_organization_id anthropic_service_account_id api_base api_key api_version
+    arize_api_key arize_error_sampling_rate arize_otlp_protocol arize_space_id arize_space_key
+    arize_success_sampling_rate assistant_continue_message async_call atext_completion
+    attempted_targets audio auto_router_config auto_router_config_path auto_router_default_model
+    auto_router_embedding_model auto_router_max_input_chars auto_router_model_compression
+    auto_router_routing_compression aws_access_key_id aws_batch_role_arn
+    aws_bedrock_control_plane_endpoint aws_bedrock_project_id aws_bedrock_runtime_endpoint
+    aws_external_id aws_profile_name aws_region_name aws_role_name aws_secret_access_key
+    aws_session_name aws_session_tags aws_session_token aws_sts_endpoint aws_web_identity_token
+    azure azure_ad_token azure_ad_token_provider azure_password azure_scope azure_username
+    base_model base_url bedrock_tags bos_token bucket_name budget_duration cache
+    cache_creation_input_audio_token_cost cache_creation_input_token_cost
+    cache_creation_input_token_cost_above_100k_tokens
+    cache_creation_input_token_cost_above_100k_tokens_batches
+    cache_creation_input_token_cost_above_12hr
+    cache_creation_input_token_cost_above_12hr_above_272k_tokens
+    cache_creation_input_token_cost_above_12hr_above_272k_tokens_batches
+    cache_creation_input_token_cost_above_12hr_above_272k_tokens_flex
+    cache_creation_input_token_cost_above_12hr_above_272k_tokens_priority
+    cache_creation_input_token_cost_above_12hr_above_272k_tokens_ultrafast
+    cache_creation_input_token_cost_above_12hr_batches
+    cache_creation_input_token_cost_above_12hr_flex
+    cache_creation_input_token_cost_above_12hr_priority
+    cache_creation_input_token_cost_above_12hr_ultrafast cache_creation_input_token_cost_above_1hr
+    cache_creation_input_token_cost_above_1hr_above_100k_tokens
+    cache_creation_input_token_cost_above_200k_tokens
+    cache_creation_input_token_cost_above_200k_tokens_batches
+    cache_creation_input_token_cost_above_272k_tokens
+    cache_creation_input_token_cost_above_272k_tokens_batches
+    cache_creation_input_token_cost_above_272k_tokens_flex
+    cache_creation_input_token_cost_above_272k_tokens_priority
+    cache_creation_input_token_cost_above_272k_tokens_ultrafast
+    cache_creation_input_token_cost_batches cache_creation_input_token_cost_flex
+    cache_creation_input_token_cost_priority cache_creation_input_token_cost_ultrafast cache_key
+    cache_read_input_audio_token_cost cache_read_input_audio_token_cost_batches
+    cache_read_input_audio_token_cost_flex cache_read_input_audio_token_cost_priority
+    cache_read_input_image_token_cost cache_read_input_token_cost
+    cache_read_input_token_cost_above_100k_tokens
+    cache_read_input_token_cost_above_100k_tokens_batches
+    cache_read_input_token_cost_above_200k_tokens
+    cache_read_input_token_cost_above_200k_tokens_batches
+    cache_read_input_token_cost_above_200k_tokens_priority
+    cache_read_input_token_cost_above_272k_tokens
+    cache_read_input_token_cost_above_272k_tokens_batches
+    cache_read_input_token_cost_above_272k_tokens_flex
+    cache_read_input_token_cost_above_272k_tokens_priority
+    cache_read_input_token_cost_above_272k_tokens_ultrafast
+    cache_read_input_token_cost_above_512k_tokens cache_read_input_token_cost_balanced
+    cache_read_input_token_cost_batches cache_read_input_token_cost_flex
+    cache_read_input_token_cost_priority cache_read_input_token_cost_ultrafast caching
+    caching_groups chatgpt_auth_file citation_cost_per_token client client_id client_secret
+    client_side_timeout complete_response completion_call_id complexity_router_config
+    complexity_router_default_model configurable_clientside_auth_params
+    context_window_fallback_dict cooldown_time cost_per_query cost_per_second custom_llm_provider
+    custom_prompt_dict daily_reset_time data_residency dd_agent_host dd_agent_port dd_api_key
+    dd_site default_api_key_rpm_limit default_api_key_tpm_limit default_headers deployment_id
+    disable_add_transform_inline_image_block drop_params embedding_model
+    enable_json_schema_validation enable_prompt_caching enable_tag_filtering
+    ensure_alternating_roles eos_token explicit_cache_read_input_token_cost extra_headers
+    fallback_depth fallbacks fastest_response fedramp_uplift_multiplier final_prompt_value
+    fireworks_forward_user_id force_timeout frequency_penalty function_call functions
+    gcs_bucket_name gcs_path_service_account github_copilot_auth_type github_copilot_host
+    github_copilot_user_session google_maps_grounding_cost_per_query guardrails headers
+    hf_model_name humanloop_api_key id include_server_side_tool_invocations index_name
+    initial_prompt_value input_cost_per_audio_per_second
+    input_cost_per_audio_per_second_above_128k_tokens input_cost_per_audio_token
+    input_cost_per_audio_token_above_200k_tokens
+    input_cost_per_audio_token_above_200k_tokens_batches
+    input_cost_per_audio_token_above_200k_tokens_flex
+    input_cost_per_audio_token_above_200k_tokens_priority input_cost_per_audio_token_batches
+    input_cost_per_audio_token_flex input_cost_per_audio_token_priority input_cost_per_character
+    input_cost_per_character_above_128k_tokens input_cost_per_image
+    input_cost_per_image_above_128k_tokens input_cost_per_image_token
+    input_cost_per_image_token_batches input_cost_per_pixel input_cost_per_query
+    input_cost_per_second input_cost_per_text_message input_cost_per_token
+    input_cost_per_token_above_100k_tokens input_cost_per_token_above_100k_tokens_batches
+    input_cost_per_token_above_128k_tokens input_cost_per_token_above_200k_tokens
+    input_cost_per_token_above_200k_tokens_batches input_cost_per_token_above_200k_tokens_flex
+    input_cost_per_token_above_200k_tokens_priority input_cost_per_token_above_272k_tokens
+    input_cost_per_token_above_272k_tokens_batches input_cost_per_token_above_272k_tokens_flex
+    input_cost_per_token_above_272k_tokens_priority
+    input_cost_per_token_above_272k_tokens_ultrafast input_cost_per_token_above_512k_tokens
+    input_cost_per_token_balanced input_cost_per_token_batches input_cost_per_token_cache_hit
+    input_cost_per_token_flex input_cost_per_token_priority input_cost_per_token_ultrafast
+    input_cost_per_video_per_second input_cost_per_video_per_second_above_128k_tokens
+    input_cost_per_video_per_second_above_15s_interval
+    input_cost_per_video_per_second_above_8s_interval input_cost_per_video_token
+    input_cost_per_video_token_batches itpm keepalive_seconds kubernetes_pod_discovery
+    langfuse_environment langfuse_host langfuse_prompt_version langfuse_public_key langfuse_secret
+    langfuse_secret_key langfuse_span_scope langsmith_api_key langsmith_base_url langsmith_project
+    langsmith_sampling_rate langsmith_tenant_id litellm_call_id litellm_credential_name
+    litellm_disabled_callbacks litellm_logging_obj litellm_metadata litellm_request_debug
+    litellm_session_id litellm_system_prompt litellm_trace_id litellm_trusted_callback_vars
+    log_client_error_tracebacks logger_fn logit_bias logprobs max_agentic_loops max_budget
+    max_completion_tokens max_fallbacks max_file_size_mb max_parallel_requests max_retries
+    max_tokens merge_reasoning_content_in_choices metadata milvus_db_name milvus_partition_names
+    milvus_text_field mock_response mock_timeout modalities model model_alias_map model_config
+    model_file_id_mapping model_info model_list n newrelic_api_key newrelic_region num_retries
+    ocr_cost_per_credit ocr_cost_per_page ocr_cost_per_page_batches openai_identity_provider_id
+    openai_identity_token_file openai_service_account_id order organization otpm
+    output_cost_per_audio_per_second output_cost_per_audio_token output_cost_per_character
+    output_cost_per_character_above_128k_tokens output_cost_per_image output_cost_per_image_1024
+    output_cost_per_image_1536 output_cost_per_image_1K output_cost_per_image_2K
+    output_cost_per_image_512 output_cost_per_image_token output_cost_per_image_token_batches
+    output_cost_per_image_token_priority output_cost_per_pixel output_cost_per_reasoning_token
+    output_cost_per_reasoning_token_flex output_cost_per_reasoning_token_priority
+    output_cost_per_second output_cost_per_second_1080p output_cost_per_second_2k
+    output_cost_per_second_480p output_cost_per_second_4k output_cost_per_second_720p
+    output_cost_per_second_768p output_cost_per_token output_cost_per_token_above_100k_tokens
+    output_cost_per_token_above_100k_tokens_batches output_cost_per_token_above_128k_tokens
+    output_cost_per_token_above_200k_tokens output_cost_per_token_above_200k_tokens_batches
+    output_cost_per_token_above_200k_tokens_flex output_cost_per_token_above_200k_tokens_priority
+    output_cost_per_token_above_272k_tokens output_cost_per_token_above_272k_tokens_batches
+    output_cost_per_token_above_272k_tokens_flex output_cost_per_token_above_272k_tokens_priority
+    output_cost_per_token_above_272k_tokens_ultrafast output_cost_per_token_above_512k_tokens
+    output_cost_per_token_balanced output_cost_per_token_batches output_cost_per_token_flex
+    output_cost_per_token_priority output_cost_per_token_ultrafast output_cost_per_video_per_second
+    output_cost_per_video_token output_vector_size parallel_tool_calls posthog_api_key
+    posthog_api_url prediction presence_penalty preset_cache_key prompt_cache_key
+    prompt_cache_retention prompt_environment prompt_id prompt_label prompt_variables
+    prompt_version provider_affinity_header provider_specific_header proxy_server_request
+    quality_router_config quality_router_default_model reasoning_effort region_name
+    regional_endpoint_uplift_multiplier regional_processing_uplift_multiplier_eu
+    regional_processing_uplift_multiplier_us request_timeout response_format responses_api_version
+    retry_policy retry_strategy roles routing_strategy rpd rpm rust s3_access_key_id s3_bucket_name
+    s3_bucket_owner s3_encryption_key_id s3_endpoint_url s3_output_bucket_name s3_region_name
+    s3_secret_access_key safety_identifier search_context_cost_per_query
+    search_queries_cost_per_query search_tool_name secret_fields seed self service_tier
+    shared_session signoz_ingestion_endpoint signoz_ingestion_key silent_model ssl_verify stop
+    store stream stream_chunk_size stream_options stream_response stream_timeout
+    stream_timeout_by_service_tier supports_system_message switchyard_router_config tag_regex tags
+    temperature tenant_id text_completion thinking thought_signature_in_tool_call_id tiered_pricing
+    timeout timeout_by_service_tier token_exchange_audience token_exchange_endpoint
+    token_exchange_profile token_exchange_scope tool_choice tools top_logprobs top_p tpd tpm ttl
+    turn_off_message_logging use_chat_completions_api use_client use_in_pass_through
+    use_litellm_proxy use_xai_oauth user user_continue_message valkey_embedding_field valkey_host
+    valkey_password valkey_port valkey_ssl valkey_text_field vector_bucket_name vector_store_id
+    verbose verbosity vertex_credentials vertex_location vertex_project wandb_api_key
+    watsonx_region_name weave_project_id web_search_options weight
+"""
+LITELLM_PARAMS: frozenset[str] = frozenset(_NAMES.split())
