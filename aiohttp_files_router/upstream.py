@@ -225,9 +225,9 @@ _LOST = (
 # Requests the same again leave the upstream as one would (RFC 9110 9.2.2): repeated after a
 # lost connection. Any other (POST: a batch or a job created, an upload begun) is never sent
 # twice. One whose body is held whole goes on a new connection instead of a pooled one that
-# may have gone stale; a streamed upload stays on the pool (a new connection per upload costs
-# CPU per byte while its buffers grow: benchmarks/README.md), where a stale connection fails
-# it with a 502 and the client uploads again.
+# may have gone stale; a streamed upload stays on the pool (a new connection per upload cost
+# router CPU per GiB: benchmarks/README.md), where a stale connection fails it with a 502 and
+# the client uploads again.
 SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # The one answer in 300-399 that is no redirect, and where it is taken as an answer: a
 # resumable upload protocol keeps a chunk with "308 Resume Incomplete" (no Location), taken
