@@ -224,7 +224,10 @@ _LOST = (
 )
 # Requests the same again leave the upstream as one would (RFC 9110 9.2.2): repeated after a
 # lost connection. Any other (POST: a batch or a job created, an upload begun) is never sent
-# twice; it goes on a new connection instead of a pooled one that may have gone stale.
+# twice. One whose body is held whole goes on a new connection instead of a pooled one that
+# may have gone stale; a streamed upload stays on the pool (a new connection per upload cost
+# router CPU per GiB: benchmarks/README.md), where a stale connection fails it with a 502 and
+# the client uploads again.
 SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # The one answer in 300-399 that is no redirect, and where it is taken as an answer: a
 # resumable upload protocol keeps a chunk with "308 Resume Incomplete" (no Location), taken
@@ -232,6 +235,11 @@ SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Every other 3xx from every call is a 502: never followed (the account's credentials must
 # not reach another host, and a streamed body cannot be sent twice), never passed on.
 RESUME_INCOMPLETE = 308
+
+
+def _whole(data: Any) -> bool:
+    """Whether a request body is held whole (none, bytes, text, a form's fields)."""
+    return data is None or isinstance(data, (bytes, bytearray, str, Mapping))
 
 
 def _repeatable(data: Any) -> bool:
@@ -243,7 +251,7 @@ def _repeatable(data: Any) -> bool:
     """
     if isinstance(data, aiohttp.payload.Payload):
         return not data.consumed
-    return data is None or isinstance(data, (bytes, bytearray, str, Mapping))
+    return _whole(data)
 
 
 class Answer(Protocol):
@@ -296,12 +304,14 @@ async def _attempts(
     retries: int,
     repeatable: Callable[[], bool],
     resumable: bool = False,
+    whole: bool = True,
 ) -> A:
     """``send(fresh)`` until it is answered, under the one answer policy.
 
     A request a lost connection took is sent again (``fresh``) up to ``retries`` times when
-    it is safe to repeat (``SAFE_TO_REPEAT``) and ``repeatable()``; any other request goes on
-    a fresh connection from the start and is never sent twice (502, outcome unknown). A 3xx
+    it is safe to repeat (``SAFE_TO_REPEAT``) and ``repeatable()``; any other request is never
+    sent twice (502, outcome unknown), and goes on a fresh connection from the start when its
+    body is held whole (``whole``). A 3xx
     is a 502 (``RESUME_INCOMPLETE`` taken as an answer when ``resumable``). Every attempt is
     timed and counted (metrics, the access line) against ``called`` here rather than in a
     TraceConfig: cheaper, and on every session. Transport failures raise RouterError
@@ -312,7 +322,7 @@ async def _attempts(
     while True:
         started = time.perf_counter()
         try:
-            answer = await send(attempt > 0 or not safe)
+            answer = await send(attempt > 0 or (whole and not safe))
         except aiohttp.ClientConnectorError as err:
             upstream_done(info, called, started, None)
             raise _transport_error(err, called.route) from None
@@ -398,6 +408,7 @@ async def exchange(
             retries=retries,
             repeatable=lambda: _repeatable(data),
             resumable=resumable,
+            whole=_whole(data),
         )
         try:
             yield resp

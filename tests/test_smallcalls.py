@@ -421,3 +421,31 @@ async def test_a_total_timeout_bounds_the_whole_call() -> None:
         assert time.monotonic() - started < 5
         await transport.close()
     await upstream.stop()
+
+
+async def test_without_the_pool_the_same_calls_go_on_the_session(raw: RawUpstream) -> None:
+    """When aiohttp's internals are not the ones the pool was written against (checked once at
+    import: ``smallcalls.USABLE``), a router's transport has no pool and the session carries
+    every call, under the same policy."""
+    from aiohttp_files_router import smallcalls
+
+    assert smallcalls.USABLE  # this aiohttp: the pool is used (CI also runs the newest one)
+    async with aiohttp.ClientSession() as http:
+        transport = Wire().attach(http, small=False)
+        assert transport.small is None
+        for method in ("GET", "POST"):
+            reply = await fetch_json(
+                transport,
+                method,
+                URL(raw.base + "/files/file-abc"),
+                account="acct",
+                secrets=(),
+                headers={},
+                timeout=TIMEOUT,
+                data=b"{}" if method == "POST" else None,
+            )
+            assert reply.ok and json.loads(reply.body)["id"] == "file-abc"
+        await transport.close()
+    # The read on the session's pool, the POST on a new connection of its own.
+    assert [s.method for s in raw.seen] == ["GET", "POST"]
+    assert raw.connections == 2
