@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from .config import RouterConfig
-from .handlers import batches, files, health
+from .handlers import batches, files, fine_tuning, health
 from .keys import STATE_KEY
 from .middleware import router_middleware
 from .state import RouterState
@@ -66,6 +66,7 @@ def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -
     for prefix in route_prefixes:
         app.add_routes(files.routes(prefix))
         app.add_routes(batches.routes(prefix))
+        app.add_routes(fine_tuning.routes(prefix))
     return app
 
 

@@ -89,6 +89,8 @@ class FilesRouterSettings(ConfigStruct, kw_only=True, frozen=True):
     file_ready_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     # Check purpose=batch uploads line by line as they stream (400 naming the line).
     validate_batch_files: bool = True
+    # Check purpose=fine-tune uploads line by line as they stream (400 naming the line).
+    validate_tuning_files: bool = True
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

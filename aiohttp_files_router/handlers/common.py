@@ -171,9 +171,12 @@ async def by_path_id(
     return reply_object(state, target.account, reply, kind)
 
 
-def _merged(state: RouterState, sel: Selectors) -> list[Account]:
-    """The accounts a listing with no selector walks: every one the key may use, in config
-    order, when nothing picks one (no model, no legacy selector, no single default)."""
+def _merged(
+    state: RouterState, sel: Selectors, usable: Callable[[Provider], bool] | None = None
+) -> list[Account]:
+    """The accounts a listing with no selector walks: every one the key may use (and, given
+    ``usable``, whose provider offers the objects listed), in config order, when nothing
+    picks one (no model, no legacy selector, no single default)."""
     registry = state.registry
     if sel.model is not None or sel.legacy is not None:
         return []
@@ -186,6 +189,7 @@ def _merged(state: RouterState, sel: Selectors) -> list[Account]:
         if not a.legacy
         and a.provider is not None
         and (allowed is None or a.name in allowed or a.route in allowed)
+        and (usable is None or usable(a.provider))
     ]
 
 
@@ -205,6 +209,7 @@ async def list_pages(
     call: ListCall,
     forwarded: tuple[str, ...],
     limit_range: tuple[int, int],
+    usable: Callable[[Provider], bool] | None = None,
 ) -> web.Response:
     """One page of a listing, walking the accounts of a shared model_name one after another.
 
@@ -219,7 +224,7 @@ async def list_pages(
     body = await json_body(request, required=False)
     sel = request_selectors(request, body)
     after = query.get("after")
-    merged = _merged(state, sel)
+    merged = _merged(state, sel, usable)
     if after:
         target = resolve_id(state.registry, after, kind, sel, param="after")
         account, cursor = target.account, target.provider_id

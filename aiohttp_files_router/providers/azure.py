@@ -13,6 +13,10 @@
   (``token_limit_exceeded``) kept.
 - Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed;
   their ``expires_after[seconds]`` must be within Azure's 14 to 30 days.
+- Fine-tuning jobs: OpenAI's ``/fine_tuning/jobs`` on both paths; Azure's job statuses
+  (``created``, ``pending``, ``notRunning``) become OpenAI's, ISO times unix seconds, empty
+  file IDs null or left out; ``trainingType`` (Standard, GlobalStandard, Developer) comes from
+  ``fine_tuning_training_type`` when the client sends none.
 - Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
   Azure has processed the input file: Azure refuses a file that is still ``pending``, where
   OpenAI has processed it before answering the upload.
@@ -37,7 +41,15 @@ from ..jsoncodec import RAW_OBJECT as _object
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
 from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import (
+    AccountSetup,
+    BatchRules,
+    FileUpload,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    TuningRules,
+)
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
@@ -63,12 +75,20 @@ _TIMES = (
     "expired_at",
     "cancelling_at",
     "cancelled_at",
+    "finished_at",
+    "estimated_finish",
 )
 _FILE_STATUS = {
     "pending": "uploaded",
     "running": "uploaded",
     "deleting": "processed",
     "deleted": "processed",
+}
+# Azure's fine-tuning job states (the dated API's FineTuningState) that OpenAI names otherwise.
+_JOB_STATUS = {
+    "created": "validating_files",
+    "pending": "queued",
+    "not_running": "queued",
 }
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _COUNTS = ("total", "completed", "failed")
@@ -110,12 +130,21 @@ def _fix(obj: dict[str, msgspec.Raw]) -> None:
         status = _value.decode(obj["status"])
         if isinstance(status, str):
             snake = _CAMEL.sub("_", status).lower()
-            if "object" in obj and _value.decode(obj["object"]) == "file":
+            kind = _value.decode(obj["object"]) if "object" in obj else None
+            if kind == "file":
                 snake = _FILE_STATUS.get(snake, snake)
+            elif kind == "fine_tuning.job":
+                snake = _JOB_STATUS.get(snake, snake)
             if snake != status:
                 changes["status"] = snake
     if "object" in obj and _value.decode(obj["object"]) == "batch":
         _fix_batch(obj, changes)
+    if "object" in obj and _value.decode(obj["object"]) == "fine_tuning.job":
+        if "validation_file" in obj and _value.decode(obj["validation_file"]) == "":
+            changes["validation_file"] = None
+        files = _value.decode(obj["result_files"]) if "result_files" in obj else None
+        if isinstance(files, list) and "" in files:
+            changes["result_files"] = [f for f in files if f != ""]
     for name, value in changes.items():
         obj[name] = msgspec.Raw(_json.encode(value))
 
@@ -176,6 +205,9 @@ class AzureParams(ProviderParams, kw_only=True, frozen=True):
     client_id: str | None = None
     client_secret: str | None = None
     azure_authority_host: str | None = None
+    # This router's own: the trainingType a fine-tuning job gets when the client sends none
+    # (Azure's Standard, GlobalStandard or Developer training).
+    fine_tuning_training_type: str | None = None
 
 
 class AzureDialect(Dialect):
@@ -223,10 +255,23 @@ class AzureProvider(Provider):
         needs_model=False,
     )
 
+    # Azure OpenAI fine-tuning: chat examples (system, user, assistant, tool, function),
+    # preference (DPO) and reinforcement examples; at least 10; files under 512 MB.
+    tuning_rules = TuningRules(
+        frozenset(("system", "user", "assistant", "tool", "function")),
+        frozenset(("supervised", "dpo", "reinforcement")),
+    )
+
     def __init__(
-        self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float, api_base: str
+        self,
+        upstream: Upstream,
+        dialect: AzureDialect,
+        file_ready_timeout: float,
+        api_base: str,
+        training_type: str | None = None,
     ):
         self.upstream = upstream
+        self.training_type = training_type
         self.api = OpenAIProvider(upstream, dialect)
         self.file_ready_timeout = file_ready_timeout
         # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
@@ -358,6 +403,49 @@ class AzureProvider(Provider):
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, MAX_POLL)
 
+    # -- fine-tuning jobs: OpenAI's API on Azure's paths, answers normalised by the dialect ---
+    async def create_fine_tuning_job(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        if self.training_type and "trainingType" not in body:
+            body = {**body, "trainingType": self.training_type}
+        return await self.api.create_fine_tuning_job(http, body)
+
+    async def list_fine_tuning_jobs(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_fine_tuning_jobs(http, query)
+
+    async def retrieve_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.retrieve_fine_tuning_job(http, job_id)
+
+    async def cancel_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.cancel_fine_tuning_job(http, job_id)
+
+    async def pause_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.pause_fine_tuning_job(http, job_id)
+
+    async def resume_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.resume_fine_tuning_job(http, job_id)
+
+    async def list_fine_tuning_events(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_fine_tuning_events(http, job_id, query)
+
+    async def list_fine_tuning_checkpoints(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_fine_tuning_checkpoints(http, job_id, query)
+
 
 def _v1_endpoint(endpoint: Any) -> Any:
     if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
@@ -459,7 +547,13 @@ def _build(setup: AccountSetup[AzureParams]) -> Provider:
         secrets=setup.secrets(),
     )
     dialect = AzureDialect(v1, setup.model or None)
-    return AzureProvider(upstream, dialect, setup.file_ready_timeout, params.api_base)
+    return AzureProvider(
+        upstream,
+        dialect,
+        setup.file_ready_timeout,
+        params.api_base,
+        params.fine_tuning_training_type,
+    )
 
 
 SPEC = ProviderSpec(

@@ -18,7 +18,7 @@ from yarl import URL
 from ..jsoncodec import ENCODER as _json
 from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec, TuningRules
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider"]
 
@@ -67,6 +67,14 @@ class OpenAIProvider(Provider):
     # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
     batch_rules = BatchRules(
         frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
+    )
+
+    # The fine-tuning guide and API reference: chat examples (system, developer, user,
+    # assistant, tool and the older function role), preference (DPO) and reinforcement
+    # examples; at least 10 examples; files up to 512 MB.
+    tuning_rules = TuningRules(
+        frozenset(("system", "developer", "user", "assistant", "tool", "function")),
+        frozenset(("supervised", "dpo", "reinforcement")),
     )
 
     def __init__(
@@ -151,6 +159,63 @@ class OpenAIProvider(Provider):
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
         return await self._call(http, "GET", self.upstream.url("batches"), params=query)
+
+    # -- fine-tuning jobs -------------------------------------------------------------------
+    async def create_fine_tuning_job(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        # Never repeated by Upstream after a lost connection (a POST): a job is not made twice.
+        return await self._call(
+            http,
+            "POST",
+            self.upstream.url("fine_tuning", "jobs"),
+            data=_json.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def list_fine_tuning_jobs(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self._call(http, "GET", self.upstream.url("fine_tuning", "jobs"), params=query)
+
+    async def retrieve_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._call(http, "GET", self.upstream.url("fine_tuning", "jobs", job_id))
+
+    async def _job_action(
+        self, http: aiohttp.ClientSession, job_id: str, action: str
+    ) -> UpstreamReply:
+        return await self._call(
+            http, "POST", self.upstream.url("fine_tuning", "jobs", job_id, action)
+        )
+
+    async def cancel_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._job_action(http, job_id, "cancel")
+
+    async def pause_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._job_action(http, job_id, "pause")
+
+    async def resume_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._job_action(http, job_id, "resume")
+
+    async def list_fine_tuning_events(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        url = self.upstream.url("fine_tuning", "jobs", job_id, "events")
+        return await self._call(http, "GET", url, params=query)
+
+    async def list_fine_tuning_checkpoints(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        url = self.upstream.url("fine_tuning", "jobs", job_id, "checkpoints")
+        return await self._call(http, "GET", url, params=query)
 
 
 def _build(setup: AccountSetup[OpenAIParams]) -> Provider:
