@@ -59,8 +59,9 @@ def _learns_from(message: dict[str, Any]) -> bool:
     return message.get("role") == "assistant" and message.get("weight", 1) != 0
 
 
-def _format(number: int, rules: TuningRules, row: dict[str, Any]) -> str:
-    """The line's format, once it is checked to be a valid line of it."""
+def _format(number: int, rules: TuningRules, row: dict[str, Any], expected: str | None) -> str:
+    """The line's format, once it is checked to be a valid line of it; ``expected`` is the
+    file's (line 1's), None on line 1."""
     if "preferred_output" in row or "non_preferred_output" in row:
         if "dpo" not in rules.formats:
             raise _bad(number, "preference (DPO) examples are not supported on this account.")
@@ -78,7 +79,11 @@ def _format(number: int, rules: TuningRules, row: dict[str, Any]) -> str:
         if "supervised" not in rules.formats:
             raise _bad(number, "chat examples with assistant turns are not supported here.")
         return "supervised"
-    if "reinforcement" in rules.formats and messages[-1].get("role") != "assistant":
+    if (
+        "reinforcement" in rules.formats
+        and expected in (None, "reinforcement")
+        and messages[-1].get("role") != "assistant"
+    ):
         return "reinforcement"
     raise _bad(number, "'messages' has no assistant turn to learn from (weight not 0).")
 
@@ -103,7 +108,7 @@ class _Checker:
             row = _row.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise _bad(number, "is not a JSON object.") from None
-        found = _format(number, self.rules, row)
+        found = _format(number, self.rules, row, self.format)
         if self.format is None:
             self.format, self.first = found, number
         elif found != self.format:

@@ -225,6 +225,10 @@ async def list_pages(
     sel = request_selectors(request, body)
     after = query.get("after")
     merged = _merged(state, sel, usable)
+    if not after and not merged and usable is not None and _merged(state, sel):
+        # Several accounts, none offering these objects: nothing to list, nothing to choose.
+        empty: dict[str, Any] = {"object": "list", "data": [], "first_id": None, "last_id": None}
+        return web.json_response({**empty, "has_more": False})
     if after:
         target = resolve_id(state.registry, after, kind, sel, param="after")
         account, cursor = target.account, target.provider_id
