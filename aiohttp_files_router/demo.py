@@ -222,4 +222,5 @@ print("delete:", client.files.delete(f.id).deleted)
 PY
 
 The whole batch flow: python examples/seed_example.py --model gemini-batch
+A fine-tuning job: python examples/fine_tuning_example.py --model gpt-4o-azure
 '''
