@@ -7,7 +7,8 @@ Each line is one training example in one of the formats the account's provider t
   ``assistant`` turn to learn from (one whose ``weight`` is not 0);
 - dpo (preference): ``input.messages`` as above but no answer, ``preferred_output`` and
   ``non_preferred_output`` lists of assistant messages;
-- reinforcement: ``messages`` with no assistant turn (the job grades the model's own answer).
+- reinforcement: ``messages`` with no assistant turn (the job grades the model's own answer);
+- completions (the older base models'): ``prompt`` and ``completion`` strings.
 
 The file must hold the provider's minimum number of examples and stay under its size. Memory:
 the current line only.
@@ -49,6 +50,8 @@ def _messages(number: int, rules: TuningRules, messages: Any, where: str) -> lis
                 number,
                 f"'{where}[{n}].role' must be one of this account's roles: {allowed}.",
             )
+        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
+            raise _bad(number, f"'{where}[{n}].weight' must be 0 or 1, on an assistant turn.")
         has_call = message.get("tool_calls") or message.get("function_call")
         if message.get("content") is None and not (role == "assistant" and has_call):
             raise _bad(number, f"'{where}[{n}]' has no 'content'.")
@@ -62,6 +65,12 @@ def _learns_from(message: dict[str, Any]) -> bool:
 def _format(number: int, rules: TuningRules, row: dict[str, Any], expected: str | None) -> str:
     """The line's format, once it is checked to be a valid line of it; ``expected`` is the
     file's (line 1's), None on line 1."""
+    if "prompt" in row and "messages" not in row:
+        if "completions" not in rules.formats:
+            raise _bad(number, "prompt/completion examples are not supported on this account.")
+        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("completion"), str):
+            raise _bad(number, "'prompt' and 'completion' must be strings.")
+        return "completions"
     if "preferred_output" in row or "non_preferred_output" in row:
         if "dpo" not in rules.formats:
             raise _bad(number, "preference (DPO) examples are not supported on this account.")

@@ -68,7 +68,18 @@ async def test_a_valid_training_file_uploads(sdk: AsyncOpenAI) -> None:
         ),
         ({"messages": [{"role": "robot", "content": "hi"}]}, "'messages[0].role'"),
         ({"messages": []}, "non-empty list"),
-        ({"prompt": "hi", "completion": "there"}, "'messages'"),
+        ({"prompt": "hi", "completion": "there"}, "line 1 is a supervised one"),
+        ({"prompt": "hi", "completion": 3}, "must be strings"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi", "weight": 1},
+                    {"role": "assistant", "content": "x"},
+                ]
+            },
+            "weight' must be 0 or 1, on an assistant turn",
+        ),
+        ({"input": {"messages": []}, "preferred_output": []}, "non-empty list"),
         ({"messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]}, "no 'content'"),
     ],
 )
@@ -115,6 +126,13 @@ async def test_preference_and_reinforcement_examples(sdk: AsyncOpenAI) -> None:
     # One format per file: a DPO line among chat examples names both lines.
     err = await upload_error(sdk, training(10) + jsonl([dpo]))
     assert "Line 11" in err["message"] and "line 1 is a supervised one" in err["message"]
+    legacy = {"prompt": "Capital of France?", "completion": " Paris"}
+    f = await sdk.files.create(
+        file=("old.jsonl", jsonl([legacy] * 10)),
+        purpose="fine-tune",
+        extra_body={"model": "gpt-4o-litellm"},
+    )
+    assert f.purpose == "fine-tune"
     bad = {**dpo, "preferred_output": [{"role": "user", "content": "x"}]}
     err = await upload_error(sdk, jsonl([bad] * 10))
     assert "'preferred_output' must hold assistant messages only" in err["message"]

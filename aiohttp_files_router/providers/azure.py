@@ -256,10 +256,11 @@ class AzureProvider(Provider):
     )
 
     # Azure OpenAI fine-tuning: chat examples (system, user, assistant, tool, function),
-    # preference (DPO) and reinforcement examples; at least 10; files under 512 MB.
+    # preference (DPO), reinforcement and prompt/completion examples (babbage-002,
+    # davinci-002); at least 10; files under 512 MB.
     tuning_rules = TuningRules(
         frozenset(("system", "user", "assistant", "tool", "function")),
-        frozenset(("supervised", "dpo", "reinforcement")),
+        frozenset(("supervised", "dpo", "reinforcement", "completions")),
     )
 
     def __init__(

@@ -69,7 +69,8 @@ class TuningRules:
 
     ``formats``: the line formats its jobs train on: ``supervised`` (chat ``messages`` with an
     assistant turn), ``dpo`` (``input``, ``preferred_output``, ``non_preferred_output``),
-    ``reinforcement`` (``messages`` ending in a user turn, no assistant answer).
+    ``reinforcement`` (``messages`` ending in a user turn, no assistant answer),
+    ``completions`` (``prompt`` and ``completion``, for the older base models).
     """
 
     roles: frozenset[str]  # the message roles a line may use

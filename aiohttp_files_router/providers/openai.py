@@ -70,11 +70,12 @@ class OpenAIProvider(Provider):
     )
 
     # The fine-tuning guide and API reference: chat examples (system, developer, user,
-    # assistant, tool and the older function role), preference (DPO) and reinforcement
-    # examples; at least 10 examples; files up to 512 MB.
+    # assistant, tool and the older function role), preference (DPO), reinforcement and
+    # prompt/completion examples (babbage-002, davinci-002); at least 10 examples; files up
+    # to 512 MB.
     tuning_rules = TuningRules(
         frozenset(("system", "developer", "user", "assistant", "tool", "function")),
-        frozenset(("supervised", "dpo", "reinforcement")),
+        frozenset(("supervised", "dpo", "reinforcement", "completions")),
     )
 
     def __init__(
