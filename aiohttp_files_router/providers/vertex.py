@@ -439,15 +439,23 @@ class VertexProvider(Provider):
     async def create_fine_tuning_job(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        training = self.bucket.uri(self.bucket.object_name(str(body["training_file"])))
-        validation = body.get("validation_file")
-        if validation:
-            validation = self.bucket.uri(self.bucket.object_name(str(validation)))
+        training = self._tuning_file(body, "training_file")
+        validation = (
+            self._tuning_file(body, "validation_file") if body.get("validation_file") else None
+        )
         job = job_body(body, training, validation, {JOB_LABEL: self.label})
         reply = await self._call(
             http, "POST", URL(self.tuning_url, encoded=True), data=_json.encode(job)
         )
         return self._tuning_reply(reply, openai_job)
+
+    def _tuning_file(self, body: Mapping[str, Any], param: str) -> str:
+        """The object a job's file names, only inside this deployment's namespace."""
+        try:
+            return self.bucket.uri(self.bucket.object_name(str(body[param])))
+        except NotFound as err:
+            err.param = param
+            raise
 
     def _tuning_reply(
         self, reply: UpstreamReply, shape: Callable[[dict[str, Any]], dict[str, Any]]
