@@ -174,3 +174,17 @@ async def test_a_scoped_key_reaches_only_its_deployments_jobs(
                 training_file=await upload(master, "gpt-4o-litellm"), model=BASE
             )
         assert [j.id async for j in limited.fine_tuning.jobs.list()] == [mine.id]
+
+
+async def test_list_filters_by_metadata(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
+    Clock(fake)
+    train = await upload(sdk, "gpt-4o-litellm")
+    tagged = await sdk.fine_tuning.jobs.create(
+        training_file=train, model=BASE, metadata={"team": "search"}
+    )
+    await sdk.fine_tuning.jobs.create(training_file=train, model=BASE)
+    found = await sdk.fine_tuning.jobs.list(
+        metadata={"team": "search"}, extra_query={"model": "gpt-4o-litellm"}
+    )
+    assert [j.id for j in found.data] == [tagged.id]
+    assert found.data[0].metadata == {"team": "search"}

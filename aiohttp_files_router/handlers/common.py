@@ -238,7 +238,13 @@ async def list_pages(
         account, cursor = choose(state.registry, sel), None
     in_merged = bool(merged) and account in merged
     group = merged if in_merged else state.registry.group_of(sel.model, account)
-    params = {k: query[k] for k in forwarded if k in query and k != "after"}
+    # A forwarded name ending in "[" forwards every deepObject key under it (metadata[k]).
+    prefixes = tuple(k for k in forwarded if k.endswith("["))
+    params = {
+        k: query[k]
+        for k in query
+        if k != "after" and (k in forwarded or (prefixes and k.startswith(prefixes)))
+    }
     while True:
         authorize(account)
         page = dict(params)

@@ -119,7 +119,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         request,
         KIND,
         lambda provider, http, query: provider.list_fine_tuning_jobs(http, query),
-        forwarded=("after", "limit"),
+        forwarded=("after", "limit", "metadata", "metadata["),
         limit_range=LIMITS,
         usable=lambda provider: provider.tuning_rules is not None,
     )

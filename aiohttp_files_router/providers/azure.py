@@ -13,10 +13,11 @@
   (``token_limit_exceeded``) kept.
 - Uploads of ``purpose=batch`` get every row's ``body.model`` set to the deployment, streamed;
   their ``expires_after[seconds]`` must be within Azure's 14 to 30 days.
-- Fine-tuning jobs: OpenAI's ``/fine_tuning/jobs`` on both paths; Azure's job statuses
-  (``created``, ``pending``, ``notRunning``) become OpenAI's, ISO times unix seconds, empty
-  file IDs null or left out; ``trainingType`` (Standard, GlobalStandard, Developer) comes from
-  ``fine_tuning_training_type`` when the client sends none.
+- Fine-tuning jobs: OpenAI's ``/fine_tuning/jobs`` on both paths, created once the files are
+  processed (as for batches); Azure's job statuses (``created``, ``pending``, ``notRunning``,
+  ``resuming``) become OpenAI's, ISO times unix seconds, null fields Azure leaves out null,
+  null or empty file IDs and organization as OpenAI sends them, ``n_epochs: -1`` ``"auto"``;
+  ``trainingType`` comes from ``fine_tuning_training_type`` when the client sends none.
 - Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
   Azure has processed the input file: Azure refuses a file that is still ``pending``, where
   OpenAI has processed it before answering the upload.
@@ -84,12 +85,17 @@ _FILE_STATUS = {
     "deleting": "processed",
     "deleted": "processed",
 }
-# Azure's fine-tuning job states (the dated API's FineTuningState) that OpenAI names otherwise.
+# Azure's fine-tuning job states (FineTuningState) that OpenAI names otherwise: a job not yet
+# running is "pending" (OpenAI: queued), one being resumed "resuming" (OpenAI's resume
+# answers queued).
 _JOB_STATUS = {
     "created": "validating_files",
     "pending": "queued",
     "not_running": "queued",
+    "resuming": "queued",
 }
+# FineTuningJob fields OpenAI requires (nullable) that Azure leaves out when null.
+_JOB_NULLABLE = ("error", "finished_at", "fine_tuned_model", "trained_tokens", "validation_file")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _COUNTS = ("total", "completed", "failed")
 _FINISHED = ("completed", "failed", "cancelled", "expired")
@@ -140,11 +146,7 @@ def _fix(obj: dict[str, msgspec.Raw]) -> None:
     if "object" in obj and _value.decode(obj["object"]) == "batch":
         _fix_batch(obj, changes)
     if "object" in obj and _value.decode(obj["object"]) == "fine_tuning.job":
-        if "validation_file" in obj and _value.decode(obj["validation_file"]) == "":
-            changes["validation_file"] = None
-        files = _value.decode(obj["result_files"]) if "result_files" in obj else None
-        if isinstance(files, list) and "" in files:
-            changes["result_files"] = [f for f in files if f != ""]
+        _fix_job(obj, changes)
     for name, value in changes.items():
         obj[name] = msgspec.Raw(_json.encode(value))
 
@@ -171,6 +173,23 @@ def _fix_batch(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
             and "error_file_id" in obj
         ):
             changes["error_file_id"] = None
+
+
+def _fix_job(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
+    """A fine-tuning job in OpenAI's shape: nulls sent or left out as OpenAI sends them,
+    ``-1`` (Azure's "it picks") as ``"auto"``."""
+    for name in _JOB_NULLABLE:
+        value = _value.decode(obj[name]) if name in obj else None
+        if name not in obj or value == "":
+            changes[name] = None
+    files = _value.decode(obj["result_files"]) if "result_files" in obj else None
+    if not isinstance(files, list) or "" in files:
+        changes["result_files"] = [f for f in files or [] if f != ""]
+    if "organization_id" not in obj or _value.decode(obj["organization_id"]) is None:
+        changes["organization_id"] = ""
+    hyper = _value.decode(obj["hyperparameters"]) if "hyperparameters" in obj else None
+    if isinstance(hyper, dict) and -1 in hyper.values():
+        changes["hyperparameters"] = {k: "auto" if v == -1 else v for k, v in hyper.items()}
 
 
 def normalise_azure(body: bytes) -> bytes:
@@ -410,7 +429,46 @@ class AzureProvider(Provider):
     ) -> UpstreamReply:
         if self.training_type and "trainingType" not in body:
             body = {**body, "trainingType": self.training_type}
-        return await self.api.create_fine_tuning_job(http, body)
+        for param in ("training_file", "validation_file"):
+            if body.get(param):
+                refused = await self._processed(http, str(body[param]), param)
+                if refused is not None:
+                    return refused
+        reply = await self.api.create_fine_tuning_job(http, body)
+        if reply.status == 201:
+            reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
+        return reply
+
+    async def _processed(
+        self, http: aiohttp.ClientSession, file_id: str, param: str
+    ) -> UpstreamReply | None:
+        """Wait (with backoff, up to ``file_ready_timeout``) until Azure has processed a
+        job's file, as for a batch's input file; Azure's own refusal if it cannot find it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.file_ready_timeout
+        delay = FIRST_POLL
+        while True:
+            found = await self.retrieve_file(http, file_id)
+            if not found.ok:
+                return found
+            status, details = _file_status(found.body)
+            if status == "error":
+                raise BadRequest(
+                    f"The file {file_id} failed processing on Azure OpenAI: "
+                    f"{details or 'no reason given'}",
+                    param=param,
+                )
+            if status != "uploaded":
+                return None
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise UpstreamTimeout(
+                    f"The file {file_id} is still being processed by Azure OpenAI after "
+                    f"{self.file_ready_timeout:g} seconds; create the job again later.",
+                    param=param,
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, MAX_POLL)
 
     async def list_fine_tuning_jobs(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]

@@ -515,6 +515,9 @@ class VertexProvider(Provider):
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
         limit = int(query.get("limit", "20"))
+        if any(k.startswith("metadata[") for k in query):
+            # Jobs here carry no metadata (a create with metadata is refused): none matches.
+            return UpstreamReply(200, _json.encode(list_page([], False)), {})
 
         async def page(token: str | None) -> Page[dict[str, Any]]:
             params = {"pageSize": str(max(limit, 50)), "filter": self._filter()}
