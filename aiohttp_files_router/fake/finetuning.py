@@ -256,10 +256,9 @@ def parse_create(
         hyper = _check_hyper(kind, legacy, "hyperparameters")
         checked: dict[str, Any] = {"type": kind, kind: {"hyperparameters": hyper}}
     else:
-        if not isinstance(method, dict) or method.get("type") not in MODELS:
-            raise CreateError(
-                "'method.type' must be 'supervised', 'dpo' or 'reinforcement'.", "method.type"
-            )
+        kinds = list(models or MODELS)
+        if not isinstance(method, dict) or method.get("type") not in kinds:
+            raise CreateError(f"'method.type' must be one of {', '.join(kinds)}.", "method.type")
         kind = method["type"]
         unknown = sorted(set(method) - {"type", kind})
         if unknown:

@@ -71,6 +71,9 @@ class FakeOpenAI(FakeService):
     # A flavour's own create fields, and its tunable models per method (None: OpenAI's).
     fine_tune_fields: frozenset[str] = frozenset()
     fine_tune_models: dict[str, frozenset[str]] | None = None
+    # Events and checkpoints come newest first (the list examples in OpenAI's reference).
+    newest_first = True
+    metadata_filter = True  # list's metadata[k]=v / metadata=null (a flavour may ignore it)
 
     def __init__(
         self,
@@ -154,6 +157,9 @@ class FakeOpenAI(FakeService):
 
     def accept_training_file(self, account: FakeAccount, record: FileRecord, param: str) -> None:
         """Raise Answer to refuse a fine-tuning create for one of its files."""
+
+    def fine_tune_id(self) -> str:
+        return new_id("ftjob-")
 
     def new_fine_tune(self, account: FakeAccount, job: FakeFineTune, body: dict[str, Any]) -> None:
         """Adjust a fine-tuning job just created (a flavour's own fields), or raise Answer."""
@@ -436,7 +442,7 @@ class FakeOpenAI(FakeService):
         if fields["validation_file"] is not None:
             validation = self._training_file(account, fields["validation_file"], "validation_file")
         job = FakeFineTune(
-            id=new_id("ftjob-"),
+            id=self.fine_tune_id(),
             created=self.clock(),
             organization=account.name,
             **fields,
@@ -496,10 +502,12 @@ class FakeOpenAI(FakeService):
 
     async def list_fine_tunes(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
-        query = request.query
+        query: Mapping[str, str] = request.query
         wanted = {
             k[9:-1]: v for k, v in query.items() if k.startswith("metadata[") and k[-1] == "]"
         }
+        if not self.metadata_filter:
+            wanted, query = {}, {k: v for k, v in query.items() if k != "metadata"}
         if "metadata" in query and (wanted or query["metadata"] != "null"):
             # JobListParams.metadata: "metadata=null" selects jobs without metadata; "Do not
             # combine the two query forms."
@@ -525,7 +533,9 @@ class FakeOpenAI(FakeService):
         account, job = _current.get()[0], self._fine_tune(request)
         job.advance(account, self.clock(), self.phase_seconds)
         order = sorted(
-            enumerate(job.events), key=lambda pair: (pair[1]["created_at"], pair[0]), reverse=True
+            enumerate(job.events),
+            key=lambda pair: (pair[1]["created_at"], pair[0]),
+            reverse=self.newest_first,
         )
         items = [event for _, event in order]
         page = _cursor_page(items, request.query.get("after"), _limit(self, request.query, 20))
@@ -534,7 +544,8 @@ class FakeOpenAI(FakeService):
     async def list_fine_tune_checkpoints(self, request: web.Request) -> web.Response:
         account, job = _current.get()[0], self._fine_tune(request)
         job.advance(account, self.clock(), self.phase_seconds)
-        page = _page(job.checkpoints, request.query.get("after"), _limit(self, request.query, 10))
+        checkpoints = job.checkpoints if self.newest_first else job.checkpoints[::-1]
+        page = _page(checkpoints, request.query.get("after"), _limit(self, request.query, 10))
         return self.answer(page, "ftcheckpoint_list")
 
 
