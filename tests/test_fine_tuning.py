@@ -13,6 +13,7 @@ from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import RoutedId, decode_id
 
 from .conftest import MASTER, RouterFactory, base_config, error_of
+from .spec import check
 from .test_fine_tuning_checks import training
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -35,6 +36,18 @@ def route_of(value: str, kind: str = "fine_tuning_job") -> str:
     decoded = decode_id(value, kind)  # type: ignore[arg-type]
     assert isinstance(decoded, RoutedId), value
     return decoded.deployment
+
+
+async def check_shapes(sdk: AsyncOpenAI, job_id: str) -> None:
+    """The router's own answers for a job validate against OpenAI's spec."""
+    jobs = sdk.fine_tuning.jobs.with_raw_response
+    check("FineTuningJob", (await jobs.retrieve(job_id)).http_response.json())
+    check("ListPaginatedFineTuningJobsResponse", (await jobs.list()).http_response.json())
+    events = (await jobs.list_events(job_id)).http_response.json()
+    check("ListFineTuningJobEventsResponse", events)
+    checkpoints = sdk.fine_tuning.jobs.checkpoints.with_raw_response
+    listed = (await checkpoints.list(job_id)).http_response.json()
+    check("ListFineTuningJobCheckpointsResponse", listed)
 
 
 async def upload(sdk: AsyncOpenAI, model: str) -> str:
@@ -91,6 +104,7 @@ async def test_seed_flow(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
     checkpoints = await sdk.fine_tuning.jobs.checkpoints.list(job.id)
     assert checkpoints.data
     assert all(c.fine_tuning_job_id == job.id for c in checkpoints.data)
+    await check_shapes(sdk, job.id)
 
     # Listed across both deployments (no model: every one the key may use), encoded.
     listed = [j async for j in sdk.fine_tuning.jobs.list(limit=1)]

@@ -16,7 +16,7 @@ from aiohttp_files_router.fake import FakeAzure
 
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of
 from .test_azure import AZ_KEY, DEPLOYMENT
-from .test_fine_tuning import Clock, route_of
+from .test_fine_tuning import Clock, check_shapes, route_of
 from .test_fine_tuning_checks import training
 
 AZ_KEY_2 = "azure-key-second-resource-0123"
@@ -118,6 +118,8 @@ async def test_seed_flow(
         assert checkpoints.data and all(c.fine_tuning_job_id == job.id for c in checkpoints.data)
         listed = [j async for j in sdk.fine_tuning.jobs.list(limit=1)]
         assert sorted(j.id for j in listed) == sorted((job.id, other.id))
+        await check_shapes(sdk, job.id)
+        await check_shapes(sdk, other.id)
 
 
 async def test_training_type_from_the_client_wins_and_is_needed(
@@ -159,5 +161,3 @@ async def test_pause_and_resume(
         await sdk.fine_tuning.jobs.pause(job.id)
         resumed = await sdk.fine_tuning.jobs.resume(job.id)
         assert (resumed.id, resumed.status) == (job.id, "queued")  # Azure's "resuming"
-
-
