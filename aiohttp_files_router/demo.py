@@ -119,6 +119,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "api_key": AZURE_KEY,
                 "api_base": azure_base,
                 "api_version": "2024-10-21",
+                # Azure needs a training type for a fine-tuning job: sent unless given.
+                "fine_tuning_training_type": "GlobalStandard",
             },
         }
     )

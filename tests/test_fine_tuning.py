@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, BadRequestError, NotFoundError, PermissionDeniedError
 
 from aiohttp_files_router.fake import FakeOpenAI
+from aiohttp_files_router.fake.base import FakeService
 from aiohttp_files_router.ids import RoutedId, decode_id
 
 from .conftest import MASTER, RouterFactory, base_config, error_of
@@ -23,7 +24,7 @@ LIMITED = "sk-team-other-only"
 class Clock:
     """The fake's job clock, moved by the test."""
 
-    def __init__(self, fake: FakeOpenAI, phase: float = 10.0) -> None:
+    def __init__(self, fake: FakeService, phase: float = 10.0) -> None:
         self.now = 1_000_000.0
         fake.clock = lambda: self.now
         fake.phase_seconds = phase
