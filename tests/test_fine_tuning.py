@@ -203,3 +203,27 @@ async def test_list_filters_by_metadata(sdk: AsyncOpenAI, fake: FakeOpenAI) -> N
     )
     assert [j.id for j in found.data] == [tagged.id]
     assert found.data[0].metadata == {"team": "search"}
+
+
+async def test_a_file_on_several_deployments_trains_on_the_one_named(
+    sdk: AsyncOpenAI, fake: FakeOpenAI
+) -> None:
+    Clock(fake)
+    both = await sdk.files.create(
+        file=("train.jsonl", io.BytesIO(training())),
+        purpose="fine-tune",
+        extra_body={"target_model_names": "gpt-4o-litellm,gpt-4o-other"},
+    )
+    first = await sdk.fine_tuning.jobs.create(training_file=both.id, model=BASE)
+    assert route_of(first.id) == "gpt-4o-litellm"
+    named = await sdk.fine_tuning.jobs.create(
+        training_file=both.id, model=BASE, extra_headers={"x-litellm-model": "gpt-4o-other"}
+    )
+    assert route_of(named.id) == "gpt-4o-other"
+    # The job names the copy it trains on.
+    assert route_of(named.training_file, "file") == "gpt-4o-other"
+    valid = await upload(sdk, "gpt-4o-other")
+    placed = await sdk.fine_tuning.jobs.create(
+        training_file=both.id, validation_file=valid, model=BASE
+    )
+    assert route_of(placed.id) == "gpt-4o-other"
