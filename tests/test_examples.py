@@ -61,7 +61,7 @@ def test_example_config_loads(upstream: TestServer) -> None:
 async def test_fine_tuning_example_runs_against_the_demo() -> None:
     port = free_port()
     async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)):
-        for model in FINE_TUNING_MODELS:
+        for model, base in FINE_TUNING_MODELS.items():
             run = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(EXAMPLES / "fine_tuning_example.py"),
@@ -69,6 +69,8 @@ async def test_fine_tuning_example_runs_against_the_demo() -> None:
                 f"http://127.0.0.1:{port}/v1",
                 "--model",
                 model,
+                "--base-model",
+                base,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
             )
@@ -78,5 +80,9 @@ async def test_fine_tuning_example_runs_against_the_demo() -> None:
             assert re.search(r"cancel ftjob-\S+ cancelled", out), out
 
 
-# The demo's deployments whose fakes run fine-tuning jobs.
-FINE_TUNING_MODELS = ("gpt-4o-litellm",)
+# The demo's deployments whose fakes run fine-tuning jobs, and a base model each tunes.
+FINE_TUNING_MODELS = {
+    "gpt-4o-litellm": "gpt-4o-mini-2024-07-18",
+    "gpt-4o-azure": "gpt-4o-mini-2024-07-18",
+    "gemini-batch": "gemini-2.5-flash",
+}
