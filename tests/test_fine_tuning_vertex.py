@@ -78,6 +78,9 @@ async def test_seed_flow(
         assert route_of(other.id) == "tune-b"
         cancelled = await sdk.fine_tuning.jobs.cancel(other.id)
         assert (cancelled.id, cancelled.status) == (other.id, "cancelled")
+        clock.step(30)
+        cancelled = await sdk.fine_tuning.jobs.retrieve(other.id)
+        assert (cancelled.status, cancelled.error) == ("cancelled", None)
 
         seen = []
         while job.status not in ("succeeded", "failed", "cancelled"):
@@ -91,8 +94,12 @@ async def test_seed_flow(
         events = await sdk.fine_tuning.jobs.list_events(job.id)
         assert events.data[0].message == "The job has successfully completed"
         assert events.data[-1].message == "Created fine-tuning job"
+        assert isinstance(job.trained_tokens, int) and job.trained_tokens > 0
         checkpoints = await sdk.fine_tuning.jobs.checkpoints.list(job.id)
         assert all(c.fine_tuning_job_id == job.id for c in checkpoints.data)
+        # One per epoch, newest first; the last is the deployed endpoint.
+        assert [c.step_number for c in checkpoints.data] == [8, 4]
+        assert checkpoints.data[0].fine_tuned_model_checkpoint == job.fine_tuned_model
         listed = [j async for j in sdk.fine_tuning.jobs.list(limit=1)]
         assert sorted(j.id for j in listed) == sorted((job.id, other.id))
         await check_shapes(sdk, job.id)

@@ -220,7 +220,8 @@ def openai_job(job: Mapping[str, Any]) -> dict[str, Any]:
         "estimated_finish": None,
         "user_provided_suffix": job.get("tunedModelDisplayName"),
     }
-    if isinstance(error, dict) and error.get("message"):
+    # A cancelled job carries error code 1 (CANCELLED) on Vertex; OpenAI's has no error.
+    if status == "failed" and isinstance(error, dict) and error.get("message"):
         obj["error"] = {
             "code": str(error.get("code", "")),
             "message": str(error["message"]),
