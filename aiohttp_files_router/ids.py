@@ -23,6 +23,7 @@ from typing import Literal
 
 __all__ = [
     "COPY_FIELDS",
+    "KIND_PREFIX",
     "MAX_COPIES",
     "InvalidId",
     "Kind",
@@ -40,7 +41,7 @@ _MODEL = ";model,"
 _SIG = ";sig,"  # our signature field; a deployment name never contains ";"
 _PREFIXES = ("file-", "batch_", "ftjob-")
 # The prefix an ID of each kind gets when its provider ID starts with none of _PREFIXES.
-_KIND_PREFIX: dict[Kind, str] = {"file": "file-", "batch": "batch_", "fine_tuning_job": "ftjob-"}
+KIND_PREFIX: dict[Kind, str] = {"file": "file-", "batch": "batch_", "fine_tuning_job": "ftjob-"}
 _TAG_BYTES = 16
 MAX_COPIES = 8
 # The extra-pair field names, declared once: ("model2", "id2"), ... ("model8", "id8").
@@ -89,7 +90,7 @@ def _prefix_for(kind: Kind, provider_id: str) -> str:
     for prefix in _PREFIXES:
         if provider_id.startswith(prefix):
             return prefix
-    return _KIND_PREFIX[kind]
+    return KIND_PREFIX[kind]
 
 
 def encode_id(
