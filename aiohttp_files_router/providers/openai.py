@@ -165,7 +165,6 @@ class OpenAIProvider(Provider):
     async def create_fine_tuning_job(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        # Never repeated by Upstream after a lost connection (a POST): a job is not made twice.
         return await self._call(
             http,
             "POST",
