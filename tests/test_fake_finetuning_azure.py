@@ -243,3 +243,16 @@ async def test_a_bad_file_fails_the_job(
     failed = await dated.fine_tuning.jobs.retrieve(job.id)
     assert status(failed) == "failed" and failed.error
     assert failed.error.param == "training_file" and "at least 10" in failed.error.message
+
+
+async def test_a_fine_tune_file_that_is_not_jsonl_ends_in_error(
+    dated: AsyncAzureOpenAI, processing: Processing
+) -> None:
+    # Files - Upload: purpose "fine-tune" "allows us to validate the format of the file".
+    file_id = await upload(dated, processing, chat(10) + b"not json\n")
+    found = await dated.files.retrieve(file_id)
+    assert found.status == "error"  # Azure's FileState
+    assert found.status_details and "line 11" in found.status_details
+    with pytest.raises(BadRequestError) as caught:
+        await dated.fine_tuning.jobs.create(model=MODEL, training_file=file_id, extra_body=TRAINING)
+    assert "'error' state" in str(caught.value)

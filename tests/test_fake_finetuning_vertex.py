@@ -233,3 +233,18 @@ def test_create_refuses_bad_requests(
             training_dataset=types.TuningDataset(gcs_uri=f"gs://{BUCKET}/tune/missing.jsonl"),
         )
     assert caught.value.code == 400 and "does not exist" in str(caught.value)
+
+
+def test_cli_sets_the_project_number_and_the_clock(tmp_path: Path) -> None:
+    from aiohttp_files_router.fake.__main__ import build
+
+    fake, _, _ = build(
+        [
+            "--flavour=vertex",
+            "--project-number=42",
+            "--phase-seconds=5",
+            f"--storage={tmp_path}",
+        ]
+    )
+    assert isinstance(fake, FakeVertex)
+    assert fake.project_number == "42" and fake.phase_seconds == 5

@@ -274,9 +274,13 @@ class FakeAzure(FakeOpenAI):
         the check Azure makes of every JSONL upload, one JSON object per line (the
         ``invalid_json_line`` definition in how-to/batch "Error codes"; the "Validation of
         jsonl file failed: ..." upload errors quoted in MicrosoftDocs/azure-docs#108515);
-        every other check waits for batch validation.
+        every other check waits for batch validation. Fine-tuning files get the same check:
+        Files - Upload says purpose "fine-tune" "allows us to validate the format of the
+        uploaded file"; the example checks wait for the job, as on OpenAI.
         """
-        if record.purpose != "batch" or record.bytes > MAX_BATCH_BYTES:
+        if record.purpose not in ("batch", "fine-tune"):
+            return None
+        if record.purpose == "batch" and record.bytes > MAX_BATCH_BYTES:
             return None  # too large for a batch: batch validation says so
         with record.path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):

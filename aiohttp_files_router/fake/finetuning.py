@@ -539,7 +539,8 @@ class FakeFineTune:
             at = self.start + self.reached * phase
             if self.reached == 1 and self.error:
                 self.event(at, self.error["message"], level="error")
-                self.event(at, "The job failed due to an invalid training file.", level="error")
+                which = str(self.error["param"]).replace("_", " ")
+                self.event(at, f"The job failed due to an invalid {which}.", level="error")
                 self._finish("failed", at)
             elif self.reached == 1:
                 self.event(at, "Files validated, moving job to queued state")
