@@ -227,3 +227,25 @@ async def test_a_file_on_several_deployments_trains_on_the_one_named(
         training_file=both.id, validation_file=valid, model=BASE
     )
     assert route_of(placed.id) == "gpt-4o-other"
+
+
+async def test_a_bad_file_the_router_let_through_fails_the_job(
+    start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
+) -> None:
+    clock = Clock(fake)
+    router = await start_router(base_config(upstream, validate_tuning_files=False))
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        bad = training(12).replace(b'"assistant"', b'"robot"', 1)
+        f = await sdk.files.create(
+            file=("train.jsonl", io.BytesIO(bad)),
+            purpose="fine-tune",
+            extra_body={"model": "gpt-4o-litellm"},
+        )
+        job = await sdk.fine_tuning.jobs.create(training_file=f.id, model=BASE)
+        clock.step(60)
+        job = await sdk.fine_tuning.jobs.retrieve(job.id)
+        assert job.status == "failed" and job.error is not None
+        assert job.error.param == "training_file" and "Line 1" in job.error.message
+        assert job.training_file == f.id and job.fine_tuned_model is None
