@@ -161,3 +161,37 @@ async def test_pause_and_resume(
         await sdk.fine_tuning.jobs.pause(job.id)
         resumed = await sdk.fine_tuning.jobs.resume(job.id)
         assert (resumed.id, resumed.status) == (job.id, "queued")  # Azure's "resuming"
+
+
+async def test_a_file_azure_failed_to_process_is_a_400_naming_it(
+    start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure
+) -> None:
+    Clock(azure)
+    router = await start_router(
+        {
+            "model_list": [
+                entry(
+                    azure_server,
+                    "ft-azure",
+                    AZ_KEY,
+                    "v1",
+                    fine_tuning_training_type="GlobalStandard",
+                )
+            ],
+            "general_settings": {"master_key": MASTER},
+            "files_router": {"validate_tuning_files": False},
+        }
+    )
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        f = await sdk.files.create(
+            file=("train.jsonl", io.BytesIO(training() + b"[1, 2]\n")),
+            purpose="fine-tune",
+        )
+        with pytest.raises(BadRequestError) as err:
+            await sdk.fine_tuning.jobs.create(training_file=f.id, model=AZURE_BASE)
+        body = error_of(err.value.response.json())
+        assert body["param"] == "training_file"
+        assert body["message"].startswith(f"The file {f.id} failed processing on Azure OpenAI")
+        assert not [r for r in azure.requests if r.path.endswith("/fine_tuning/jobs")]
