@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from .config import ConfigError, RouterConfig
-from .handlers import batches, files, health
+from .handlers import batches, files, fine_tuning, health
 from .identities import Authenticate
 from .keys import STATE_KEY
 from .middleware import router_middleware
@@ -82,6 +82,7 @@ def create_app(
     for prefix in route_prefixes:
         app.add_routes(files.routes(prefix))
         app.add_routes(batches.routes(prefix))
+        app.add_routes(fine_tuning.routes(prefix))
     return app
 
 

@@ -113,6 +113,8 @@ class FilesRouterSettings(ConfigStruct, kw_only=True, frozen=True):
     # How many upstream pages one filtered listing request reads at most.
     list_scan_pages: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     jwt: JwtSettings | None = None
+    # Check purpose=fine-tune uploads line by line as they stream (400 naming the line).
+    validate_tuning_files: bool = True
 
 
 class RouterConfig(msgspec.Struct, kw_only=True, frozen=True):

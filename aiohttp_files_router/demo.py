@@ -125,6 +125,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "api_key": AZURE_KEY,
                 "api_base": azure_base,
                 "api_version": "2024-10-21",
+                # Azure needs a training type for a fine-tuning job: sent unless given.
+                "fine_tuning_training_type": "GlobalStandard",
             },
         }
     )
@@ -250,4 +252,5 @@ The whole batch flow: python examples/seed_example.py --model gemini-batch
 An embeddings batch: python examples/seed_example.py --endpoint /v1/embeddings
   (or --model titan-embed, Bedrock's Titan Text Embeddings V2, with the bedrock extra)
 A moderations batch: python examples/seed_example.py --endpoint /v1/moderations
+A fine-tuning job: python examples/fine_tuning_example.py --model gpt-4o-azure
 '''

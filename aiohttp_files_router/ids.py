@@ -1,6 +1,6 @@
 """The ID codec: provider IDs <-> IDs that carry their route.
 
-Format (LiteLLM's): ``file-`` or ``batch_`` + base64url, no padding, of
+Format (LiteLLM's): ``file-``, ``batch_`` or ``ftjob-`` + base64url, no padding, of
 ``litellm:<provider id>;model,<deployment>``. When secrets are configured the text gets
 ``;sig,<tag>`` appended before encoding: an HMAC-SHA256 over kind, provider id and deployment,
 truncated to 128 bits. Pure functions only: no aiohttp, no configuration objects.
@@ -27,6 +27,7 @@ from typing import Literal
 
 __all__ = [
     "COPY_FIELDS",
+    "KIND_PREFIX",
     "MAX_COPIES",
     "InvalidId",
     "Kind",
@@ -38,13 +39,15 @@ __all__ = [
     "sign",
 ]
 
-Kind = Literal["file", "batch"]
+Kind = Literal["file", "batch", "fine_tuning_job"]
 
 _MAGIC = "litellm:"
 _MODEL = ";model,"
 _SIG = ";sig,"  # our signature field; a deployment name never contains ";"
 _OWN = ";own,"
-_PREFIXES = ("file-", "batch_")
+_PREFIXES = ("file-", "batch_", "ftjob-")
+# The prefix an ID of each kind gets when its provider ID starts with none of _PREFIXES.
+KIND_PREFIX: dict[Kind, str] = {"file": "file-", "batch": "batch_", "fine_tuning_job": "ftjob-"}
 _TAG_BYTES = 16
 MAX_COPIES = 8
 # The extra-pair field names, declared once: ("model2", "id2"), ... ("model8", "id8").
@@ -104,7 +107,7 @@ def _prefix_for(kind: Kind, provider_id: str) -> str:
     for prefix in _PREFIXES:
         if provider_id.startswith(prefix):
             return prefix
-    return "file-" if kind == "file" else "batch_"
+    return KIND_PREFIX[kind]
 
 
 def encode_id(

@@ -27,6 +27,10 @@ Owned = Callable[[str | None], Encoder | None]
 
 
 FILE_ID_FIELDS = ("input_file_id", "output_file_id", "error_file_id")
+# A fine-tuning job's files, and the job a checkpoint belongs to.
+TUNING_FILE_FIELDS = ("training_file", "validation_file")
+FILE_LIST_FIELDS = ("result_files",)
+JOB_ID_FIELD = "fine_tuning_job_id"
 
 
 def _decode_object(body: bytes | msgspec.Raw) -> dict[str, msgspec.Raw]:
@@ -43,12 +47,32 @@ def _encoded(raw: msgspec.Raw, kind: Kind, encode: Encoder) -> msgspec.Raw:
     return raw
 
 
-def _rewrite(obj: dict[str, msgspec.Raw], kind: Kind, encode: Encoder) -> None:
-    if "id" in obj:
+def _encoded_list(raw: msgspec.Raw, kind: Kind, encode: Encoder) -> msgspec.Raw:
+    value = _value.decode(raw)
+    if not isinstance(value, list):
+        return raw
+    return msgspec.Raw(
+        _json.encode([encode(kind, v) if isinstance(v, str) and v else v for v in value])
+    )
+
+
+def _rewrite(obj: dict[str, msgspec.Raw], kind: Kind | None, encode: Encoder) -> None:
+    """``kind`` None: the object's own ``id`` is not one we route by (a job's event or
+    checkpoint), kept as the provider wrote it."""
+    if kind is not None and "id" in obj:
         obj["id"] = _encoded(obj["id"], kind, encode)
     for name in FILE_ID_FIELDS:
         if name in obj:
             obj[name] = _encoded(obj[name], "file", encode)
+    if kind == "fine_tuning_job" or JOB_ID_FIELD in obj:
+        for name in TUNING_FILE_FIELDS:
+            if name in obj:
+                obj[name] = _encoded(obj[name], "file", encode)
+        for name in FILE_LIST_FIELDS:
+            if name in obj:
+                obj[name] = _encoded_list(obj[name], "file", encode)
+        if JOB_ID_FIELD in obj:
+            obj[JOB_ID_FIELD] = _encoded(obj[JOB_ID_FIELD], "fine_tuning_job", encode)
 
 
 def take_tag(obj: dict[str, msgspec.Raw], kind: Kind) -> str | None:
@@ -111,10 +135,14 @@ class ListPage:
         return _json.encode(self.obj)
 
 
-def rewrite_list(body: bytes, kind: Kind, encode: Encoder, owned: Owned | None = None) -> ListPage:
+def rewrite_list(
+    body: bytes, kind: Kind | None, encode: Encoder, owned: Owned | None = None
+) -> ListPage:
     """A list page with its IDs encoded. With ``owned``: each item's owner tag is removed and
     decides its encoder, or leaves the item out; ``first_id``/``last_id`` then name kept
-    items only (the caller sets them once it has filled its page)."""
+    items only (the caller sets them once it has filled its page). ``kind`` None keeps item
+    IDs and cursors as they are (events and checkpoints: the job in the path names the
+    account)."""
     obj = _decode_object(body)
     items: list[msgspec.Raw] = []
     kept_ids: list[str] = []
@@ -127,7 +155,7 @@ def rewrite_list(body: bytes, kind: Kind, encode: Encoder, owned: Owned | None =
         for raw in raw_items:
             item = _decode_object(raw)
             item_encode = encode
-            if owned is not None:
+            if owned is not None and kind is not None:
                 pid = _value.decode(item["id"]) if "id" in item else None
                 last = pid if isinstance(pid, str) else last
                 chosen = owned(take_tag(item, kind))
@@ -143,6 +171,6 @@ def rewrite_list(body: bytes, kind: Kind, encode: Encoder, owned: Owned | None =
     if owned is not None:
         return ListPage(obj, len(items), has_more, last, items, kept_ids)
     for name in ("first_id", "last_id"):
-        if name in obj:
+        if kind is not None and name in obj:
             obj[name] = _encoded(obj[name], kind, encode)
     return ListPage(obj, len(items), has_more)

@@ -25,6 +25,10 @@ NAMES = (
     "Batch",
     "ListBatchesResponse",
     "ErrorResponse",
+    "FineTuningJob",
+    "ListPaginatedFineTuningJobsResponse",
+    "ListFineTuningJobEventsResponse",
+    "ListFineTuningJobCheckpointsResponse",
 )
 
 
@@ -42,6 +46,20 @@ def _refs(node: Any) -> set[str]:
     return found
 
 
+def _draft2020(node: Any) -> Any:
+    """OpenAPI 3.0's boolean ``exclusiveMinimum``/``exclusiveMaximum`` (beside ``minimum``)
+    as JSON Schema 2020-12's numeric form; jsonschema would read ``true`` as the number 1."""
+    if isinstance(node, list):
+        return [_draft2020(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _draft2020(value) for key, value in node.items()}
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), bool) and out.pop(bound) and limit in out:
+            out[bound] = out.pop(limit)
+    return out
+
+
 def extract(spec_path: Path = SHARED_SPEC) -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     schemas = yaml.load(spec_path.read_text(), Loader=loader)["components"]["schemas"]
@@ -49,7 +67,7 @@ def extract(spec_path: Path = SHARED_SPEC) -> dict[str, Any]:
     while todo:
         name = todo.pop()
         if name not in wanted:
-            wanted[name] = schemas[name]
+            wanted[name] = _draft2020(schemas[name])
             todo.extend(_refs(schemas[name]))
     return dict(sorted(wanted.items()))
 

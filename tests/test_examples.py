@@ -77,3 +77,33 @@ def test_example_config_loads(upstream: TestServer) -> None:
         },
     )
     assert [m.model_name for m in config.model_list] == ["gpt-4o-litellm", "gpt-4o-team-b"]
+
+
+async def test_fine_tuning_example_runs_against_the_demo() -> None:
+    port = free_port()
+    async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)):
+        for model, base in FINE_TUNING_MODELS.items():
+            run = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(EXAMPLES / "fine_tuning_example.py"),
+                "--base-url",
+                f"http://127.0.0.1:{port}/v1",
+                "--model",
+                model,
+                "--base-model",
+                base,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
+            assert run.returncode == 0, out
+            assert "status succeeded" in out and "fine_tuned_model " in out, out
+            assert re.search(r"cancel ftjob-\S+ cancelled", out), out
+
+
+# The demo's deployments whose fakes run fine-tuning jobs, and a base model each tunes.
+FINE_TUNING_MODELS = {
+    "gpt-4o-litellm": "gpt-4o-mini-2024-07-18",
+    "gpt-4o-azure": "gpt-4o-mini-2024-07-18",
+    "gemini-batch": "gemini-2.5-flash",
+}

@@ -52,6 +52,11 @@ def build(
     )
     p.add_argument("--bucket", action="append", default=[], help="Vertex/Bedrock: a bucket")
     p.add_argument(
+        "--project-number",
+        default="123456789012",
+        help="Vertex: the project number tuning job and model names carry",
+    )
+    p.add_argument(
         "--aws-credential",
         action="append",
         default=[],
@@ -116,6 +121,7 @@ def build(
         fake = FakeVertex(
             accounts,
             buckets=args.bucket or ["fake-bucket"],
+            project_number=args.project_number,
             storage=args.storage,
             phase_seconds=args.phase_seconds,
         )

@@ -20,6 +20,16 @@ where the documentation is silent the fake takes the least helpful reading and s
   learn.microsoft.com/azure/foundry/reference/rest/files-create-file); the dated API reads
   ``expires_after.seconds`` (dotted) and, the least helpful reading of the two sources, wants
   the batch guide's 14 to 30 days (how-to/batch: "a number between 1209600-2592000");
+- fine-tuning jobs (dated ``/openai/fine_tuning/jobs`` and v1 ``/openai/v1/fine_tuning/jobs``)
+  as Azure's REST reference shows them (``FineTuningJob``, ``FineTuningState`` and the
+  examples of ``authoring/preview/2025-04-01-preview`` in Azure/azure-rest-api-specs): IDs
+  ``ft-<32 hex>``, a new job ``pending`` (201 on the dated API), then ``running``,
+  ``succeeded``; ``resuming`` in the answer to resume; unix timestamps; ``hyperparameters``
+  with ``-1`` for what Azure picks; ``method`` as ``{"type"}`` only; null fields left out
+  except ``organization_id`` and ``result_files``, which Azure sends as null; events and
+  checkpoints oldest first; ``fine_tuned_model`` ``<model>.<job id>``; only the supervised
+  and DPO methods; ``trainingType`` required; no ``metadata`` (not in Azure's schema: kept
+  out of answers, the list filter ignored);
 - batch rows must all name the same deployment of the resource in ``body.model`` and the
   same URL (Azure's own error codes: ``model_not_found``, ``model_mismatch``,
   ``url_mismatch``, ``duplicate_custom_id``, ``invalid_request``, ``empty_file``,
@@ -41,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -50,6 +61,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from .batches import MAX_BATCH_BYTES, FakeBatch, error_entry
+from .finetuning import FakeFineTune
 from .openai import Answer, FakeOpenAI, Kind, _current, mask
 from .store import FakeAccount, FileRecord
 
@@ -90,6 +102,39 @@ _ROW_URLS = {
     "/v1/responses": "/v1/responses",
 }
 MAX_TASKS = 100_000  # "Maximum requests per file" (includes/global-batch-limits.md)
+# FineTuningState (2025-04-01-preview): Azure has no validating_files or queued; a job not
+# yet running is "pending" ("not yet queued to be processed").
+_FT_STATUS = {"validating_files": "pending", "queued": "pending"}
+# The how-to's list of models that support fine-tuning, in Azure's spelling, per
+# FineTuningMethodType ("dpo", "supervised"; no reinforcement in this API version).
+_FT_SUPERVISED = frozenset(
+    {
+        "babbage-002",
+        "davinci-002",
+        "gpt-35-turbo-0613",
+        "gpt-35-turbo-1106",
+        "gpt-35-turbo-0125",
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4.1-nano-2025-04-14",
+    }
+)
+_FT_DPO = frozenset(
+    {
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4.1-nano-2025-04-14",
+    }
+)
+# trainingType: LiteLLM (BerriAI/litellm#24687, tested against Azure) sends 1 and reports that
+# without it Azure answers "The specified base model does not support fine-tuning"; the
+# fine-tuning how-to's REST samples send the names ("globalstandard", "developerTier").
+_TRAINING_TYPES = {1, 2, 3, "standard", "globalstandard", "developertier"}
+_SUFFIX = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 def _iso(value: int) -> str:
@@ -127,6 +172,11 @@ class FakeAzure(FakeOpenAI):
 
     expiry_range = (1209600, 2592000)
     endpoints = tuple(_ROW_URLS)
+    fine_tune_fields = frozenset({"trainingType"})
+    fine_tune_models = {"supervised": _FT_SUPERVISED, "dpo": _FT_DPO}
+    # The events and checkpoints examples list them oldest first.
+    newest_first = False
+    metadata_filter = False
 
     def __init__(
         self,
@@ -230,9 +280,13 @@ class FakeAzure(FakeOpenAI):
         the check Azure makes of every JSONL upload, one JSON object per line (the
         ``invalid_json_line`` definition in how-to/batch "Error codes"; the "Validation of
         jsonl file failed: ..." upload errors quoted in MicrosoftDocs/azure-docs#108515);
-        every other check waits for batch validation.
+        every other check waits for batch validation. Fine-tuning files get the same check:
+        Files - Upload says purpose "fine-tune" "allows us to validate the format of the
+        uploaded file"; the example checks wait for the job, as on OpenAI.
         """
-        if record.purpose != "batch" or record.bytes > MAX_BATCH_BYTES:
+        if record.purpose not in ("batch", "fine-tune"):
+            return None
+        if record.purpose == "batch" and record.bytes > MAX_BATCH_BYTES:
             return None  # too large for a batch: batch validation says so
         with record.path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
@@ -429,9 +483,89 @@ class FakeAzure(FakeOpenAI):
         # batch in the same section carries both an output_file_id and an error_file_id.
         batch.always_files = True
 
+    # -- fine-tuning ------------------------------------------------------------------------
+    def fine_tune_id(self) -> str:
+        return "ft-" + secrets.token_hex(16)
+
+    def accept_training_file(self, account: FakeAccount, record: FileRecord, param: str) -> None:
+        status, _ = self.file_state(account.name, record.id)
+        if status != "processed":
+            # The docs say nothing of a fine-tuning job on a file still being processed; the
+            # fake refuses it as batch create does (least helpful reading).
+            raise Answer(
+                self.error(
+                    400,
+                    f"The file '{record.id}' is in '{status}' state. Only files with status "
+                    "'processed' can be used for fine-tuning.",
+                    code="invalidPayload",
+                )
+            )
+
+    def new_fine_tune(self, account: FakeAccount, job: FakeFineTune, body: dict[str, Any]) -> None:
+        kind = body.get("trainingType")
+        if isinstance(kind, str):
+            kind = kind.lower()
+        if kind not in _TRAINING_TYPES or isinstance(kind, bool):
+            raise Answer(
+                self.error(
+                    400,
+                    "The specified base model does not support fine-tuning.",
+                    code="invalidPayload",
+                )
+            )
+        if job.suffix is not None and not _SUFFIX.fullmatch(job.suffix):
+            # FineTuningJobCreation.suffix: "up to 40 characters (a-z, A-Z, 0-9,- and _)".
+            raise Answer(
+                self.error(
+                    400,
+                    "The suffix can contain up to 40 characters (a-z, A-Z, 0-9, - and _).",
+                    code="invalidPayload",
+                )
+            )
+        job.organization = ""
+        job.metadata = None
+
+    def _fine_tune_quirks(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in obj.items() if v is not None}
+        status = _FT_STATUS.get(obj["status"], obj["status"])
+        if _current.get()[1].path.endswith("/resume"):
+            status = "resuming"  # resume_finetuning_job.json
+        out["status"] = status
+        out.pop("metadata", None)
+        # Null, not absent: what Azure sends (BerriAI/litellm#24687 normalises exactly these).
+        out["organization_id"] = None
+        out["result_files"] = obj["result_files"] or None
+        kind = obj["method"]["type"]
+        out["method"] = {"type": kind}
+        asked = _current.get()[0].fine_tunes[obj["id"]].hyperparameters(resolved=False)
+        # "n_epochs": -1 in every example, running or done: Azure reports what was asked.
+        hyper = {"n_epochs": -1 if asked.get("n_epochs", "auto") == "auto" else asked["n_epochs"]}
+        hyper |= {k: v for k, v in asked.items() if k != "n_epochs" and v != "auto"}
+        out["hyperparameters"] = hyper
+        if obj.get("fine_tuned_model"):
+            out["fine_tuned_model"] = f"{obj['model']}.{obj['id']}"  # get_finetuning_job.json
+        return out
+
+    def _checkpoint_quirks(self, obj: dict[str, Any]) -> dict[str, Any]:
+        job = _current.get()[0].fine_tunes[obj["fine_tuning_job_id"]]
+        step = obj["step_number"]
+        return obj | {"fine_tuned_model_checkpoint": f"{job.model}.{job.id}:ckpt-step-{step}"}
+
     def answer(self, obj: dict[str, Any], kind: Kind) -> web.Response:
         status = 200
-        if kind in ("file", "file_created"):
+        if kind in ("ftjob", "ftjob_created"):
+            obj = self._fine_tune_quirks(obj)
+            # Fine-tuning - Create answers 201 (post_finetuning_job.json); v1 keeps 200.
+            status = 201 if kind == "ftjob_created" and self._dated() else 200
+        elif kind == "ftjob_list":
+            obj = obj | {"data": [self._fine_tune_quirks(j) for j in obj["data"]]}
+        elif kind == "ftcheckpoint_list":
+            obj = {
+                "object": "list",
+                "data": [self._checkpoint_quirks(c) for c in obj["data"]],
+                "has_more": obj["has_more"],
+            }
+        elif kind in ("file", "file_created"):
             obj = self._file_quirks(obj)
             # Files - Upload answers "201 Created" (REST reference, api-version 2024-10-21);
             # the v1 reference does not say, so v1 keeps 200.

@@ -1,8 +1,10 @@
-"""The OpenAI flavour of the fake upstream: /v1/files and /v1/batches, a key per account.
+"""The OpenAI flavour of the fake upstream: /v1/files, /v1/batches and /v1/fine_tuning/jobs,
+a key per account.
 
 Other flavours (Azure) subclass it and change the hooks: ``credential``, ``refuse``,
 ``error``, ``answer``, ``check_rows``, ``validate``, ``file_added``, ``accept_input``,
-``new_batch``, ``endpoints``, ``routes`` and the expiry form fields.
+``new_batch``, ``endpoints``, ``routes``, the expiry form fields, and for fine-tuning
+``fine_tune_fields``, ``fine_tune_models``, ``accept_training_file`` and ``new_fine_tune``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiohttp import BodyPartReader, web
 from .base import Answer, FakeService, RecordedRequest
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
+from .finetuning import CreateError, FakeFineTune, check_training_file, parse_create
 from .store import FakeAccount, FileRecord, new_id
 
 __all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
@@ -26,7 +29,18 @@ __all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHUNK = 256 * 1024
 Kind = Literal[
-    "file", "file_created", "batch", "batch_created", "file_list", "batch_list", "deleted"
+    "file",
+    "file_created",
+    "batch",
+    "batch_created",
+    "file_list",
+    "batch_list",
+    "deleted",
+    "ftjob",
+    "ftjob_created",
+    "ftjob_list",
+    "ftevent_list",
+    "ftcheckpoint_list",
 ]
 
 
@@ -54,6 +68,12 @@ class FakeOpenAI(FakeService):
 
     expiry_range = (3600, 2592000)
     endpoints: tuple[str, ...] = ENDPOINTS
+    # A flavour's own create fields, and its tunable models per method (None: OpenAI's).
+    fine_tune_fields: frozenset[str] = frozenset()
+    fine_tune_models: dict[str, frozenset[str]] | None = None
+    # Events and checkpoints come newest first (the list examples in OpenAI's reference).
+    newest_first = True
+    metadata_filter = True  # list's metadata[k]=v / metadata=null (a flavour may ignore it)
 
     def __init__(
         self,
@@ -139,7 +159,17 @@ class FakeOpenAI(FakeService):
     def new_batch(self, account: FakeAccount, batch: FakeBatch) -> None:
         """Adjust a batch just created, before it is stored and answered."""
 
+    def accept_training_file(self, account: FakeAccount, record: FileRecord, param: str) -> None:
+        """Raise Answer to refuse a fine-tuning create for one of its files."""
+
+    def fine_tune_id(self) -> str:
+        return new_id("ftjob-")
+
+    def new_fine_tune(self, account: FakeAccount, job: FakeFineTune, body: dict[str, Any]) -> None:
+        """Adjust a fine-tuning job just created (a flavour's own fields), or raise Answer."""
+
     def routes(self, p: str) -> list[web.RouteDef]:
+        jobs = f"{p}/fine_tuning/jobs"
         return [
             web.post(f"{p}/files", self.create_file),
             web.get(f"{p}/files", self.list_files),
@@ -150,6 +180,14 @@ class FakeOpenAI(FakeService):
             web.get(f"{p}/batches", self.list_batches),
             web.get(f"{p}/batches/{{batch_id}}", self.retrieve_batch),
             web.post(f"{p}/batches/{{batch_id}}/cancel", self.cancel_batch),
+            web.post(jobs, self.create_fine_tune),
+            web.get(jobs, self.list_fine_tunes),
+            web.get(f"{jobs}/{{job_id}}", self.retrieve_fine_tune),
+            web.post(f"{jobs}/{{job_id}}/cancel", self.cancel_fine_tune),
+            web.post(f"{jobs}/{{job_id}}/pause", self.pause_fine_tune),
+            web.post(f"{jobs}/{{job_id}}/resume", self.resume_fine_tune),
+            web.get(f"{jobs}/{{job_id}}/events", self.list_fine_tune_events),
+            web.get(f"{jobs}/{{job_id}}/checkpoints", self.list_fine_tune_checkpoints),
         ]
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -221,6 +259,12 @@ class FakeOpenAI(FakeService):
         if purpose not in PURPOSES:
             account.new_file_path(file_id).unlink(missing_ok=True)
             return self.error(400, f"Invalid value for 'purpose': {purpose!r}.", "purpose")
+        if purpose == "fine-tune" and not filename.endswith(".jsonl"):
+            # createFile: "The Fine-tuning API only supports `.jsonl` files."
+            account.new_file_path(file_id).unlink(missing_ok=True)
+            return self.error(
+                400, "Invalid file format for Fine-Tuning API. Must be .jsonl", "file"
+            )
         expiry = self.expiry_field(request)
         seconds = record.form.get(expiry)
         if seconds is not None:
@@ -357,6 +401,173 @@ class FakeOpenAI(FakeService):
         items = [self._batch_json(account, b) for b in batches]
         page = _page(items, request.query.get("after"), int(request.query.get("limit", "20")))
         return self.answer(page, "batch_list")
+
+    # -- fine-tuning jobs -------------------------------------------------------------------
+    def _fine_tune_json(
+        self, account: FakeAccount, job: FakeFineTune, status: str | None = None
+    ) -> dict[str, Any]:
+        now = self.clock()
+        job.advance(account, now, self.phase_seconds)
+        return job.to_json(now, self.phase_seconds, status)
+
+    def _training_file(self, account: FakeAccount, file_id: str, param: str) -> FileRecord:
+        record = account.files.get(file_id)
+        if record is None:
+            raise Answer(self.error(400, f"Invalid file ID: {file_id}.", param, f"invalid_{param}"))
+        if record.purpose != "fine-tune":
+            # CreateFineTuningJobRequest.training_file/validation_file: "You must upload your
+            # file with the purpose `fine-tune`."
+            raise Answer(
+                self.error(
+                    400,
+                    f"File {file_id} has purpose '{record.purpose}'; fine-tuning needs a file "
+                    "uploaded with purpose 'fine-tune'.",
+                    param,
+                    f"invalid_{param}",
+                )
+            )
+        self.accept_training_file(account, record, param)
+        return record
+
+    async def create_fine_tune(self, request: web.Request) -> web.Response:
+        account, record = _current.get()
+        try:
+            body = await request.json()
+        except ValueError:
+            return self.error(400, "We could not parse the JSON body of your request.")
+        record.json = body
+        try:
+            fields = parse_create(body, self.fine_tune_fields, self.fine_tune_models)
+        except CreateError as err:
+            return self.error(400, err.message, err.param, err.code)
+        kind = fields["method"]["type"]
+        training = self._training_file(account, fields["training_file"], "training_file")
+        validation = None
+        if fields["validation_file"] is not None:
+            validation = self._training_file(account, fields["validation_file"], "validation_file")
+        job = FakeFineTune(
+            id=self.fine_tune_id(),
+            created=self.clock(),
+            organization=account.name,
+            **fields,
+        )
+        # OpenAI validates the files after create: a bad file fails the job (FineTuningJob.error
+        # "param: ... usually training_file or validation_file"), the create itself succeeds.
+        job.error, job.examples, job.tokens = check_training_file(
+            training, kind, job.model, "training_file"
+        )
+        if job.error is None and validation is not None:
+            job.error = check_training_file(validation, kind, job.model, "validation_file")[0]
+        self.new_fine_tune(account, job, body)
+        account.fine_tunes[job.id] = job
+        obj = job.to_json(job.created, self.phase_seconds, status="validating_files")
+        return self.answer(obj, "ftjob_created")
+
+    def _fine_tune(self, request: web.Request) -> FakeFineTune:
+        job_id = request.match_info["job_id"]
+        found: FakeFineTune | None = _current.get()[0].fine_tunes.get(job_id)
+        if found is None:
+            raise Answer(
+                self.error(404, f"Could not find fine-tune job: {job_id}", "fine_tuning_job_id")
+            )
+        return found
+
+    async def retrieve_fine_tune(self, request: web.Request) -> web.Response:
+        job = self._fine_tune(request)
+        return self.answer(self._fine_tune_json(_current.get()[0], job), "ftjob")
+
+    async def cancel_fine_tune(self, request: web.Request) -> web.Response:
+        account, job = _current.get()[0], self._fine_tune(request)
+        now = self.clock()
+        status = job.advance(account, now, self.phase_seconds)
+        if status in ("succeeded", "failed", "cancelled"):
+            return self.error(400, f"Job {job.id} has already {status}; it cannot be cancelled.")
+        job.cancel(now)
+        return self.answer(self._fine_tune_json(account, job), "ftjob")
+
+    async def pause_fine_tune(self, request: web.Request) -> web.Response:
+        account, job = _current.get()[0], self._fine_tune(request)
+        now = self.clock()
+        status = job.advance(account, now, self.phase_seconds)
+        # The docs do not say which jobs pause: only a running one does here.
+        if status != "running":
+            return self.error(400, f"Job {job.id} is {status}; only a running job can be paused.")
+        job.pause(now)
+        return self.answer(self._fine_tune_json(account, job), "ftjob")
+
+    async def resume_fine_tune(self, request: web.Request) -> web.Response:
+        account, job = _current.get()[0], self._fine_tune(request)
+        now = self.clock()
+        status = job.advance(account, now, self.phase_seconds)
+        if status != "paused":
+            return self.error(400, f"Job {job.id} is {status}; only a paused job can be resumed.")
+        job.resume(now, self.phase_seconds)
+        return self.answer(self._fine_tune_json(account, job), "ftjob")
+
+    async def list_fine_tunes(self, request: web.Request) -> web.Response:
+        account = _current.get()[0]
+        query: Mapping[str, str] = request.query
+        wanted = {
+            k[9:-1]: v for k, v in query.items() if k.startswith("metadata[") and k[-1] == "]"
+        }
+        if not self.metadata_filter:
+            wanted, query = {}, {k: v for k, v in query.items() if k != "metadata"}
+        if "metadata" in query and (wanted or query["metadata"] != "null"):
+            # JobListParams.metadata: "metadata=null" selects jobs without metadata; "Do not
+            # combine the two query forms."
+            return self.error(400, "Invalid metadata filter.", "metadata")
+        # Newest first; jobs created in the same second keep their creation order (reversed).
+        ordered = sorted(
+            enumerate(account.fine_tunes.values()),
+            key=lambda pair: (pair[1].created, pair[0]),
+            reverse=True,
+        )
+        jobs = [job for _, job in ordered]
+        if "metadata" in query:
+            jobs = [j for j in jobs if j.metadata is None]
+        elif wanted:
+            jobs = [
+                j for j in jobs if all((j.metadata or {}).get(k) == v for k, v in wanted.items())
+            ]
+        items = [self._fine_tune_json(account, j) for j in jobs]
+        page = _cursor_page(items, query.get("after"), _limit(self, query, 20))
+        return self.answer(page, "ftjob_list")
+
+    async def list_fine_tune_events(self, request: web.Request) -> web.Response:
+        account, job = _current.get()[0], self._fine_tune(request)
+        job.advance(account, self.clock(), self.phase_seconds)
+        order = sorted(
+            enumerate(job.events),
+            key=lambda pair: (pair[1]["created_at"], pair[0]),
+            reverse=self.newest_first,
+        )
+        items = [event for _, event in order]
+        page = _cursor_page(items, request.query.get("after"), _limit(self, request.query, 20))
+        return self.answer(page, "ftevent_list")
+
+    async def list_fine_tune_checkpoints(self, request: web.Request) -> web.Response:
+        account, job = _current.get()[0], self._fine_tune(request)
+        job.advance(account, self.clock(), self.phase_seconds)
+        checkpoints = job.checkpoints if self.newest_first else job.checkpoints[::-1]
+        page = _page(checkpoints, request.query.get("after"), _limit(self, request.query, 10))
+        return self.answer(page, "ftcheckpoint_list")
+
+
+def _limit(fake: FakeOpenAI, query: Mapping[str, str], default: int) -> int:
+    text = query.get("limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise Answer(fake.error(400, "'limit' must be an integer from 1 to 100.", "limit"))
+    return int(text)
+
+
+def _cursor_page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    """A list with only ``object``, ``data`` and ``has_more``: the fine-tuning job and event
+    lists (ListPaginatedFineTuningJobsResponse, ListFineTuningJobEventsResponse) have no
+    ``first_id``/``last_id``."""
+    page = _page(items, after, limit)
+    return {"object": "list", "data": page["data"], "has_more": page["has_more"]}
 
 
 async def _parts(reader: Any) -> AsyncIterator[BodyPartReader]:

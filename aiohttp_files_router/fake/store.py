@@ -46,12 +46,14 @@ class FileRecord:
 
 @dataclass
 class FakeAccount:
-    """One provider account: its own files and batches, reached with its own key."""
+    """One provider account: its own files, batches and fine-tuning jobs, reached with its
+    own key."""
 
     name: str
     root: Path
     files: dict[str, FileRecord] = field(default_factory=dict)
     batches: dict[str, Any] = field(default_factory=dict)
+    fine_tunes: dict[str, Any] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def next_seq(self) -> int:

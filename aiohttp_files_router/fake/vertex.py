@@ -11,6 +11,9 @@ helpful reading and says so.
   ``308`` with the persisted ``Range``) and media uploads, object metadata (``md5Hash``, and
   ``crc32c`` when google-crc32c is installed), ``alt=media`` downloads (also under
   ``/download/``), delete, list (prefix, startOffset, pageToken);
+- ``tuningJobs`` (``v1`` and ``v1beta1``): supervised tuning of Gemini models from a JSONL
+  dataset in the fake's GCS, see ``vertex_tuning.py``; create, get, list (pageSize/pageToken,
+  a ``labels.key=value`` filter), ``:cancel``;
 - ``batchPredictionJobs`` (``v1`` and ``v1beta1``): create (with ``labels``), get, list
   (pageSize/pageToken, a ``labels.key=value`` filter), ``:cancel``; a job runs on the
   fake's clock and writes
@@ -51,6 +54,7 @@ from aiohttp import web
 from .base import Answer, FakeService
 from .compress import Compression
 from .compress import middleware as compress
+from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
 
 __all__ = ["FakeVertex"]
 
@@ -250,6 +254,7 @@ class FakeVertex(FakeService):
         service_accounts: Mapping[str, str],
         *,
         project: str = "fake-project",
+        project_number: str = "123456789012",
         location: str = "us-central1",
         buckets: Iterable[str] = ("fake-bucket",),
         storage: Path | None = None,
@@ -266,6 +271,7 @@ class FakeVertex(FakeService):
         )
         self.service_accounts = dict(service_accounts)
         self.project, self.location = project, location
+        self.project_number = project_number
         self.buckets = set(buckets)
         self.token_seconds = token_seconds
         self.tokens: dict[str, str] = {}
@@ -274,6 +280,7 @@ class FakeVertex(FakeService):
         self.uploads: dict[str, Upload] = {}
         self.finished_uploads: list[Upload] = []
         self.jobs: dict[str, Job] = {}
+        self.tuning_jobs: dict[str, TuningJob] = {}
         self.drop_labels = False
         self.short_range_once = False
         self.compression = Compression()
@@ -292,6 +299,7 @@ class FakeVertex(FakeService):
         app = web.Application(middlewares=middlewares, client_max_size=64 * 1024**2)
         # google-genai calls Vertex at v1beta1 by default (_api_client.py), the REST docs at v1.
         jobs = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/batchPredictionJobs"
+        tuning = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/tuningJobs"
         app.add_routes(
             [
                 web.post("/token", self.issue_token),
@@ -308,6 +316,10 @@ class FakeVertex(FakeService):
                 web.get(jobs, self.list_jobs),
                 web.get(jobs + "/{job}", self.get_job),
                 web.post(jobs + "/{job_action}", self.job_action),
+                web.post(tuning, self.create_tuning),
+                web.get(tuning, self.list_tunings),
+                web.get(tuning + "/{job}", self.get_tuning),
+                web.post(tuning + "/{job_action}", self.tuning_action),
             ]
         )
         app.on_cleanup.append(self._cleanup)
@@ -535,9 +547,10 @@ class FakeVertex(FakeService):
 
     # -- batch prediction jobs --------------------------------------------------------------
     def _check_scope(self, request: web.Request) -> None:
-        if (request.match_info["project"], request.match_info["location"]) != (
-            self.project,
-            self.location,
+        # A project is named by its ID or its number alike.
+        project = request.match_info["project"]
+        if project not in (self.project, self.project_number) or (
+            request.match_info["location"] != self.location
         ):
             raise Answer(_error(404, "Project or location not found.", "NOT_FOUND"))
 
@@ -807,6 +820,179 @@ class FakeVertex(FakeService):
         body: dict[str, Any] = {
             "batchPredictionJobs": [self._job_json(j) for j in jobs[start : start + size]]
         }
+        if start + size < len(jobs):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
+
+    # -- tuning jobs ------------------------------------------------------------------------
+    def _tuning_state(self, job: TuningJob, now: float) -> str:
+        if job.finished:
+            return job.finished
+        if job.cancel_at is not None:
+            return (
+                "JOB_STATE_CANCELLED"
+                if now >= job.cancel_at + self.cancel_seconds
+                else "JOB_STATE_CANCELLING"
+            )
+        elapsed = now - job.created
+        if elapsed < self.phase_seconds:
+            return "JOB_STATE_PENDING"
+        if job.problem:
+            return "JOB_STATE_FAILED"
+        if elapsed < 2 * self.phase_seconds:
+            return "JOB_STATE_RUNNING"
+        return "JOB_STATE_SUCCEEDED"
+
+    def _tuning_advance(self, job: TuningJob) -> str:
+        now = self.clock()
+        state = self._tuning_state(job, now)
+        terminal = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+        if state in terminal and not job.finished:
+            job.finished = state
+            job.ended = {
+                "JOB_STATE_SUCCEEDED": job.created + 2 * self.phase_seconds,
+                "JOB_STATE_FAILED": job.created + self.phase_seconds,
+            }.get(state, (job.cancel_at or now) + self.cancel_seconds)
+        return state
+
+    def _tuning_json(self, job: TuningJob, state: str | None = None) -> dict[str, Any]:
+        state = state or self._tuning_advance(job)
+        prefix = f"projects/{self.project_number}/locations/{self.location}"
+        spec: dict[str, Any] = {"trainingDatasetUri": job.training}
+        if job.validation:
+            spec["validationDatasetUri"] = job.validation
+        if job.hyper:
+            # What was asked, not what the job picked: the docs give no defaults to show.
+            spec["hyperParameters"] = job.hyper
+        if job.last_only:
+            spec["exportLastCheckpointOnly"] = True
+        obj: dict[str, Any] = {
+            "name": f"{prefix}/tuningJobs/{job.id}",
+            "baseModel": job.model,
+            "supervisedTuningSpec": spec,
+            "state": state,
+            "createTime": _iso(job.created),
+            "updateTime": _iso(job.ended or job.cancel_at or job.created),
+        }
+        if job.display_name is not None:
+            obj["tunedModelDisplayName"] = job.display_name
+        if job.description is not None:
+            obj["description"] = job.description
+        if job.labels:
+            obj["labels"] = job.labels
+        if state != "JOB_STATE_PENDING" and not (
+            job.cancel_at and job.cancel_at < job.created + self.phase_seconds
+        ):
+            obj["startTime"] = _iso(job.created + self.phase_seconds)
+        if job.ended is not None and state == job.finished:
+            obj["endTime"] = _iso(job.ended)
+        if job.stats and state in ("JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"):
+            steps = max(1, int(job.stats["tuningDatasetExampleCount"]) * job.epochs // 4)
+            obj["tuningDataStats"] = {
+                "supervisedTuningDataStats": job.stats | {"tuningStepCount": str(steps)}
+            }
+        if state == "JOB_STATE_SUCCEEDED":
+            endpoint = f"{prefix}/endpoints/{job.endpoint_id}"
+            tuned: dict[str, Any] = {
+                "model": f"{prefix}/models/{job.model_id}@1",
+                "endpoint": endpoint,
+            }
+            if not job.last_only:
+                # TunedModel.checkpoints: "only populated for tuning jobs that enable
+                # intermediate checkpoints" (the default). One per epoch; only the last is
+                # deployed (the fake's reading).
+                per_epoch = max(1, int(job.stats["tuningDatasetExampleCount"]) // 4)
+                tuned["checkpoints"] = [
+                    {
+                        "checkpointId": str(epoch),
+                        "epoch": str(epoch),
+                        "step": str(epoch * per_epoch),
+                    }
+                    | ({"endpoint": endpoint} if epoch == job.epochs else {})
+                    for epoch in range(1, job.epochs + 1)
+                ]
+            obj["tunedModel"] = tuned
+        if state == "JOB_STATE_FAILED":
+            obj["error"] = {"code": 3, "message": job.problem}
+        if state == "JOB_STATE_CANCELLED":
+            obj["error"] = {"code": 1, "message": "CANCELLED"}
+        return obj
+
+    def _dataset(self, uri: str) -> GcsObject:
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        found = self.objects.get((bucket, name))
+        if found is None:
+            # The docs do not say when a missing dataset is found out: at create (a 400) here.
+            raise Answer(_error(400, f"Dataset {uri} does not exist or cannot be read."))
+        return found
+
+    async def create_tuning(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        try:
+            fields = parse_tuning_job(body)
+        except TuningError as err:
+            return _error(400, str(err))
+        problem = _invalid_labels(body.get("labels"))
+        if problem:
+            return _error(400, problem)
+        training = self._dataset(fields["training"])
+        validation = self._dataset(fields["validation"]) if fields["validation"] else None
+        job = TuningJob(
+            id=str(secrets.randbelow(10**18) + 10**18),
+            created=self.clock(),
+            labels=dict(body.get("labels") or {}),
+            **fields,
+        )
+        # Vertex validates the dataset once the job is created; a bad one fails the job.
+        job.problem, job.stats = check_dataset(training.path, job.training)
+        if job.problem is None and validation is not None and job.validation:
+            job.problem = check_dataset(validation.path, job.validation)[0]
+        self.tuning_jobs[job.id] = job
+        return web.json_response(self._tuning_json(job, "JOB_STATE_PENDING"))
+
+    def _tuning(self, job_id: str) -> TuningJob:
+        job = self.tuning_jobs.get(job_id)
+        if job is None:
+            raise Answer(_error(404, f"TuningJob {job_id} not found.", "NOT_FOUND"))
+        return job
+
+    async def get_tuning(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        return web.json_response(self._tuning_json(self._tuning(request.match_info["job"])))
+
+    async def tuning_action(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        job_id, _, action = request.match_info["job_action"].partition(":")
+        if action != "cancel":
+            return _error(404, "Unknown action.", "NOT_FOUND")
+        job = self._tuning(job_id)
+        state = self._tuning_advance(job)
+        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+            return _error(400, f"Cannot cancel a job in state {state}.", "FAILED_PRECONDITION")
+        if job.cancel_at is None:
+            job.cancel_at = self.clock()
+        # tuningJobs.cancel: "If successful, the response body is empty."
+        return web.json_response({})
+
+    async def list_tunings(self, request: web.Request) -> web.Response:
+        self._check_scope(request)
+        jobs = sorted(self.tuning_jobs.values(), key=lambda j: j.created, reverse=True)
+        wanted = _label_filter(request.query.get("filter"))
+        if isinstance(wanted, web.Response):
+            return wanted
+        if wanted is not None:
+            jobs = [j for j in jobs if j.labels.get(wanted[0]) == wanted[1]]
+        start = int(request.query.get("pageToken", "0"))
+        size = int(request.query.get("pageSize", "100"))
+        page = jobs[start : start + size]
+        # proto3 JSON leaves out an empty repeated field: no jobs, no "tuningJobs".
+        body: dict[str, Any] = {}
+        if page:
+            body["tuningJobs"] = [self._tuning_json(j) for j in page]
         if start + size < len(jobs):
             body["nextPageToken"] = str(start + size)
         return web.json_response(body)

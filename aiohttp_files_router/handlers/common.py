@@ -238,9 +238,12 @@ async def by_path_id(
     return reply_object(state, target.account, reply, kind, owner=target.owner)
 
 
-def _merged(state: RouterState, sel: Selectors) -> list[Account]:
-    """The accounts a listing with no selector walks: every one the key may use, in config
-    order, when nothing picks one (no model, no legacy selector, no single default)."""
+def _merged(
+    state: RouterState, sel: Selectors, usable: Callable[[Provider], bool] | None = None
+) -> list[Account]:
+    """The accounts a listing with no selector walks: every one the key may use (and, given
+    ``usable``, whose provider offers the objects listed), in config order, when nothing
+    picks one (no model, no legacy selector, no single default)."""
     registry = state.registry
     if sel.model is not None or sel.legacy is not None:
         return []
@@ -257,6 +260,7 @@ def _merged(state: RouterState, sel: Selectors) -> list[Account]:
         if not a.legacy
         and a.provider is not None
         and (allowed is None or a.name in allowed or a.route in allowed)
+        and (usable is None or usable(a.provider))
     ]
 
 
@@ -304,6 +308,7 @@ async def list_pages(
     call: ListCall,
     forwarded: tuple[str, ...],
     limit_range: tuple[int, int],
+    usable: Callable[[Provider], bool] | None = None,
 ) -> web.Response:
     """One page of a listing, walking the accounts of a shared model_name one after another.
 
@@ -320,7 +325,13 @@ async def list_pages(
     sel = request_selectors(request, body)
     after = query.get("after")
     targets = query.get(TARGETS_FIELD)
-    merged = named_deployments(state, targets) if targets is not None else _merged(state, sel)
+    merged = (
+        named_deployments(state, targets) if targets is not None else _merged(state, sel, usable)
+    )
+    if not after and not merged and usable is not None and _merged(state, sel):
+        # Several accounts, none offering these objects: nothing to list, nothing to choose.
+        empty: dict[str, Any] = {"object": "list", "data": [], "first_id": None, "last_id": None}
+        return web.json_response({**empty, "has_more": False})
     filtering = not sees_all(state.config)
     prefix = kind_prefix(kind)
     if after and filtering and is_sealed(after, prefix):
@@ -343,7 +354,13 @@ async def list_pages(
         account, cursor = choose(state.registry, sel), None
     in_merged = bool(merged) and account in merged
     group = merged if in_merged else state.registry.group_of(sel.model, account)
-    params = {k: query[k] for k in forwarded if k in query and k != "after"}
+    # A forwarded name ending in "[" forwards every deepObject key under it (metadata[k]).
+    prefixes = tuple(k for k in forwarded if k.endswith("["))
+    params = {
+        k: query[k]
+        for k in query
+        if k != "after" and (k in forwarded or (prefixes and k.startswith(prefixes)))
+    }
     if filtering:
         limit = int(query.get("limit") or _PAGE_DEFAULTS.get(kind, 20))
         return await _filtered(request, kind, call, group, account, cursor, params, limit)

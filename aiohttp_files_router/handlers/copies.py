@@ -32,9 +32,10 @@ from ..fanout import Fanout
 from ..ids import MAX_COPIES
 from ..observe import client_gone
 from ..ownership import tagged_filename
-from ..providers import FileUpload
-from ..providers.base import BatchRules
+from ..providers import FileUpload, Provider
+from ..providers.base import BatchRules, TuningRules
 from ..selection import Target
+from ..tuningcheck import check_tuning_file
 from ..upstream import UpstreamReply
 from .common import (
     TARGETS_FIELD,
@@ -79,14 +80,23 @@ def target_accounts(request: web.Request, names: str) -> list[Account]:
 def batch_checked(
     request: web.Request,
     fields: Sequence[tuple[str, str]],
-    rules: Sequence[BatchRules],
+    providers: Sequence[Provider],
     chunks: AsyncIterator[bytes],
 ) -> AsyncIterator[bytes]:
-    """``chunks``, checked line by line when they are a batch file and checks are on."""
+    """``chunks``, checked line by line when they are a batch or fine-tuning file that every
+    one of ``providers`` has rules for, and checks are on."""
     settings = router_state(request).config.files_router
-    if dict(fields).get("purpose") != "batch" or not settings.validate_batch_files:
-        return chunks
-    return check_batch_file(chunks, reduce(BatchRules.merge, rules))
+    purpose = dict(fields).get("purpose")
+    if purpose == "batch" and settings.validate_batch_files:
+        return check_batch_file(
+            chunks, reduce(BatchRules.merge, [p.batch_rules for p in providers])
+        )
+    tuning = [p.tuning_rules for p in providers]
+    if purpose == "fine-tune" and settings.validate_tuning_files and tuning:
+        known = [r for r in tuning if r is not None]
+        if len(known) == len(tuning):
+            return check_tuning_file(chunks, reduce(TuningRules.merge, known))
+    return chunks
 
 
 def provider_id_of(reply: UpstreamReply) -> str | None:
@@ -171,7 +181,7 @@ async def fan_out(
     """
     state = router_state(request)
     providers = [a.require() for a in accounts]
-    chunks = batch_checked(request, fields, [p.batch_rules for p in providers], chunks)
+    chunks = batch_checked(request, fields, providers, chunks)
     fan = Fanout(chunks, len(accounts))
     filename = part.filename or "upload"
     tags = [upstream_tag(state, p) for p in providers]

@@ -65,7 +65,7 @@ async def _send(
         fields=fields,
         filename=filename if tag is None else tagged_filename(filename, tag),
         content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
-        chunks=batch_checked(request, fields, [provider.batch_rules], chunks),
+        chunks=batch_checked(request, fields, [provider], chunks),
         spool_dir=router_state(request).config.files_router.spool_dir,
     )
     try:

@@ -15,6 +15,11 @@
   their ``expires_after[seconds]`` is checked only against the 3600 to 2592000 of Azure's
   current REST reference (files-create-file); where Azure's batch guide says 14 to 30 days,
   the verdict is Azure's (users report it taking 3 days: Azure/azure-sdk-for-js 37063).
+- Fine-tuning jobs: OpenAI's ``/fine_tuning/jobs`` on both paths, created once the files are
+  processed (as for batches); Azure's job statuses (``created``, ``pending``, ``notRunning``,
+  ``resuming``) become OpenAI's, ISO times unix seconds, null fields Azure leaves out null,
+  null or empty file IDs and organization as OpenAI sends them, ``n_epochs: -1`` ``"auto"``;
+  ``trainingType`` comes from ``fine_tuning_training_type`` when the client sends none.
 - Batch create waits (polling the file with backoff, up to ``file_ready_timeout``) until
   Azure has processed the input file: Azure refuses a file that is still ``pending``, where
   OpenAI has processed it before answering the upload.
@@ -39,7 +44,15 @@ from ..jsoncodec import RAW_OBJECT as _object
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
 from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import (
+    AccountSetup,
+    BatchRules,
+    FileUpload,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    TuningRules,
+)
 from .entra import DEFAULT_AUTHORITY, EntraToken
 from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
@@ -69,6 +82,8 @@ _TIMES = (
     "expired_at",
     "cancelling_at",
     "cancelled_at",
+    "finished_at",
+    "estimated_finish",
 )
 _FILE_STATUS = {
     "pending": "uploaded",
@@ -76,6 +91,17 @@ _FILE_STATUS = {
     "deleting": "processed",
     "deleted": "processed",
 }
+# Azure's fine-tuning job states (FineTuningState) that OpenAI names otherwise: a job not yet
+# running is "pending" (OpenAI: queued), one being resumed "resuming" (OpenAI's resume
+# answers queued).
+_JOB_STATUS = {
+    "created": "validating_files",
+    "pending": "queued",
+    "not_running": "queued",
+    "resuming": "queued",
+}
+# FineTuningJob fields OpenAI requires (nullable) that Azure leaves out when null.
+_JOB_NULLABLE = ("error", "finished_at", "fine_tuned_model", "trained_tokens", "validation_file")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _COUNTS = ("total", "completed", "failed")
 _FINISHED = ("completed", "failed", "cancelled", "expired")
@@ -114,12 +140,17 @@ def _fix(obj: dict[str, msgspec.Raw]) -> None:
         status = _value.decode(obj["status"])
         if isinstance(status, str):
             snake = _CAMEL.sub("_", status).lower()
-            if "object" in obj and _value.decode(obj["object"]) == "file":
+            kind = _value.decode(obj["object"]) if "object" in obj else None
+            if kind == "file":
                 snake = _FILE_STATUS.get(snake, snake)
+            elif kind == "fine_tuning.job":
+                snake = _JOB_STATUS.get(snake, snake)
             if snake != status:
                 changes["status"] = snake
     if "object" in obj and _value.decode(obj["object"]) == "batch":
         _fix_batch(obj, changes)
+    if "object" in obj and _value.decode(obj["object"]) == "fine_tuning.job":
+        _fix_job(obj, changes)
     for name, value in changes.items():
         obj[name] = msgspec.Raw(_json.encode(value))
 
@@ -146,6 +177,23 @@ def _fix_batch(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
             and "error_file_id" in obj
         ):
             changes["error_file_id"] = None
+
+
+def _fix_job(obj: dict[str, msgspec.Raw], changes: dict[str, Any]) -> None:
+    """A fine-tuning job in OpenAI's shape: nulls sent or left out as OpenAI sends them,
+    ``-1`` (Azure's "it picks") as ``"auto"``."""
+    for name in _JOB_NULLABLE:
+        value = _value.decode(obj[name]) if name in obj else None
+        if name not in obj or value == "":
+            changes[name] = None
+    files = _value.decode(obj["result_files"]) if "result_files" in obj else None
+    if not isinstance(files, list) or "" in files:
+        changes["result_files"] = [f for f in files or [] if f != ""]
+    if "organization_id" not in obj or _value.decode(obj["organization_id"]) is None:
+        changes["organization_id"] = ""
+    hyper = _value.decode(obj["hyperparameters"]) if "hyperparameters" in obj else None
+    if isinstance(hyper, dict) and -1 in hyper.values():
+        changes["hyperparameters"] = {k: "auto" if v == -1 else v for k, v in hyper.items()}
 
 
 def normalise_azure(body: bytes) -> bytes:
@@ -180,6 +228,9 @@ class AzureParams(ProviderParams, kw_only=True, frozen=True):
     client_id: str | None = None
     client_secret: str | None = None
     azure_authority_host: str | None = None
+    # This router's own: the trainingType a fine-tuning job gets when the client sends none
+    # (Azure's Standard, GlobalStandard or Developer training).
+    fine_tuning_training_type: str | None = None
 
 
 class AzureDialect(Dialect):
@@ -228,10 +279,24 @@ class AzureProvider(Provider):
         needs_model=False,
     )
 
+    # Azure OpenAI fine-tuning: chat examples (system, user, assistant, tool, function),
+    # preference (DPO), reinforcement and prompt/completion examples (babbage-002,
+    # davinci-002); at least 10; files under 512 MB.
+    tuning_rules = TuningRules(
+        frozenset(("system", "user", "assistant", "tool", "function")),
+        frozenset(("supervised", "dpo", "reinforcement", "completions")),
+    )
+
     def __init__(
-        self, upstream: Upstream, dialect: AzureDialect, file_ready_timeout: float, api_base: str
+        self,
+        upstream: Upstream,
+        dialect: AzureDialect,
+        file_ready_timeout: float,
+        api_base: str,
+        training_type: str | None = None,
     ):
         self.upstream = upstream
+        self.training_type = training_type
         self.api = OpenAIProvider(upstream, dialect)
         self.file_ready_timeout = file_ready_timeout
         # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
@@ -360,6 +425,88 @@ class AzureProvider(Provider):
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, MAX_POLL)
 
+    # -- fine-tuning jobs: OpenAI's API on Azure's paths, answers normalised by the dialect ---
+    async def create_fine_tuning_job(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        if self.training_type and "trainingType" not in body:
+            body = {**body, "trainingType": self.training_type}
+        for param in ("training_file", "validation_file"):
+            if body.get(param):
+                refused = await self._processed(http, str(body[param]), param)
+                if refused is not None:
+                    return refused
+        reply = await self.api.create_fine_tuning_job(http, body)
+        if reply.status == 201:
+            reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
+        return reply
+
+    async def _processed(
+        self, http: aiohttp.ClientSession, file_id: str, param: str
+    ) -> UpstreamReply | None:
+        """Wait (with backoff, up to ``file_ready_timeout``) until Azure has processed a
+        job's file, as for a batch's input file; Azure's own refusal if it cannot find it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.file_ready_timeout
+        delay = FIRST_POLL
+        while True:
+            found = await self.retrieve_file(http, file_id)
+            if not found.ok:
+                return found
+            status, details = _file_status(found.body)
+            if status == "error":
+                raise BadRequest(
+                    f"The file {file_id} failed processing on Azure OpenAI: "
+                    f"{details or 'no reason given'}",
+                    param=param,
+                )
+            if status != "uploaded":
+                return None
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise UpstreamTimeout(
+                    f"The file {file_id} is still being processed by Azure OpenAI after "
+                    f"{self.file_ready_timeout:g} seconds; create the job again later.",
+                    param=param,
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, MAX_POLL)
+
+    async def list_fine_tuning_jobs(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_fine_tuning_jobs(http, query)
+
+    async def retrieve_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.retrieve_fine_tuning_job(http, job_id)
+
+    async def cancel_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.cancel_fine_tuning_job(http, job_id)
+
+    async def pause_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.pause_fine_tuning_job(http, job_id)
+
+    async def resume_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self.api.resume_fine_tuning_job(http, job_id)
+
+    async def list_fine_tuning_events(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_fine_tuning_events(http, job_id, query)
+
+    async def list_fine_tuning_checkpoints(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self.api.list_fine_tuning_checkpoints(http, job_id, query)
+
 
 def _v1_endpoint(endpoint: Any) -> Any:
     if isinstance(endpoint, str) and endpoint.startswith("/") and not endpoint.startswith("/v1/"):
@@ -462,7 +609,13 @@ def _build(setup: AccountSetup[AzureParams]) -> Provider:
         wire=setup.wire,
     )
     dialect = AzureDialect(v1, setup.model or None)
-    return AzureProvider(upstream, dialect, setup.file_ready_timeout, params.api_base)
+    return AzureProvider(
+        upstream,
+        dialect,
+        setup.file_ready_timeout,
+        params.api_base,
+        params.fine_tuning_training_type,
+    )
 
 
 SPEC = ProviderSpec(

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import aiohttp
 import msgspec
 
-from ..errors import RouterError
+from ..errors import BadRequest, RouterError
 from ..ownership import FILE_TAG, OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
@@ -32,6 +32,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "ProviderSpec",
+    "TuningRules",
     "owner_metadata",
     "owner_tag_of",
 ]
@@ -81,6 +82,39 @@ class BatchRules:
                 )
                 for url in endpoints
             },
+        )
+
+
+# OpenAI's fine-tuning guide: at least 10 examples; a file is at most 512 MB.
+TUNING_MIN_EXAMPLES = 10
+TUNING_MAX_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TuningRules:
+    """What a provider accepts in a fine-tuning file, checked while the file streams in.
+
+    ``formats``: the line formats its jobs train on: ``supervised`` (chat ``messages`` with an
+    assistant turn), ``dpo`` (``input``, ``preferred_output``, ``non_preferred_output``),
+    ``reinforcement`` (``messages`` ending in a user turn, no assistant answer),
+    ``completions`` (``prompt`` and ``completion``, for the older base models).
+    """
+
+    roles: frozenset[str]  # the message roles a line may use
+    formats: frozenset[str] = frozenset(("supervised",))
+    min_examples: int = TUNING_MIN_EXAMPLES
+    max_bytes: int = TUNING_MAX_BYTES
+    max_lines: int | None = None
+
+    def merge(self, other: TuningRules) -> TuningRules:
+        """Rules a file must meet to be valid on both accounts (a fan-out upload)."""
+        limits = [n for n in (self.max_lines, other.max_lines) if n is not None]
+        return TuningRules(
+            self.roles & other.roles,
+            self.formats & other.formats,
+            max(self.min_examples, other.min_examples),
+            min(self.max_bytes, other.max_bytes),
+            min(limits) if limits else None,
         )
 
 
@@ -134,6 +168,8 @@ class Provider(abc.ABC):
     """
 
     upstream: Upstream
+    # The provider's name (its ProviderSpec's), set when the account is built.
+    provider_name: str = "this provider's"
     # A non-secret text naming the provider-side store (files, batches) this account reaches;
     # accounts with the same text see each other's objects. None: the router keeps this
     # account's objects in a namespace of its own.
@@ -152,6 +188,9 @@ class Provider(abc.ABC):
     keeps_owner_tags: ClassVar[bool] = False
     # How many metadata pairs a batch may carry here (None: no limit the router knows).
     metadata_pairs: ClassVar[int | None] = None
+    # The fine-tuning files this provider accepts; None: its accounts run no fine-tuning jobs
+    # (every fine-tuning operation is a 400 saying so, and merged job listings skip them).
+    tuning_rules: ClassVar[TuningRules | None] = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -216,6 +255,62 @@ class Provider(abc.ABC):
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
         """An OpenAI list of Batch objects (``limit``, ``after`` as for list_files)."""
+
+    # -- fine-tuning jobs: OpenAI's /fine_tuning/jobs; by default not offered -----------------
+    def _no_tuning(self) -> RouterError:
+        return BadRequest(
+            f"fine-tuning is not supported on {self.provider_name} accounts.",
+            code="fine_tuning_not_supported",
+        )
+
+    async def create_fine_tuning_job(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        """Start a job from OpenAI's create body (``training_file`` and ``validation_file``
+        already decoded, both on this account); answer an OpenAI FineTuningJob."""
+        raise self._no_tuning()
+
+    async def list_fine_tuning_jobs(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """An OpenAI list of FineTuningJob objects (``limit``, ``after`` decoded)."""
+        raise self._no_tuning()
+
+    async def retrieve_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        """An OpenAI FineTuningJob; a missing job is a 404."""
+        raise self._no_tuning()
+
+    async def cancel_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        """Ask the provider to cancel; answer the job as it now stands."""
+        raise self._no_tuning()
+
+    async def pause_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        """Pause a running job (a 400 where the provider cannot)."""
+        raise self._no_tuning()
+
+    async def resume_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        """Resume a paused job (a 400 where the provider cannot)."""
+        raise self._no_tuning()
+
+    async def list_fine_tuning_events(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """An OpenAI list of ``fine_tuning.job.event`` objects, newest first."""
+        raise self._no_tuning()
+
+    async def list_fine_tuning_checkpoints(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        """An OpenAI list of ``fine_tuning.job.checkpoint`` objects."""
+        raise self._no_tuning()
 
 
 @dataclass(frozen=True)
@@ -308,6 +403,8 @@ class ProviderSpec(Generic[P]):
                 fallbacks[f] = value
         if fallbacks:
             params = msgspec.structs.replace(params, **fallbacks)
-        return self.factory(
+        provider = self.factory(
             AccountSetup(name, params, timeout, file_ready_timeout, route or name, wire)
         )
+        provider.provider_name = self.name
+        return provider

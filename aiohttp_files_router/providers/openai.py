@@ -18,7 +18,7 @@ from yarl import URL
 from ..jsoncodec import ENCODER as _json
 from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec, TuningRules
 
 __all__ = [
     "DEFAULT_API_BASE",
@@ -107,6 +107,15 @@ class OpenAIProvider(Provider):
         required=BATCH_REQUIRED,
     )
 
+    # The fine-tuning guide and API reference: chat examples (system, developer, user,
+    # assistant, tool and the older function role), preference (DPO), reinforcement and
+    # prompt/completion examples (babbage-002, davinci-002); at least 10 examples; files up
+    # to 512 MB.
+    tuning_rules = TuningRules(
+        frozenset(("system", "developer", "user", "assistant", "tool", "function")),
+        frozenset(("supervised", "dpo", "reinforcement", "completions")),
+    )
+
     def __init__(
         self,
         upstream: Upstream,
@@ -189,6 +198,62 @@ class OpenAIProvider(Provider):
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
         return await self._call(http, "GET", self.upstream.url("batches"), params=query)
+
+    # -- fine-tuning jobs -------------------------------------------------------------------
+    async def create_fine_tuning_job(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        return await self._call(
+            http,
+            "POST",
+            self.upstream.url("fine_tuning", "jobs"),
+            data=_json.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def list_fine_tuning_jobs(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        return await self._call(http, "GET", self.upstream.url("fine_tuning", "jobs"), params=query)
+
+    async def retrieve_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._call(http, "GET", self.upstream.url("fine_tuning", "jobs", job_id))
+
+    async def _job_action(
+        self, http: aiohttp.ClientSession, job_id: str, action: str
+    ) -> UpstreamReply:
+        return await self._call(
+            http, "POST", self.upstream.url("fine_tuning", "jobs", job_id, action)
+        )
+
+    async def cancel_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._job_action(http, job_id, "cancel")
+
+    async def pause_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._job_action(http, job_id, "pause")
+
+    async def resume_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return await self._job_action(http, job_id, "resume")
+
+    async def list_fine_tuning_events(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        url = self.upstream.url("fine_tuning", "jobs", job_id, "events")
+        return await self._call(http, "GET", url, params=query)
+
+    async def list_fine_tuning_checkpoints(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        url = self.upstream.url("fine_tuning", "jobs", job_id, "checkpoints")
+        return await self._call(http, "GET", url, params=query)
 
 
 def _build(setup: AccountSetup[OpenAIParams]) -> Provider:

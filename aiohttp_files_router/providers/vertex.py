@@ -9,6 +9,7 @@ batch prediction jobs. The client only ever sees OpenAI shapes.
   batch's ``output_file_id`` and ``error_file_id`` are two views of that one object: its URI
   with ``#succeeded`` or ``#failed`` appended, each serving only those rows.
 - Batches: ``batchPredictionJobs`` with the deployment's model; states, counts and times mapped.
+- Fine-tuning: ``tuningJobs``, training files converted at upload (vertex_tuning).
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, list_page
 from .vertex_rows import CHAT_URL, openai_to_vertex_line, vertex_to_openai_line
+from .vertex_tuning import (
+    TUNING_RULES,
+    job_body,
+    job_checkpoints,
+    job_events,
+    job_url,
+    openai_job,
+    tuning_line,
+    tuning_url,
+)
 
 __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
@@ -135,6 +146,7 @@ class VertexProvider(Provider):
     # keys and values of at most 63 lowercase letters, digits, "_" or "-", 64 labels per job;
     # the tag is 32 hex digits).
     keeps_owner_tags = True
+    tuning_rules = TUNING_RULES
 
     def __init__(
         self,
@@ -174,6 +186,7 @@ class VertexProvider(Provider):
             f"{quote(project, safe='')}/locations/{quote(location, safe='')}"
             "/batchPredictionJobs"
         )
+        self.tuning_url = tuning_url(self.jobs_url)
         self.token = GoogleToken(route or name, info, timeout.connect or 10.0)
         self.upstream = Upstream(
             Called(route or name, name),
@@ -224,6 +237,9 @@ class VertexProvider(Provider):
         content_type = upload.content_type
         if upload.purpose == "batch":
             chunks = map_lines(chunks, self._row)
+            content_type = "application/jsonl"
+        elif upload.purpose == "fine-tune":
+            chunks = map_lines(chunks, tuning_line)
             content_type = "application/jsonl"
         reply = await self.bucket.upload(
             http,
@@ -509,6 +525,107 @@ class VertexProvider(Provider):
 
         listing = await list_after(
             page, after=query.get("after"), limit=limit, id_of=lambda batch: str(batch["id"])
+        )
+        return listing.answer(listing.data)
+
+    # -- fine-tuning jobs (vertex_tuning) -----------------------------------------------------
+    async def create_fine_tuning_job(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        training = self._tuning_file(body, "training_file")
+        validation = (
+            self._tuning_file(body, "validation_file") if body.get("validation_file") else None
+        )
+        job = job_body(body, training, validation, {JOB_LABEL: self.label})
+        reply = await self._call(
+            http, "POST", URL(self.tuning_url, encoded=True), data=_json.encode(job)
+        )
+        return self._tuning_reply(reply, openai_job)
+
+    def _tuning_file(self, body: Mapping[str, Any], param: str) -> str:
+        """The object a job's file names, only inside this deployment's namespace."""
+        try:
+            return self.bucket.uri(self.bucket.object_name(str(body[param])))
+        except NotFound as err:
+            err.param = param
+            raise
+
+    def _tuning_reply(
+        self, reply: UpstreamReply, shape: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> UpstreamReply:
+        if not reply.ok:
+            return reply
+        return _ok(shape(self.upstream.decode(_decode, reply.body)), reply)
+
+    async def _own_tuning_job(self, http: aiohttp.ClientSession, job_id: str) -> UpstreamReply:
+        """The tuning job, if this deployment created it; another's is a 404."""
+        reply = await self._call(http, "GET", job_url(self.tuning_url, job_id))
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body) if reply.ok else {}
+        if reply.ok and not self._owned(job):
+            raise NotFound(f"No such fine-tuning job: '{job_id}'.", param="fine_tuning_job_id")
+        return reply
+
+    async def retrieve_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        return self._tuning_reply(await self._own_tuning_job(http, job_id), openai_job)
+
+    async def cancel_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        owned = await self._own_tuning_job(http, job_id)
+        if not owned.ok:
+            return owned
+        url = job_url(self.tuning_url, job_id, ":cancel")
+        reply = await self._call(http, "POST", url, data=b"{}")
+        if not reply.ok:
+            return reply
+        return await self.retrieve_fine_tuning_job(http, job_id)
+
+    async def pause_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        raise BadRequest("Vertex AI tuning jobs cannot be paused.", param="fine_tuning_job_id")
+
+    async def resume_fine_tuning_job(
+        self, http: aiohttp.ClientSession, job_id: str
+    ) -> UpstreamReply:
+        raise BadRequest("Vertex AI tuning jobs cannot be resumed.", param="fine_tuning_job_id")
+
+    async def list_fine_tuning_events(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        reply = await self._own_tuning_job(http, job_id)
+        return self._tuning_reply(reply, lambda job: job_events(job, query))
+
+    async def list_fine_tuning_checkpoints(
+        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        reply = await self._own_tuning_job(http, job_id)
+        return self._tuning_reply(reply, lambda job: job_checkpoints(job, query))
+
+    async def list_fine_tuning_jobs(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        limit = int(query.get("limit", "20"))
+        if any(k.startswith("metadata[") for k in query):
+            # Jobs here carry no metadata (a create with metadata is refused): none matches.
+            return UpstreamReply(200, _json.encode(list_page([], False)), {})
+
+        async def page(token: str | None) -> Page[dict[str, Any]]:
+            params = {"pageSize": str(max(limit, 50)), "filter": self._filter()}
+            if token:
+                params["pageToken"] = token
+            url = URL(self.tuning_url, encoded=True)
+            reply = await self._call(http, "GET", url, params=params)
+            if not reply.ok:
+                return Page(reply)
+            found = self.upstream.decode(_decode, reply.body)
+            jobs = [job for job in found.get("tuningJobs") or [] if self._owned(job)]
+            return Page(reply, [openai_job(job) for job in jobs], found.get("nextPageToken"))
+
+        listing = await list_after(
+            page, after=query.get("after"), limit=limit, id_of=lambda job: str(job["id"])
         )
         return listing.answer(listing.data)
 

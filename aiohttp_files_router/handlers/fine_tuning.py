@@ -1,0 +1,199 @@
+"""/fine_tuning/jobs: create (routed by the training file's ID), list, retrieve, cancel, pause,
+resume, events, checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import web
+
+from ..accounts import Account
+from ..errors import BadRequest, RouterError, clip
+from ..ids import Kind
+from ..providers import Provider
+from ..rewrite import rewrite_list
+from ..selection import LEGACY_FIELD, Selectors, Target, selectors
+from ..upstream import UpstreamReply
+from .batches import _while_connected
+from .common import (
+    body_target_for,
+    by_path_id,
+    json_body,
+    list_pages,
+    passthrough,
+    relaying,
+    reply_object,
+    request_selectors,
+    router_state,
+    target_for,
+)
+from .copies import holders_for
+
+__all__ = ["routes"]
+
+JOB_ID = "fine_tuning_job_id"
+KIND: Final[Kind] = "fine_tuning_job"
+REQUIRED = ("model", "training_file")
+LIMITS = (1, 100)
+
+SubListCall = Callable[
+    [Provider, aiohttp.ClientSession, str, Mapping[str, str]], Awaitable[UpstreamReply]
+]
+
+
+def _text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"'{name}' must be a non-empty string.", param=name)
+    return value
+
+
+def _job_selectors(request: web.Request, body: Mapping[str, Any]) -> Selectors:
+    """The account selectors of a create: ``?model=`` and ``x-litellm-model`` only, since the
+    body's ``model`` is the base model to tune, as in OpenAI's API."""
+    return selectors(request, None, _text(body, LEGACY_FIELD))
+
+
+def _holder(target: Target, sel: Selectors, validation: Target | None) -> tuple[Account, str]:
+    """The copy of the training file the job runs on: one the key may use, on the
+    deployment the selectors name (if any) and holding the validation file (if any)."""
+    holders = holders_for(target)
+    if sel.model is not None and target.copies:
+        holders = [(a, pid) for a, pid in holders if sel.model in (a.name, a.route)]
+        if not holders:
+            raise BadRequest(
+                f"'{sel.model_param}' {clip(sel.model)!r} names no deployment that holds the "
+                "training file.",
+                param=sel.model_param,
+            )
+    if validation is not None:
+        places = {a for a, _ in validation.holders}
+        holders = [(a, pid) for a, pid in holders if a in places] or holders
+    return holders[0]
+
+
+async def create_job(request: web.Request) -> web.Response:
+    state = router_state(request)
+    body = await json_body(request, required=True)
+    for name in REQUIRED:
+        if _text(body, name) is None:
+            raise BadRequest(f"Missing required parameter: '{name}'.", param=name)
+    validation_id = _text(body, "validation_file")
+    sel = _job_selectors(request, body)
+    training = body_target_for(request, body["training_file"], "file", sel, param="training_file")
+    validation = None
+    if validation_id is not None:
+        validation = body_target_for(request, validation_id, "file", sel, param="validation_file")
+    account, training_pid = _holder(training, sel, validation)
+    forwarded = {k: v for k, v in body.items() if k != LEGACY_FIELD}
+    forwarded["training_file"] = training_pid
+    names = {training_pid: body["training_file"]}
+    if validation is not None and validation_id is not None:
+        found = [pid for a, pid in validation.holders if a is account]
+        if not found:
+            raise BadRequest(
+                "'validation_file' is not on the deployment that holds 'training_file' "
+                f"('{clip(account.name)}'); upload both to the same deployment.",
+                param="validation_file",
+            )
+        forwarded["validation_file"] = found[0]
+        names[found[0]] = validation_id
+    try:
+        reply = await _while_connected(
+            request, account.require().create_fine_tuning_job(state.http, forwarded)
+        )
+    except RouterError as err:
+        # An adapter names files by their provider IDs; the client knows them by ours.
+        for provider_id, ours in names.items():
+            err.message = err.message.replace(provider_id, ours)
+        raise
+    return reply_object(state, account, reply, KIND)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    return await list_pages(
+        request,
+        KIND,
+        lambda provider, http, query: provider.list_fine_tuning_jobs(http, query),
+        forwarded=("after", "limit", "metadata", "metadata["),
+        limit_range=LIMITS,
+        usable=lambda provider: provider.tuning_rules is not None,
+    )
+
+
+async def retrieve_job(request: web.Request) -> web.Response:
+    return await by_path_id(
+        request, KIND, JOB_ID, lambda p, http, pid: p.retrieve_fine_tuning_job(http, pid)
+    )
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    return await by_path_id(
+        request, KIND, JOB_ID, lambda p, http, pid: p.cancel_fine_tuning_job(http, pid)
+    )
+
+
+async def pause_job(request: web.Request) -> web.Response:
+    return await by_path_id(
+        request, KIND, JOB_ID, lambda p, http, pid: p.pause_fine_tuning_job(http, pid)
+    )
+
+
+async def resume_job(request: web.Request) -> web.Response:
+    return await by_path_id(
+        request, KIND, JOB_ID, lambda p, http, pid: p.resume_fine_tuning_job(http, pid)
+    )
+
+
+async def _job_list(request: web.Request, call: SubListCall) -> web.Response:
+    """A list under one job (events, checkpoints): the job's ID picks the account; item IDs
+    and cursors stay the provider's (they only mean something next to that job)."""
+    state = router_state(request)
+    query = request.query
+    limit = query.get("limit")
+    if limit is not None and (not limit.isdigit() or not LIMITS[0] <= int(limit) <= LIMITS[1]):
+        raise BadRequest(
+            f"Invalid 'limit': expected an integer from {LIMITS[0]} to {LIMITS[1]}.",
+            param="limit",
+        )
+    body = await json_body(request, required=False)
+    sel = request_selectors(request, body)
+    target = target_for(request, request.match_info[JOB_ID], KIND, sel, param=JOB_ID)
+    page = {k: query[k] for k in ("after", "limit") if k in query}
+    reply = await call(target.account.require(), state.http, target.provider_id, page)
+    if not reply.ok:
+        return passthrough(reply)
+    with relaying(reply):
+        listing = rewrite_list(reply.body, None, state.encoder(target.account))
+    return passthrough(reply, listing.encode())
+
+
+async def list_events(request: web.Request) -> web.Response:
+    return await _job_list(
+        request, lambda p, http, pid, query: p.list_fine_tuning_events(http, pid, query)
+    )
+
+
+async def list_checkpoints(request: web.Request) -> web.Response:
+    return await _job_list(
+        request, lambda p, http, pid, query: p.list_fine_tuning_checkpoints(http, pid, query)
+    )
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    jobs = f"{prefix}/fine_tuning/jobs"
+    job = f"{jobs}/{{{JOB_ID}}}"
+    return [
+        web.post(jobs, create_job),
+        web.get(jobs, list_jobs),
+        web.get(job, retrieve_job),
+        web.post(f"{job}/cancel", cancel_job),
+        web.post(f"{job}/pause", pause_job),
+        web.post(f"{job}/resume", resume_job),
+        web.get(f"{job}/events", list_events),
+        web.get(f"{job}/checkpoints", list_checkpoints),
+    ]

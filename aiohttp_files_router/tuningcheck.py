@@ -1,0 +1,167 @@
+"""Fine-tuning files checked while they stream in: a 400 naming the line, not a failed job.
+
+Each line is one training example in one of the formats the account's provider trains on
+(``Provider.tuning_rules``), the same format on every line:
+
+- supervised (chat): ``messages``, each with a ``role`` the provider accepts, at least one
+  ``assistant`` turn to learn from (one whose ``weight`` is not 0);
+- dpo (preference): ``input.messages`` as above but no answer, ``preferred_output`` and
+  ``non_preferred_output`` lists of assistant messages;
+- reinforcement: ``messages`` with no assistant turn (the job grades the model's own answer);
+- completions (the older base models'): ``prompt`` and ``completion`` strings.
+
+The file must hold the provider's minimum number of examples and stay under its size. Memory:
+the current line only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from .errors import BadRequest
+from .jsonlimits import MAX_JSON_DEPTH, too_deep
+from .providers.base import TuningRules
+
+__all__ = ["check_tuning_file"]
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+CODE = "invalid_fine_tuning_line"
+
+_row = msgspec.json.Decoder(dict[str, Any])
+
+
+def _bad(number: int, what: str) -> BadRequest:
+    return BadRequest(f"Line {number} of the fine-tuning file: {what}", param="file", code=CODE)
+
+
+def _messages(number: int, rules: TuningRules, messages: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise _bad(number, f"'{where}' must be a non-empty list of messages.")
+    for n, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _bad(number, f"'{where}[{n}]' must be an object.")
+        role = message.get("role")
+        if not isinstance(role, str) or role not in rules.roles:
+            allowed = ", ".join(sorted(rules.roles))
+            raise _bad(
+                number,
+                f"'{where}[{n}].role' must be one of this account's roles: {allowed}.",
+            )
+        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
+            raise _bad(number, f"'{where}[{n}].weight' must be 0 or 1, on an assistant turn.")
+        has_call = message.get("tool_calls") or message.get("function_call")
+        if message.get("content") is None and not (role == "assistant" and has_call):
+            raise _bad(number, f"'{where}[{n}]' has no 'content'.")
+    return messages
+
+
+def _learns_from(message: dict[str, Any]) -> bool:
+    return message.get("role") == "assistant" and message.get("weight", 1) != 0
+
+
+def _format(number: int, rules: TuningRules, row: dict[str, Any], expected: str | None) -> str:
+    """The line's format, once it is checked to be a valid line of it; ``expected`` is the
+    file's (line 1's), None on line 1."""
+    if "prompt" in row and "messages" not in row:
+        if "completions" not in rules.formats:
+            raise _bad(number, "prompt/completion examples are not supported on this account.")
+        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("completion"), str):
+            raise _bad(number, "'prompt' and 'completion' must be strings.")
+        return "completions"
+    if "preferred_output" in row or "non_preferred_output" in row:
+        if "dpo" not in rules.formats:
+            raise _bad(number, "preference (DPO) examples are not supported on this account.")
+        source = row.get("input")
+        if not isinstance(source, dict):
+            raise _bad(number, "'input' must be an object holding 'messages'.")
+        _messages(number, rules, source.get("messages"), "input.messages")
+        for name in ("preferred_output", "non_preferred_output"):
+            for message in _messages(number, rules, row.get(name), name):
+                if message.get("role") != "assistant":
+                    raise _bad(number, f"'{name}' must hold assistant messages only.")
+        return "dpo"
+    messages = _messages(number, rules, row.get("messages"), "messages")
+    if any(_learns_from(m) for m in messages):
+        if "supervised" not in rules.formats:
+            raise _bad(number, "chat examples with assistant turns are not supported here.")
+        return "supervised"
+    if (
+        "reinforcement" in rules.formats
+        and expected in (None, "reinforcement")
+        and messages[-1].get("role") != "assistant"
+    ):
+        return "reinforcement"
+    raise _bad(number, "'messages' has no assistant turn to learn from (weight not 0).")
+
+
+class _Checker:
+    def __init__(self, rules: TuningRules):
+        self.rules = rules
+        self.format: str | None = None
+        self.first = 0
+        self.lines = 0
+
+    def line(self, number: int, line: bytes) -> None:
+        if not line.strip():
+            return
+        self.lines += 1
+        limit = self.rules.max_lines
+        if limit is not None and self.lines > limit:
+            raise _bad(number, f"the file has more than {limit} examples (the limit).")
+        if too_deep(line):
+            raise _bad(number, f"nests deeper than {MAX_JSON_DEPTH} levels.")
+        try:
+            row = _row.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise _bad(number, "is not a JSON object.") from None
+        found = _format(number, self.rules, row, self.format)
+        if self.format is None:
+            self.format, self.first = found, number
+        elif found != self.format:
+            raise _bad(
+                number,
+                f"a {found} example, but line {self.first} is a {self.format} one; "
+                "one format per file.",
+            )
+
+
+async def check_tuning_file(
+    chunks: AsyncIterator[bytes], rules: TuningRules
+) -> AsyncIterator[bytes]:
+    """``chunks`` unchanged, each passed on only once the whole lines in it are checked.
+
+    A bad line, or too few examples at the end, stops the stream with a 400: the upstream
+    upload is cut before it completes.
+    """
+    checker = _Checker(rules)
+    pending = bytearray()
+    number = 0
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > rules.max_bytes:
+            raise _bad(
+                number + 1, f"the file passes this account's limit of {rules.max_bytes} bytes."
+            )
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", start)) != -1:
+            number += 1
+            checker.line(number, bytes(pending[start:end]))
+            start = end + 1
+        del pending[:start]
+        if len(pending) > MAX_LINE_BYTES:
+            raise _bad(number + 1, f"the line is longer than {MAX_LINE_BYTES} bytes.")
+        yield chunk
+    if pending:
+        checker.line(number + 1, bytes(pending))
+    if checker.lines < rules.min_examples:
+        raise BadRequest(
+            f"The fine-tuning file has {checker.lines} examples; this account needs at least "
+            f"{rules.min_examples}.",
+            param="file",
+            code=CODE,
+        )
