@@ -163,7 +163,9 @@ async def test_a_scoped_key_reaches_only_its_deployments_jobs(
 ) -> None:
     Clock(fake)
     router = await start_router(
-        base_config(upstream, keys=[{"key": LIMITED, "models": ["gpt-4o-other"]}])
+        base_config(
+            upstream, ownership="shared", keys=[{"key": LIMITED, "models": ["gpt-4o-other"]}]
+        )
     )
     url = str(router.make_url("/v1"))
     async with (
