@@ -311,11 +311,10 @@ async def _attempts(
     A request a lost connection took is sent again (``fresh``) up to ``retries`` times when
     it is safe to repeat (``SAFE_TO_REPEAT``) and ``repeatable()``; any other request is never
     sent twice (502, outcome unknown), and goes on a fresh connection from the start when its
-    body is held whole (``whole``). A 3xx
-    is a 502 (``RESUME_INCOMPLETE`` taken as an answer when ``resumable``). Every attempt is
-    timed and counted (metrics, the access line) against ``called`` here rather than in a
-    TraceConfig: cheaper, and on every session. Transport failures raise RouterError
-    (502/504).
+    body is held whole (``whole``). A 3xx is a 502 (``RESUME_INCOMPLETE`` taken as an answer
+    when ``resumable``). Every attempt is timed and counted (metrics, the access line) against
+    ``called`` here rather than in a TraceConfig: cheaper, and on every session. Transport
+    failures raise RouterError (502/504).
     """
     safe = method in SAFE_TO_REPEAT
     attempt = 0

@@ -412,3 +412,22 @@ async def test_a_single_upload_whose_client_left_before_the_answer_is_removed(
         if not stored(slow_world.azure, "az"):
             break
     assert stored(slow_world.azure, "az") == []
+
+
+def test_the_request_context_knows_nothing_of_the_domain() -> None:
+    """context.py imports no module of the router (accounts, providers...): the deployment a
+    call goes to is handed to it where the call is made, and authorising writes nothing."""
+    import ast
+
+    import aiohttp_files_router
+
+    package = Path(aiohttp_files_router.__file__).parent
+    tree = ast.parse((package / "context.py").read_text())
+    relative = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level]
+    assert relative == []
+    auth = ast.parse((package / "auth.py").read_text())
+    (authorize,) = [
+        n for n in ast.walk(auth) if isinstance(n, ast.FunctionDef) and n.name == "authorize"
+    ]
+    calls = [ast.unparse(n.func) for n in ast.walk(authorize) if isinstance(n, ast.Call)]
+    assert sorted(calls) == ["PermissionDenied", "current_principal"], calls
