@@ -214,6 +214,10 @@ class Bucket:
             reply = await self.upstream.read(resp, also_ok=(308,))
             return reply, resp.headers.get("Range") if resp.status == 308 else None
 
+    async def remove(self, http: aiohttp.ClientSession, name: str) -> None:
+        """Delete an object, best effort (a clean-up after a failure being answered)."""
+        await self._delete(http, name)
+
     async def _delete(self, http: aiohttp.ClientSession, name: str) -> None:
         try:
             async with self.upstream.exchange(http, "DELETE", self.object_url(name), retries=1):
