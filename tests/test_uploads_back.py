@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
 from aiohttp_files_router.demo import AZURE_DEPLOYMENT, DEMO_KEY, MODELS, demo_app
+from aiohttp_files_router.handlers.files import attachment
 
 from .conftest import ServerFactory, chat_rows
 
@@ -49,7 +50,19 @@ async def test_content_and_bytes_are_the_upload(demo: TestServer, model: str) ->
             assert rows_of(want) == rows
         assert f.bytes == len(want)
         assert (await sdk.files.retrieve(f.id)).bytes == len(want)
-        assert (await sdk.files.content(f.id)).content == want
+        raw = await sdk.files.with_raw_response.content(f.id)
+        assert raw.content == want
+        # Saved under its own name: an ASCII fallback, and the name itself in UTF-8.
+        assert raw.headers["content-disposition"] == (
+            "attachment; filename=\"my b_tch.jsonl\"; filename*=utf-8''my%20b%C3%A2tch.jsonl"
+        )
         listed = [x async for x in sdk.files.list(extra_query={"model": model})]
         assert [(x.id, x.bytes, x.filename) for x in listed] == [(f.id, len(want), name)]
         assert (await sdk.files.delete(f.id)).deleted
+
+
+def test_attachment_names_quote_nothing_a_client_could_misread() -> None:
+    assert attachment("out.jsonl") == 'attachment; filename="out.jsonl"'
+    assert attachment('a"b\\c\r\n.txt') == (
+        "attachment; filename=\"a_b_c__.txt\"; filename*=utf-8''a%22b%5Cc%0D%0A.txt"
+    )
