@@ -42,8 +42,14 @@ async def test_seed_files_flow_routes_by_id(sdk: AsyncOpenAI, fake: FakeOpenAI) 
     assert decoded.provider_id not in fake.accounts["a"].files
 
     calls = [r for r in fake.requests if r.path.startswith("/v1/files")]
+    # The content is asked for with a retrieve beside it: the file's name for the download.
+    assert sorted((r.method, r.path.endswith("/content")) for r in calls[2:4]) == [
+        ("GET", False),
+        ("GET", True),
+    ]
     assert [(r.method, r.key) for r in calls] == [
         ("POST", KEY_A),
+        ("GET", KEY_A),
         ("GET", KEY_A),
         ("GET", KEY_A),
         ("DELETE", KEY_A),
@@ -62,7 +68,8 @@ async def test_each_account_gets_its_own_key(sdk: AsyncOpenAI, fake: FakeOpenAI)
         assert record.key in (KEY_A, KEY_B)
         assert record.key != MASTER
     assert [r.method for r in fake.requests_to("a")] == ["POST", "GET"]
-    assert [r.method for r in fake.requests_to("b")] == ["POST", "GET", "GET"]
+    # retrieve; content, and a retrieve beside it for the download's filename
+    assert [r.method for r in fake.requests_to("b")] == ["POST", "GET", "GET", "GET"]
 
 
 async def test_bare_base_url_is_served_too(router: TestServer) -> None:
