@@ -60,7 +60,7 @@ from ..upstream import (
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
 from .file_refs import FileRefCheck
-from .genai_rows import RowError, digest, error_body
+from .genai_rows import RowError, digest, error_body, row_seed
 from .isotime import unix_seconds
 from .jsonl import LineFn, map_lines
 from .paging import Page, list_after
@@ -804,6 +804,7 @@ class BedrockProvider(Provider):
                 custom_id = custom_ids[index - 1]
             else:
                 custom_id = f"record-{rid or number}"
+            # The output object is one per job: its key makes the IDs the batch's own.
             request_id = "req_" + digest(custom_id, rid, key)
             out_id = "batch_req_" + digest(custom_id, "out", rid, key)
             if failed:
@@ -816,7 +817,7 @@ class BedrockProvider(Provider):
             else:
                 assert isinstance(output, dict)
                 maker = _claude_completion if self.family == "claude" else _nova_completion
-                body = maker(output, self.model, custom_id, rid)
+                body = maker(output, self.model, custom_id, row_seed(key, rid))
                 body["created"] = created
                 status = 200
             return _json.encode(

@@ -49,7 +49,14 @@ from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream,
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
 from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
-from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
+from .genai_rows import (
+    RowError,
+    chat_completion,
+    chat_to_generate_content,
+    digest,
+    error_body,
+    row_seed,
+)
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
@@ -557,6 +564,7 @@ class GeminiProvider(Provider):
 
     def _output_line(self, view: str | None, created: int, file_id: str) -> Any:  # jsonl.LineFn
         reported = False
+        output = _view(file_id)[0]
 
         def fn(number: int, line: bytes) -> bytes | None:
             nonlocal reported
@@ -582,6 +590,8 @@ class GeminiProvider(Provider):
                     number,
                     for_log(file_id),
                 )
+            # The responses file is one per batch (files/batch-<batch id>).
+            seed = row_seed(output, str(number))
             body: dict[str, Any]
             if isinstance(response, dict):
                 status_code = 200
@@ -590,7 +600,7 @@ class GeminiProvider(Provider):
                     model=self.model,
                     created=created,
                     custom_id=custom_id,
-                    seed=str(number),
+                    seed=seed,
                 )
             else:
                 found = row.get("error")
@@ -600,11 +610,11 @@ class GeminiProvider(Provider):
                 body = error_body(str(error.get("message") or "no response"), "gemini_error")
             return _json.encode(
                 {
-                    "id": "batch_req_" + digest(custom_id, "out", str(number)),
+                    "id": "batch_req_" + digest(custom_id, "out", seed),
                     "custom_id": custom_id,
                     "response": {
                         "status_code": status_code,
-                        "request_id": "req_" + digest(custom_id, str(number)),
+                        "request_id": "req_" + digest(custom_id, seed),
                         "body": body,
                     },
                     "error": None,

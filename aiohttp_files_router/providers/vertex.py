@@ -312,7 +312,9 @@ class VertexProvider(Provider):
             if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
                 relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                line_fn = vertex_to_openai_line(self.model, view, self._unmatched(stored))
+                line_fn = vertex_to_openai_line(
+                    self.model, view, self._unmatched(stored), output=stored
+                )
                 stream = ContentStream(
                     stream.status,
                     {"Content-Type": "application/jsonl"}
