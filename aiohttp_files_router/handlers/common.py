@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -12,7 +14,7 @@ from aiohttp import web
 
 from ..accounts import Account
 from ..auth import authorize, current_principal
-from ..errors import BadRequest, RouterError
+from ..errors import BadRequest, RouterError, UpstreamTimeout, UpstreamUnavailable, for_log
 from ..ids import Kind
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
@@ -24,6 +26,7 @@ from ..state import RouterState
 from ..upstream import UpstreamReply
 
 __all__ = [
+    "SKIPPED_HEADER",
     "by_path_id",
     "json_body",
     "list_pages",
@@ -35,7 +38,19 @@ __all__ = [
     "target_for",
 ]
 
+logger = logging.getLogger(__package__)
+
 JSON_BODY_LIMIT = 1024 * 1024
+# On a merged listing (no model): the deployments left out because they could not be reached,
+# comma-separated (each name percent-encoded).
+SKIPPED_HEADER = "x-files-router-skipped"
+EMPTY_LIST: dict[str, Any] = {
+    "object": "list",
+    "data": [],
+    "first_id": None,
+    "last_id": None,
+    "has_more": False,
+}
 
 ListCall = Callable[[Provider, aiohttp.ClientSession, Mapping[str, str]], Awaitable[UpstreamReply]]
 IdCall = Callable[[Provider, aiohttp.ClientSession, str], Awaitable[UpstreamReply]]
@@ -230,16 +245,33 @@ async def list_pages(
     in_merged = bool(merged) and account in merged
     group = merged if in_merged else state.registry.group_of(sel.model, account)
     params = {k: query[k] for k in forwarded if k in query and k != "after"}
+    skipped: list[Account] = []
     while True:
         authorize(account)
         page = dict(params)
         if cursor is not None:
             page["after"] = cursor
-        reply = await call(account.require(), state.http, page)
-        if not reply.ok:
-            return passthrough(reply)
         position = group.index(account)
         more_accounts = position + 1 < len(group)
+        try:
+            reply = await call(account.require(), state.http, page)
+        except (UpstreamUnavailable, UpstreamTimeout) as err:
+            # A merged listing lists the accounts it can reach; one named account fails.
+            if not in_merged or len(skipped) + 1 == len(group):
+                raise
+            logger.warning(
+                "merged %s listing: account %s skipped, unreachable (%s)",
+                kind,
+                account.name,
+                for_log(err.message),
+            )
+            skipped.append(account)
+            if not more_accounts:
+                return _skipping(web.json_response(EMPTY_LIST), skipped)
+            account, cursor = group[position + 1], None
+            continue
+        if not reply.ok:
+            return passthrough(reply)
         with relaying(reply):
             listing = rewrite_list(reply.body, kind, state.encoder(account))
         if listing.count == 0 and not listing.has_more and more_accounts:
@@ -247,4 +279,10 @@ async def list_pages(
             continue
         if more_accounts and not listing.has_more:
             listing.set("has_more", True)
-        return passthrough(reply, listing.encode())
+        return _skipping(passthrough(reply, listing.encode()), skipped)
+
+
+def _skipping(response: web.Response, skipped: Sequence[Account]) -> web.Response:
+    if skipped:
+        response.headers[SKIPPED_HEADER] = ", ".join(quote(a.name, safe="") for a in skipped)
+    return response
