@@ -11,7 +11,7 @@ from aiohttp import web
 from .config import RouterConfig
 from .handlers import batches, files, health
 from .keys import STATE_KEY
-from .middleware import router_middleware
+from .middleware import quiet_refused_bodies, router_middleware
 from .state import RouterState
 from .upstream import STREAM_BUFFER
 
@@ -59,6 +59,7 @@ def create_app(config: RouterConfig, *, route_prefixes: Sequence[str] = ("",)) -
     if not isinstance(config, RouterConfig):
         raise TypeError("create_app() takes a RouterConfig: use load_config() or parse_config().")
     app = web.Application(middlewares=[router_middleware])
+    quiet_refused_bodies()
     app[STATE_KEY] = RouterState.from_config(config)
     app.cleanup_ctx.append(_client_session)
     app.on_shutdown.append(_start_draining)
