@@ -190,6 +190,11 @@ async def test_created_at_given_is_kept(store: FileStore, http: aiohttp.ClientSe
     await store.put(http, "k", chunks_of(b"abc"), StoreMeta("a.txt", "user_data", created_at=12))
     head = await store.head(http, "k")
     assert head is not None and head.meta.created_at == 12 and head.size == 3
+    await store.put(http, "long", chunks_of(b"x"), StoreMeta("\u00e9" * 3000, "batch"))
+    head = await store.head(http, "long")
+    # Kept whole up to 1024 characters, and within S3's 2 KB of metadata there.
+    kept = 256 if "S3Store" in type(store).__name__ else 1024
+    assert head is not None and head.meta.filename == "\u00e9" * kept
 
 
 async def test_failed_put_leaves_nothing(

@@ -129,7 +129,8 @@ class StoreMeta:
     def fields(self, created_at: int) -> dict[str, str]:
         out = {
             **self.extra,
-            "filename": self.filename,
+            # A name is kept whole up to the bound S3's 2 KB of metadata leaves room for.
+            "filename": self.filename[:MAX_META_VALUE],
             "purpose": self.purpose,
             "content_type": self.content_type,
             "created_at": str(created_at),
@@ -401,6 +402,22 @@ class LocalStore(FileStore):
 
 
 # -- s3:// -----------------------------------------------------------------------------------
+# What of S3's 2 KB of user metadata the (percent-encoded) filename may take.
+S3_FILENAME_BYTES = 1536
+
+
+def _clipped(value: str, limit: int) -> str:
+    """``value`` percent-encoded, cut at a whole character to at most ``limit`` bytes."""
+    out, size = [], 0
+    for char in value:
+        piece = quote(char, safe="")
+        size += len(piece)
+        if size > limit:
+            break
+        out.append(piece)
+    return "".join(out)
+
+
 class S3Store(FileStore):
     """A prefix of an S3 bucket (``s3.S3Bucket``: multipart uploads, SigV4 by botocore)."""
 
@@ -420,6 +437,8 @@ class S3Store(FileStore):
         name = self.root + check_key(key)
         fields = meta.fields(meta.created_at or int(time.time()))
         encoded = {k.replace("_", "-"): quote(v, safe="") for k, v in fields.items()}
+        # S3 keeps at most 2 KB of user metadata, percent-encoded here: the name gives way.
+        encoded["filename"] = _clipped(fields["filename"], S3_FILENAME_BYTES)
         seen = [0]
         reply = await self.bucket.upload(
             http, name, encoded, meta.content_type, _counted(chunks, seen)
