@@ -374,3 +374,20 @@ async def test_gcs_store_token_refused_is_a_502(
         assert err.value.status == 502 and "acct-z" in err.value.message
     finally:
         await store.close()
+
+
+def test_a_gemini_deployment_hides_its_store_secrets() -> None:
+    from aiohttp_files_router.providers.gemini import GeminiParams
+
+    shown = repr(
+        msgspec.convert(
+            {
+                "model": "gemini/gemini-2.5-flash",
+                "api_key": "AIza-secret-key",
+                "file_store": "s3://b/p",
+                "aws_secret_access_key": SECRET,
+            },
+            GeminiParams,
+        )
+    )
+    assert SECRET not in shown and "AIza-secret-key" not in shown and "s3://b/p" in shown
