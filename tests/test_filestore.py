@@ -391,3 +391,43 @@ def test_a_gemini_deployment_hides_its_store_secrets() -> None:
         )
     )
     assert SECRET not in shown and "AIza-secret-key" not in shown and "s3://b/p" in shown
+
+
+async def test_s3_upload_cancelled_while_it_starts_is_aborted(
+    aiohttp_server: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    """Cancelled while S3 creates the multipart upload: its ID is learnt and it is aborted."""
+    from aiohttp import web
+
+    from aiohttp_files_router.providers.s3 import AwsSigner, S3Bucket
+    from aiohttp_files_router.upstream import Upstream
+
+    log: list[str] = []
+    started = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.method == "POST" and "uploads" in request.query:
+            log.append("create")
+            started.set()
+            await asyncio.sleep(0.3)  # the upload exists; its ID is not answered yet
+            return web.Response(
+                text="<InitiateMultipartUploadResult><UploadId>u-1</UploadId>"
+                "</InitiateMultipartUploadResult>",
+                content_type="application/xml",
+            )
+        log.append(f"{request.method} {request.query.get('uploadId')}")
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server: TestServer = await aiohttp_server(app)
+    signer = AwsSigner(KEY_ID, SECRET, None, None)
+    base = str(server.make_url(""))
+    upstream = Upstream("acct", base, TIMEOUT, auth=signer)
+    bucket = S3Bucket(upstream, signer, base, REGION, "b")
+    task = asyncio.create_task(bucket.upload(http, "k", {}, "text/plain", chunks_of(b"x")))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["create", "DELETE u-1"]
