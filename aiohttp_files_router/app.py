@@ -12,7 +12,7 @@ from .config import ConfigError, RouterConfig
 from .handlers import batches, files, fine_tuning, health
 from .identities import Authenticate
 from .keys import STATE_KEY
-from .middleware import router_middleware
+from .middleware import quiet_refused_bodies, router_middleware
 from .state import RouterState
 from .upstream import STREAM_BUFFER
 
@@ -75,6 +75,7 @@ def create_app(
                 "in signed IDs; set id_secret, or ownership: shared"
             )
     app = web.Application(middlewares=[router_middleware])
+    quiet_refused_bodies()
     app[STATE_KEY] = RouterState.from_config(config, authenticate)
     app.cleanup_ctx.append(_client_session)
     app.on_shutdown.append(_start_draining)

@@ -9,7 +9,11 @@ only its team's files and batches; the demo key is the admin and sees both.
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import socket
+import sys
+import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -84,6 +88,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     azure_sock, azure_base = _socket()
     vertex_sock, vertex_base = _socket()
     gemini_sock, gemini_base = _socket()
+    # The Gemini API serves no uploaded file back: the router keeps them here for it.
+    store = tempfile.mkdtemp(prefix="files-router-demo-")
     credentials, public_key = _service_account(f"{vertex_base}/token")
     fakes: list[tuple[Any, socket.socket]] = [
         (
@@ -151,6 +157,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "model": "gemini/gemini-2.5-flash",
                 "api_key": GEMINI_KEY,
                 "api_base": gemini_base,
+                "file_store": f"file://{store}",
             },
         }
     )
@@ -217,40 +224,44 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
         finally:
             for runner in runners:
                 await runner.cleanup()
+            shutil.rmtree(store, ignore_errors=True)
 
     app.cleanup_ctx.insert(0, run_fakes)
     return app
 
 
 def demo_snippet(base_url: str) -> str:
+    python = shlex.quote(sys.executable)
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
 (two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
 Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY} (admin).
 Two teams share every account, each seeing only its own files and batches:
 {", ".join(f"{key} ({team})" for key, team in DEMO_TEAM_KEYS.items())}.
-Try it from another shell (pip install openai), with any of those models:
+Try it from another shell, with MODEL set to any of those models; first:
+{python} -m pip install -q openai
 
-python - <<'PY'
+{python} - <<'PY'
 import io, json
 from openai import OpenAI
+MODEL = "gpt-4o-litellm"
 client = OpenAI(api_key="{DEMO_KEY}", base_url="{base_url}/v1")
 rows = [{{"custom_id": f"r{{i}}", "method": "POST", "url": "/v1/chat/completions",
          "body": {{"model": "gpt-4o", "messages": [{{"role": "user", "content": f"hi {{i}}"}}]}}}}
         for i in range(3)]
 data = "\\n".join(json.dumps(r) for r in rows).encode()
 f = client.files.create(file=("batch.jsonl", io.BytesIO(data)), purpose="batch",
-                        extra_body={{"model": "gpt-4o-litellm"}})
-print("file:", f.id)
+                        extra_body={{"model": MODEL}})
+print("file:", f.id, f.bytes, "bytes")
 print("retrieve:", client.files.retrieve(f.id).filename)
-print("list:", [x.id for x in client.files.list(extra_query={{"model": "gpt-4o-litellm"}})])
+print("list:", [x.id for x in client.files.list(extra_query={{"model": MODEL}})])
 print("content:", client.files.content(f.id).text[:60], "...")
 print("delete:", client.files.delete(f.id).deleted)
 PY
 
-The whole batch flow: python examples/seed_example.py --model gemini-batch
-An embeddings batch: python examples/seed_example.py --endpoint /v1/embeddings
+The whole batch flow: {python} examples/seed_example.py --model gemini-batch
+An embeddings batch: {python} examples/seed_example.py --endpoint /v1/embeddings
   (or --model titan-embed, Bedrock's Titan Text Embeddings V2, with the bedrock extra)
-A moderations batch: python examples/seed_example.py --endpoint /v1/moderations
-A fine-tuning job: python examples/fine_tuning_example.py --model gpt-4o-azure
+A moderations batch: {python} examples/seed_example.py --endpoint /v1/moderations
+A fine-tuning job: {python} examples/fine_tuning_example.py --model gpt-4o-azure
 '''

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-__all__ = ["Fanout", "Stopped"]
+__all__ = ["Fanout", "Stopped", "tee"]
 
 _END = object()
 
@@ -92,3 +93,53 @@ class Fanout:
             # Unblock a reader waiting on this full queue: it skips closed branches after.
             while not branch.queue.empty():
                 branch.queue.get_nowait()
+
+
+R = TypeVar("R")
+_undoing: set[asyncio.Task[None]] = set()
+
+
+async def tee(
+    source: AsyncIterator[bytes],
+    consumers: Sequence[Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, R]]],
+    ok: Callable[[R], bool],
+    undo: Callable[[int], Awaitable[None]],
+) -> list[R] | R:
+    """Feed ``source`` to every consumer at once (a ``Fanout``); all or nothing.
+
+    Answers every consumer's result when each is ``ok``; otherwise the first result that is
+    not (or raises the first exception), once the other consumers are stopped and ``undo``
+    ran for every consumer (by its index): one stopped at its very end may have stored its
+    part all the same. ``undo`` runs to its end even when the caller is cancelled meanwhile.
+    """
+    fan = Fanout(source, len(consumers))
+    tasks: list[asyncio.Task[R]] = [
+        asyncio.create_task(c(b)) for c, b in zip(consumers, fan.branches(), strict=True)
+    ]
+    fan.start()
+    failed: asyncio.Task[R] | None = None
+    try:
+        pending: set[asyncio.Task[R]] = set(tasks)
+        while pending and failed is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            failed = next(
+                (t for t in done if t.exception() is not None or not ok(t.result())), None
+            )
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await fan.close()
+        whole = all(not t.cancelled() and t.exception() is None and ok(t.result()) for t in tasks)
+        if not whole:
+            cleanup = asyncio.create_task(_undo_all(undo, len(tasks)))
+            _undoing.add(cleanup)
+            cleanup.add_done_callback(_undoing.discard)
+            await asyncio.shield(cleanup)
+    if failed is not None:
+        return failed.result()  # raises the consumer's exception, if it raised one
+    return [t.result() for t in tasks]
+
+
+async def _undo_all(undo: Callable[[int], Awaitable[None]], count: int) -> None:
+    await asyncio.gather(*(undo(index) for index in range(count)))

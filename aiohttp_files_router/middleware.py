@@ -13,6 +13,7 @@ import traceback
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from .auth import bind_principal
 from .context import REQUEST_ID_HEADER
@@ -21,7 +22,7 @@ from .handlers.health import PUBLIC_HANDLERS
 from .keys import state_of
 from .observe import CLIENT_CLOSED, begin_request, client_gone, end_request, too_long
 
-__all__ = ["router_middleware"]
+__all__ = ["quiet_refused_bodies", "router_middleware"]
 
 logger = logging.getLogger(__package__)
 
@@ -126,3 +127,27 @@ def _error_answer(
 
 def _log_gone(request: web.Request) -> None:
     logger.info("%s %s: the client disconnected", for_log(request.method), for_log(request.path))
+
+
+class _RefusedBodies(logging.Filter):
+    """After answering, aiohttp reads what is left of a request body (its lingering close).
+    A body it cannot decode (``Content-Encoding: gzip`` on bytes that are not gzip, which the
+    router refused with a 415 before reading them) fails that read, and aiohttp logs an
+    "Unhandled exception" with three chained tracebacks for what is the client's error,
+    already answered: this makes it one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if isinstance(err, RequestPayloadError) and record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg = "the rest of a request body could not be read: %s"
+            record.args = (for_log(" ".join(str(err).split())),)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_refused_bodies() -> None:
+    """Install the filter above on aiohttp's server logger (once)."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _RefusedBodies) for f in server.filters):
+        server.addFilter(_RefusedBodies())

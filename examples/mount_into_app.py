@@ -1,6 +1,9 @@
 """Mount the router into an aiohttp application you already run.
 
-python examples/mount_into_app.py examples/config.yaml
+.venv/bin/python examples/mount_into_app.py examples/config.yaml
+
+It listens on 127.0.0.1:8080: this host only, as the standalone server does by default, and
+not the demo's port 4000, so both can run at once.
 """
 
 from __future__ import annotations
@@ -24,4 +27,5 @@ def build(config_path: str) -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(build(sys.argv[1] if len(sys.argv) > 1 else "examples/config.yaml"), port=4000)
+    config = sys.argv[1] if len(sys.argv) > 1 else "examples/config.yaml"
+    web.run_app(build(config), host="127.0.0.1", port=8080)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -63,11 +65,14 @@ async def running(
     ready: str | None = "Running on",
     count: int = 1,
 ) -> AsyncIterator[Served]:
+    # The server's temporary files (the supervisor's metrics directory) go in a directory of
+    # the test's own, removed after it, whether the server cleaned up (a SIGKILL prevents it).
+    scratch = tempfile.mkdtemp(prefix="files-router-test-")
     proc = await asyncio.create_subprocess_exec(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "TMPDIR": scratch, **(env or {})},
     )
     served = Served(proc)
     served.reader = asyncio.create_task(_collect(served))
@@ -80,6 +85,7 @@ async def running(
             proc.kill()
             await proc.wait()
         served.reader.cancel()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

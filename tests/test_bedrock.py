@@ -510,8 +510,11 @@ async def test_s3_calls_against_moto(
             assert got.filename == "moto.jsonl" and got.bytes == f.bytes > 5 * 1024 * 1024
             listed = await sdk.files.list(extra_query={"model": "claude-batch"})
             assert [x.id for x in listed.data] == [f.id]
-            content = await sdk.files.content(f.id)
-            lines = content.text.splitlines()
+            # The client's bytes come back; the records Bedrock reads are beside them.
+            assert (await sdk.files.content(f.id)).content == data and got.bytes == len(data)
+            key = decode_id(f.id, "file").provider_id.removeprefix(f"s3://{MOTO_BUCKET}/")
+            stored = await asyncio.to_thread(s3.get_object, Bucket=MOTO_BUCKET, Key=key)
+            lines = stored["Body"].read().splitlines()
             assert len(lines) == 7
             assert json.loads(lines[0])["recordId"] == "00000000001"
             uploads = await asyncio.to_thread(s3.list_multipart_uploads, Bucket=MOTO_BUCKET)
@@ -519,6 +522,13 @@ async def test_s3_calls_against_moto(
             assert (await sdk.files.delete(f.id)).deleted
             with pytest.raises(NotFoundError):
                 await sdk.files.retrieve(f.id)
+            left = await asyncio.to_thread(
+                s3.list_objects_v2, Bucket=MOTO_BUCKET, Prefix=key.removesuffix(".jsonl")
+            )
+            # The records and the original are gone; the custom_ids stay for the outputs.
+            assert [o["Key"] for o in left.get("Contents", [])] == [
+                key.removesuffix(".jsonl") + ".ids"
+            ]
     finally:
         moto.stop()
 

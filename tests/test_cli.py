@@ -71,24 +71,37 @@ async def test_cli_serves_a_config_file(
 
 
 async def test_python_m_and_demo_snippet_runs(tmp_path: Path) -> None:
+    """The banner's snippet runs to the end on every model the banner offers."""
     port = free_port()
     async with serving(
         sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)
     ) as (_, lines):
         text = "".join(lines)
-        match = re.search(r"python - <<'PY'\n(.*?)\nPY\n", text, re.S)
-        assert match, text
-        script = tmp_path / "snippet.py"
-        script.write_text(match.group(1))
-        run = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(script),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out = (await asyncio.wait_for(run.communicate(), 60))[0].decode()
-    assert run.returncode == 0, out
-    assert "delete: True" in out and "file: file-" in out
+        match = re.search(r"\n(\S+) - <<'PY'\n(.*?)\nPY\n", text, re.S)
+        assert match and match.group(1) == sys.executable, text
+        models = re.search(r"fake accounts: (.*)\n", text)
+        assert models and 'MODEL = "gpt-4o-litellm"' in match.group(2)
+        offered = models.group(1).split(", ")
+        assert "gpt-4o-mini-litellm" in offered and "gemini-api" in offered
+        for model in offered:
+            script = tmp_path / f"{model}.py"
+            script.write_text(
+                match.group(2).replace('MODEL = "gpt-4o-litellm"', f"MODEL = {model!r}")
+            )
+            run = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(script),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out = (await asyncio.wait_for(run.communicate(), 60))[0].decode()
+            assert run.returncode == 0, (model, out)
+            assert "delete: True" in out and "file: file-" in out, (model, out)
+            # The rows the snippet uploaded come back as they were sent; from Azure, as
+            # Azure holds them (its deployment in body.model, docs/providers/azure.md).
+            sent = '{"custom_id": "r0", "method": "POST", "url": "/v1/chat'
+            held = '{"custom_id":"r0","method":"POST","url":"/v1/chat/'
+            assert f"content: {held if model == 'gpt-4o-azure' else sent}" in out, (model, out)
 
 
 async def test_refuses_open_non_loopback_bind_and_bad_config(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from openai import AsyncOpenAI, ConflictError, InternalServerError
 from aiohttp_files_router import upstream
 from aiohttp_files_router.fake import FakeAzure, FakeOpenAI, FakeVertex
 from aiohttp_files_router.fake.compress import CODINGS, Compression
+from aiohttp_files_router.ids import decode_id
 from aiohttp_files_router.upstream import accepted_codings
 
 from . import test_azure, test_vertex
@@ -107,7 +108,11 @@ async def test_every_answer_names_the_upstream_request(
         ) as resp:
             assert resp.status == 404
             seen.append(resp.headers.get("x-upstream-request-id"))
-    assert seen == [r.response_request_id for r in fake.requests]
+    # The download asks for the file's name beside its content: one more call upstream.
+    extra = [r for r in fake.requests if r.response_request_id not in seen]
+    assert len(extra) == 1 and extra[0].method == "GET"
+    assert extra[0].path == f"/v1/files/{decode_id(file_id, 'file').provider_id}"
+    assert seen == [r.response_request_id for r in fake.requests if r is not extra[0]]
 
 
 async def test_download_keeps_a_coding_the_client_accepts(

@@ -132,7 +132,10 @@ async def test_fan_out_to_openai_and_vertex(start_router: RouterFactory, world: 
         # The OpenAI copies are the client's bytes; the Vertex copy is Vertex request rows,
         # each carrying its custom_id (in labels) and no OpenAI envelope.
         assert world.openai_copies() == [[data], [data]]
-        (name, vertex_rows), *_ = world.vertex_copies().items()
+        copies = world.vertex_copies()
+        (name,) = [n for n in copies if not n.endswith(".original")]
+        vertex_rows = copies[name]
+        assert copies[name + ".original"] == data  # the client's bytes, beside the rows
         assert vertex_id == f"gs://{BUCKET}/{name}"
         rows = [json.loads(line) for line in vertex_rows.splitlines()]
         assert len(rows) == 3
@@ -160,8 +163,9 @@ async def test_fan_out_to_openai_and_vertex(start_router: RouterFactory, world: 
             await server.close()
         got = await sdk.files.retrieve(f.id)
         assert got.id == f.id and got.filename == "in.jsonl" and got.purpose == "batch"
-        # Its content is the copy as Vertex holds it (request rows), not the client's bytes.
-        assert (await sdk.files.content(f.id)).content == vertex_rows
+        # Its content is what the client uploaded, as from any copy.
+        assert (await sdk.files.content(f.id)).content == data
+        assert got.bytes == len(data)
         # Delete with the OpenAI accounts down: not all gone, so not deleted; the Vertex copy
         # is removed anyway.
         with pytest.raises(Exception) as info:
@@ -330,7 +334,7 @@ async def test_client_cut_after_the_file_removes_the_copies(
     def stored_everywhere() -> bool:
         if not fan_out:
             return world.openai_copies() == [[data], []]
-        return world.openai_copies() == [[data], [data]] and len(world.vertex.objects) == 1
+        return world.openai_copies() == [[data], [data]] and len(world.vertex.objects) == 2
 
     length = len(head) + len(data) + len(cut) + len(rest)
     await _cut_upload(
@@ -362,7 +366,8 @@ async def test_client_cut_while_one_copy_is_in_flight(
     rest = f"yz\r\n--{BOUNDARY}--\r\n".encode()
 
     def openai_stored_vertex_held() -> bool:
-        return world.openai_copies() == [[data], [data]] and world.held == 1
+        # The Vertex rows and the original beside them are both held.
+        return world.openai_copies() == [[data], [data]] and world.held == 2
 
     world.gate.clear()
     length = len(head) + len(data) + len(cut) + len(rest)

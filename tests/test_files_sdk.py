@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, BadRequestError
+from openai import APIStatusError, AsyncOpenAI, BadRequestError
 from openai.types import FileObject
 
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import KEY_A, KEY_B, MASTER, ONE_ROW, chat_rows, error_of, jsonl
+from .conftest import (
+    KEY_A,
+    KEY_B,
+    MASTER,
+    ONE_ROW,
+    RouterFactory,
+    ServerFactory,
+    base_config,
+    chat_rows,
+    error_of,
+    jsonl,
+)
 
 
 async def upload(
@@ -42,8 +56,14 @@ async def test_seed_files_flow_routes_by_id(sdk: AsyncOpenAI, fake: FakeOpenAI) 
     assert decoded.provider_id not in fake.accounts["a"].files
 
     calls = [r for r in fake.requests if r.path.startswith("/v1/files")]
+    # The content is asked for with a retrieve beside it: the file's name for the download.
+    assert sorted((r.method, r.path.endswith("/content")) for r in calls[2:4]) == [
+        ("GET", False),
+        ("GET", True),
+    ]
     assert [(r.method, r.key) for r in calls] == [
         ("POST", KEY_A),
+        ("GET", KEY_A),
         ("GET", KEY_A),
         ("GET", KEY_A),
         ("DELETE", KEY_A),
@@ -62,7 +82,8 @@ async def test_each_account_gets_its_own_key(sdk: AsyncOpenAI, fake: FakeOpenAI)
         assert record.key in (KEY_A, KEY_B)
         assert record.key != MASTER
     assert [r.method for r in fake.requests_to("a")] == ["POST", "GET"]
-    assert [r.method for r in fake.requests_to("b")] == ["POST", "GET", "GET"]
+    # retrieve; content, and a retrieve beside it for the download's filename
+    assert [r.method for r in fake.requests_to("b")] == ["POST", "GET", "GET", "GET"]
 
 
 async def test_bare_base_url_is_served_too(router: TestServer) -> None:
@@ -147,3 +168,57 @@ async def test_raw_id_routed_by_model(
             headers={"Authorization": f"Bearer {MASTER}"},
         ) as resp:
             assert resp.status == 200 and (await resp.json())["id"] == created.id
+
+
+@pytest.mark.parametrize("dead", ["refused", "silent"])
+async def test_merged_listing_skips_an_unreachable_account(
+    start_router: RouterFactory,
+    upstream: TestServer,
+    aiohttp_server: ServerFactory,
+    unused_tcp_port: int,
+    caplog: pytest.LogCaptureFixture,
+    dead: str,
+) -> None:
+    """No model: an account that cannot be reached (refused, or silent past the read timeout)
+    is left out, named in a header and a log line; the others are listed. Named, it fails."""
+
+    async def never(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        return web.Response()
+
+    silent = web.Application()
+    silent.router.add_route("*", "/{tail:.*}", never)
+    if dead == "refused":
+        dead_base = f"http://127.0.0.1:{unused_tcp_port}/v1"
+    else:
+        dead_base = str((await aiohttp_server(silent)).make_url("/v1"))
+    config = base_config(upstream, read_timeout=0.5)
+    config["model_list"].insert(
+        1,
+        {
+            "model_name": "gpt-4o-dead",
+            "litellm_params": {"model": "openai/gpt-4o", "api_key": KEY_A, "api_base": dead_base},
+        },
+    )
+    router = await start_router(config)
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        made = [(await upload(sdk, m)).id for m in ("gpt-4o-litellm", "gpt-4o-other")]
+        caplog.clear()
+        first = await sdk.files.with_raw_response.list(limit=1)
+        assert "x-files-router-skipped" not in first.headers  # the first account answered
+        page = first.parse()
+        assert [f.id for f in page.data] == made[:1] and page.has_more
+        second = await sdk.files.with_raw_response.list(limit=5, after=made[0])
+        assert second.headers["x-files-router-skipped"] == "gpt-4o-dead"
+        assert [f.id for f in second.parse().data] == made[1:]
+        assert {f.id async for f in sdk.files.list(limit=1)} == set(made)
+        batches = await sdk.batches.with_raw_response.list(limit=1)
+        assert batches.headers["x-files-router-skipped"] == "gpt-4o-dead"
+        with pytest.raises(APIStatusError) as named:
+            await sdk.files.list(extra_query={"model": "gpt-4o-dead"})
+        assert named.value.status_code == (502 if dead == "refused" else 504)
+    lines = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert lines and all(r.levelno == logging.WARNING and not r.exc_info for r in lines)
+    assert "gpt-4o-dead" in lines[0].getMessage() and "file listing" in lines[0].getMessage()

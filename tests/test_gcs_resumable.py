@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,5 +170,39 @@ async def test_router_answers_a_sessionless_start_with_a_502(
     err = error_of(info.value.response.json())
     assert err["type"] == "server_error" and err["code"] == "upstream_unavailable"
     assert "HTTP 200" in err["message"] and "Location" in err["message"]
-    assert starts == [f"/upload/storage/v1/b/{BUCKET}/o"]
+    # The rows and the original each started one (at once); both stopped there.
+    assert starts == [f"/upload/storage/v1/b/{BUCKET}/o"] * 2
     assert vertex.objects == {} and vertex.uploads == {}  # nothing stored, nothing open
+
+
+async def test_cancelled_while_the_session_opens_leaves_no_session(
+    aiohttp_server: ServerFactory,
+) -> None:
+    """An upload cancelled (a sibling upload failed, the client left) while GCS is opening
+    its session still learns the session's URI and ends it."""
+    log: list[str] = []
+    opened = asyncio.Event()
+
+    async def slow_start(request: web.Request) -> web.Response:
+        log.append("POST")
+        opened.set()
+        await asyncio.sleep(0.3)  # the session exists; its URI is not answered yet
+        return web.Response(headers={"Location": str(request.url.with_query(upload_id="u1"))})
+
+    async def cancel(request: web.Request) -> web.Response:
+        log.append("DELETE")
+        return web.Response(status=499)
+
+    app = web.Application()
+    app.router.add_post("/upload/storage/v1/b/b/o", slow_start)
+    app.router.add_delete("/upload/storage/v1/b/b/o", cancel)
+    server = await aiohttp_server(app)
+    base = str(server.make_url(""))
+    bucket = Bucket(Upstream("acct", base, aiohttp.ClientTimeout(total=10)), base, "b", "")
+    async with aiohttp.ClientSession() as http:
+        task = asyncio.create_task(bucket.upload(http, "n", {}, "text/plain", _chunks(b"x")))
+        await opened.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert log == ["POST", "DELETE"]

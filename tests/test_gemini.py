@@ -3,6 +3,7 @@ with the openai SDK through the router against FakeGemini on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -627,3 +628,87 @@ async def test_embedding_batches_on_an_embedding_model(
                     file=("x.jsonl", io.BytesIO(data)), purpose="batch", extra_body={"model": model}
                 )
             assert "Line 1" in err.value.message and words in err.value.message
+
+
+def _stored(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def test_file_store_serves_uploads_back(
+    start_router: RouterFactory, gemini_server: TestServer, gemini: FakeGemini, tmp_path: Path
+) -> None:
+    """With a file_store, what the client uploaded comes back byte for byte (the Gemini API
+    serves no upload back); a delete removes it from both."""
+    store = tmp_path / "store"
+    router = await start_router(config(gemini_entry(gemini_server, file_store=f"file://{store}")))
+    data = jsonl(chat_rows(3)).replace(b"\n", b"\r\n")  # CRLF: bytes kept as sent
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("in put.jsonl", io.BytesIO(data)),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+        assert f.bytes == len(data) and f.filename == "in put.jsonl"
+        gemini_id = decode_id(f.id, "file").provider_id
+        # The router named the Gemini file, and stored the original under that name.
+        assert gemini_id.startswith("fr-") and gemini_id in gemini.accounts["project-a"].files
+        assert (await sdk.files.retrieve(f.id)).bytes == len(data)
+        assert (await sdk.files.content(f.id)).content == data
+        listed = await sdk.files.list(extra_query={"model": "gemini-api"})
+        assert [(x.id, x.bytes) for x in listed.data] == [(f.id, len(data))]
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert (await sdk.batches.retrieve(b.id)).status == "completed"
+        assert len(await asyncio.to_thread(_stored, store)) == 1
+        assert (await sdk.files.delete(f.id)).deleted
+        with pytest.raises(NotFoundError):
+            await sdk.files.retrieve(f.id)
+    assert await asyncio.to_thread(_stored, store) == []
+
+
+async def test_file_store_keeps_nothing_of_a_refused_upload(
+    start_router: RouterFactory, gemini_server: TestServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    router = await start_router(
+        config(
+            gemini_entry(gemini_server, file_store=f"file://{store}"),
+            gemini_entry(
+                gemini_server, "wrong-key", key="AIza-not-a-key", file_store=f"file://{store}"
+            ),
+        )
+    )
+    async with sdk_for(router) as sdk:
+        bad = jsonl(chat_rows(2)) + b'{"custom_id": "x", "body": {"messages": "nope"}}\n'
+        with pytest.raises(BadRequestError):
+            await sdk.files.create(
+                file=("bad.jsonl", io.BytesIO(bad)),
+                purpose="batch",
+                extra_body={"model": "gemini-api"},
+            )
+        with pytest.raises(Exception) as refused:  # Gemini refuses the key: its answer
+            await sdk.files.create(
+                file=("ok.jsonl", io.BytesIO(jsonl(chat_rows(2)))),
+                purpose="batch",
+                extra_body={"model": "wrong-key"},
+            )
+        assert getattr(refused.value, "status_code", 0) >= 400
+    assert await asyncio.to_thread(_stored, store) == []
+
+
+async def test_without_a_file_store_content_says_so(
+    start_router: RouterFactory, gemini_server: TestServer
+) -> None:
+    router = await start_router(config(gemini_entry(gemini_server)))
+    data = jsonl(chat_rows(2))
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("in.jsonl", io.BytesIO(data)),
+            purpose="batch",
+            extra_body={"model": "gemini-api"},
+        )
+        with pytest.raises(BadRequestError) as err:
+            await sdk.files.content(f.id)
+        body = error_of(err.value.response.json())
+        assert body["code"] == "content_not_available" and "file_store" in body["message"]

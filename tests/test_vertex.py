@@ -128,9 +128,10 @@ async def test_seed_flow_on_vertex(
     start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
     router = await start_router(config(vertex_entry(vertex_server)))
+    uploaded = jsonl(rich_rows())
     async with sdk_for(router) as sdk:
         f = await sdk.files.create(
-            file=("batch_data.jsonl", io.BytesIO(jsonl(rich_rows()))),
+            file=("batch_data.jsonl", io.BytesIO(uploaded)),
             purpose="batch",
             extra_body={"model": "gemini-batch"},
         )
@@ -139,8 +140,13 @@ async def test_seed_flow_on_vertex(
         assert decoded.provider_id.startswith(f"gs://{BUCKET}/team-a/files-router/")
         assert f.filename == "batch_data.jsonl" and f.purpose == "batch"
         check("OpenAIFile", f.model_dump(exclude_none=True))
-
-        stored = [json.loads(x) for x in (await sdk.files.content(f.id)).text.splitlines()]
+        # What the client uploaded comes back, byte for byte; the rows jobs read are beside.
+        assert f.bytes == len(uploaded) == (await sdk.files.retrieve(f.id)).bytes
+        assert (await sdk.files.content(f.id)).content == uploaded
+        name = decoded.provider_id.removeprefix(f"gs://{BUCKET}/")
+        assert {n for _, n in vertex.objects if n.startswith(name)} == {name, name + ".original"}
+        vertex_rows = vertex.objects[(BUCKET, name)].path.read_bytes()
+        stored = [json.loads(x) for x in vertex_rows.splitlines()]
         first = stored[0]
         assert all(list(row) == ["request"] for row in stored)  # nothing else at the top
         assert first["request"]["labels"] == {
@@ -218,6 +224,7 @@ async def test_seed_flow_on_vertex(
         assert (await sdk.files.delete(f.id)).deleted
         with pytest.raises(NotFoundError):
             await sdk.files.retrieve(f.id)
+        assert not [n for b, n in vertex.objects if n.startswith(name)]
     job = next(iter(vertex.jobs.values()))
     assert job.model == "publishers/google/models/gemini-2.5-flash"
     assert vertex.token_requests == 1 and all(
@@ -291,8 +298,9 @@ async def test_large_upload_uses_256k_multiples_and_bad_line_removes_partial(
         )
         assert (await sdk.files.content(notes.id)).content == b"plain text"
     assert vertex.uploads == {}  # the refused uploads were cancelled, nothing half-written
-    names = [name for _, name in vertex.objects]
-    assert len(names) == 2
+    names = sorted(name for _, name in vertex.objects)
+    # The big upload's rows and its original beside them, and the notes.
+    assert len(names) == 3 and names[1] == names[0] + ".original"
     big = vertex.finished_uploads[0]
     assert len(big.chunk_sizes) > 1
     assert all(size % (256 * 1024) == 0 for size in big.chunk_sizes[:-1])
@@ -705,7 +713,8 @@ async def test_labels_refused_at_upload_naming_the_line(
         out = await read_rows(sdk, b.output_file_id)
     assert [r["custom_id"] for r in out] == ["y" * 2323]
     assert vertex.uploads == {}  # refused uploads were cancelled
-    assert len(vertex.objects) == 2  # nothing stored but the good file and its predictions
+    # Nothing stored but the good file (its rows, its original) and its predictions.
+    assert len(vertex.objects) == 3
 
 
 async def test_short_range_308_resends_from_persisted_offset(
@@ -730,17 +739,23 @@ async def test_short_range_308_resends_from_persisted_offset(
             )
             assert not vertex.short_range_once  # the fake did keep only part of a chunk
             stored[label] = (await sdk.files.content(f.id)).content
-    assert stored["big-short"] == stored["big"] and stored["small-short"] == stored["small"]
-    assert len(stored["big"].splitlines()) == 30_000
-    # The half of a chunk GCS did not keep went again, and nothing else did.
-    plain, short = vertex.finished_uploads[0], vertex.finished_uploads[1]
-    assert sum(plain.chunk_sizes) == plain.received
+            assert stored[label] == data
+    # Each file is two uploads at once (its rows, its original), either of which may have
+    # met the short answer; the half of a chunk GCS did not keep went again, nothing else did.
+    pairs = [vertex.finished_uploads[i : i + 2] for i in range(0, 8, 2)]
+    assert all(sum(u.chunk_sizes) == u.received for u in pairs[0] + pairs[2])
+    (short,) = [u for u in pairs[1] if sum(u.chunk_sizes) != u.received]
     assert sum(short.chunk_sizes) == short.received + short.chunk_sizes[0] // 2
-    small_short = vertex.finished_uploads[3]
-    assert small_short.chunk_sizes == [
-        len(stored["small"]),
-        len(stored["small"]) - len(stored["small"]) // 2,
-    ]
+    (small_short,) = [u for u in pairs[3] if len(u.chunk_sizes) == 2]
+    whole = small_short.received
+    assert small_short.chunk_sizes == [whole, whole - whole // 2]
+
+    def kept(pair: list[Any], suffix: str) -> bytes:
+        (upload,) = [u for u in pair if u.name.endswith(suffix)]
+        return vertex.objects[(upload.bucket, upload.name)].path.read_bytes()
+
+    assert kept(pairs[1], ".jsonl") == kept(pairs[0], ".jsonl")  # the same Vertex rows
+    assert kept(pairs[1], ".original") == big and kept(pairs[3], ".original") == small
     assert vertex.uploads == {}
 
 

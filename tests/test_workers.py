@@ -66,6 +66,8 @@ async def test_workers_share_a_port_and_metrics_restart_and_stop_on_sigterm(
         pids = [int(p) for p in re.findall(r"Running on .* \(pid (\d+)\)", served.log)]
         assert len(set(pids)) == 2 and served.proc.pid not in pids
         (metrics_dir,) = re.findall(r"metrics in (\S+)", served.log)
+        # In the test's own temporary directory (production.running): never left in /tmp.
+        assert "/files-router-test-" in metrics_dir
         for _ in range(30):
             status, _ = await fresh_get(f"{base}/v1/files?model=gpt-4o-litellm", AUTH)
             assert status == 200

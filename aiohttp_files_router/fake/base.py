@@ -7,6 +7,7 @@ documentation; only this plumbing is common.
 from __future__ import annotations
 
 import builtins
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,10 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .store import make_root, remove_root
 
-__all__ = ["Answer", "FakeService", "RecordedRequest"]
+__all__ = ["Answer", "FakeService", "RecordedRequest", "client_gone"]
+
+logger = logging.getLogger(__package__)
+# An answer nobody reads: the client went away (nginx's 499).
+GONE = 499
+
+
+@web.middleware
+async def client_gone(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A client that drops its request mid-body (a router refusing an upload it was
+    forwarding does) is one INFO line, not aiohttp's ERROR traceback."""
+    try:
+        return await handler(request)
+    except ConnectionResetError:
+        logger.info("fake: %s %s: the client went away", request.method, request.path)
+        return web.Response(status=GONE)
 
 
 @dataclass

@@ -328,12 +328,16 @@ class FakeBatch:
             body = row["body"]
             self.model = self.model or body.get("model")
             status, answer = mock_response(self.endpoint, body, created)
+            # Each row is a request of its own, with its own request and completion IDs
+            # (the batch guide's output example): never the same in two batches.
+            if status == 200 and "id" in answer:
+                answer["id"] = "chatcmpl-" + _digest(self.id, row["custom_id"], "answer")[:24]
             result = {
                 "id": "batch_req_" + _digest(self.id, row["custom_id"])[:24],
                 "custom_id": row["custom_id"],
                 "response": {
                     "status_code": status,
-                    "request_id": "req_" + _digest(row["custom_id"])[:24],
+                    "request_id": "req_" + _digest(self.id, row["custom_id"], "request")[:24],
                     "body": answer,
                 },
                 "error": None,

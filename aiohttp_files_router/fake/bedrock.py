@@ -61,7 +61,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest
+from .base import Answer, FakeService, RecordedRequest, client_gone
 
 __all__ = ["AwsCredential", "FakeBedrock"]
 
@@ -331,7 +331,7 @@ class FakeBedrock(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1024**2)
+        app = web.Application(middlewares=[client_gone], client_max_size=1024**2)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         app.on_cleanup.append(self._cleanup)
         return app

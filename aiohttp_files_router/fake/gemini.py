@@ -50,7 +50,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest
+from .base import Answer, FakeService, RecordedRequest, client_gone
 
 __all__ = ["FakeGemini"]
 
@@ -335,7 +335,7 @@ class FakeGemini(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._serve])
+        app = web.Application(middlewares=[client_gone, self._serve])
         # The documentation shows v1beta; the SDK's default version is v1
         # (_api_client.GOOGLE_AI_API_DEFAULT_VERSION), so both are served.
         for api in (API, "/v1"):

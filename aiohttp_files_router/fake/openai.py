@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 
 from aiohttp import BodyPartReader, web
 
-from .base import Answer, FakeService, RecordedRequest
+from .base import Answer, FakeService, RecordedRequest, client_gone
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
 from .finetuning import CreateError, FakeFineTune, check_training_file, parse_create
@@ -192,7 +192,9 @@ class FakeOpenAI(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[middleware(self), self._serve], client_max_size=1024**2)
+        app = web.Application(
+            middlewares=[client_gone, middleware(self), self._serve], client_max_size=1024**2
+        )
         app.add_routes(self.routes(self.prefix))
         app.on_cleanup.append(self._cleanup)
         app.on_response_prepare.append(_request_id)

@@ -51,7 +51,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from .base import Answer, FakeService
+from .base import Answer, FakeService, client_gone
 from .compress import Compression
 from .compress import middleware as compress
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
@@ -295,7 +295,7 @@ class FakeVertex(FakeService):
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
-        middlewares = [compress(self), self._serve]
+        middlewares = [client_gone, compress(self), self._serve]
         app = web.Application(middlewares=middlewares, client_max_size=64 * 1024**2)
         # google-genai calls Vertex at v1beta1 by default (_api_client.py), the REST docs at v1.
         jobs = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/batchPredictionJobs"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -13,7 +15,15 @@ from aiohttp import web
 from ..accounts import Account
 from ..auth import authorize, current_principal, reaches, sees_all, tags_of, write_tag
 from ..config import RouterConfig
-from ..errors import BadRequest, NotFound, RouterError, clip
+from ..errors import (
+    BadRequest,
+    NotFound,
+    RouterError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    clip,
+    for_log,
+)
 from ..ids import Kind, kind_prefix
 from ..jsoncodec import OBJECT as _body_decoder
 from ..jsonlimits import MAX_JSON_DEPTH, too_deep
@@ -27,6 +37,7 @@ from ..upstream import UpstreamReply
 
 __all__ = [
     "OWNED_KINDS",
+    "SKIPPED_HEADER",
     "TARGETS_FIELD",
     "by_path_id",
     "id_owner",
@@ -43,7 +54,19 @@ __all__ = [
     "upstream_tag",
 ]
 
+logger = logging.getLogger(__package__)
+
 JSON_BODY_LIMIT = 1024 * 1024
+# On a merged listing (no model): the deployments left out because they could not be reached,
+# comma-separated (each name percent-encoded).
+SKIPPED_HEADER = "x-files-router-skipped"
+EMPTY_LIST: dict[str, Any] = {
+    "object": "list",
+    "data": [],
+    "first_id": None,
+    "last_id": None,
+    "has_more": False,
+}
 
 ListCall = Callable[[Provider, aiohttp.ClientSession, Mapping[str, str]], Awaitable[UpstreamReply]]
 IdCall = Callable[[Provider, aiohttp.ClientSession, str], Awaitable[UpstreamReply]]
@@ -363,17 +386,30 @@ async def list_pages(
     }
     if filtering:
         limit = int(query.get("limit") or _PAGE_DEFAULTS.get(kind, 20))
-        return await _filtered(request, kind, call, group, account, cursor, params, limit)
+        return await _filtered(
+            request, kind, call, group, account, cursor, params, limit, in_merged
+        )
+    skipped: list[Account] = []
     while True:
         authorize(account)
         page = dict(params)
         if cursor is not None:
             page["after"] = cursor
-        reply = await call(account.require(), state.http, page)
-        if not reply.ok:
-            return passthrough(reply)
         position = group.index(account)
         more_accounts = position + 1 < len(group)
+        try:
+            reply = await call(account.require(), state.http, page)
+        except (UpstreamUnavailable, UpstreamTimeout) as err:
+            # A merged listing lists the accounts it can reach; one named account fails.
+            if not in_merged or len(skipped) + 1 == len(group):
+                raise
+            _skip(kind, account, err, skipped)
+            if not more_accounts:
+                return _skipping(web.json_response(EMPTY_LIST), skipped)
+            account, cursor = group[position + 1], None
+            continue
+        if not reply.ok:
+            return passthrough(reply)
         with relaying(reply):
             listing = rewrite_list(
                 reply.body, kind, state.encoder(account), _all_owners(state, account)
@@ -385,7 +421,7 @@ async def list_pages(
             listing.set("has_more", True)
         if listing.kept_ids is not None:
             _ends(listing)
-        return passthrough(reply, listing.encode())
+        return _skipping(passthrough(reply, listing.encode()), skipped)
 
 
 def _all_owners(
@@ -414,6 +450,7 @@ async def _filtered(
     cursor: str | None,
     params: Mapping[str, str],
     limit: int,
+    in_merged: bool = False,
 ) -> web.Response:
     """A page of the caller's own objects, filled from upstream pages by their owner tags.
 
@@ -433,6 +470,7 @@ async def _filtered(
     scans = 0
     more = False
     position = cursor  # where the scan stands in ``account`` (None: its start)
+    skipped: list[Account] = []
     while True:
         authorize(account)
         provider = account.require()
@@ -441,30 +479,37 @@ async def _filtered(
             page = dict(params)
             if position is not None:
                 page["after"] = position
-            reply = await call(provider, state.http, page)
             scans += 1
-            if not reply.ok:
-                return passthrough(reply)
+            try:
+                reply = await call(provider, state.http, page)
+            except (UpstreamUnavailable, UpstreamTimeout) as err:
+                if not in_merged or len(skipped) + 1 == len(group):
+                    raise
+                _skip(kind, account, err, skipped)
+                reply = None
+            if reply is not None:
+                if not reply.ok:
+                    return passthrough(reply)
 
-            def choose_item(tag: str | None, account: Account = account) -> Encoder | None:
-                return state.encoder(account, owner=tag) if tag in mine else None
+                def choose_item(tag: str | None, account: Account = account) -> Encoder | None:
+                    return state.encoder(account, owner=tag) if tag in mine else None
 
-            with relaying(reply):
-                listing = rewrite_list(reply.body, kind, state.encoder(account), choose_item)
-            last, last_reply = listing, reply
-            room = limit - len(kept)
-            items, ids = listing.items or [], listing.kept_ids or []
-            kept += items[:room]
-            kept_ids += ids[:room]
-            if len(items) > room or (len(items) == room and listing.has_more):
-                more = True
-                break
-            if listing.has_more and listing.upstream_last is not None:
-                position = listing.upstream_last
-                if scans >= bound:
+                with relaying(reply):
+                    listing = rewrite_list(reply.body, kind, state.encoder(account), choose_item)
+                last, last_reply = listing, reply
+                room = limit - len(kept)
+                items, ids = listing.items or [], listing.kept_ids or []
+                kept += items[:room]
+                kept_ids += ids[:room]
+                if len(items) > room or (len(items) == room and listing.has_more):
                     more = True
                     break
-                continue
+                if listing.has_more and listing.upstream_last is not None:
+                    position = listing.upstream_last
+                    if scans >= bound:
+                        more = True
+                        break
+                    continue
         index = group.index(account)
         if index + 1 >= len(group):
             break
@@ -489,10 +534,30 @@ async def _filtered(
     result.set("last_id", final)
     result.set("has_more", more)
     if last_reply is None:
-        return web.Response(body=result.encode(), content_type="application/json")
-    return passthrough(last_reply, result.encode())
+        response = web.Response(body=result.encode(), content_type="application/json")
+        return _skipping(response, skipped)
+    return _skipping(passthrough(last_reply, result.encode()), skipped)
 
 
 def _written(config: RouterConfig) -> str:
     tags = tags_of(config, current_principal())
     return tags[0]
+
+
+def _skip(
+    kind: Kind, account: Account, err: UpstreamUnavailable | UpstreamTimeout, skipped: list[Account]
+) -> None:
+    """A merged listing lists the accounts it can reach: ``account`` is left out, and said."""
+    logger.warning(
+        "merged %s listing: account %s skipped, unreachable (%s)",
+        kind,
+        account.route,
+        for_log(err.message),
+    )
+    skipped.append(account)
+
+
+def _skipping(response: web.Response, skipped: Sequence[Account]) -> web.Response:
+    if skipped:
+        response.headers[SKIPPED_HEADER] = ", ".join(quote(a.route, safe="") for a in skipped)
+    return response

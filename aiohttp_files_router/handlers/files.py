@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from email.utils import encode_rfc2231
 
+import aiohttp
 import msgspec
 from aiohttp import BodyPartReader, hdrs, web
 
@@ -364,27 +366,65 @@ async def _content(
     target = Target(account, provider_id)
     provider = target.account.require()
     codings = accepted_codings(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+    # The file's name for Content-Disposition, asked for alongside the content.
+    name = asyncio.create_task(_filename(state.http, provider, target.provider_id))
     try:
         async with provider.file_content(state.http, target.provider_id, codings) as stream:
             if stream.error is not None:
                 if not last and unavailable(stream.error, None):
                     raise _NextCopy(f"answered {stream.error.status}")
                 return passthrough(stream.error)
-            return await _relay(request, target, stream)
+            return await _relay(request, target, stream, name)
     except RouterError as err:
         if last or not unavailable(None, err):
             raise
         raise _NextCopy(err.message) from None
+    finally:
+        name.cancel()
 
 
-async def _relay(request: web.Request, target: Target, stream: ContentStream) -> web.StreamResponse:
+async def _filename(
+    http: aiohttp.ClientSession, provider: Provider, provider_id: str
+) -> str | None:
+    """The file's own name, for a download the provider names not; None when unknown."""
+    try:
+        reply = await provider.retrieve_file(http, provider_id)
+    except RouterError:
+        return None
+    if not reply.ok:
+        return None
+    try:
+        name = msgspec.json.decode(reply.body, type=dict[str, object]).get("filename")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` naming ``filename`` (RFC 6266): an ASCII ``filename`` for
+    every client, and ``filename*`` in UTF-8 where the name is not ASCII."""
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    value = f'attachment; filename="{plain}"'
+    if plain != filename:
+        value += "; filename*=" + encode_rfc2231(filename, "utf-8")
+    return value
+
+
+async def _relay(
+    request: web.Request,
+    target: Target,
+    stream: ContentStream,
+    filename: asyncio.Task[str | None],
+) -> web.StreamResponse:
     resp = web.StreamResponse(status=stream.status)
     resp.headers.update(stream.headers)
     # A browser must never render a file someone uploaded as a page of this origin.
     resp.headers["X-Content-Type-Options"] = "nosniff"
     disposition = resp.headers.get(hdrs.CONTENT_DISPOSITION, "")
-    if not disposition.lower().startswith("attachment"):
-        resp.headers[hdrs.CONTENT_DISPOSITION] = "attachment"
+    if not disposition.lower().startswith("attachment") or "filename" not in disposition:
+        # Clients save a download under the name it carries (LiteLLM sends one too).
+        name = await filename
+        resp.headers[hdrs.CONTENT_DISPOSITION] = attachment(name) if name else "attachment"
     if request.transport is not None:
         # Fewer, larger writes per drain: the copy loop is what a download costs us.
         request.transport.set_write_buffer_limits(high=STREAM_BUFFER)

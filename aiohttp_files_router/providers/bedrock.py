@@ -24,6 +24,7 @@ Bedrock account answers 503 naming the extra.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,8 +41,9 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import AccountUnavailable, BadRequest, NotFound, for_log
+from ..errors import AccountUnavailable, BadRequest, NotFound, RouterError, for_log
 from ..errors import error_body as error_body_bytes
+from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
@@ -66,9 +68,9 @@ from .base import (
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
 from .file_refs import FileRefCheck
-from .genai_rows import RowError, digest, error_body
+from .genai_rows import RowError, digest, error_body, row_seed
 from .isotime import unix_seconds
-from .jsonl import map_lines
+from .jsonl import LineFn, map_lines
 from .paging import Page, list_after
 from .result_views import left_out, result_file_ids, split_view
 from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
@@ -90,6 +92,8 @@ BATCH_MAX_LINES = 50_000
 BATCH_MAX_BYTES = 1024**3
 DEFAULT_MAX_TOKENS = 4096
 SIDECAR = ".ids"
+# Beside a batch upload's records: the bytes the client uploaded.
+ORIGINAL = ".original"
 _SAFE_ROUTE = re.compile(r"[A-Za-z0-9-]{1,30}")
 # S3 user-defined metadata is at most 2 KB: a longer (quoted) filename is cut.
 MAX_FILENAME_META = 1024
@@ -793,59 +797,94 @@ class BedrockProvider(Provider):
         self._check_extra()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         base = f"{self.root}{stamp}-{random.token_hex(6)}"
-        batch = upload.purpose == "batch"
-        key = f"{base}.jsonl" if batch else f"{base}.data"
         filename = quote(upload.filename, safe="")[:MAX_FILENAME_META]
         metadata = {"filename": filename, "purpose": quote(upload.purpose, safe="")}
-        chunks = upload.chunks
-        content_type = upload.content_type
-        ids: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
-        try:
-            count = 0
-            if batch:
-                if self.family not in ("claude", "nova", TITAN_EMBED):
-                    raise BadRequest(
-                        f"Bedrock batches of the '{self.family}' model family are not supported "
-                        f"(model {self.model}); only Anthropic Claude, Amazon Nova and Amazon "
-                        "Titan Text Embeddings V2 are.",
-                        param="model",
-                    )
-
-                def row(number: int, line: bytes) -> bytes | None:
-                    nonlocal count
-                    if not line.strip():
-                        return None
-                    self.file_refs(number, line)
-                    custom_id, model_input = self._row(number, line)
-                    count += 1
-                    ids.write(_json.encode(custom_id) + b"\n")
-                    return _json.encode({"recordId": record_id(count), "modelInput": model_input})
-
-                chunks = map_lines(chunks, row)
-                content_type = "application/jsonl"
+        if upload.purpose != "batch":
+            key = f"{base}.data"
             reply = await self.bucket.upload(
-                http, key, metadata, content_type, upload.guard(chunks)
+                http, key, metadata, upload.content_type, upload.guard(upload.chunks)
             )
             if not reply.ok:
                 return reply
-            if batch:
-                ids.seek(0)
-                side = await self.bucket.put(
-                    http,
-                    base + SIDECAR,
-                    ids,
-                    {"records": str(count)},
-                    "application/jsonl",
-                )
-                if not side.ok:
-                    await self.bucket.delete(http, key)
-                    return side
+            return await self._stored(http, key, key)
+        if self.family not in ("claude", "nova", TITAN_EMBED):
+            raise BadRequest(
+                f"Bedrock batches of the '{self.family}' model family are not supported "
+                f"(model {self.model}); only Anthropic Claude, Amazon Nova and Amazon "
+                "Titan Text Embeddings V2 are.",
+                param="model",
+            )
+        key = f"{base}.jsonl"
+        ids: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        try:
+            count = 0
+
+            def row(number: int, line: bytes) -> bytes | None:
+                nonlocal count
+                if not line.strip():
+                    return None
+                self.file_refs(number, line)
+                custom_id, model_input = self._row(number, line)
+                count += 1
+                ids.write(_json.encode(custom_id) + b"\n")
+                return _json.encode({"recordId": record_id(count), "modelInput": model_input})
+
+            refused = await self._upload_both(http, key, metadata, upload, row)
+            if refused is not None:
+                return refused
+            ids.seek(0)
+            side = await self.bucket.put(
+                http, base + SIDECAR, ids, {"records": str(count)}, "application/jsonl"
+            )
+            if not side.ok:
+                await self._remove(http, key + ORIGINAL)
+                await self._remove(http, key)
+                return side
         finally:
             ids.close()
-        head_reply, head = await self.bucket.head(http, key)
+        return await self._stored(http, key, key + ORIGINAL)
+
+    async def _stored(self, http: aiohttp.ClientSession, key: str, shown: str) -> UpstreamReply:
+        """The File object of a new upload ``key``, as the object ``shown`` describes it."""
+        reply, head = await self.bucket.head(http, shown)
         if head is None:
-            return head_reply
-        return _ok(self._file_object(head), head_reply)
+            return reply
+        return _ok(self._file_object(head, self.bucket.uri(key)), reply)
+
+    async def _upload_both(
+        self,
+        http: aiohttp.ClientSession,
+        key: str,
+        metadata: Mapping[str, str],
+        upload: FileUpload,
+        row: LineFn,
+    ) -> UpstreamReply | None:
+        """The records and the client's own bytes beside them, written at once; both or
+        neither. None when both are stored, else the refusal."""
+
+        async def records(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+            converted = upload.guard(map_lines(chunks, row))
+            return await self.bucket.upload(http, key, metadata, "application/jsonl", converted)
+
+        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+            return await self.bucket.upload(
+                http, key + ORIGINAL, metadata, upload.content_type, upload.guard(chunks)
+            )
+
+        async def undo(index: int) -> None:
+            await self._remove(http, key if index == 0 else key + ORIGINAL)
+
+        stored = await tee(upload.chunks, [records, original], lambda r: r.ok, undo)
+        return stored if isinstance(stored, UpstreamReply) else None
+
+    async def _remove(self, http: aiohttp.ClientSession, key: str) -> None:
+        with contextlib.suppress(RouterError):  # a clean-up after a failure being answered
+            await self.bucket.delete(http, key)
+
+    def _original(self, key: str) -> str:
+        """Where the client's bytes of ``key`` are: beside a batch upload's records."""
+        upload = "/" not in key[len(self.root) :] and key.endswith(".jsonl")
+        return key + ORIGINAL if upload else key
 
     def _row(self, number: int, line: bytes) -> tuple[str, dict[str, Any]]:
         model = self.model
@@ -887,7 +926,7 @@ class BedrockProvider(Provider):
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         self._check_extra()
-        reply, head = await self.bucket.head(http, self._key(file_id))
+        reply, head = await self.bucket.head(http, self._original(self._key(file_id)))
         if head is None:
             return reply
         return _ok(self._file_object(head, file_id), reply)
@@ -898,6 +937,11 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, key)
         if head is None:
             return reply
+        if self._original(key) != key:
+            # First, so that a failure leaves the records, and a retry finds the rest.
+            gone = await self.bucket.delete(http, self._original(key))
+            if not gone.ok and gone.status != 404:
+                return gone
         reply = await self.bucket.delete(http, key)
         if not reply.ok:
             return reply
@@ -922,14 +966,14 @@ class BedrockProvider(Provider):
             )
             if not reply.ok:
                 return reply
-            keys += [k for k in page if not k.endswith(SIDECAR)]
+            keys += [k for k in page if not k.endswith((SIDECAR, ORIGINAL))]
             if len(keys) > limit or not token:
                 break
         files = []
         for key in keys[:limit]:
-            _, head = await self.bucket.head(http, key)
+            _, head = await self.bucket.head(http, self._original(key))
             if head is not None:
-                files.append(self._file_object(head))
+                files.append(self._file_object(head, self.bucket.uri(key)))
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
         return _ok(list_page(files, len(keys) > limit), reply)
@@ -949,12 +993,12 @@ class BedrockProvider(Provider):
             _, head = await self.bucket.head(http, key)
             created = head.modified if head is not None else 0
         async with self.bucket.upstream.stream(
-            http, self.bucket.object_url(key), codings=() if output else codings
+            http, self.bucket.object_url(self._original(key)), codings=() if output else codings
         ) as stream:
             if stream.error is not None:
                 # The streamed call's error body was S3's XML: ask once more, small, for
                 # AWS's own message (S3Bucket.call reads XML errors).
-                again = await self.bucket.get_small(http, key)
+                again = await self.bucket.get_small(http, self._original(key))
                 if not again.ok:
                     stream.error = again
             if stream.error is None and output:
@@ -1003,6 +1047,7 @@ class BedrockProvider(Provider):
                 custom_id = custom_ids[index - 1]
             else:
                 custom_id = f"record-{rid or number}"
+            # The output object is one per job: its key makes the IDs the batch's own.
             request_id = "req_" + digest(custom_id, rid, key)
             out_id = "batch_req_" + digest(custom_id, "out", rid, key)
             if failed:
@@ -1017,7 +1062,7 @@ class BedrockProvider(Provider):
                 maker = {"claude": _claude_completion, TITAN_EMBED: _titan_embedding}.get(
                     self.family, _nova_completion
                 )
-                body = maker(output, self.model, custom_id, rid)
+                body = maker(output, self.model, custom_id, row_seed(key, rid))
                 if self.family != TITAN_EMBED:  # an embeddings body has no created
                     body["created"] = created
                 status = 200

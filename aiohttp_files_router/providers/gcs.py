@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -97,15 +99,28 @@ class Bucket:
         body = msgspec.json.encode(
             {"name": name, "contentType": content_type, "metadata": dict(metadata)}
         )
-        async with self.upstream.exchange(
-            http,
-            "POST",
-            start,
-            data=body,
-            headers={"Content-Type": "application/json", "X-Upload-Content-Type": content_type},
-        ) as resp:
-            location = resp.headers.get("Location")
-            reply = await self.upstream.read(resp)
+
+        async def begin() -> tuple[str | None, UpstreamReply]:
+            async with self.upstream.exchange(
+                http,
+                "POST",
+                start,
+                data=body,
+                headers={"Content-Type": "application/json", "X-Upload-Content-Type": content_type},
+            ) as resp:
+                return resp.headers.get("Location"), await self.upstream.read(resp)
+
+        starting = asyncio.ensure_future(begin())
+        try:
+            location, reply = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Cancelled while GCS may be opening the session: learn its URI and end it, so
+            # no session is left open behind an upload nobody waits for.
+            with contextlib.suppress(RouterError):
+                late, _ = await starting
+                if late is not None:
+                    await self._cancel(http, URL(late, encoded=True))
+            raise
         if not reply.ok:
             return reply
         if reply.status != 200 or location is None:
@@ -218,6 +233,10 @@ class Bucket:
         ) as resp:
             reply = await self.upstream.read(resp, also_ok=(RESUME_INCOMPLETE,))
             return reply, resp.headers.get("Range") if resp.status == RESUME_INCOMPLETE else None
+
+    async def remove(self, http: aiohttp.ClientSession, name: str) -> None:
+        """Delete an object, best effort (a clean-up after a failure being answered)."""
+        await self._delete(http, name)
 
     async def _delete(self, http: aiohttp.ClientSession, name: str) -> None:
         try:

@@ -9,7 +9,10 @@
   the last a multiple of the server's granularity (8 MiB, the SDK's ``CHUNK_SIZE``).
 - A batch's responses file (``files/batch-<batch id>``, source GENERATED) is served as
   OpenAI batch output rows; ``output_file_id`` and ``error_file_id`` are two views of it (its
-  ID with ``#succeeded`` or ``#failed``). Gemini does not serve uploaded files back.
+  ID with ``#succeeded`` or ``#failed``). Gemini does not serve uploaded files back: with a
+  ``file_store`` (providers/filestore.py) the client's bytes go there at the same time as
+  the rows go to the spool, under the Gemini file name the router picks (``files/<id>``),
+  and retrieve (``bytes``), content and delete use them; without one, content is a 400.
 - Batches: ``models/<model>:batchGenerateContent`` with the uploaded file as input; every
   answer is a long-running Operation whose ``metadata`` is the batch.
 - Isolation: deployments sharing one API key share one Gemini project. Every file and batch
@@ -38,11 +41,11 @@ import msgspec
 from yarl import URL
 
 from ..errors import BadRequest, NotFound, RouterError, UpstreamUnavailable, for_log
+from ..fanout import tee
 from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
-from ..params import ProviderParams
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import (
     AccountSetup,
@@ -55,7 +58,15 @@ from .base import (
     owner_tag_of,
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
-from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
+from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .genai_rows import (
+    RowError,
+    chat_completion,
+    chat_to_generate_content,
+    digest,
+    error_body,
+    row_seed,
+)
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
@@ -133,10 +144,11 @@ def _count(stats: Mapping[str, Any], name: str) -> int:
         return 0
 
 
-class GeminiParams(ProviderParams, kw_only=True, frozen=True):
-    """``litellm_params`` of a Gemini Developer API deployment (``model: gemini/<model>``)."""
+class GeminiParams(FileStoreParams, kw_only=True, frozen=True):
+    """``litellm_params`` of a Gemini Developer API deployment (``model: gemini/<model>``);
+    ``file_store`` and its credentials (FileStoreParams) keep uploads to serve them back."""
 
-    secret_fields = frozenset({"api_key"})
+    secret_fields = frozenset({"api_key"}) | FileStoreParams.secret_fields
 
     api_key: str | None = None  # sent as x-goog-api-key; GEMINI_API_KEY is the fallback
     api_base: str | None = None  # https://generativelanguage.googleapis.com (a fake's, in tests)
@@ -190,6 +202,21 @@ class GeminiProvider(Provider):
         self.shared_store = f"{base}, the same API key (sha256 {key_digest}...)"
         # Quoted whole, so one route is never a prefix of another's namespace.
         self.prefix = quote(setup.route or setup.name, safe="") + "/"
+        self.store: FileStore | None = None
+        if params.file_store:
+            self.store = open_store(
+                params.file_store,
+                params,
+                account=setup.name,
+                timeout=setup.timeout,
+                namespace=setup.route or setup.name,
+                called=setup.called(),
+                wire=setup.wire,
+            )
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.close()
 
     def _url(self, *segments: str, action: str = "") -> URL:
         """``base/v1beta/seg/...``; ``action`` (``:cancel``) kept as the API spells it."""
@@ -266,15 +293,68 @@ class GeminiProvider(Provider):
         fd, path = tempfile.mkstemp(prefix="files-router-", dir=upload.spool_dir)
         spool = os.fdopen(fd, "w+b")
         os.unlink(path)  # gone from the directory now; the space is freed on close
-        try:
+
+        async def rows(chunks: AsyncIterator[bytes]) -> int:
             size = 0
-            async for chunk in upload.guard(map_lines(upload.chunks, self._row)):
+            async for chunk in upload.guard(map_lines(chunks, self._row)):
                 await asyncio.to_thread(spool.write, chunk)
                 size += len(chunk)
             await asyncio.to_thread(spool.seek, 0)
-            return await self._upload(http, upload.filename, spool, size)
+            return size
+
+        try:
+            if self.store is None:
+                return await self._upload(http, upload.filename, spool, await rows(upload.chunks))
+            store = self.store
+            # Gemini takes the file name a client picks (ai.google.dev/api/files, File.name):
+            # the stored original goes under it before Gemini has the file.
+            gemini_id = "fr-" + random.token_hex(16)
+            meta = StoreMeta(upload.filename, upload.purpose, upload.content_type)
+
+            async def original(chunks: AsyncIterator[bytes]) -> int:
+                return await store.put(http, _stored_key(gemini_id), upload.guard(chunks), meta)
+
+            async def undo(index: int) -> None:
+                if index == 1:
+                    await self._forget(http, gemini_id)
+
+            sizes = await tee(upload.chunks, [rows, original], lambda _: True, undo)
+            assert isinstance(sizes, list)
+            try:
+                reply = await self._upload(http, upload.filename, spool, sizes[0], gemini_id)
+            except BaseException:
+                await self._forget(http, gemini_id)
+                raise
+            if not reply.ok:
+                await self._forget(http, gemini_id)
+                return reply
+            obj = self.upstream.decode(_decode, reply.body)
+            return _ok({**obj, "bytes": sizes[1]}, reply)
         finally:
             spool.close()
+
+    async def _forget(self, http: aiohttp.ClientSession, gemini_id: str) -> None:
+        """Remove a stored original, best effort (a clean-up after a failure)."""
+        if self.store is not None:
+            try:
+                await self.store.delete(http, _stored_key(gemini_id))
+            except RouterError as err:
+                logger.warning(
+                    "account %s: the stored copy of %s remains: %s",
+                    self.name,
+                    gemini_id,
+                    for_log(err.message),
+                )
+
+    async def _stored_size(
+        self, http: aiohttp.ClientSession, file: Mapping[str, Any]
+    ) -> int | None:
+        """The size the client uploaded, where the store holds the file's original."""
+        if self.store is None or file.get("source") == "GENERATED":
+            return None
+        gemini_id = str(file.get("name", "")).removeprefix("files/")
+        stored = await self.store.head(http, _stored_key(gemini_id))
+        return stored.size if stored is not None else None
 
     def _row(self, number: int, line: bytes) -> bytes:
         if not line.strip():
@@ -318,7 +398,12 @@ class GeminiProvider(Provider):
         return (parsed.scheme, parsed.host, parsed.port) == self.origin
 
     async def _upload(
-        self, http: aiohttp.ClientSession, filename: str, spool: IO[bytes], size: int
+        self,
+        http: aiohttp.ClientSession,
+        filename: str,
+        spool: IO[bytes],
+        size: int,
+        gemini_id: str | None = None,
     ) -> UpstreamReply:
         display = (self.prefix + filename)[:MAX_DISPLAY_NAME]
         # What Google's REST example for batch mode sends for a .jsonl file: the type in
@@ -326,6 +411,9 @@ class GeminiProvider(Provider):
         # live service see that type refused now and then ("Unsupported MIME type",
         # googleapis/python-genai 1547, google-gemini/cookbook 1008): a refused start made
         # nothing, so it is asked once more with another type Gemini accepts for text.
+        resource = {"displayName": display}
+        if gemini_id is not None:
+            resource["name"] = f"files/{gemini_id}"
         for mime in UPLOAD_MIME_TYPES:
             start = {
                 "X-Goog-Upload-Protocol": "resumable",
@@ -334,7 +422,7 @@ class GeminiProvider(Provider):
                 "X-Goog-Upload-Header-Content-Type": mime,
                 **self._json_headers(),
             }
-            body = _json.encode({"file": {"displayName": display}})
+            body = _json.encode({"file": resource})
             async with self.upstream.exchange(
                 http, "POST", self.upstream.url("upload", API, "files"), headers=start, data=body
             ) as resp:
@@ -400,7 +488,9 @@ class GeminiProvider(Provider):
         if not reply.ok:
             return reply
         # A view's size is its file's: counting its rows would mean reading them all.
-        return _ok(self._file_object(file, file_id), reply)
+        obj = self._file_object(file, file_id)
+        size = await self._stored_size(http, file)
+        return _ok(obj if size is None else {**obj, "bytes": size}, reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         # Deleting a view deletes the responses file both views read.
@@ -408,6 +498,9 @@ class GeminiProvider(Provider):
         if not owned.ok:
             return owned
         gemini_id, _ = self._gemini_id(file_id)
+        if self.store is not None:
+            # First, so that a failure leaves the file, and a retry finds the rest.
+            await self.store.delete(http, _stored_key(gemini_id))
         reply = await self.upstream.json(http, "DELETE", self._url("files", gemini_id))
         if _missing(reply):
             raise _no_file(file_id)
@@ -446,6 +539,7 @@ class GeminiProvider(Provider):
                 return Page(reply)
             found = self.upstream.decode(_decode, reply.body)
             files = []
+            resources: list[dict[str, Any]] = []
             for file in found.get("files") or []:
                 if file.get("source") == "GENERATED":
                     if responses is None:
@@ -458,6 +552,13 @@ class GeminiProvider(Provider):
                 elif not str(file.get("displayName") or "").startswith(self.prefix):
                     continue
                 files.append(self._file_object(file))
+                resources.append(file)
+            if self.store is not None:
+                sizes = await asyncio.gather(*(self._stored_size(http, f) for f in resources))
+                files = [
+                    obj if size is None else {**obj, "bytes": size}
+                    for obj, size in zip(files, sizes, strict=True)
+                ]
             return Page(reply, files, found.get("nextPageToken"))
 
         listing = await list_after(
@@ -478,9 +579,16 @@ class GeminiProvider(Provider):
             yield ContentStream(reply.status, reply.headers, _nothing(), error=reply)
             return
         if file.get("source") != "GENERATED":
+            gemini_id, _ = self._gemini_id(file_id)
+            if self.store is not None:
+                async with self.store.open(http, _stored_key(gemini_id)) as stored:
+                    if stored.error is None:
+                        yield stored
+                        return
             raise BadRequest(
                 "Gemini does not serve uploaded files back: only a batch's output and error "
-                "files have content.",
+                "files have content, unless the deployment has a file_store "
+                + ("(this file is not in it)." if self.store else "(this one has none)."),
                 param="file_id",
                 code="content_not_available",
             )
@@ -503,6 +611,7 @@ class GeminiProvider(Provider):
 
     def _output_line(self, view: str | None, created: int, file_id: str) -> Any:  # jsonl.LineFn
         reported = False
+        output = _view(file_id)[0]
 
         def fn(number: int, line: bytes) -> bytes | None:
             nonlocal reported
@@ -528,6 +637,8 @@ class GeminiProvider(Provider):
                     number,
                     for_log(file_id),
                 )
+            # The responses file is one per batch (files/batch-<batch id>).
+            seed = row_seed(output, str(number))
             body: dict[str, Any]
             if isinstance(response, dict) and self.embed:
                 status_code = 200
@@ -539,7 +650,7 @@ class GeminiProvider(Provider):
                     model=self.model,
                     created=created,
                     custom_id=custom_id,
-                    seed=str(number),
+                    seed=seed,
                 )
             else:
                 found = row.get("error")
@@ -549,11 +660,11 @@ class GeminiProvider(Provider):
                 body = error_body(str(error.get("message") or "no response"), "gemini_error")
             return _json.encode(
                 {
-                    "id": "batch_req_" + digest(custom_id, "out", str(number)),
+                    "id": "batch_req_" + digest(custom_id, "out", seed),
                     "custom_id": custom_id,
                     "response": {
                         "status_code": status_code,
-                        "request_id": "req_" + digest(custom_id, str(number)),
+                        "request_id": "req_" + digest(custom_id, seed),
                         "body": body,
                     },
                     "error": None,
@@ -776,6 +887,10 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover - makes this an async generator
 
 
+def _stored_key(gemini_id: str) -> str:
+    return f"files/{gemini_id}"
+
+
 def _build(setup: AccountSetup[GeminiParams]) -> Provider:
     return GeminiProvider(setup)
 
@@ -786,5 +901,5 @@ SPEC = ProviderSpec(
     params=GeminiParams,
     factory=_build,
     route_fields=("model", "api_base"),
-    env={"api_key": "GEMINI_API_KEY"},
+    env={"api_key": "GEMINI_API_KEY", **FILE_STORE_ENV},
 )

@@ -24,6 +24,7 @@ __all__ = [
     "chat_to_generate_content",
     "digest",
     "error_body",
+    "row_seed",
     "usage_of",
 ]
 
@@ -197,7 +198,16 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
-def _message(candidate: dict[str, Any], custom_id: str, index: int) -> tuple[dict[str, Any], str]:
+def row_seed(output: str, row: str) -> str:
+    """What the IDs of an output row derive from: the batch's output object (one per batch,
+    whatever view of it is read) and the row's place in it. Two batches of one input file,
+    even on two accounts, never share an ID; two downloads of one output always do."""
+    return f"{row}\x00{output}"
+
+
+def _message(
+    candidate: dict[str, Any], custom_id: str, index: int, seed: str
+) -> tuple[dict[str, Any], str]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in (candidate.get("content") or {}).get("parts") or []:
@@ -207,7 +217,7 @@ def _message(candidate: dict[str, Any], custom_id: str, index: int) -> tuple[dic
             call = part["functionCall"]
             calls.append(
                 {
-                    "id": f"call_{digest(custom_id, str(index), str(len(calls)))}",
+                    "id": f"call_{digest(custom_id, seed, str(index), str(len(calls)))}",
                     "type": "function",
                     "function": {
                         "name": call.get("name"),
@@ -233,11 +243,12 @@ def chat_completion(
 ) -> dict[str, Any]:
     """A GenerateContentResponse as a ``chat.completion`` body.
 
-    ``seed`` (with ``custom_id``) makes the derived IDs unique and stable per output row.
+    ``seed`` (with ``custom_id``) makes the derived IDs unique and stable per output row: it
+    names the row and the batch output it is in (``row_seed``).
     """
     choices = []
     for index, candidate in enumerate(response.get("candidates") or []):
-        message, reason = _message(candidate, custom_id, index)
+        message, reason = _message(candidate, custom_id, index, seed)
         choices.append(
             {
                 "index": candidate.get("index", index),

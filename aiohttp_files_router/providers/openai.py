@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 from yarl import URL
 
 from ..jsoncodec import ENCODER as _json
@@ -42,6 +43,17 @@ REQUEST_ID_HEADERS = (
 )
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+
+# The HTML form encoding of a multipart field's filename, as the openai SDK (httpx) and
+# browsers write it: UTF-8 as it is, '"' and control characters percent-encoded, '\' doubled.
+_FORM_ESCAPES = {ord('"'): "%22", ord("\\"): "\\\\"} | {
+    c: f"%{c:02X}" for c in range(0x20) if c != 0x1B
+}
+
+
+def form_quoted(value: str) -> str:
+    return value.translate(_FORM_ESCAPES)
 
 
 class OpenAIParams(ProviderParams, kw_only=True, frozen=True):
@@ -155,7 +167,11 @@ class OpenAIProvider(Provider):
                 content_type=upload.content_type,
             )
             part = form.append_payload(payload)
-            part.set_content_disposition("form-data", name="file", filename=upload.filename)
+            # aiohttp's own quoting would percent-encode spaces and every non-ASCII byte,
+            # which OpenAI then keeps as the file's name.
+            part.headers[hdrs.CONTENT_DISPOSITION] = (
+                f'form-data; name="file"; filename="{form_quoted(upload.filename)}"'
+            )
             return await self._call(http, "POST", self.upstream.url("files"), data=form)
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:

@@ -280,7 +280,20 @@ class S3Bucket:
         aborted on any failure, so no parts are left behind."""
         headers = {"Content-Type": content_type, **self._sse()}
         headers.update({f"x-amz-meta-{k}": v for k, v in metadata.items()})
-        reply, _ = await self.call(http, "POST", key, query={"uploads": ""}, headers=headers)
+        starting = asyncio.ensure_future(
+            self.call(http, "POST", key, query={"uploads": ""}, headers=headers)
+        )
+        try:
+            reply, _ = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Cancelled while S3 may be creating the upload: learn its ID and abort it, so
+            # no parts are left billed behind an upload nobody waits for.
+            with contextlib.suppress(RouterError):
+                late, _ = await starting
+                late_id = _xml_text(late.body, "UploadId") if late.ok else None
+                if late_id:
+                    await self.abort(http, key, late_id)
+            raise
         if not reply.ok:
             return reply
         upload_id = _xml_text(reply.body, "UploadId")
@@ -357,9 +370,13 @@ class S3Bucket:
         start_after: str | None = None,
         token: str | None = None,
         max_keys: int = 1000,
+        delimiter: str | None = "/",
     ) -> tuple[UpstreamReply, list[str], str | None]:
-        """ListObjectsV2 with ``/`` as delimiter: (answer, keys, the next continuation token)."""
-        query = {"list-type": "2", "prefix": prefix, "delimiter": "/", "max-keys": str(max_keys)}
+        """ListObjectsV2 (``delimiter`` None: the keys of every depth): (answer, keys, the
+        next continuation token)."""
+        query = {"list-type": "2", "prefix": prefix, "max-keys": str(max_keys)}
+        if delimiter:
+            query["delimiter"] = delimiter
         if token:
             query["continuation-token"] = token
         elif start_after:

@@ -2,8 +2,10 @@
 batch prediction jobs. The client only ever sees OpenAI shapes.
 
 - Upload (``purpose=batch``): OpenAI rows become Vertex rows line by line while they stream
-  into a resumable GCS upload; other purposes are stored as they are. The file ID is the
-  object's ``gs://`` URI.
+  into a resumable GCS upload (``<name>.jsonl``, which jobs read), and the client's own bytes
+  go at the same time into ``<name>.jsonl.original`` beside it: retrieve, content and listings
+  answer with those, and a delete removes both. Other purposes are stored as they are. The
+  file ID is the (rows) object's ``gs://`` URI.
 - Content of a job's ``predictions.jsonl``: Vertex predictions become OpenAI batch output rows,
   each row's ``custom_id`` read from the request labels Vertex echoes (see vertex_labels). A
   batch's ``output_file_id`` and ``error_file_id`` are two views of that one object: its URI
@@ -28,6 +30,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import BadRequest, NotFound, UpstreamUnavailable, for_log
+from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import OWNER_KEY
@@ -74,6 +77,8 @@ JOB_LABEL = "files_router_deployment"
 # Label values: lowercase letters, digits, "_" and "-", at most 63 characters.
 _LABEL_SAFE = re.compile(r"[a-z0-9_-]{1,63}")
 PREDICTIONS = "predictions.jsonl"
+# Beside a batch upload's Vertex rows: the bytes the client uploaded.
+ORIGINAL = ".original"
 _STATES = {
     "JOB_STATE_QUEUED": "validating",
     "JOB_STATE_PENDING": "validating",
@@ -233,24 +238,40 @@ class VertexProvider(Provider):
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         name = f"{self.root}{stamp}-{random.token_hex(6)}"
-        chunks = upload.chunks
-        content_type = upload.content_type
-        if upload.purpose == "batch":
-            chunks = map_lines(chunks, self._row)
-            content_type = "application/jsonl"
-        elif upload.purpose == "fine-tune":
-            chunks = map_lines(chunks, tuning_line)
-            content_type = "application/jsonl"
-        reply = await self.bucket.upload(
-            http,
-            name,
-            {"filename": upload.filename, "purpose": upload.purpose},
-            content_type,
-            upload.guard(chunks),
-        )
-        if not reply.ok:
-            return reply
-        return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
+        meta = {"filename": upload.filename, "purpose": upload.purpose}
+        if upload.purpose not in ("batch", "fine-tune"):
+            reply = await self.bucket.upload(
+                http, name, meta, upload.content_type, upload.guard(upload.chunks)
+            )
+            if not reply.ok:
+                return reply
+            return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
+        name += ".jsonl"
+        line_fn = self._row if upload.purpose == "batch" else tuning_line
+
+        async def rows(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+            converted = upload.guard(map_lines(chunks, line_fn))
+            return await self.bucket.upload(http, name, meta, "application/jsonl", converted)
+
+        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+            return await self.bucket.upload(
+                http, name + ORIGINAL, meta, upload.content_type, upload.guard(chunks)
+            )
+
+        async def undo(index: int) -> None:
+            await self.bucket.remove(http, name if index == 0 else name + ORIGINAL)
+
+        stored = await tee(upload.chunks, [rows, original], lambda r: r.ok, undo)
+        if isinstance(stored, UpstreamReply):
+            return stored
+        obj = file_object(self.bucket.resource(stored[1]), self.bucket.name)
+        return _ok({**obj, "id": self.bucket.uri(name)}, stored[1])
+
+    def _original(self, name: str) -> str | None:
+        """The object of the client's own bytes beside a batch upload's rows, if ``name``
+        is such an upload (uploads from before these were kept have none)."""
+        own = name.startswith(self.root) and "/" not in name[len(self.root) :]
+        return name + ORIGINAL if own and name.endswith(".jsonl") else None
 
     def _row(self, number: int, line: bytes) -> bytes:
         self.file_refs(number, line)
@@ -258,9 +279,8 @@ class VertexProvider(Provider):
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         stored, _ = _view(file_id)
-        reply = await self._call(
-            http, "GET", self.bucket.object_url(self.bucket.object_name(stored))
-        )
+        name = self.bucket.object_name(stored)
+        reply = await self._call(http, "GET", self.bucket.object_url(self._original(name) or name))
         if not reply.ok:
             return reply
         # A view's size is its object's: counting its rows would mean reading them all.
@@ -271,6 +291,12 @@ class VertexProvider(Provider):
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         # Deleting a view deletes the predictions object both views read.
         name = self.bucket.object_name(_view(file_id)[0])
+        original = self._original(name)
+        if original is not None:
+            # First, so that a failure leaves the rows, and a retry finds the rest.
+            gone = await self._call(http, "DELETE", self.bucket.object_url(original))
+            if not gone.ok and gone.status != 404:
+                return gone
         reply = await self._call(http, "DELETE", self.bucket.object_url(name))
         if not reply.ok:
             return reply
@@ -280,25 +306,39 @@ class VertexProvider(Provider):
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
         # GCS lists by name, and names start with the upload time: ascending creation order.
+        # An upload's original sorts right after its rows and is shown through them.
         limit = int(query.get("limit", "10000"))
         params = {"prefix": self.root, "maxResults": str(limit + 1)}
         after = query.get("after")
         if after:
             params["startOffset"] = self.bucket.object_name(after)
-        reply = await self._call(http, "GET", self.bucket.list_url(), params=params)
-        if not reply.ok:
-            return reply
-        listing = self.bucket.resource(reply)
-        items = [
-            r
-            for r in listing.get("items") or []
-            if not after or self.bucket.uri(str(r.get("name"))) != after
-        ]
-        has_more = len(items) > limit or bool(listing.get("nextPageToken"))
-        files = [file_object(r, self.bucket.name) for r in items[:limit]]
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = {**params, "pageToken": token} if token else params
+            reply = await self._call(http, "GET", self.bucket.list_url(), params=page)
+            if not reply.ok:
+                return reply
+            listing = self.bucket.resource(reply)
+            items += listing.get("items") or []
+            token = listing.get("nextPageToken")
+            shown = [
+                r
+                for r in items
+                if not str(r.get("name")).endswith(ORIGINAL)
+                and not (after and self.bucket.uri(str(r.get("name"))) == after)
+            ]
+            if len(shown) > limit or not token:
+                break
+        originals = {str(r.get("name")): r for r in items if str(r.get("name")).endswith(ORIGINAL)}
+        files = []
+        for r in shown[:limit]:
+            name = str(r.get("name"))
+            source = originals.get(self._original(name) or "", r)
+            files.append({**file_object(source, self.bucket.name), "id": self.bucket.uri(name)})
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok(list_page(files, has_more), reply)
+        return _ok(list_page(files, len(shown) > limit or bool(token)), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -316,13 +356,15 @@ class VertexProvider(Provider):
             parts = found or parts
         async with self.upstream.stream(
             http,
-            self.bucket.object_url(parts[0], alt="media"),
+            self.bucket.object_url(self._original(name) or name, alt="media"),
             codings=() if predictions else codings,  # rows are rewritten: decoded
         ) as stream:
             if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
                 relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                line_fn = vertex_to_openai_line(self.model, view, self._unmatched(stored))
+                line_fn = vertex_to_openai_line(
+                    self.model, view, self._unmatched(stored), output=stored
+                )
                 stream = ContentStream(
                     stream.status,
                     {"Content-Type": "application/jsonl"}

@@ -22,7 +22,14 @@ import msgspec
 from ..jsoncodec import ANY as _decode
 from ..jsoncodec import ENCODER as _encode
 from .chat_rows import CHAT_URL, chat_row
-from .genai_rows import RowError, chat_completion, chat_to_generate_content, digest, error_body
+from .genai_rows import (
+    RowError,
+    chat_completion,
+    chat_to_generate_content,
+    digest,
+    error_body,
+    row_seed,
+)
 from .isotime import unix_seconds
 from .result_views import FAILED, SUCCEEDED, left_out
 from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
@@ -75,8 +82,10 @@ def vertex_to_openai_line(
     model: str,
     view: str | None = None,
     unmatched: Callable[[int], None] | None = None,
+    output: str = "",
 ) -> Callable[[int, bytes], bytes | None]:
-    """A line function turning Vertex predictions into OpenAI batch output rows.
+    """A line function turning Vertex predictions into OpenAI batch output rows; ``output``
+    (the predictions object, one per job) makes their IDs unique to the batch.
 
     ``view``: None keeps every row, SUCCEEDED or FAILED only those. A row whose custom_id
     cannot be found is named ``line-N`` (its line in predictions.jsonl) and reported to
@@ -101,8 +110,9 @@ def vertex_to_openai_line(
             custom_id = f"line-{number}"
             if unmatched is not None:
                 unmatched(number)
-        request_id = "req_" + digest(custom_id, str(number))
-        out_id = "batch_req_" + digest(custom_id, "out", str(number))
+        seed = row_seed(output, str(number))
+        request_id = "req_" + digest(custom_id, seed)
+        out_id = "batch_req_" + digest(custom_id, "out", seed)
         body: dict[str, Any]
         if failed or not isinstance(response, dict):
             body = error_body(str(row.get("status") or "no response"), "vertex_ai_error")
@@ -113,7 +123,7 @@ def vertex_to_openai_line(
                 model=model,
                 created=unix_seconds(row.get("processed_time")) or 0,
                 custom_id=custom_id,
-                seed=str(number),
+                seed=seed,
             )
             status_code = 200
         return _encode.encode(
