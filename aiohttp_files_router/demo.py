@@ -48,12 +48,13 @@ BEDROCK_EMBED_MODEL = "titan-embed"
 # Bedrock runs a job only with at least 100 records; the demo's fake takes the seed's three.
 BEDROCK_DEMO_MIN_RECORDS = 1
 HAS_BEDROCK = not botocore_missing()
+# The models the banner's chat snippet runs on (titan-embed takes embeddings batches only).
 MODELS = (
     *OPENAI_ACCOUNTS,
     "gpt-4o-azure",
     "gemini-batch",
     "gemini-api",
-    *((BEDROCK_MODEL, BEDROCK_EMBED_MODEL) if HAS_BEDROCK else ()),
+    *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
 )
 
 

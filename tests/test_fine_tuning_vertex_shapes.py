@@ -13,6 +13,7 @@ from openai import AsyncOpenAI, BadRequestError
 
 from aiohttp_files_router.errors import BadRequest
 from aiohttp_files_router.fake import FakeVertex
+from aiohttp_files_router.ids import decode_id
 from aiohttp_files_router.providers.vertex_tuning import (
     job_body,
     job_checkpoints,
@@ -26,9 +27,13 @@ from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 
 @pytest.fixture
-async def vertex_server(aiohttp_server: ServerFactory, tmp_path: Path) -> TestServer:
-    fake = FakeVertex({EMAIL: PUBLIC}, buckets=[BUCKET], storage=tmp_path / "gcs")
-    return await aiohttp_server(fake.app())
+def vertex(tmp_path: Path) -> FakeVertex:
+    return FakeVertex({EMAIL: PUBLIC}, buckets=[BUCKET], storage=tmp_path / "gcs")
+
+
+@pytest.fixture
+async def vertex_server(aiohttp_server: ServerFactory, vertex: FakeVertex) -> TestServer:
+    return await aiohttp_server(vertex.app())
 
 
 EXAMPLE = {
@@ -48,7 +53,7 @@ VERTEX_EXAMPLE = {
 
 
 async def test_training_lines_are_stored_in_vertex_format(
-    start_router: RouterFactory, vertex_server: TestServer
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
     router = await start_router(
         {"model_list": [vertex_entry(vertex_server)], "general_settings": {"master_key": MASTER}}
@@ -58,7 +63,11 @@ async def test_training_lines_are_stored_in_vertex_format(
     ) as sdk:
         f = await sdk.files.create(file=("t.jsonl", jsonl([EXAMPLE] * 3)), purpose="fine-tune")
         assert f.purpose == "fine-tune"
-        stored = (await (await sdk.files.content(f.id)).aread()).decode().splitlines()
+        uploaded = jsonl([EXAMPLE] * 3)
+        # Content is what the client uploaded; the object tuning jobs read is Vertex's format.
+        assert (await sdk.files.content(f.id)).content == uploaded
+        name = decode_id(f.id, "file").provider_id.removeprefix(f"gs://{BUCKET}/")
+        stored = vertex.objects[(BUCKET, name)].path.read_bytes().splitlines()
         assert [json.loads(line) for line in stored] == [VERTEX_EXAMPLE] * 3
         # Vertex takes no preference examples: the check refuses them before GCS sees them.
         dpo = {

@@ -17,7 +17,7 @@ from ..context import stamp_request_id
 from ..errors import BadRequest, DownloadCut, RouterError, for_log
 from ..ids import Kind
 from ..observe import client_gone
-from ..ownership import tagged_filename
+from ..ownership import tagged_filename, untag_filename
 from ..providers import FileUpload, Provider
 from ..rewrite import rewrite_object
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target, choose, choose_if_any, selectors
@@ -397,7 +397,8 @@ async def _filename(
         name = msgspec.json.decode(reply.body, type=dict[str, object]).get("filename")
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    return name if isinstance(name, str) and name else None
+    # The router's owner tag leads a stored filename: the client never sees it.
+    return untag_filename(name) if isinstance(name, str) and name else None
 
 
 def attachment(filename: str) -> str:
