@@ -57,6 +57,14 @@ from ..upstream import (
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
+from .claude_rows import chat_to_claude as shared_chat_to_claude
+from .claude_rows import claude_completion as _claude_completion
+from .claude_rows import completion as _completion
+from .claude_rows import data_url
+from .claude_rows import max_tokens as _max_tokens
+from .claude_rows import merge_turns as _merge
+from .claude_rows import stops as _stops
+from .claude_rows import text_of as _text_of
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body
 from .isotime import unix_seconds
@@ -80,7 +88,6 @@ RECORD_ID_WIDTH = 11
 BATCH_ENDPOINTS = frozenset((CHAT_URL,))
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_BYTES = 1024**3
-DEFAULT_MAX_TOKENS = 4096
 SIDECAR = ".ids"
 _SAFE_ROUTE = re.compile(r"[A-Za-z0-9-]{1,30}")
 # S3 user-defined metadata is at most 2 KB: a longer (quoted) filename is cut.
@@ -96,12 +103,6 @@ _STATES = {
     "Stopping": "cancelling",
     "Stopped": "cancelled",
     "Failed": "failed",
-}
-_CLAUDE_STOP = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
 }
 _NOVA_STOP = {
     "end_turn": "stop",
@@ -153,148 +154,13 @@ def record_id(index: int) -> str:
     return f"{index:0{RECORD_ID_WIDTH}d}"
 
 
-# -- rows: OpenAI chat -> Claude Messages / Nova ---------------------------------------------
+# -- rows: OpenAI chat -> Claude Messages (claude_rows, shared with Anthropic) / Nova --------
 def _data_url(url: str) -> tuple[str, str]:
-    """(media type, base64 data) of a ``data:`` URL."""
-    head, sep, data = url.partition(",")
-    if not url.startswith("data:") or not sep or ";base64" not in head:
-        raise RowError("images must be base64 data: URLs (Bedrock does not fetch URLs)")
-    return head[len("data:") :].split(";", 1)[0], data
-
-
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text"
-        )
-    raise RowError("message content must be a string or a list of parts")
-
-
-def _claude_parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
-    parts: list[dict[str, Any]] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            parts.append({"type": "text", "text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            url = (part.get("image_url") or {}).get("url", "")
-            media, data = _data_url(str(url))
-            parts.append(
-                {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
-            )
-        else:
-            raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
-    return parts
-
-
-def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive messages of one role joined (both families want alternating turns)."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if out and out[-1]["role"] == message["role"]:
-            out[-1]["content"] = [*out[-1]["content"], *message["content"]]
-        else:
-            out.append({"role": message["role"], "content": list(message["content"])})
-    return out
-
-
-def _stops(body: Mapping[str, Any]) -> list[str] | None:
-    stop = body.get("stop")
-    if stop is None:
-        return None
-    return [stop] if isinstance(stop, str) else [str(s) for s in stop]
-
-
-def _max_tokens(body: Mapping[str, Any]) -> int:
-    value = body.get("max_completion_tokens", body.get("max_tokens"))
-    return int(value) if value is not None else DEFAULT_MAX_TOKENS
+    return data_url(url, "Bedrock")
 
 
 def chat_to_claude(body: Mapping[str, Any]) -> dict[str, Any]:
-    system: list[str] = []
-    messages: list[dict[str, Any]] = []
-    for message in body.get("messages") or []:
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.append(_text_of(message.get("content")))
-        elif role == "user":
-            messages.append({"role": "user", "content": _claude_parts(message.get("content"))})
-        elif role == "assistant":
-            parts = _claude_parts(message.get("content")) if message.get("content") else []
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                parts.append(
-                    {
-                        "type": "tool_use",
-                        "id": call.get("id"),
-                        "name": fn.get("name"),
-                        "input": json.loads(fn.get("arguments") or "{}"),
-                    }
-                )
-            messages.append({"role": "assistant", "content": parts})
-        elif role == "tool":
-            messages.append(
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "tool_result",
-                            "tool_use_id": message.get("tool_call_id"),
-                            "content": _text_of(message.get("content")),
-                        }
-                    ],
-                }
-            )
-        else:
-            raise RowError(f"messages of role {role!r} cannot run on Bedrock")
-    out: dict[str, Any] = {
-        "anthropic_version": "bedrock-2023-05-31",
-        "max_tokens": _max_tokens(body),
-        "messages": _merge(messages),
-    }
-    if system:
-        out["system"] = "\n\n".join(system)
-    for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            out[name] = body[name]
-    stops = _stops(body)
-    if stops:
-        out["stop_sequences"] = stops
-    choice = body.get("tool_choice")
-    tools = body.get("tools")
-    if tools and choice != "none":
-        out["tools"] = [
-            {
-                "name": (t.get("function") or {}).get("name"),
-                **(
-                    {"description": t["function"]["description"]}
-                    if (t.get("function") or {}).get("description")
-                    else {}
-                ),
-                "input_schema": (t.get("function") or {}).get("parameters") or {"type": "object"},
-            }
-            for t in tools
-        ]
-        if choice == "auto":
-            out["tool_choice"] = {"type": "auto"}
-        elif choice == "required":
-            out["tool_choice"] = {"type": "any"}
-        elif isinstance(choice, dict):
-            out["tool_choice"] = {
-                "type": "tool",
-                "name": (choice.get("function") or {}).get("name"),
-            }
-    return out
+    return {"anthropic_version": "bedrock-2023-05-31", **shared_chat_to_claude(body, "Bedrock")}
 
 
 def _nova_parts(content: Any) -> list[dict[str, Any]]:
@@ -364,33 +230,6 @@ def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
-def _claude_completion(
-    out: Mapping[str, Any], model: str, custom_id: str, seed: str
-) -> dict[str, Any]:
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for part in out.get("content") or []:
-        if part.get("type") == "text":
-            texts.append(str(part.get("text", "")))
-        elif part.get("type") == "tool_use":
-            calls.append(
-                {
-                    "id": str(part.get("id") or f"call_{digest(custom_id, seed, str(len(calls)))}"),
-                    "type": "function",
-                    "function": {
-                        "name": part.get("name"),
-                        "arguments": json.dumps(part.get("input") or {}),
-                    },
-                }
-            )
-    usage = out.get("usage") or {}
-    prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-    reason = _CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
-    return _completion(
-        texts, calls, reason, prompt, completion, out.get("model") or model, custom_id, seed
-    )
-
-
 def _nova_completion(
     out: Mapping[str, Any], model: str, custom_id: str, seed: str
 ) -> dict[str, Any]:
@@ -418,37 +257,6 @@ def _nova_completion(
     prompt, completion = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
     reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
     return _completion(texts, calls, reason, prompt, completion, model, custom_id, seed)
-
-
-def _completion(
-    texts: list[str],
-    calls: list[dict[str, Any]],
-    reason: str,
-    prompt: int,
-    completion: int,
-    model: str,
-    custom_id: str,
-    seed: str,
-) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    return {
-        "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
-    }
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
