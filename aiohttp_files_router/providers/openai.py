@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from yarl import URL
@@ -62,8 +62,8 @@ class OpenAIProvider(Provider):
     # Documented in the API reference ("Debugging requests"): the client may send its own ID
     # in X-Client-Request-Id; every answer carries OpenAI's ID in x-request-id. Azure OpenAI
     # documents both the same way.
-    client_request_id_header = "X-Client-Request-Id"
-    upstream_request_id_header = "x-request-id"
+    client_request_id_header: ClassVar[str | None] = "X-Client-Request-Id"
+    upstream_request_id_header: ClassVar[str | None] = "x-request-id"
     # The Batch API guide: one endpoint per file, 50,000 requests, 200 MB, body.model required.
     batch_rules = BatchRules(
         frozenset(("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"))
