@@ -349,9 +349,13 @@ class S3Bucket:
         start_after: str | None = None,
         token: str | None = None,
         max_keys: int = 1000,
+        delimiter: str | None = "/",
     ) -> tuple[UpstreamReply, list[str], str | None]:
-        """ListObjectsV2 with ``/`` as delimiter: (answer, keys, the next continuation token)."""
-        query = {"list-type": "2", "prefix": prefix, "delimiter": "/", "max-keys": str(max_keys)}
+        """ListObjectsV2 (``delimiter`` None: the keys of every depth): (answer, keys, the
+        next continuation token)."""
+        query = {"list-type": "2", "prefix": prefix, "max-keys": str(max_keys)}
+        if delimiter:
+            query["delimiter"] = delimiter
         if token:
             query["continuation-token"] = token
         elif start_after:
