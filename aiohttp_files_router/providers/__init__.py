@@ -55,7 +55,7 @@ from typing import Any
 import aiohttp
 
 from ..params import LenientParams, ProviderParams
-from . import azure, bedrock, gemini, mistral, openai, vertex
+from . import anthropic, azure, bedrock, gemini, mistral, openai, vertex
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 
 __all__ = [
@@ -79,6 +79,7 @@ PROVIDERS: tuple[ProviderSpec[Any], ...] = (
     gemini.SPEC,
     bedrock.SPEC,
     mistral.SPEC,
+    anthropic.SPEC,
 )
 _BY_PREFIX: dict[str, ProviderSpec[Any]] = {p: s for s in PROVIDERS for p in s.prefixes}
 if len(_BY_PREFIX) != sum(len(s.prefixes) for s in PROVIDERS):

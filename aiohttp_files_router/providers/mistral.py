@@ -39,7 +39,7 @@ from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError,
 from .chat_rows import CHAT_URL
 from .genai_rows import digest
 from .jsonl import map_lines
-from .openai import Dialect, OpenAIProvider
+from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, split_view
 from .shapes import ENDED_AT
@@ -71,12 +71,6 @@ class MistralParams(ProviderParams, kw_only=True, frozen=True):
 
     api_key: str | None = None
     api_base: str | None = None
-
-
-def api_root(api_base: str | None, default: str) -> str:
-    """``api_base`` ending in ``/v1``, whether or not it was written with it."""
-    base = (api_base or default).rstrip("/")
-    return base if base.endswith("/v1") else f"{base}/v1"
 
 
 def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
@@ -388,7 +382,7 @@ def _build(setup: AccountSetup[MistralParams]) -> Provider:
         raise ProviderError("a mistral account needs model: mistral/<model>")
     upstream = Upstream(
         setup.name,
-        api_root(params.api_base, DEFAULT_API_BASE),
+        v1_base(params.api_base, DEFAULT_API_BASE),
         setup.timeout,
         auth=StaticAuth(
             {"Authorization": f"Bearer {params.api_key}"} if params.api_key else {},

@@ -20,9 +20,16 @@ from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec
 
-__all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider"]
+__all__ = ["DEFAULT_API_BASE", "SPEC", "Dialect", "OpenAIParams", "OpenAIProvider", "v1_base"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+
+def v1_base(api_base: str | None, default: str) -> str:
+    """``api_base`` ending in ``/v1``, whether it was written with it or not (LiteLLM's own
+    defaults differ: with it for OpenAI and Mistral, without for Anthropic)."""
+    base = (api_base or default).rstrip("/")
+    return base if base.endswith("/v1") else f"{base}/v1"
 
 
 class OpenAIParams(ProviderParams, kw_only=True, frozen=True):
