@@ -6,6 +6,7 @@ Shipped in the package so users can test their own setups against it too::
     runner = web.AppRunner(fake.app())
 """
 
+from .anthropic import FakeAnthropic
 from .azure import FakeAzure
 from .bedrock import AwsCredential, FakeBedrock
 from .gemini import FakeGemini
@@ -14,6 +15,7 @@ from .vertex import FakeVertex
 
 __all__ = [
     "AwsCredential",
+    "FakeAnthropic",
     "FakeAzure",
     "FakeBedrock",
     "FakeGemini",
