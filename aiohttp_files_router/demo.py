@@ -1,14 +1,17 @@
 """``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
 
 Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model, one Gemini Developer
-API model and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
+API model, one Anthropic model (its file store a ``file://`` temporary directory, removed at
+cleanup) and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
 package's fakes on loopback ports of their own.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .app import create_app
 from .config import parse_config
-from .fake import AwsCredential, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeVertex
+from .fake import (
+    AwsCredential,
+    FakeAnthropic,
+    FakeAzure,
+    FakeBedrock,
+    FakeGemini,
+    FakeOpenAI,
+    FakeVertex,
+)
 from .providers.s3 import botocore_missing
 
 __all__ = ["DEMO_KEY", "demo_app", "demo_snippet"]
@@ -32,6 +43,8 @@ AZURE_KEY = "fake-azure-key"
 AZURE_DEPLOYMENT = "demo-batch-deployment"
 VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
 GEMINI_KEY = "fake-gemini-api-key"
+ANTHROPIC_KEY = "sk-ant-fake-demo-key"
+ANTHROPIC_MODEL = "claude-batch"
 BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
 BEDROCK_ACCOUNT = "123456789012"
 BEDROCK_MODEL = "claude-bedrock-batch"
@@ -43,6 +56,7 @@ MODELS = (
     "gpt-4o-azure",
     "gemini-batch",
     "gemini-api",
+    ANTHROPIC_MODEL,
     *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
 )
 
@@ -78,6 +92,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     azure_sock, azure_base = _socket()
     vertex_sock, vertex_base = _socket()
     gemini_sock, gemini_base = _socket()
+    anthropic_sock, anthropic_base = _socket()
+    store = tempfile.mkdtemp(prefix="files-router-demo-")
     credentials, public_key = _service_account(f"{vertex_base}/token")
     fakes: list[tuple[Any, socket.socket]] = [
         (
@@ -99,6 +115,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             vertex_sock,
         ),
         (FakeGemini({GEMINI_KEY: "demo-project"}, phase_seconds=phase_seconds), gemini_sock),
+        (FakeAnthropic({ANTHROPIC_KEY: "demo"}, phase_seconds=phase_seconds), anthropic_sock),
     ]
     model_list: list[dict[str, Any]] = [
         {
@@ -143,6 +160,18 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "model": "gemini/gemini-2.5-flash",
                 "api_key": GEMINI_KEY,
                 "api_base": gemini_base,
+            },
+        }
+    )
+    model_list.append(
+        {
+            "model_name": ANTHROPIC_MODEL,
+            "litellm_params": {
+                "model": "anthropic/claude-sonnet-4-5",
+                "api_key": ANTHROPIC_KEY,
+                "api_base": anthropic_base,
+                # One host: a local directory (several hosts need s3:// or gs://).
+                "file_store": f"file://{store}",
             },
         }
     )
@@ -192,6 +221,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
         finally:
             for runner in runners:
                 await runner.cleanup()
+            shutil.rmtree(store, ignore_errors=True)
 
     app.cleanup_ctx.insert(0, run_fakes)
     return app
@@ -201,7 +231,7 @@ def demo_snippet(base_url: str) -> str:
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
 (two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
-Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY}
+Anthropic model, an Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY}
 Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'
