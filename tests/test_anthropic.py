@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, BadRequestError, NotFoundError, RateLimitError
+from openai import (
+    AsyncOpenAI,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+)
 
 from aiohttp_files_router.fake import FakeAnthropic
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
@@ -350,3 +356,26 @@ async def test_fan_out_upload_reaches_two_anthropic_accounts(
         assert sorted(r["custom_id"] for r in rows) == ["req-0", "req-1"]
     for route in ("claude-a", "claude-b"):
         assert list((store / "files-router" / route / "files").iterdir())
+
+
+async def test_a_batch_whose_record_cannot_be_stored_is_cancelled(
+    start_router: RouterFactory,
+    anthropic_server: TestServer,
+    anthropic: FakeAnthropic,
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    router = await start_router(config(entry(anthropic_server, store)))
+    async with sdk_for(router) as sdk:
+        f = await upload(sdk, "claude-batch", chat_rows(2))
+        # A file where the records' directory goes: the store cannot write the record.
+        (store / "files-router" / "claude-batch" / "batches").write_text("in the way")
+        with pytest.raises(InternalServerError) as err:
+            await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert err.value.status_code == 502
+    (batch,) = anthropic.accounts["a"].batches.values()
+    assert batch.cancel_at is not None
+    cancels = [r for r in anthropic.requests if r.path.endswith("/cancel")]
+    assert len(cancels) == 1

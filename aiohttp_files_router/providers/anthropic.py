@@ -28,6 +28,7 @@ The client only ever sees OpenAI shapes (docs/providers/anthropic.md).
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets as random
 import time
@@ -39,7 +40,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, for_log
 from ..errors import error_body as error_body_bytes
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
@@ -48,7 +49,14 @@ from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream,
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
 from .claude_rows import chat_to_claude, claude_completion
-from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .filestore import (
+    FILE_STORE_ENV,
+    FileStore,
+    FileStoreParams,
+    StoreError,
+    StoreMeta,
+    open_store,
+)
 from .genai_rows import digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
@@ -57,6 +65,8 @@ from .result_views import left_out, result_file_ids, split_view
 from .shapes import ENDED_AT, list_page
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
+
+logger = logging.getLogger(__package__)
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -520,7 +530,18 @@ class AnthropicProvider(Provider):
         record = StoreMeta(
             input_id, "batch", "application/jsonl", extra={"input_file_id": input_id}
         )
-        await self.store.put(http, _batch_key(batch_id), _chunks(mapped), record)
+        try:
+            await self.store.put(http, _batch_key(batch_id), _chunks(mapped), record)
+        except StoreError:
+            # Without its record the batch is nobody's: it is cancelled rather than left
+            # running unseen (the client, told 502, may create it again).
+            logger.warning(
+                "account %s: the record of batch %s could not be stored; cancelling it",
+                self.name,
+                for_log(batch_id),
+            )
+            await self._call(http, "POST", batch_id, "cancel")
+            raise
         batch["_input_file_id"] = input_id
         return _ok(self._batch(batch), reply)
 
