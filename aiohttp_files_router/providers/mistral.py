@@ -28,16 +28,27 @@ from typing import Any, ClassVar
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from ..errors import BadRequest
+from ..errors import error_body as error_body_bytes
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
 from ..params import ProviderParams
-from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
+from ..upstream import (
+    UPSTREAM_REQUEST_ID,
+    ContentStream,
+    StaticAuth,
+    Upstream,
+    UpstreamReply,
+    read_body,
+    redact,
+    relayed_headers,
+)
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL
-from .genai_rows import digest
+from .genai_rows import digest, error_body
 from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
@@ -60,6 +71,8 @@ _STATES = {
     "CANCELLATION_REQUESTED": "cancelling",
     "CANCELLED": "cancelled",
 }
+# OpenAI body fields Mistral's chat request names otherwise (models/chatcompletionrequest.py).
+_RENAMED = {"max_completion_tokens": "max_tokens", "seed": "random_seed"}
 # Mistral's chat finish reasons (ChatCompletionChoice.finish_reason) in OpenAI's words.
 _FINISH = {"model_length": "length", "error": "stop"}
 
@@ -78,7 +91,10 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 
 
 def _file(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Mistral file object with OpenAI's fields (Mistral's own kept)."""
+    """A Mistral file object with OpenAI's fields (Mistral's own kept). The size is
+    ``bytes`` in the API reference, ``size_bytes`` in the SDK's field names: either is read."""
+    if "bytes" not in obj and isinstance(obj.get("size_bytes"), int):
+        obj["bytes"] = obj["size_bytes"]
     obj.setdefault("status", "processed")
     obj["object"] = "file"
     return obj
@@ -96,7 +112,7 @@ class MistralDialect(Dialect):
             obj = _decode.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return body
-        if obj.get("object") == "file" or ("filename" in obj and "bytes" in obj):
+        if obj.get("object") == "file" or ("filename" in obj and "created_at" in obj):
             return _json.encode(_file(obj))
         return body
 
@@ -123,6 +139,9 @@ class MistralDialect(Dialect):
                 code="invalid_batch_line",
             ) from None
         body["model"] = self.model
+        for openai_name, mistral_name in _RENAMED.items():
+            if openai_name in body and mistral_name not in body:
+                body[mistral_name] = body.pop(openai_name)
         return _json.encode({"custom_id": row.get("custom_id"), "body": body})
 
 
@@ -142,6 +161,62 @@ class MistralProvider(OpenAIProvider):
     def __init__(self, upstream: Upstream, model: str, *, shared_store: str | None):
         super().__init__(upstream, MistralDialect(model), shared_store=shared_store)
         self.model = model
+
+    async def _call(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply:
+        async with self.upstream.exchange(
+            http, method, url, params=params, data=data, headers=headers
+        ) as resp:
+            relay = relayed_headers(resp.status, resp.headers)
+            body = await read_body(resp, self.upstream.account, relay)
+            status = resp.status
+        if 200 <= status < 300:
+            return UpstreamReply(status, self.dialect.normalise(body), relay)
+        return self._error(status, body, relay)
+
+    def _error(self, status: int, body: bytes, relay: Mapping[str, str]) -> UpstreamReply:
+        """Mistral's errors in OpenAI's shape: ``{"object": "error", "message", "type",
+        "param", "code"}`` keeps its fields; a 422 ``{"detail": [{"loc", "msg"}]}`` names
+        each field it refuses."""
+        body = redact(body, self.upstream.secrets)
+        try:
+            obj = _decode.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return self.upstream.error(status, body, relay)
+        message = obj.get("message")
+        detail = obj.get("detail")
+        if isinstance(detail, list) and detail:
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc') or [])}: {d.get('msg')}"
+                if isinstance(d, dict)
+                else str(d)
+                for d in detail
+            )
+            obj = {"type": "invalid_request_error"}
+        elif isinstance(detail, str):
+            message = detail
+        if not isinstance(message, str) or not message:
+            return self.upstream.error(status, body, relay)
+
+        def text(name: str) -> str | None:
+            value = obj.get(name)
+            return str(value) if value is not None and value != "" else None
+
+        return UpstreamReply(
+            status,
+            error_body_bytes(
+                message, text("type") or "upstream_error", text("param"), text("code")
+            ),
+            relay,
+        )
 
     # -- files --------------------------------------------------------------------------------
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
@@ -184,7 +259,7 @@ class MistralProvider(OpenAIProvider):
         and ``total`` (where given) says more follow."""
         number = int(token or "0")
         params = {"page": str(number), "page_size": str(PAGE_SIZE)}
-        reply = await self.upstream.json(http, "GET", url, params=params)
+        reply = await self._call(http, "GET", url, params=params)
         if not reply.ok:
             return Page(reply)
         found = self.upstream.decode(_decode, reply.body)
@@ -237,10 +312,16 @@ class MistralProvider(OpenAIProvider):
                 "response": None,
                 "error": None,
             }
-            if isinstance(response, dict):
+            err = error if isinstance(error, dict) else {"message": str(error or "")}
+            message = str(err.get("message") or "the request failed")
+            if isinstance(response, dict) and isinstance(status, int):
+                # A request that got an HTTP answer: its status, and an OpenAI error body
+                # where Mistral's result row holds only a message (as OpenAI's error rows).
                 body = response.get("body")
-                if isinstance(body, dict) and isinstance(status, int) and status < 300:
+                if not failed and isinstance(body, dict):
                     body = _completion(body)
+                elif failed and not isinstance(body, dict):
+                    body = error_body(message, "mistral_error")
                 out["response"] = {
                     "status_code": status,
                     "request_id": str(
@@ -248,12 +329,11 @@ class MistralProvider(OpenAIProvider):
                     ),
                     "body": body,
                 }
-            if error:
-                err = error if isinstance(error, dict) else {"message": str(error)}
+            elif failed:
                 code = err.get("code")
                 out["error"] = {
                     "code": str(code) if code is not None else "mistral_error",
-                    "message": str(err.get("message") or "the request failed"),
+                    "message": message,
                 }
             return _json.encode(out)
 
@@ -310,7 +390,7 @@ class MistralProvider(OpenAIProvider):
     async def _job_call(
         self, http: aiohttp.ClientSession, method: str, *segments: str, body: Any = None
     ) -> UpstreamReply:
-        reply = await self.upstream.json(
+        reply = await self._call(
             http,
             method,
             self.upstream.url("batch", "jobs", *segments),
