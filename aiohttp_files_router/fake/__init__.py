@@ -10,6 +10,7 @@ from .anthropic import FakeAnthropic
 from .azure import FakeAzure
 from .bedrock import AwsCredential, FakeBedrock
 from .gemini import FakeGemini
+from .mistral import FakeMistral
 from .openai import FakeOpenAI, RecordedRequest
 from .vertex import FakeVertex
 
@@ -19,6 +20,7 @@ __all__ = [
     "FakeAzure",
     "FakeBedrock",
     "FakeGemini",
+    "FakeMistral",
     "FakeOpenAI",
     "FakeVertex",
     "RecordedRequest",

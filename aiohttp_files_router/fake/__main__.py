@@ -13,13 +13,16 @@ from .anthropic import FakeAnthropic
 from .azure import FakeAzure, TokenLimitMode
 from .bedrock import AwsCredential, FakeBedrock
 from .gemini import FakeGemini
+from .mistral import FakeMistral
 from .openai import FakeOpenAI
 from .vertex import FakeVertex
 
 
 def build(
     argv: Sequence[str] | None = None,
-) -> tuple[FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock | FakeAnthropic, str, int]:
+) -> tuple[
+    FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock | FakeAnthropic | FakeMistral, str, int
+]:
     """The fake the command line describes, and the host and port to serve it on."""
     p = argparse.ArgumentParser(prog="python -m aiohttp_files_router.fake")
     p.add_argument("--host", default="127.0.0.1")
@@ -37,7 +40,7 @@ def build(
     )
     p.add_argument(
         "--flavour",
-        choices=["openai", "azure", "vertex", "gemini", "bedrock", "anthropic"],
+        choices=["openai", "azure", "vertex", "gemini", "bedrock", "anthropic", "mistral"],
         default="openai",
     )
     p.add_argument(
@@ -91,7 +94,7 @@ def build(
             p.error(f"--token-limit {item!r}: the mode is 'fail' or 'fail_fast'")
         token_limit[deployment] = "fail" if mode == "fail" else "fail_fast"
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
-    fake: FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock | FakeAnthropic
+    fake: FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock | FakeAnthropic | FakeMistral
     if args.flavour == "bedrock":
         credentials = {}
         for item in args.aws_credential:
@@ -124,6 +127,8 @@ def build(
         )
     elif args.flavour == "anthropic":
         fake = FakeAnthropic(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+    elif args.flavour == "mistral":
+        fake = FakeMistral(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     elif args.flavour == "gemini":
         fake = FakeGemini(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     elif args.flavour == "azure":
