@@ -18,7 +18,7 @@ from openai import (
     UnprocessableEntityError,
 )
 
-from aiohttp_files_router.fake.mistral import FakeMistral
+from aiohttp_files_router.fake import FakeMistral
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
