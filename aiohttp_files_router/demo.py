@@ -1,9 +1,9 @@
 """``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
 
 Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model, one Gemini Developer
-API model, one Anthropic model (its file store a ``file://`` temporary directory, removed at
-cleanup) and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
-package's fakes on loopback ports of their own.
+API model, one Mistral model, one Anthropic model (its file store a ``file://`` temporary
+directory, removed at cleanup) and (with the ``bedrock`` extra installed) one Amazon Bedrock
+model, each served by the package's fakes on loopback ports of their own.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .fake import (
     FakeAzure,
     FakeBedrock,
     FakeGemini,
+    FakeMistral,
     FakeOpenAI,
     FakeVertex,
 )
@@ -43,6 +44,8 @@ AZURE_KEY = "fake-azure-key"
 AZURE_DEPLOYMENT = "demo-batch-deployment"
 VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
 GEMINI_KEY = "fake-gemini-api-key"
+MISTRAL_KEY = "fake-mistral-demo-key"
+MISTRAL_MODEL = "mistral-batch"
 ANTHROPIC_KEY = "sk-ant-fake-demo-key"
 ANTHROPIC_MODEL = "claude-batch"
 BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
@@ -56,6 +59,7 @@ MODELS = (
     "gpt-4o-azure",
     "gemini-batch",
     "gemini-api",
+    MISTRAL_MODEL,
     ANTHROPIC_MODEL,
     *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
 )
@@ -93,6 +97,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     vertex_sock, vertex_base = _socket()
     gemini_sock, gemini_base = _socket()
     anthropic_sock, anthropic_base = _socket()
+    mistral_sock, mistral_base = _socket()
     store = tempfile.mkdtemp(prefix="files-router-demo-")
     credentials, public_key = _service_account(f"{vertex_base}/token")
     fakes: list[tuple[Any, socket.socket]] = [
@@ -116,6 +121,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
         ),
         (FakeGemini({GEMINI_KEY: "demo-project"}, phase_seconds=phase_seconds), gemini_sock),
         (FakeAnthropic({ANTHROPIC_KEY: "demo"}, phase_seconds=phase_seconds), anthropic_sock),
+        (FakeMistral({MISTRAL_KEY: "demo"}, phase_seconds=phase_seconds), mistral_sock),
     ]
     model_list: list[dict[str, Any]] = [
         {
@@ -160,6 +166,16 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "model": "gemini/gemini-2.5-flash",
                 "api_key": GEMINI_KEY,
                 "api_base": gemini_base,
+            },
+        }
+    )
+    model_list.append(
+        {
+            "model_name": MISTRAL_MODEL,
+            "litellm_params": {
+                "model": "mistral/mistral-small-latest",
+                "api_key": MISTRAL_KEY,
+                "api_base": f"{mistral_base}/v1",
             },
         }
     )
@@ -230,8 +246,9 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
 def demo_snippet(base_url: str) -> str:
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
-(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
-Anthropic model, an Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY}
+(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, a
+Mistral model, an Anthropic model, an Amazon Bedrock model when the bedrock extra is installed).
+Proxy key: {DEMO_KEY}
 Try it from another shell (pip install openai), with any of those models:
 
 python - <<'PY'

@@ -24,6 +24,7 @@ async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
             "gpt-4o-azure",
             "gemini-batch",
             "gemini-api",
+            "mistral-batch",
             "claude-batch",
             "claude-bedrock-batch",
         ):
