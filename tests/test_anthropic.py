@@ -379,3 +379,25 @@ async def test_a_batch_whose_record_cannot_be_stored_is_cancelled(
     assert batch.cancel_at is not None
     cancels = [r for r in anthropic.requests if r.path.endswith("/cancel")]
     assert len(cancels) == 1
+
+
+async def test_more_requests_than_a_message_batch_takes_is_a_400_at_upload(
+    start_router: RouterFactory, anthropic_server: TestServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    router = await start_router(config(entry(anthropic_server, store)))
+    line = (
+        b'{"custom_id":"r%d","method":"POST","url":"/v1/chat/completions","body":{"messages":[]}}\n'
+    )
+    data = b"".join(line % i for i in range(100_001))
+    async with sdk_for(router) as sdk:
+        with pytest.raises(BadRequestError) as err:
+            await sdk.files.create(
+                file=("big.jsonl", io.BytesIO(data)),
+                purpose="batch",
+                extra_body={"model": "claude-batch"},
+            )
+        message = error_of(err.value.response.json())["message"]
+        assert "Line 100001" in message and "100000" in message
+        assert (await sdk.files.list(extra_query={"model": "claude-batch"})).data == []
+    assert [p for p in store.rglob("*") if p.is_file()] == []  # nothing half-stored
