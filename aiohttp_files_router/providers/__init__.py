@@ -28,6 +28,9 @@ How to add a provider
    OpenAI-shaped APIs; ``jsonl.map_lines`` (streamed row transforms); ``gcs.Bucket``;
    ``genai_rows`` (OpenAI chat rows <-> GenerateContentRequest/Response, pure; see how
    ``vertex_rows`` wraps it with Vertex's row shape and custom_id transport);
+   ``claude_rows`` (OpenAI chat rows <-> Anthropic Messages, pure; Bedrock and Anthropic);
+   ``filestore.open_store`` for files a provider cannot keep itself (``anthropic``);
+   ``openai.v1_base`` for an ``api_base`` given with or without ``/v1``;
    ``tokens.CachedToken`` for bearer tokens (``grant`` only; ``entra`` and ``google_auth``
    are examples); ``upstream.StaticAuth`` for fixed key headers; ``isotime.unix_seconds``;
    ``jsoncodec`` for the shared msgspec decoders; ``chat_rows.chat_row`` (an OpenAI batch row
