@@ -23,6 +23,13 @@ from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .spec import check
+from .test_filestore import KEY_ID as S3_KEY_ID
+from .test_filestore import REGION as S3_REGION
+from .test_filestore import SECRET as S3_SECRET
+from .test_filestore import _s3_bucket as s3_bucket
+from .test_filestore import moto_url
+
+__all__ = ["moto_url"]  # the moto S3 server fixture, shared with the file store's tests
 
 KEY_A = "sk-ant-api03-account-a-0001"
 KEY_B = "sk-ant-api03-account-b-0002"
@@ -401,3 +408,37 @@ async def test_more_requests_than_a_message_batch_takes_is_a_400_at_upload(
         assert "Line 100001" in message and "100000" in message
         assert (await sdk.files.list(extra_query={"model": "claude-batch"})).data == []
     assert [p for p in store.rglob("*") if p.is_file()] == []  # nothing half-stored
+
+
+async def test_seed_flow_with_an_s3_file_store(
+    start_router: RouterFactory,
+    anthropic_server: TestServer,
+    clock: Clock,
+    tmp_path: Path,
+    moto_url: str,
+) -> None:
+    bucket = await s3_bucket(moto_url)
+    params = {
+        "file_store": f"s3://{bucket}/claude",
+        "aws_access_key_id": S3_KEY_ID,
+        "aws_secret_access_key": S3_SECRET,
+        "aws_region_name": S3_REGION,
+        "s3_endpoint_url": moto_url,
+    }
+    router = await start_router(config(entry(anthropic_server, tmp_path / "unused", **params)))
+    async with sdk_for(router) as sdk:
+        f = await upload(sdk, "claude-batch", awkward_rows())
+        batch = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        clock.now += PHASE + 1
+        done = await sdk.batches.retrieve(batch.id)
+        assert done.status == "completed" and done.input_file_id == f.id
+        out = await rows_of(sdk, done.output_file_id)
+        assert sorted(r["custom_id"] for r in out) == sorted(AWKWARD)
+        listed = await sdk.batches.list(extra_query={"model": "claude-batch"})
+        assert [b.id for b in listed.data] == [batch.id]
+        files = await sdk.files.list(extra_query={"model": "claude-batch"})
+        assert [x.id for x in files.data] == [f.id]
+        assert (await sdk.files.delete(f.id)).deleted
+    assert not (tmp_path / "unused").exists()
