@@ -418,7 +418,7 @@ async def test_seed_flow_with_an_s3_file_store(
     moto_url: str,
 ) -> None:
     bucket = await s3_bucket(moto_url)
-    params = {
+    params: dict[str, Any] = {
         "file_store": f"s3://{bucket}/claude",
         "aws_access_key_id": S3_KEY_ID,
         "aws_secret_access_key": S3_SECRET,
