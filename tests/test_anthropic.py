@@ -150,10 +150,14 @@ async def test_seed_flow(
         assert {r["params"]["model"] for r in stored} == {MODEL}
 
         batch = await sdk.batches.create(
-            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            input_file_id=f.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={"team": "search", "note": "ünïcødé"},
         )
         check("Batch", batch.model_dump(exclude_none=True))
         assert batch.status == "in_progress" and batch.input_file_id == f.id
+        assert batch.metadata == {"team": "search", "note": "ünïcødé"}
         sent = [r for r in anthropic.requests if r.method == "POST"][-1]
         assert sent.headers["anthropic-version"] == "2023-06-01"
         assert sent.key == KEY_A and sent.chunked
@@ -167,6 +171,7 @@ async def test_seed_flow(
         done = await sdk.batches.retrieve(batch.id)
         check("Batch", done.model_dump(exclude_none=True))
         assert done.status == "completed", done
+        assert done.metadata == {"team": "search", "note": "ünïcødé"}
         assert done.request_counts is not None
         assert (done.request_counts.total, done.request_counts.completed) == (len(AWKWARD),) * 2
         assert done.completed_at == int(clock.now - 1)
@@ -429,11 +434,15 @@ async def test_seed_flow_with_an_s3_file_store(
     async with sdk_for(router) as sdk:
         f = await upload(sdk, "claude-batch", awkward_rows())
         batch = await sdk.batches.create(
-            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            input_file_id=f.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={"note": "ünïcødé ✓"},
         )
         clock.now += PHASE + 1
         done = await sdk.batches.retrieve(batch.id)
         assert done.status == "completed" and done.input_file_id == f.id
+        assert done.metadata == {"note": "ünïcødé ✓"}
         out = await rows_of(sdk, done.output_file_id)
         assert sorted(r["custom_id"] for r in out) == sorted(AWKWARD)
         listed = await sdk.batches.list(extra_query={"model": "claude-batch"})

@@ -35,6 +35,7 @@ import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -74,6 +75,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 # 256 MB a batch, whichever comes first.
 MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
+MAX_RECORD_METADATA = 1024
 PAGE_LIMIT = "100"  # the most a Message Batches list page holds
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 MAPPED = "fr-line-"
@@ -448,8 +450,7 @@ class AnthropicProvider(Provider):
         if not reply.ok:
             return reply, {}
         batch: dict[str, Any] = self.upstream.decode(_decode, reply.body)
-        batch["_input_file_id"] = meta.extra.get("input_file_id", "")
-        return reply, batch
+        return reply, _with_record(batch, meta)
 
     def _batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         counts = batch.get("request_counts") or {}
@@ -487,7 +488,7 @@ class AnthropicProvider(Provider):
             "created_at": created,
             "in_progress_at": created,
             "request_counts": {"total": total, "completed": succeeded, "failed": failed},
-            "metadata": None,
+            "metadata": batch.get("_metadata"),
             "errors": None,
         }
         if batch.get("expires_at"):
@@ -527,9 +528,15 @@ class AnthropicProvider(Provider):
             return reply
         batch: dict[str, Any] = self.upstream.decode(_decode, reply.body)
         batch_id = str(batch.get("id", ""))
-        record = StoreMeta(
-            input_id, "batch", "application/jsonl", extra={"input_file_id": input_id}
-        )
+        extra = {"input_file_id": input_id}
+        metadata = body.get("metadata")
+        if metadata:
+            # Message Batches keep no metadata: the record does, where it fits (S3 keeps 2 KB
+            # of quoted metadata an object; what does not fit is not kept, see the docs).
+            text = _json.encode(metadata).decode()
+            if len(quote(text, safe="")) <= MAX_RECORD_METADATA:
+                extra["metadata"] = text
+        record = StoreMeta(input_id, "batch", "application/jsonl", extra=extra)
         try:
             await self.store.put(http, _batch_key(batch_id), _chunks(mapped), record)
         except StoreError:
@@ -542,8 +549,7 @@ class AnthropicProvider(Provider):
             )
             await self._call(http, "POST", batch_id, "cancel")
             raise
-        batch["_input_file_id"] = input_id
-        return _ok(self._batch(batch), reply)
+        return _ok(self._batch(_with_record(batch, record)), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         reply, batch = await self._own_batch(http, batch_id)
@@ -557,8 +563,7 @@ class AnthropicProvider(Provider):
         if not reply.ok:
             return reply
         batch: dict[str, Any] = self.upstream.decode(_decode, reply.body)
-        batch["_input_file_id"] = meta.extra.get("input_file_id", "")
-        return _ok(self._batch(batch), reply)
+        return _ok(self._batch(_with_record(batch, meta)), reply)
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -581,10 +586,20 @@ class AnthropicProvider(Provider):
                 after = str(batch.get("id", ""))
                 stored = await self.store.head(http, _batch_key(after))
                 if stored is not None:
-                    batch["_input_file_id"] = stored.meta.extra.get("input_file_id", "")
-                    found.append(self._batch(batch))
+                    found.append(self._batch(_with_record(batch, stored.meta)))
             more = bool(page.get("has_more")) and bool(items)
         return _ok(list_page(found[:limit], len(found) > limit or more), reply)
+
+
+def _with_record(batch: dict[str, Any], record: StoreMeta) -> dict[str, Any]:
+    """An Anthropic batch with what its record keeps (input file, metadata)."""
+    batch["_input_file_id"] = record.extra.get("input_file_id", "")
+    try:
+        metadata = _decode.decode(record.extra.get("metadata", "null"))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        metadata = None
+    batch["_metadata"] = metadata or None
+    return batch
 
 
 async def _requests(chunks: AsyncIterator[bytes], mapped: list[bytes]) -> AsyncIterator[bytes]:
