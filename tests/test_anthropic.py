@@ -451,3 +451,28 @@ async def test_seed_flow_with_an_s3_file_store(
         assert [x.id for x in files.data] == [f.id]
         assert (await sdk.files.delete(f.id)).deleted
     assert not (tmp_path / "unused").exists()
+
+
+async def test_expired_requests_are_error_rows(
+    start_router: RouterFactory,
+    anthropic_server: TestServer,
+    anthropic: FakeAnthropic,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    anthropic.expire_seconds = PHASE / 2  # the batch runs out of time before it is done
+    router = await start_router(config(entry(anthropic_server, tmp_path / "store")))
+    async with sdk_for(router) as sdk:
+        f = await upload(sdk, "claude-batch", chat_rows(3))
+        batch = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        clock.now += PHASE + 1
+        done = await sdk.batches.retrieve(batch.id)
+        check("Batch", done.model_dump(exclude_none=True))
+        assert done.status == "expired" and done.expired_at
+        assert done.request_counts is not None and done.request_counts.failed == 3
+        assert done.output_file_id is None
+        bad = await rows_of(sdk, done.error_file_id)
+        assert sorted(r["custom_id"] for r in bad) == ["req-0", "req-1", "req-2"]
+        assert {r["error"]["code"] for r in bad} == {"batch_expired"}

@@ -294,3 +294,20 @@ async def test_fan_out_upload_reaches_two_mistral_workspaces(
     for account in ("a", "b"):
         names = [x.filename for x in mistral.accounts[account].files.values()]
         assert "both.jsonl" in names
+
+
+async def test_a_failed_job_names_its_errors(
+    start_router: RouterFactory, mistral_server: TestServer, mistral: FakeMistral, clock: Clock
+) -> None:
+    router = await start_router(config(entry(mistral_server)))
+    # A file Mistral holds that this router did not write: a line Mistral cannot run.
+    stored = mistral.add_file("a", b'{"custom_id": "x", "method": "POST", "body": {}}\n')
+    async with sdk_for(router) as sdk:
+        batch = await create(sdk, encode_id("file", stored.id, "mistral-batch"))
+        clock.now += 2 * PHASE
+        failed = await sdk.batches.retrieve(batch.id)
+        check("Batch", failed.model_dump(exclude_none=True))
+        assert failed.status == "failed" and failed.failed_at
+        assert failed.errors is not None and failed.errors.data
+        assert "line 1" in (failed.errors.data[0].message or "")
+        assert failed.output_file_id is None and failed.error_file_id is None
