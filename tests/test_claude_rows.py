@@ -65,3 +65,15 @@ def test_image_urls_only_where_the_provider_fetches_them() -> None:
 )
 def test_anthropic_custom_ids(custom_id: str, sent: str, mapped: bool) -> None:
     assert anthropic_custom_id(custom_id, 7) == (sent, mapped)
+
+
+def test_long_filenames_fit_a_store_quoted() -> None:
+    from urllib.parse import quote
+
+    from aiohttp_files_router.providers.anthropic import MAX_FILENAME, _short_name
+
+    for name in ("a.jsonl", "✓" * 2000, "x" * 5000):
+        short = _short_name(name)
+        assert name.startswith(short) and short
+        assert len(quote(short, safe="")) <= MAX_FILENAME
+    assert _short_name("a.jsonl") == "a.jsonl"

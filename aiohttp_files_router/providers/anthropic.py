@@ -76,6 +76,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 MAX_RECORD_METADATA = 1024
+MAX_FILENAME = 1024
 PAGE_LIMIT = "100"  # the most a Message Batches list page holds
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 MAPPED = "fr-line-"
@@ -225,7 +226,7 @@ class AnthropicProvider(Provider):
             chunks = map_lines(chunks, self._rows())
             content_type = "application/jsonl"
         now = int(time.time())
-        meta = StoreMeta(upload.filename[:1024], upload.purpose, content_type, now)
+        meta = StoreMeta(_short_name(upload.filename), upload.purpose, content_type, now)
         size = await self.store.put(http, _file_key(file_id), upload.guard(chunks), meta)
         return _ok(self._file_object(file_id, size, meta), UpstreamReply(200, b""))
 
@@ -589,6 +590,15 @@ class AnthropicProvider(Provider):
                     found.append(self._batch(_with_record(batch, stored.meta)))
             more = bool(page.get("has_more")) and bool(items)
         return _ok(list_page(found[:limit], len(found) > limit or more), reply)
+
+
+def _short_name(filename: str) -> str:
+    """The filename, cut so that it fits a store's metadata even URL-quoted (S3 keeps 2 KB of
+    metadata an object; the store quotes each value)."""
+    name = filename[:MAX_FILENAME]
+    while len(quote(name, safe="")) > MAX_FILENAME:
+        name = name[: len(name) * 3 // 4]
+    return name
 
 
 def _with_record(batch: dict[str, Any], record: StoreMeta) -> dict[str, Any]:
