@@ -158,6 +158,14 @@ async def test_seed_flow(
         check("Batch", batch.model_dump(exclude_none=True))
         assert batch.status == "in_progress" and batch.input_file_id == f.id
         assert batch.metadata == {"team": "search", "note": "ünïcødé"}
+        assert batch.output_file_id is None
+        provider_batch = decode_id(batch.id, "batch")
+        assert isinstance(provider_batch, RoutedId)
+        early = encode_id("file", provider_batch.provider_id + ".results#succeeded", "claude-batch")
+        with pytest.raises(NotFoundError):
+            await sdk.files.retrieve(early)  # no results before the batch has ended
+        with pytest.raises(NotFoundError):
+            await sdk.files.content(early)
         sent = [r for r in anthropic.requests if r.method == "POST"][-1]
         assert sent.headers["anthropic-version"] == "2023-06-01"
         assert sent.key == KEY_A and sent.chunked

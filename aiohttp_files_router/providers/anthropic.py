@@ -273,6 +273,8 @@ class AnthropicProvider(Provider):
             reply, batch = await self._batch_of_results(http, base, file_id)
             if not reply.ok:
                 return reply
+            if not batch.get("results_url"):
+                raise _no_file(file_id)  # results exist once processing has ended
             ended = unix_seconds(batch.get("ended_at")) or 0
             obj = {
                 "id": file_id,
