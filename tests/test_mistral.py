@@ -80,11 +80,12 @@ def sdk_for(router: TestServer) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
-async def upload(sdk: AsyncOpenAI, model: str, rows: list[dict[str, Any]]) -> Any:
+async def upload(sdk: AsyncOpenAI, model: str, rows: list[dict[str, Any]], **extra: Any) -> Any:
     return await sdk.files.create(
         file=("input.jsonl", io.BytesIO(jsonl(rows))),
         purpose="batch",
         extra_body={"model": model},
+        **extra,
     )
 
 
@@ -116,9 +117,12 @@ async def test_seed_flow(
     rows[1]["body"]["max_completion_tokens"] = 1
     rows[2]["body"]["seed"] = 7
     async with sdk_for(router) as sdk:
-        f = await upload(sdk, "mistral-batch", rows)
+        f = await upload(
+            sdk, "mistral-batch", rows, expires_after={"anchor": "created_at", "seconds": 5000}
+        )
         check("OpenAIFile", f.model_dump(exclude_none=True))
         assert f.purpose == "batch" and f.filename == "input.jsonl" and f.bytes
+        assert f.expires_at == f.created_at + 2 * 3600  # Mistral's expiry is in whole hours
         got = await sdk.files.retrieve(f.id)
         assert got.bytes == f.bytes
         # Mistral's lines: custom_id and body only, on the deployment's model.

@@ -117,9 +117,14 @@ class MistralDialect(Dialect):
         return body
 
     def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
-        # Mistral's upload form holds ``purpose`` and ``file`` (files_api_routes_upload_file):
-        # OpenAI's expires_after[...] has no counterpart there.
-        return [(name, value) for name, value in upload.fields if name == "purpose"]
+        # Mistral's upload form (files_api_routes_upload_file): ``purpose``, ``expiry`` in
+        # hours (OpenAI's expires_after[seconds], rounded up), ``visibility``, ``file``.
+        fields = dict(upload.fields)
+        out = [("purpose", fields["purpose"])] if "purpose" in fields else []
+        seconds = fields.get("expires_after[seconds]", "")
+        if seconds.isdigit():
+            out.append(("expiry", str(-(-int(seconds) // 3600))))
+        return out
 
     def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
         if upload.purpose != "batch":
