@@ -18,7 +18,7 @@ from openai import (
     RateLimitError,
 )
 
-from aiohttp_files_router.fake import FakeAnthropic
+from aiohttp_files_router.fake import FakeAnthropic, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
@@ -28,6 +28,10 @@ from .test_filestore import REGION as S3_REGION
 from .test_filestore import SECRET as S3_SECRET
 from .test_filestore import _s3_bucket as s3_bucket
 from .test_filestore import moto_url
+from .test_vertex import BUCKET as GCS_BUCKET
+from .test_vertex import EMAIL as GCS_EMAIL
+from .test_vertex import PUBLIC as GCS_PUBLIC
+from .test_vertex import service_account
 
 __all__ = ["moto_url"]  # the moto S3 server fixture, shared with the file store's tests
 
@@ -421,6 +425,36 @@ async def test_more_requests_than_a_message_batch_takes_is_a_400_at_upload(
         assert "Line 100001" in message and "100000" in message
         assert (await sdk.files.list(extra_query={"model": "claude-batch"})).data == []
     assert [p for p in store.rglob("*") if p.is_file()] == []  # nothing half-stored
+
+
+async def test_seed_flow_with_a_gs_file_store(
+    start_router: RouterFactory,
+    anthropic_server: TestServer,
+    aiohttp_server: ServerFactory,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    gcs = FakeVertex({GCS_EMAIL: GCS_PUBLIC}, buckets=[GCS_BUCKET], storage=tmp_path / "gcs")
+    gcs_server = await aiohttp_server(gcs.app())
+    params: dict[str, Any] = {
+        "file_store": f"gs://{GCS_BUCKET}/claude",
+        "vertex_credentials": service_account(gcs_server),
+        "gcs_api_base": str(gcs_server.make_url("")),
+    }
+    router = await start_router(config(entry(anthropic_server, tmp_path / "unused", **params)))
+    async with sdk_for(router) as sdk:
+        f = await upload(sdk, "claude-batch", awkward_rows())
+        batch = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        clock.now += PHASE + 1
+        done = await sdk.batches.retrieve(batch.id)
+        assert done.status == "completed" and done.input_file_id == f.id
+        out = await rows_of(sdk, done.output_file_id)
+        assert sorted(r["custom_id"] for r in out) == sorted(AWKWARD)
+        files = await sdk.files.list(extra_query={"model": "claude-batch"})
+        assert [x.id for x in files.data] == [f.id]
+    assert not (tmp_path / "unused").exists()
 
 
 async def test_seed_flow_with_an_s3_file_store(
