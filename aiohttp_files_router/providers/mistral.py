@@ -153,10 +153,10 @@ class MistralDialect(Dialect):
 class MistralProvider(OpenAIProvider):
     """Mistral's files (OpenAI-shaped, through the dialect) and batch jobs (mapped here)."""
 
-    # Mistral documents no header for a caller's request ID; its answers name theirs in
-    # x-kong-request-id (Mistral's API gateway). upstream.py relays the common ones.
+    # Mistral's API reference and SDK document no request-ID header either way; the common
+    # ones an answer may carry still reach the client (upstream.REQUEST_ID_HEADERS).
     client_request_id_header: ClassVar[str | None] = None
-    upstream_request_id_header: ClassVar[str | None] = "x-kong-request-id"
+    upstream_request_id_header: ClassVar[str | None] = None
     # Chat and embeddings rows, mapped to the deployment's model (rows need no body.model);
     # Mistral's batch guide allows up to 1M requests a batch, its Files API 512 MB a file.
     batch_rules = BatchRules(
