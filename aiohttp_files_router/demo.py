@@ -1,9 +1,11 @@
 """``--demo``: the router plus built-in fake upstream accounts in one process, no keys needed.
 
 Two OpenAI accounts, one Azure OpenAI deployment, one Vertex AI model, one Gemini Developer
-API model and (with the ``bedrock`` extra installed) one Amazon Bedrock model, each served by the
-package's fakes on loopback ports of their own. Two teams share every account: each key sees
-only its team's files and batches; the demo key is the admin and sees both.
+API model, one Mistral model, one Anthropic model (its file store a ``file://`` temporary
+directory, removed at cleanup) and (with the ``bedrock`` extra installed) one Amazon Bedrock
+model, each served by the package's fakes on loopback ports of their own. Two teams share
+every account: each key sees only its team's files and batches; the demo key is the admin
+and sees both.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .app import create_app
 from .config import parse_config
-from .fake import AwsCredential, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeVertex
+from .fake import (
+    AwsCredential,
+    FakeAnthropic,
+    FakeAzure,
+    FakeBedrock,
+    FakeGemini,
+    FakeMistral,
+    FakeOpenAI,
+    FakeVertex,
+)
 from .providers.s3 import botocore_missing
 
 __all__ = ["DEMO_KEY", "DEMO_TEAM_KEYS", "demo_app", "demo_snippet"]
@@ -41,6 +52,10 @@ AZURE_KEY = "fake-azure-key"
 AZURE_DEPLOYMENT = "demo-batch-deployment"
 VERTEX_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
 GEMINI_KEY = "fake-gemini-api-key"
+MISTRAL_KEY = "fake-mistral-demo-key"
+MISTRAL_MODEL = "mistral-batch"
+ANTHROPIC_KEY = "sk-ant-fake-demo-key"
+ANTHROPIC_MODEL = "claude-batch"
 BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
 BEDROCK_ACCOUNT = "123456789012"
 BEDROCK_MODEL = "claude-bedrock-batch"
@@ -54,6 +69,8 @@ MODELS = (
     "gpt-4o-azure",
     "gemini-batch",
     "gemini-api",
+    MISTRAL_MODEL,
+    ANTHROPIC_MODEL,
     *((BEDROCK_MODEL,) if HAS_BEDROCK else ()),
 )
 
@@ -89,6 +106,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
     azure_sock, azure_base = _socket()
     vertex_sock, vertex_base = _socket()
     gemini_sock, gemini_base = _socket()
+    anthropic_sock, anthropic_base = _socket()
+    mistral_sock, mistral_base = _socket()
     # The Gemini API serves no uploaded file back: the router keeps them here for it.
     store = tempfile.mkdtemp(prefix="files-router-demo-")
     credentials, public_key = _service_account(f"{vertex_base}/token")
@@ -112,6 +131,8 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
             vertex_sock,
         ),
         (FakeGemini({GEMINI_KEY: "demo-project"}, phase_seconds=phase_seconds), gemini_sock),
+        (FakeAnthropic({ANTHROPIC_KEY: "demo"}, phase_seconds=phase_seconds), anthropic_sock),
+        (FakeMistral({MISTRAL_KEY: "demo"}, phase_seconds=phase_seconds), mistral_sock),
     ]
     model_list: list[dict[str, Any]] = [
         {
@@ -158,6 +179,28 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "model": "gemini/gemini-2.5-flash",
                 "api_key": GEMINI_KEY,
                 "api_base": gemini_base,
+                "file_store": f"file://{store}",
+            },
+        }
+    )
+    model_list.append(
+        {
+            "model_name": MISTRAL_MODEL,
+            "litellm_params": {
+                "model": "mistral/mistral-small-latest",
+                "api_key": MISTRAL_KEY,
+                "api_base": f"{mistral_base}/v1",
+            },
+        }
+    )
+    model_list.append(
+        {
+            "model_name": ANTHROPIC_MODEL,
+            "litellm_params": {
+                "model": "anthropic/claude-sonnet-4-5",
+                "api_key": ANTHROPIC_KEY,
+                "api_base": anthropic_base,
+                # One host: a local directory (several hosts need s3:// or gs://).
                 "file_store": f"file://{store}",
             },
         }
@@ -235,7 +278,8 @@ def demo_snippet(base_url: str) -> str:
     python = shlex.quote(sys.executable)
     return f'''\
 Demo router with fake accounts: {", ".join(MODELS)}
-(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, an
+(two OpenAI accounts, an Azure OpenAI deployment, a Vertex AI model, a Gemini API model, a
+Mistral model, an Anthropic model, an Amazon Bedrock model when the bedrock extra is installed).
 Amazon Bedrock model when the bedrock extra is installed). Proxy key: {DEMO_KEY} (admin).
 Two teams share every account, each seeing only its own files and batches:
 {", ".join(f"{key} ({team})" for key, team in DEMO_TEAM_KEYS.items())}.

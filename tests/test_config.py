@@ -268,3 +268,66 @@ def test_keys_litellm_defines_load_on_every_provider(tmp_path: Path) -> None:
         load_config(write(tmp_path, LITELLM_CI_CONFIG))
     assert "`$.model_list[2].litellm_params.vertex_ai_project`" in str(info.value)
     assert "did you mean `vertex_project`?" in str(info.value)
+
+
+ANTHROPIC_MISTRAL_CONFIG = """
+model_list:
+  - model_name: claude-batch
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_key: os.environ/ANTHROPIC_KEY_A
+      file_store: file:///var/lib/files-router
+  - model_name: claude-v1
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_key: sk-ant-inline-key-0001
+      api_base: https://anthropic.example.test/v1/
+      file_store: s3://my-bucket/claude
+      aws_region_name: eu-west-1
+  - model_name: mistral-batch
+    litellm_params:
+      model: mistral/mistral-small-latest
+      api_key: os.environ/MISTRAL_KEY_A
+  - model_name: mistral-nov1
+    litellm_params:
+      model: mistral/mistral-small-latest
+      api_key: mistral-inline-key
+      api_base: https://mistral.example.test
+"""
+
+
+def test_anthropic_and_mistral_config(tmp_path: Path) -> None:
+    env = {"ANTHROPIC_KEY_A": "sk-ant-secret-a", "MISTRAL_KEY_A": "mistral-secret-a"}
+    config = load_config(write(tmp_path, ANTHROPIC_MISTRAL_CONFIG), env=env)
+    text = repr(config)
+    for secret in (*env.values(), "sk-ant-inline-key-0001", "mistral-inline-key"):
+        assert secret not in text
+    accounts = {a.name: a for a in Registry.from_config(config).accounts}
+    assert all(a.problem is None for a in accounts.values())
+    # api_base with or without /v1 (LiteLLM's defaults differ per provider).
+    bases = {name: a.require().upstream.base for name, a in accounts.items()}
+    assert bases == {
+        "claude-batch": "https://api.anthropic.com/v1",
+        "claude-v1": "https://anthropic.example.test/v1",
+        "mistral-batch": "https://api.mistral.ai/v1",
+        "mistral-nov1": "https://mistral.example.test/v1",
+    }
+    no_store = ANTHROPIC_MISTRAL_CONFIG.replace(
+        "      file_store: file:///var/lib/files-router\n", ""
+    )
+    problems = {
+        a.name: a.problem
+        for a in Registry.from_config(load_config(write(tmp_path, no_store), env=env)).accounts
+    }
+    assert "file_store" in (problems["claude-batch"] or "")
+    path = write(tmp_path, ANTHROPIC_MISTRAL_CONFIG.replace("file_store: s3", "file_stor: s3"))
+    with pytest.raises(ConfigError, match=r"\$\.model_list\[1\]\.litellm_params\.file_stor"):
+        load_config(path, env=env)
+    path = write(
+        tmp_path,
+        ANTHROPIC_MISTRAL_CONFIG.replace(
+            "api_base: https://mistral", "file_store: https://mistral"
+        ),
+    )
+    with pytest.raises(ConfigError, match=r"\$\.model_list\[3\]\.litellm_params\.file_store"):
+        load_config(path, env=env)

@@ -24,6 +24,8 @@ async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
             "gpt-4o-azure",
             "gemini-batch",
             "gemini-api",
+            "mistral-batch",
+            "claude-batch",
             "claude-bedrock-batch",
         ):
             run = await asyncio.create_subprocess_exec(
@@ -38,7 +40,8 @@ async def test_seed_example_runs_against_the_demo_on_every_provider() -> None:
             )
             out = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
             assert run.returncode == 0, out
-            # Bedrock's fake answers "Fake answer ..." (Claude's shape), the others "mock ...".
+            # Bedrock's fake answers "Fake answer ..." (Claude's shape), Anthropic's "mock claude
+            # reply ...", the others "mock ...".
             answer = "Fake answer" if "bedrock" in model else "mock"
             assert "status completed" in out and f"request-2 -> {answer}" in out, out
             assert re.search(r"cancel batch_\S+ (cancelling|cancelled)", out), out

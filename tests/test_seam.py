@@ -55,12 +55,14 @@ def test_registry_maps_every_litellm_prefix() -> None:
         "vertex_ai_beta",
         "gemini",
         "bedrock",
+        "mistral",
+        "anthropic",
     }
     assert provider_name("gpt-4o") == "openai"
     assert provider_name("azure/dep") == "azure"
     assert provider_name("gpt-4o", "azure") == "azure"
     assert spec_for("vertex_ai_beta") is spec_for("vertex_ai")
-    assert spec_for("anthropic") is None
+    assert spec_for("cohere") is None
     for spec in PROVIDERS:
         assert params_type(spec.prefixes[0]) is spec.params
         # Route fields are visible in IDs: never a secret.

@@ -6,17 +6,21 @@ Shipped in the package so users can test their own setups against it too::
     runner = web.AppRunner(fake.app())
 """
 
+from .anthropic import FakeAnthropic
 from .azure import FakeAzure
 from .bedrock import AwsCredential, FakeBedrock
 from .gemini import FakeGemini
+from .mistral import FakeMistral
 from .openai import FakeOpenAI, RecordedRequest
 from .vertex import FakeVertex
 
 __all__ = [
     "AwsCredential",
+    "FakeAnthropic",
     "FakeAzure",
     "FakeBedrock",
     "FakeGemini",
+    "FakeMistral",
     "FakeOpenAI",
     "FakeVertex",
     "RecordedRequest",

@@ -9,16 +9,20 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .anthropic import FakeAnthropic
 from .azure import FakeAzure, TokenLimitMode
 from .bedrock import AwsCredential, FakeBedrock
 from .gemini import FakeGemini
+from .mistral import FakeMistral
 from .openai import FakeOpenAI
 from .vertex import FakeVertex
 
 
 def build(
     argv: Sequence[str] | None = None,
-) -> tuple[FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock, str, int]:
+) -> tuple[
+    FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock | FakeAnthropic | FakeMistral, str, int
+]:
     """The fake the command line describes, and the host and port to serve it on."""
     p = argparse.ArgumentParser(prog="python -m aiohttp_files_router.fake")
     p.add_argument("--host", default="127.0.0.1")
@@ -35,7 +39,9 @@ def build(
         "--phase-seconds", type=float, default=0.0, help="seconds a batch spends in each phase"
     )
     p.add_argument(
-        "--flavour", choices=["openai", "azure", "vertex", "gemini", "bedrock"], default="openai"
+        "--flavour",
+        choices=["openai", "azure", "vertex", "gemini", "bedrock", "anthropic", "mistral"],
+        default="openai",
     )
     p.add_argument(
         "--deployment",
@@ -93,7 +99,7 @@ def build(
             p.error(f"--token-limit {item!r}: the mode is 'fail' or 'fail_fast'")
         token_limit[deployment] = "fail" if mode == "fail" else "fail_fast"
     keys = dict(item.split("=", 1) for item in args.key) or {"sk-fake": "default"}
-    fake: FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock
+    fake: FakeOpenAI | FakeVertex | FakeGemini | FakeBedrock | FakeAnthropic | FakeMistral
     if args.flavour == "bedrock":
         credentials = {}
         for item in args.aws_credential:
@@ -125,6 +131,10 @@ def build(
             storage=args.storage,
             phase_seconds=args.phase_seconds,
         )
+    elif args.flavour == "anthropic":
+        fake = FakeAnthropic(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+    elif args.flavour == "mistral":
+        fake = FakeMistral(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     elif args.flavour == "gemini":
         fake = FakeGemini(keys, storage=args.storage, phase_seconds=args.phase_seconds)
     elif args.flavour == "azure":

@@ -55,6 +55,8 @@ class RecordedRequest:
     file_head: builtins.bytes = b""  # the first bytes of an uploaded file
     client_request_id: str | None = None  # the X-Client-Request-Id the caller sent
     response_request_id: str = ""  # the x-request-id this fake answered with
+    # request headers a fake keeps for tests (a version or beta header; never a credential)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Answer(Exception):

@@ -33,6 +33,9 @@ How to add a provider
    OpenAI-shaped APIs; ``jsonl.map_lines`` (streamed row transforms); ``gcs.Bucket``;
    ``genai_rows`` (OpenAI chat rows <-> GenerateContentRequest/Response, pure; see how
    ``vertex_rows`` wraps it with Vertex's row shape and custom_id transport);
+   ``claude_rows`` (OpenAI chat rows <-> Anthropic Messages, pure; Bedrock and Anthropic);
+   ``filestore.open_store`` for files a provider cannot keep itself (``anthropic``);
+   ``openai.v1_base`` for an ``api_base`` given with or without ``/v1``;
    ``tokens.CachedToken`` for bearer tokens (``grant`` only; ``entra`` and ``google_auth``
    are examples); ``upstream.StaticAuth`` for fixed key headers; ``isotime.unix_seconds``;
    ``jsoncodec`` for the shared msgspec decoders; ``chat_rows.chat_row`` (an OpenAI batch row
@@ -61,7 +64,7 @@ import aiohttp
 
 from ..params import LenientParams, ProviderParams
 from ..transport import Wire
-from . import azure, bedrock, gemini, openai, vertex
+from . import anthropic, azure, bedrock, gemini, mistral, openai, vertex
 from .base import AccountSetup, FileUpload, Provider, ProviderError, ProviderSpec
 from .litellm_keys import LITELLM_PARAMS, LITELLM_VERSION
 
@@ -87,6 +90,8 @@ PROVIDERS: tuple[ProviderSpec[Any], ...] = (
     vertex.SPEC,
     gemini.SPEC,
     bedrock.SPEC,
+    mistral.SPEC,
+    anthropic.SPEC,
 )
 _BY_PREFIX: dict[str, ProviderSpec[Any]] = {p: s for s in PROVIDERS for p in s.prefixes}
 if len(_BY_PREFIX) != sum(len(s.prefixes) for s in PROVIDERS):

@@ -67,6 +67,8 @@ from .base import (
     owner_tag_of,
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
+from .claude_rows import CLAUDE_STOP as _CLAUDE_STOP
+from .claude_rows import DEFAULT_MAX_TOKENS
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body, row_seed
 from .isotime import unix_seconds
@@ -90,7 +92,6 @@ RECORD_ID_WIDTH = 11
 BATCH_ENDPOINTS = frozenset((CHAT_URL, EMBEDDINGS_URL))
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_BYTES = 1024**3
-DEFAULT_MAX_TOKENS = 4096
 SIDECAR = ".ids"
 # Beside a batch upload's records: the bytes the client uploaded.
 ORIGINAL = ".original"
@@ -108,12 +109,6 @@ _STATES = {
     "Stopping": "cancelling",
     "Stopped": "cancelled",
     "Failed": "failed",
-}
-_CLAUDE_STOP = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
 }
 _NOVA_STOP = {
     "end_turn": "stop",
@@ -180,7 +175,7 @@ def record_id(index: int) -> str:
     return f"{index:0{RECORD_ID_WIDTH}d}"
 
 
-# -- rows: OpenAI chat -> Claude Messages / Nova ---------------------------------------------
+# -- rows: OpenAI chat -> Claude Messages (claude_rows, shared with Anthropic) / Nova --------
 def _data_url(url: str) -> tuple[str, str]:
     """(media type, base64 data) of a ``data:`` URL."""
     head, sep, data = url.partition(",")

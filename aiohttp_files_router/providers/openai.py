@@ -28,6 +28,7 @@ __all__ = [
     "Dialect",
     "OpenAIParams",
     "OpenAIProvider",
+    "v1_base",
 ]
 
 # OpenAI takes a caller's request ID in X-Client-Request-Id and answers with its own in
@@ -54,6 +55,13 @@ _FORM_ESCAPES = {ord('"'): "%22", ord("\\"): "\\\\"} | {
 
 def form_quoted(value: str) -> str:
     return value.translate(_FORM_ESCAPES)
+
+
+def v1_base(api_base: str | None, default: str) -> str:
+    """``api_base`` ending in ``/v1``, whether it was written with it or not (LiteLLM's own
+    defaults differ: with it for OpenAI and Mistral, without for Anthropic)."""
+    base = (api_base or default).rstrip("/")
+    return base if base.endswith("/v1") else f"{base}/v1"
 
 
 class OpenAIParams(ProviderParams, kw_only=True, frozen=True):

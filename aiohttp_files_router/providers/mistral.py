@@ -1,0 +1,490 @@
+"""Mistral AI accounts (``model: mistral/<model>``): Mistral's Files API and batch jobs.
+
+The client only ever sees OpenAI shapes (docs/providers/mistral.md).
+
+- Files: Mistral's ``/v1/files`` (OpenAI's upload form: ``purpose``, ``file``), spoken through
+  ``openai.OpenAIProvider`` with a ``MistralDialect``. An upload of ``purpose=batch`` has its
+  rows rewritten while it streams: Mistral's batch lines are ``{"custom_id", "body"}`` (no
+  ``method`` or ``url``; docs.mistral.ai/capabilities/batch), and ``body.model`` is the
+  deployment's model, so a file written for OpenAI runs as it is. Mistral file objects get
+  OpenAI's ``status``; Mistral's own fields are kept.
+- Batches: ``POST /v1/batch/jobs`` with ``input_files``, ``endpoint``, the deployment's
+  ``model``, ``metadata`` and ``timeout_hours`` 24 (OpenAI's completion window). Job statuses
+  and counts become OpenAI's; the job's ``output_file`` and ``error_file`` become
+  ``<file id>#succeeded`` and ``<file id>#failed``, IDs whose content is served as OpenAI
+  batch output rows (the plain file ID serves Mistral's own rows).
+- Listings: Mistral pages by number (``page``, ``page_size``); OpenAI by the last ID seen, so
+  a listing walks Mistral's pages to the cursor (paging.list_after).
+- Isolation: the files and jobs of one API key are one workspace's; deployments with the same
+  key and base see each other's objects (``shared_store``), as OpenAI accounts do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ..errors import BadRequest
+from ..errors import error_body as error_body_bytes
+from ..jsoncodec import ENCODER as _json
+from ..jsoncodec import OBJECT as _decode
+from ..jsoncodec import RAW_OBJECT as _object
+from ..params import ProviderParams
+from ..upstream import (
+    UPSTREAM_REQUEST_ID,
+    ContentStream,
+    StaticAuth,
+    Upstream,
+    UpstreamReply,
+    read_body,
+    redact,
+    relayed_headers,
+)
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .chat_rows import CHAT_URL
+from .genai_rows import digest, error_body
+from .jsonl import map_lines
+from .openai import Dialect, OpenAIProvider, v1_base
+from .paging import Page, list_after
+from .result_views import FAILED, SUCCEEDED, left_out, split_view
+from .shapes import ENDED_AT
+
+__all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
+
+DEFAULT_API_BASE = "https://api.mistral.ai/v1"
+EMBEDDINGS_URL = "/v1/embeddings"
+PAGE_SIZE = 100  # the SDK's default page_size of both listings
+# OpenAI's only completion window; Mistral's timeout_hours default is the same 24 hours.
+TIMEOUT_HOURS = 24
+_STATES = {
+    "QUEUED": "validating",
+    "RUNNING": "in_progress",
+    "SUCCESS": "completed",
+    "FAILED": "failed",
+    "TIMEOUT_EXCEEDED": "expired",
+    "CANCELLATION_REQUESTED": "cancelling",
+    "CANCELLED": "cancelled",
+}
+# OpenAI body fields Mistral's chat request names otherwise (models/chatcompletionrequest.py).
+_RENAMED = {"max_completion_tokens": "max_tokens", "seed": "random_seed"}
+# Mistral's chat finish reasons (ChatCompletionChoice.finish_reason) in OpenAI's words.
+_FINISH = {"model_length": "length", "error": "stop"}
+
+
+class MistralParams(ProviderParams, kw_only=True, frozen=True):
+    """``litellm_params`` of a Mistral AI deployment (``model: mistral/<model>``)."""
+
+    secret_fields = frozenset({"api_key"})
+
+    api_key: str | None = None
+    api_base: str | None = None
+
+
+def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
+    return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+def _file(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Mistral file object with OpenAI's fields (Mistral's own kept). The size is
+    ``bytes`` in the API reference, ``size_bytes`` in the SDK's field names: either is read."""
+    if "bytes" not in obj and isinstance(obj.get("size_bytes"), int):
+        obj["bytes"] = obj["size_bytes"]
+    obj.setdefault("status", "processed")
+    obj["object"] = "file"
+    return obj
+
+
+class MistralDialect(Dialect):
+    """File objects with OpenAI's ``status``; batch rows in Mistral's shape, on the
+    deployment's model; only the form fields Mistral's upload reads."""
+
+    def __init__(self, model: str):
+        self.model = msgspec.Raw(_json.encode(model))
+
+    def normalise(self, body: bytes) -> bytes:
+        try:
+            obj = _decode.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return body
+        if obj.get("object") == "file" or ("filename" in obj and "created_at" in obj):
+            return _json.encode(_file(obj))
+        return body
+
+    def upload_fields(self, upload: FileUpload) -> Sequence[tuple[str, str]]:
+        # Mistral's upload form (files_api_routes_upload_file): ``purpose``, ``expiry`` in
+        # hours (OpenAI's expires_after[seconds], rounded up), ``visibility``, ``file``.
+        fields = dict(upload.fields)
+        out = [("purpose", fields["purpose"])] if "purpose" in fields else []
+        seconds = fields.get("expires_after[seconds]", "")
+        if seconds.isdigit():
+            out.append(("expiry", str(-(-int(seconds) // 3600))))
+        return out
+
+    def upload_chunks(self, upload: FileUpload) -> AsyncIterator[bytes]:
+        if upload.purpose != "batch":
+            return upload.chunks
+        return map_lines(upload.chunks, self._row)
+
+    def _row(self, number: int, line: bytes) -> bytes | None:
+        if not line.strip():
+            return None
+        try:
+            row = _object.decode(line)
+            body = _object.decode(row["body"])
+        except (msgspec.DecodeError, msgspec.ValidationError, KeyError):
+            raise BadRequest(
+                f"Line {number} of the batch file is not a batch row with a 'body' object.",
+                param="file",
+                code="invalid_batch_line",
+            ) from None
+        body["model"] = self.model
+        for openai_name, mistral_name in _RENAMED.items():
+            if openai_name in body and mistral_name not in body:
+                body[mistral_name] = body.pop(openai_name)
+        return _json.encode({"custom_id": row.get("custom_id"), "body": body})
+
+
+class MistralProvider(OpenAIProvider):
+    """Mistral's files (OpenAI-shaped, through the dialect) and batch jobs (mapped here)."""
+
+    # Chat and embeddings rows, mapped to the deployment's model (rows need no body.model);
+    # Mistral's batch guide allows up to 1M requests a batch, its Files API 512 MB a file.
+    batch_rules = BatchRules(
+        frozenset((CHAT_URL, EMBEDDINGS_URL)), 1_000_000, 512 * 1024 * 1024, needs_model=False
+    )
+
+    def __init__(self, upstream: Upstream, model: str, *, shared_store: str | None):
+        super().__init__(upstream, MistralDialect(model), shared_store=shared_store)
+        self.model = model
+
+    async def _call(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply:
+        async with self.upstream.exchange(
+            http, method, url, params=params, data=data, headers=headers
+        ) as resp:
+            relay = relayed_headers(resp.status, resp.headers)
+            body = await read_body(resp, self.upstream.deployment, relay)
+            status = resp.status
+        if 200 <= status < 300:
+            return UpstreamReply(status, self.dialect.normalise(body), relay)
+        return self._error(status, body, relay)
+
+    def _error(self, status: int, body: bytes, relay: Mapping[str, str]) -> UpstreamReply:
+        """Mistral's errors in OpenAI's shape: ``{"object": "error", "message", "type",
+        "param", "code"}`` keeps its fields; a 422 ``{"detail": [{"loc", "msg"}]}`` names
+        each field it refuses."""
+        body = redact(body, self.upstream.secrets)
+        try:
+            obj = _decode.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return self.upstream.error(status, body, relay)
+        message = obj.get("message")
+        detail = obj.get("detail")
+        if isinstance(detail, list) and detail:
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc') or [])}: {d.get('msg')}"
+                if isinstance(d, dict)
+                else str(d)
+                for d in detail
+            )
+            obj = {"type": "invalid_request_error"}
+        elif isinstance(detail, str):
+            message = detail
+        if not isinstance(message, str) or not message:
+            return self.upstream.error(status, body, relay)
+
+        def text(name: str) -> str | None:
+            value = obj.get(name)
+            return str(value) if value is not None and value != "" else None
+
+        return UpstreamReply(
+            status,
+            error_body_bytes(
+                message, text("type") or "upstream_error", text("param"), text("code")
+            ),
+            relay,
+        )
+
+    # -- files --------------------------------------------------------------------------------
+    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        base, view = split_view(file_id)
+        reply = await super().retrieve_file(http, base)
+        if not reply.ok or view is None:
+            return reply
+        obj = self.upstream.decode(_decode, reply.body)
+        obj.update(id=file_id, purpose="batch_output")
+        return _ok(obj, reply)
+
+    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
+        base, view = split_view(file_id)
+        reply = await super().delete_file(http, base)
+        if reply.ok and view is not None:
+            return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return reply
+
+    async def list_files(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        purpose = query.get("purpose")
+
+        async def page(token: str | None) -> Page[dict[str, Any]]:
+            return await self._page(http, self.upstream.url("files"), token, _file)
+
+        listing = await list_after(
+            page,
+            after=query.get("after"),
+            limit=int(query.get("limit", "10000")),
+            id_of=lambda f: str(f.get("id")),
+            keep=(lambda f: f.get("purpose") == purpose) if purpose else None,
+        )
+        return listing.answer(listing.data)
+
+    async def _page(
+        self, http: aiohttp.ClientSession, url: Any, token: str | None, fix: Any
+    ) -> Page[dict[str, Any]]:
+        """One Mistral page (``token`` is its number); the next number while pages are full
+        and ``total`` (where given) says more follow."""
+        number = int(token or "0")
+        params = {"page": str(number), "page_size": str(PAGE_SIZE)}
+        reply = await self._call(http, "GET", url, params=params)
+        if not reply.ok:
+            return Page(reply)
+        found = self.upstream.decode(_decode, reply.body)
+        items = [fix(item) for item in found.get("data") or [] if isinstance(item, dict)]
+        total = found.get("total")
+        more = len(items) >= PAGE_SIZE and (
+            not isinstance(total, int) or (number + 1) * PAGE_SIZE < total
+        )
+        return Page(reply, items, str(number + 1) if more else None)
+
+    @asynccontextmanager
+    async def file_content(
+        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
+    ) -> AsyncIterator[ContentStream]:
+        base, view = split_view(file_id)
+        url = self.upstream.url("files", base, "content")
+        async with self.upstream.stream(
+            http, url, codings=codings if view is None else ()
+        ) as stream:
+            if stream.error is None and view is not None:
+                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
+                stream = ContentStream(
+                    stream.status,
+                    {"Content-Type": "application/jsonl"}
+                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
+                    map_lines(stream.chunks, self._output_line(view, base)),
+                )
+            yield stream
+
+    def _output_line(self, view: str, file_id: str) -> Any:  # jsonl.LineFn
+        """Mistral result rows -> OpenAI batch output rows (the failed ones in error rows)."""
+
+        def fn(number: int, line: bytes) -> bytes | None:
+            if not line.strip():
+                return None
+            try:
+                row = _decode.decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                row = {"error": {"message": f"unreadable result on line {number}"}}
+            custom_id = str(row.get("custom_id") or f"line-{number}")
+            response = row.get("response")
+            error = row.get("error")
+            status = response.get("status_code", 200) if isinstance(response, dict) else None
+            failed = bool(error) or not isinstance(status, int) or not 200 <= status < 300
+            if left_out(view, failed):
+                return None
+            out: dict[str, Any] = {
+                "id": str(row.get("id") or "batch_req_" + digest(custom_id, file_id, str(number))),
+                "custom_id": custom_id,
+                "response": None,
+                "error": None,
+            }
+            err = error if isinstance(error, dict) else {"message": str(error or "")}
+            message = str(err.get("message") or "the request failed")
+            if isinstance(response, dict) and isinstance(status, int):
+                # A request that got an HTTP answer: its status, and an OpenAI error body
+                # where Mistral's result row holds only a message (as OpenAI's error rows).
+                body = response.get("body")
+                if not failed and isinstance(body, dict):
+                    body = _completion(body)
+                elif failed and not isinstance(body, dict):
+                    body = error_body(message, "mistral_error")
+                out["response"] = {
+                    "status_code": status,
+                    "request_id": str(
+                        response.get("request_id") or "req_" + digest(custom_id, file_id)
+                    ),
+                    "body": body,
+                }
+            elif failed:
+                code = err.get("code")
+                out["error"] = {
+                    "code": str(code) if code is not None else "mistral_error",
+                    "message": message,
+                }
+            return _json.encode(out)
+
+        return fn
+
+    # -- batches -------------------------------------------------------------------------------
+    def _batch(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        status = _STATES.get(str(job.get("status")), "in_progress")
+        inputs = job.get("input_files") or []
+        succeeded = int(job.get("succeeded_requests") or 0)
+        failed = int(job.get("failed_requests") or 0)
+        obj: dict[str, Any] = {
+            "id": str(job.get("id", "")),
+            "object": "batch",
+            "endpoint": str(job.get("endpoint") or CHAT_URL),
+            "model": job.get("model") or self.model,
+            "input_file_id": str(inputs[0]) if inputs else "",
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": f"{job['output_file']}#{SUCCEEDED}"
+            if job.get("output_file")
+            else None,
+            "error_file_id": f"{job['error_file']}#{FAILED}" if job.get("error_file") else None,
+            "created_at": int(job.get("created_at") or 0),
+            "request_counts": {
+                "total": int(job.get("total_requests") or 0),
+                "completed": succeeded,
+                "failed": failed,
+            },
+            "metadata": _metadata(job.get("metadata")),
+            "errors": None,
+        }
+        if job.get("started_at"):
+            obj["in_progress_at"] = int(job["started_at"])
+        ended = ENDED_AT.get(status)
+        if ended and job.get("completed_at"):
+            obj[ended] = int(job["completed_at"])
+        errors = [e for e in job.get("errors") or [] if isinstance(e, dict)]
+        if errors:
+            obj["errors"] = {
+                "object": "list",
+                "data": [
+                    {
+                        "code": "mistral_batch_error",
+                        "message": str(e.get("message", "")),
+                        "param": None,
+                        "line": None,
+                    }
+                    for e in errors
+                ],
+            }
+        return obj
+
+    async def _job_call(
+        self, http: aiohttp.ClientSession, method: str, *segments: str, body: Any = None
+    ) -> UpstreamReply:
+        reply = await self._call(
+            http,
+            method,
+            self.upstream.url("batch", "jobs", *segments),
+            data=_json.encode(body) if body is not None else None,
+            headers={"Content-Type": "application/json"} if body is not None else None,
+        )
+        if not reply.ok:
+            return reply
+        job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
+        return _ok(self._batch(job), reply)
+
+    async def create_batch(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> UpstreamReply:
+        endpoint = body.get("endpoint")
+        if endpoint not in self.batch_rules.endpoints:
+            raise BadRequest(
+                f"Mistral accounts run only {sorted(self.batch_rules.endpoints)} batches.",
+                param="endpoint",
+            )
+        job: dict[str, Any] = {
+            "input_files": [str(body["input_file_id"])],
+            "endpoint": endpoint,
+            "model": self.model,
+            "timeout_hours": TIMEOUT_HOURS,
+        }
+        if body.get("metadata"):
+            job["metadata"] = body["metadata"]
+        return await self._job_call(http, "POST", body=job)
+
+    async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._job_call(http, "GET", batch_id)
+
+    async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
+        return await self._job_call(http, "POST", batch_id, "cancel")
+
+    async def list_batches(
+        self, http: aiohttp.ClientSession, query: Mapping[str, str]
+    ) -> UpstreamReply:
+        async def page(token: str | None) -> Page[dict[str, Any]]:
+            return await self._page(http, self.upstream.url("batch", "jobs"), token, self._batch)
+
+        listing = await list_after(
+            page,
+            after=query.get("after"),
+            limit=int(query.get("limit", "20")),
+            id_of=lambda b: str(b.get("id")),
+        )
+        return listing.answer(listing.data)
+
+
+def _metadata(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict) or not value:
+        return None
+    return {str(k): v if isinstance(v, str) else _json.encode(v).decode() for k, v in value.items()}
+
+
+def _completion(body: dict[str, Any]) -> dict[str, Any]:
+    """A Mistral chat completion with OpenAI's finish reasons (everything else kept)."""
+    for choice in body.get("choices") or []:
+        if isinstance(choice, dict) and choice.get("finish_reason") in _FINISH:
+            choice["finish_reason"] = _FINISH[choice["finish_reason"]]
+    return body
+
+
+def _build(setup: AccountSetup[MistralParams]) -> Provider:
+    params = setup.params
+    if not setup.model:
+        raise ProviderError("a mistral account needs model: mistral/<model>")
+    # Mistral's API reference and SDK document no request-ID header either way.
+    upstream = Upstream(
+        setup.called(),
+        v1_base(params.api_base, DEFAULT_API_BASE),
+        setup.timeout,
+        auth=StaticAuth(
+            {"Authorization": f"Bearer {params.api_key}"} if params.api_key else {},
+            setup.secrets(),
+        ),
+        retries=params.retries,
+        wire=setup.wire,
+    )
+    # Files and jobs belong to the workspace behind the key.
+    store = None
+    if params.api_key:
+        key_digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
+        store = f"{upstream.base}, the same API key (sha256 {key_digest}...)"
+    return MistralProvider(upstream, setup.model, shared_store=store)
+
+
+SPEC = ProviderSpec(
+    name="mistral",
+    prefixes=("mistral",),
+    params=MistralParams,
+    factory=_build,
+    env={"api_key": "MISTRAL_API_KEY", "api_base": "MISTRAL_API_BASE"},
+)
