@@ -13,7 +13,9 @@ from aiohttp_files_router.accounts import Registry
 from aiohttp_files_router.providers import PROVIDERS, params_type, provider_name, spec_for
 
 PACKAGE = Path(__file__).resolve().parent.parent / "aiohttp_files_router"
-PROVIDER_NAMES = re.compile(r"azure|vertex|gemini|bedrock|gcs|google|aws", re.IGNORECASE)
+PROVIDER_NAMES = re.compile(
+    r"azure|vertex|gemini|bedrock|anthropic|claude|mistral|gcs|google|aws", re.IGNORECASE
+)
 # Modules outside providers/ and fake/ that may name providers, and why:
 ALLOWED = {
     # --demo starts one fake of each provider and writes their accounts into a config.
@@ -44,6 +46,7 @@ def test_core_modules_name_no_provider() -> None:
 def test_the_check_would_see_a_provider_name() -> None:
     assert PROVIDER_NAMES.search("    if kind == 'Azure':")
     assert PROVIDER_NAMES.search("# a GCS bucket")
+    assert PROVIDER_NAMES.search("Claude rows") and PROVIDER_NAMES.search("a Mistral job")
 
 
 def test_registry_maps_every_litellm_prefix() -> None:
@@ -246,4 +249,12 @@ def test_a_provider_is_its_module_one_registry_entry_and_its_docs_page() -> None
 
 
 def test_the_registry_check_sees_the_modules() -> None:
-    assert set(_provider_modules()) == {"openai", "azure", "vertex", "gemini", "bedrock"}
+    assert set(_provider_modules()) == {
+        "openai",
+        "azure",
+        "vertex",
+        "gemini",
+        "bedrock",
+        "anthropic",
+        "mistral",
+    }

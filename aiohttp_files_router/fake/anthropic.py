@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest
+from .base import Answer, FakeService, RecordedRequest, client_gone
 
 __all__ = ["FakeAnthropic"]
 
@@ -195,7 +195,7 @@ class FakeAnthropic(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._serve])
+        app = web.Application(middlewares=[client_gone, self._serve])
         app.add_routes(
             [
                 web.post(API, self.create_batch),
@@ -402,7 +402,9 @@ class FakeAnthropic(FakeService):
             content = [
                 {
                     "type": "tool_use",
-                    "id": "toolu_" + digest[:24],
+                    # A fresh ID each answer, as the Messages API gives (and the Bedrock
+                    # fake's Claude does): the content derives from the request, IDs never.
+                    "id": "toolu_" + secrets.token_hex(12),
                     "name": name,
                     "input": {"q": digest[24:36]},
                 }

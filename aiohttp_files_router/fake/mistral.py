@@ -30,6 +30,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import secrets
+import string
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -41,7 +43,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from .base import Answer, FakeService, RecordedRequest
+from .base import Answer, FakeService, RecordedRequest, client_gone
+
+_ALNUM = string.ascii_letters + string.digits
 
 __all__ = ["FakeMistral"]
 
@@ -222,7 +226,7 @@ class FakeMistral(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._serve])
+        app = web.Application(middlewares=[client_gone, self._serve])
         app.add_routes(
             [
                 web.post("/v1/files", self.upload),
@@ -671,7 +675,7 @@ class FakeMistral(FakeService):
                 for i in range(count)
             ]
             return 200, {
-                "id": digest[:32],
+                "id": uuid.uuid4().hex,
                 "object": "list",
                 "model": job.model,
                 "data": data,
@@ -694,7 +698,10 @@ class FakeMistral(FakeService):
             message_out["content"] = ""
             message_out["tool_calls"] = [
                 {
-                    "id": digest[:9],
+                    # Mistral's tool call IDs are 9 letters and digits (its docs' examples,
+                    # e.g. "D681PevKs"), fresh each answer: the content derives from the
+                    # request, the IDs never.
+                    "id": "".join(secrets.choice(_ALNUM) for _ in range(9)),
                     "type": "function",
                     "function": {
                         "name": function.get("name"),
@@ -709,7 +716,7 @@ class FakeMistral(FakeService):
             message_out["content"] = f"mock mistral reply {digest[:12]}"
             finish, completion = "stop", 6
         return 200, {
-            "id": digest[:32],
+            "id": uuid.uuid4().hex,  # a fresh ID per answer, as the API reference's examples
             "object": "chat.completion",
             "model": job.model,
             "created": created,

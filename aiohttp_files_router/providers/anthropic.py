@@ -11,7 +11,9 @@ The client only ever sees OpenAI shapes (docs/providers/anthropic.md).
   ``custom_id`` allows ``^[a-zA-Z0-9_-]{1,64}$``: a client's custom_id outside that (or one
   starting with ``fr-line-``) becomes ``fr-line-<line>`` and the original rides in the
   stored row as ``openai_custom_id``. More than 100,000 requests, or requests over 256 MB,
-  are a 400 at upload (Anthropic's limits per batch).
+  are a 400 at upload (Anthropic's limits per batch). The client's own bytes are kept beside
+  the requests (``files/<file id>.original``, removed with them): a file's ``bytes`` and
+  content are what was uploaded.
 - Batches: ``batches.create`` streams the stored rows into ``POST /v1/messages/batches``
   (``{"requests": [...]}``, the ``openai_custom_id`` fields taken out) in bounded memory, then
   writes the batch's record, ``batches/<batch id>``, into the store: the input file's ID and
@@ -41,8 +43,9 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import BadRequest, NotFound, for_log
+from ..errors import BadRequest, NotFound, RouterError, for_log
 from ..errors import error_body as error_body_bytes
+from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
@@ -54,6 +57,7 @@ from .filestore import (
     FILE_STORE_ENV,
     FileStore,
     FileStoreParams,
+    StoredFile,
     StoreError,
     StoreMeta,
     open_store,
@@ -82,6 +86,8 @@ _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 MAPPED = "fr-line-"
 RESULTS = ".results"
 FILES = "files/"
+# A batch upload's own bytes, kept beside its converted requests and served back.
+ORIGINAL = ".original"
 BATCHES = "batches/"
 # Anthropic error types (docs.anthropic.com, "Errors") -> the HTTP status they come with.
 _ERROR_STATUS = {
@@ -219,15 +225,41 @@ class AnthropicProvider(Provider):
 
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
         file_id = f"file-{int(time.time() * 1000):013x}{random.token_hex(8)}"
-        chunks = upload.chunks
-        content_type = upload.content_type
-        if upload.purpose == "batch":
-            chunks = map_lines(chunks, self._rows())
-            content_type = "application/jsonl"
+        key = _file_key(file_id)
         now = int(time.time())
-        meta = StoreMeta(_short_name(upload.filename), upload.purpose, content_type, now)
-        size = await self.store.put(http, _file_key(file_id), upload.guard(chunks), meta)
-        return _ok(self._file_object(file_id, size, meta), UpstreamReply(200, b""))
+        meta = StoreMeta(_short_name(upload.filename), upload.purpose, upload.content_type, now)
+        if upload.purpose != "batch":
+            size = await self.store.put(http, key, upload.guard(upload.chunks), meta)
+            return _ok(self._file_object(file_id, size, meta), UpstreamReply(200, b""))
+        store = self.store
+        rows = StoreMeta(meta.filename, upload.purpose, "application/jsonl", now)
+
+        async def requests(chunks: AsyncIterator[bytes]) -> int:
+            converted = upload.guard(map_lines(chunks, self._rows()))
+            return await store.put(http, key, converted, rows)
+
+        async def original(chunks: AsyncIterator[bytes]) -> int:
+            return await store.put(http, key + ORIGINAL, upload.guard(chunks), meta)
+
+        async def undo(index: int) -> None:
+            await self._remove(http, key if index == 0 else key + ORIGINAL)
+
+        sizes = await tee(upload.chunks, [requests, original], lambda _: True, undo)
+        assert isinstance(sizes, list)
+        return _ok(self._file_object(file_id, sizes[1], meta), UpstreamReply(200, b""))
+
+    async def _remove(self, http: aiohttp.ClientSession, key: str) -> None:
+        """Remove ``key``, best effort (a clean-up after a failure being answered)."""
+        try:
+            await self.store.delete(http, key)
+        except RouterError as err:
+            logger.warning("account %s: %s remains in the file store: %s", self.name, key, err)
+
+    async def _shown(self, http: aiohttp.ClientSession, stored: StoredFile) -> StoredFile:
+        """What a stored file shows the client: a batch upload's own bytes, where kept."""
+        if stored.meta.purpose != "batch":
+            return stored
+        return await self.store.head(http, stored.key + ORIGINAL) or stored
 
     def _rows(self) -> Any:  # jsonl.LineFn
         """OpenAI chat rows -> Message Batches requests, keeping each custom_id losslessly;
@@ -288,6 +320,7 @@ class AnthropicProvider(Provider):
         stored = await self.store.head(http, _file_key(file_id))
         if stored is None:
             raise _no_file(file_id)
+        stored = await self._shown(http, stored)
         return _ok(self._file_object(file_id, stored.size, stored.meta), UpstreamReply(200, b""))
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
@@ -297,7 +330,10 @@ class AnthropicProvider(Provider):
                 "(29 days); they cannot be deleted on their own.",
                 param="file_id",
             )
-        if not await self.store.delete(http, _file_key(file_id)):
+        key = _file_key(file_id)
+        # The original first, so that a failure leaves the requests and a retry finds both.
+        await self.store.delete(http, key + ORIGINAL)
+        if not await self.store.delete(http, key):
             raise _no_file(file_id)
         return _ok({"id": file_id, "object": "file", "deleted": True}, UpstreamReply(200, b""))
 
@@ -314,9 +350,12 @@ class AnthropicProvider(Provider):
             page, more = await self.store.list(http, FILES, after=start, limit=100)
             for stored in page:
                 start = stored.key
+                if stored.key.endswith(ORIGINAL):
+                    continue
                 if purpose is None or stored.meta.purpose == purpose:
+                    shown = await self._shown(http, stored)
                     files.append(
-                        self._file_object(stored.key.removeprefix(FILES), stored.size, stored.meta)
+                        self._file_object(stored.key.removeprefix(FILES), shown.size, shown.meta)
                     )
             if not page:
                 break
@@ -328,7 +367,12 @@ class AnthropicProvider(Provider):
     ) -> AsyncIterator[ContentStream]:
         base, view = split_view(file_id, RESULTS)
         if view is None:
-            async with self.store.open(http, _file_key(file_id)) as stream:
+            key = _file_key(file_id)
+            async with self.store.open(http, key + ORIGINAL) as stream:
+                if stream.error is None:
+                    yield stream
+                    return
+            async with self.store.open(http, key) as stream:
                 yield stream
             return
         reply, batch = await self._batch_of_results(http, base, file_id)
