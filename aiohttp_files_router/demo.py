@@ -190,6 +190,7 @@ def demo_app(phase_seconds: float = 1.0) -> web.Application:
                 "model": "mistral/mistral-small-latest",
                 "api_key": MISTRAL_KEY,
                 "api_base": f"{mistral_base}/v1",
+                "file_store": f"file://{store}",
             },
         }
     )

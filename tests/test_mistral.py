@@ -315,3 +315,36 @@ async def test_a_failed_job_names_its_errors(
         assert failed.errors is not None and failed.errors.data
         assert "line 1" in (failed.errors.data[0].message or "")
         assert failed.output_file_id is None and failed.error_file_id is None
+
+
+async def test_a_file_store_serves_the_upload_back(
+    start_router: RouterFactory, mistral_server: TestServer, tmp_path: Path
+) -> None:
+    data = b"\n".join(json.dumps(r, indent=2).replace("\n", "").encode() for r in chat_rows(2))
+    stored = entry(mistral_server, name="with-store")
+    stored["litellm_params"]["file_store"] = f"file://{tmp_path / 'store'}"
+    router = await start_router(config(entry(mistral_server), stored))
+    async with sdk_for(router) as sdk:
+        plain = await sdk.files.create(
+            file=("a.jsonl", io.BytesIO(data)),
+            purpose="batch",
+            extra_body={"model": "mistral-batch"},
+        )
+        # Without a store, Mistral's rows are what there is (the documented exception).
+        held = await rows_of(sdk, plain.id)
+        assert [set(r) for r in held] == [{"custom_id", "body"}] * 2
+        assert plain.bytes != len(data)
+
+        f = await sdk.files.create(
+            file=("b.jsonl", io.BytesIO(data)), purpose="batch", extra_body={"model": "with-store"}
+        )
+        assert f.bytes == len(data)
+        assert (await sdk.files.retrieve(f.id)).bytes == len(data)
+        assert (await sdk.files.content(f.id)).content == data
+        listed = [x async for x in sdk.files.list(extra_query={"model": "with-store"})]
+        assert {x.id: x.bytes for x in listed}[f.id] == len(data)
+        # The batch runs on Mistral's rows all the same.
+        batch = await create(sdk, f.id)
+        assert batch.input_file_id == f.id
+        assert (await sdk.files.delete(f.id)).deleted
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []

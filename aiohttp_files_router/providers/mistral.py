@@ -13,6 +13,11 @@ The client only ever sees OpenAI shapes (docs/providers/mistral.md).
   and counts become OpenAI's; the job's ``output_file`` and ``error_file`` become
   ``<file id>#succeeded`` and ``<file id>#failed``, IDs whose content is served as OpenAI
   batch output rows (the plain file ID serves Mistral's own rows).
+- Uploads back: Mistral holds the rewritten rows, so without more a batch file's content and
+  ``bytes`` are Mistral's rows (the documented exception). With ``litellm_params.file_store``
+  (providers/filestore.py, as Gemini's) the client's bytes go there while the rows go to
+  Mistral (``uploads/<random>``), and a record ``files/<Mistral file id>`` points at them:
+  retrieve, list and content then show what was uploaded; a delete removes all three.
 - Listings: Mistral pages by number (``page``, ``page_size``); OpenAI by the last ID seen, so
   a listing walks Mistral's pages to the cursor (paging.list_after).
 - Isolation: the files and jobs of one API key are one workspace's; deployments with the same
@@ -21,7 +26,11 @@ The client only ever sees OpenAI shapes (docs/providers/mistral.md).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
+import re
+import secrets as random
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,12 +39,12 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import BadRequest
+from ..errors import BadRequest, RouterError
 from ..errors import error_body as error_body_bytes
+from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
-from ..params import ProviderParams
 from ..upstream import (
     UPSTREAM_REQUEST_ID,
     ContentStream,
@@ -48,6 +57,7 @@ from ..upstream import (
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL
+from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
 from .genai_rows import digest, error_body
 from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
@@ -57,7 +67,13 @@ from .shapes import ENDED_AT
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
+logger = logging.getLogger(__package__)
+
 DEFAULT_API_BASE = "https://api.mistral.ai/v1"
+FILES = "files/"
+UPLOADS = "uploads/"
+# Mistral's file IDs are UUIDs; anything else has no record in the store.
+_FILE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 EMBEDDINGS_URL = "/v1/embeddings"
 PAGE_SIZE = 100  # the SDK's default page_size of both listings
 # OpenAI's only completion window; Mistral's timeout_hours default is the same 24 hours.
@@ -77,10 +93,11 @@ _RENAMED = {"max_completion_tokens": "max_tokens", "seed": "random_seed"}
 _FINISH = {"model_length": "length", "error": "stop"}
 
 
-class MistralParams(ProviderParams, kw_only=True, frozen=True):
-    """``litellm_params`` of a Mistral AI deployment (``model: mistral/<model>``)."""
+class MistralParams(FileStoreParams, kw_only=True, frozen=True):
+    """``litellm_params`` of a Mistral AI deployment (``model: mistral/<model>``); the
+    optional file store's fields come from ``FileStoreParams``."""
 
-    secret_fields = frozenset({"api_key"})
+    secret_fields = FileStoreParams.secret_fields | {"api_key"}
 
     api_key: str | None = None
     api_base: str | None = None
@@ -159,9 +176,23 @@ class MistralProvider(OpenAIProvider):
         frozenset((CHAT_URL, EMBEDDINGS_URL)), 1_000_000, 512 * 1024 * 1024, needs_model=False
     )
 
-    def __init__(self, upstream: Upstream, model: str, *, shared_store: str | None):
+    def __init__(
+        self,
+        upstream: Upstream,
+        model: str,
+        *,
+        shared_store: str | None,
+        store: FileStore | None = None,
+        name: str = "",
+    ):
         super().__init__(upstream, MistralDialect(model), shared_store=shared_store)
         self.model = model
+        self.store = store
+        self.name = name
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.close()
 
     async def _call(
         self,
@@ -220,20 +251,113 @@ class MistralProvider(OpenAIProvider):
         )
 
     # -- files --------------------------------------------------------------------------------
+    async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
+        if self.store is None or upload.purpose != "batch":
+            return await super().create_file(http, upload)
+        store = self.store
+        token = UPLOADS + random.token_hex(16)
+        meta = StoreMeta(upload.filename[:1024], upload.purpose, upload.content_type)
+        rows = dataclasses.replace(upload)
+        made: list[str] = []  # the Mistral file's ID, once it exists
+
+        async def to_mistral(chunks: AsyncIterator[bytes]) -> UpstreamReply | int:
+            rows.chunks = chunks
+            try:
+                reply = await super(MistralProvider, self).create_file(http, rows)
+            finally:
+                upload.failure = upload.failure or rows.failure
+            if reply.ok:
+                made.append(str(self.upstream.decode(_decode, reply.body).get("id", "")))
+            return reply
+
+        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply | int:
+            return await store.put(http, token, upload.guard(chunks), meta)
+
+        async def undo(index: int) -> None:
+            if index == 1:
+                await self._forget(http, token)
+            elif made:
+                await self._forget_upstream(http, made[0])
+
+        done = await tee(
+            upload.chunks,
+            [to_mistral, original],
+            lambda r: not isinstance(r, UpstreamReply) or r.ok,
+            undo,
+        )
+        if isinstance(done, UpstreamReply):
+            return done
+        assert isinstance(done, list)
+        reply, size = done[0], done[1]
+        assert isinstance(reply, UpstreamReply) and isinstance(size, int)
+        file_id = made[0]
+        if not _FILE_ID.fullmatch(file_id):
+            # Not a key the store takes (Mistral's IDs are UUIDs): served as Mistral holds it.
+            await self._forget(http, token)
+            return reply
+        try:
+            record = StoreMeta(meta.filename, upload.purpose, extra={"original": token})
+            await store.put(http, FILES + file_id, _empty(), record)
+        except BaseException:
+            await self._forget(http, token)
+            await self._forget_upstream(http, file_id)
+            raise
+        obj = self.upstream.decode(_decode, reply.body)
+        return _ok({**obj, "bytes": size}, reply)
+
+    async def _forget(self, http: aiohttp.ClientSession, key: str) -> None:
+        """Remove ``key`` from the store, best effort (a clean-up after a failure)."""
+        if self.store is not None:
+            try:
+                await self.store.delete(http, key)
+            except RouterError as err:
+                logger.warning("account %s: %s remains in the file store: %s", self.name, key, err)
+
+    async def _forget_upstream(self, http: aiohttp.ClientSession, file_id: str) -> None:
+        try:
+            await super().delete_file(http, file_id)
+        except RouterError as err:
+            logger.warning("account %s: Mistral file %s remains: %s", self.name, file_id, err)
+
+    async def _original(self, http: aiohttp.ClientSession, file_id: str) -> tuple[str, int] | None:
+        """Where the client's own bytes of Mistral file ``file_id`` are kept, and their size."""
+        if self.store is None or not _FILE_ID.fullmatch(file_id):
+            return None
+        record = await self.store.head(http, FILES + file_id)
+        key = record.meta.extra.get("original") if record is not None else None
+        if not key:
+            return None
+        stored = await self.store.head(http, key)
+        return (key, stored.size) if stored is not None else None
+
+    async def _shown(self, http: aiohttp.ClientSession, obj: dict[str, Any]) -> dict[str, Any]:
+        """A Mistral file object with the size the client uploaded, where the store has it."""
+        if obj.get("purpose") == "batch":
+            kept = await self._original(http, str(obj.get("id", "")))
+            if kept is not None:
+                obj["bytes"] = kept[1]
+        return obj
+
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         base, view = split_view(file_id)
         reply = await super().retrieve_file(http, base)
-        if not reply.ok or view is None:
+        if not reply.ok:
             return reply
         obj = self.upstream.decode(_decode, reply.body)
+        if view is None:
+            return _ok(await self._shown(http, obj), reply)
         obj.update(id=file_id, purpose="batch_output")
         return _ok(obj, reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         base, view = split_view(file_id)
+        kept = await self._original(http, base) if view is None else None
         reply = await super().delete_file(http, base)
         if reply.ok and view is not None:
             return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        if reply.ok and kept is not None and self.store is not None:
+            await self.store.delete(http, kept[0])
+            await self.store.delete(http, FILES + base)
         return reply
 
     async def list_files(
@@ -251,7 +375,7 @@ class MistralProvider(OpenAIProvider):
             id_of=lambda f: str(f.get("id")),
             keep=(lambda f: f.get("purpose") == purpose) if purpose else None,
         )
-        return listing.answer(listing.data)
+        return listing.answer([await self._shown(http, f) for f in listing.data])
 
     async def _page(
         self, http: aiohttp.ClientSession, url: Any, token: str | None, fix: Any
@@ -276,6 +400,11 @@ class MistralProvider(OpenAIProvider):
         self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
     ) -> AsyncIterator[ContentStream]:
         base, view = split_view(file_id)
+        kept = await self._original(http, base) if view is None else None
+        if kept is not None and self.store is not None:
+            async with self.store.open(http, kept[0]) as stored:
+                yield stored
+            return
         url = self.upstream.url("files", base, "content")
         async with self.upstream.stream(
             http, url, codings=codings if view is None else ()
@@ -443,6 +572,11 @@ class MistralProvider(OpenAIProvider):
         return listing.answer(listing.data)
 
 
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
 def _metadata(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict) or not value:
         return None
@@ -478,7 +612,20 @@ def _build(setup: AccountSetup[MistralParams]) -> Provider:
     if params.api_key:
         key_digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
         store = f"{upstream.base}, the same API key (sha256 {key_digest}...)"
-    return MistralProvider(upstream, setup.model, shared_store=store)
+    file_store = None
+    if params.file_store:
+        file_store = open_store(
+            params.file_store,
+            params,
+            account=setup.name,
+            timeout=setup.timeout,
+            namespace=setup.route or setup.name,
+            called=setup.called(),
+            wire=setup.wire,
+        )
+    return MistralProvider(
+        upstream, setup.model, shared_store=store, store=file_store, name=setup.name
+    )
 
 
 SPEC = ProviderSpec(
@@ -486,5 +633,5 @@ SPEC = ProviderSpec(
     prefixes=("mistral",),
     params=MistralParams,
     factory=_build,
-    env={"api_key": "MISTRAL_API_KEY", "api_base": "MISTRAL_API_BASE"},
+    env={"api_key": "MISTRAL_API_KEY", "api_base": "MISTRAL_API_BASE", **FILE_STORE_ENV},
 )
