@@ -1,5 +1,6 @@
-"""Teams on Vertex AI, Gemini and Bedrock deployments, as the attack (test_teams.py does
-OpenAI and Azure OpenAI): team B with team A's IDs, raw provider IDs and listings.
+"""Teams on Vertex AI, Gemini, Bedrock, Anthropic and Mistral deployments, as the attack
+(test_teams.py does OpenAI and Azure OpenAI): team B with team A's IDs, raw provider IDs and
+listings.
 
 What each adapter keeps upstream (providers/base.py, ``keeps_owner_tags``) decides what a
 listing shows a team; the signed IDs keep teams apart on every provider regardless.
@@ -132,3 +133,44 @@ async def test_bedrock_teams(
     server = await aiohttp_server(fake.app())
     router = await start_router(teams(entry(server)))
     await attack(router, "claude-batch", MIN, batch_tags=True)
+
+
+async def test_anthropic_teams(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    from aiohttp_files_router.fake import FakeAnthropic
+
+    from .test_anthropic import KEY_A, entry
+
+    fake = FakeAnthropic({KEY_A: "a"}, storage=tmp_path / "anthropic")
+    server = await aiohttp_server(fake.app())
+    router = await start_router(teams(entry(server, tmp_path / "store")))
+    await attack(router, "claude-batch", 2, batch_tags=True)
+
+
+async def test_mistral_teams(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    from aiohttp_files_router.fake import FakeMistral
+
+    from .test_mistral import KEY_A, entry
+
+    fake = FakeMistral({KEY_A: "a"}, storage=tmp_path / "mistral")
+    server = await aiohttp_server(fake.app())
+    router = await start_router(teams(entry(server)))
+    await attack(router, "mistral-batch", 2, batch_tags=True)
+
+
+async def test_mistral_teams_with_a_file_store(
+    start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    from aiohttp_files_router.fake import FakeMistral
+
+    from .test_mistral import KEY_A, entry
+
+    fake = FakeMistral({KEY_A: "a"}, storage=tmp_path / "mistral")
+    server = await aiohttp_server(fake.app())
+    stored = entry(server)
+    stored["litellm_params"]["file_store"] = (tmp_path / "store").as_uri()
+    router = await start_router(teams(stored))
+    await attack(router, "mistral-batch", 2, batch_tags=True)

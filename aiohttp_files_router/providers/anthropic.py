@@ -49,8 +49,18 @@ from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
+from ..ownership import OWNER_KEY
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .base import (
+    AccountSetup,
+    BatchRules,
+    FileUpload,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    owner_metadata,
+    owner_tag_of,
+)
 from .chat_rows import CHAT_URL, chat_row
 from .claude_rows import chat_to_claude, claude_completion
 from .filestore import (
@@ -149,6 +159,8 @@ class AnthropicProvider(Provider):
     batch_rules = BatchRules(
         frozenset((CHAT_URL,)), MAX_REQUESTS, MAX_BATCH_BYTES, needs_model=False
     )
+    # The store keeps a file's name (owner prefix and all) and a batch's record its owner.
+    keeps_owner_tags = True
 
     def __init__(self, setup: AccountSetup[AnthropicParams], store: FileStore):
         params = setup.params
@@ -575,7 +587,11 @@ class AnthropicProvider(Provider):
         batch: dict[str, Any] = self.upstream.decode(_decode, reply.body)
         batch_id = str(batch.get("id", ""))
         extra = {"input_file_id": input_id}
-        metadata = body.get("metadata")
+        tag = owner_tag_of(body)
+        if tag is not None:
+            # Kept on its own: the client's metadata may not fit the record.
+            extra["owner"] = tag
+        metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k != OWNER_KEY}
         if metadata:
             # Message Batches keep no metadata: the record does, where it fits (S3 keeps 2 KB
             # of quoted metadata an object; what does not fit is not kept, see the docs).
@@ -653,6 +669,9 @@ def _with_record(batch: dict[str, Any], record: StoreMeta) -> dict[str, Any]:
         metadata = _decode.decode(record.extra.get("metadata", "null"))
     except (msgspec.DecodeError, msgspec.ValidationError):
         metadata = None
+    owner = owner_metadata(record.extra.get("owner"))
+    if owner is not None:
+        metadata = {**(metadata if isinstance(metadata, dict) else {}), **owner}
     batch["_metadata"] = metadata or None
     return batch
 

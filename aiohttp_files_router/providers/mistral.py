@@ -175,6 +175,9 @@ class MistralProvider(OpenAIProvider):
     batch_rules = BatchRules(
         frozenset((CHAT_URL, EMBEDDINGS_URL)), 1_000_000, 512 * 1024 * 1024, needs_model=False
     )
+    # Mistral keeps an upload's filename and a job's metadata and answers both (its file and
+    # job objects, docs.mistral.ai/api): the owner tags stay where OpenAI keeps them.
+    keeps_owner_tags = True
 
     def __init__(
         self,
