@@ -282,7 +282,7 @@ class AnthropicProvider(Provider):
             def fn(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
                 params = {
                     "model": self.model,
-                    **chat_to_claude(body, "Anthropic", fetches_urls=True),
+                    **chat_to_claude(body, "Anthropic", model=self.model, fetches_urls=True),
                 }
                 sent, mapped = anthropic_custom_id(custom_id, number)
                 row: dict[str, Any] = {"custom_id": sent, "params": params}

@@ -67,8 +67,19 @@ from .base import (
     owner_tag_of,
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
-from .claude_rows import CLAUDE_STOP as _CLAUDE_STOP
-from .claude_rows import DEFAULT_MAX_TOKENS
+from .claude_rows import cache_point as _cache_point
+from .claude_rows import (
+    chat_to_claude,
+    claude_completion,
+    completion,
+    data_url,
+    tool_call,
+    usage,
+)
+from .claude_rows import max_tokens as _max_tokens
+from .claude_rows import merge_turns as _merge
+from .claude_rows import stops as _stops
+from .claude_rows import text_of as _text_of
 from .file_refs import FileRefCheck
 from .genai_rows import RowError, digest, error_body, row_seed
 from .isotime import unix_seconds
@@ -176,202 +187,8 @@ def record_id(index: int) -> str:
 
 
 # -- rows: OpenAI chat -> Claude Messages (claude_rows, shared with Anthropic) / Nova --------
-def _data_url(url: str) -> tuple[str, str]:
-    """(media type, base64 data) of a ``data:`` URL."""
-    head, sep, data = url.partition(",")
-    if not url.startswith("data:") or not sep or ";base64" not in head:
-        raise RowError("images must be base64 data: URLs (Bedrock does not fetch URLs)")
-    return head[len("data:") :].split(";", 1)[0], data
-
-
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text"
-        )
-    raise RowError("message content must be a string or a list of parts")
-
-
-def _claude_parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        content = [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
-    parts: list[dict[str, Any]] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            text = str(part.get("text", ""))
-            if not text:
-                # Anthropic's Messages API refuses an empty text block ("text content blocks
-                # must be non-empty"); the record would fail after the job ran.
-                raise RowError("a text content part is empty; Claude refuses empty text blocks")
-            parts.append({"type": "text", "text": text})
-        elif kind == "image_url":
-            url = (part.get("image_url") or {}).get("url", "")
-            media, data = _data_url(str(url))
-            parts.append(
-                {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
-            )
-        else:
-            raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
-        if _cache_point(part):
-            parts[-1]["cache_control"] = {"type": "ephemeral"}
-    return parts
-
-
-def _cache_point(part: Mapping[str, Any]) -> bool:
-    """Whether an OpenAI content part ends a cached prefix (LiteLLM's ``cache_control`` on a
-    part, Anthropic's prompt caching shape): Claude keeps it on the block, Nova gets a
-    ``cachePoint`` after it (Nova user guide, "Prompt caching")."""
-    return isinstance(part.get("cache_control"), dict)
-
-
-def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive messages of one role joined (both families want alternating turns)."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if out and out[-1]["role"] == message["role"]:
-            out[-1]["content"] = [*out[-1]["content"], *message["content"]]
-        else:
-            out.append({"role": message["role"], "content": list(message["content"])})
-    return out
-
-
-def _stops(body: Mapping[str, Any]) -> list[str] | None:
-    stop = body.get("stop")
-    if stop is None:
-        return None
-    return [stop] if isinstance(stop, str) else [str(s) for s in stop]
-
-
-def _max_tokens(body: Mapping[str, Any]) -> int:
-    value = body.get("max_completion_tokens", body.get("max_tokens"))
-    return int(value) if value is not None else DEFAULT_MAX_TOKENS
-
-
-# Claude models of the 4.5 generation refuse temperature and top_p together ("temperature and
-# top_p cannot both be specified for this model", BerriAI/litellm 15070).
-_ONE_SAMPLING_KNOB = re.compile(r"claude-(?:sonnet|haiku|opus)-4-5")
-
-
-def _response_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The JSON schema a row's ``response_format`` asks for; None for plain text."""
-    fmt = body.get("response_format")
-    if fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        return None
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        if isinstance(schema, dict):
-            return schema
-        raise RowError("response_format.json_schema.schema must be an object")
-    kind = fmt.get("type") if isinstance(fmt, dict) else fmt
-    raise RowError(
-        f"response_format of type {kind!r} has no field in the model's native request on "
-        "Bedrock (only json_schema maps, for Claude)"
-    )
-
-
-def chat_to_claude(body: Mapping[str, Any], model: str = "") -> dict[str, Any]:
-    if (
-        _ONE_SAMPLING_KNOB.search(model)
-        and body.get("temperature") is not None
-        and body.get("top_p") is not None
-    ):
-        raise RowError(f"{model} takes temperature or top_p, not both")
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    for message in body.get("messages") or []:
-        role = message.get("role")
-        if role in ("system", "developer"):
-            content = message.get("content")
-            if isinstance(content, list) and any(
-                isinstance(p, dict) and _cache_point(p) for p in content
-            ):
-                system += _claude_parts(content)
-            else:
-                system.append({"type": "text", "text": _text_of(content)})
-        elif role == "user":
-            messages.append({"role": "user", "content": _claude_parts(message.get("content"))})
-        elif role == "assistant":
-            parts = _claude_parts(message.get("content")) if message.get("content") else []
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                parts.append(
-                    {
-                        "type": "tool_use",
-                        "id": call.get("id"),
-                        "name": fn.get("name"),
-                        "input": json.loads(fn.get("arguments") or "{}"),
-                    }
-                )
-            messages.append({"role": "assistant", "content": parts})
-        elif role == "tool":
-            messages.append(
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "tool_result",
-                            "tool_use_id": message.get("tool_call_id"),
-                            "content": _text_of(message.get("content")),
-                        }
-                    ],
-                }
-            )
-        else:
-            raise RowError(f"messages of role {role!r} cannot run on Bedrock")
-    out: dict[str, Any] = {
-        "anthropic_version": "bedrock-2023-05-31",
-        "max_tokens": _max_tokens(body),
-        "messages": _merge(messages),
-    }
-    if any("cache_control" in block for block in system):
-        out["system"] = system
-    elif system:
-        out["system"] = "\n\n".join(block["text"] for block in system)
-    for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            out[name] = body[name]
-    stops = _stops(body)
-    if stops:
-        out["stop_sequences"] = stops
-    schema = _response_format(body)
-    if schema is not None:
-        # AWS "Get validated JSON results from models": InvokeModel with Claude takes the
-        # schema in output_config.format.
-        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
-    choice = body.get("tool_choice")
-    tools = body.get("tools")
-    if tools and choice != "none":
-        out["tools"] = [
-            {
-                "name": (t.get("function") or {}).get("name"),
-                **(
-                    {"description": t["function"]["description"]}
-                    if (t.get("function") or {}).get("description")
-                    else {}
-                ),
-                "input_schema": (t.get("function") or {}).get("parameters") or {"type": "object"},
-            }
-            for t in tools
-        ]
-        if choice == "auto":
-            out["tool_choice"] = {"type": "auto"}
-        elif choice == "required":
-            out["tool_choice"] = {"type": "any"}
-        elif isinstance(choice, dict):
-            out["tool_choice"] = {
-                "type": "tool",
-                "name": (choice.get("function") or {}).get("name"),
-            }
-    return out
+# InvokeModel's Claude body names its version (AWS, "Anthropic Claude Messages API").
+ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
 
 def _nova_parts(content: Any) -> list[dict[str, Any]]:
@@ -394,7 +211,7 @@ def _nova_parts(content: Any) -> list[dict[str, Any]]:
                     "Nova images must be base64 data: URLs (Nova takes image bytes; a batch "
                     "job fetches no s3:// or https:// image)"
                 )
-            media, data = _data_url(url)
+            media, data = data_url(url, "Bedrock")
             parts.append({"image": {"format": media.split("/")[-1], "source": {"bytes": data}}})
         else:
             raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
@@ -532,43 +349,6 @@ def _titan_embedding(
 
 
 # -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
-def _claude_completion(
-    out: Mapping[str, Any], model: str, custom_id: str, seed: str
-) -> dict[str, Any]:
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for part in out.get("content") or []:
-        if part.get("type") == "text":
-            texts.append(str(part.get("text", "")))
-        elif part.get("type") == "tool_use":
-            calls.append(
-                {
-                    "id": str(part.get("id") or f"call_{digest(custom_id, seed, str(len(calls)))}"),
-                    "type": "function",
-                    "function": {
-                        "name": part.get("name"),
-                        "arguments": json.dumps(part.get("input") or {}),
-                    },
-                }
-            )
-    usage = out.get("usage") or {}
-    reason = _CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
-    return _completion(
-        texts,
-        calls,
-        reason,
-        _usage(
-            usage.get("input_tokens"),
-            usage.get("output_tokens"),
-            usage.get("cache_read_input_tokens"),
-            usage.get("cache_creation_input_tokens"),
-        ),
-        out.get("model") or model,
-        custom_id,
-        seed,
-    )
-
-
 def _nova_completion(
     out: Mapping[str, Any], model: str, custom_id: str, seed: str
 ) -> dict[str, Any]:
@@ -581,83 +361,26 @@ def _nova_completion(
         elif "toolUse" in part:
             use = part["toolUse"] or {}
             calls.append(
-                {
-                    "id": str(
-                        use.get("toolUseId") or f"call_{digest(custom_id, seed, str(len(calls)))}"
-                    ),
-                    "type": "function",
-                    "function": {
-                        "name": use.get("name"),
-                        "arguments": json.dumps(use.get("input") or {}),
-                    },
-                }
+                tool_call(
+                    use.get("toolUseId"), use.get("name"), use.get("input"), custom_id, seed, calls
+                )
             )
-    usage = out.get("usage") or {}
+    counts = out.get("usage") or {}
     reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
-    return _completion(
+    return completion(
         texts,
         calls,
         reason,
-        _usage(
-            usage.get("inputTokens"),
-            usage.get("outputTokens"),
-            usage.get("cacheReadInputTokenCount"),
-            usage.get("cacheWriteInputTokenCount"),
+        usage(
+            counts.get("inputTokens"),
+            counts.get("outputTokens"),
+            counts.get("cacheReadInputTokenCount"),
+            counts.get("cacheWriteInputTokenCount"),
         ),
         model,
         custom_id,
         seed,
     )
-
-
-def _usage(inputs: Any, outputs: Any, read: Any, write: Any) -> dict[str, Any]:
-    """OpenAI's usage: the prompt counts every input token, cached or not.
-
-    Claude's ``input_tokens`` and Nova's ``inputTokens`` leave out the tokens read from and
-    written to the cache (Anthropic "Prompt caching": "Tokens after the last cache breakpoint");
-    OpenAI's ``prompt_tokens_details`` states them (``cached_tokens``, ``cache_write_tokens``).
-    """
-    prompt = int(inputs or 0) + int(read or 0) + int(write or 0)
-    completion = int(outputs or 0)
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    details = {
-        k: int(v)
-        for k, v in (("cached_tokens", read), ("cache_write_tokens", write))
-        if v is not None
-    }
-    if details:
-        usage["prompt_tokens_details"] = details
-    return usage
-
-
-def _completion(
-    texts: list[str],
-    calls: list[dict[str, Any]],
-    reason: str,
-    usage: dict[str, Any],
-    model: str,
-    custom_id: str,
-    seed: str,
-) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    return {
-        "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": usage,
-    }
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
@@ -888,7 +611,7 @@ class BedrockProvider(Provider):
             if self.family == TITAN_EMBED:
                 raise RowError(f"{model} is an embedding model: rows must be {EMBEDDINGS_URL}")
             if self.family == "claude":
-                return chat_to_claude(body, model)
+                return chat_to_claude(body, "Bedrock", model=model, version=ANTHROPIC_VERSION)
             return chat_to_nova(body)
 
         def to_embed(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -1054,7 +777,7 @@ class BedrockProvider(Provider):
                 )
             else:
                 assert isinstance(output, dict)
-                maker = {"claude": _claude_completion, TITAN_EMBED: _titan_embedding}.get(
+                maker = {"claude": claude_completion, TITAN_EMBED: _titan_embedding}.get(
                     self.family, _nova_completion
                 )
                 body = maker(output, self.model, custom_id, row_seed(key, rid))

@@ -2,7 +2,10 @@
 models on Bedrock) and Anthropic (Message Batches) share.
 
 - ``chat_to_claude``: an OpenAI chat completion body -> Messages ``params`` (system prompt,
-  alternating turns, images, tools, stops, ``max_tokens``, which Anthropic requires);
+  alternating turns, images, tools and tool calls, stops, ``max_tokens``, which Anthropic
+  requires, ``cache_control`` on parts, ``response_format`` json_schema as
+  ``output_config.format``; empty text blocks and, on Claude 4.5 models, temperature with
+  top_p refused); what differs between providers is a parameter;
 - ``claude_completion``: a Messages answer -> an OpenAI ``chat.completion`` (text, tool calls,
   finish reason, usage with the cache tokens).
 
@@ -13,6 +16,7 @@ that a 400 naming the line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +25,7 @@ from .genai_rows import RowError, digest
 __all__ = [
     "CLAUDE_STOP",
     "DEFAULT_MAX_TOKENS",
+    "cache_point",
     "chat_to_claude",
     "claude_completion",
     "completion",
@@ -29,6 +34,8 @@ __all__ = [
     "merge_turns",
     "stops",
     "text_of",
+    "tool_call",
+    "usage",
 ]
 
 # max_tokens is required by the Messages API; OpenAI rows may leave it out.
@@ -68,26 +75,43 @@ def text_of(content: Any) -> str:
 
 def _claude_parts(content: Any, provider: str, fetches_urls: bool) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise RowError("message content must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            parts.append({"type": "text", "text": str(part.get("text", ""))})
+            text = str(part.get("text", ""))
+            if not text:
+                # The Messages API refuses an empty text block ("text content blocks must be
+                # non-empty"); the row would fail only after the batch ran.
+                raise RowError("a text content part is empty; Claude refuses empty text blocks")
+            parts.append({"type": "text", "text": text})
         elif kind == "image_url":
             url = str((part.get("image_url") or {}).get("url", ""))
             if fetches_urls and url.startswith("https://"):
                 parts.append({"type": "image", "source": {"type": "url", "url": url}})
-                continue
-            media, data = data_url(url, provider)
-            parts.append(
-                {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
-            )
+            else:
+                media, data = data_url(url, provider)
+                parts.append(
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": media, "data": data},
+                    }
+                )
         else:
             raise RowError(f"content parts of type {kind!r} cannot run on {provider}")
+        if cache_point(part):
+            parts[-1]["cache_control"] = {"type": "ephemeral"}
     return parts
+
+
+def cache_point(part: Mapping[str, Any]) -> bool:
+    """Whether an OpenAI content part ends a cached prefix (LiteLLM's ``cache_control`` on a
+    part, Anthropic's prompt caching shape): Claude keeps it on the block; Bedrock's Nova gets
+    a ``cachePoint`` after it (Nova user guide, "Prompt caching")."""
+    return isinstance(part.get("cache_control"), dict)
 
 
 def merge_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,30 +137,64 @@ def max_tokens(body: Mapping[str, Any]) -> int:
     return int(value) if value is not None else DEFAULT_MAX_TOKENS
 
 
+# Claude models of the 4.5 generation refuse temperature and top_p together ("temperature and
+# top_p cannot both be specified for this model", BerriAI/litellm 15070).
+_ONE_SAMPLING_KNOB = re.compile(r"claude-(?:sonnet|haiku|opus)-4-5")
+
+
+def _response_format(body: Mapping[str, Any], provider: str) -> dict[str, Any] | None:
+    """The JSON schema a row's ``response_format`` asks for; None for plain text."""
+    fmt = body.get("response_format")
+    if fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        return None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+        raise RowError("response_format.json_schema.schema must be an object")
+    kind = fmt.get("type") if isinstance(fmt, dict) else fmt
+    raise RowError(
+        f"response_format of type {kind!r} has no field in Claude's request on {provider} "
+        "(only json_schema maps)"
+    )
+
+
 def chat_to_claude(
-    body: Mapping[str, Any], provider: str, *, fetches_urls: bool = False
+    body: Mapping[str, Any],
+    provider: str,
+    *,
+    model: str = "",
+    fetches_urls: bool = False,
+    version: str | None = None,
 ) -> dict[str, Any]:
-    """Messages ``params`` for an OpenAI chat body (without ``model``, which the caller
-    sets or leaves out); ``fetches_urls``: the provider fetches ``https://`` image URLs."""
-    system: list[str] = []
+    """Messages ``params`` for an OpenAI chat body (without ``model``, which the caller sets
+    or leaves out). ``model`` decides model-specific refusals; ``fetches_urls``: the provider
+    fetches ``https://`` image URLs; ``version``: the ``anthropic_version`` the body carries
+    (Bedrock's InvokeModel body has one, the Messages API takes it as a header)."""
+    if (
+        _ONE_SAMPLING_KNOB.search(model)
+        and body.get("temperature") is not None
+        and body.get("top_p") is not None
+    ):
+        raise RowError(f"{model} takes temperature or top_p, not both")
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
         role = message.get("role")
+        content = message.get("content")
         if role in ("system", "developer"):
-            system.append(text_of(message.get("content")))
+            if isinstance(content, list) and any(
+                isinstance(p, dict) and cache_point(p) for p in content
+            ):
+                system += _claude_parts(content, provider, fetches_urls)
+            else:
+                system.append({"type": "text", "text": text_of(content)})
         elif role == "user":
             messages.append(
-                {
-                    "role": "user",
-                    "content": _claude_parts(message.get("content"), provider, fetches_urls),
-                }
+                {"role": "user", "content": _claude_parts(content, provider, fetches_urls)}
             )
         elif role == "assistant":
-            parts = (
-                _claude_parts(message.get("content"), provider, fetches_urls)
-                if message.get("content")
-                else []
-            )
+            parts = _claude_parts(content, provider, fetches_urls) if content else []
             for call in message.get("tool_calls") or []:
                 fn = call.get("function") or {}
                 parts.append(
@@ -156,22 +214,32 @@ def chat_to_claude(
                         {
                             "type": "tool_result",
                             "tool_use_id": message.get("tool_call_id"),
-                            "content": text_of(message.get("content")),
+                            "content": text_of(content),
                         }
                     ],
                 }
             )
         else:
             raise RowError(f"messages of role {role!r} cannot run on {provider}")
-    out: dict[str, Any] = {"max_tokens": max_tokens(body), "messages": merge_turns(messages)}
-    if system:
-        out["system"] = "\n\n".join(system)
+    out: dict[str, Any] = {"anthropic_version": version} if version else {}
+    out["max_tokens"] = max_tokens(body)
+    out["messages"] = merge_turns(messages)
+    if any("cache_control" in block for block in system):
+        out["system"] = system
+    elif system:
+        out["system"] = "\n\n".join(block["text"] for block in system)
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             out[name] = body[name]
     stop = stops(body)
     if stop:
         out["stop_sequences"] = stop
+    schema = _response_format(body, provider)
+    if schema is not None:
+        # Structured outputs: the Messages API's output_config.format (the anthropic SDK's
+        # OutputConfigParam), which Bedrock's InvokeModel takes for Claude too (AWS "Get
+        # validated JSON results from models").
+        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     choice = body.get("tool_choice")
     tools = body.get("tools")
     if tools and choice != "none":
@@ -212,47 +280,74 @@ def claude_completion(
             texts.append(str(part.get("text", "")))
         elif part.get("type") == "tool_use":
             calls.append(
-                {
-                    "id": str(part.get("id") or f"call_{digest(custom_id, seed, str(len(calls)))}"),
-                    "type": "function",
-                    "function": {
-                        "name": part.get("name"),
-                        "arguments": json.dumps(part.get("input") or {}),
-                    },
-                }
+                tool_call(
+                    part.get("id"), part.get("name"), part.get("input"), custom_id, seed, calls
+                )
             )
-    usage = out.get("usage") or {}
-    read = usage.get("cache_read_input_tokens")
-    written = usage.get("cache_creation_input_tokens")
-    prompt = int(usage.get("input_tokens", 0)) + int(read or 0) + int(written or 0)
-    cached = int(read or 0) if read is not None or written is not None else None
+    counts = out.get("usage") or {}
     reason = CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
     return completion(
         texts,
         calls,
         reason,
-        prompt,
-        int(usage.get("output_tokens", 0)),
+        usage(
+            counts.get("input_tokens"),
+            counts.get("output_tokens"),
+            counts.get("cache_read_input_tokens"),
+            counts.get("cache_creation_input_tokens"),
+        ),
         out.get("model") or model,
         custom_id,
         seed,
-        cached=cached,
     )
+
+
+def tool_call(
+    given_id: Any, name: Any, args: Any, custom_id: str, seed: str, calls: list[Any]
+) -> dict[str, Any]:
+    """An OpenAI tool call: the provider's own ID, or one derived from the row and its place
+    among the answer's ``calls`` so far."""
+    return {
+        "id": str(given_id or f"call_{digest(custom_id, seed, str(len(calls)))}"),
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args or {})},
+    }
+
+
+def usage(inputs: Any, outputs: Any, read: Any, write: Any) -> dict[str, Any]:
+    """OpenAI's usage: the prompt counts every input token, cached or not.
+
+    Claude's ``input_tokens`` (and Nova's ``inputTokens``) leave out the tokens read from and
+    written to the cache (Anthropic "Prompt caching": "Tokens after the last cache
+    breakpoint"); OpenAI's ``prompt_tokens_details`` states them: ``cached_tokens`` wherever
+    the answer counts the cache at all, ``cache_write_tokens`` where it counts writes.
+    """
+    prompt = int(inputs or 0) + int(read or 0) + int(write or 0)
+    completion_tokens = int(outputs or 0)
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+    if read is not None or write is not None:
+        details = {"cached_tokens": int(read or 0)}
+        if write is not None:
+            details["cache_write_tokens"] = int(write)
+        out["prompt_tokens_details"] = details
+    return out
 
 
 def completion(
     texts: list[str],
     calls: list[dict[str, Any]],
     reason: str,
-    prompt: int,
-    completion_tokens: int,
+    counts: dict[str, Any],
     model: str,
     custom_id: str,
     seed: str,
-    *,
-    cached: int | None = None,
 ) -> dict[str, Any]:
-    """An OpenAI ``chat.completion`` with one choice; its IDs derived from the row."""
+    """An OpenAI ``chat.completion`` with one choice; its IDs derived from the row and the
+    batch output it is in (``seed``, genai_rows.row_seed)."""
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts else None,
@@ -260,18 +355,11 @@ def completion(
     }
     if calls:
         message["tool_calls"] = calls
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-    }
-    if cached is not None:
-        usage["prompt_tokens_details"] = {"cached_tokens": cached}
     return {
         "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
         "object": "chat.completion",
         "created": 0,
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": usage,
+        "usage": counts,
     }
