@@ -398,3 +398,22 @@ async def test_fake_cli_serves_mistral(
         )
         done = await sdk.batch.jobs.get_async(job_id=job.id)
         assert done.status == "SUCCESS" and done.succeeded_requests == 1
+
+
+async def test_file_sizes_go_on_the_wire_as_bytes(client: Mistral, server: TestServer) -> None:
+    # The SDK's size_bytes is its Python name for the wire's "bytes" (models/fileschema.py).
+    import aiohttp
+
+    file_id = (
+        await client.files.upload_async(
+            file={"file_name": "in.jsonl", "content": jsonl([line("a")])}, purpose="batch"
+        )
+    ).id
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            server.make_url(f"/v1/files/{file_id}"), headers={"Authorization": f"Bearer {KEY}"}
+        ) as resp,
+    ):
+        raw = await resp.json()
+    assert raw["bytes"] == len(jsonl([line("a")])) and "size_bytes" not in raw

@@ -130,11 +130,13 @@ class MistralFile:
 
     def to_json(self) -> dict[str, Any]:
         # models/createfileresponse.py and getfileresponse.py; the optional mimetype and
-        # signature are left out (least helpful).
+        # signature are left out (least helpful). The size's wire name is ``bytes``: the SDK's
+        # ``size_bytes`` is only its Python name (models/fileschema.py: ``size_bytes:
+        # Annotated[int, pydantic.Field(alias="bytes")]``), as in Mistral's OpenAPI.
         obj: dict[str, Any] = {
             "id": self.id,
             "object": "file",
-            "size_bytes": self.size,
+            "bytes": self.size,
             "created_at": self.created,
             "filename": self.filename,
             "purpose": self.purpose,

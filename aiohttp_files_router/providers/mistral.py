@@ -108,10 +108,8 @@ def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
 
 
 def _file(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Mistral file object with OpenAI's fields (Mistral's own kept). The size is
-    ``bytes`` in the API reference, ``size_bytes`` in the SDK's field names: either is read."""
-    if "bytes" not in obj and isinstance(obj.get("size_bytes"), int):
-        obj["bytes"] = obj["size_bytes"]
+    """A Mistral file object with OpenAI's fields (Mistral's own kept). Its size is already
+    OpenAI's ``bytes`` on the wire (the SDK's ``size_bytes`` is that field's Python name)."""
     obj.setdefault("status", "processed")
     obj["object"] = "file"
     return obj
