@@ -326,8 +326,8 @@ def test_anthropic_and_mistral_config(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         ANTHROPIC_MISTRAL_CONFIG.replace(
-            "api_base: https://mistral", "file_store: https://mistral"
+            "api_base: https://mistral", "api_bas: https://mistral"
         ),
     )
-    with pytest.raises(ConfigError, match=r"\$\.model_list\[3\]\.litellm_params\.file_store"):
+    with pytest.raises(ConfigError, match=r"\$\.model_list\[3\]\.litellm_params\.api_bas"):
         load_config(path, env=env)
