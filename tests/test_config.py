@@ -325,9 +325,7 @@ def test_anthropic_and_mistral_config(tmp_path: Path) -> None:
         load_config(path, env=env)
     path = write(
         tmp_path,
-        ANTHROPIC_MISTRAL_CONFIG.replace(
-            "api_base: https://mistral", "api_bas: https://mistral"
-        ),
+        ANTHROPIC_MISTRAL_CONFIG.replace("api_base: https://mistral", "api_bas: https://mistral"),
     )
     with pytest.raises(ConfigError, match=r"\$\.model_list\[3\]\.litellm_params\.api_bas"):
         load_config(path, env=env)
