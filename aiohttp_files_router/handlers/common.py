@@ -258,8 +258,15 @@ async def by_path_id(
     target, fetched = await owned(request, target, kind, value, param)
     if fetched is not None and not fetched.ok:
         return passthrough(fetched)
-    reply = await call(target.account.require(), state.http, target.provider_id)
-    return reply_object(state, target.account, reply, kind, owner=target.owner)
+    provider = target.account.require()
+    reply = await call(provider, state.http, target.provider_id)
+    owner = target.owner
+    if target.raw and fetched is None and reply.ok and provider.keeps_tags(kind):
+        # A caller who sees everything sent a raw ID: its answer names the owner, as a
+        # listing's items do, so the ID handed back is the one the owner holds.
+        with relaying(reply):
+            owner = id_owner(tag_of(reply.body, kind))
+    return reply_object(state, target.account, reply, kind, owner=owner)
 
 
 def _merged(
