@@ -35,6 +35,8 @@ def _kind_of(object_id: str) -> Kind:
         return "batch"
     if object_id.startswith("file-"):
         return "file"
+    if object_id.startswith("ftjob-"):
+        return "fine_tuning_job"
     raise LookupError("not an ID this router issues")
 
 

@@ -78,8 +78,9 @@ def _rewrite(obj: dict[str, msgspec.Raw], kind: Kind | None, encode: Encoder) ->
 def take_tag(obj: dict[str, msgspec.Raw], kind: Kind) -> str | None:
     """Remove the router's owner tag from an answer's object; return it (ownership.py).
 
-    A file's tag leads its ``filename``; any other object's is its ``metadata[OWNER_KEY]``
-    (emptied metadata reads null, as for a batch created without any).
+    A file's tag leads its ``filename``; a batch's or a fine-tuning job's is its
+    ``metadata[OWNER_KEY]`` (emptied metadata reads null, as for one created without any;
+    an adapter keeping the tag elsewhere, in a label, answers it there).
     """
     if kind == "file":
         raw = obj.get("filename")

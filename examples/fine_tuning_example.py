@@ -7,6 +7,8 @@ Start the demo in one shell and run this in another::
 
 ``--model`` picks the deployment the training file goes to; every later call is routed by the
 file's and the job's IDs. ``--base-model`` is the model to tune (the job's own ``model``).
+The default key is the demo's admin; ``--api-key sk-demo-team-a`` runs it as a team, whose
+file, job and result files then belong to that team (the other team gets 404s for them).
 Against your own router: ``--base-url http://host:4000/v1 --api-key sk-... --model name``.
 """
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from aiohttp_files_router import load_config
+from aiohttp_files_router.demo import DEMO_KEY
 
 from .test_cli import free_port, serving
 
@@ -85,7 +86,7 @@ def test_example_config_loads(upstream: TestServer) -> None:
 async def test_fine_tuning_example_runs_against_the_demo() -> None:
     port = free_port()
     async with serving(sys.executable, "-m", "aiohttp_files_router", "--demo", "--port", str(port)):
-        for model, base in FINE_TUNING_MODELS.items():
+        for model, (base, key) in FINE_TUNING_MODELS.items():
             run = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(EXAMPLES / "fine_tuning_example.py"),
@@ -95,6 +96,8 @@ async def test_fine_tuning_example_runs_against_the_demo() -> None:
                 model,
                 "--base-model",
                 base,
+                "--api-key",
+                key,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
             )
@@ -104,9 +107,10 @@ async def test_fine_tuning_example_runs_against_the_demo() -> None:
             assert re.search(r"cancel ftjob-\S+ cancelled", out), out
 
 
-# The demo's deployments whose fakes run fine-tuning jobs, and a base model each tunes.
+# The demo's deployments whose fakes run fine-tuning jobs, a base model each tunes, and the
+# demo key that runs it: the admin, and each team (its jobs owned, listed as its own).
 FINE_TUNING_MODELS = {
-    "gpt-4o-litellm": "gpt-4o-mini-2024-07-18",
-    "gpt-4o-azure": "gpt-4o-mini-2024-07-18",
-    "gemini-batch": "gemini-2.5-flash",
+    "gpt-4o-litellm": ("gpt-4o-mini-2024-07-18", DEMO_KEY),
+    "gpt-4o-azure": ("gpt-4o-mini-2024-07-18", "sk-demo-team-a"),
+    "gemini-batch": ("gemini-2.5-flash", "sk-demo-team-b"),
 }

@@ -4,16 +4,17 @@ FakeOpenAI: the seed-style flow, listings across deployments, isolation between 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, BadRequestError, NotFoundError, PermissionDeniedError
 
-from aiohttp_files_router.fake import FakeOpenAI
+from aiohttp_files_router.fake import FakeMistral, FakeOpenAI
 from aiohttp_files_router.fake.base import FakeService
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import MASTER, RouterFactory, base_config, error_of
+from .conftest import MASTER, RouterFactory, ServerFactory, base_config, error_of
 from .spec import check
 from .test_fine_tuning_checks import training
 
@@ -251,3 +252,43 @@ async def test_a_bad_file_the_router_let_through_fails_the_job(
         assert job.status == "failed" and job.error is not None
         assert job.error.param == "training_file" and "Line 1" in job.error.message
         assert job.training_file == f.id and job.fine_tuned_model is None
+
+
+async def test_mistral_accounts_run_no_jobs_and_merged_listings_skip_them(
+    start_router: RouterFactory,
+    upstream: TestServer,
+    fake: FakeOpenAI,
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+) -> None:
+    Clock(fake)
+    mistral = FakeMistral({"mistral-key-0001": "m"}, storage=tmp_path / "mistral")
+    server = await aiohttp_server(mistral.app())
+    config = base_config(upstream)
+    config["model_list"].append(
+        {
+            "model_name": "mistral-batch",
+            "litellm_params": {
+                "model": "mistral/mistral-small-latest",
+                "api_key": "mistral-key-0001",
+                "api_base": str(server.make_url("/v1")),
+            },
+        }
+    )
+    router = await start_router(config)
+    async with AsyncOpenAI(
+        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
+    ) as sdk:
+        job = await sdk.fine_tuning.jobs.create(
+            training_file=await upload(sdk, "gpt-4o-litellm"), model=BASE
+        )
+        # Mistral's own fine-tuning API is not OpenAI's: never called as if it were.
+        assert [j.id async for j in sdk.fine_tuning.jobs.list()] == [job.id]
+        with pytest.raises(BadRequestError) as err:
+            await sdk.fine_tuning.jobs.list(extra_query={"model": "mistral-batch"})
+        assert error_of(err.value.response.json())["code"] == "fine_tuning_not_supported"
+        with pytest.raises(BadRequestError):
+            await sdk.fine_tuning.jobs.create(
+                training_file="file-raw", model=BASE, extra_query={"model": "mistral-batch"}
+            )
+    assert not any("fine_tuning" in r.path for r in mistral.requests)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ..auth import write_tag
 from ..errors import BadRequest, RouterError, clip, for_log
+from ..ids import Kind
 from ..ownership import OWNER_KEY
 from ..providers import Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target
@@ -75,13 +76,7 @@ async def create_batch(request: web.Request) -> web.Response:
             raise BadRequest(f"'{name}' must be a string.", param=name)
     sel = request_selectors(request, body)
     metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadRequest("'metadata' must be an object of strings.", param="metadata")
-    if metadata and OWNER_KEY in metadata:
-        raise BadRequest(
-            f"'metadata' key '{OWNER_KEY}' is reserved: the router keeps the batch's owner there.",
-            param="metadata",
-        )
+    reserved_metadata(metadata, "batch")
     value = body["input_file_id"]
     target = body_target_for(request, value, "file", sel, param="input_file_id")
     target, fetched = await owned(request, target, "file", value, "input_file_id")
@@ -93,7 +88,7 @@ async def create_batch(request: web.Request) -> web.Response:
     forwarded["input_file_id"] = target.provider_id
     try:
         provider = target.account.require()
-        forwarded = _tagged(request, provider, forwarded)
+        forwarded = tagged_body(request, provider, forwarded, "batch")
         reply = await _while_connected(request, provider.create_batch(state.http, forwarded))
     except RouterError as err:
         # An adapter names the input file by its provider ID; the client knows it by ours.
@@ -102,16 +97,30 @@ async def create_batch(request: web.Request) -> web.Response:
     return reply_object(state, target.account, reply, "batch", owner=write_tag(state.config))
 
 
-def _tagged(request: web.Request, provider: Provider, body: dict[str, Any]) -> dict[str, Any]:
+def reserved_metadata(metadata: Any, what: str) -> None:
+    """A create body's ``metadata``: an object, without the router's owner key."""
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be an object of strings.", param="metadata")
+    if metadata and OWNER_KEY in metadata:
+        raise BadRequest(
+            f"'metadata' key '{OWNER_KEY}' is reserved: the router keeps the {what}'s owner there.",
+            param="metadata",
+        )
+
+
+def tagged_body(
+    request: web.Request, provider: Provider, body: dict[str, Any], kind: Kind
+) -> dict[str, Any]:
     """The create body with the caller's owner tag in its metadata (ownership.py)."""
-    tag = upstream_tag(router_state(request), provider)
+    tag = upstream_tag(router_state(request), provider, kind)
     if tag is None:
         return body
     metadata = dict(body.get("metadata") or {})
     room = provider.metadata_pairs
     if room is not None and len(metadata) >= room:
+        what = "batch" if kind == "batch" else "job"
         raise BadRequest(
-            f"'metadata' holds at most {room - 1} pairs here: the router keeps the batch's "
+            f"'metadata' holds at most {room - 1} pairs here: the router keeps the {what}'s "
             "owner in one more.",
             param="metadata",
         )
@@ -146,7 +155,12 @@ async def _spread(
                 request,
                 account.require().create_batch(
                     state.http,
-                    _tagged(request, account.require(), {**body, "input_file_id": provider_id}),
+                    tagged_body(
+                        request,
+                        account.require(),
+                        {**body, "input_file_id": provider_id},
+                        "batch",
+                    ),
                 ),
             )
         except RouterError as err:

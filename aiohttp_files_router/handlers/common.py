@@ -81,13 +81,14 @@ def router_state(request: web.Request) -> RouterState:
 OWNED_KINDS: dict[str, IdCall] = {
     "file": lambda provider, http, pid: provider.retrieve_file(http, pid),
     "batch": lambda provider, http, pid: provider.retrieve_batch(http, pid),
+    "fine_tuning_job": lambda provider, http, pid: provider.retrieve_fine_tuning_job(http, pid),
 }
 
 
-def upstream_tag(state: RouterState, provider: Provider) -> str | None:
+def upstream_tag(state: RouterState, provider: Provider, kind: Kind) -> str | None:
     """The owner tag a new object of the caller's gets upstream (ownership.py); None: none
-    is written (no id_secret, or an adapter that keeps no tags)."""
-    if not provider.keeps_owner_tags or not state.config.id_secrets:
+    is written (no id_secret, or an adapter that keeps no tags for ``kind``)."""
+    if not provider.keeps_tags(kind) or not state.config.id_secrets:
         return None
     return write_tag(state.config) or NO_OWNER
 
@@ -111,7 +112,7 @@ async def owned(
         return target, None
     provider = target.account.require()
     fetch = OWNED_KINDS.get(kind)
-    if fetch is None or not provider.keeps_owner_tags:
+    if fetch is None or not provider.keeps_tags(kind):
         raise NotFound(f"No such {kind}: '{clip(value)}'.", param=param)
     reply = await fetch(provider, state.http, target.provider_id)
     if not reply.ok:
@@ -235,7 +236,7 @@ def reply_object(
     with relaying(reply):
         encoder = state.encoder(account, copies, owner)
         provider = account.provider
-        tagged = provider is not None and provider.keeps_owner_tags
+        tagged = provider is not None and provider.keeps_tags(kind)
         return passthrough(reply, rewrite_object(reply.body, kind, encoder, tagged=tagged))
 
 
@@ -257,8 +258,15 @@ async def by_path_id(
     target, fetched = await owned(request, target, kind, value, param)
     if fetched is not None and not fetched.ok:
         return passthrough(fetched)
-    reply = await call(target.account.require(), state.http, target.provider_id)
-    return reply_object(state, target.account, reply, kind, owner=target.owner)
+    provider = target.account.require()
+    reply = await call(provider, state.http, target.provider_id)
+    owner = target.owner
+    if target.raw and fetched is None and reply.ok and provider.keeps_tags(kind):
+        # A caller who sees everything sent a raw ID: its answer names the owner, as a
+        # listing's items do, so the ID handed back is the one the owner holds.
+        with relaying(reply):
+            owner = id_owner(tag_of(reply.body, kind))
+    return reply_object(state, target.account, reply, kind, owner=owner)
 
 
 def _merged(
@@ -322,7 +330,7 @@ def _limit(query: Mapping[str, str], low: int, high: int) -> None:
         )
 
 
-_PAGE_DEFAULTS = {"file": 10000, "batch": 20}
+_PAGE_DEFAULTS = {"file": 10000, "batch": 20, "fine_tuning_job": 20}
 
 
 async def list_pages(
@@ -412,7 +420,7 @@ async def list_pages(
             return passthrough(reply)
         with relaying(reply):
             listing = rewrite_list(
-                reply.body, kind, state.encoder(account), _all_owners(state, account)
+                reply.body, kind, state.encoder(account), _all_owners(state, account, kind)
             )
         if listing.count == 0 and not listing.has_more and more_accounts:
             account, cursor = group[position + 1], None
@@ -425,11 +433,11 @@ async def list_pages(
 
 
 def _all_owners(
-    state: RouterState, account: Account
+    state: RouterState, account: Account, kind: Kind
 ) -> Callable[[str | None], Encoder | None] | None:
     """For a caller who sees every object: each item's IDs carry the item's own owner."""
     provider = account.provider
-    if provider is None or not provider.keeps_owner_tags:
+    if provider is None or not provider.keeps_tags(kind):
         return None
     return lambda tag: state.encoder(account, owner=id_owner(tag))
 
@@ -475,7 +483,7 @@ async def _filtered(
         authorize(account)
         provider = account.require()
         listing: ListPage | None = None
-        if provider.keeps_owner_tags and mine:
+        if provider.keeps_tags(kind) and mine:
             page = dict(params)
             if position is not None:
                 page["after"] = position

@@ -184,7 +184,7 @@ async def fan_out(
     chunks = batch_checked(request, fields, providers, chunks)
     fan = Fanout(chunks, len(accounts))
     filename = part.filename or "upload"
-    tags = [upstream_tag(state, p) for p in providers]
+    tags = [upstream_tag(state, p, "file") for p in providers]
     uploads = [
         FileUpload(
             fields=fields,

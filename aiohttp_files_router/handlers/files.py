@@ -62,7 +62,7 @@ async def _send(
 ) -> UpstreamReply:
     state = router_state(request)
     filename = part.filename or "upload"
-    tag = upstream_tag(state, provider)
+    tag = upstream_tag(state, provider, "file")
     file = FileUpload(
         fields=fields,
         filename=filename if tag is None else tagged_filename(filename, tag),

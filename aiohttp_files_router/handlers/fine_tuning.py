@@ -10,18 +10,20 @@ import aiohttp
 from aiohttp import web
 
 from ..accounts import Account
+from ..auth import write_tag
 from ..errors import BadRequest, RouterError, clip
 from ..ids import Kind
 from ..providers import Provider
 from ..rewrite import rewrite_list
 from ..selection import LEGACY_FIELD, Selectors, Target, selectors
 from ..upstream import UpstreamReply
-from .batches import _while_connected
+from .batches import _while_connected, reserved_metadata, tagged_body
 from .common import (
     body_target_for,
     by_path_id,
     json_body,
     list_pages,
+    owned,
     passthrough,
     relaying,
     reply_object,
@@ -83,11 +85,16 @@ async def create_job(request: web.Request) -> web.Response:
         if _text(body, name) is None:
             raise BadRequest(f"Missing required parameter: '{name}'.", param=name)
     validation_id = _text(body, "validation_file")
+    reserved_metadata(body.get("metadata"), "job")
     sel = _job_selectors(request, body)
-    training = body_target_for(request, body["training_file"], "file", sel, param="training_file")
+    training, fetched = await _file(request, body["training_file"], sel, "training_file")
+    if fetched is not None:
+        return passthrough(fetched)
     validation = None
     if validation_id is not None:
-        validation = body_target_for(request, validation_id, "file", sel, param="validation_file")
+        validation, fetched = await _file(request, validation_id, sel, "validation_file")
+        if fetched is not None:
+            return passthrough(fetched)
     account, training_pid = _holder(training, sel, validation)
     forwarded = {k: v for k, v in body.items() if k != LEGACY_FIELD}
     forwarded["training_file"] = training_pid
@@ -103,15 +110,28 @@ async def create_job(request: web.Request) -> web.Response:
         forwarded["validation_file"] = found[0]
         names[found[0]] = validation_id
     try:
+        provider = account.require()
+        forwarded = tagged_body(request, provider, forwarded, KIND)
         reply = await _while_connected(
-            request, account.require().create_fine_tuning_job(state.http, forwarded)
+            request, provider.create_fine_tuning_job(state.http, forwarded)
         )
     except RouterError as err:
         # An adapter names files by their provider IDs; the client knows them by ours.
         for provider_id, ours in names.items():
             err.message = err.message.replace(provider_id, ours)
         raise
-    return reply_object(state, account, reply, KIND)
+    return reply_object(state, account, reply, KIND, owner=write_tag(state.config))
+
+
+async def _file(
+    request: web.Request, value: str, sel: Selectors, param: str
+) -> tuple[Target, UpstreamReply | None]:
+    """A job's file, once the caller may train on it: another team's is a 404 (a raw
+    provider ID is looked up for its owner tag, as a batch's input file); with the
+    upstream's failed answer to that look-up, if it failed."""
+    target = body_target_for(request, value, "file", sel, param=param)
+    target, fetched = await owned(request, target, "file", value, param)
+    return target, (fetched if fetched is not None and not fetched.ok else None)
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -162,13 +182,19 @@ async def _job_list(request: web.Request, call: SubListCall) -> web.Response:
         )
     body = await json_body(request, required=False)
     sel = request_selectors(request, body)
-    target = target_for(request, request.match_info[JOB_ID], KIND, sel, param=JOB_ID)
+    value = request.match_info[JOB_ID]
+    target = target_for(request, value, KIND, sel, param=JOB_ID)
+    target, fetched = await owned(request, target, KIND, value, JOB_ID)
+    if fetched is not None and not fetched.ok:
+        return passthrough(fetched)
     page = {k: query[k] for k in ("after", "limit") if k in query}
     reply = await call(target.account.require(), state.http, target.provider_id, page)
     if not reply.ok:
         return passthrough(reply)
     with relaying(reply):
-        listing = rewrite_list(reply.body, None, state.encoder(target.account))
+        # A checkpoint names its job: with the job's owner, as the job's own ID.
+        encoder = state.encoder(target.account, owner=target.owner)
+        listing = rewrite_list(reply.body, None, encoder)
     return passthrough(reply, listing.encode())
 
 

@@ -264,6 +264,10 @@ class AzureProvider(Provider):
     # OpenAI REST reference, Files - Upload; Batch - Create "metadata", 16 pairs).
     keeps_owner_tags = True
     metadata_pairs = 16
+    # Azure's fine-tuning jobs keep no metadata (FineTuningJobCreation has none; the fake
+    # drops it) and their one free field, ``suffix`` (40 characters), names the tuned model:
+    # a team reaches its jobs here through the router's signed IDs only, and lists none.
+    untagged_kinds = frozenset({"fine_tuning_job"})
     # Azure OpenAI batch guide (how-to/batch): rows name /chat/completions or /responses,
     # with or without /v1; embeddings are "currently not supported" (its FAQ). Every row's
     # body.model is set to the deployment here, so rows need none.

@@ -186,11 +186,18 @@ class Provider(abc.ABC):
     # through the router's signed IDs: raw provider IDs are 404s and listings show none of
     # its objects. A kind whose tag an adapter does not keep (a batch, say) is treated so.
     keeps_owner_tags: ClassVar[bool] = False
+    # Kinds whose owner tags this adapter cannot keep although it keeps the others (its
+    # provider stores nothing per object of that kind): treated as above for that kind.
+    untagged_kinds: ClassVar[frozenset[str]] = frozenset()
     # How many metadata pairs a batch may carry here (None: no limit the router knows).
     metadata_pairs: ClassVar[int | None] = None
     # The fine-tuning files this provider accepts; None: its accounts run no fine-tuning jobs
     # (every fine-tuning operation is a 400 saying so, and merged job listings skip them).
     tuning_rules: ClassVar[TuningRules | None] = None
+
+    def keeps_tags(self, kind: str) -> bool:
+        """Whether objects of ``kind`` carry the router's owner tag upstream here."""
+        return self.keeps_owner_tags and kind not in self.untagged_kinds
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import hdrs
@@ -131,7 +131,7 @@ class OpenAIProvider(Provider):
     # assistant, tool and the older function role), preference (DPO), reinforcement and
     # prompt/completion examples (babbage-002, davinci-002); at least 10 examples; files up
     # to 512 MB.
-    tuning_rules = TuningRules(
+    tuning_rules: ClassVar[TuningRules | None] = TuningRules(
         frozenset(("system", "developer", "user", "assistant", "tool", "function")),
         frozenset(("supervised", "dpo", "reinforcement", "completions")),
     )

@@ -107,6 +107,11 @@ def _owner_label(job: Mapping[str, Any]) -> str | None:
     return tag if isinstance(tag, str) else None
 
 
+def _tuning_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A tuning job in OpenAI's shape, its owner label handed back as metadata."""
+    return {**openai_job(job), "metadata": owner_metadata(_owner_label(job))}
+
+
 def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     """An OpenAI-shaped answer made from ``source``, relaying its headers."""
     return UpstreamReply(200, _json.encode(obj), source.headers)
@@ -147,9 +152,9 @@ class VertexProvider(Provider):
     # completions map, and the model comes from the account, not the row.
     batch_rules = BatchRules(frozenset((CHAT_URL,)), needs_model=False)
     # Owner tags: an upload's filename is kept in its object's custom metadata (GCS: at most
-    # 8 KiB of custom metadata per object), a batch's tag as the job label OWNER_KEY (labels:
-    # keys and values of at most 63 lowercase letters, digits, "_" or "-", 64 labels per job;
-    # the tag is 32 hex digits).
+    # 8 KiB of custom metadata per object), a batch's or tuning job's tag as its label
+    # OWNER_KEY (labels: keys and values of at most 63 lowercase letters, digits, "_" or "-",
+    # 64 labels per job; the tag is 32 hex digits).
     keeps_owner_tags = True
     tuning_rules = TUNING_RULES
 
@@ -578,11 +583,19 @@ class VertexProvider(Provider):
         validation = (
             self._tuning_file(body, "validation_file") if body.get("validation_file") else None
         )
-        job = job_body(body, training, validation, {JOB_LABEL: self.label})
+        labels = {JOB_LABEL: self.label}
+        tag = owner_tag_of(body)
+        if tag is not None:
+            # The owner goes where a batch job's does, in a label (63 characters at most:
+            # the key is 18, the tag 32); the router's metadata pair is not the client's.
+            labels[OWNER_KEY] = tag
+            rest = {k: v for k, v in body["metadata"].items() if k != OWNER_KEY}
+            body = {**body, "metadata": rest or None}
+        job = job_body(body, training, validation, labels)
         reply = await self._call(
             http, "POST", URL(self.tuning_url, encoded=True), data=_json.encode(job)
         )
-        return self._tuning_reply(reply, openai_job)
+        return self._tuning_reply(reply, _tuning_job)
 
     def _tuning_file(self, body: Mapping[str, Any], param: str) -> str:
         """The object a job's file names, only inside this deployment's namespace."""
@@ -610,7 +623,7 @@ class VertexProvider(Provider):
     async def retrieve_fine_tuning_job(
         self, http: aiohttp.ClientSession, job_id: str
     ) -> UpstreamReply:
-        return self._tuning_reply(await self._own_tuning_job(http, job_id), openai_job)
+        return self._tuning_reply(await self._own_tuning_job(http, job_id), _tuning_job)
 
     async def cancel_fine_tuning_job(
         self, http: aiohttp.ClientSession, job_id: str
@@ -664,7 +677,7 @@ class VertexProvider(Provider):
                 return Page(reply)
             found = self.upstream.decode(_decode, reply.body)
             jobs = [job for job in found.get("tuningJobs") or [] if self._owned(job)]
-            return Page(reply, [openai_job(job) for job in jobs], found.get("nextPageToken"))
+            return Page(reply, [_tuning_job(job) for job in jobs], found.get("nextPageToken"))
 
         listing = await list_after(
             page, after=query.get("after"), limit=limit, id_of=lambda job: str(job["id"])
