@@ -10,7 +10,6 @@ failed) is dropped, never waited on. ``stop`` ends every consumer's stream with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -50,8 +49,11 @@ class Fanout:
     async def close(self) -> None:
         if self._pump is not None and not self._pump.done():
             self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+            # Not ``await self._pump`` under suppress(CancelledError): that would also swallow
+            # a cancellation of the caller (the client gone, a shutdown) arriving meanwhile,
+            # and the caller would go on as if nothing happened. wait() raises only the
+            # caller's own; the reader's ends with it.
+            await asyncio.wait([self._pump])
 
     async def stop(self) -> None:
         """Read no more; each consumer still reading gets ``Stopped`` instead of the rest."""

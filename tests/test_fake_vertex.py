@@ -530,3 +530,57 @@ def test_split_predictions_and_expired_jobs_with_googles_clients(
         # The expired job wrote what it had done by then.
         late = [b.name for b in gcs.list_blobs("fake-bucket", prefix="late/")]
         assert len(late) == 1
+
+
+def test_embedding_batches_with_googles_clients(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
+    """An embedding model's batch job ("Get batch text embeddings predictions"): ``content``
+    lines in, ``instance`` / ``predictions[].embeddings`` / ``status`` lines out; only the
+    instance's documented fields come back, a chat request line fails its line."""
+    from google import genai
+    from google.cloud import storage
+    from google.genai import types
+
+    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    lines = [
+        {"content": "banana bread", "custom_id": "req-0"},
+        {"content": "a machine learning model", "task_type": "RETRIEVAL_DOCUMENT"},
+        _row("chat"),
+    ]
+    data = "".join(json.dumps(r) + "\n" for r in lines).encode()
+    fake.put_object("fake-bucket", "in/embed.jsonl", data, "application/jsonl")
+    with _serve_in_thread(fake.app()) as base:
+        credentials = _credentials(key, base)
+        client = genai.Client(
+            vertexai=True,
+            project="fake-project",
+            location="us-central1",
+            credentials=credentials,
+            http_options=types.HttpOptions(base_url=base),
+        )
+        job = client.batches.create(
+            model="text-embedding-005",
+            src="gs://fake-bucket/in/embed.jsonl",
+            config=types.CreateBatchJobConfig(dest="gs://fake-bucket/emb"),
+        )
+        assert job.name
+        fake.clock = lambda: time.time() + 3 * 3600
+        done = client.batches.get(name=job.name)
+        assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+        assert done.completion_stats and done.completion_stats.successful_count == 2
+        assert done.completion_stats.failed_count == 1
+        gcs = storage.Client(
+            project="fake-project", credentials=credentials, client_options={"api_endpoint": base}
+        )
+        (blob,) = list(gcs.list_blobs("fake-bucket", prefix="emb/"))
+        out = [json.loads(line) for line in blob.download_as_bytes().splitlines()]
+    by_content = {o["instance"].get("content"): o for o in out}
+    first = by_content["banana bread"]
+    assert first["instance"] == {"content": "banana bread"}  # custom_id did not survive
+    assert first["status"] == ""
+    (prediction,) = first["predictions"]
+    values = prediction["embeddings"]["values"]
+    assert values and all(isinstance(v, float) for v in values)
+    assert prediction["embeddings"]["statistics"]["token_count"] >= 1
+    assert by_content["a machine learning model"]["instance"]["task_type"] == ("RETRIEVAL_DOCUMENT")
+    failed = by_content[None]
+    assert failed["status"].startswith("Bad Request") and failed["predictions"] == []

@@ -828,3 +828,103 @@ async def test_expired_job_exposes_what_it_wrote(
         assert b.request_counts is not None and b.request_counts.completed == 2
         assert b.output_file_id is not None
         assert len(await read_rows(sdk, b.output_file_id)) == 2
+
+
+def embedding_rows(texts: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"emb-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "text-embedding-005", "input": [text] if i == 1 else text},
+        }
+        for i, text in enumerate(texts)
+    ]
+
+
+async def test_embedding_batch_on_an_embedding_model(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    """/v1/embeddings rows become {"content"} instances, the custom_ids kept beside them (no
+    output line carries one); results come back as OpenAI embedding bodies matched to their
+    custom_id, the same text twice included; delete removes every object of the upload."""
+    entry = vertex_entry(vertex_server, name="vertex-embed")
+    entry["litellm_params"]["model"] = "vertex_ai/text-embedding-005"
+    router = await start_router(config(entry, vertex_entry(vertex_server)))
+    texts = ["banana bread", "a machine learning model", "banana bread", "tea"]
+    rows = embedding_rows(texts)
+    data = jsonl(rows)
+    async with sdk_for(router) as sdk:
+        f = await sdk.files.create(
+            file=("emb.jsonl", io.BytesIO(data)),
+            purpose="batch",
+            extra_body={"model": "vertex-embed"},
+        )
+        names = sorted(name for _, name in vertex.objects)
+        assert [n.rsplit(".jsonl", 1)[1] for n in names] == ["", ".ids", ".original"]
+        stored = vertex.objects[(BUCKET, names[0])].path.read_bytes()
+        assert [json.loads(x) for x in stored.splitlines()] == [{"content": t} for t in texts]
+        assert (await sdk.files.content(f.id)).content == data
+        listed = await sdk.files.list(extra_query={"model": "vertex-embed"})
+        assert [x.id for x in listed.data] == [f.id]  # one file: its companions are hidden
+        with pytest.raises(BadRequestError) as info:
+            await sdk.batches.create(
+                input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert error_of(info.value.response.json())["param"] == "endpoint"
+        b = await sdk.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
+        b = await sdk.batches.retrieve(b.id)
+        assert b.status == "completed" and b.endpoint == "/v1/embeddings"
+        assert b.output_file_id and b.error_file_id is None
+        out = await read_rows(sdk, b.output_file_id)
+        (job,) = vertex.jobs.values()
+        written = [
+            json.loads(line)
+            for (_, name), obj in vertex.objects.items()
+            if name.endswith("predictions.jsonl")
+            for line in obj.path.read_bytes().splitlines()
+        ]
+        by_text = {w["instance"]["content"]: w["predictions"][0]["embeddings"] for w in written}
+        assert sorted(r["custom_id"] for r in out) == sorted(r["custom_id"] for r in rows)
+        for r in out:
+            text = texts[int(r["custom_id"].removeprefix("emb-"))]
+            body = r["response"]["body"]
+            assert r["response"]["status_code"] == 200 and body["object"] == "list"
+            assert body["model"] == "text-embedding-005"
+            assert body["data"] == [
+                {"object": "embedding", "index": 0, "embedding": by_text[text]["values"]}
+            ]
+            tokens = by_text[text]["statistics"]["token_count"]
+            assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+        assert job.model == "publishers/google/models/text-embedding-005"
+        gone = await sdk.files.delete(f.id)
+        assert gone.deleted is True
+    # The rows, the original and the custom_ids are gone; the job's output stays.
+    assert vertex.objects and all("/batch-output/" in n for _, n in vertex.objects)
+
+
+async def test_embedding_and_chat_rows_refused_on_the_other_kind_of_model(
+    start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
+) -> None:
+    entry = vertex_entry(vertex_server, name="vertex-embed")
+    entry["litellm_params"]["model"] = "vertex_ai/text-embedding-005"
+    router = await start_router(config(entry, vertex_entry(vertex_server)))
+    cases = [
+        ("vertex-embed", chat_rows(2), "Line 1 ", "text-embedding-005 is an embedding model"),
+        ("gemini-batch", embedding_rows(["x", "y"]), "Line 1 ", "generates text"),
+        ("vertex-embed", embedding_rows(["x", ""]), "Line 2 ", "'input' must be one"),
+    ]
+    async with sdk_for(router) as sdk:
+        for model, rows, line, words in cases:
+            with pytest.raises(BadRequestError) as info:
+                await sdk.files.create(
+                    file=("in.jsonl", io.BytesIO(jsonl(rows))),
+                    purpose="batch",
+                    extra_body={"model": model},
+                )
+            err = error_of(info.value.response.json())
+            assert line in err["message"] and words in err["message"], err
+            assert err["param"] == "file"
+    assert vertex.objects == {} and vertex.uploads == {}

@@ -20,7 +20,10 @@ helpful reading and says so.
   ``prediction-model-*/predictions.jsonl`` in Vertex's format: each line is
   ``{"status", "processed_time", "request"[, "response"]}``, only the input row's ``request``
   is echoed (no other top-level field survives), lines are written in an order other than the
-  input's, and invalid requests become failed lines (``status`` set, no ``response``).
+  input's, and invalid requests become failed lines (``status`` set, no ``response``). An
+  embedding model's job (a model named ``*embedding*``) reads ``{"content": ...}`` lines and
+  writes ``{"instance", "predictions", "status"}`` lines, only the instance's documented fields
+  echoed (``_embedding_line``).
 
 Fault-injection knobs (plain attributes, set them between calls):
 
@@ -101,6 +104,62 @@ def _error(status: int, message: str, reason: str = "INVALID_ARGUMENT") -> web.R
     return web.json_response(
         {"error": {"code": status, "message": message, "status": reason}}, status=status
     )
+
+
+def _embedding_model(model: str) -> bool:
+    # "Embedding model and versions" (cloud.google.com/vertex-ai/generative-ai/docs/
+    # embeddings): text-embedding-*, text-multilingual-embedding-*, gemini-embedding-001 and
+    # the older textembedding-gecko*.
+    name = model.rsplit("/", 1)[-1]
+    return "embedding" in name
+
+
+# The text embedding instance's fields (text embeddings API reference,
+# cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api).
+_EMBEDDING_FIELDS = ("content", "task_type", "title")
+
+
+def _embedding_line(model: str, line: bytes) -> dict[str, Any]:
+    """One output line of an embedding model's batch job.
+
+    "Get batch text embeddings predictions"
+    (cloud.google.com/vertex-ai/generative-ai/docs/embeddings/batch-prediction-genai-embeddings):
+    an input line is ``{"content": "..."}``; an output line is ``{"instance": {...},
+    "predictions": [{"embeddings": {"statistics": {"token_count", "truncated"}, "values":
+    [...]}}], "status": ""}``. The page shows only ``content`` echoed in ``instance``, so the
+    echo keeps the instance's documented fields and drops the rest (least helpful reading:
+    no custom field travels); nor does it say the output keeps the input's order (see
+    ``_reorder``). What a failed line holds is not shown: here its ``status`` says why and
+    ``predictions`` is empty.
+    """
+    try:
+        row = json.loads(line)
+    except ValueError as err:
+        return {"instance": {}, "predictions": [], "status": f"Bad Request: not JSON: {err}"}
+    if not isinstance(row, dict):
+        return {"instance": {}, "predictions": [], "status": "Bad Request: not an object"}
+    echoed = {k: row[k] for k in _EMBEDDING_FIELDS if k in row}
+    content = row.get("content")
+    if not isinstance(content, str) or not content:
+        return {
+            "instance": echoed,
+            "predictions": [],
+            "status": f'Bad Request: {model} takes {{"content": "..."}} instances.',
+        }
+    digest = hashlib.sha256(f"{model}\x00{content}".encode()).digest()
+    values = [round(b / 255 - 0.5, 4) for b in digest[:8]]
+    return {
+        "instance": echoed,
+        "predictions": [
+            {
+                "embeddings": {
+                    "statistics": {"token_count": max(1, len(content) // 4), "truncated": False},
+                    "values": values,
+                }
+            }
+        ],
+        "status": "",
+    }
 
 
 def _reorder(rows: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
@@ -606,7 +665,7 @@ class FakeVertex(FakeService):
         ok = failed = 0
         for line in lines[:limit]:
             row = self._output_line(job.model, line, _iso(now))
-            if "response" in row:
+            if "response" in row or row.get("predictions"):
                 ok += 1
             else:
                 failed += 1
@@ -627,6 +686,11 @@ class FakeVertex(FakeService):
         }
 
     def _output_line(self, model: str, line: bytes, processed: str) -> dict[str, Any]:
+        if _embedding_model(model):
+            return _embedding_line(model, line)
+        return self._generate_line(model, line, processed)
+
+    def _generate_line(self, model: str, line: bytes, processed: str) -> dict[str, Any]:
         """One line of ``predictions.jsonl`` for one input line.
 
         https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 from yarl import URL
 
 from ..errors import BadRequest, NotFound, UpstreamUnavailable, for_log
@@ -47,14 +48,25 @@ from .base import (
     owner_metadata,
     owner_tag_of,
 )
+from .chat_rows import EMBEDDINGS_URL, chat_row
 from .file_refs import FileRefCheck
 from .gcs import Bucket, file_object
+from .genai_rows import RowError
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, list_page
+from .vertex_embeddings import (
+    IDS,
+    MAX_ROWS,
+    Matcher,
+    content_key,
+    embedding_line,
+    embeddings_to_instance,
+    is_embedding_model,
+)
 from .vertex_rows import CHAT_URL, openai_to_vertex_line, vertex_to_openai_line
 from .vertex_tuning import (
     TUNING_RULES,
@@ -150,7 +162,9 @@ class VertexProvider(Provider):
 
     # Rows become GenerateContent requests for the configured model (vertex_rows): only chat
     # completions map, and the model comes from the account, not the row.
-    batch_rules = BatchRules(frozenset((CHAT_URL,)), needs_model=False)
+    # An embedding model's rows become text embedding instances (vertex_embeddings); each row
+    # is checked against the account's model as it is converted.
+    batch_rules = BatchRules(frozenset((CHAT_URL, EMBEDDINGS_URL)), needs_model=False)
     # Owner tags: an upload's filename is kept in its object's custom metadata (GCS: at most
     # 8 KiB of custom metadata per object), a batch's or tuning job's tag as its label
     # OWNER_KEY (labels: keys and values of at most 63 lowercase letters, digits, "_" or "-",
@@ -172,6 +186,10 @@ class VertexProvider(Provider):
         self.model = (model or "").split("/", 1)[-1]
         if not self.model:
             raise ProviderError("a vertex_ai account needs model: vertex_ai/<model>")
+        # An embedding model runs embedding batches ({"content"} instances), every other
+        # model GenerateContent batches.
+        self.embed = is_embedding_model(self.model)
+        self.endpoint = EMBEDDINGS_URL if self.embed else CHAT_URL
         project, location = params.vertex_project, params.vertex_location or "us-central1"
         credentials = params.vertex_credentials
         if not credentials:
@@ -263,10 +281,18 @@ class VertexProvider(Provider):
                 http, name + ORIGINAL, meta, upload.content_type, upload.guard(chunks)
             )
 
-        async def undo(index: int) -> None:
-            await self.bucket.remove(http, name if index == 0 else name + ORIGINAL)
+        async def ids(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+            # No output line carries a custom_id: they stay beside the rows.
+            lines = upload.guard(map_lines(chunks, _ids_line))
+            return await self.bucket.upload(http, name + IDS, meta, "application/jsonl", lines)
 
-        stored = await tee(upload.chunks, [rows, original], lambda r: r.ok, undo)
+        parts = [name, name + ORIGINAL, name + IDS]
+
+        async def undo(index: int) -> None:
+            await self.bucket.remove(http, parts[index])
+
+        consumers = [rows, original, ids] if self.embed and upload.purpose == "batch" else None
+        stored = await tee(upload.chunks, consumers or [rows, original], lambda r: r.ok, undo)
         if isinstance(stored, UpstreamReply):
             return stored
         obj = file_object(self.bucket.resource(stored[1]), self.bucket.name)
@@ -279,8 +305,36 @@ class VertexProvider(Provider):
         return name + ORIGINAL if own and name.endswith(".jsonl") else None
 
     def _row(self, number: int, line: bytes) -> bytes:
+        if self.embed:
+            return self._embedding_row(number, line)
         self.file_refs(number, line)
-        return openai_to_vertex_line(number, line)
+
+        def refuse(custom_id: str, body: dict[str, Any]) -> bytes:
+            raise RowError(
+                f"{self.model} generates text; embedding batches need a Vertex embedding model "
+                "such as text-embedding-005"
+            )
+
+        return openai_to_vertex_line(number, line, refuse)
+
+    def _embedding_row(self, number: int, line: bytes) -> bytes:
+        if not line.strip():
+            return line
+        if number > MAX_ROWS:
+            raise BadRequest(
+                f"Line {number} of the batch file cannot run on Vertex AI: a Vertex embedding "
+                f"batch takes at most {MAX_ROWS} rows.",
+                param="file",
+                code="invalid_batch_line",
+            )
+
+        def convert(custom_id: str, body: dict[str, Any]) -> bytes:
+            raise RowError(f"{self.model} is an embedding model: rows must be {EMBEDDINGS_URL}")
+
+        def embed(custom_id: str, body: dict[str, Any]) -> bytes:
+            return _json.encode(embeddings_to_instance(body))
+
+        return chat_row(number, line, "Vertex AI", convert, embed)
 
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         stored, _ = _view(file_id)
@@ -299,9 +353,11 @@ class VertexProvider(Provider):
         original = self._original(name)
         if original is not None:
             # First, so that a failure leaves the rows, and a retry finds the rest.
-            gone = await self._call(http, "DELETE", self.bucket.object_url(original))
-            if not gone.ok and gone.status != 404:
-                return gone
+            beside = [original, name + IDS] if self.embed else [original]
+            for other in beside:
+                gone = await self._call(http, "DELETE", self.bucket.object_url(other))
+                if not gone.ok and gone.status != 404:
+                    return gone
         reply = await self._call(http, "DELETE", self.bucket.object_url(name))
         if not reply.ok:
             return reply
@@ -330,7 +386,7 @@ class VertexProvider(Provider):
             shown = [
                 r
                 for r in items
-                if not str(r.get("name")).endswith(ORIGINAL)
+                if not str(r.get("name")).endswith((ORIGINAL, IDS))
                 and not (after and self.bucket.uri(str(r.get("name"))) == after)
             ]
             if len(shown) > limit or not token:
@@ -370,6 +426,14 @@ class VertexProvider(Provider):
                 line_fn = vertex_to_openai_line(
                     self.model, view, self._unmatched(stored), output=stored
                 )
+                if self.embed:
+                    matcher = await self._matcher(http, name)
+                    if isinstance(matcher, UpstreamReply):
+                        yield ContentStream(matcher.status, {}, _nothing(), error=matcher)
+                        return
+                    line_fn = embedding_line(
+                        self.model, matcher, view, stored, self._unmatched(stored)
+                    )
                 stream = ContentStream(
                     stream.status,
                     {"Content-Type": "application/jsonl"}
@@ -377,6 +441,24 @@ class VertexProvider(Provider):
                     map_lines(self._joined(http, stream.chunks, parts[1:]), line_fn),
                 )
             yield stream
+
+    async def _matcher(self, http: aiohttp.ClientSession, name: str) -> Matcher | UpstreamReply:
+        """The custom_ids of the embedding upload a job's predictions ``name`` came from (its
+        output directory is named after it, see create_batch). One short line a row, at most
+        MAX_ROWS rows: read whole before the predictions."""
+        matcher = Matcher()
+        rest = name[len(self.root) :] if name.startswith(self.root) else ""
+        parts = rest.split("/")
+        if len(parts) < 5 or parts[0] != "batch-output" or not parts[1].endswith(".jsonl"):
+            return matcher  # not one of ours: rows are named by their line
+        async with self.upstream.stream(
+            http, self.bucket.object_url(self.root + parts[1] + IDS, alt="media")
+        ) as ids:
+            if ids.error is not None:
+                return matcher if ids.error.status == 404 else ids.error
+            async for _ in map_lines(ids.chunks, lambda _n, line: matcher.feed(line)):
+                pass
+        return matcher
 
     async def _prediction_files(
         self, http: aiohttp.ClientSession, name: str
@@ -459,7 +541,7 @@ class VertexProvider(Provider):
         obj: dict[str, Any] = {
             "id": str(job.get("name", "")).rsplit("/", 1)[-1],
             "object": "batch",
-            "endpoint": CHAT_URL,
+            "endpoint": self.endpoint,
             "model": str(job.get("model", self.model)).rsplit("/", 1)[-1],
             "input_file_id": uris[0],
             "completion_window": "24h",
@@ -502,10 +584,19 @@ class VertexProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        if body.get("endpoint") != CHAT_URL:
-            raise BadRequest(f"Vertex AI accounts run only '{CHAT_URL}' batches.", param="endpoint")
-        source = self.bucket.uri(self.bucket.object_name(str(body["input_file_id"])))
-        output = self.bucket.uri(f"{self.root}batch-output/{random.token_hex(8)}")
+        if body.get("endpoint") != self.endpoint:
+            raise BadRequest(
+                f"'{self.model}' on Vertex AI runs only '{self.endpoint}' batches.",
+                param="endpoint",
+            )
+        stored = self.bucket.object_name(str(body["input_file_id"]))
+        source = self.bucket.uri(stored)
+        output = f"{self.root}batch-output/{random.token_hex(8)}"
+        upload = stored[len(self.root) :] if stored.startswith(self.root) else ""
+        if self.embed and upload.endswith(".jsonl") and "/" not in upload:
+            # Named after the upload: its predictions find the custom_ids beside it.
+            output = f"{self.root}batch-output/{upload}/{random.token_hex(8)}"
+        output = self.bucket.uri(output)
         labels = {JOB_LABEL: self.label}
         tag = owner_tag_of(body)
         if tag is not None:
@@ -683,6 +774,20 @@ class VertexProvider(Provider):
             page, after=query.get("after"), limit=limit, id_of=lambda job: str(job["id"])
         )
         return listing.answer(listing.data)
+
+
+def _ids_line(number: int, line: bytes) -> bytes | None:
+    """A row of an embedding upload as its line of the custom_id object (checked already by
+    the rows beside it)."""
+    if not line.strip():
+        return None
+    try:
+        row = _decode.decode(line)
+        text = row["body"]["input"]
+        text = text[0] if isinstance(text, list) else text
+        return _json.encode((content_key(str(text)), str(row["custom_id"])))
+    except (msgspec.DecodeError, KeyError, TypeError, IndexError):
+        return None  # refused by the rows' conversion
 
 
 def _build(setup: AccountSetup[VertexParams]) -> Provider:

@@ -43,14 +43,18 @@ __all__ = [
 ]
 
 
-def openai_to_vertex_line(number: int, line: bytes) -> bytes:
+def openai_to_vertex_line(
+    number: int, line: bytes, embed: Callable[[str, dict[str, Any]], bytes] | None = None
+) -> bytes:
+    """``embed`` answers an embeddings row (a chat model refuses it, naming why)."""
     if not line.strip():
         return line
 
-    def convert(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {**chat_to_generate_content(body), "labels": _labels(body, custom_id)}
+    def convert(custom_id: str, body: dict[str, Any]) -> bytes:
+        request = {**chat_to_generate_content(body), "labels": _labels(body, custom_id)}
+        return _encode.encode({"request": request})
 
-    return _encode.encode({"request": chat_row(number, line, "Vertex AI", convert)})
+    return chat_row(number, line, "Vertex AI", convert, embed)
 
 
 def _labels(body: dict[str, Any], custom_id: str) -> dict[str, str]:

@@ -1,0 +1,147 @@
+"""OpenAI ``/v1/embeddings`` batch rows <-> Vertex AI embedding batch prediction lines.
+
+"Get batch text embeddings predictions"
+(cloud.google.com/vertex-ai/generative-ai/docs/embeddings/batch-prediction-genai-embeddings):
+an input line is ``{"content": "..."}``, an output line ``{"instance": {...}, "predictions":
+[{"embeddings": {"statistics": {"token_count", "truncated"}, "values": [...]}}], "status"}``.
+Only the instance is echoed, and only what the page shows of it (``content``); the output's
+order is not promised. So the custom_ids travel beside the rows (``IDS``, one JSON line
+``[key, custom_id]`` per row, in input order), the key a digest of the row's content; a
+prediction takes the first custom_id not yet taken whose key its echoed content has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ..jsoncodec import ANY as _decode
+from ..jsoncodec import ENCODER as _encode
+from .genai_rows import RowError, digest, error_body, row_seed
+from .result_views import left_out
+
+__all__ = [
+    "IDS",
+    "MAX_ROWS",
+    "content_key",
+    "embedding_line",
+    "embeddings_to_instance",
+    "is_embedding_model",
+]
+
+# Beside an embedding upload's Vertex rows: the custom_ids, which no output line carries.
+IDS = ".ids"
+# "Each request can include up to 30,000 prompts" (the page above).
+MAX_ROWS = 30_000
+
+
+def is_embedding_model(model: str) -> bool:
+    """text-embedding-005, text-multilingual-embedding-002, gemini-embedding-001, ... (Vertex's
+    "Embedding models and versions")."""
+    return "embedding" in model.rsplit("/", 1)[-1]
+
+
+def content_key(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
+
+
+def embeddings_to_instance(body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI embeddings body as a text embedding instance: one text a row."""
+    text = body.get("input")
+    if isinstance(text, list) and len(text) == 1:
+        text = text[0]
+    if not isinstance(text, str) or not text:
+        raise RowError(
+            "'input' must be one non-empty string (one Vertex embedding instance a row; put "
+            "each text on its own line)"
+        )
+    if body.get("encoding_format", "float") != "float":
+        raise RowError("only encoding_format 'float' maps to Vertex's embedding values")
+    if body.get("dimensions") is not None:
+        # outputDimensionality is a job parameter on Vertex, not an instance field.
+        raise RowError("'dimensions' cannot be set per row in a Vertex embedding batch")
+    return {"content": text}
+
+
+class Matcher:
+    """custom_ids by content key, in input order, each taken once."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, deque[str]] = {}
+
+    def feed(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        key, custom_id = msgspec.json.decode(line, type=tuple[str, str])
+        self.ids.setdefault(key, deque()).append(custom_id)
+
+    def take(self, content: Any) -> str | None:
+        if not isinstance(content, str):
+            return None
+        waiting = self.ids.get(content_key(content))
+        return waiting.popleft() if waiting else None
+
+
+def embedding_line(
+    model: str,
+    matcher: Matcher,
+    view: str | None,
+    output: str,
+    unmatched: Callable[[int], None],
+) -> Callable[[int, bytes], bytes | None]:
+    """A line function turning embedding predictions into OpenAI batch output rows."""
+
+    def fn(number: int, line: bytes) -> bytes | None:
+        if not line.strip():
+            return None
+        try:
+            row = _decode.decode(line)
+        except msgspec.DecodeError:
+            row = None
+        if not isinstance(row, dict):
+            row = {"status": f"unreadable prediction on line {number}"}
+        predictions = row.get("predictions")
+        first = predictions[0] if isinstance(predictions, list) and predictions else None
+        embeddings = first.get("embeddings") if isinstance(first, dict) else None
+        failed = bool(row.get("status")) or not isinstance(embeddings, dict)
+        if left_out(view, failed):
+            return None
+        instance = row.get("instance")
+        custom_id = matcher.take(instance.get("content") if isinstance(instance, dict) else None)
+        if custom_id is None:
+            custom_id = f"line-{number}"
+            unmatched(number)
+        seed = row_seed(output, str(number))
+        body: dict[str, Any]
+        if failed or not isinstance(embeddings, dict):
+            body = error_body(str(row.get("status") or "no prediction"), "vertex_ai_error")
+            status_code = 400
+        else:
+            tokens = int((embeddings.get("statistics") or {}).get("token_count") or 0)
+            body = {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": 0, "embedding": embeddings.get("values")}
+                ],
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+            status_code = 200
+        return _encode.encode(
+            {
+                "id": "batch_req_" + digest(custom_id, "out", seed),
+                "custom_id": custom_id,
+                "response": {
+                    "status_code": status_code,
+                    "request_id": "req_" + digest(custom_id, seed),
+                    "body": body,
+                },
+                "error": None,
+            }
+        )
+
+    return fn
