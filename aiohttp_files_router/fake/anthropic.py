@@ -41,7 +41,16 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest
+from .base import (
+    Answer,
+    DemoAccounts,
+    DemoPlace,
+    FakeFlavour,
+    FakeService,
+    RecordedRequest,
+    answers,
+    no_arguments,
+)
 
 __all__ = ["FakeAnthropic"]
 
@@ -195,7 +204,7 @@ class FakeAnthropic(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._serve])
+        app = web.Application(middlewares=[answers, self._serve])
         app.add_routes(
             [
                 web.post(API, self.create_batch),
@@ -241,8 +250,6 @@ class FakeAnthropic(FakeService):
                 self._fail(self.fail_next.pop(0))
             self._refuse(key, record.account, version)
             response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            response = answer.response
         finally:
             _record.reset(token)
         return response
@@ -688,3 +695,35 @@ class FakeAnthropic(FakeService):
                 "last_id": page[-1].id if page else None,
             }
         )
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_KEY = "sk-ant-fake-demo-key"
+DEMO_MODEL = "claude-batch"
+
+
+def _demo(place: DemoPlace) -> DemoAccounts:
+    fake = FakeAnthropic({DEMO_KEY: "demo"}, phase_seconds=place.phase_seconds)
+    entry = {
+        "model_name": DEMO_MODEL,
+        "litellm_params": {
+            "model": "anthropic/claude-sonnet-4-5",
+            "api_key": DEMO_KEY,
+            "api_base": place.base,
+            # One host: a local directory (several hosts need s3:// or gs://).
+            "file_store": f"file://{place.store}",
+        },
+    }
+    return DemoAccounts(fake, [entry])
+
+
+FLAVOUR = FakeFlavour(
+    name="anthropic",
+    add_arguments=no_arguments,
+    build=lambda args, keys, error: FakeAnthropic(
+        keys, storage=args.storage, phase_seconds=args.phase_seconds
+    ),
+    demo=_demo,
+    demo_models=(DEMO_MODEL,),
+    demo_described="an Anthropic model",
+)

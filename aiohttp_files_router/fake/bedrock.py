@@ -37,6 +37,7 @@ lazily, so ``aiohttp_files_router.fake`` imports without it.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import hashlib
@@ -61,7 +62,15 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import (
+    Answer,
+    DemoAccounts,
+    DemoPlace,
+    FakeFlavour,
+    FakeService,
+    RecordedRequest,
+    answers,
+)
 
 __all__ = ["AwsCredential", "FakeBedrock"]
 
@@ -331,7 +340,7 @@ class FakeBedrock(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[client_gone], client_max_size=1024**2)
+        app = web.Application(middlewares=[answers], client_max_size=1024**2)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         app.on_cleanup.append(self._cleanup)
         return app
@@ -345,24 +354,21 @@ class FakeBedrock(FakeService):
         raw_path, _, raw_query = request.raw_path.partition("?")
         bedrock = raw_path in BEDROCK_ROOTS or raw_path.startswith("/model-invocation-job/")
         record = self.record(request, account=None, key=None, raw_path=raw_path)
-        try:
-            body = b""
-            if bedrock:
-                body = await self._small_body(request)
-            access_key, cred = self._authenticate(request, bedrock, raw_path, raw_query, body)
-            record.key, record.account = access_key, cred.account
-            # Jobs move on the clock whoever looks: a job's output is in S3 once it is done,
-            # whether or not anyone has asked for the job since.
-            for job in list(self.jobs.values()):
-                self._advance(job)
-            if bedrock:
-                if body:
-                    with suppress(ValueError):
-                        record.json = json.loads(body)
-                return self._bedrock(request, cred, raw_path, body)
-            return await self._s3(request, cred, raw_path, record)
-        except Answer as answer:
-            return answer.response
+        body = b""
+        if bedrock:
+            body = await self._small_body(request)
+        access_key, cred = self._authenticate(request, bedrock, raw_path, raw_query, body)
+        record.key, record.account = access_key, cred.account
+        # Jobs move on the clock whoever looks: a job's output is in S3 once it is done,
+        # whether or not anyone has asked for the job since.
+        for job in list(self.jobs.values()):
+            self._advance(job)
+        if bedrock:
+            if body:
+                with suppress(ValueError):
+                    record.json = json.loads(body)
+            return self._bedrock(request, cred, raw_path, body)
+        return await self._s3(request, cred, raw_path, record)
 
     @staticmethod
     async def _small_body(request: web.Request) -> bytes:
@@ -2089,3 +2095,94 @@ def _nova_answer(
         "stopReason": "max_tokens" if len(words) > limit else "end_turn",
         "usage": usage,
     }
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_KEY_ID, DEMO_SECRET = "AKIADEMOFAKEBEDROCK1", "demo-fake-bedrock-secret"
+DEMO_ACCOUNT = "123456789012"
+DEMO_MODEL = "claude-bedrock-batch"
+DEMO_EMBED_MODEL = "titan-embed"
+# Bedrock runs a job only with at least 100 records; the demo's fake takes the seed's three.
+DEMO_MIN_RECORDS = 1
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--aws-credential",
+        action="append",
+        default=[],
+        metavar="KEY_ID=SECRET[:ACCOUNT]",
+        help="bedrock: an access key, its secret and its 12-digit account (repeatable)",
+    )
+    p.add_argument(
+        "--region", default="us-west-2", help="bedrock: the region signatures are scoped to"
+    )
+    p.add_argument(
+        "--min-records",
+        type=int,
+        default=100,
+        help="bedrock: minimum records per job (AWS's default quota is 100)",
+    )
+
+
+def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+    credentials = {}
+    for item in args.aws_credential:
+        key_id, _, rest = item.partition("=")
+        secret, _, account = rest.rpartition(":") if ":" in rest else (rest, "", "")
+        credentials[key_id] = AwsCredential(secret, account) if account else AwsCredential(secret)
+    # Buckets belong to the first credential's account.
+    owner = next(iter(credentials.values())).account if credentials else None
+    buckets = args.bucket or ["fake-bucket"]
+    return FakeBedrock(
+        credentials,
+        dict.fromkeys(buckets, owner) if owner else buckets,
+        region=args.region,
+        storage=args.storage,
+        phase_seconds=args.phase_seconds,
+        min_records=args.min_records,
+    )
+
+
+def _demo(place: DemoPlace) -> DemoAccounts:
+    fake = FakeBedrock(
+        {DEMO_KEY_ID: AwsCredential(DEMO_SECRET, DEMO_ACCOUNT)},
+        ["demo-bucket"],
+        phase_seconds=place.phase_seconds,
+        min_records=DEMO_MIN_RECORDS,
+    )
+    params = {
+        "model": "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "aws_region_name": "us-west-2",
+        "aws_access_key_id": DEMO_KEY_ID,
+        "aws_secret_access_key": DEMO_SECRET,
+        "s3_bucket_name": "demo-bucket/router",
+        "aws_batch_role_arn": f"arn:aws:iam::{DEMO_ACCOUNT}:role/DemoBatch",
+        "api_base": place.base,
+        "s3_endpoint_url": place.base,
+        "batch_min_records": DEMO_MIN_RECORDS,
+    }
+    model_list = [
+        {"model_name": DEMO_MODEL, "litellm_params": params},
+        {
+            "model_name": DEMO_EMBED_MODEL,
+            "litellm_params": {**params, "model": "bedrock/amazon.titan-embed-text-v2:0"},
+        },
+    ]
+    return DemoAccounts(fake, model_list)
+
+
+FLAVOUR = FakeFlavour(
+    name="bedrock",
+    add_arguments=_arguments,
+    build=_build,
+    demo=_demo,
+    # The chat snippet leaves titan-embed out: it takes embeddings batches only.
+    demo_models=(DEMO_MODEL,),
+    demo_described="an Amazon Bedrock model",
+    demo_hints=(
+        "An embeddings batch on Bedrock's Titan Text Embeddings V2: {python} "
+        f"examples/seed_example.py --endpoint /v1/embeddings --model {DEMO_EMBED_MODEL}",
+    ),
+    needs="botocore",
+)

@@ -50,7 +50,16 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import (
+    Answer,
+    DemoAccounts,
+    DemoPlace,
+    FakeFlavour,
+    FakeService,
+    RecordedRequest,
+    answers,
+    no_arguments,
+)
 
 __all__ = ["FakeGemini"]
 
@@ -335,7 +344,7 @@ class FakeGemini(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[client_gone, self._serve])
+        app = web.Application(middlewares=[answers, self._serve])
         # The documentation shows v1beta; the SDK's default version is v1
         # (_api_client.GOOGLE_AI_API_DEFAULT_VERSION), so both are served.
         for api in (API, "/v1"):
@@ -371,8 +380,6 @@ class FakeGemini(FakeService):
             if not self._is_chunk(request):
                 self._refuse(key, record.account)
             response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            return answer.response
         finally:
             _record.reset(token)
         return response
@@ -1073,3 +1080,34 @@ def _invalid(request: dict[str, Any]) -> str | None:
             "between 0.0 and 2.0"
         )
     return None
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_KEY = "fake-gemini-api-key"
+
+
+def _demo(place: DemoPlace) -> DemoAccounts:
+    fake = FakeGemini({DEMO_KEY: "demo-project"}, phase_seconds=place.phase_seconds)
+    entry = {
+        "model_name": "gemini-api",
+        "litellm_params": {
+            "model": "gemini/gemini-2.5-flash",
+            "api_key": DEMO_KEY,
+            "api_base": place.base,
+            # The Gemini API serves no uploaded file back: the router keeps them here.
+            "file_store": f"file://{place.store}",
+        },
+    }
+    return DemoAccounts(fake, [entry])
+
+
+FLAVOUR = FakeFlavour(
+    name="gemini",
+    add_arguments=no_arguments,
+    build=lambda args, keys, error: FakeGemini(
+        keys, storage=args.storage, phase_seconds=args.phase_seconds
+    ),
+    demo=_demo,
+    demo_models=("gemini-api",),
+    demo_described="a Gemini API model",
+)
