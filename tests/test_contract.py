@@ -32,6 +32,7 @@ from aiohttp_files_router.fake import (
 )
 from aiohttp_files_router.ids import Kind, RoutedId, decode_id
 
+from .common import Clock
 from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
 
 PHASE = 10.0  # seconds of the fakes' clock per batch phase
@@ -39,14 +40,6 @@ PHASE = 10.0  # seconds of the fakes' clock per batch phase
 
 class Fake(Protocol):
     def app(self) -> web.Application: ...
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 Entry = Callable[[TestServer, str, bool], dict[str, Any]]
@@ -85,25 +78,25 @@ def _azure(server: TestServer, name: str, other: bool) -> dict[str, Any]:
 
 
 def _vertex(server: TestServer, name: str, other: bool) -> dict[str, Any]:
-    from .test_vertex import service_account, vertex_entry
+    from .vertex_fixtures import service_account, vertex_entry
 
     return vertex_entry(server, service_account(server), name)
 
 
 def _gemini(server: TestServer, name: str, other: bool) -> dict[str, Any]:
-    from .test_gemini import GEMINI_KEY, gemini_entry
+    from .gemini_fixtures import GEMINI_KEY, gemini_entry
 
     return gemini_entry(server, name, GEMINI_KEY)
 
 
 def _bedrock(server: TestServer, name: str, other: bool) -> dict[str, Any]:
-    from .test_bedrock import MIN, entry
+    from .bedrock_fixtures import MIN, entry
 
     return entry(server, name, batch_min_records=MIN)
 
 
 def _make_bedrock(root: Path, clock: Clock) -> Fake:
-    from .test_bedrock import ACCOUNT, BUCKET, KEY_ID, MIN, REGION, SECRET
+    from .bedrock_fixtures import ACCOUNT, BUCKET, KEY_ID, MIN, REGION, SECRET
 
     return FakeBedrock(
         {KEY_ID: AwsCredential(SECRET, ACCOUNT)},
@@ -117,7 +110,7 @@ def _make_bedrock(root: Path, clock: Clock) -> Fake:
 
 
 def _make_vertex(root: Path, clock: Clock) -> Fake:
-    from .test_vertex import BUCKET, EMAIL, PUBLIC
+    from .vertex_fixtures import BUCKET, EMAIL, PUBLIC
 
     return FakeVertex(
         {EMAIL: PUBLIC}, buckets=[BUCKET], storage=root, phase_seconds=PHASE, clock=clock

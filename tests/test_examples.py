@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestServer
 
 from aiohttp_files_router import load_config
 
-from .test_cli import free_port, serving
+from .common import free_port
+from .test_cli import serving
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -32,6 +32,7 @@ from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 from aiohttp_files_router.fake.bedrock import FakeS3
 
 from .certs import self_signed
+from .common import Clock
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a"
@@ -72,14 +73,6 @@ class ThreadedApp:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_fake(tmp_path: Path, clock: Callable[[], float], **kw: Any) -> FakeBedrock:
