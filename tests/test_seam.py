@@ -268,9 +268,20 @@ ANY_PROVIDER = re.compile(
 
 
 def _fake_modules() -> list[str]:
+    """The modules in fake/ whose FLAVOUR is in the registry."""
+    import importlib
+    import pkgutil
+
+    from aiohttp_files_router import fake
     from aiohttp_files_router.fake import FLAVOURS
 
-    return [flavour.build.__module__.split(".")[2] for flavour in FLAVOURS]
+    found = []
+    for info in pkgutil.iter_modules(fake.__path__):
+        module = importlib.import_module(f"{fake.__name__}.{info.name}")
+        if getattr(module, "FLAVOUR", None) in FLAVOURS:
+            found.append(info.name)
+    assert len(found) == len(FLAVOURS)
+    return found
 
 
 def _owner(stem: str, fakes: list[str]) -> str | None:

@@ -43,13 +43,10 @@ from aiohttp import web
 
 from .base import (
     Answer,
-    DemoAccounts,
-    DemoPlace,
-    FakeFlavour,
     FakeService,
     RecordedRequest,
     answers,
-    no_arguments,
+    keyed_flavour,
 )
 
 __all__ = ["FakeAnthropic"]
@@ -702,28 +699,16 @@ DEMO_KEY = "sk-ant-fake-demo-key"
 DEMO_MODEL = "claude-batch"
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
-    fake = FakeAnthropic({DEMO_KEY: "demo"}, phase_seconds=place.phase_seconds)
-    entry = {
-        "model_name": DEMO_MODEL,
-        "litellm_params": {
-            "model": "anthropic/claude-sonnet-4-5",
-            "api_key": DEMO_KEY,
-            "api_base": place.base,
-            # One host: a local directory (several hosts need s3:// or gs://).
-            "file_store": f"file://{place.store}",
-        },
-    }
-    return DemoAccounts(fake, [entry])
-
-
-FLAVOUR = FakeFlavour(
-    name="anthropic",
-    add_arguments=no_arguments,
-    build=lambda args, keys, error: FakeAnthropic(
-        keys, storage=args.storage, phase_seconds=args.phase_seconds
-    ),
-    demo=_demo,
-    demo_models=(DEMO_MODEL,),
-    demo_described="an Anthropic model",
+FLAVOUR = keyed_flavour(
+    "anthropic",
+    FakeAnthropic,
+    described="an Anthropic model",
+    model_name=DEMO_MODEL,
+    key=DEMO_KEY,
+    params=lambda place: {
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_base": place.base,
+        # One host: a local directory (several hosts need s3:// or gs://).
+        "file_store": f"file://{place.store}",
+    },
 )

@@ -30,6 +30,7 @@ __all__ = [
     "RecordedRequest",
     "answers",
     "client_gone",
+    "keyed_flavour",
 ]
 
 logger = logging.getLogger(__package__)
@@ -133,6 +134,30 @@ class FakeFlavour:
 
 def no_arguments(parser: argparse.ArgumentParser) -> None:
     """``add_arguments`` of a fake with no options of its own."""
+
+
+def keyed_flavour(
+    name: str,
+    fake: Callable[..., Any],
+    *,
+    described: str,
+    model_name: str,
+    key: str,
+    params: Callable[[DemoPlace], dict[str, Any]],
+    account: str = "demo",
+) -> FakeFlavour:
+    """The flavour of a fake opened by API keys alone (``fake(keys, storage=,
+    phase_seconds=)``, keys from ``--key``), whose ``--demo`` account is ``key`` on
+    ``model_name`` with the ``litellm_params`` that ``params`` gives (the key added)."""
+
+    def build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+        return fake(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+
+    def demo(place: DemoPlace) -> DemoAccounts:
+        entry = {"model_name": model_name, "litellm_params": {**params(place), "api_key": key}}
+        return DemoAccounts(fake({key: account}, phase_seconds=place.phase_seconds), [entry])
+
+    return FakeFlavour(name, no_arguments, build, demo, (model_name,), described)
 
 
 class FakeService:

@@ -52,13 +52,10 @@ from aiohttp import web
 
 from .base import (
     Answer,
-    DemoAccounts,
-    DemoPlace,
-    FakeFlavour,
     FakeService,
     RecordedRequest,
     answers,
-    no_arguments,
+    keyed_flavour,
 )
 
 __all__ = ["FakeGemini"]
@@ -1086,28 +1083,17 @@ def _invalid(request: dict[str, Any]) -> str | None:
 DEMO_KEY = "fake-gemini-api-key"
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
-    fake = FakeGemini({DEMO_KEY: "demo-project"}, phase_seconds=place.phase_seconds)
-    entry = {
-        "model_name": "gemini-api",
-        "litellm_params": {
-            "model": "gemini/gemini-2.5-flash",
-            "api_key": DEMO_KEY,
-            "api_base": place.base,
-            # The Gemini API serves no uploaded file back: the router keeps them here.
-            "file_store": f"file://{place.store}",
-        },
-    }
-    return DemoAccounts(fake, [entry])
-
-
-FLAVOUR = FakeFlavour(
-    name="gemini",
-    add_arguments=no_arguments,
-    build=lambda args, keys, error: FakeGemini(
-        keys, storage=args.storage, phase_seconds=args.phase_seconds
-    ),
-    demo=_demo,
-    demo_models=("gemini-api",),
-    demo_described="a Gemini API model",
+FLAVOUR = keyed_flavour(
+    "gemini",
+    FakeGemini,
+    described="a Gemini API model",
+    model_name="gemini-api",
+    key=DEMO_KEY,
+    account="demo-project",
+    params=lambda place: {
+        "model": "gemini/gemini-2.5-flash",
+        "api_base": place.base,
+        # The Gemini API serves no uploaded file back: the router keeps them here.
+        "file_store": f"file://{place.store}",
+    },
 )

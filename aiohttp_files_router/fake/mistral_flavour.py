@@ -6,7 +6,7 @@ folds into ``mistral.py`` once both have landed.
 
 from __future__ import annotations
 
-from .base import DemoAccounts, DemoPlace, FakeFlavour, no_arguments
+from .base import keyed_flavour
 from .mistral import FakeMistral
 
 __all__ = ["FLAVOUR"]
@@ -15,26 +15,11 @@ DEMO_KEY = "fake-mistral-demo-key"
 DEMO_MODEL = "mistral-batch"
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
-    fake = FakeMistral({DEMO_KEY: "demo"}, phase_seconds=place.phase_seconds)
-    entry = {
-        "model_name": DEMO_MODEL,
-        "litellm_params": {
-            "model": "mistral/mistral-small-latest",
-            "api_key": DEMO_KEY,
-            "api_base": f"{place.base}/v1",
-        },
-    }
-    return DemoAccounts(fake, [entry])
-
-
-FLAVOUR = FakeFlavour(
-    name="mistral",
-    add_arguments=no_arguments,
-    build=lambda args, keys, error: FakeMistral(
-        keys, storage=args.storage, phase_seconds=args.phase_seconds
-    ),
-    demo=_demo,
-    demo_models=(DEMO_MODEL,),
-    demo_described="a Mistral model",
+FLAVOUR = keyed_flavour(
+    "mistral",
+    FakeMistral,
+    described="a Mistral model",
+    model_name=DEMO_MODEL,
+    key=DEMO_KEY,
+    params=lambda place: {"model": "mistral/mistral-small-latest", "api_base": f"{place.base}/v1"},
 )

@@ -7,12 +7,12 @@ from contextlib import suppress
 
 from aiohttp import web
 
-from ..base import answers
 from .common import BEDROCK_ROOTS, CHUNK, _br_error
 from .jobs import Jobs
+from .s3 import FakeS3
 
 
-class FakeBedrock(Jobs):
+class FakeBedrock(Jobs, FakeS3):
     """S3 (path-style) and the Bedrock model invocation job API on one port.
 
     ``credentials`` maps access key IDs to an :class:`AwsCredential` (or just a secret key, for
@@ -24,13 +24,7 @@ class FakeBedrock(Jobs):
     time. ``min_records`` is Bedrock's minimum records per job (100 by default, as documented).
     """
 
-    # -- plumbing ---------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[answers], client_max_size=1024**2)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        app.on_cleanup.append(self._cleanup)
-        return app
-
+    # -- plumbing (app() is FakeS3's) ------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw_path, _, raw_query = request.raw_path.partition("?")
         bedrock = raw_path in BEDROCK_ROOTS or raw_path.startswith("/model-invocation-job/")
