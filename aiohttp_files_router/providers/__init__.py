@@ -51,8 +51,12 @@ How to add a provider
    fake"). Nothing outside providers/ and fake/ names a provider, ``demo.py`` included.
 4. Tests: ``tests/test_<name>.py`` driving the router with the ``openai`` SDK against the fake
    (files, content, batches, errors, isolation between accounts), ``tests/test_fake_<name>.py``
-   driving the fake with the provider's official client, and a config case in
-   ``tests/test_config.py`` (unknown key path, secrets hidden in repr).
+   driving the fake with the provider's official client, a ``Case`` (its fake and a
+   deployment entry) in ``tests/test_contract.py``'s seed flow, and a config case in
+   ``tests/test_config.py`` (unknown key path, secrets hidden in repr). What several test
+   files need of a provider (keys the fake knows, a deployment entry) goes in
+   ``tests/<name>_fixtures.py``; the clock and free ports are ``tests/common.py``'s; test
+   files do not import each other.
    ``tests/test_seam.py`` fails if a core module names the provider.
 """
 
