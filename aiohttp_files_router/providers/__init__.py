@@ -55,8 +55,8 @@ How to add a provider
    deployment entry) in ``tests/test_contract.py``'s seed flow, and a config case in
    ``tests/test_config.py`` (unknown key path, secrets hidden in repr). What several test
    files need of a provider (keys the fake knows, a deployment entry) goes in
-   ``tests/<name>_fixtures.py``; the clock and free ports are ``tests/common.py``'s; test
-   files do not import each other.
+   ``tests/<name>_fixtures.py``; the clock and free ports are ``tests/common.py``'s, not
+   another test file's.
    ``tests/test_seam.py`` fails if a core module names the provider.
 """
 
