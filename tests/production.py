@@ -138,7 +138,7 @@ def sha256() -> Any:
 async def fake_upstream(tmp: Path, key: str, account: str = "a") -> AsyncIterator[str]:
     """The fake OpenAI account as its own process (big bodies stay out of the test's loop);
     yields its /v1 base URL."""
-    from .test_cli import free_port
+    from .common import free_port
 
     port = free_port()
     async with running(

@@ -21,6 +21,7 @@ from openai import (
 from aiohttp_files_router.fake import FakeAnthropic, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
+from .common import Clock
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .spec import check
 from .test_filestore import KEY_ID as S3_KEY_ID
@@ -28,10 +29,10 @@ from .test_filestore import REGION as S3_REGION
 from .test_filestore import SECRET as S3_SECRET
 from .test_filestore import _s3_bucket as s3_bucket
 from .test_filestore import moto_url
-from .test_vertex import BUCKET as GCS_BUCKET
-from .test_vertex import EMAIL as GCS_EMAIL
-from .test_vertex import PUBLIC as GCS_PUBLIC
-from .test_vertex import service_account
+from .vertex_fixtures import BUCKET as GCS_BUCKET
+from .vertex_fixtures import EMAIL as GCS_EMAIL
+from .vertex_fixtures import PUBLIC as GCS_PUBLIC
+from .vertex_fixtures import service_account
 
 __all__ = ["moto_url"]  # the moto S3 server fixture, shared with the file store's tests
 
@@ -48,14 +49,6 @@ AWKWARD = [
     "plain_id-0",
     "plain_id-1",
 ]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -23,9 +23,17 @@ from aiohttp_files_router.fake import FakeAzure
 from aiohttp_files_router.fake.azure import TokenLimitMode
 from aiohttp_files_router.ids import decode_id
 
+from .azure_fixtures import (
+    AZ_KEY,
+    CLIENT,
+    DEPLOYMENT,
+    azure_entry,
+    config,
+    sdk_for,
+    with_legacy_azure,
+)
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .spec import check
-from .test_azure import AZ_KEY, CLIENT, DEPLOYMENT, azure_entry, config, sdk_for, with_legacy_azure
 
 MODEL = {"model": "gpt-4o-azure"}
 

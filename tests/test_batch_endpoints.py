@@ -15,8 +15,8 @@ from openai import AsyncOpenAI, BadRequestError
 
 from aiohttp_files_router.fake import FakeAzure, FakeOpenAI
 
+from .azure_fixtures import AZ_KEY, DEPLOYMENT, azure_entry, config
 from .conftest import KEY_A, MASTER, RouterFactory, ServerFactory, error_of, jsonl
-from .test_azure import AZ_KEY, DEPLOYMENT, azure_entry, config
 
 SPEC = Path("/work/shared/openai-openapi.yaml")
 

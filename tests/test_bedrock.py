@@ -21,26 +21,25 @@ from openai import (
 from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .bedrock_fixtures import (
+    ACCOUNT,
+    BUCKET,
+    CLAUDE,
+    KEY_ID,
+    MIN,
+    NOVA,
+    REGION,
+    ROLE,
+    SECRET,
+    config,
+    entry,
+    sdk_for,
+)
+from .common import Clock
+from .conftest import RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .spec import check
 
-REGION = "us-west-2"
-KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a-xyz"
-ACCOUNT = "111122223333"
-BUCKET = "batch-bucket"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/BedrockBatch"
-CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
-NOVA = "amazon.nova-lite-v1:0"
-MIN = 3
 MOTO_BUCKET = "files-router-bedrock-test"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -64,38 +63,6 @@ def bedrock(tmp_path: Path, clock: Clock) -> FakeBedrock:
 @pytest.fixture
 async def bedrock_server(aiohttp_server: ServerFactory, bedrock: FakeBedrock) -> TestServer:
     return await aiohttp_server(bedrock.app())
-
-
-def entry(
-    server: TestServer,
-    name: str = "claude-batch",
-    model: str = CLAUDE,
-    **extra: Any,
-) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model": f"bedrock/{model}",
-        "aws_region_name": REGION,
-        "aws_access_key_id": KEY_ID,
-        "aws_secret_access_key": SECRET,
-        "s3_bucket_name": f"{BUCKET}/team-a",
-        "aws_batch_role_arn": ROLE,
-        "api_base": str(server.make_url("")),
-        "s3_endpoint_url": str(server.make_url("")),
-        "batch_min_records": MIN,
-    }
-    params.update(extra)
-    return {
-        "model_name": name,
-        "litellm_params": {k: v for k, v in params.items() if v is not None},
-    }
-
-
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 AWKWARD = [

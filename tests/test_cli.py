@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,15 +16,10 @@ from aiohttp.test_utils import TestServer
 
 from aiohttp_files_router.fake import FakeOpenAI
 
+from .common import free_port
 from .conftest import KEY_A, MASTER, base_config
 
 SCRIPT = Path(sys.executable).with_name("aiohttp-files-router")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager

@@ -13,9 +13,9 @@ from aiohttp_files_router.__main__ import TEXT_FORMAT
 from aiohttp_files_router.accesslog import TextFormatter
 from aiohttp_files_router.fake import FakeOpenAI
 
+from .common import free_port
 from .conftest import MASTER, base_config
 from .production import SCRIPT, running, write_config
-from .test_cli import free_port
 
 
 async def test_json_log_lines_carry_both_request_ids(

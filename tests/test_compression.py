@@ -20,7 +20,7 @@ from aiohttp_files_router.fake.compress import CODINGS, Compression
 from aiohttp_files_router.ids import decode_id
 from aiohttp_files_router.upstream import accepted_codings
 
-from . import test_azure, test_vertex
+from . import azure_fixtures, vertex_fixtures
 from .conftest import KEY_A, MASTER, RouterFactory, base_config, chat_rows, error_of, jsonl
 
 ROUTER_ACCEPTS = "gzip, deflate, br, zstd"  # what aiohttp sends with Brotli and zstd installed
@@ -251,15 +251,15 @@ async def test_azure_with_entra_and_vertex_with_gcs_behind_compressing_fronts(
     start_router: RouterFactory, aiohttp_server: Any, tmp_path: Path
 ) -> None:
     azure = FakeAzure(
-        {test_azure.AZ_KEY: "az"},
-        deployments=[test_azure.DEPLOYMENT],
-        clients={test_azure.CLIENT: "az"},
+        {azure_fixtures.AZ_KEY: "az"},
+        deployments=[azure_fixtures.DEPLOYMENT],
+        clients={azure_fixtures.CLIENT: "az"},
         storage=tmp_path / "azure",
     )
     azure_server = await aiohttp_server(azure.app())
     vertex = FakeVertex(
-        {test_vertex.EMAIL: test_vertex.PUBLIC},
-        buckets=[test_vertex.BUCKET],
+        {vertex_fixtures.EMAIL: vertex_fixtures.PUBLIC},
+        buckets=[vertex_fixtures.BUCKET],
         storage=tmp_path / "gcs",
     )
     vertex_server = await aiohttp_server(vertex.app())
@@ -268,10 +268,10 @@ async def test_azure_with_entra_and_vertex_with_gcs_behind_compressing_fronts(
     azure.compression = Compression("br", unasked=True)
     vertex.compression = Compression("zstd", unasked=True)
     entries = [
-        test_azure.azure_entry(azure_server, auth="client"),
-        test_vertex.vertex_entry(vertex_server),
+        azure_fixtures.azure_entry(azure_server, auth="client"),
+        vertex_fixtures.vertex_entry(vertex_server),
     ]
-    router = await start_router(test_azure.config(*entries))
+    router = await start_router(azure_fixtures.config(*entries))
     data = jsonl(chat_rows(2))
     async with AsyncOpenAI(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0

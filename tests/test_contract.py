@@ -24,14 +24,17 @@ from openai import AsyncOpenAI, NotFoundError
 
 from aiohttp_files_router.fake import (
     AwsCredential,
+    FakeAnthropic,
     FakeAzure,
     FakeBedrock,
     FakeGemini,
+    FakeMistral,
     FakeOpenAI,
     FakeVertex,
 )
 from aiohttp_files_router.ids import Kind, RoutedId, decode_id
 
+from .common import Clock
 from .conftest import KEY_A, KEY_B, MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
 
 PHASE = 10.0  # seconds of the fakes' clock per batch phase
@@ -41,21 +44,14 @@ class Fake(Protocol):
     def app(self) -> web.Application: ...
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-Entry = Callable[[TestServer, str, bool], dict[str, Any]]
+Entry = Callable[[TestServer, str, bool, Path], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Case:
     """One provider's hooks: its fake, and a deployment entry (``other``: a second
-    deployment, on another account where the provider shares one store per account)."""
+    deployment, on another account where the provider shares one store per account; a
+    directory of its own where it needs a ``file_store``)."""
 
     name: str
     fake: Callable[[Path, Clock], Fake]
@@ -63,7 +59,7 @@ class Case:
     rows: int = 3
 
 
-def _openai(server: TestServer, name: str, other: bool) -> dict[str, Any]:
+def _openai(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
     params = {"model": "openai/gpt-4o", "api_key": KEY_B if other else KEY_A}
     return {
         "model_name": name,
@@ -74,7 +70,7 @@ def _openai(server: TestServer, name: str, other: bool) -> dict[str, Any]:
 AZ_KEY, AZ_OTHER, DEPLOYMENT = "azure-key-0123456789abcdef", "azure-key-other-0123456789", "dep"
 
 
-def _azure(server: TestServer, name: str, other: bool) -> dict[str, Any]:
+def _azure(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
     params = {
         "model": f"azure/{DEPLOYMENT}",
         "api_key": AZ_OTHER if other else AZ_KEY,
@@ -84,26 +80,26 @@ def _azure(server: TestServer, name: str, other: bool) -> dict[str, Any]:
     return {"model_name": name, "litellm_params": params}
 
 
-def _vertex(server: TestServer, name: str, other: bool) -> dict[str, Any]:
-    from .test_vertex import service_account, vertex_entry
+def _vertex(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
+    from .vertex_fixtures import service_account, vertex_entry
 
     return vertex_entry(server, service_account(server), name)
 
 
-def _gemini(server: TestServer, name: str, other: bool) -> dict[str, Any]:
-    from .test_gemini import GEMINI_KEY, gemini_entry
+def _gemini(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
+    from .gemini_fixtures import GEMINI_KEY, gemini_entry
 
     return gemini_entry(server, name, GEMINI_KEY)
 
 
-def _bedrock(server: TestServer, name: str, other: bool) -> dict[str, Any]:
-    from .test_bedrock import MIN, entry
+def _bedrock(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
+    from .bedrock_fixtures import MIN, entry
 
     return entry(server, name, batch_min_records=MIN)
 
 
 def _make_bedrock(root: Path, clock: Clock) -> Fake:
-    from .test_bedrock import ACCOUNT, BUCKET, KEY_ID, MIN, REGION, SECRET
+    from .bedrock_fixtures import ACCOUNT, BUCKET, KEY_ID, MIN, REGION, SECRET
 
     return FakeBedrock(
         {KEY_ID: AwsCredential(SECRET, ACCOUNT)},
@@ -117,11 +113,29 @@ def _make_bedrock(root: Path, clock: Clock) -> Fake:
 
 
 def _make_vertex(root: Path, clock: Clock) -> Fake:
-    from .test_vertex import BUCKET, EMAIL, PUBLIC
+    from .vertex_fixtures import BUCKET, EMAIL, PUBLIC
 
     return FakeVertex(
         {EMAIL: PUBLIC}, buckets=[BUCKET], storage=root, phase_seconds=PHASE, clock=clock
     )
+
+
+def _mistral(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
+    params = {"model": "mistral/mistral-small-latest", "api_key": KEY_B if other else KEY_A}
+    return {
+        "model_name": name,
+        "litellm_params": {**params, "api_base": str(server.make_url("/v1"))},
+    }
+
+
+def _anthropic(server: TestServer, name: str, other: bool, tmp: Path) -> dict[str, Any]:
+    # The Message Batches API keeps no uploads: the router holds them in a file_store.
+    params = {
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_key": KEY_B if other else KEY_A,
+        "file_store": (tmp / f"store-{name}").as_uri(),
+    }
+    return {"model_name": name, "litellm_params": {**params, "api_base": str(server.make_url(""))}}
 
 
 CASES = [
@@ -156,6 +170,20 @@ CASES = [
         _gemini,
     ),
     Case("bedrock", _make_bedrock, _bedrock),
+    Case(
+        "mistral",
+        lambda root, clock: FakeMistral(
+            {KEY_A: "a", KEY_B: "b"}, storage=root, phase_seconds=PHASE, clock=clock
+        ),
+        _mistral,
+    ),
+    Case(
+        "anthropic",
+        lambda root, clock: FakeAnthropic(
+            {KEY_A: "a", KEY_B: "b"}, storage=root, phase_seconds=PHASE, clock=clock
+        ),
+        _anthropic,
+    ),
 ]
 
 
@@ -173,7 +201,10 @@ async def test_seed_flow(
     fake = case.fake(tmp_path / "upstream", clock)
     server = await aiohttp_server(fake.app())
     config = {
-        "model_list": [case.entry(server, "first", False), case.entry(server, "second", True)],
+        "model_list": [
+            case.entry(server, "first", False, tmp_path),
+            case.entry(server, "second", True, tmp_path),
+        ],
         "general_settings": {"master_key": MASTER},
     }
     router = await start_router(config)

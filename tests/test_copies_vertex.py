@@ -26,7 +26,7 @@ from aiohttp_files_router.ids import RoutedId, decode_id
 from aiohttp_files_router.uploads import CHUNK
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
-from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 K1, K2 = "sk-oa-one", "sk-oa-two"
 SECRET = "id-secret-for-tests-0123456789"

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestServer
 from aiohttp_files_router import load_config
 from aiohttp_files_router.demo import DEMO_KEY
 
-from .test_cli import free_port, serving
+from .common import free_port
+from .test_cli import serving
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -17,19 +17,13 @@ from aiohttp.test_utils import TestServer
 from aiohttp_files_router.fake import FakeAnthropic
 from aiohttp_files_router.fake import __main__ as fake_cli
 
+from .common import Clock
+
 KEY = "sk-ant-fake-account-a"
 OTHER = "sk-ant-fake-account-b"
 MODEL = "claude-sonnet-4-5"
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

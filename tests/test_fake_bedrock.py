@@ -29,8 +29,10 @@ from botocore.credentials import Credentials  # type: ignore[import-untyped]  # 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]  # ships no type hints
 
 from aiohttp_files_router.fake import AwsCredential, FakeBedrock
+from aiohttp_files_router.fake.bedrock import FakeS3
 
 from .certs import self_signed
+from .common import Clock
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a"
@@ -71,14 +73,6 @@ class ThreadedApp:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_fake(tmp_path: Path, clock: Callable[[], float], **kw: Any) -> FakeBedrock:
@@ -1009,3 +1003,24 @@ def test_titan_text_embeddings_v2_records(s3: Any, bedrock: Any, fake: FakeBedro
     assert len(out["E2"]["modelOutput"]["embedding"]) == 1024  # the default
     assert out["E1"]["modelOutput"]["inputTextTokenCount"] == 2
     assert out["BAD"]["error"]["errorCode"] == 400
+
+
+def test_s3_serves_alone(tmp_path: Path, clock: Clock) -> None:
+    """FakeS3: the fake's S3 without the job API, driven by boto3."""
+    fake = FakeS3({KEY_ID: AwsCredential(SECRET, ACCOUNT)}, {BUCKET: ACCOUNT}, region=REGION)
+    fake.clock = clock
+    server = ThreadedApp(fake.app())
+    try:
+        s3 = client("s3", server.url)
+        s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=b"row\n")
+        assert s3.get_object(Bucket=BUCKET, Key="in/a.jsonl")["Body"].read() == b"row\n"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["in/a.jsonl"]
+        # No job API here: its path is an S3 bucket that does not exist.
+        bedrock = client("bedrock", server.url)
+        with pytest.raises(ClientError):
+            bedrock.list_model_invocation_jobs()
+        wrong = client("s3", server.url, secret="not-the-secret")
+        with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+            wrong.get_object(Bucket=BUCKET, Key="in/a.jsonl")
+    finally:
+        server.stop()

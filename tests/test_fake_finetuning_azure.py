@@ -20,8 +20,9 @@ from openai.types.fine_tuning import FineTuningJob
 
 from aiohttp_files_router.fake import FakeAzure
 
+from .common import Clock
 from .conftest import ServerFactory
-from .test_fake_finetuning_openai import Clock, chat
+from .test_fake_finetuning_openai import chat
 
 KEY = "azure-api-key-0123456789"
 TENANT, CLIENT_ID, CLIENT_SECRET = "tenant-1", "client-1", "secret-1"
@@ -42,7 +43,7 @@ class Processing:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_750_000_000.0)
 
 
 @pytest.fixture

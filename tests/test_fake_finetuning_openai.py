@@ -19,6 +19,7 @@ from openai.types.fine_tuning import FineTuningJob
 
 from aiohttp_files_router.fake import FakeOpenAI
 
+from .common import Clock
 from .conftest import KEY_A, KEY_B, ServerFactory
 from .spec import check
 
@@ -52,17 +53,9 @@ def preference(n: int) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_750_000_000.0)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aiohttp_files_router.fake import FakeVertex
 
+from .common import Clock
 from .test_fake_vertex import EMAIL, _credentials, _public, _serve_in_thread
 
 # google-genai warns once that its tuning support is experimental; that is the client's own
@@ -43,14 +44,6 @@ def jsonl(rows: list[Any]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -58,7 +51,7 @@ def key() -> rsa.RSAPrivateKey:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_750_000_000.0)
 
 
 @pytest.fixture

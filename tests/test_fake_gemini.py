@@ -20,6 +20,8 @@ from google.genai import errors, types
 from aiohttp_files_router.fake import FakeGemini
 from aiohttp_files_router.fake import __main__ as fake_cli
 
+from .common import Clock
+
 KEY = "AIza-fake-account-a"
 OTHER = "AIza-fake-account-b"
 MIB = 1024 * 1024
@@ -30,14 +32,6 @@ ServerFactory = Callable[..., Awaitable[TestServer]]
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Inheritance class AiohttpClientSession:DeprecationWarning"
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -16,19 +16,13 @@ from mistralai.client import Mistral, errors
 from aiohttp_files_router.fake import FakeMistral
 from aiohttp_files_router.fake import __main__ as fake_cli
 
+from .common import Clock
+
 KEY = "mistral-fake-account-a"
 OTHER = "mistral-fake-account-b"
 MODEL = "mistral-small-latest"
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from .common import free_port
 from .conftest import KEY_A, MASTER, ServerFactory, error_of
 from .production import (
     MIB,
@@ -21,7 +22,6 @@ from .production import (
     upload_form,
     write_config,
 )
-from .test_cli import free_port
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 

@@ -30,8 +30,8 @@ from aiohttp_files_router.providers.filestore import (
 from aiohttp_files_router.providers.s3 import PART_SIZE, SigV4
 
 from .conftest import ServerFactory
-from .test_vertex import BUCKET as GCS_BUCKET
-from .test_vertex import EMAIL, PUBLIC, service_account
+from .vertex_fixtures import BUCKET as GCS_BUCKET
+from .vertex_fixtures import EMAIL, PUBLIC, service_account
 
 REGION = "eu-west-1"
 KEY_ID = "AKIAFILESTORE"

@@ -14,8 +14,8 @@ from openai import AsyncOpenAI, BadRequestError
 
 from aiohttp_files_router.fake import FakeAzure
 
+from .azure_fixtures import AZ_KEY, DEPLOYMENT
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of
-from .test_azure import AZ_KEY, DEPLOYMENT
 from .test_fine_tuning import Clock, check_shapes, route_of
 from .test_fine_tuning_checks import training
 

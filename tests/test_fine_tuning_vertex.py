@@ -18,7 +18,7 @@ from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of, jsonl
 from .test_fine_tuning import Clock, check_shapes, route_of
 from .test_fine_tuning_vertex_shapes import EXAMPLE
-from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 BASE = "gemini-2.5-flash"
 

@@ -23,7 +23,7 @@ from aiohttp_files_router.providers.vertex_tuning import (
 )
 
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of, jsonl
-from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 
 @pytest.fixture

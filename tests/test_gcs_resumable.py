@@ -19,7 +19,7 @@ from aiohttp_files_router.providers.gcs import RESUMABLE_CHUNK, Bucket
 from aiohttp_files_router.upstream import Called, Upstream, UpstreamReply
 
 from .conftest import RouterFactory, ServerFactory, chat_rows, error_of, jsonl
-from .test_vertex import BUCKET, EMAIL, PUBLIC, config, sdk_for, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, config, sdk_for, vertex_entry
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

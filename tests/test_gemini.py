@@ -20,11 +20,11 @@ from openai import AsyncOpenAI, BadRequestError, InternalServerError, NotFoundEr
 from aiohttp_files_router.fake import FakeGemini
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
+from .common import Clock
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .gemini_fixtures import GEMINI_KEY, OTHER_KEY, config, gemini_entry, sdk_for
 from .spec import check
 
-GEMINI_KEY = "AIza-fake-gemini-key-0123456789"
-OTHER_KEY = "AIza-fake-gemini-key-other-project"
 # custom_ids a transport could mangle: spaces, unicode, slashes, quotes, a long one.
 AWKWARD = ["req 1/ü", 'q"uote\\d', "x" * 300, "req-3"]
 
@@ -39,32 +39,6 @@ def gemini(tmp_path: Path) -> FakeGemini:
 @pytest.fixture
 async def gemini_server(aiohttp_server: ServerFactory, gemini: FakeGemini) -> TestServer:
     return await aiohttp_server(gemini.app())
-
-
-def gemini_entry(
-    server: TestServer, name: str = "gemini-api", key: str = GEMINI_KEY, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "model_name": name,
-        "litellm_params": {
-            "model": "gemini/gemini-2.5-flash",
-            "api_key": key,
-            "api_base": str(server.make_url("")),
-            **extra,
-        },
-    }
-
-
-def config(*entries: dict[str, Any], **files_router: Any) -> dict[str, Any]:
-    return {
-        "model_list": list(entries),
-        "general_settings": {"master_key": MASTER},
-        "files_router": files_router,
-    }
-
-
-def sdk_for(router: TestServer, key: str = MASTER) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def rows_with_failures() -> list[dict[str, Any]]:
@@ -496,14 +470,6 @@ async def test_thoughts_and_implicit_cache_hits_in_usage(
     for usage in out.values():
         assert usage["completion_tokens_details"] == {"reasoning_tokens": 7}
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def upload_and_run(sdk: AsyncOpenAI, rows: list[dict[str, Any]]) -> Any:

@@ -21,6 +21,7 @@ from openai import (
 from aiohttp_files_router.fake import FakeMistral
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
+from .common import Clock
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .spec import check
 
@@ -28,14 +29,6 @@ KEY_A = "mistral-key-account-a-0001"
 KEY_B = "mistral-key-account-b-0002"
 MODEL = "mistral-small-latest"
 PHASE = 10.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

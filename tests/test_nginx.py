@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
+from .common import free_port
 from .conftest import KEY_A, MASTER
 from .production import (
     MIB,
@@ -22,7 +23,6 @@ from .production import (
     upload_form,
     write_config,
 )
-from .test_cli import free_port
 
 SITE = Path(__file__).parent.parent / "docs" / "nginx.conf"
 SIZE_MIB = 256

@@ -151,7 +151,7 @@ def _upload(model: str) -> aiohttp.FormData:
 async def test_a_gemini_upload_start_answering_307_is_a_502(
     start_router: RouterFactory, redirecting: tuple[TestServer, list[str]]
 ) -> None:
-    from .test_gemini import config, gemini_entry
+    from .gemini_fixtures import config, gemini_entry
 
     server, followed = redirecting
     router = await start_router(config(gemini_entry(server)))
@@ -163,7 +163,7 @@ async def test_a_gemini_upload_start_answering_307_is_a_502(
 async def test_s3_and_bedrock_job_calls_answering_307_are_502s(
     start_router: RouterFactory, redirecting: tuple[TestServer, list[str]]
 ) -> None:
-    from .test_bedrock import config, entry
+    from .bedrock_fixtures import config, entry
 
     server, followed = redirecting
     router = await start_router(config(entry(server)))

@@ -16,11 +16,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aiohttp_files_router"
 PROVIDER_NAMES = re.compile(
     r"azure|vertex|gemini|bedrock|anthropic|claude|mistral|gcs|google|aws", re.IGNORECASE
 )
-# Modules outside providers/ and fake/ that may name providers, and why:
-ALLOWED = {
-    # --demo starts one fake of each provider and writes their accounts into a config.
-    "demo.py",
-}
+# Modules outside providers/ and fake/ that may name providers, and why (none: --demo asks
+# the fakes' registry, fake.FLAVOURS, for its accounts):
+ALLOWED: set[str] = set()
 
 
 def core_modules() -> list[Path]:
@@ -255,6 +253,98 @@ def test_the_registry_check_sees_the_modules() -> None:
         "vertex",
         "gemini",
         "bedrock",
-        "anthropic",
         "mistral",
+        "anthropic",
     }
+
+
+# A fake touches its module (or package) and one registry line. Its module is every file in
+# fake/ named after it (vertex.py, vertex_tuning.py, vertex_flavour.py) or its package; the
+# plumbing every fake may use is below, and FakeOpenAI is the one fake others build on.
+FAKE_PLUMBING = {"base", "store", "batches", "compress", "finetuning", "__main__", "__init__"}
+SHARED_FAKE = "openai"
+# Stricter than PROVIDER_NAMES: the fakes' command line and --demo name not even OpenAI's
+# kin (their snippet's `openai` is the SDK a user installs).
+ANY_PROVIDER = re.compile(
+    r"azure|vertex|gemini|bedrock|gcs|google|aws|mistral|anthropic|claude", re.IGNORECASE
+)
+
+
+def _fake_modules() -> list[str]:
+    """The modules in fake/ whose FLAVOUR is in the registry."""
+    import importlib
+    import pkgutil
+
+    from aiohttp_files_router import fake
+    from aiohttp_files_router.fake import FLAVOURS
+
+    found = []
+    for info in pkgutil.iter_modules(fake.__path__):
+        module = importlib.import_module(f"{fake.__name__}.{info.name}")
+        if getattr(module, "FLAVOUR", None) in FLAVOURS:
+            found.append(info.name)
+    assert len(found) == len(FLAVOURS)
+    return found
+
+
+def _owner(stem: str, fakes: list[str]) -> str | None:
+    """The fake a file in fake/ belongs to (None for the shared plumbing)."""
+    base = stem.split("_", 1)[0]
+    return base if base in fakes else None
+
+
+def test_a_fake_is_its_module_and_one_registry_line() -> None:
+    import ast
+
+    fake = PACKAGE / "fake"
+    fakes = sorted({_owner(m, []) or m.split("_", 1)[0] for m in _fake_modules()})
+    registry = ast.parse((fake / "__init__.py").read_text())
+    flavours = next(
+        n.value
+        for n in ast.walk(registry)
+        if isinstance(n, ast.AnnAssign)
+        and isinstance(n.target, ast.Name)
+        and n.target.id == "FLAVOURS"
+    )
+    assert isinstance(flavours, ast.Tuple)
+    entries = [ast.unparse(e) for e in flavours.elts]
+    # One line per fake: its module's FLAVOUR.
+    assert sorted(e.split(".")[0].split("_", 1)[0] for e in entries) == fakes
+    assert all(e.endswith(".FLAVOUR") for e in entries)
+    for path in sorted(fake.rglob("*.py")):
+        stem = path.parent.name if path.parent != fake else path.stem
+        if stem in FAKE_PLUMBING:
+            continue
+        mine = _owner(stem, fakes)
+        assert mine is not None, f"fake/{path.name} belongs to no fake and is not plumbing"
+        imported = [
+            n.module.split(".")[0]
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module
+        ]
+        for module in imported:
+            other = _owner(module, fakes)
+            assert other in (None, mine, SHARED_FAKE), (path.name, module)
+
+
+def test_the_fakes_command_line_and_the_demo_name_no_provider() -> None:
+    for path in (PACKAGE / "demo.py", PACKAGE / "fake" / "__main__.py"):
+        offenders = [
+            f"{path.name}:{n}: {line.strip()}"
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if ANY_PROVIDER.search(line)
+        ]
+        assert offenders == []
+
+
+def test_the_fake_check_sees_the_fakes() -> None:
+    assert {m.split("_", 1)[0] for m in _fake_modules()} == {
+        "openai",
+        "azure",
+        "vertex",
+        "gemini",
+        "bedrock",
+        "mistral",
+        "anthropic",
+    }
+    assert ANY_PROVIDER.search('MODEL = "claude-batch"')

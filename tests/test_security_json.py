@@ -14,7 +14,7 @@ from aiohttp_files_router.fake import FakeOpenAI, FakeVertex
 from aiohttp_files_router.jsonlimits import MAX_JSON_DEPTH, too_deep
 
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
-from .test_vertex import BUCKET, EMAIL, PUBLIC, config, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, config, vertex_entry
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 

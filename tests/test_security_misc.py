@@ -156,7 +156,7 @@ async def test_downloads_are_attachments_never_sniffed(router: TestServer) -> No
 async def test_google_token_grant_does_not_follow_a_redirect(
     aiohttp_server: ServerFactory, start_router: RouterFactory
 ) -> None:
-    from .test_vertex import service_account, vertex_entry
+    from .vertex_fixtures import service_account, vertex_entry
 
     elsewhere_app, hits = recorder()
     elsewhere = await aiohttp_server(elsewhere_app)

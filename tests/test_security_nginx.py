@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from .common import free_port
 from .conftest import MASTER
 from .production import running
-from .test_cli import free_port
 from .test_nginx import nginx_config
 
 

@@ -20,20 +20,13 @@ from openai import AsyncOpenAI, BadRequestError, NotFoundError, PermissionDenied
 from aiohttp_files_router.fake import FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
+from .common import Clock
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
-from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 SECRET = "id-secret-for-vertex-tests"
 KEY_BATCH = "sk-team-batch"
 KEY_PRO = "sk-team-pro"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -264,7 +257,7 @@ async def test_unlabelled_jobs_are_404_and_unlisted(
 async def test_fake_honours_the_label_filter(gcp_server: TestServer, gcp: FakeVertex) -> None:
     from aiohttp_files_router.providers.google_auth import GoogleToken, load_service_account
 
-    from .test_vertex import service_account
+    from .vertex_fixtures import service_account
 
     token = GoogleToken("t", load_service_account(service_account(gcp_server)), 10)
     try:

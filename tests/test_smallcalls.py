@@ -29,9 +29,9 @@ from aiohttp_files_router.transport import Wire
 from aiohttp_files_router.upstream import fetch_json
 
 from .certs import self_signed
+from .common import free_port
 from .conftest import KEY_A, MASTER, RouterFactory, error_of
 from .production import SCRIPT, config_for, running, write_config
-from .test_cli import free_port
 from .test_upstream_faults import BATCH as FAULTS_BATCH
 from .test_upstream_faults import FILE, MODEL
 

@@ -16,7 +16,6 @@ import gzip
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from openai import AsyncOpenAI
 
 from aiohttp_files_router.ids import Kind, RoutedId, decode_id
 
+from .common import free_port
 from .conftest import MASTER, ONE_ROW, RouterFactory
 from .spec import SHARED_SPEC
 
@@ -79,16 +79,10 @@ def _steady() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def steady_url() -> Iterator[str]:
     executable = _steady()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             executable,

@@ -344,7 +344,7 @@ async def test_azure_teams_are_kept_apart_by_ids_tags_and_listings(
 ) -> None:
     from aiohttp_files_router.fake import FakeAzure
 
-    from .test_azure import AZ_KEY, DEPLOYMENT, azure_entry
+    from .azure_fixtures import AZ_KEY, DEPLOYMENT, azure_entry
 
     azure = FakeAzure({AZ_KEY: "az"}, deployments=[DEPLOYMENT], storage=tmp_path / "az")
     server = await aiohttp_server(azure.app())

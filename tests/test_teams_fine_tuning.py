@@ -28,13 +28,13 @@ from aiohttp_files_router.ids import RoutedId, decode_id
 from aiohttp_files_router.keys import STATE_KEY
 from aiohttp_files_router.ownership import OWNER_KEY
 
+from .azure_fixtures import AZ_KEY, DEPLOYMENT
 from .conftest import MASTER, RouterFactory, ServerFactory, base_config, error_of, jsonl
-from .test_azure import AZ_KEY, DEPLOYMENT
 from .test_fine_tuning import Clock
 from .test_fine_tuning_checks import training
 from .test_fine_tuning_vertex_shapes import EXAMPLE
 from .test_teams import ADMIN, ALPHA_1, ALPHA_2, BETA, SECRET, client, team_config
-from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
+from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 BASE = "gpt-4o-mini-2024-07-18"
 MODEL = {"model": "gpt-4o-litellm"}

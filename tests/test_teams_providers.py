@@ -97,7 +97,7 @@ async def attack(router: TestServer, model: str, rows: int, *, batch_tags: bool)
 async def test_vertex_teams(
     start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
 ) -> None:
-    from .test_vertex import BUCKET, EMAIL, PUBLIC, vertex_entry
+    from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
     fake = FakeVertex({EMAIL: PUBLIC}, buckets=[BUCKET], storage=tmp_path / "gcs")
     server = await aiohttp_server(fake.app())
@@ -108,7 +108,7 @@ async def test_vertex_teams(
 async def test_gemini_teams(
     start_router: RouterFactory, aiohttp_server: ServerFactory, tmp_path: Path
 ) -> None:
-    from .test_gemini import GEMINI_KEY, gemini_entry
+    from .gemini_fixtures import GEMINI_KEY, gemini_entry
 
     fake = FakeGemini({GEMINI_KEY: "project-a"}, storage=tmp_path / "gemini")
     server = await aiohttp_server(fake.app())
@@ -121,8 +121,8 @@ async def test_bedrock_teams(
 ) -> None:
     from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 
-    from .test_bedrock import ACCOUNT, BUCKET, KEY_ID, MIN, REGION, entry
-    from .test_bedrock import SECRET as AWS_SECRET
+    from .bedrock_fixtures import ACCOUNT, BUCKET, KEY_ID, MIN, REGION, entry
+    from .bedrock_fixtures import SECRET as AWS_SECRET
 
     fake = FakeBedrock(
         {KEY_ID: AwsCredential(AWS_SECRET, ACCOUNT)},

@@ -12,7 +12,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
-from aiohttp_files_router.demo import AZURE_DEPLOYMENT, DEMO_KEY, MODELS, demo_app
+from aiohttp_files_router.demo import DEMO_KEY, MODELS, demo_app
+from aiohttp_files_router.fake.azure import DEMO_DEPLOYMENT as AZURE_DEPLOYMENT
 from aiohttp_files_router.handlers.files import attachment
 
 from .conftest import ServerFactory, chat_rows

@@ -20,7 +20,7 @@ from aiohttp_files_router.ids import encode_id
 from aiohttp_files_router.upstream import StaticAuth, Upstream
 
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of
-from .test_vertex import config, vertex_entry
+from .vertex_fixtures import config, vertex_entry
 
 JOBS = "/v1/projects/fake-project/locations/us-central1/batchPredictionJobs"
 

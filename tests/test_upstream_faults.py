@@ -290,7 +290,7 @@ async def test_redirects_to_another_host_carry_no_credentials(
 async def test_the_google_token_grant_is_not_redirected_either(
     start_router: RouterFactory, aiohttp_server: Any
 ) -> None:
-    from .test_vertex import config, service_account, vertex_entry
+    from .vertex_fixtures import config, service_account, vertex_entry
 
     elsewhere: list[str] = []
 

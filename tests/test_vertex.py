@@ -11,8 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from openai import AsyncOpenAI, BadRequestError, NotFoundError
 
 from aiohttp_files_router.fake import FakeOpenAI, FakeVertex
@@ -20,23 +18,16 @@ from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .conftest import KEY_A, MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
 from .spec import check
-
-EMAIL = "router@fake-project.iam.gserviceaccount.com"
-BUCKET = "fake-bucket"
-
-
-def _key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
-
-
-PRIVATE, PUBLIC = _key()
+from .vertex_fixtures import (
+    BUCKET,
+    EMAIL,
+    PUBLIC,
+    _key,
+    config,
+    sdk_for,
+    service_account,
+    vertex_entry,
+)
 
 
 @pytest.fixture
@@ -47,44 +38,6 @@ def vertex(tmp_path: Path) -> FakeVertex:
 @pytest.fixture
 async def vertex_server(aiohttp_server: ServerFactory, vertex: FakeVertex) -> TestServer:
     return await aiohttp_server(vertex.app())
-
-
-def service_account(server: TestServer, private_key: str = PRIVATE) -> str:
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "fake-project",
-            "private_key_id": "k1",
-            "private_key": private_key,
-            "client_email": EMAIL,
-            "token_uri": str(server.make_url("/token")),
-        }
-    )
-
-
-def vertex_entry(
-    server: TestServer, credentials: str | None = None, name: str = "gemini-batch"
-) -> dict[str, Any]:
-    return {
-        "model_name": name,
-        "litellm_params": {
-            "model": "vertex_ai/gemini-2.5-flash",
-            "vertex_project": "fake-project",
-            "vertex_location": "us-central1",
-            "vertex_credentials": credentials or service_account(server),
-            "gcs_bucket_name": f"{BUCKET}/team-a",
-            "api_base": str(server.make_url("")),
-            "gcs_api_base": str(server.make_url("")),
-        },
-    }
-
-
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def rich_rows() -> list[dict[str, Any]]:
@@ -301,8 +254,8 @@ async def test_large_upload_uses_256k_multiples_and_bad_line_removes_partial(
     names = {name for _, name in vertex.objects}
     # The big upload's rows and its original beside them, and the notes (names are random:
     # found by suffix, not by sort order).
-    rows = [n for n in names if n.endswith(".jsonl")]
-    assert len(names) == 3 and len(rows) == 1 and rows[0] + ".original" in names
+    stored_rows = [n for n in names if n.endswith(".jsonl")]
+    assert len(names) == 3 and len(stored_rows) == 1 and stored_rows[0] + ".original" in names
     big = vertex.finished_uploads[0]
     assert len(big.chunk_sizes) > 1
     assert all(size % (256 * 1024) == 0 for size in big.chunk_sizes[:-1])

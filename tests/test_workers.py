@@ -25,9 +25,9 @@ from aiohttp_files_router.supervisor import (
     Backoff,
 )
 
+from .common import free_port
 from .conftest import MASTER, base_config
 from .production import SCRIPT, Served, running, write_config
-from .test_cli import free_port
 from .test_observability import samples, value
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}

@@ -41,7 +41,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import (
+    Answer,
+    FakeService,
+    RecordedRequest,
+    answers,
+    keyed_flavour,
+)
 
 __all__ = ["FakeAnthropic"]
 
@@ -195,7 +201,7 @@ class FakeAnthropic(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[client_gone, self._serve])
+        app = web.Application(middlewares=[answers, self._serve])
         app.add_routes(
             [
                 web.post(API, self.create_batch),
@@ -241,8 +247,6 @@ class FakeAnthropic(FakeService):
                 self._fail(self.fail_next.pop(0))
             self._refuse(key, record.account, version)
             response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            response = answer.response
         finally:
             _record.reset(token)
         return response
@@ -690,3 +694,23 @@ class FakeAnthropic(FakeService):
                 "last_id": page[-1].id if page else None,
             }
         )
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_KEY = "sk-ant-fake-demo-key"
+DEMO_MODEL = "claude-batch"
+
+
+FLAVOUR = keyed_flavour(
+    "anthropic",
+    FakeAnthropic,
+    described="an Anthropic model",
+    model_name=DEMO_MODEL,
+    key=DEMO_KEY,
+    params=lambda place: {
+        "model": "anthropic/claude-sonnet-4-5",
+        "api_base": place.base,
+        # One host: a local directory (several hosts need s3:// or gs://).
+        "file_store": f"file://{place.store}",
+    },
+)

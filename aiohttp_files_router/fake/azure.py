@@ -49,6 +49,7 @@ Knobs (keyword arguments):
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import re
@@ -60,6 +61,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .base import DemoAccounts, DemoPlace, FakeFlavour
 from .batches import MAX_BATCH_BYTES, FakeBatch, error_entry
 from .finetuning import FakeFineTune
 from .openai import Answer, FakeOpenAI, Kind, _current, mask
@@ -654,3 +656,78 @@ def _shuffle(batch_id: str) -> Callable[[list[str]], list[str]]:
         return [rows[i] for i in order]
 
     return arrange
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_KEY = "fake-azure-key"
+DEMO_DEPLOYMENT = "demo-batch-deployment"
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--deployment",
+        action="append",
+        default=[],
+        help="azure: a deployment batch rows may name (repeatable)",
+    )
+    p.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=0.3,
+        help="azure: seconds a new file stays pending/running before it is processed",
+    )
+    p.add_argument(
+        "--token-limit",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT=fail|fail_fast",
+        help="azure: batches of this deployment exceed its enqueued token quota (repeatable)",
+    )
+
+
+def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+    token_limit: dict[str, TokenLimitMode] = {}
+    for item in args.token_limit:
+        deployment, _, mode = item.partition("=")
+        if mode not in ("fail", "fail_fast"):
+            error(f"--token-limit {item!r}: the mode is 'fail' or 'fail_fast'")
+        token_limit[deployment] = "fail" if mode == "fail" else "fail_fast"
+    return FakeAzure(
+        keys,
+        deployments=args.deployment,
+        storage=args.storage,
+        phase_seconds=args.phase_seconds,
+        processing_seconds=args.processing_seconds,
+        token_limit=token_limit,
+    )
+
+
+def _demo(place: DemoPlace) -> DemoAccounts:
+    fake = FakeAzure(
+        {DEMO_KEY: "azure"}, deployments=[DEMO_DEPLOYMENT], phase_seconds=place.phase_seconds
+    )
+    entry = {
+        "model_name": "gpt-4o-azure",
+        "litellm_params": {
+            "model": f"azure/{DEMO_DEPLOYMENT}",
+            "api_key": DEMO_KEY,
+            "api_base": place.base,
+            "api_version": "2024-10-21",
+            # Azure needs a training type for a fine-tuning job: sent unless given.
+            "fine_tuning_training_type": "GlobalStandard",
+        },
+    }
+    return DemoAccounts(fake, [entry])
+
+
+FLAVOUR = FakeFlavour(
+    name="azure",
+    add_arguments=_arguments,
+    build=_build,
+    demo=_demo,
+    demo_models=("gpt-4o-azure",),
+    demo_described="an Azure OpenAI deployment",
+    demo_hints=(
+        "A fine-tuning job: {python} examples/fine_tuning_example.py --model gpt-4o-azure",
+    ),
+)

@@ -6,10 +6,12 @@ documentation; only this plumbing is common.
 
 from __future__ import annotations
 
+import argparse
 import builtins
+import importlib.util
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,17 @@ from aiohttp.typedefs import Handler
 
 from .store import make_root, remove_root
 
-__all__ = ["Answer", "FakeService", "RecordedRequest", "client_gone"]
+__all__ = [
+    "Answer",
+    "DemoAccounts",
+    "DemoPlace",
+    "FakeFlavour",
+    "FakeService",
+    "RecordedRequest",
+    "answers",
+    "client_gone",
+    "keyed_flavour",
+]
 
 logger = logging.getLogger(__package__)
 # An answer nobody reads: the client went away (nginx's 499).
@@ -27,14 +39,21 @@ GONE = 499
 
 
 @web.middleware
-async def client_gone(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A client that drops its request mid-body (a router refusing an upload it was
-    forwarding does) is one INFO line, not aiohttp's ERROR traceback."""
+async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The fakes' one error middleware (outermost): an ``Answer`` raised anywhere inside
+    is the response; a client that drops its request mid-body (a router refusing an upload
+    it was forwarding does) is one INFO line, not aiohttp's ERROR traceback."""
     try:
         return await handler(request)
+    except Answer as answer:
+        return answer.response
     except ConnectionResetError:
         logger.info("fake: %s %s: the client went away", request.method, request.path)
         return web.Response(status=GONE)
+
+
+# The name the fakes not yet moved to ``answers`` use (they catch ``Answer`` themselves).
+client_gone = answers
 
 
 @dataclass
@@ -65,6 +84,80 @@ class Answer(Exception):
     def __init__(self, response: web.Response):
         super().__init__(response.status)
         self.response = response
+
+
+@dataclass(frozen=True)
+class DemoPlace:
+    """Where ``--demo`` serves a fake: its loopback base URL, the batch phase length, and a
+    local directory (removed at cleanup) for accounts that need a ``file_store``."""
+
+    base: str
+    phase_seconds: float
+    store: Path
+
+
+@dataclass(frozen=True)
+class DemoAccounts:
+    """What one fake adds to ``--demo``: the fake and its ``model_list`` entries."""
+
+    fake: Any  # a FakeService with app()
+    model_list: Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FakeFlavour:
+    """One fake, as ``python -m aiohttp_files_router.fake`` and ``--demo`` see it; each fake
+    module defines one (``FLAVOUR``) and ``fake/__init__.py`` lists them.
+
+    ``add_arguments`` adds the fake's own command-line options (``--key``, ``--storage``,
+    ``--phase-seconds`` and ``--bucket`` are common); ``build`` makes the fake from the
+    parsed arguments and the ``--key`` map (``error`` reports a bad option); ``demo`` makes
+    the fake and the accounts ``--demo`` serves on it, whose chat models are
+    ``demo_models``, described in the banner as ``demo_described`` with further
+    ``demo_hints`` (``{python}`` stands for the interpreter); ``needs`` names a module the
+    fake cannot run without (an extra), whose absence leaves it out of ``--demo``."""
+
+    name: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    build: Callable[[argparse.Namespace, dict[str, str], Callable[[str], Any]], Any]
+    demo: Callable[[DemoPlace], DemoAccounts] | None = None
+    demo_models: tuple[str, ...] = ()
+    demo_described: str = ""
+    demo_hints: tuple[str, ...] = ()
+    needs: str | None = None
+
+    def in_demo(self) -> bool:
+        return self.demo is not None and (
+            self.needs is None or importlib.util.find_spec(self.needs) is not None
+        )
+
+
+def no_arguments(parser: argparse.ArgumentParser) -> None:
+    """``add_arguments`` of a fake with no options of its own."""
+
+
+def keyed_flavour(
+    name: str,
+    fake: Callable[..., Any],
+    *,
+    described: str,
+    model_name: str,
+    key: str,
+    params: Callable[[DemoPlace], dict[str, Any]],
+    account: str = "demo",
+) -> FakeFlavour:
+    """The flavour of a fake opened by API keys alone (``fake(keys, storage=,
+    phase_seconds=)``, keys from ``--key``), whose ``--demo`` account is ``key`` on
+    ``model_name`` with the ``litellm_params`` that ``params`` gives (the key added)."""
+
+    def build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+        return fake(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+
+    def demo(place: DemoPlace) -> DemoAccounts:
+        entry = {"model_name": model_name, "litellm_params": {**params(place), "api_key": key}}
+        return DemoAccounts(fake({key: account}, phase_seconds=place.phase_seconds), [entry])
+
+    return FakeFlavour(name, no_arguments, build, demo, (model_name,), described)
 
 
 class FakeService:

@@ -25,6 +25,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from aiohttp.web_response import ContentCoding
 
+from .base import Answer
+
 if sys.version_info >= (3, 14):
     from compression import zstd
 else:
@@ -75,7 +77,10 @@ def middleware(fake: Any) -> Any:
 
     @web.middleware
     async def compress(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except Answer as answer:  # an error answer is compressed like any other
+            response = answer.response
         settings: Compression = getattr(fake, "compression", None) or Compression()
         coding = _choose(settings, request)
         if coding is None or response.prepared or hdrs.CONTENT_ENCODING in response.headers:

@@ -50,7 +50,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import (
+    Answer,
+    FakeService,
+    RecordedRequest,
+    answers,
+    keyed_flavour,
+)
 
 __all__ = ["FakeGemini"]
 
@@ -335,7 +341,7 @@ class FakeGemini(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[client_gone, self._serve])
+        app = web.Application(middlewares=[answers, self._serve])
         # The documentation shows v1beta; the SDK's default version is v1
         # (_api_client.GOOGLE_AI_API_DEFAULT_VERSION), so both are served.
         for api in (API, "/v1"):
@@ -371,8 +377,6 @@ class FakeGemini(FakeService):
             if not self._is_chunk(request):
                 self._refuse(key, record.account)
             response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            return answer.response
         finally:
             _record.reset(token)
         return response
@@ -1073,3 +1077,23 @@ def _invalid(request: dict[str, Any]) -> str | None:
             "between 0.0 and 2.0"
         )
     return None
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_KEY = "fake-gemini-api-key"
+
+
+FLAVOUR = keyed_flavour(
+    "gemini",
+    FakeGemini,
+    described="a Gemini API model",
+    model_name="gemini-api",
+    key=DEMO_KEY,
+    account="demo-project",
+    params=lambda place: {
+        "model": "gemini/gemini-2.5-flash",
+        "api_base": place.base,
+        # The Gemini API serves no uploaded file back: the router keeps them here.
+        "file_store": f"file://{place.store}",
+    },
+)

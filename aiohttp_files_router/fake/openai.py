@@ -18,7 +18,16 @@ from typing import Any, Final, Literal
 
 from aiohttp import BodyPartReader, web
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import (
+    Answer,
+    DemoAccounts,
+    DemoPlace,
+    FakeFlavour,
+    FakeService,
+    RecordedRequest,
+    answers,
+    no_arguments,
+)
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
 from .finetuning import CreateError, FakeFineTune, check_training_file, parse_create
@@ -193,7 +202,7 @@ class FakeOpenAI(FakeService):
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[client_gone, middleware(self), self._serve], client_max_size=1024**2
+            middlewares=[answers, middleware(self), self._serve], client_max_size=1024**2
         )
         app.add_routes(self.routes(self.prefix))
         app.on_cleanup.append(self._cleanup)
@@ -218,19 +227,16 @@ class FakeOpenAI(FakeService):
         if self.delay:
             await asyncio.sleep(self.delay)
         response: web.StreamResponse
+        if self.public(request):
+            response = await handler(request)
+            return response
+        self.refuse(request, key, account)
+        assert account is not None
+        token = _current.set((self.accounts[account], record))
         try:
-            if self.public(request):
-                response = await handler(request)
-            else:
-                self.refuse(request, key, account)
-                assert account is not None
-                token = _current.set((self.accounts[account], record))
-                try:
-                    response = await handler(request)
-                finally:
-                    _current.reset(token)
-        except Answer as answer:
-            response = answer.response
+            response = await handler(request)
+        finally:
+            _current.reset(token)
         return response
 
     # -- files ------------------------------------------------------------------------------
@@ -589,3 +595,38 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
         "last_id": page[-1]["id"] if page else None,
         "has_more": bool(rest),
     }
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+# --demo: two accounts, so a key's model picks one and IDs from one fail on the other.
+DEMO_ACCOUNTS = {"gpt-4o-litellm": "sk-fake-account-a", "gpt-4o-mini-litellm": "sk-fake-account-b"}
+
+
+def _demo(place: DemoPlace) -> DemoAccounts:
+    fake = FakeOpenAI(
+        {key: name for name, key in DEMO_ACCOUNTS.items()}, phase_seconds=place.phase_seconds
+    )
+    model_list = [
+        {
+            "model_name": name,
+            "litellm_params": {
+                "model": f"openai/{name.removesuffix('-litellm')}",
+                "api_key": key,
+                "api_base": f"{place.base}/v1",
+            },
+        }
+        for name, key in DEMO_ACCOUNTS.items()
+    ]
+    return DemoAccounts(fake, model_list)
+
+
+FLAVOUR = FakeFlavour(
+    name="openai",
+    add_arguments=no_arguments,
+    build=lambda args, keys, error: FakeOpenAI(
+        keys, storage=args.storage, phase_seconds=args.phase_seconds
+    ),
+    demo=_demo,
+    demo_models=tuple(DEMO_ACCOUNTS),
+    demo_described="two OpenAI accounts",
+)

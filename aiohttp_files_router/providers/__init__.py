@@ -45,13 +45,18 @@ How to add a provider
 2. Register: import the module below and add its ``SPEC`` to ``PROVIDERS``.
 3. The fake: ``fake/<name>.py``, a ``fake.base.FakeService`` (storage root, batch clock,
    ``record()`` of each request, ``Answer``) built from the provider's documentation (not
-   from the adapter), exported from ``fake/__init__.py``; add it to ``demo.py`` if
-   ``--demo`` serves it (demo.py is the one module outside providers/ and fake/ allowed to
-   name providers).
+   from the adapter), exported from ``fake/__init__.py``, with a ``FLAVOUR``
+   (``fake.base.FakeFlavour``: its command-line options and how ``--demo`` builds its
+   account and config entry) added to ``fake.FLAVOURS``, one line (docs/fakes.md, "Adding a
+   fake"). Nothing outside providers/ and fake/ names a provider, ``demo.py`` included.
 4. Tests: ``tests/test_<name>.py`` driving the router with the ``openai`` SDK against the fake
    (files, content, batches, errors, isolation between accounts), ``tests/test_fake_<name>.py``
-   driving the fake with the provider's official client, and a config case in
-   ``tests/test_config.py`` (unknown key path, secrets hidden in repr).
+   driving the fake with the provider's official client, a ``Case`` (its fake and a
+   deployment entry) in ``tests/test_contract.py``'s seed flow, and a config case in
+   ``tests/test_config.py`` (unknown key path, secrets hidden in repr). What several test
+   files need of a provider (keys the fake knows, a deployment entry) goes in
+   ``tests/<name>_fixtures.py``; the clock and free ports are ``tests/common.py``'s, not
+   another test file's.
    ``tests/test_seam.py`` fails if a core module names the provider.
 """
 
