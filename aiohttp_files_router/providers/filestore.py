@@ -251,6 +251,15 @@ class FileStore(abc.ABC):
 
 
 # -- file:// ---------------------------------------------------------------------------------
+def _discard_opened(opening: asyncio.Future[IO[bytes]]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    fh = opening.result()
+    fh.close()
+    with contextlib.suppress(OSError):
+        os.unlink(fh.name)
+
+
 class LocalStore(FileStore):
     """A directory on this host. An object is one file: a JSON line of metadata, then the
     bytes; written under a ``.tmp-`` name and renamed into place, so readers in any process
@@ -281,10 +290,16 @@ class LocalStore(FileStore):
             fh.write(header)
             return fh
 
+        opening = asyncio.ensure_future(asyncio.to_thread(start))
         try:
-            fh = await asyncio.to_thread(start)
+            fh = await asyncio.shield(opening)
         except OSError as err:
             raise self._failed(f"store a file ({err.strerror})") from None
+        except asyncio.CancelledError:
+            # Cancelled while the thread opens the file (a sibling copy failed, the client
+            # left): the file it opens is closed and removed when the thread is done.
+            opening.add_done_callback(_discard_opened)
+            raise
         size = 0
         try:
             async for chunk in chunks:
