@@ -260,6 +260,14 @@ def _discard_opened(opening: asyncio.Future[IO[bytes]]) -> None:
         os.unlink(fh.name)
 
 
+def _close_read(reading: asyncio.Future[tuple[IO[bytes], int, dict[str, str]] | None]) -> None:
+    if reading.cancelled() or reading.exception() is not None:
+        return
+    found = reading.result()
+    if found is not None:
+        found[0].close()
+
+
 class LocalStore(FileStore):
     """A directory on this host. An object is one file: a JSON line of metadata, then the
     bytes; written under a ``.tmp-`` name and renamed into place, so readers in any process
@@ -327,19 +335,32 @@ class LocalStore(FileStore):
             fh = path.open("rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
-        line = fh.readline(64 * 1024)
         try:
+            line = fh.readline(64 * 1024)
             fields = _decode.decode(line)
+            size = os.fstat(fh.fileno()).st_size - len(line)
         except msgspec.DecodeError:
             fh.close()
             raise self._failed(f"read {path.name}: it is not a file store object") from None
-        size = os.fstat(fh.fileno()).st_size - len(line)
+        except BaseException:
+            fh.close()
+            raise
         return fh, size, {str(k): str(v) for k, v in fields.items()}
+
+    async def _head_of(self, path: Path) -> tuple[IO[bytes], int, dict[str, str]] | None:
+        """``_read_head`` in a thread; if the caller is cancelled meanwhile, the file the
+        thread opened is closed once it is done."""
+        reading = asyncio.ensure_future(asyncio.to_thread(self._read_head, path))
+        try:
+            return await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            reading.add_done_callback(_close_read)
+            raise
 
     async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
         path = self._path(key)
         try:
-            found = await asyncio.to_thread(self._read_head, path)
+            found = await self._head_of(path)
         except OSError as err:
             raise self._failed(f"read a file ({err.strerror})") from None
         if found is None:
@@ -351,7 +372,7 @@ class LocalStore(FileStore):
     @asynccontextmanager
     async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
         try:
-            found = await asyncio.to_thread(self._read_head, self._path(key))
+            found = await self._head_of(self._path(key))
         except OSError as err:
             raise self._failed(f"read a file ({err.strerror})") from None
         if found is None:
