@@ -39,10 +39,8 @@ from urllib.parse import quote
 
 import aiohttp
 import msgspec
-from yarl import URL
 
 from ...errors import AccountUnavailable, BadRequest, NotFound, RouterError, for_log
-from ...errors import error_body as error_body_bytes
 from ...fanout import tee
 from ...jsoncodec import ENCODER as _json
 from ...jsoncodec import OBJECT as _decode
@@ -53,8 +51,6 @@ from ...upstream import (
     ContentStream,
     Upstream,
     UpstreamReply,
-    read_body,
-    redact,
 )
 from ..base import (
     AccountSetup,
@@ -76,6 +72,7 @@ from ..paging import Page, list_after
 from ..result_views import left_out, result_file_ids, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
 from ..shapes import ENDED_AT, batch_errors, list_page
+from .client import ControlPlane
 from .rows import (
     ANTHROPIC_VERSION,
     TITAN_EMBED,
@@ -246,6 +243,7 @@ class BedrockProvider(Provider):
             secrets=configured,
             wire=setup.wire,
         )
+        self.control = ControlPlane(self.upstream, self.api)
         s3_upstream = Upstream(
             setup.called(None, "x-amz-request-id"),
             params.s3_endpoint_url or f"https://s3.{s3_region}.amazonaws.com",
@@ -582,39 +580,7 @@ class BedrockProvider(Provider):
         body: Any = None,
     ) -> UpstreamReply:
         self._check_extra()
-        url = self.api + path
-        if query:
-            url += "?" + "&".join(
-                f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(query.items())
-            )
-        data = _json.encode(body) if body is not None else b""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        async with self.upstream.exchange(
-            http, method, URL(url, encoded=True), headers=headers, data=data or None
-        ) as resp:
-            relay = self.upstream.relayed(resp)
-            body = await read_body(resp, self.upstream.deployment, relay)
-            status = resp.status
-            error_type = resp.headers.get("x-amzn-ErrorType", "")
-        if 200 <= status < 300:
-            return UpstreamReply(status, body, relay)
-        return self._aws_json_error(status, body, relay, error_type)
-
-    def _aws_json_error(
-        self, status: int, body: bytes, relay: Mapping[str, str], error_type: str
-    ) -> UpstreamReply:
-        """Bedrock's rest-json error ({"message"} or {"Message"}, its type in
-        ``x-amzn-ErrorType``) in OpenAI's shape: AWS's message, the type as the code."""
-        body = redact(body, self.upstream.secrets)
-        try:
-            raw = _decode.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raw = {}
-        message = raw.get("message", raw.get("Message")) if isinstance(raw, dict) else None
-        if not isinstance(message, str):
-            return self.upstream.error(status, body, relay)
-        code = error_type.split(":", 1)[0] or None
-        return UpstreamReply(status, error_body_bytes(message, "upstream_error", None, code), relay)
+        return await self.control.call(http, method, path, query=query, body=body)
 
     def _job_path(self, batch_id: str, suffix: str = "") -> str:
         return f"/model-invocation-job/{quote(batch_id, safe='')}{suffix}"
