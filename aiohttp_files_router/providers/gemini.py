@@ -65,7 +65,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors
+from .shapes import ENDED_AT, batch_errors, ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -92,10 +92,6 @@ _STATES = {
 _FILE_STATES = {"ACTIVE": "processed", "PROCESSING": "uploaded", "FAILED": "error"}
 # The File resource's displayName holds at most 512 characters (ai.google.dev/api/files).
 MAX_DISPLAY_NAME = 512
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
@@ -318,7 +314,7 @@ class GeminiProvider(Provider):
                 await self._forget(http, gemini_id)
                 return reply
             obj = self.upstream.decode(_decode, reply.body)
-            return _ok({**obj, "bytes": sizes[1]}, reply)
+            return ok({**obj, "bytes": sizes[1]}, reply)
         finally:
             spool.close()
 
@@ -439,7 +435,7 @@ class GeminiProvider(Provider):
             raise UpstreamUnavailable(
                 f"The upstream account for '{self.name}' answered the upload without a file."
             )
-        return _ok(self._file_object(file), reply)
+        return ok(self._file_object(file), reply)
 
     async def _cancel_upload(self, http: aiohttp.ClientSession, session: str) -> None:
         """Ends a refused upload's session, so Gemini keeps no partial file; best effort."""
@@ -461,7 +457,7 @@ class GeminiProvider(Provider):
         # A view's size is its file's: counting its rows would mean reading them all.
         obj = self._file_object(file, file_id)
         size = await self._stored_size(http, file)
-        return _ok(obj if size is None else {**obj, "bytes": size}, reply)
+        return ok(obj if size is None else {**obj, "bytes": size}, reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         # Deleting a view deletes the responses file both views read.
@@ -477,7 +473,7 @@ class GeminiProvider(Provider):
             raise _no_file(file_id)
         if not reply.ok:
             return reply
-        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
 
     async def _responses_files(self, http: aiohttp.ClientSession) -> set[str] | UpstreamReply:
         """The responses files of this deployment's batches (walks the batch listing)."""
@@ -719,13 +715,13 @@ class GeminiProvider(Provider):
         )
         if not reply.ok:
             return reply
-        return _ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
+        return ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         reply, batch = await self._own_batch(http, batch_id)
         if not reply.ok:
             return reply
-        return _ok(self._batch(batch), reply)
+        return ok(self._batch(batch), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         owned, _ = await self._own_batch(http, batch_id)

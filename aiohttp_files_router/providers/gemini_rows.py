@@ -28,6 +28,7 @@ from .genai_rows import (
     row_seed,
 )
 from .result_views import left_out
+from .shapes import output_row
 
 __all__ = [
     "embedding_body",
@@ -156,17 +157,12 @@ def gemini_to_openai_line(
             code = error.get("code")
             status_code = RPC_STATUS.get(code, 500) if isinstance(code, int) else 500
             body = error_body(str(error.get("message") or "no response"), "gemini_error")
-        return _json.encode(
-            {
-                "id": "batch_req_" + digest(custom_id, "out", seed),
-                "custom_id": custom_id,
-                "response": {
-                    "status_code": status_code,
-                    "request_id": "req_" + digest(custom_id, seed),
-                    "body": body,
-                },
-                "error": None,
-            }
+        return output_row(
+            "batch_req_" + digest(custom_id, "out", seed),
+            custom_id,
+            status_code,
+            "req_" + digest(custom_id, seed),
+            body,
         )
 
     return fn

@@ -63,7 +63,7 @@ from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, split_view
-from .shapes import ENDED_AT
+from .shapes import ENDED_AT, ok
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
@@ -101,10 +101,6 @@ class MistralParams(FileStoreParams, kw_only=True, frozen=True):
 
     api_key: str | None = None
     api_base: str | None = None
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _file(obj: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +313,7 @@ class MistralProvider(OpenAIProvider):
             await self._forget_upstream(http, file_id)
             raise
         obj = self.upstream.decode(_decode, reply.body)
-        return _ok({**obj, "bytes": size}, reply)
+        return ok({**obj, "bytes": size}, reply)
 
     async def _forget(self, http: aiohttp.ClientSession, key: str) -> None:
         """Remove ``key`` from the store, best effort (a clean-up after a failure)."""
@@ -359,16 +355,16 @@ class MistralProvider(OpenAIProvider):
             return reply
         obj = self.upstream.decode(_decode, reply.body)
         if view is None:
-            return _ok(await self._shown(http, obj), reply)
+            return ok(await self._shown(http, obj), reply)
         obj.update(id=file_id, purpose="batch_output")
-        return _ok(obj, reply)
+        return ok(obj, reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         base, view = split_view(file_id)
         kept = await self._original(http, base) if view is None else None
         reply = await super().delete_file(http, base)
         if reply.ok and view is not None:
-            return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+            return ok({"id": file_id, "object": "file", "deleted": True}, reply)
         if reply.ok and kept is not None and self.store is not None:
             await self.store.delete(http, kept[0])
             await self.store.delete(http, FILES + base)
@@ -544,7 +540,7 @@ class MistralProvider(OpenAIProvider):
         if not reply.ok:
             return reply
         job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
-        return _ok(self._batch(job), reply)
+        return ok(self._batch(job), reply)
 
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ENDED_AT", "batch_errors", "list_page"]
+import msgspec
+
+from ..jsoncodec import ENCODER as _json
+from ..upstream import UpstreamReply
+
+__all__ = ["ENDED_AT", "batch_errors", "list_page", "ok", "output_row"]
 
 # The batch field that dates each final status.
 ENDED_AT = {
@@ -32,3 +37,29 @@ def batch_errors(code: str, message: str) -> dict[str, Any]:
         "object": "list",
         "data": [{"code": code, "message": message, "param": None, "line": None}],
     }
+
+
+def ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
+    """An OpenAI-shaped answer made from ``source``, relaying its headers."""
+    return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+# One batch output row a line of a results file: a Struct encodes it without building dicts.
+class _RowResponse(msgspec.Struct):
+    status_code: int
+    request_id: str
+    body: Any
+
+
+class _OutputRow(msgspec.Struct):
+    id: str
+    custom_id: str
+    response: _RowResponse
+    error: None = None
+
+
+def output_row(out_id: str, custom_id: str, status_code: int, request_id: str, body: Any) -> bytes:
+    """A line of a batch's output file (``{"id", "custom_id", "response": {"status_code",
+    "request_id", "body"}, "error": null}``), as OpenAI writes one for a request that got an
+    answer."""
+    return _json.encode(_OutputRow(out_id, custom_id, _RowResponse(status_code, request_id, body)))

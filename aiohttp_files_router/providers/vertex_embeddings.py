@@ -20,9 +20,9 @@ from typing import Any
 import msgspec
 
 from ..jsoncodec import ANY as _decode
-from ..jsoncodec import ENCODER as _encode
 from .genai_rows import RowError, digest, error_body, row_seed
 from .result_views import left_out
+from .shapes import output_row
 
 __all__ = [
     "IDS",
@@ -131,17 +131,12 @@ def embedding_line(
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
             status_code = 200
-        return _encode.encode(
-            {
-                "id": "batch_req_" + digest(custom_id, "out", seed),
-                "custom_id": custom_id,
-                "response": {
-                    "status_code": status_code,
-                    "request_id": "req_" + digest(custom_id, seed),
-                    "body": body,
-                },
-                "error": None,
-            }
+        return output_row(
+            "batch_req_" + digest(custom_id, "out", seed),
+            custom_id,
+            status_code,
+            "req_" + digest(custom_id, seed),
+            body,
         )
 
     return fn

@@ -71,7 +71,7 @@ from ..jsonl import LineFn, map_lines
 from ..paging import Page, list_after
 from ..result_views import left_out, result_file_ids, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
-from ..shapes import ENDED_AT, batch_errors, list_page
+from ..shapes import ENDED_AT, batch_errors, list_page, ok, output_row
 from .client import ControlPlane
 from .rows import (
     ANTHROPIC_VERSION,
@@ -159,10 +159,6 @@ def record_id(index: int) -> str:
 def _view(file_id: str) -> tuple[str, str | None]:
     """A file ID as (the stored object's ID, the view of a job's output or None)."""
     return split_view(file_id, ".jsonl.out")
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _output_tag(out_uri: str) -> str | None:
@@ -341,7 +337,7 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, shown)
         if head is None:
             return reply
-        return _ok(self._file_object(head, self.bucket.uri(key)), reply)
+        return ok(self._file_object(head, self.bucket.uri(key)), reply)
 
     async def _upload_both(
         self,
@@ -421,7 +417,7 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, self._original(self._key(file_id)))
         if head is None:
             return reply
-        return _ok(self._file_object(head, file_id), reply)
+        return ok(self._file_object(head, file_id), reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         self._check_extra()
@@ -439,7 +435,7 @@ class BedrockProvider(Provider):
             return reply
         # The companion of custom_ids stays while a job's output may still need it: the
         # namespace's lifecycle (docs) removes it; deleting an output deletes only itself.
-        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -468,7 +464,7 @@ class BedrockProvider(Provider):
                 files.append(self._file_object(head, self.bucket.uri(key)))
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok(list_page(files, len(keys) > limit), reply)
+        return ok(list_page(files, len(keys) > limit), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -558,14 +554,7 @@ class BedrockProvider(Provider):
                 if self.family != TITAN_EMBED:  # an embeddings body has no created
                     body["created"] = created
                 status = 200
-            return _json.encode(
-                {
-                    "id": out_id,
-                    "custom_id": custom_id,
-                    "response": {"status_code": status, "request_id": request_id, "body": body},
-                    "error": None,
-                }
-            )
+            return output_row(out_id, custom_id, status, request_id, body)
 
         return fn
 
@@ -723,7 +712,7 @@ class BedrockProvider(Provider):
         reply, job = await self._job(http, batch_id)
         if not reply.ok:
             return reply
-        return _ok(await self._batch(http, job), reply)
+        return ok(await self._batch(http, job), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         reply, _ = await self._job(http, batch_id)
