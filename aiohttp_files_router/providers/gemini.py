@@ -65,7 +65,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, ok
+from .shapes import ENDED_AT, batch_errors, batch_object, ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -626,24 +626,18 @@ class GeminiProvider(Provider):
         done = _count(stats, "successfulRequestCount")
         failed = _count(stats, "failedRequestCount")
         total = max(_count(stats, "requestCount"), done + failed)
-        obj: dict[str, Any] = {
-            "id": _batch_id(batch),
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": str(batch.get("model") or self.model).removeprefix("models/"),
-            "input_file_id": str(
-                (batch.get("inputConfig") or {}).get("fileName") or ""
-            ).removeprefix("files/"),
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": unix_seconds(batch.get("createTime")) or 0,
-            "request_counts": {"total": total, "completed": done, "failed": failed},
-            "metadata": owner_metadata(
+        obj = batch_object(
+            _batch_id(batch),
+            self.endpoint,
+            str(batch.get("model") or self.model).removeprefix("models/"),
+            str((batch.get("inputConfig") or {}).get("fileName") or "").removeprefix("files/"),
+            status,
+            unix_seconds(batch.get("createTime")) or 0,
+            {"total": total, "completed": done, "failed": failed},
+            owner_metadata(
                 file_tag_of(str(batch.get("displayName") or "").removeprefix(self.prefix))
             ),
-        }
+        )
         responses = self._responses(batch)
         if status == "completed" and not responses:
             # Succeeded before its responses file is named (seen by clients of the live

@@ -63,7 +63,7 @@ from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, split_view
-from .shapes import ENDED_AT, ok
+from .shapes import ENDED_AT, batch_object, ok
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
@@ -485,27 +485,25 @@ class MistralProvider(OpenAIProvider):
         inputs = job.get("input_files") or []
         succeeded = int(job.get("succeeded_requests") or 0)
         failed = int(job.get("failed_requests") or 0)
-        obj: dict[str, Any] = {
-            "id": str(job.get("id", "")),
-            "object": "batch",
-            "endpoint": str(job.get("endpoint") or CHAT_URL),
-            "model": job.get("model") or self.model,
-            "input_file_id": str(inputs[0]) if inputs else "",
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": f"{job['output_file']}#{SUCCEEDED}"
-            if job.get("output_file")
-            else None,
-            "error_file_id": f"{job['error_file']}#{FAILED}" if job.get("error_file") else None,
-            "created_at": int(job.get("created_at") or 0),
-            "request_counts": {
+        obj = batch_object(
+            str(job.get("id", "")),
+            str(job.get("endpoint") or CHAT_URL),
+            job.get("model") or self.model,
+            str(inputs[0]) if inputs else "",
+            status,
+            int(job.get("created_at") or 0),
+            {
                 "total": int(job.get("total_requests") or 0),
                 "completed": succeeded,
                 "failed": failed,
             },
-            "metadata": _metadata(job.get("metadata")),
-            "errors": None,
-        }
+            _metadata(job.get("metadata")),
+        )
+        if job.get("output_file"):
+            obj["output_file_id"] = f"{job['output_file']}#{SUCCEEDED}"
+        if job.get("error_file"):
+            obj["error_file_id"] = f"{job['error_file']}#{FAILED}"
+        obj["errors"] = None
         if job.get("started_at"):
             obj["in_progress_at"] = int(job["started_at"])
         ended = ENDED_AT.get(status)

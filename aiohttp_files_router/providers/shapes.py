@@ -9,7 +9,7 @@ import msgspec
 from ..jsoncodec import ENCODER as _json
 from ..upstream import UpstreamReply
 
-__all__ = ["ENDED_AT", "batch_errors", "list_page", "ok", "output_row"]
+__all__ = ["ENDED_AT", "batch_errors", "batch_object", "list_page", "ok", "output_row"]
 
 # The batch field that dates each final status.
 ENDED_AT = {
@@ -28,6 +28,35 @@ def list_page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
         "has_more": has_more,
+    }
+
+
+def batch_object(
+    batch_id: str,
+    endpoint: str,
+    model: Any,
+    input_file_id: str,
+    status: str,
+    created_at: int,
+    request_counts: dict[str, int],
+    metadata: Any,
+) -> dict[str, Any]:
+    """A Batch object's fields every adapter fills, in OpenAI's order; no result files yet
+    (``output_file_id``, ``error_file_id`` are set in place) and no times but ``created_at``.
+    ``request_counts`` is kept, not copied."""
+    return {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": endpoint,
+        "model": model,
+        "input_file_id": input_file_id,
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": created_at,
+        "request_counts": request_counts,
+        "metadata": metadata,
     }
 
 

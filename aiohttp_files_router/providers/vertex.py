@@ -57,7 +57,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, list_page, ok
+from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok
 from .vertex_embeddings import (
     IDS,
     MAX_ROWS,
@@ -533,20 +533,16 @@ class VertexProvider(Provider):
         # incompleteCount is -1 when Vertex does not know it (BatchPredictionJob reference).
         total = done + failed + max(0, int(stats.get("incompleteCount", 0)))
         uris = ((job.get("inputConfig") or {}).get("gcsSource") or {}).get("uris") or [""]
-        obj: dict[str, Any] = {
-            "id": str(job.get("name", "")).rsplit("/", 1)[-1],
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": str(job.get("model", self.model)).rsplit("/", 1)[-1],
-            "input_file_id": uris[0],
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": unix_seconds(job.get("createTime")) or 0,
-            "request_counts": {"total": total, "completed": done, "failed": failed},
-            "metadata": owner_metadata(_owner_label(job)),
-        }
+        obj = batch_object(
+            str(job.get("name", "")).rsplit("/", 1)[-1],
+            self.endpoint,
+            str(job.get("model", self.model)).rsplit("/", 1)[-1],
+            uris[0],
+            status,
+            unix_seconds(job.get("createTime")) or 0,
+            {"total": total, "completed": done, "failed": failed},
+            owner_metadata(_owner_label(job)),
+        )
         if job.get("startTime"):
             obj["in_progress_at"] = unix_seconds(job["startTime"])
         ended = ENDED_AT.get(status)

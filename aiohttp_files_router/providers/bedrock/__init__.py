@@ -71,7 +71,7 @@ from ..jsonl import LineFn, map_lines
 from ..paging import Page, list_after
 from ..result_views import left_out, result_file_ids, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
-from ..shapes import ENDED_AT, batch_errors, list_page, ok, output_row
+from ..shapes import ENDED_AT, batch_errors, batch_object, list_page, ok, output_row
 from .client import ControlPlane
 from .rows import (
     ANTHROPIC_VERSION,
@@ -605,21 +605,17 @@ class BedrockProvider(Provider):
             "completed": int(job.get("successRecordCount", 0) or 0),
             "failed": int(job.get("errorRecordCount", 0) or 0),
         }
-        obj: dict[str, Any] = {
-            "id": arn,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": str(job.get("modelId", self.model)),
-            "input_file_id": in_uri,
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": unix_seconds(job.get("submitTime")) or 0,
-            "request_counts": counts,
-            "metadata": owner_metadata(_output_tag(out_uri)),
-            "errors": None,
-        }
+        obj = batch_object(
+            arn,
+            self.endpoint,
+            str(job.get("modelId", self.model)),
+            in_uri,
+            status,
+            unix_seconds(job.get("submitTime")) or 0,
+            counts,
+            owner_metadata(_output_tag(out_uri)),
+        )
+        obj["errors"] = None
         if job.get("jobExpirationTime"):
             obj["expires_at"] = unix_seconds(job["jobExpirationTime"])
         ended = ENDED_AT.get(status)
