@@ -18,7 +18,7 @@ import msgspec
 
 from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
-from .chat_rows import EMBEDDINGS_URL, chat_row
+from .chat_rows import EMBEDDINGS_URL, chat_row, embedding_text
 from .genai_rows import (
     RowError,
     chat_completion,
@@ -28,7 +28,7 @@ from .genai_rows import (
     row_seed,
 )
 from .result_views import left_out
-from .shapes import output_row
+from .shapes import embedding_list, output_row
 
 __all__ = [
     "embedding_body",
@@ -47,16 +47,7 @@ RPC_STATUS = {
 def embeddings_to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
     """An OpenAI embeddings body as an EmbedContentRequest (ai.google.dev/api/embeddings): one
     text a row, ``dimensions`` as ``outputDimensionality``."""
-    text = body.get("input")
-    if isinstance(text, list) and len(text) == 1:
-        text = text[0]
-    if not isinstance(text, str) or not text:
-        raise RowError(
-            "'input' must be one non-empty string (one EmbedContentRequest a row; put each "
-            "text on its own line)"
-        )
-    if body.get("encoding_format", "float") != "float":
-        raise RowError("only encoding_format 'float' maps to Gemini's embedding values")
+    text = embedding_text(body, "one EmbedContentRequest a row", "Gemini's embedding values")
     request: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
     dimensions = body.get("dimensions")
     if dimensions is not None:
@@ -71,12 +62,7 @@ def embedding_body(response: Mapping[str, Any], model: str) -> dict[str, Any]:
     for it: usage is 0)."""
     values = (response.get("embedding") or {}).get("values") or []
     tokens = int((response.get("usageMetadata") or {}).get("promptTokenCount") or 0)
-    return {
-        "object": "list",
-        "data": [{"object": "embedding", "index": 0, "embedding": values}],
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    return embedding_list(values, model, tokens)
 
 
 def openai_to_gemini_line(

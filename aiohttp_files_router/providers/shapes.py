@@ -9,7 +9,15 @@ import msgspec
 from ..jsoncodec import ENCODER as _json
 from ..upstream import UpstreamReply
 
-__all__ = ["ENDED_AT", "batch_errors", "batch_object", "list_page", "ok", "output_row"]
+__all__ = [
+    "ENDED_AT",
+    "batch_errors",
+    "batch_object",
+    "embedding_list",
+    "list_page",
+    "ok",
+    "output_row",
+]
 
 # The batch field that dates each final status.
 ENDED_AT = {
@@ -57,6 +65,16 @@ def batch_object(
         "created_at": created_at,
         "request_counts": request_counts,
         "metadata": metadata,
+    }
+
+
+def embedding_list(values: Any, model: str, tokens: int) -> dict[str, Any]:
+    """An embeddings answer for one text (a batch row's body)."""
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": values}],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..chat_rows import embedding_text
 from ..claude_rows import cache_point as _cache_point
 from ..claude_rows import completion, data_url, tool_call, usage
 from ..claude_rows import max_tokens as _max_tokens
@@ -18,6 +19,7 @@ from ..claude_rows import merge_turns as _merge
 from ..claude_rows import stops as _stops
 from ..claude_rows import text_of as _text_of
 from ..genai_rows import RowError
+from ..shapes import embedding_list
 
 _NOVA_STOP = {
     "end_turn": "stop",
@@ -175,16 +177,7 @@ def embeddings_to_titan(body: Mapping[str, Any]) -> dict[str, Any]:
     """An OpenAI embeddings body as Titan Text Embeddings V2's request (one text a record:
     ``inputText``, ``dimensions`` 256/512/1024, ``normalize``; Bedrock user guide,
     model-parameters-titan-embed-text)."""
-    text = body.get("input")
-    if isinstance(text, list) and len(text) == 1:
-        text = text[0]
-    if not isinstance(text, str) or not text:
-        raise RowError(
-            "'input' must be one non-empty string (Titan embeds one text per record; put "
-            "each text on its own line)"
-        )
-    if body.get("encoding_format", "float") != "float":
-        raise RowError("only encoding_format 'float' maps to Titan's embedding")
+    text = embedding_text(body, "Titan embeds one text per record", "Titan's embedding")
     out: dict[str, Any] = {"inputText": text, "normalize": True}
     dimensions = body.get("dimensions")
     if dimensions is not None:
@@ -199,12 +192,7 @@ def titan_embedding(
 ) -> dict[str, Any]:
     """Titan's answer (``embedding``, ``inputTextTokenCount``) as an OpenAI embeddings body."""
     tokens = int(out.get("inputTextTokenCount") or 0)
-    return {
-        "object": "list",
-        "data": [{"object": "embedding", "index": 0, "embedding": out.get("embedding") or []}],
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    return embedding_list(out.get("embedding") or [], model, tokens)
 
 
 # -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
