@@ -61,6 +61,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from ..errors import NotFound, UpstreamUnavailable, error_body
 from ..jsoncodec import OBJECT as _decode
@@ -433,14 +434,23 @@ def _clipped(value: str, limit: int) -> str:
     return "".join(out)
 
 
-class S3Store(FileStore):
-    """A prefix of an S3 bucket (``s3.S3Bucket``: multipart uploads, SigV4 by botocore)."""
+class _BucketStore(FileStore):
+    """A prefix (``root``) of a cloud bucket: uploads and downloads go through the bucket's
+    Upstream; each store says how its metadata is written and where an object's bytes are."""
 
-    def __init__(self, url: str, account: str, bucket: S3Bucket, root: str):
+    bucket: S3Bucket | Bucket
+
+    def __init__(self, url: str, account: str, bucket: S3Bucket | Bucket, root: str):
         self.url = url
         self.account = account
         self.bucket = bucket
         self.root = root
+
+    def _metadata(self, fields: dict[str, str]) -> dict[str, str]:
+        return fields
+
+    @abc.abstractmethod
+    def _media_url(self, name: str) -> URL: ...
 
     async def put(
         self,
@@ -451,16 +461,33 @@ class S3Store(FileStore):
     ) -> int:
         name = self.root + check_key(key)
         fields = meta.fields(meta.created_at or int(time.time()))
-        encoded = {k.replace("_", "-"): quote(v, safe="") for k, v in fields.items()}
-        # S3 keeps at most 2 KB of user metadata, percent-encoded here: the name gives way.
-        encoded["filename"] = _clipped(fields["filename"], S3_FILENAME_BYTES)
         seen = [0]
         reply = await self.bucket.upload(
-            http, name, encoded, meta.content_type, _counted(chunks, seen)
+            http, name, self._metadata(fields), meta.content_type, _counted(chunks, seen)
         )
         if not reply.ok:
             raise self._failed("store a file", reply)
         return seen[0]
+
+    @asynccontextmanager
+    async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
+        url = self._media_url(self.root + check_key(key))
+        async with self.bucket.upstream.stream(http, url) as stream:
+            if stream.error is not None and stream.status != 404:
+                raise self._failed("read a file", stream.error)
+            yield _missing(key) if stream.error is not None else stream
+
+
+class S3Store(_BucketStore):
+    """A prefix of an S3 bucket (``s3.S3Bucket``: multipart uploads, SigV4 by botocore)."""
+
+    bucket: S3Bucket
+
+    def _metadata(self, fields: dict[str, str]) -> dict[str, str]:
+        encoded = {k.replace("_", "-"): quote(v, safe="") for k, v in fields.items()}
+        # S3 keeps at most 2 KB of user metadata, percent-encoded here: the name gives way.
+        encoded["filename"] = _clipped(fields["filename"], S3_FILENAME_BYTES)
+        return encoded
 
     async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
         reply, head = await self.bucket.head(http, self.root + check_key(key))
@@ -471,13 +498,8 @@ class S3Store(FileStore):
         fields = {k.replace("-", "_"): v for k, v in head.metadata.items()}
         return StoredFile(key, head.size, StoreMeta.of(fields, head.modified))
 
-    @asynccontextmanager
-    async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
-        name = self.root + check_key(key)
-        async with self.bucket.upstream.stream(http, self.bucket.object_url(name)) as stream:
-            if stream.error is not None and stream.status != 404:
-                raise self._failed("read a file", stream.error)
-            yield _missing(key) if stream.error is not None else stream
+    def _media_url(self, name: str) -> URL:
+        return self.bucket.object_url(name)
 
     async def delete(self, http: aiohttp.ClientSession, key: str) -> bool:
         # S3 answers a DELETE of a missing key with 204 as well: HEAD tells them apart.
@@ -511,14 +533,13 @@ class S3Store(FileStore):
 
 
 # -- gs:// -----------------------------------------------------------------------------------
-class GcsStore(FileStore):
+class GcsStore(_BucketStore):
     """A prefix of a GCS bucket (``gcs.Bucket``: resumable uploads, a service-account token)."""
 
+    bucket: Bucket
+
     def __init__(self, url: str, account: str, bucket: Bucket, root: str, close: Callable[[], Any]):
-        self.url = url
-        self.account = account
-        self.bucket = bucket
-        self.root = root
+        super().__init__(url, account, bucket, root)
         self._close = close
 
     async def close(self) -> None:
@@ -532,23 +553,6 @@ class GcsStore(FileStore):
             name[len(self.root) :], int(resource.get("size", 0)), StoreMeta.of(meta, created)
         )
 
-    async def put(
-        self,
-        http: aiohttp.ClientSession,
-        key: str,
-        chunks: AsyncIterator[bytes],
-        meta: StoreMeta,
-    ) -> int:
-        name = self.root + check_key(key)
-        fields = meta.fields(meta.created_at or int(time.time()))
-        seen = [0]
-        reply = await self.bucket.upload(
-            http, name, fields, meta.content_type, _counted(chunks, seen)
-        )
-        if not reply.ok:
-            raise self._failed("store a file", reply)
-        return seen[0]
-
     async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
         url = self.bucket.object_url(self.root + check_key(key))
         reply = await self.bucket.upstream.json(http, "GET", url)
@@ -558,13 +562,8 @@ class GcsStore(FileStore):
             raise self._failed("read a file's metadata", reply)
         return self._stored(self.bucket.resource(reply))
 
-    @asynccontextmanager
-    async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
-        url = self.bucket.object_url(self.root + check_key(key), alt="media")
-        async with self.bucket.upstream.stream(http, url) as stream:
-            if stream.error is not None and stream.status != 404:
-                raise self._failed("read a file", stream.error)
-            yield _missing(key) if stream.error is not None else stream
+    def _media_url(self, name: str) -> URL:
+        return self.bucket.object_url(name, alt="media")
 
     async def delete(self, http: aiohttp.ClientSession, key: str) -> bool:
         url = self.bucket.object_url(self.root + check_key(key))
