@@ -261,6 +261,14 @@ def _discard_opened(opening: asyncio.Future[IO[bytes]]) -> None:
         os.unlink(fh.name)
 
 
+def _close_read(reading: asyncio.Future[tuple[IO[bytes], int, dict[str, str]] | None]) -> None:
+    if reading.cancelled() or reading.exception() is not None:
+        return
+    found = reading.result()
+    if found is not None:
+        found[0].close()
+
+
 class LocalStore(FileStore):
     """A directory on this host. An object is one file: a JSON line of metadata, then the
     bytes; written under a ``.tmp-`` name and renamed into place, so readers in any process
@@ -337,12 +345,20 @@ class LocalStore(FileStore):
         size = os.fstat(fh.fileno()).st_size - len(line)
         return fh, size, {str(k): str(v) for k, v in fields.items()}
 
-    async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
-        path = self._path(key)
+    async def _opened(self, path: Path) -> tuple[IO[bytes], int, dict[str, str]] | None:
+        """``_read_head`` in a thread; cancelled while the thread opens the file (a listing
+        given up, the client gone), the file is closed when the thread is done."""
+        reading = asyncio.ensure_future(asyncio.to_thread(self._read_head, path))
         try:
-            found = await asyncio.to_thread(self._read_head, path)
+            return await asyncio.shield(reading)
         except OSError as err:
             raise self._failed(f"read a file ({err.strerror})") from None
+        except asyncio.CancelledError:
+            reading.add_done_callback(_close_read)
+            raise
+
+    async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
+        found = await self._opened(self._path(key))
         if found is None:
             return None
         fh, size, fields = found
@@ -351,10 +367,7 @@ class LocalStore(FileStore):
 
     @asynccontextmanager
     async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
-        try:
-            found = await asyncio.to_thread(self._read_head, self._path(key))
-        except OSError as err:
-            raise self._failed(f"read a file ({err.strerror})") from None
+        found = await self._opened(self._path(key))
         if found is None:
             yield _missing(key)
             return
