@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import msgspec
 
 from .errors import BadRequest
 from .jsonlimits import MAX_JSON_DEPTH, too_deep
+from .linecheck import checked_lines
 from .providers.base import BatchRules
 
 __all__ = ["check_batch_file"]
 
-MAX_LINE_BYTES = 64 * 1024 * 1024
 
 _row = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _value = msgspec.json.Decoder()
@@ -101,26 +102,8 @@ async def check_batch_file(chunks: AsyncIterator[bytes], rules: BatchRules) -> A
     A bad line stops the stream with a 400: the upstream upload is cut before it completes.
     """
     checker = _Checker(rules)
-    pending = bytearray()
-    number = 0
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > rules.max_bytes:
-            raise _bad(
-                number + 1, f"the file passes this account's limit of {rules.max_bytes} bytes."
-            )
-        pending += chunk
-        start = 0
-        while (end := pending.find(b"\n", start)) != -1:
-            number += 1
-            checker.line(number, bytes(pending[start:end]))
-            start = end + 1
-        del pending[:start]
-        if len(pending) > MAX_LINE_BYTES:
-            raise _bad(number + 1, f"the line is longer than {MAX_LINE_BYTES} bytes.")
-        yield chunk
-    if pending:
-        checker.line(number + 1, bytes(pending))
+    async with aclosing(checked_lines(chunks, rules.max_bytes, checker.line, _bad)) as lines:
+        async for chunk in lines:
+            yield chunk
     if checker.lines == 0:
         raise BadRequest("The batch file has no requests.", param="file", code="invalid_batch_line")

@@ -17,17 +17,18 @@ the current line only.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
 
 from .errors import BadRequest
 from .jsonlimits import MAX_JSON_DEPTH, too_deep
+from .linecheck import checked_lines
 from .providers.base import TuningRules
 
 __all__ = ["check_tuning_file"]
 
-MAX_LINE_BYTES = 64 * 1024 * 1024
 CODE = "invalid_fine_tuning_line"
 
 _row = msgspec.json.Decoder(dict[str, Any])
@@ -137,27 +138,9 @@ async def check_tuning_file(
     upload is cut before it completes.
     """
     checker = _Checker(rules)
-    pending = bytearray()
-    number = 0
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > rules.max_bytes:
-            raise _bad(
-                number + 1, f"the file passes this account's limit of {rules.max_bytes} bytes."
-            )
-        pending += chunk
-        start = 0
-        while (end := pending.find(b"\n", start)) != -1:
-            number += 1
-            checker.line(number, bytes(pending[start:end]))
-            start = end + 1
-        del pending[:start]
-        if len(pending) > MAX_LINE_BYTES:
-            raise _bad(number + 1, f"the line is longer than {MAX_LINE_BYTES} bytes.")
-        yield chunk
-    if pending:
-        checker.line(number + 1, bytes(pending))
+    async with aclosing(checked_lines(chunks, rules.max_bytes, checker.line, _bad)) as lines:
+        async for chunk in lines:
+            yield chunk
     if checker.lines < rules.min_examples:
         raise BadRequest(
             f"The fine-tuning file has {checker.lines} examples; this account needs at least "

@@ -77,7 +77,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .openai import v1_base
 from .result_views import left_out, result_file_ids, split_view
-from .shapes import ENDED_AT, list_page
+from .shapes import ENDED_AT, list_page, ok
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
 
@@ -122,10 +122,6 @@ class AnthropicParams(FileStoreParams, kw_only=True, frozen=True):
 
     api_key: str | None = None
     api_base: str | None = None
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _no_file(file_id: str) -> NotFound:
@@ -242,7 +238,7 @@ class AnthropicProvider(Provider):
         meta = StoreMeta(_short_name(upload.filename), upload.purpose, upload.content_type, now)
         if upload.purpose != "batch":
             size = await self.store.put(http, key, upload.guard(upload.chunks), meta)
-            return _ok(self._file_object(file_id, size, meta), UpstreamReply(200, b""))
+            return ok(self._file_object(file_id, size, meta), UpstreamReply(200, b""))
         store = self.store
         rows = StoreMeta(meta.filename, upload.purpose, "application/jsonl", now)
 
@@ -258,7 +254,7 @@ class AnthropicProvider(Provider):
 
         sizes = await tee(upload.chunks, [requests, original], lambda _: True, undo)
         assert isinstance(sizes, list)
-        return _ok(self._file_object(file_id, sizes[1], meta), UpstreamReply(200, b""))
+        return ok(self._file_object(file_id, sizes[1], meta), UpstreamReply(200, b""))
 
     async def _remove(self, http: aiohttp.ClientSession, key: str) -> None:
         """Remove ``key``, best effort (a clean-up after a failure being answered)."""
@@ -328,12 +324,12 @@ class AnthropicProvider(Provider):
                 "purpose": "batch_output",
                 "status": "processed",
             }
-            return _ok(obj, reply)
+            return ok(obj, reply)
         stored = await self.store.head(http, _file_key(file_id))
         if stored is None:
             raise _no_file(file_id)
         stored = await self._shown(http, stored)
-        return _ok(self._file_object(file_id, stored.size, stored.meta), UpstreamReply(200, b""))
+        return ok(self._file_object(file_id, stored.size, stored.meta), UpstreamReply(200, b""))
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         if split_view(file_id, RESULTS)[1] is not None:
@@ -347,7 +343,7 @@ class AnthropicProvider(Provider):
         await self.store.delete(http, key + ORIGINAL)
         if not await self.store.delete(http, key):
             raise _no_file(file_id)
-        return _ok({"id": file_id, "object": "file", "deleted": True}, UpstreamReply(200, b""))
+        return ok({"id": file_id, "object": "file", "deleted": True}, UpstreamReply(200, b""))
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -371,7 +367,7 @@ class AnthropicProvider(Provider):
                     )
             if not page:
                 break
-        return _ok(list_page(files[:limit], len(files) > limit or more), UpstreamReply(200, b""))
+        return ok(list_page(files[:limit], len(files) > limit or more), UpstreamReply(200, b""))
 
     @asynccontextmanager
     async def file_content(
@@ -611,13 +607,13 @@ class AnthropicProvider(Provider):
             )
             await self._call(http, "POST", batch_id, "cancel")
             raise
-        return _ok(self._batch(_with_record(batch, record)), reply)
+        return ok(self._batch(_with_record(batch, record)), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         reply, batch = await self._own_batch(http, batch_id)
         if not reply.ok:
             return reply
-        return _ok(self._batch(batch), reply)
+        return ok(self._batch(batch), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         meta = await self._record(http, batch_id)
@@ -625,7 +621,7 @@ class AnthropicProvider(Provider):
         if not reply.ok:
             return reply
         batch: dict[str, Any] = self.upstream.decode(_decode, reply.body)
-        return _ok(self._batch(_with_record(batch, meta)), reply)
+        return ok(self._batch(_with_record(batch, meta)), reply)
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -650,7 +646,7 @@ class AnthropicProvider(Provider):
                 if stored is not None:
                     found.append(self._batch(_with_record(batch, stored.meta)))
             more = bool(page.get("has_more")) and bool(items)
-        return _ok(list_page(found[:limit], len(found) > limit or more), reply)
+        return ok(list_page(found[:limit], len(found) > limit or more), reply)
 
 
 def _short_name(filename: str) -> str:

@@ -3,7 +3,7 @@ Gemini, Bedrock): each row checked the same way, and refused with the same 400s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,7 +12,7 @@ from ..errors import BadRequest
 from ..jsoncodec import ANY as _decode
 from .genai_rows import RowError
 
-__all__ = ["CHAT_URL", "EMBEDDINGS_URL", "chat_row"]
+__all__ = ["CHAT_URL", "EMBEDDINGS_URL", "chat_row", "embedding_text"]
 
 CHAT_URL = "/v1/chat/completions"
 T = TypeVar("T")
@@ -62,3 +62,19 @@ def chat_row(
             param="file",
             code="invalid_batch_line",
         ) from None
+
+
+def embedding_text(body: Mapping[str, Any], one_row: str, values: str) -> str:
+    """The one text an embeddings row holds (``input``: a string or a list of one), refused
+    unless ``encoding_format`` is float. ``one_row`` says what the provider makes of a row,
+    ``values`` what a float maps to there."""
+    text = body.get("input")
+    if isinstance(text, list) and len(text) == 1:
+        text = text[0]
+    if not isinstance(text, str) or not text:
+        raise RowError(
+            f"'input' must be one non-empty string ({one_row}; put each text on its own line)"
+        )
+    if body.get("encoding_format", "float") != "float":
+        raise RowError(f"only encoding_format 'float' maps to {values}")
+    return text

@@ -61,6 +61,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from ..errors import NotFound, UpstreamUnavailable, error_body
 from ..jsoncodec import OBJECT as _decode
@@ -335,34 +336,29 @@ class LocalStore(FileStore):
             fh = path.open("rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        line = fh.readline(64 * 1024)
         try:
-            line = fh.readline(64 * 1024)
             fields = _decode.decode(line)
-            size = os.fstat(fh.fileno()).st_size - len(line)
         except msgspec.DecodeError:
             fh.close()
             raise self._failed(f"read {path.name}: it is not a file store object") from None
-        except BaseException:
-            fh.close()
-            raise
+        size = os.fstat(fh.fileno()).st_size - len(line)
         return fh, size, {str(k): str(v) for k, v in fields.items()}
 
-    async def _head_of(self, path: Path) -> tuple[IO[bytes], int, dict[str, str]] | None:
-        """``_read_head`` in a thread; if the caller is cancelled meanwhile, the file the
-        thread opened is closed once it is done."""
+    async def _opened(self, path: Path) -> tuple[IO[bytes], int, dict[str, str]] | None:
+        """``_read_head`` in a thread; cancelled while the thread opens the file (a listing
+        given up, the client gone), the file is closed when the thread is done."""
         reading = asyncio.ensure_future(asyncio.to_thread(self._read_head, path))
         try:
             return await asyncio.shield(reading)
+        except OSError as err:
+            raise self._failed(f"read a file ({err.strerror})") from None
         except asyncio.CancelledError:
             reading.add_done_callback(_close_read)
             raise
 
     async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
-        path = self._path(key)
-        try:
-            found = await self._head_of(path)
-        except OSError as err:
-            raise self._failed(f"read a file ({err.strerror})") from None
+        found = await self._opened(self._path(key))
         if found is None:
             return None
         fh, size, fields = found
@@ -371,10 +367,7 @@ class LocalStore(FileStore):
 
     @asynccontextmanager
     async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
-        try:
-            found = await self._head_of(self._path(key))
-        except OSError as err:
-            raise self._failed(f"read a file ({err.strerror})") from None
+        found = await self._opened(self._path(key))
         if found is None:
             yield _missing(key)
             return
@@ -454,14 +447,23 @@ def _clipped(value: str, limit: int) -> str:
     return "".join(out)
 
 
-class S3Store(FileStore):
-    """A prefix of an S3 bucket (``s3.S3Bucket``: multipart uploads, SigV4 by botocore)."""
+class _BucketStore(FileStore):
+    """A prefix (``root``) of a cloud bucket: uploads and downloads go through the bucket's
+    Upstream; each store says how its metadata is written and where an object's bytes are."""
 
-    def __init__(self, url: str, account: str, bucket: S3Bucket, root: str):
+    bucket: S3Bucket | Bucket
+
+    def __init__(self, url: str, account: str, bucket: S3Bucket | Bucket, root: str):
         self.url = url
         self.account = account
         self.bucket = bucket
         self.root = root
+
+    def _metadata(self, fields: dict[str, str]) -> dict[str, str]:
+        return fields
+
+    @abc.abstractmethod
+    def _media_url(self, name: str) -> URL: ...
 
     async def put(
         self,
@@ -472,16 +474,33 @@ class S3Store(FileStore):
     ) -> int:
         name = self.root + check_key(key)
         fields = meta.fields(meta.created_at or int(time.time()))
-        encoded = {k.replace("_", "-"): quote(v, safe="") for k, v in fields.items()}
-        # S3 keeps at most 2 KB of user metadata, percent-encoded here: the name gives way.
-        encoded["filename"] = _clipped(fields["filename"], S3_FILENAME_BYTES)
         seen = [0]
         reply = await self.bucket.upload(
-            http, name, encoded, meta.content_type, _counted(chunks, seen)
+            http, name, self._metadata(fields), meta.content_type, _counted(chunks, seen)
         )
         if not reply.ok:
             raise self._failed("store a file", reply)
         return seen[0]
+
+    @asynccontextmanager
+    async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
+        url = self._media_url(self.root + check_key(key))
+        async with self.bucket.upstream.stream(http, url) as stream:
+            if stream.error is not None and stream.status != 404:
+                raise self._failed("read a file", stream.error)
+            yield _missing(key) if stream.error is not None else stream
+
+
+class S3Store(_BucketStore):
+    """A prefix of an S3 bucket (``s3.S3Bucket``: multipart uploads, SigV4 by botocore)."""
+
+    bucket: S3Bucket
+
+    def _metadata(self, fields: dict[str, str]) -> dict[str, str]:
+        encoded = {k.replace("_", "-"): quote(v, safe="") for k, v in fields.items()}
+        # S3 keeps at most 2 KB of user metadata, percent-encoded here: the name gives way.
+        encoded["filename"] = _clipped(fields["filename"], S3_FILENAME_BYTES)
+        return encoded
 
     async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
         reply, head = await self.bucket.head(http, self.root + check_key(key))
@@ -492,13 +511,8 @@ class S3Store(FileStore):
         fields = {k.replace("-", "_"): v for k, v in head.metadata.items()}
         return StoredFile(key, head.size, StoreMeta.of(fields, head.modified))
 
-    @asynccontextmanager
-    async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
-        name = self.root + check_key(key)
-        async with self.bucket.upstream.stream(http, self.bucket.object_url(name)) as stream:
-            if stream.error is not None and stream.status != 404:
-                raise self._failed("read a file", stream.error)
-            yield _missing(key) if stream.error is not None else stream
+    def _media_url(self, name: str) -> URL:
+        return self.bucket.object_url(name)
 
     async def delete(self, http: aiohttp.ClientSession, key: str) -> bool:
         # S3 answers a DELETE of a missing key with 204 as well: HEAD tells them apart.
@@ -532,14 +546,13 @@ class S3Store(FileStore):
 
 
 # -- gs:// -----------------------------------------------------------------------------------
-class GcsStore(FileStore):
+class GcsStore(_BucketStore):
     """A prefix of a GCS bucket (``gcs.Bucket``: resumable uploads, a service-account token)."""
 
+    bucket: Bucket
+
     def __init__(self, url: str, account: str, bucket: Bucket, root: str, close: Callable[[], Any]):
-        self.url = url
-        self.account = account
-        self.bucket = bucket
-        self.root = root
+        super().__init__(url, account, bucket, root)
         self._close = close
 
     async def close(self) -> None:
@@ -553,23 +566,6 @@ class GcsStore(FileStore):
             name[len(self.root) :], int(resource.get("size", 0)), StoreMeta.of(meta, created)
         )
 
-    async def put(
-        self,
-        http: aiohttp.ClientSession,
-        key: str,
-        chunks: AsyncIterator[bytes],
-        meta: StoreMeta,
-    ) -> int:
-        name = self.root + check_key(key)
-        fields = meta.fields(meta.created_at or int(time.time()))
-        seen = [0]
-        reply = await self.bucket.upload(
-            http, name, fields, meta.content_type, _counted(chunks, seen)
-        )
-        if not reply.ok:
-            raise self._failed("store a file", reply)
-        return seen[0]
-
     async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
         url = self.bucket.object_url(self.root + check_key(key))
         reply = await self.bucket.upstream.json(http, "GET", url)
@@ -579,13 +575,8 @@ class GcsStore(FileStore):
             raise self._failed("read a file's metadata", reply)
         return self._stored(self.bucket.resource(reply))
 
-    @asynccontextmanager
-    async def open(self, http: aiohttp.ClientSession, key: str) -> AsyncIterator[ContentStream]:
-        url = self.bucket.object_url(self.root + check_key(key), alt="media")
-        async with self.bucket.upstream.stream(http, url) as stream:
-            if stream.error is not None and stream.status != 404:
-                raise self._failed("read a file", stream.error)
-            yield _missing(key) if stream.error is not None else stream
+    def _media_url(self, name: str) -> URL:
+        return self.bucket.object_url(name, alt="media")
 
     async def delete(self, http: aiohttp.ClientSession, key: str) -> bool:
         url = self.bucket.object_url(self.root + check_key(key))

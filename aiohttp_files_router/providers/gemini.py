@@ -37,12 +37,10 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import aiohttp
-import msgspec
 from yarl import URL
 
 from ..errors import BadRequest, NotFound, RouterError, UpstreamUnavailable, for_log
 from ..fanout import tee
-from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
@@ -57,21 +55,17 @@ from .base import (
     owner_metadata,
     owner_tag_of,
 )
-from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
+from .chat_rows import CHAT_URL, EMBEDDINGS_URL
 from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .gemini_rows import gemini_to_openai_line, openai_to_gemini_line
 from .genai_rows import (
     RowError,
-    chat_completion,
-    chat_to_generate_content,
-    digest,
-    error_body,
-    row_seed,
 )
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
-from .result_views import left_out, result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors
+from .result_views import result_file_ids, split_view
+from .shapes import ENDED_AT, batch_errors, batch_object, ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -96,17 +90,8 @@ _STATES = {
     "BATCH_STATE_EXPIRED": "expired",
 }
 _FILE_STATES = {"ACTIVE": "processed", "PROCESSING": "uploaded", "FAILED": "error"}
-# google.rpc.Code -> HTTP status (google/rpc/code.proto), for failed rows.
-_RPC_STATUS = {
-    1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
-    9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
-}  # fmt: skip
 # The File resource's displayName holds at most 512 characters (ai.google.dev/api/files).
 MAX_DISPLAY_NAME = 512
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
@@ -329,7 +314,7 @@ class GeminiProvider(Provider):
                 await self._forget(http, gemini_id)
                 return reply
             obj = self.upstream.decode(_decode, reply.body)
-            return _ok({**obj, "bytes": sizes[1]}, reply)
+            return ok({**obj, "bytes": sizes[1]}, reply)
         finally:
             spool.close()
 
@@ -357,25 +342,7 @@ class GeminiProvider(Provider):
         return stored.size if stored is not None else None
 
     def _row(self, number: int, line: bytes) -> bytes:
-        if not line.strip():
-            return line
-
-        def convert(custom_id: str, body: dict[str, Any]) -> bytes:
-            if self.embed:
-                raise RowError(f"{self.model} is an embedding model: rows must be {EMBEDDINGS_URL}")
-            request = chat_to_generate_content(body)
-            self._check_file_refs(request)
-            return _json.encode({"key": custom_id, "request": request})
-
-        def embed(custom_id: str, body: dict[str, Any]) -> bytes:
-            if not self.embed:
-                raise RowError(
-                    f"{self.model} generates text; embedding batches need an embedding model "
-                    "such as gemini-embedding-001"
-                )
-            return _json.encode({"key": custom_id, "request": embeddings_to_gemini(body)})
-
-        return chat_row(number, line, "Gemini", convert, embed)
+        return openai_to_gemini_line(number, line, self.model, self.embed, self._check_file_refs)
 
     def _check_file_refs(self, request: Mapping[str, Any]) -> None:
         """Gemini reads a ``fileData`` URI of its own Files API with the account's key: a row
@@ -468,7 +435,7 @@ class GeminiProvider(Provider):
             raise UpstreamUnavailable(
                 f"The upstream account for '{self.name}' answered the upload without a file."
             )
-        return _ok(self._file_object(file), reply)
+        return ok(self._file_object(file), reply)
 
     async def _cancel_upload(self, http: aiohttp.ClientSession, session: str) -> None:
         """Ends a refused upload's session, so Gemini keeps no partial file; best effort."""
@@ -490,7 +457,7 @@ class GeminiProvider(Provider):
         # A view's size is its file's: counting its rows would mean reading them all.
         obj = self._file_object(file, file_id)
         size = await self._stored_size(http, file)
-        return _ok(obj if size is None else {**obj, "bytes": size}, reply)
+        return ok(obj if size is None else {**obj, "bytes": size}, reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         # Deleting a view deletes the responses file both views read.
@@ -506,7 +473,7 @@ class GeminiProvider(Provider):
             raise _no_file(file_id)
         if not reply.ok:
             return reply
-        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
 
     async def _responses_files(self, http: aiohttp.ClientSession) -> set[str] | UpstreamReply:
         """The responses files of this deployment's batches (walks the batch listing)."""
@@ -611,25 +578,10 @@ class GeminiProvider(Provider):
 
     def _output_line(self, view: str | None, created: int, file_id: str) -> Any:  # jsonl.LineFn
         reported = False
-        output = _view(file_id)[0]
 
-        def fn(number: int, line: bytes) -> bytes | None:
+        def unmatched(number: int) -> None:
             nonlocal reported
-            if not line.strip():
-                return None
-            try:
-                row = _decode_any.decode(line)
-            except msgspec.DecodeError:
-                row = None
-            if not isinstance(row, dict):
-                row = {"error": {"code": 13, "message": f"unreadable response on line {number}"}}
-            response = row.get("response")
-            failed = not isinstance(response, dict)
-            if left_out(view, failed):
-                return None
-            key = row.get("key")
-            custom_id = key if isinstance(key, str) and key else f"line-{number}"
-            if custom_id != key and not reported:
+            if not reported:
                 reported = True
                 logger.warning(
                     "account %s: line %d of %s carries no key; such rows are named line-N",
@@ -637,41 +589,10 @@ class GeminiProvider(Provider):
                     number,
                     for_log(file_id),
                 )
-            # The responses file is one per batch (files/batch-<batch id>).
-            seed = row_seed(output, str(number))
-            body: dict[str, Any]
-            if isinstance(response, dict) and self.embed:
-                status_code = 200
-                body = _embedding_body(response, self.model)
-            elif isinstance(response, dict):
-                status_code = 200
-                body = chat_completion(
-                    response,
-                    model=self.model,
-                    created=created,
-                    custom_id=custom_id,
-                    seed=seed,
-                )
-            else:
-                found = row.get("error")
-                error: dict[str, Any] = found if isinstance(found, dict) else {}
-                code = error.get("code")
-                status_code = _RPC_STATUS.get(code, 500) if isinstance(code, int) else 500
-                body = error_body(str(error.get("message") or "no response"), "gemini_error")
-            return _json.encode(
-                {
-                    "id": "batch_req_" + digest(custom_id, "out", seed),
-                    "custom_id": custom_id,
-                    "response": {
-                        "status_code": status_code,
-                        "request_id": "req_" + digest(custom_id, seed),
-                        "body": body,
-                    },
-                    "error": None,
-                }
-            )
 
-        return fn
+        # The responses file is one per batch (files/batch-<batch id>).
+        output = _view(file_id)[0]
+        return gemini_to_openai_line(self.model, self.embed, view, created, output, unmatched)
 
     # -- batches ----------------------------------------------------------------------------
     @staticmethod
@@ -705,24 +626,18 @@ class GeminiProvider(Provider):
         done = _count(stats, "successfulRequestCount")
         failed = _count(stats, "failedRequestCount")
         total = max(_count(stats, "requestCount"), done + failed)
-        obj: dict[str, Any] = {
-            "id": _batch_id(batch),
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": str(batch.get("model") or self.model).removeprefix("models/"),
-            "input_file_id": str(
-                (batch.get("inputConfig") or {}).get("fileName") or ""
-            ).removeprefix("files/"),
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": unix_seconds(batch.get("createTime")) or 0,
-            "request_counts": {"total": total, "completed": done, "failed": failed},
-            "metadata": owner_metadata(
+        obj = batch_object(
+            _batch_id(batch),
+            self.endpoint,
+            str(batch.get("model") or self.model).removeprefix("models/"),
+            str((batch.get("inputConfig") or {}).get("fileName") or "").removeprefix("files/"),
+            status,
+            unix_seconds(batch.get("createTime")) or 0,
+            {"total": total, "completed": done, "failed": failed},
+            owner_metadata(
                 file_tag_of(str(batch.get("displayName") or "").removeprefix(self.prefix))
             ),
-        }
+        )
         responses = self._responses(batch)
         if status == "completed" and not responses:
             # Succeeded before its responses file is named (seen by clients of the live
@@ -794,13 +709,13 @@ class GeminiProvider(Provider):
         )
         if not reply.ok:
             return reply
-        return _ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
+        return ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         reply, batch = await self._own_batch(http, batch_id)
         if not reply.ok:
             return reply
-        return _ok(self._batch(batch), reply)
+        return ok(self._batch(batch), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         owned, _ = await self._own_batch(http, batch_id)
@@ -845,41 +760,6 @@ class GeminiProvider(Provider):
             if self._owned(batch)
         ]
         return Page(reply, batches, found.get("nextPageToken"))
-
-
-def embeddings_to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
-    """An OpenAI embeddings body as an EmbedContentRequest (ai.google.dev/api/embeddings): one
-    text a row, ``dimensions`` as ``outputDimensionality``."""
-    text = body.get("input")
-    if isinstance(text, list) and len(text) == 1:
-        text = text[0]
-    if not isinstance(text, str) or not text:
-        raise RowError(
-            "'input' must be one non-empty string (one EmbedContentRequest a row; put each "
-            "text on its own line)"
-        )
-    if body.get("encoding_format", "float") != "float":
-        raise RowError("only encoding_format 'float' maps to Gemini's embedding values")
-    request: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
-    dimensions = body.get("dimensions")
-    if dimensions is not None:
-        if not isinstance(dimensions, int) or dimensions < 1:
-            raise RowError("'dimensions' must be a positive integer")
-        request["outputDimensionality"] = dimensions
-    return request
-
-
-def _embedding_body(response: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """An EmbedContentResponse as an OpenAI embeddings body (Gemini reports no token count
-    for it: usage is 0)."""
-    values = (response.get("embedding") or {}).get("values") or []
-    tokens = int((response.get("usageMetadata") or {}).get("promptTokenCount") or 0)
-    return {
-        "object": "list",
-        "data": [{"object": "embedding", "index": 0, "embedding": values}],
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -63,7 +63,7 @@ from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, split_view
-from .shapes import ENDED_AT
+from .shapes import ENDED_AT, batch_object, ok
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
@@ -101,10 +101,6 @@ class MistralParams(FileStoreParams, kw_only=True, frozen=True):
 
     api_key: str | None = None
     api_base: str | None = None
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _file(obj: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +313,7 @@ class MistralProvider(OpenAIProvider):
             await self._forget_upstream(http, file_id)
             raise
         obj = self.upstream.decode(_decode, reply.body)
-        return _ok({**obj, "bytes": size}, reply)
+        return ok({**obj, "bytes": size}, reply)
 
     async def _forget(self, http: aiohttp.ClientSession, key: str) -> None:
         """Remove ``key`` from the store, best effort (a clean-up after a failure)."""
@@ -359,16 +355,16 @@ class MistralProvider(OpenAIProvider):
             return reply
         obj = self.upstream.decode(_decode, reply.body)
         if view is None:
-            return _ok(await self._shown(http, obj), reply)
+            return ok(await self._shown(http, obj), reply)
         obj.update(id=file_id, purpose="batch_output")
-        return _ok(obj, reply)
+        return ok(obj, reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         base, view = split_view(file_id)
         kept = await self._original(http, base) if view is None else None
         reply = await super().delete_file(http, base)
         if reply.ok and view is not None:
-            return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+            return ok({"id": file_id, "object": "file", "deleted": True}, reply)
         if reply.ok and kept is not None and self.store is not None:
             await self.store.delete(http, kept[0])
             await self.store.delete(http, FILES + base)
@@ -489,27 +485,25 @@ class MistralProvider(OpenAIProvider):
         inputs = job.get("input_files") or []
         succeeded = int(job.get("succeeded_requests") or 0)
         failed = int(job.get("failed_requests") or 0)
-        obj: dict[str, Any] = {
-            "id": str(job.get("id", "")),
-            "object": "batch",
-            "endpoint": str(job.get("endpoint") or CHAT_URL),
-            "model": job.get("model") or self.model,
-            "input_file_id": str(inputs[0]) if inputs else "",
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": f"{job['output_file']}#{SUCCEEDED}"
-            if job.get("output_file")
-            else None,
-            "error_file_id": f"{job['error_file']}#{FAILED}" if job.get("error_file") else None,
-            "created_at": int(job.get("created_at") or 0),
-            "request_counts": {
+        obj = batch_object(
+            str(job.get("id", "")),
+            str(job.get("endpoint") or CHAT_URL),
+            job.get("model") or self.model,
+            str(inputs[0]) if inputs else "",
+            status,
+            int(job.get("created_at") or 0),
+            {
                 "total": int(job.get("total_requests") or 0),
                 "completed": succeeded,
                 "failed": failed,
             },
-            "metadata": _metadata(job.get("metadata")),
-            "errors": None,
-        }
+            _metadata(job.get("metadata")),
+        )
+        if job.get("output_file"):
+            obj["output_file_id"] = f"{job['output_file']}#{SUCCEEDED}"
+        if job.get("error_file"):
+            obj["error_file_id"] = f"{job['error_file']}#{FAILED}"
+        obj["errors"] = None
         if job.get("started_at"):
             obj["in_progress_at"] = int(job["started_at"])
         ended = ENDED_AT.get(status)
@@ -544,7 +538,7 @@ class MistralProvider(OpenAIProvider):
         if not reply.ok:
             return reply
         job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
-        return _ok(self._batch(job), reply)
+        return ok(self._batch(job), reply)
 
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ENDED_AT", "batch_errors", "list_page"]
+import msgspec
+
+from ..jsoncodec import ENCODER as _json
+from ..upstream import UpstreamReply
+
+__all__ = [
+    "ENDED_AT",
+    "batch_errors",
+    "batch_object",
+    "embedding_list",
+    "list_page",
+    "ok",
+    "output_row",
+]
 
 # The batch field that dates each final status.
 ENDED_AT = {
@@ -26,9 +39,74 @@ def list_page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     }
 
 
+def batch_object(
+    batch_id: str,
+    endpoint: str,
+    model: Any,
+    input_file_id: str,
+    status: str,
+    created_at: int,
+    request_counts: dict[str, int],
+    metadata: Any,
+) -> dict[str, Any]:
+    """A Batch object's fields every adapter fills, in OpenAI's order; no result files yet
+    (``output_file_id``, ``error_file_id`` are set in place) and no times but ``created_at``.
+    ``request_counts`` is kept, not copied."""
+    return {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": endpoint,
+        "model": model,
+        "input_file_id": input_file_id,
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": created_at,
+        "request_counts": request_counts,
+        "metadata": metadata,
+    }
+
+
+def embedding_list(values: Any, model: str, tokens: int) -> dict[str, Any]:
+    """An embeddings answer for one text (a batch row's body)."""
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": values}],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 def batch_errors(code: str, message: str) -> dict[str, Any]:
     """A batch's ``errors`` holding the one job-level error a provider reports."""
     return {
         "object": "list",
         "data": [{"code": code, "message": message, "param": None, "line": None}],
     }
+
+
+def ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
+    """An OpenAI-shaped answer made from ``source``, relaying its headers."""
+    return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+# One batch output row a line of a results file: a Struct encodes it without building dicts.
+class _RowResponse(msgspec.Struct):
+    status_code: int
+    request_id: str
+    body: Any
+
+
+class _OutputRow(msgspec.Struct):
+    id: str
+    custom_id: str
+    response: _RowResponse
+    error: None = None
+
+
+def output_row(out_id: str, custom_id: str, status_code: int, request_id: str, body: Any) -> bytes:
+    """A line of a batch's output file (``{"id", "custom_id", "response": {"status_code",
+    "request_id", "body"}, "error": null}``), as OpenAI writes one for a request that got an
+    answer."""
+    return _json.encode(_OutputRow(out_id, custom_id, _RowResponse(status_code, request_id, body)))

@@ -57,7 +57,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
 from .result_views import result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, list_page
+from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok
 from .vertex_embeddings import (
     IDS,
     MAX_ROWS,
@@ -122,11 +122,6 @@ def _owner_label(job: Mapping[str, Any]) -> str | None:
 def _tuning_job(job: Mapping[str, Any]) -> dict[str, Any]:
     """A tuning job in OpenAI's shape, its owner label handed back as metadata."""
     return {**openai_job(job), "metadata": owner_metadata(_owner_label(job))}
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    """An OpenAI-shaped answer made from ``source``, relaying its headers."""
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -268,7 +263,7 @@ class VertexProvider(Provider):
             )
             if not reply.ok:
                 return reply
-            return _ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
+            return ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
         name += ".jsonl"
         line_fn = self._row if upload.purpose == "batch" else tuning_line
 
@@ -296,7 +291,7 @@ class VertexProvider(Provider):
         if isinstance(stored, UpstreamReply):
             return stored
         obj = file_object(self.bucket.resource(stored[1]), self.bucket.name)
-        return _ok({**obj, "id": self.bucket.uri(name)}, stored[1])
+        return ok({**obj, "id": self.bucket.uri(name)}, stored[1])
 
     def _original(self, name: str) -> str | None:
         """The object of the client's own bytes beside a batch upload's rows, if ``name``
@@ -343,7 +338,7 @@ class VertexProvider(Provider):
         if not reply.ok:
             return reply
         # A view's size is its object's: counting its rows would mean reading them all.
-        return _ok(
+        return ok(
             {**file_object(self.bucket.resource(reply), self.bucket.name), "id": file_id}, reply
         )
 
@@ -361,7 +356,7 @@ class VertexProvider(Provider):
         reply = await self._call(http, "DELETE", self.bucket.object_url(name))
         if not reply.ok:
             return reply
-        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -399,7 +394,7 @@ class VertexProvider(Provider):
             files.append({**file_object(source, self.bucket.name), "id": self.bucket.uri(name)})
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok(list_page(files, len(shown) > limit or bool(token)), reply)
+        return ok(list_page(files, len(shown) > limit or bool(token)), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -538,20 +533,16 @@ class VertexProvider(Provider):
         # incompleteCount is -1 when Vertex does not know it (BatchPredictionJob reference).
         total = done + failed + max(0, int(stats.get("incompleteCount", 0)))
         uris = ((job.get("inputConfig") or {}).get("gcsSource") or {}).get("uris") or [""]
-        obj: dict[str, Any] = {
-            "id": str(job.get("name", "")).rsplit("/", 1)[-1],
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": str(job.get("model", self.model)).rsplit("/", 1)[-1],
-            "input_file_id": uris[0],
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": unix_seconds(job.get("createTime")) or 0,
-            "request_counts": {"total": total, "completed": done, "failed": failed},
-            "metadata": owner_metadata(_owner_label(job)),
-        }
+        obj = batch_object(
+            str(job.get("name", "")).rsplit("/", 1)[-1],
+            self.endpoint,
+            str(job.get("model", self.model)).rsplit("/", 1)[-1],
+            uris[0],
+            status,
+            unix_seconds(job.get("createTime")) or 0,
+            {"total": total, "completed": done, "failed": failed},
+            owner_metadata(_owner_label(job)),
+        )
         if job.get("startTime"):
             obj["in_progress_at"] = unix_seconds(job["startTime"])
         ended = ENDED_AT.get(status)
@@ -574,7 +565,7 @@ class VertexProvider(Provider):
         if not reply.ok:
             return reply
         job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
-        return _ok(self._batch(job), reply)
+        return ok(self._batch(job), reply)
 
     def _job_url(self, batch_id: str, suffix: str = "") -> URL:
         if not batch_id.isdigit():
@@ -701,7 +692,7 @@ class VertexProvider(Provider):
     ) -> UpstreamReply:
         if not reply.ok:
             return reply
-        return _ok(shape(self.upstream.decode(_decode, reply.body)), reply)
+        return ok(shape(self.upstream.decode(_decode, reply.body)), reply)
 
     async def _own_tuning_job(self, http: aiohttp.ClientSession, job_id: str) -> UpstreamReply:
         """The tuning job, if this deployment created it; another's is a 404."""

@@ -20,9 +20,10 @@ from typing import Any
 import msgspec
 
 from ..jsoncodec import ANY as _decode
-from ..jsoncodec import ENCODER as _encode
+from .chat_rows import embedding_text
 from .genai_rows import RowError, digest, error_body, row_seed
 from .result_views import left_out
+from .shapes import embedding_list, output_row
 
 __all__ = [
     "IDS",
@@ -51,16 +52,7 @@ def content_key(content: str) -> str:
 
 def embeddings_to_instance(body: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI embeddings body as a text embedding instance: one text a row."""
-    text = body.get("input")
-    if isinstance(text, list) and len(text) == 1:
-        text = text[0]
-    if not isinstance(text, str) or not text:
-        raise RowError(
-            "'input' must be one non-empty string (one Vertex embedding instance a row; put "
-            "each text on its own line)"
-        )
-    if body.get("encoding_format", "float") != "float":
-        raise RowError("only encoding_format 'float' maps to Vertex's embedding values")
+    text = embedding_text(body, "one Vertex embedding instance a row", "Vertex's embedding values")
     if body.get("dimensions") is not None:
         # outputDimensionality is a job parameter on Vertex, not an instance field.
         raise RowError("'dimensions' cannot be set per row in a Vertex embedding batch")
@@ -122,26 +114,14 @@ def embedding_line(
             status_code = 400
         else:
             tokens = int((embeddings.get("statistics") or {}).get("token_count") or 0)
-            body = {
-                "object": "list",
-                "data": [
-                    {"object": "embedding", "index": 0, "embedding": embeddings.get("values")}
-                ],
-                "model": model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
+            body = embedding_list(embeddings.get("values"), model, tokens)
             status_code = 200
-        return _encode.encode(
-            {
-                "id": "batch_req_" + digest(custom_id, "out", seed),
-                "custom_id": custom_id,
-                "response": {
-                    "status_code": status_code,
-                    "request_id": "req_" + digest(custom_id, seed),
-                    "body": body,
-                },
-                "error": None,
-            }
+        return output_row(
+            "batch_req_" + digest(custom_id, "out", seed),
+            custom_id,
+            status_code,
+            "req_" + digest(custom_id, seed),
+            body,
         )
 
     return fn

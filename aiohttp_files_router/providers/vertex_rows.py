@@ -32,6 +32,7 @@ from .genai_rows import (
 )
 from .isotime import unix_seconds
 from .result_views import FAILED, SUCCEEDED, left_out
+from .shapes import output_row
 from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
 
 __all__ = [
@@ -130,13 +131,6 @@ def vertex_to_openai_line(
                 seed=seed,
             )
             status_code = 200
-        return _encode.encode(
-            {
-                "id": out_id,
-                "custom_id": custom_id,
-                "response": {"status_code": status_code, "request_id": request_id, "body": body},
-                "error": None,
-            }
-        )
+        return output_row(out_id, custom_id, status_code, request_id, body)
 
     return fn

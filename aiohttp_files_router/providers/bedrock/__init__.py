@@ -39,24 +39,20 @@ from urllib.parse import quote
 
 import aiohttp
 import msgspec
-from yarl import URL
 
-from ..errors import AccountUnavailable, BadRequest, NotFound, RouterError, for_log
-from ..errors import error_body as error_body_bytes
-from ..fanout import tee
-from ..jsoncodec import ENCODER as _json
-from ..jsoncodec import OBJECT as _decode
-from ..ownership import file_tag_of, tagged_filename
-from ..params import ProviderParams
-from ..upstream import (
+from ...errors import AccountUnavailable, BadRequest, NotFound, RouterError, for_log
+from ...fanout import tee
+from ...jsoncodec import ENCODER as _json
+from ...jsoncodec import OBJECT as _decode
+from ...ownership import file_tag_of, tagged_filename
+from ...params import ProviderParams
+from ...upstream import (
     UPSTREAM_REQUEST_ID,
     ContentStream,
     Upstream,
     UpstreamReply,
-    read_body,
-    redact,
 )
-from .base import (
+from ..base import (
     AccountSetup,
     BatchRules,
     FileUpload,
@@ -66,28 +62,26 @@ from .base import (
     owner_metadata,
     owner_tag_of,
 )
-from .chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
-from .claude_rows import cache_point as _cache_point
-from .claude_rows import (
-    chat_to_claude,
-    claude_completion,
-    completion,
-    data_url,
-    tool_call,
-    usage,
+from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
+from ..claude_rows import chat_to_claude, claude_completion
+from ..file_refs import FileRefCheck
+from ..genai_rows import RowError, digest, error_body, row_seed
+from ..isotime import unix_seconds
+from ..jsonl import LineFn, map_lines
+from ..paging import Page, list_after
+from ..result_views import left_out, result_file_ids, split_view
+from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
+from ..shapes import ENDED_AT, batch_errors, batch_object, list_page, ok, output_row
+from .client import ControlPlane
+from .rows import (
+    ANTHROPIC_VERSION,
+    TITAN_EMBED,
+    chat_to_nova,
+    embeddings_to_titan,
+    family_of,
+    nova_completion,
+    titan_embedding,
 )
-from .claude_rows import max_tokens as _max_tokens
-from .claude_rows import merge_turns as _merge
-from .claude_rows import stops as _stops
-from .claude_rows import text_of as _text_of
-from .file_refs import FileRefCheck
-from .genai_rows import RowError, digest, error_body, row_seed
-from .isotime import unix_seconds
-from .jsonl import LineFn, map_lines
-from .paging import Page, list_after
-from .result_views import left_out, result_file_ids, split_view
-from .s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
-from .shapes import ENDED_AT, batch_errors, list_page
 
 __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
 
@@ -120,13 +114,6 @@ _STATES = {
     "Stopping": "cancelling",
     "Stopped": "cancelled",
     "Failed": "failed",
-}
-_NOVA_STOP = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "content_filtered": "content_filter",
 }
 
 
@@ -165,231 +152,13 @@ S3_URI = re.compile(
 )
 
 
-# Amazon Titan Text Embeddings V2, the embedding model AWS lists for batch inference.
-TITAN_EMBED = "titan-embed"
-
-
-def family_of(model: str) -> str:
-    """The model family of a Bedrock model ID, inference profile ID or ARN."""
-    name = model.rsplit("/", 1)[-1]
-    name = re.sub(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.", "", name)
-    if name.startswith("anthropic.claude"):
-        return "claude"
-    if name.startswith("amazon.nova"):
-        return "nova"
-    if name.startswith("amazon.titan-embed-text-v2"):
-        return TITAN_EMBED
-    return name.split(".", 1)[0] if "." in name else name
-
-
 def record_id(index: int) -> str:
     return f"{index:0{RECORD_ID_WIDTH}d}"
-
-
-# -- rows: OpenAI chat -> Claude Messages (claude_rows, shared with Anthropic) / Nova --------
-# InvokeModel's Claude body names its version (AWS, "Anthropic Claude Messages API").
-ANTHROPIC_VERSION = "bedrock-2023-05-31"
-
-
-def _nova_parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
-    parts: list[dict[str, Any]] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            parts.append({"text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            # Nova's request schema takes an image as source.bytes (s3Location is video's),
-            # and a batch job reaches no linked object outside its input folder: only data:
-            # URLs become images.
-            url = str((part.get("image_url") or {}).get("url", ""))
-            if not url.startswith("data:"):
-                raise RowError(
-                    "Nova images must be base64 data: URLs (Nova takes image bytes; a batch "
-                    "job fetches no s3:// or https:// image)"
-                )
-            media, data = data_url(url, "Bedrock")
-            parts.append({"image": {"format": media.split("/")[-1], "source": {"bytes": data}}})
-        else:
-            raise RowError(f"content parts of type {kind!r} cannot run on Bedrock")
-        if _cache_point(part):
-            parts.append({"cachePoint": {"type": "default"}})
-    return parts
-
-
-def _nova_format(body: Mapping[str, Any]) -> bool:
-    """Whether a row asks Nova for more than plain text."""
-    fmt = body.get("response_format")
-    return not (isinstance(fmt, dict) and fmt.get("type") == "text")
-
-
-def chat_to_nova(body: Mapping[str, Any]) -> dict[str, Any]:
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    for message in body.get("messages") or []:
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.append({"text": _text_of(message.get("content"))})
-            content = message.get("content")
-            if isinstance(content, list) and any(
-                isinstance(p, dict) and _cache_point(p) for p in content
-            ):
-                system.append({"cachePoint": {"type": "default"}})
-        elif role == "user":
-            messages.append({"role": role, "content": _nova_parts(message.get("content") or "")})
-        elif role == "assistant":
-            content = message.get("content")
-            parts = _nova_parts(content) if content else []
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                parts.append(
-                    {
-                        "toolUse": {
-                            "toolUseId": call.get("id"),
-                            "name": fn.get("name"),
-                            "input": json.loads(fn.get("arguments") or "{}"),
-                        }
-                    }
-                )
-            if not parts:
-                raise RowError("an assistant message has neither content nor tool_calls")
-            messages.append({"role": role, "content": parts})
-        elif role == "tool":
-            # Nova's tool results: a user turn's toolResult blocks (Nova user guide, "Tool use").
-            messages.append(
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "toolResult": {
-                                "toolUseId": message.get("tool_call_id"),
-                                "content": [{"text": _text_of(message.get("content"))}],
-                            }
-                        }
-                    ],
-                }
-            )
-        else:
-            raise RowError(f"messages of role {role!r} cannot run on Amazon Nova batches")
-    if body.get("response_format") is not None and _nova_format(body):
-        raise RowError(
-            "response_format has no field in Nova's InvokeModel request (AWS documents "
-            "structured outputs for Nova only in the Converse API, which batch records do not "
-            "use)"
-        )
-    out: dict[str, Any] = {"schemaVersion": "messages-v1", "messages": _merge(messages)}
-    if system:
-        out["system"] = system
-    config: dict[str, Any] = {"maxTokens": _max_tokens(body)}
-    if body.get("temperature") is not None:
-        config["temperature"] = body["temperature"]
-    if body.get("top_p") is not None:
-        config["topP"] = body["top_p"]
-    stops = _stops(body)
-    if stops:
-        config["stopSequences"] = stops
-    out["inferenceConfig"] = config
-    tools = body.get("tools")
-    if tools and body.get("tool_choice") != "none":
-        out["toolConfig"] = {
-            "tools": [
-                {
-                    "toolSpec": {
-                        "name": (t.get("function") or {}).get("name"),
-                        "description": (t.get("function") or {}).get("description") or "",
-                        "inputSchema": {
-                            "json": (t.get("function") or {}).get("parameters")
-                            or {"type": "object"}
-                        },
-                    }
-                }
-                for t in tools
-            ]
-        }
-    return out
-
-
-def embeddings_to_titan(body: Mapping[str, Any]) -> dict[str, Any]:
-    """An OpenAI embeddings body as Titan Text Embeddings V2's request (one text a record:
-    ``inputText``, ``dimensions`` 256/512/1024, ``normalize``; Bedrock user guide,
-    model-parameters-titan-embed-text)."""
-    text = body.get("input")
-    if isinstance(text, list) and len(text) == 1:
-        text = text[0]
-    if not isinstance(text, str) or not text:
-        raise RowError(
-            "'input' must be one non-empty string (Titan embeds one text per record; put "
-            "each text on its own line)"
-        )
-    if body.get("encoding_format", "float") != "float":
-        raise RowError("only encoding_format 'float' maps to Titan's embedding")
-    out: dict[str, Any] = {"inputText": text, "normalize": True}
-    dimensions = body.get("dimensions")
-    if dimensions is not None:
-        if dimensions not in (256, 512, 1024):
-            raise RowError("Titan Text Embeddings V2 takes dimensions 256, 512 or 1024")
-        out["dimensions"] = dimensions
-    return out
-
-
-def _titan_embedding(
-    out: Mapping[str, Any], model: str, custom_id: str, seed: str
-) -> dict[str, Any]:
-    """Titan's answer (``embedding``, ``inputTextTokenCount``) as an OpenAI embeddings body."""
-    tokens = int(out.get("inputTextTokenCount") or 0)
-    return {
-        "object": "list",
-        "data": [{"object": "embedding", "index": 0, "embedding": out.get("embedding") or []}],
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
-# -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
-def _nova_completion(
-    out: Mapping[str, Any], model: str, custom_id: str, seed: str
-) -> dict[str, Any]:
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    message = (out.get("output") or {}).get("message") or {}
-    for part in message.get("content") or []:
-        if "text" in part:
-            texts.append(str(part["text"]))
-        elif "toolUse" in part:
-            use = part["toolUse"] or {}
-            calls.append(
-                tool_call(
-                    use.get("toolUseId"), use.get("name"), use.get("input"), custom_id, seed, calls
-                )
-            )
-    counts = out.get("usage") or {}
-    reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
-    return completion(
-        texts,
-        calls,
-        reason,
-        usage(
-            counts.get("inputTokens"),
-            counts.get("outputTokens"),
-            counts.get("cacheReadInputTokenCount"),
-            counts.get("cacheWriteInputTokenCount"),
-        ),
-        model,
-        custom_id,
-        seed,
-    )
 
 
 def _view(file_id: str) -> tuple[str, str | None]:
     """A file ID as (the stored object's ID, the view of a job's output or None)."""
     return split_view(file_id, ".jsonl.out")
-
-
-def _ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
-    return UpstreamReply(200, _json.encode(obj), source.headers)
 
 
 def _output_tag(out_uri: str) -> str | None:
@@ -470,6 +239,7 @@ class BedrockProvider(Provider):
             secrets=configured,
             wire=setup.wire,
         )
+        self.control = ControlPlane(self.upstream, self.api)
         s3_upstream = Upstream(
             setup.called(None, "x-amz-request-id"),
             params.s3_endpoint_url or f"https://s3.{s3_region}.amazonaws.com",
@@ -567,7 +337,7 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, shown)
         if head is None:
             return reply
-        return _ok(self._file_object(head, self.bucket.uri(key)), reply)
+        return ok(self._file_object(head, self.bucket.uri(key)), reply)
 
     async def _upload_both(
         self,
@@ -647,7 +417,7 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, self._original(self._key(file_id)))
         if head is None:
             return reply
-        return _ok(self._file_object(head, file_id), reply)
+        return ok(self._file_object(head, file_id), reply)
 
     async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         self._check_extra()
@@ -665,7 +435,7 @@ class BedrockProvider(Provider):
             return reply
         # The companion of custom_ids stays while a job's output may still need it: the
         # namespace's lifecycle (docs) removes it; deleting an output deletes only itself.
-        return _ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -694,7 +464,7 @@ class BedrockProvider(Provider):
                 files.append(self._file_object(head, self.bucket.uri(key)))
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"]]
-        return _ok(list_page(files, len(keys) > limit), reply)
+        return ok(list_page(files, len(keys) > limit), reply)
 
     @asynccontextmanager
     async def file_content(
@@ -777,21 +547,14 @@ class BedrockProvider(Provider):
                 )
             else:
                 assert isinstance(output, dict)
-                maker = {"claude": claude_completion, TITAN_EMBED: _titan_embedding}.get(
-                    self.family, _nova_completion
+                maker = {"claude": claude_completion, TITAN_EMBED: titan_embedding}.get(
+                    self.family, nova_completion
                 )
                 body = maker(output, self.model, custom_id, row_seed(key, rid))
                 if self.family != TITAN_EMBED:  # an embeddings body has no created
                     body["created"] = created
                 status = 200
-            return _json.encode(
-                {
-                    "id": out_id,
-                    "custom_id": custom_id,
-                    "response": {"status_code": status, "request_id": request_id, "body": body},
-                    "error": None,
-                }
-            )
+            return output_row(out_id, custom_id, status, request_id, body)
 
         return fn
 
@@ -806,39 +569,7 @@ class BedrockProvider(Provider):
         body: Any = None,
     ) -> UpstreamReply:
         self._check_extra()
-        url = self.api + path
-        if query:
-            url += "?" + "&".join(
-                f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(query.items())
-            )
-        data = _json.encode(body) if body is not None else b""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        async with self.upstream.exchange(
-            http, method, URL(url, encoded=True), headers=headers, data=data or None
-        ) as resp:
-            relay = self.upstream.relayed(resp)
-            body = await read_body(resp, self.upstream.deployment, relay)
-            status = resp.status
-            error_type = resp.headers.get("x-amzn-ErrorType", "")
-        if 200 <= status < 300:
-            return UpstreamReply(status, body, relay)
-        return self._aws_json_error(status, body, relay, error_type)
-
-    def _aws_json_error(
-        self, status: int, body: bytes, relay: Mapping[str, str], error_type: str
-    ) -> UpstreamReply:
-        """Bedrock's rest-json error ({"message"} or {"Message"}, its type in
-        ``x-amzn-ErrorType``) in OpenAI's shape: AWS's message, the type as the code."""
-        body = redact(body, self.upstream.secrets)
-        try:
-            raw = _decode.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raw = {}
-        message = raw.get("message", raw.get("Message")) if isinstance(raw, dict) else None
-        if not isinstance(message, str):
-            return self.upstream.error(status, body, relay)
-        code = error_type.split(":", 1)[0] or None
-        return UpstreamReply(status, error_body_bytes(message, "upstream_error", None, code), relay)
+        return await self.control.call(http, method, path, query=query, body=body)
 
     def _job_path(self, batch_id: str, suffix: str = "") -> str:
         return f"/model-invocation-job/{quote(batch_id, safe='')}{suffix}"
@@ -874,21 +605,17 @@ class BedrockProvider(Provider):
             "completed": int(job.get("successRecordCount", 0) or 0),
             "failed": int(job.get("errorRecordCount", 0) or 0),
         }
-        obj: dict[str, Any] = {
-            "id": arn,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": str(job.get("modelId", self.model)),
-            "input_file_id": in_uri,
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": unix_seconds(job.get("submitTime")) or 0,
-            "request_counts": counts,
-            "metadata": owner_metadata(_output_tag(out_uri)),
-            "errors": None,
-        }
+        obj = batch_object(
+            arn,
+            self.endpoint,
+            str(job.get("modelId", self.model)),
+            in_uri,
+            status,
+            unix_seconds(job.get("submitTime")) or 0,
+            counts,
+            owner_metadata(_output_tag(out_uri)),
+        )
+        obj["errors"] = None
         if job.get("jobExpirationTime"):
             obj["expires_at"] = unix_seconds(job["jobExpirationTime"])
         ended = ENDED_AT.get(status)
@@ -981,7 +708,7 @@ class BedrockProvider(Provider):
         reply, job = await self._job(http, batch_id)
         if not reply.ok:
             return reply
-        return _ok(await self._batch(http, job), reply)
+        return ok(await self._batch(http, job), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         reply, _ = await self._job(http, batch_id)
