@@ -77,7 +77,7 @@ from .isotime import unix_seconds
 from .jsonl import map_lines
 from .openai import v1_base
 from .result_views import left_out, result_file_ids, split_view
-from .shapes import ENDED_AT, list_page, ok
+from .shapes import ENDED_AT, batch_object, error_row, list_page, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
 
@@ -452,40 +452,38 @@ class AnthropicProvider(Provider):
             failed = kind != "succeeded" or not isinstance(result.get("message"), dict)
             if left_out(view, failed):
                 return None
+            out_id = "batch_req_" + digest(custom_id, batch_id, "out")
             request_id = "req_" + digest(custom_id, batch_id)
-            out: dict[str, Any] = {
-                "id": "batch_req_" + digest(custom_id, batch_id, "out"),
-                "custom_id": custom_id,
-                "response": None,
-                "error": None,
-            }
             if not failed:
                 body = claude_completion(result["message"], self.model, custom_id, batch_id)
                 body["created"] = created
-                out["response"] = {"status_code": 200, "request_id": request_id, "body": body}
-            elif kind == "errored":
+                return output_row(out_id, custom_id, 200, request_id, body)
+            if kind == "errored":
                 envelope = result.get("error") if isinstance(result.get("error"), dict) else {}
                 assert isinstance(envelope, dict)
                 err = envelope.get("error") if isinstance(envelope.get("error"), dict) else {}
                 assert isinstance(err, dict)
                 error_type = str(err.get("type") or "api_error")
-                body = error_body(str(err.get("message") or "the request failed"), error_type)
-                out["response"] = {
-                    "status_code": _ERROR_STATUS.get(error_type, 500),
-                    "request_id": str(envelope.get("request_id") or request_id),
-                    "body": body,
-                }
-            elif kind == "canceled":
-                out["error"] = {
-                    "code": "batch_cancelled",
-                    "message": "The batch was cancelled before this request ran.",
-                }
-            else:
-                out["error"] = {
-                    "code": "batch_expired",
-                    "message": "This request could not be executed before the batch expired.",
-                }
-            return _json.encode(out)
+                return output_row(
+                    out_id,
+                    custom_id,
+                    _ERROR_STATUS.get(error_type, 500),
+                    str(envelope.get("request_id") or request_id),
+                    error_body(str(err.get("message") or "the request failed"), error_type),
+                )
+            if kind == "canceled":
+                return error_row(
+                    out_id,
+                    custom_id,
+                    "batch_cancelled",
+                    "The batch was cancelled before this request ran.",
+                )
+            return error_row(
+                out_id,
+                custom_id,
+                "batch_expired",
+                "This request could not be executed before the batch expired.",
+            )
 
         return fn
 
@@ -529,22 +527,18 @@ class AnthropicProvider(Provider):
             status = "completed"
         batch_id = str(batch.get("id", ""))
         created = unix_seconds(batch.get("created_at")) or 0
-        obj: dict[str, Any] = {
-            "id": batch_id,
-            "object": "batch",
-            "endpoint": CHAT_URL,
-            "model": self.model,
-            "input_file_id": str(batch.get("_input_file_id") or ""),
-            "completion_window": "24h",
-            "status": status,
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": created,
-            "in_progress_at": created,
-            "request_counts": {"total": total, "completed": succeeded, "failed": failed},
-            "metadata": batch.get("_metadata"),
-            "errors": None,
-        }
+        obj = batch_object(
+            batch_id,
+            CHAT_URL,
+            self.model,
+            str(batch.get("_input_file_id") or ""),
+            status,
+            created,
+            {"total": total, "completed": succeeded, "failed": failed},
+            batch.get("_metadata"),
+        )
+        obj["in_progress_at"] = created
+        obj["errors"] = None
         if batch.get("expires_at"):
             obj["expires_at"] = unix_seconds(batch["expires_at"])
         if batch.get("cancel_initiated_at"):

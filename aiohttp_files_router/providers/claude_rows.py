@@ -17,24 +17,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .genai_rows import RowError, digest
+from .genai_rows import RowError, completion_id, content_parts, digest
+from .shapes import chat_choice, completion_object
 
 __all__ = [
+    "CLAUDE_ANSWER",
     "CLAUDE_STOP",
     "DEFAULT_MAX_TOKENS",
+    "AnswerShape",
     "cache_point",
     "chat_to_claude",
     "claude_completion",
-    "completion",
     "data_url",
     "max_tokens",
     "merge_turns",
     "stops",
     "text_of",
-    "tool_call",
     "usage",
 ]
 
@@ -74,13 +76,8 @@ def text_of(content: Any) -> str:
 
 
 def _claude_parts(content: Any, provider: str, fetches_urls: bool) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        content = [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
+    for kind, part in content_parts(content):
         if kind == "text":
             text = str(part.get("text", ""))
             if not text:
@@ -267,42 +264,65 @@ def chat_to_claude(
     return out
 
 
+@dataclass(frozen=True)
+class AnswerShape:
+    """Where a Messages-style answer keeps what a ``chat.completion`` says. Claude's answer
+    (Anthropic "Messages") and Nova's (Nova user guide, "Complete request schema") differ only
+    in names, so one reading serves both."""
+
+    # The answer's field naming why it stopped, and its values as OpenAI finish reasons.
+    stop_field: str
+    stops: Mapping[str, str]
+    # The ``usage`` fields counting input, output, cache-read and cache-write tokens.
+    usage_fields: tuple[str, str, str, str]
+    # A content block's text, or a tool use's (id, name, input); None for any other block.
+    block: Callable[[Mapping[str, Any]], str | tuple[Any, Any, Any] | None]
+
+    def completion(
+        self, out: Mapping[str, Any], content: Any, model: str, custom_id: str, seed: str
+    ) -> dict[str, Any]:
+        """An OpenAI ``chat.completion`` with one choice for an answer whose blocks are
+        ``content``; its IDs derived from the row and the batch output it is in (``seed``,
+        genai_rows.row_seed)."""
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for part in content or []:
+            found = self.block(part)
+            if isinstance(found, str):
+                texts.append(found)
+            elif found is not None:
+                calls.append(_tool_call(*found, custom_id, seed, calls))
+        counts = out.get("usage") or {}
+        reason = self.stops.get(str(out.get(self.stop_field)), "stop")
+        return completion_object(
+            completion_id(custom_id, seed),
+            0,
+            model,
+            [chat_choice(0, texts, calls, reason)],
+            usage(*(counts.get(name) for name in self.usage_fields)),
+        )
+
+
+def _claude_block(part: Mapping[str, Any]) -> str | tuple[Any, Any, Any] | None:
+    if part.get("type") == "text":
+        return str(part.get("text", ""))
+    if part.get("type") == "tool_use":
+        return part.get("id"), part.get("name"), part.get("input")
+    return None
+
+
 def claude_completion(
     out: Mapping[str, Any], model: str, custom_id: str, seed: str
 ) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` for a Messages answer. Anthropic counts cache reads and
     writes apart from ``input_tokens``; OpenAI's ``prompt_tokens`` holds them all, the reads
     again in ``prompt_tokens_details.cached_tokens``."""
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for part in out.get("content") or []:
-        if part.get("type") == "text":
-            texts.append(str(part.get("text", "")))
-        elif part.get("type") == "tool_use":
-            calls.append(
-                tool_call(
-                    part.get("id"), part.get("name"), part.get("input"), custom_id, seed, calls
-                )
-            )
-    counts = out.get("usage") or {}
-    reason = CLAUDE_STOP.get(str(out.get("stop_reason")), "stop")
-    return completion(
-        texts,
-        calls,
-        reason,
-        usage(
-            counts.get("input_tokens"),
-            counts.get("output_tokens"),
-            counts.get("cache_read_input_tokens"),
-            counts.get("cache_creation_input_tokens"),
-        ),
-        out.get("model") or model,
-        custom_id,
-        seed,
+    return CLAUDE_ANSWER.completion(
+        out, out.get("content"), out.get("model") or model, custom_id, seed
     )
 
 
-def tool_call(
+def _tool_call(
     given_id: Any, name: Any, args: Any, custom_id: str, seed: str, calls: list[Any]
 ) -> dict[str, Any]:
     """An OpenAI tool call: the provider's own ID, or one derived from the row and its place
@@ -337,29 +357,9 @@ def usage(inputs: Any, outputs: Any, read: Any, write: Any) -> dict[str, Any]:
     return out
 
 
-def completion(
-    texts: list[str],
-    calls: list[dict[str, Any]],
-    reason: str,
-    counts: dict[str, Any],
-    model: str,
-    custom_id: str,
-    seed: str,
-) -> dict[str, Any]:
-    """An OpenAI ``chat.completion`` with one choice; its IDs derived from the row and the
-    batch output it is in (``seed``, genai_rows.row_seed)."""
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    return {
-        "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": counts,
-    }
+CLAUDE_ANSWER = AnswerShape(
+    "stop_reason",
+    CLAUDE_STOP,
+    ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
+    _claude_block,
+)

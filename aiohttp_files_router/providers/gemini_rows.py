@@ -14,21 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import msgspec
-
-from ..jsoncodec import ANY as _decode_any
 from ..jsoncodec import ENCODER as _json
 from .chat_rows import EMBEDDINGS_URL, chat_row, embedding_text
-from .genai_rows import (
-    RowError,
-    chat_completion,
-    chat_to_generate_content,
-    digest,
-    error_body,
-    row_seed,
-)
-from .result_views import left_out
-from .shapes import embedding_list, output_row
+from .genai_rows import RowError, chat_completion, chat_to_generate_content, result_lines
+from .shapes import embedding_list
 
 __all__ = [
     "embedding_body",
@@ -106,49 +95,38 @@ def gemini_to_openai_line(
     ``output`` (the responses file, one per batch) makes their IDs unique to the batch. A row
     without a key is named ``line-N`` and reported to ``unmatched``."""
 
-    def fn(number: int, line: bytes) -> bytes | None:
-        if not line.strip():
-            return None
-        try:
-            row = _decode_any.decode(line)
-        except msgspec.DecodeError:
-            row = None
-        if not isinstance(row, dict):
-            row = {"error": {"code": 13, "message": f"unreadable response on line {number}"}}
+    def answer(row: dict[str, Any]) -> dict[str, Any] | None:
         response = row.get("response")
-        failed = not isinstance(response, dict)
-        if left_out(view, failed):
-            return None
-        key = row.get("key")
-        custom_id = key if isinstance(key, str) and key else f"line-{number}"
-        if custom_id != key:
-            unmatched(number)
-        seed = row_seed(output, str(number))
-        body: dict[str, Any]
-        if isinstance(response, dict) and embedding_model:
-            status_code = 200
-            body = embedding_body(response, model)
-        elif isinstance(response, dict):
-            status_code = 200
-            body = chat_completion(
-                response,
-                model=model,
-                created=created,
-                custom_id=custom_id,
-                seed=seed,
-            )
-        else:
-            found = row.get("error")
-            error: dict[str, Any] = found if isinstance(found, dict) else {}
-            code = error.get("code")
-            status_code = RPC_STATUS.get(code, 500) if isinstance(code, int) else 500
-            body = error_body(str(error.get("message") or "no response"), "gemini_error")
-        return output_row(
-            "batch_req_" + digest(custom_id, "out", seed),
-            custom_id,
-            status_code,
-            "req_" + digest(custom_id, seed),
-            body,
+        return response if isinstance(response, dict) else None
+
+    def key(row: dict[str, Any]) -> str | None:
+        found = row.get("key")
+        return found if isinstance(found, str) and found else None
+
+    def body(response: dict[str, Any], row: dict[str, Any], custom_id: str, seed: str) -> Any:
+        if embedding_model:
+            return embedding_body(response, model)
+        return chat_completion(
+            response, model=model, created=created, custom_id=custom_id, seed=seed
         )
 
-    return fn
+    def failure(row: dict[str, Any]) -> tuple[int, str]:
+        found = row.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
+        code = error.get("code")
+        status_code = RPC_STATUS.get(code, 500) if isinstance(code, int) else 500
+        return status_code, str(error.get("message") or "no response")
+
+    return result_lines(
+        output,
+        view,
+        unmatched,
+        unreadable=lambda number: {
+            "error": {"code": 13, "message": f"unreadable response on line {number}"}
+        },
+        answer=answer,
+        custom_id=key,
+        body=body,
+        failure=failure,
+        error_type="gemini_error",
+    )

@@ -14,16 +14,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import msgspec
+
+from ..jsoncodec import ANY as _decode
+from .result_views import left_out
+from .shapes import chat_choice, completion_object, output_row
 
 __all__ = [
     "FINISH_REASONS",
     "RowError",
     "chat_completion",
     "chat_to_generate_content",
+    "completion_id",
+    "content_parts",
     "digest",
     "error_body",
+    "result_lines",
     "row_seed",
     "usage_of",
 ]
@@ -46,16 +55,21 @@ class RowError(ValueError):
     """A chat completion request that cannot be expressed as GenerateContent (says why)."""
 
 
+def content_parts(content: Any) -> list[tuple[Any, Any]]:
+    """An OpenAI message's content as ``(type, part)`` pairs, a string being one text part
+    (RowError for anything but a string or a list)."""
+    if isinstance(content, str):
+        return [("text", {"type": "text", "text": content})]
+    if not isinstance(content, list):
+        raise RowError("message content must be a string or a list of parts")
+    return [(item.get("type") if isinstance(item, dict) else None, item) for item in content]
+
+
 def _parts(content: Any) -> list[dict[str, Any]]:
     if content is None:
         return []
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
-    for item in content:
-        kind = item.get("type") if isinstance(item, dict) else None
+    for kind, item in content_parts(content):
         if kind == "text":
             parts.append({"text": item.get("text", "")})
         elif kind == "image_url":
@@ -205,9 +219,12 @@ def row_seed(output: str, row: str) -> str:
     return f"{row}\x00{output}"
 
 
-def _message(
-    candidate: dict[str, Any], custom_id: str, index: int, seed: str
-) -> tuple[dict[str, Any], str]:
+def completion_id(custom_id: str, seed: str) -> str:
+    """The ``chat.completion`` ID of an output row (``seed``: ``row_seed``)."""
+    return "chatcmpl-" + digest(custom_id, seed, "completion")
+
+
+def _choice(candidate: dict[str, Any], custom_id: str, index: int, seed: str) -> dict[str, Any]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in (candidate.get("content") or {}).get("parts") or []:
@@ -225,17 +242,10 @@ def _message(
                     },
                 }
             )
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
     reason = (
         "tool_calls" if calls else FINISH_REASONS.get(candidate.get("finishReason", "STOP"), "stop")
     )
-    return message, reason
+    return chat_choice(candidate.get("index", index), texts, calls, reason)
 
 
 def chat_completion(
@@ -246,25 +256,16 @@ def chat_completion(
     ``seed`` (with ``custom_id``) makes the derived IDs unique and stable per output row: it
     names the row and the batch output it is in (``row_seed``).
     """
-    choices = []
-    for index, candidate in enumerate(response.get("candidates") or []):
-        message, reason = _message(candidate, custom_id, index, seed)
-        choices.append(
-            {
-                "index": candidate.get("index", index),
-                "message": message,
-                "logprobs": None,
-                "finish_reason": reason,
-            }
-        )
-    return {
-        "id": "chatcmpl-" + digest(custom_id, seed, "completion"),
-        "object": "chat.completion",
-        "created": created,
-        "model": response.get("modelVersion") or model,
-        "choices": choices,
-        "usage": usage_of(response.get("usageMetadata") or {}),
-    }
+    return completion_object(
+        completion_id(custom_id, seed),
+        created,
+        response.get("modelVersion") or model,
+        [
+            _choice(candidate, custom_id, index, seed)
+            for index, candidate in enumerate(response.get("candidates") or [])
+        ],
+        usage_of(response.get("usageMetadata") or {}),
+    )
 
 
 def usage_of(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -293,3 +294,61 @@ def usage_of(meta: Mapping[str, Any]) -> dict[str, Any]:
 def error_body(message: str, error_type: str) -> dict[str, Any]:
     """An OpenAI error body for a batch row that has no response."""
     return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+
+
+def result_lines(
+    output: str,
+    view: str | None,
+    unmatched: Callable[[int], None] | None,
+    *,
+    unreadable: Callable[[int], dict[str, Any]],
+    answer: Callable[[dict[str, Any]], dict[str, Any] | None],
+    custom_id: Callable[[dict[str, Any]], str | None],
+    body: Callable[[dict[str, Any], dict[str, Any], str, str], Any],
+    failure: Callable[[dict[str, Any]], tuple[int, str]],
+    error_type: str,
+) -> Callable[[int, bytes], bytes | None]:
+    """A line function turning a Google batch's result lines into OpenAI batch output rows.
+
+    Gemini's responses file and Vertex's predictions differ only in what a row holds, which
+    the caller says: ``unreadable`` is the row standing for line N when it is no JSON object,
+    ``answer`` a row's answer (None: the row failed), ``custom_id`` the one it carries,
+    ``body`` the 200 body of an answer (given the answer, the row, its custom_id and seed)
+    and ``failure`` the status and message of a failed row (its body an OpenAI error of
+    ``error_type``). ``view`` keeps only its rows; a row
+    without a custom_id is named ``line-N`` and reported to ``unmatched``; ``output`` (the
+    result file, one per batch) makes the row IDs unique to the batch (``row_seed``).
+    """
+
+    def fn(number: int, line: bytes) -> bytes | None:
+        if not line.strip():
+            return None
+        try:
+            row = _decode.decode(line)
+        except msgspec.DecodeError:
+            row = None
+        if not isinstance(row, dict):
+            row = unreadable(number)
+        found = answer(row)
+        if left_out(view, found is None):
+            return None
+        named = custom_id(row)
+        if named is None:
+            named = f"line-{number}"
+            if unmatched is not None:
+                unmatched(number)
+        seed = row_seed(output, str(number))
+        if found is None:
+            status_code, message = failure(row)
+            content = error_body(message, error_type)
+        else:
+            status_code, content = 200, body(found, row, named, seed)
+        return output_row(
+            "batch_req_" + digest(named, "out", seed),
+            named,
+            status_code,
+            "req_" + digest(named, seed),
+            content,
+        )
+
+    return fn

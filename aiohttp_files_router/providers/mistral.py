@@ -63,7 +63,7 @@ from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, split_view
-from .shapes import ENDED_AT, batch_object, ok
+from .shapes import ENDED_AT, batch_object, error_row, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
@@ -446,12 +446,7 @@ class MistralProvider(OpenAIProvider):
             failed = bool(error) or not isinstance(status, int) or not 200 <= status < 300
             if left_out(view, failed):
                 return None
-            out: dict[str, Any] = {
-                "id": str(row.get("id") or "batch_req_" + digest(custom_id, file_id, str(number))),
-                "custom_id": custom_id,
-                "response": None,
-                "error": None,
-            }
+            out_id = str(row.get("id") or "batch_req_" + digest(custom_id, file_id, str(number)))
             err = error if isinstance(error, dict) else {"message": str(error or "")}
             message = str(err.get("message") or "the request failed")
             if isinstance(response, dict) and isinstance(status, int):
@@ -462,20 +457,19 @@ class MistralProvider(OpenAIProvider):
                     body = _completion(body)
                 elif failed and not isinstance(body, dict):
                     body = error_body(message, "mistral_error")
-                out["response"] = {
-                    "status_code": status,
-                    "request_id": str(
-                        response.get("request_id") or "req_" + digest(custom_id, file_id)
-                    ),
-                    "body": body,
-                }
-            elif failed:
-                code = err.get("code")
-                out["error"] = {
-                    "code": str(code) if code is not None else "mistral_error",
-                    "message": message,
-                }
-            return _json.encode(out)
+                return output_row(
+                    out_id,
+                    custom_id,
+                    status,
+                    str(response.get("request_id") or "req_" + digest(custom_id, file_id)),
+                    body,
+                )
+            # No HTTP answer (a row without a status is failed): OpenAI's row for a request
+            # that never ran.
+            code = err.get("code")
+            return error_row(
+                out_id, custom_id, str(code) if code is not None else "mistral_error", message
+            )
 
         return fn
 

@@ -13,7 +13,10 @@ __all__ = [
     "ENDED_AT",
     "batch_errors",
     "batch_object",
+    "chat_choice",
+    "completion_object",
     "embedding_list",
+    "error_row",
     "list_page",
     "ok",
     "output_row",
@@ -78,6 +81,35 @@ def embedding_list(values: Any, model: str, tokens: int) -> dict[str, Any]:
     }
 
 
+def chat_choice(
+    index: int, texts: list[str], calls: list[dict[str, Any]], reason: str
+) -> dict[str, Any]:
+    """A ``chat.completion`` choice: the assistant's texts joined (null when it wrote none),
+    its tool calls where it made any."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts else None,
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": reason}
+
+
+def completion_object(
+    completion_id: str, created: int, model: Any, choices: list[dict[str, Any]], usage: Any
+) -> dict[str, Any]:
+    """A ``chat.completion`` (a batch row's body)."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": usage,
+    }
+
+
 def batch_errors(code: str, message: str) -> dict[str, Any]:
     """A batch's ``errors`` holding the one job-level error a provider reports."""
     return {
@@ -98,11 +130,16 @@ class _RowResponse(msgspec.Struct):
     body: Any
 
 
+class _RowError(msgspec.Struct):
+    code: str
+    message: str
+
+
 class _OutputRow(msgspec.Struct):
     id: str
     custom_id: str
-    response: _RowResponse
-    error: None = None
+    response: _RowResponse | None
+    error: _RowError | None = None
 
 
 def output_row(out_id: str, custom_id: str, status_code: int, request_id: str, body: Any) -> bytes:
@@ -110,3 +147,10 @@ def output_row(out_id: str, custom_id: str, status_code: int, request_id: str, b
     "request_id", "body"}, "error": null}``), as OpenAI writes one for a request that got an
     answer."""
     return _json.encode(_OutputRow(out_id, custom_id, _RowResponse(status_code, request_id, body)))
+
+
+def error_row(out_id: str, custom_id: str, code: str, message: str) -> bytes:
+    """A line of a batch's output file for a request that got no answer (``{"id",
+    "custom_id", "response": null, "error": {"code", "message"}}``), as OpenAI writes one for
+    a request its batch cancelled or left to expire."""
+    return _json.encode(_OutputRow(out_id, custom_id, None, _RowError(code, message)))

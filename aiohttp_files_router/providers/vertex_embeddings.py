@@ -19,11 +19,15 @@ from typing import Any
 
 import msgspec
 
-from ..jsoncodec import ANY as _decode
 from .chat_rows import embedding_text
-from .genai_rows import RowError, digest, error_body, row_seed
-from .result_views import left_out
-from .shapes import embedding_list, output_row
+from .genai_rows import RowError, result_lines
+from .shapes import embedding_list
+from .vertex_rows import (
+    VERTEX_ERROR,
+    failed_prediction,
+    prediction_answer,
+    unreadable_prediction,
+)
 
 __all__ = [
     "IDS",
@@ -87,41 +91,28 @@ def embedding_line(
 ) -> Callable[[int, bytes], bytes | None]:
     """A line function turning embedding predictions into OpenAI batch output rows."""
 
-    def fn(number: int, line: bytes) -> bytes | None:
-        if not line.strip():
-            return None
-        try:
-            row = _decode.decode(line)
-        except msgspec.DecodeError:
-            row = None
-        if not isinstance(row, dict):
-            row = {"status": f"unreadable prediction on line {number}"}
-        predictions = row.get("predictions")
-        first = predictions[0] if isinstance(predictions, list) and predictions else None
-        embeddings = first.get("embeddings") if isinstance(first, dict) else None
-        failed = bool(row.get("status")) or not isinstance(embeddings, dict)
-        if left_out(view, failed):
-            return None
+    def take(row: dict[str, Any]) -> str | None:
         instance = row.get("instance")
-        custom_id = matcher.take(instance.get("content") if isinstance(instance, dict) else None)
-        if custom_id is None:
-            custom_id = f"line-{number}"
-            unmatched(number)
-        seed = row_seed(output, str(number))
-        body: dict[str, Any]
-        if failed or not isinstance(embeddings, dict):
-            body = error_body(str(row.get("status") or "no prediction"), "vertex_ai_error")
-            status_code = 400
-        else:
-            tokens = int((embeddings.get("statistics") or {}).get("token_count") or 0)
-            body = embedding_list(embeddings.get("values"), model, tokens)
-            status_code = 200
-        return output_row(
-            "batch_req_" + digest(custom_id, "out", seed),
-            custom_id,
-            status_code,
-            "req_" + digest(custom_id, seed),
-            body,
-        )
+        return matcher.take(instance.get("content") if isinstance(instance, dict) else None)
 
-    return fn
+    def body(embeddings: dict[str, Any], row: dict[str, Any], custom_id: str, seed: str) -> Any:
+        tokens = int((embeddings.get("statistics") or {}).get("token_count") or 0)
+        return embedding_list(embeddings.get("values"), model, tokens)
+
+    return result_lines(
+        output,
+        view,
+        unmatched,
+        unreadable=unreadable_prediction,
+        answer=lambda row: prediction_answer(row, _embeddings(row)),
+        custom_id=take,
+        body=body,
+        failure=lambda row: failed_prediction(row, "no prediction"),
+        error_type=VERTEX_ERROR,
+    )
+
+
+def _embeddings(row: dict[str, Any]) -> Any:
+    predictions = row.get("predictions")
+    first = predictions[0] if isinstance(predictions, list) and predictions else None
+    return first.get("embeddings") if isinstance(first, dict) else None

@@ -17,31 +17,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
-from ..jsoncodec import ANY as _decode
 from ..jsoncodec import ENCODER as _encode
 from .chat_rows import CHAT_URL, chat_row
-from .genai_rows import (
-    RowError,
-    chat_completion,
-    chat_to_generate_content,
-    digest,
-    error_body,
-    row_seed,
-)
+from .genai_rows import RowError, chat_completion, chat_to_generate_content, result_lines
 from .isotime import unix_seconds
-from .result_views import FAILED, SUCCEEDED, left_out
-from .shapes import output_row
+from .result_views import FAILED, SUCCEEDED
 from .vertex_labels import MAX_LABELS, custom_id_from_labels, custom_id_labels, label_problem
 
 __all__ = [
     "CHAT_URL",
     "FAILED",
     "SUCCEEDED",
+    "VERTEX_ERROR",
+    "failed_prediction",
     "openai_to_vertex_line",
+    "prediction_answer",
+    "unreadable_prediction",
     "vertex_to_openai_line",
 ]
+
+# The OpenAI error type of a failed prediction's row.
+VERTEX_ERROR = "vertex_ai_error"
 
 
 def openai_to_vertex_line(
@@ -97,40 +93,37 @@ def vertex_to_openai_line(
     ``unmatched``.
     """
 
-    def fn(number: int, line: bytes) -> bytes | None:
-        if not line.strip():
-            return None
-        try:
-            row = _decode.decode(line)
-        except msgspec.DecodeError:
-            row = None
-        if not isinstance(row, dict):
-            row = {"status": f"unreadable prediction on line {number}"}
-        response = row.get("response")
-        failed = bool(row.get("status")) or not isinstance(response, dict)
-        if left_out(view, failed):
-            return None
-        custom_id = _custom_id(row)
-        if custom_id is None:
-            custom_id = f"line-{number}"
-            if unmatched is not None:
-                unmatched(number)
-        seed = row_seed(output, str(number))
-        request_id = "req_" + digest(custom_id, seed)
-        out_id = "batch_req_" + digest(custom_id, "out", seed)
-        body: dict[str, Any]
-        if failed or not isinstance(response, dict):
-            body = error_body(str(row.get("status") or "no response"), "vertex_ai_error")
-            status_code = 400
-        else:
-            body = chat_completion(
-                response,
-                model=model,
-                created=unix_seconds(row.get("processed_time")) or 0,
-                custom_id=custom_id,
-                seed=seed,
-            )
-            status_code = 200
-        return output_row(out_id, custom_id, status_code, request_id, body)
+    def body(response: dict[str, Any], row: dict[str, Any], custom_id: str, seed: str) -> Any:
+        created = unix_seconds(row.get("processed_time")) or 0
+        return chat_completion(
+            response, model=model, created=created, custom_id=custom_id, seed=seed
+        )
 
-    return fn
+    return result_lines(
+        output,
+        view,
+        unmatched,
+        unreadable=unreadable_prediction,
+        answer=lambda row: prediction_answer(row, row.get("response")),
+        custom_id=_custom_id,
+        body=body,
+        failure=lambda row: failed_prediction(row, "no response"),
+        error_type=VERTEX_ERROR,
+    )
+
+
+def unreadable_prediction(number: int) -> dict[str, Any]:
+    """The failed prediction standing for a line that is no JSON object."""
+    return {"status": f"unreadable prediction on line {number}"}
+
+
+def prediction_answer(row: dict[str, Any], found: Any) -> dict[str, Any] | None:
+    """A prediction's answer (``found`` in it); None where the prediction failed: its
+    ``status`` says why, or it holds no answer."""
+    return found if isinstance(found, dict) and not row.get("status") else None
+
+
+def failed_prediction(row: dict[str, Any], missing: str) -> tuple[int, str]:
+    """A failed prediction's status and message: its ``status`` (``missing`` where it has
+    none)."""
+    return 400, str(row.get("status") or missing)

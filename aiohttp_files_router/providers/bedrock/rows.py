@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..chat_rows import embedding_text
+from ..claude_rows import AnswerShape, data_url
 from ..claude_rows import cache_point as _cache_point
-from ..claude_rows import completion, data_url, tool_call, usage
 from ..claude_rows import max_tokens as _max_tokens
 from ..claude_rows import merge_turns as _merge
 from ..claude_rows import stops as _stops
 from ..claude_rows import text_of as _text_of
-from ..genai_rows import RowError
+from ..genai_rows import RowError, content_parts
 from ..shapes import embedding_list
 
 _NOVA_STOP = {
@@ -53,13 +53,8 @@ ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
 
 def _nova_parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise RowError("message content must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
+    for kind, part in content_parts(content):
         if kind == "text":
             parts.append({"text": str(part.get("text", ""))})
         elif kind == "image_url":
@@ -196,35 +191,26 @@ def titan_embedding(
 
 
 # -- rows: Claude / Nova answers -> chat.completion ------------------------------------------
+def _nova_block(part: Mapping[str, Any]) -> str | tuple[Any, Any, Any] | None:
+    if "text" in part:
+        return str(part["text"])
+    if "toolUse" in part:
+        use = part["toolUse"] or {}
+        return use.get("toolUseId"), use.get("name"), use.get("input")
+    return None
+
+
+# Nova's answer: Nova user guide, "Complete request schema" (its response).
+_NOVA_ANSWER = AnswerShape(
+    "stopReason",
+    _NOVA_STOP,
+    ("inputTokens", "outputTokens", "cacheReadInputTokenCount", "cacheWriteInputTokenCount"),
+    _nova_block,
+)
+
+
 def nova_completion(
     out: Mapping[str, Any], model: str, custom_id: str, seed: str
 ) -> dict[str, Any]:
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
     message = (out.get("output") or {}).get("message") or {}
-    for part in message.get("content") or []:
-        if "text" in part:
-            texts.append(str(part["text"]))
-        elif "toolUse" in part:
-            use = part["toolUse"] or {}
-            calls.append(
-                tool_call(
-                    use.get("toolUseId"), use.get("name"), use.get("input"), custom_id, seed, calls
-                )
-            )
-    counts = out.get("usage") or {}
-    reason = _NOVA_STOP.get(str(out.get("stopReason")), "stop")
-    return completion(
-        texts,
-        calls,
-        reason,
-        usage(
-            counts.get("inputTokens"),
-            counts.get("outputTokens"),
-            counts.get("cacheReadInputTokenCount"),
-            counts.get("cacheWriteInputTokenCount"),
-        ),
-        model,
-        custom_id,
-        seed,
-    )
+    return _NOVA_ANSWER.completion(out, message.get("content"), model, custom_id, seed)
