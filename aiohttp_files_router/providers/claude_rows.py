@@ -267,8 +267,8 @@ def chat_to_claude(
 @dataclass(frozen=True)
 class AnswerShape:
     """Where a Messages-style answer keeps what a ``chat.completion`` says. Claude's answer
-    (Anthropic "Messages") and Nova's (Nova user guide, "Complete request schema") differ only
-    in names, so one reading serves both."""
+    (Anthropic "Messages") and Nova's (Nova user guide, "Response structure highlights") differ
+    only in names, so one reading serves both."""
 
     # The answer's field naming why it stopped, and its values as OpenAI finish reasons.
     stop_field: str

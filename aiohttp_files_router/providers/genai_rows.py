@@ -2,7 +2,9 @@
 
 The mapping the Vertex AI and Gemini providers share: pure functions, no transport. How a
 provider carries a row's ``custom_id`` (Vertex: request labels; Gemini: the row's ``key``) and
-how its batch rows are wrapped stay in the provider's own module.
+how its batch rows are wrapped stay in the provider's own module; the frame that reads either's
+result file into OpenAI output rows (``result_lines``) is shared, told by the provider what a
+row holds.
 
 Requests: messages (system/developer -> ``systemInstruction``; user, assistant, tool ->
 ``contents`` with text, image (URL or base64) parts, function calls and responses), generation
@@ -315,9 +317,9 @@ def result_lines(
     ``answer`` a row's answer (None: the row failed), ``custom_id`` the one it carries,
     ``body`` the 200 body of an answer (given the answer, the row, its custom_id and seed)
     and ``failure`` the status and message of a failed row (its body an OpenAI error of
-    ``error_type``). ``view`` keeps only its rows; a row
-    without a custom_id is named ``line-N`` and reported to ``unmatched``; ``output`` (the
-    result file, one per batch) makes the row IDs unique to the batch (``row_seed``).
+    ``error_type``). ``view`` keeps only its rows; a row without a custom_id is named
+    ``line-N`` and reported to ``unmatched``; ``output`` (the result file, one per batch)
+    makes the row IDs unique to the batch (``row_seed``).
     """
 
     def fn(number: int, line: bytes) -> bytes | None:

@@ -200,7 +200,8 @@ def _nova_block(part: Mapping[str, Any]) -> str | tuple[Any, Any, Any] | None:
     return None
 
 
-# Nova's answer: Nova user guide, "Complete request schema" (its response).
+# Nova's answer (Nova user guide, "Response structure highlights"; the cache counts: "Prompt
+# caching").
 _NOVA_ANSWER = AnswerShape(
     "stopReason",
     _NOVA_STOP,
