@@ -11,13 +11,13 @@ import builtins
 import importlib.util
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from .store import make_root, remove_root
 
@@ -28,8 +28,9 @@ __all__ = [
     "FakeFlavour",
     "FakeService",
     "RecordedRequest",
+    "ServiceOptions",
     "answers",
-    "client_gone",
+    "bearer",
     "keyed_flavour",
 ]
 
@@ -50,10 +51,6 @@ async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ConnectionResetError:
         logger.info("fake: %s %s: the client went away", request.method, request.path)
         return web.Response(status=GONE)
-
-
-# The name the fakes not yet moved to ``answers`` use (they catch ``Answer`` themselves).
-client_gone = answers
 
 
 @dataclass
@@ -160,6 +157,24 @@ def keyed_flavour(
     return FakeFlavour(name, no_arguments, build, demo, (model_name,), described)
 
 
+def bearer(request: web.Request) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else None
+
+
+class ServiceOptions(TypedDict, total=False):
+    """What every fake's constructor takes and passes on to ``FakeService``."""
+
+    storage: Path | None
+    phase_seconds: float
+    cancel_seconds: float
+    clock: Callable[[], float]
+
+
+_Account = TypeVar("_Account")
+
+
 class FakeService:
     """A fake's storage root (removed at cleanup when it made it), its batch clock
     (``clock``, ``phase_seconds``, ``cancel_seconds``; a test may replace ``clock`` to move
@@ -168,7 +183,7 @@ class FakeService:
     def __init__(
         self,
         *,
-        storage: Path | None,
+        storage: Path | None = None,
         phase_seconds: float = 0.0,
         cancel_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
@@ -177,6 +192,37 @@ class FakeService:
         self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
         self.clock = clock
         self.requests: list[RecordedRequest] = []
+        self.keys: dict[str, str] = {}
+
+    def open_accounts(
+        self, keys: Mapping[str, str], account: Callable[[str, Path], _Account]
+    ) -> dict[str, _Account]:
+        """Keep ``keys`` (API key to account name) as ``keys``; the accounts they open, each
+        made by ``account`` with its name and its own directory under the storage root."""
+        self.keys = dict(keys)
+        return {name: account(name, self.root / name) for name in set(self.keys.values())}
+
+    def phase(self, elapsed: float, waiting: str, running: str, done: str) -> str:
+        """The state of a job ``elapsed`` seconds after its creation on the fake's batch
+        clock: ``waiting`` for ``phase_seconds``, ``running`` as long again, then ``done``."""
+        if elapsed < self.phase_seconds:
+            return waiting
+        if elapsed < 2 * self.phase_seconds:
+            return running
+        return done
+
+    def make_app(
+        self,
+        routes: Iterable[web.AbstractRouteDef],
+        *middlewares: Middleware,
+        client_max_size: int = 1024**2,
+    ) -> web.Application:
+        """The fake's application: the shared ``answers`` middleware outermost, then
+        ``middlewares``; the storage root is removed at cleanup when the fake made it."""
+        app = web.Application(middlewares=[answers, *middlewares], client_max_size=client_max_size)
+        app.add_routes(routes)
+        app.on_cleanup.append(self._cleanup)
+        return app
 
     async def _cleanup(self, app: web.Application) -> None:
         if self._owns_root:

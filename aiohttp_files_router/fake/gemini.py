@@ -35,18 +35,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
 import re
 import secrets
 import string
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import web
 
@@ -54,9 +52,10 @@ from .base import (
     Answer,
     FakeService,
     RecordedRequest,
-    answers,
+    ServiceOptions,
     keyed_flavour,
 )
+from .store import Workspace
 
 __all__ = ["FakeGemini"]
 
@@ -246,12 +245,9 @@ class GeminiBatch:
 
 
 @dataclass
-class _Account:
-    name: str
-    root: Path
+class _Account(Workspace):
     files: dict[str, GeminiFile] = field(default_factory=dict)
     batches: dict[str, GeminiBatch] = field(default_factory=dict)
-    seq: itertools.count[int] = field(default_factory=itertools.count)
 
 
 def _page_token(offset: int) -> str:
@@ -306,9 +302,6 @@ class FakeGemini(FakeService):
         self,
         keys: Mapping[str, str],
         *,
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         expire_seconds: float = BATCH_SECONDS,
         chunk_granularity: int = CHUNK_GRANULARITY,
         models: tuple[str, ...] = (
@@ -317,22 +310,16 @@ class FakeGemini(FakeService):
             "gemini-2.5-flash-lite",
             "gemini-2.0-flash",
         ),
-        clock: Callable[[], float] = time.time,
         output_lag_seconds: float = 0.0,
         output_in_response_only: bool = False,
         refused_mime_types: Mapping[str, int] | None = None,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
+        super().__init__(**service)
         self.output_lag_seconds = output_lag_seconds
         self.output_in_response_only = output_in_response_only
         self.refused_mime_types = dict(refused_mime_types or {})
-        self.keys = dict(keys)
-        self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
+        self.accounts = self.open_accounts(keys, _Account)
         self.expire_seconds = expire_seconds
         self.chunk_granularity = chunk_granularity
         self.models = models
@@ -341,26 +328,24 @@ class FakeGemini(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[answers, self._serve])
         # The documentation shows v1beta; the SDK's default version is v1
         # (_api_client.GOOGLE_AI_API_DEFAULT_VERSION), so both are served.
-        for api in (API, "/v1"):
-            app.add_routes(
-                [
-                    web.post("/upload" + api + "/files", self.upload),
-                    web.get(api + "/files", self.list_files),
-                    web.get(api + "/files/{file}", self.get_file),
-                    web.delete(api + "/files/{file}", self.delete_file),
-                    web.get("/download" + api + "/files/{file}", self.get_file),
-                    web.post(api + "/models/{model}", self.create_batch),
-                    web.get(api + "/batches", self.list_batches),
-                    web.get(api + "/batches/{batch}", self.get_batch),
-                    web.post(api + "/batches/{batch}", self.batch_action),
-                    web.delete(api + "/batches/{batch}", self.delete_batch),
-                ]
-            )
-        app.on_cleanup.append(self._cleanup)
-        return app
+        routes = [route for api in (API, "/v1") for route in self._routes(api)]
+        return self.make_app(routes, self._serve)
+
+    def _routes(self, api: str) -> list[web.RouteDef]:
+        return [
+            web.post("/upload" + api + "/files", self.upload),
+            web.get(api + "/files", self.list_files),
+            web.get(api + "/files/{file}", self.get_file),
+            web.delete(api + "/files/{file}", self.delete_file),
+            web.get("/download" + api + "/files/{file}", self.get_file),
+            web.post(api + "/models/{model}", self.create_batch),
+            web.get(api + "/batches", self.list_batches),
+            web.get(api + "/batches/{batch}", self.get_batch),
+            web.post(api + "/batches/{batch}", self.batch_action),
+            web.delete(api + "/batches/{batch}", self.delete_batch),
+        ]
 
     @web.middleware
     async def _serve(
@@ -483,7 +468,7 @@ class FakeGemini(FakeService):
             self.clock(),
             path,
             source,
-            next(acc.seq),
+            acc.next_seq(),
         )
         acc.files[file_id] = found
         return found
@@ -683,7 +668,7 @@ class FakeGemini(FakeService):
             self.clock(),
             path,
             "UPLOADED",
-            next(account.seq),
+            account.next_seq(),
         )
         account.files[found.id] = found
         # The final answer carries {"file": File} (files.upload reads return_file.json['file']).
@@ -887,7 +872,7 @@ class FakeGemini(FakeService):
             self.clock(),
             path,
             "GENERATED",
-            next(account.seq),
+            account.next_seq(),
         )
         account.files[output_id] = found
         job.output_file = found.name

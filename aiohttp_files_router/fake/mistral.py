@@ -28,22 +28,21 @@ so.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import secrets
 import string
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import BodyPartReader, web
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import Answer, FakeService, RecordedRequest, ServiceOptions, bearer
+from .store import Workspace, file_object
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -92,14 +91,14 @@ FAMILIES = (
 _record: ContextVar[RecordedRequest] = ContextVar("fake_mistral_request")
 
 
-def _error(
-    status: int,
-    message: str,
-    kind: str = "invalid_request_error",
-    code: str | None = None,
-    param: str | None = None,
-) -> Answer:
+# resources/error-glossary: the error type of a status (401 "Unauthorized", 429 "Too Many
+# Requests"); every other refusal here is an invalid request.
+_KINDS = {401: "authentication_error", 429: "rate_limit_error"}
+
+
+def _error(status: int, message: str, code: str | None = None, param: str | None = None) -> Answer:
     # resources/error-glossary, "Error response format": object, message, type, param, code.
+    kind = _KINDS.get(status, "invalid_request_error")
     body = {"object": "error", "message": message, "type": kind, "param": param, "code": code}
     return Answer(web.json_response(body, status=status))
 
@@ -133,20 +132,14 @@ class MistralFile:
         # signature are left out (least helpful). The size's wire name is ``bytes``: the SDK's
         # ``size_bytes`` is only its Python name (models/fileschema.py: ``size_bytes:
         # Annotated[int, pydantic.Field(alias="bytes")]``), as in Mistral's OpenAPI.
-        obj: dict[str, Any] = {
-            "id": self.id,
-            "object": "file",
-            "bytes": self.size,
-            "created_at": self.created,
-            "filename": self.filename,
-            "purpose": self.purpose,
+        return {
+            **file_object(self.id, self.size, self.created, self.filename, self.purpose),
             "sample_type": self.sample_type,
             "source": self.source,
             "num_lines": self.lines,
             "expires_at": self.expires_at,
             "visibility": self.visibility,
         }
-        return obj
 
 
 @dataclass
@@ -171,12 +164,9 @@ class MistralJob:
 
 
 @dataclass
-class _Account:
-    name: str
-    root: Path
+class _Account(Workspace):
     files: dict[str, MistralFile] = field(default_factory=dict)
     jobs: dict[str, MistralJob] = field(default_factory=dict)
-    seq: itertools.count[int] = field(default_factory=itertools.count)
 
 
 def _int(query: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
@@ -206,30 +196,20 @@ class FakeMistral(FakeService):
         self,
         keys: Mapping[str, str],
         *,
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         models: tuple[str, ...] | None = None,
         pending_limit: int = PENDING_LIMIT,
         max_file_bytes: int = MAX_FILE_BYTES,
-        clock: Callable[[], float] = time.time,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
-        self.keys = dict(keys)
-        self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
+        super().__init__(**service)
+        self.accounts = self.open_accounts(keys, _Account)
         self.models = models
         self.pending_limit = pending_limit
         self.max_file_bytes = max_file_bytes
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[client_gone, self._serve])
-        app.add_routes(
+        return self.make_app(
             [
                 web.post("/v1/files", self.upload),
                 web.get("/v1/files", self.list_files),
@@ -241,10 +221,9 @@ class FakeMistral(FakeService):
                 web.get("/v1/batch/jobs/{job_id}", self.get_job),
                 web.delete("/v1/batch/jobs/{job_id}", self.delete_job),
                 web.post("/v1/batch/jobs/{job_id}/cancel", self.cancel_job),
-            ]
+            ],
+            self._serve,
         )
-        app.on_cleanup.append(self._cleanup)
-        return app
 
     @web.middleware
     async def _serve(
@@ -252,16 +231,13 @@ class FakeMistral(FakeService):
     ) -> web.StreamResponse:
         # error-glossary, 401: "Ensure the header format is Authorization: Bearer
         # YOUR_API_KEY."
-        header = request.headers.get("Authorization", "")
-        key = header[7:] if header.startswith("Bearer ") else None
+        key = bearer(request)
         record = self.record(request, account=self.keys.get(key) if key else None, key=key)
         token = _record.set(record)
         try:
             if record.account is None:
-                raise _error(401, "Unauthorized", "authentication_error")
+                raise _error(401, "Unauthorized")
             response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            response = answer.response
         finally:
             _record.reset(token)
         return response
@@ -295,7 +271,7 @@ class FakeMistral(FakeService):
             size,
             now,
             path,
-            next(account.seq),
+            account.next_seq(),
             sample_type,
             source,
             lines,
@@ -484,7 +460,6 @@ class FakeMistral(FakeService):
             raise _error(
                 429,
                 f"Too many pending batch requests: at most {self.pending_limit} per workspace.",
-                "rate_limit_error",
             )
         job = MistralJob(
             str(uuid.uuid4()),
@@ -494,7 +469,7 @@ class FakeMistral(FakeService):
             metadata,
             timeout,
             self.clock(),
-            next(account.seq),
+            account.next_seq(),
         )
         account.jobs[job.id] = job
         return web.json_response(self._job_json(job, "QUEUED"))
@@ -519,11 +494,7 @@ class FakeMistral(FakeService):
             and job.timeout_hours * 3600 < 2 * self.phase_seconds
         ):
             return "TIMEOUT_EXCEEDED"
-        if elapsed < self.phase_seconds:
-            return "QUEUED"
-        if elapsed < 2 * self.phase_seconds:
-            return "RUNNING"
-        return "SUCCESS"
+        return self.phase(elapsed, "QUEUED", "RUNNING", "SUCCESS")
 
     def _advance(self, account: _Account, job: MistralJob) -> str:
         now = self.clock()

@@ -44,17 +44,16 @@ import json
 import random
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import jwt
 from aiohttp import web
 
-from .base import Answer, FakeService, client_gone
+from .base import Answer, FakeService, ServiceOptions, bearer
 from .compress import Compression
 from .compress import middleware as compress
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
@@ -316,18 +315,10 @@ class FakeVertex(FakeService):
         project_number: str = "123456789012",
         location: str = "us-central1",
         buckets: Iterable[str] = ("fake-bucket",),
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         token_seconds: int = 3600,
-        clock: Callable[[], float] = time.time,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
+        super().__init__(**service)
         self.service_accounts = dict(service_accounts)
         self.project, self.location = project, location
         self.project_number = project_number
@@ -353,13 +344,10 @@ class FakeVertex(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
-        middlewares = [client_gone, compress(self), self._serve]
-        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024**2)
         # google-genai calls Vertex at v1beta1 by default (_api_client.py), the REST docs at v1.
         jobs = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/batchPredictionJobs"
         tuning = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/tuningJobs"
-        app.add_routes(
+        return self.make_app(
             [
                 web.post("/token", self.issue_token),
                 web.post("/upload/storage/v1/b/{bucket}/o", self.start_upload),
@@ -379,24 +367,22 @@ class FakeVertex(FakeService):
                 web.get(tuning, self.list_tunings),
                 web.get(tuning + "/{job}", self.get_tuning),
                 web.post(tuning + "/{job_action}", self.tuning_action),
-            ]
+            ],
+            compress(self),
+            self._serve,
+            # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
+            client_max_size=64 * 1024**2,
         )
-        app.on_cleanup.append(self._cleanup)
-        return app
 
     @web.middleware
     async def _serve(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else None
+        token = bearer(request)
         record = self.record(request, account=self.tokens.get(token) if token else None, key=token)
         if request.path != "/token" and record.account is None:
             return _error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
-        try:
-            response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            return answer.response
+        response: web.StreamResponse = await handler(request)
         return response
 
     def _path(self, bucket: str, name: str) -> Path:
@@ -629,11 +615,7 @@ class FakeVertex(FakeService):
             and elapsed < 2 * self.phase_seconds
         ):
             return "JOB_STATE_EXPIRED"
-        if elapsed < self.phase_seconds:
-            return "JOB_STATE_PENDING"
-        if elapsed < 2 * self.phase_seconds:
-            return "JOB_STATE_RUNNING"
-        return "JOB_STATE_SUCCEEDED"
+        return self.phase(elapsed, "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED")
 
     def _advance(self, job: Job) -> str:
         now = self.clock()
