@@ -30,7 +30,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Final, Unpack
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
@@ -208,13 +209,11 @@ class FakeAnthropic(FakeService):
         return key if key is not None else bearer(request)
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         key = self.credential(request)
         record = self.record(
             request,
-            account=self.keys.get(key) if key else None,
+            account=self.account_of(key),
             key=key,
             response_request_id=_new_id("req_"),
         )

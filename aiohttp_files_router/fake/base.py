@@ -1,7 +1,9 @@
 """What every fake shares: the record of each request, answering early, storage and clock.
 
-Each fake (OpenAI, Azure, Vertex AI, Gemini, Bedrock) is built from its own provider's
-documentation; only this plumbing is common.
+Each fake (OpenAI, Azure, Vertex AI, Gemini, Bedrock, Anthropic, Mistral) is built from its
+own provider's documentation; only this plumbing is common, with the one message two
+providers' documentation describes alike (Google's GenerateContentResponse, for the Gemini API
+and Vertex AI fakes, which may not import each other).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import builtins
 import importlib.util
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,6 +34,8 @@ __all__ = [
     "ServiceOptions",
     "answers",
     "bearer",
+    "check_rows",
+    "content_response",
     "keyed_flavour",
 ]
 
@@ -163,6 +168,69 @@ def bearer(request: web.Request) -> str | None:
     return header[7:] if header.startswith("Bearer ") else None
 
 
+def check_rows(
+    lines: Iterable[tuple[int, bytes]],
+    envelope: str,
+    problem: Callable[[dict[str, Any]], str | None],
+) -> tuple[int, str | None]:
+    """Check a batch's JSONL input before it runs: ``lines`` are (line number, line), each a
+    JSON object holding an object under ``envelope`` (the request), and ``problem`` says what
+    else is wrong with such a row (None: nothing). The rows read, and ``"line N <what is
+    wrong>"`` for the first bad one (None if there is none)."""
+    count = 0
+    for number, line in lines:
+        count += 1
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        found: str | None
+        if not isinstance(row, dict):
+            found = "is not a JSON object"
+        elif not isinstance(row.get(envelope), dict):
+            found = f"has no {envelope} object"
+        else:
+            found = problem(row)
+        if found:
+            return count, f"line {number} {found}"
+    return count, None
+
+
+# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
+IMPLICIT_CACHE_MIN = 2048
+
+
+def content_response(
+    model: str, parts: list[dict[str, Any]], finish: str, prompt: int
+) -> dict[str, Any]:
+    """A GenerateContentResponse's candidate and usage, the same message in the Gemini API
+    (ai.google.dev/api/generate-content) and Vertex AI
+    (cloud.google.com/vertex-ai/docs/reference/rest/v1/GenerateContentResponse); the fake
+    that answers adds its own ``modelVersion`` (and ``responseId``)."""
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": 5,
+        "totalTokenCount": prompt + 5,
+    }
+    if "2.5" in model:
+        # Thinking models report thoughtsTokenCount beside candidatesTokenCount, and the
+        # total counts them too (UsageMetadata in both references).
+        usage["thoughtsTokenCount"] = 7
+        usage["totalTokenCount"] += 7
+        if prompt >= IMPLICIT_CACHE_MIN:
+            # Implicit caching is on for Gemini 2.5 models; a hit reports
+            # cachedContentTokenCount, part of promptTokenCount
+            # (ai.google.dev/gemini-api/docs/caching; Vertex "Context caching overview").
+            # Every long enough prompt is taken as a repeat.
+            usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+        ],
+        "usageMetadata": usage,
+    }
+
+
 class ServiceOptions(TypedDict, total=False):
     """What every fake's constructor takes and passes on to ``FakeService``."""
 
@@ -210,6 +278,10 @@ class FakeService:
         if elapsed < 2 * self.phase_seconds:
             return running
         return done
+
+    def account_of(self, key: str | None) -> str | None:
+        """The account an API key opens (``keys``), None for none or an unknown key."""
+        return self.keys.get(key) if key else None
 
     def make_app(
         self,

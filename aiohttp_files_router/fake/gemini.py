@@ -39,7 +39,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,12 +47,15 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
     FakeService,
     RecordedRequest,
     ServiceOptions,
+    check_rows,
+    content_response,
     keyed_flavour,
 )
 from .store import Workspace
@@ -122,10 +125,6 @@ def _embed(request: dict[str, Any]) -> dict[str, Any]:
     return {
         "embedding": {"values": [round((seed[i % 32] - 127.5) / 127.5, 6) for i in range(size)]}
     }
-
-
-# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
-IMPLICIT_CACHE_MIN = 2048
 
 
 REQUEST_FIELDS = _both(
@@ -244,6 +243,11 @@ class GeminiBatch:
     embed: bool = False  # an asyncBatchEmbedContent batch (EmbedContentRequest rows)
 
 
+def _bad_key(row: dict[str, Any]) -> str | None:
+    """What is wrong with an input row's user-defined ``key`` (the batch guide), if anything."""
+    return "has a key that is not a string" if not isinstance(row.get("key", ""), str) else None
+
+
 @dataclass
 class _Account(Workspace):
     files: dict[str, GeminiFile] = field(default_factory=dict)
@@ -348,13 +352,11 @@ class FakeGemini(FakeService):
         ]
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         # The key goes in x-goog-api-key or ?key= (ai.google.dev/gemini-api/docs/api-key;
         # cloud.google.com/docs/authentication/api-keys-use).
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        record = self.record(request, account=self.keys.get(key) if key else None, key=key)
+        record = self.record(request, account=self.account_of(key), key=key)
         token = _record.set(record)
         try:
             # Upload chunks go to the URL the start answered with; the session id in it is
@@ -798,26 +800,10 @@ class FakeGemini(FakeService):
         if job.input_file.removeprefix("files/") not in account.files:
             job.error = {"code": 5, "message": f"Input file {job.input_file} not found."}
             return
-        count = 0
-        for number, line in self._lines(account, job):
-            count += 1
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            problem = None
-            if not isinstance(row, dict):
-                problem = "is not a JSON object"
-            elif not isinstance(row.get("request"), dict):
-                problem = "has no request object"
-            elif "key" in row and not isinstance(row["key"], str):
-                problem = "has a key that is not a string"
-            if problem:
-                job.error = {
-                    "code": 3,
-                    "message": f"Invalid input file {job.input_file}: line {number} {problem}.",
-                }
-                return
+        count, bad = check_rows(self._lines(account, job), "request", _bad_key)
+        if bad:
+            job.error = {"code": 3, "message": f"Invalid input file {job.input_file}: {bad}."}
+            return
         if count == 0:
             job.error = {"code": 3, "message": f"Input file {job.input_file} has no requests."}
             return
@@ -905,27 +891,8 @@ class FakeGemini(FakeService):
             parts = [{"text": f"mock gemini reply {digest[:12]}"}]
             if _field(config, "maxOutputTokens", "max_output_tokens") == 1:
                 finish = "MAX_TOKENS"
-        prompt = max(1, len(text) // 4)
-        usage: dict[str, Any] = {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": 5,
-            "totalTokenCount": prompt + 5,
-        }
-        if "2.5" in model:
-            # Thinking models report thoughtsTokenCount beside candidatesTokenCount, and the
-            # total counts them too (UsageMetadata in ai.google.dev/api/generate-content).
-            usage["thoughtsTokenCount"] = 7
-            usage["totalTokenCount"] += 7
-            if prompt >= IMPLICIT_CACHE_MIN:
-                # Implicit caching is on for Gemini 2.5 models; a hit reports
-                # cachedContentTokenCount, part of promptTokenCount
-                # (ai.google.dev/gemini-api/docs/caching). Every long enough prompt is a repeat.
-                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
-            "candidates": [
-                {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
-            ],
-            "usageMetadata": usage,
+            **content_response(model, parts, finish, max(1, len(text) // 4)),
             "modelVersion": model.removeprefix("models/"),
             "responseId": digest[12:34],
         }

@@ -32,7 +32,7 @@ import json
 import secrets
 import string
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from aiohttp import BodyPartReader, web
+from aiohttp.typedefs import Handler
 
-from .base import Answer, FakeService, RecordedRequest, ServiceOptions, bearer
-from .store import Workspace, file_object
+from .base import Answer, FakeService, RecordedRequest, ServiceOptions, bearer, check_rows
+from .store import FileRecord, Workspace, file_object
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -112,19 +113,14 @@ def _invalid(message: str, param: str | None = None) -> Answer:
     return Answer(web.json_response({"detail": detail}, status=422))
 
 
-@dataclass
-class MistralFile:
-    id: str
-    filename: str
-    purpose: str
-    size: int
-    created: int
-    path: Path
-    seq: int
+@dataclass(kw_only=True)
+class MistralFile(FileRecord):
+    """A stored file: the OpenAI-style record Mistral's ``FileSchema`` follows, and Mistral's
+    own fields."""
+
     sample_type: str
     source: str
     lines: int | None = None
-    expires_at: int | None = None
     visibility: str = "workspace"
 
     def to_json(self) -> dict[str, Any]:
@@ -133,7 +129,7 @@ class MistralFile:
         # ``size_bytes`` is only its Python name (models/fileschema.py: ``size_bytes:
         # Annotated[int, pydantic.Field(alias="bytes")]``), as in Mistral's OpenAPI.
         return {
-            **file_object(self.id, self.size, self.created, self.filename, self.purpose),
+            **file_object(self.id, self.bytes, self.created_at, self.filename, self.purpose),
             "sample_type": self.sample_type,
             "source": self.source,
             "num_lines": self.lines,
@@ -209,30 +205,29 @@ class FakeMistral(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
+        files, jobs = "/v1/files", "/v1/batch/jobs"
         return self.make_app(
             [
-                web.post("/v1/files", self.upload),
-                web.get("/v1/files", self.list_files),
-                web.get("/v1/files/{file_id}", self.retrieve_file),
-                web.delete("/v1/files/{file_id}", self.delete_file),
-                web.get("/v1/files/{file_id}/content", self.file_content),
-                web.post("/v1/batch/jobs", self.create_job),
-                web.get("/v1/batch/jobs", self.list_jobs),
-                web.get("/v1/batch/jobs/{job_id}", self.get_job),
-                web.delete("/v1/batch/jobs/{job_id}", self.delete_job),
-                web.post("/v1/batch/jobs/{job_id}/cancel", self.cancel_job),
+                web.post(files, self.upload),
+                web.get(files, self.list_files),
+                web.get(files + "/{file_id}", self.retrieve_file),
+                web.delete(files + "/{file_id}", self.delete_file),
+                web.get(files + "/{file_id}/content", self.file_content),
+                web.post(jobs, self.create_job),
+                web.get(jobs, self.list_jobs),
+                web.get(jobs + "/{job_id}", self.get_job),
+                web.delete(jobs + "/{job_id}", self.delete_job),
+                web.post(jobs + "/{job_id}/cancel", self.cancel_job),
             ],
             self._serve,
         )
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         # error-glossary, 401: "Ensure the header format is Authorization: Bearer
         # YOUR_API_KEY."
         key = bearer(request)
-        record = self.record(request, account=self.keys.get(key) if key else None, key=key)
+        record = self.record(request, account=self.account_of(key), key=key)
         token = _record.set(record)
         try:
             if record.account is None:
@@ -272,10 +267,10 @@ class FakeMistral(FakeService):
             now,
             path,
             account.next_seq(),
-            sample_type,
-            source,
-            lines,
             now + expiry_hours * 3600 if expiry_hours is not None else None,
+            sample_type=sample_type,
+            source=source,
+            lines=lines,
         )
         account.files[found.id] = found
         return found
@@ -387,7 +382,7 @@ class FakeMistral(FakeService):
         if query.get("search"):
             files = [f for f in files if query["search"] in f.filename]
         # The order is undocumented; newest first.
-        files.sort(key=lambda f: (f.created, f.seq), reverse=True)
+        files.sort(key=lambda f: (f.created_at, f.seq), reverse=True)
         body: dict[str, Any] = {
             "data": [f.to_json() for f in files[page * size : (page + 1) * size]],
             "object": "list",
@@ -547,29 +542,23 @@ class FakeMistral(FakeService):
             job.errors = [{"message": f"Input file {missing[0]} not found.", "count": 1}]
             return
         seen: set[str] = set()
-        count = 0
-        for number, line in self._rows(account, job):
-            count += 1
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            problem = None
-            if not isinstance(row, dict):
-                problem = "is not a JSON object"
-            elif not isinstance(row.get("body"), dict):
-                problem = "has no body object"
-            elif set(row) - {"custom_id", "body"}:
-                problem = f"has an unexpected field {sorted(set(row) - {'custom_id', 'body'})[0]!r}"
-            elif row.get("custom_id") is not None and not isinstance(row["custom_id"], str):
-                problem = "has a custom_id that is not a string"
-            elif isinstance(row.get("custom_id"), str) and row["custom_id"] in seen:
-                problem = f"repeats custom_id {row['custom_id']!r}"
-            if problem:
-                job.errors = [{"message": f"Invalid input: line {number} {problem}.", "count": 1}]
-                return
-            if isinstance(row, dict) and isinstance(row.get("custom_id"), str):
-                seen.add(row["custom_id"])
+
+        def problem(row: dict[str, Any]) -> str | None:
+            custom_id = row.get("custom_id")
+            if set(row) - {"custom_id", "body"}:
+                return f"has an unexpected field {sorted(set(row) - {'custom_id', 'body'})[0]!r}"
+            if custom_id is not None and not isinstance(custom_id, str):
+                return "has a custom_id that is not a string"
+            if custom_id in seen:
+                return f"repeats custom_id {custom_id!r}"
+            if custom_id is not None:
+                seen.add(custom_id)
+            return None
+
+        count, bad = check_rows(self._rows(account, job), "body", problem)
+        if bad:
+            job.errors = [{"message": f"Invalid input: {bad}.", "count": 1}]
+            return
         if count == 0:
             job.errors = [{"message": "The input files hold no requests.", "count": 1}]
             return

@@ -102,7 +102,7 @@ class FakeOpenAI(FakeService):
     def credential(self, request: web.Request) -> tuple[str | None, str | None]:
         """(credential presented, account it opens)."""
         key = bearer(request)
-        return key, self.keys.get(key) if key else None
+        return key, self.account_of(key)
 
     def public(self, request: web.Request) -> bool:
         """Routes served without a credential (a token endpoint)."""

@@ -44,7 +44,7 @@ import json
 import random
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,16 +52,14 @@ from typing import Any, Unpack
 
 import jwt
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from .base import Answer, FakeService, ServiceOptions, bearer
+from .base import Answer, FakeService, ServiceOptions, bearer, content_response
 from .compress import Compression
 from .compress import middleware as compress
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
 
 __all__ = ["FakeVertex"]
-
-# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
-IMPLICIT_CACHE_MIN = 2048
 
 
 def _load_crc32c() -> Any:
@@ -375,9 +373,7 @@ class FakeVertex(FakeService):
         )
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         token = bearer(request)
         record = self.record(request, account=self.tokens.get(token) if token else None, key=token)
         if request.path != "/token" and record.account is None:
@@ -733,27 +729,8 @@ class FakeVertex(FakeService):
         else:
             parts = [{"text": f"mock vertex reply {digest}"}]
             finish = "MAX_TOKENS" if config.get("maxOutputTokens") == 1 else "STOP"
-        prompt = max(1, len(text) // 4)
-        usage: dict[str, Any] = {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": 5,
-            "totalTokenCount": prompt + 5,
-        }
-        if "2.5" in model:
-            # Thinking models report thoughtsTokenCount, counted in the total (UsageMetadata,
-            # cloud.google.com/vertex-ai/docs/reference/rest/v1/GenerateContentResponse).
-            usage["thoughtsTokenCount"] = 7
-            usage["totalTokenCount"] += 7
-            if prompt >= IMPLICIT_CACHE_MIN:
-                # Implicit caching is on for Gemini 2.5 models; a hit reports
-                # cachedContentTokenCount, part of promptTokenCount (Vertex "Context caching
-                # overview"). The fake takes every long enough prompt as a repeat.
-                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
-            "candidates": [
-                {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
-            ],
-            "usageMetadata": usage,
+            **content_response(model, parts, finish, max(1, len(text) // 4)),
             "modelVersion": model.rsplit("/", 1)[-1] + "-001",
         }
 
