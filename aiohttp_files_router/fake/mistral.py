@@ -205,19 +205,18 @@ class FakeMistral(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        files, jobs = "/v1/files", "/v1/batch/jobs"
         return self.make_app(
             [
-                web.post(files, self.upload),
-                web.get(files, self.list_files),
-                web.get(files + "/{file_id}", self.retrieve_file),
-                web.delete(files + "/{file_id}", self.delete_file),
-                web.get(files + "/{file_id}/content", self.file_content),
-                web.post(jobs, self.create_job),
-                web.get(jobs, self.list_jobs),
-                web.get(jobs + "/{job_id}", self.get_job),
-                web.delete(jobs + "/{job_id}", self.delete_job),
-                web.post(jobs + "/{job_id}/cancel", self.cancel_job),
+                web.post("/v1/files", self.upload),
+                web.get("/v1/files", self.list_files),
+                web.get("/v1/files/{file_id}", self.retrieve_file),
+                web.delete("/v1/files/{file_id}", self.delete_file),
+                web.get("/v1/files/{file_id}/content", self.file_content),
+                web.post("/v1/batch/jobs", self.create_job),
+                web.get("/v1/batch/jobs", self.list_jobs),
+                web.get("/v1/batch/jobs/{job_id}", self.get_job),
+                web.delete("/v1/batch/jobs/{job_id}", self.delete_job),
+                web.post("/v1/batch/jobs/{job_id}/cancel", self.cancel_job),
             ],
             self._serve,
         )
