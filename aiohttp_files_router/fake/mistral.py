@@ -92,8 +92,9 @@ FAMILIES = (
 _record: ContextVar[RecordedRequest] = ContextVar("fake_mistral_request")
 
 
-# resources/error-glossary: the error type of a status (401 "Unauthorized", 429 "Too Many
-# Requests"); every other refusal here is an invalid request.
+# resources/error-glossary names the error types (invalid_request_error,
+# authentication_error, rate_limit_error, server_error) beside the statuses: a 401 is an
+# authentication error, a 429 a rate limit, every other refusal here an invalid request.
 _KINDS = {401: "authentication_error", 429: "rate_limit_error"}
 
 
