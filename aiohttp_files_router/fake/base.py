@@ -240,7 +240,7 @@ class ServiceOptions(TypedDict, total=False):
     clock: Callable[[], float]
 
 
-_Account = TypeVar("_Account")
+AccountT = TypeVar("AccountT")
 
 
 class FakeService:
@@ -263,8 +263,8 @@ class FakeService:
         self.keys: dict[str, str] = {}
 
     def open_accounts(
-        self, keys: Mapping[str, str], account: Callable[[str, Path], _Account]
-    ) -> dict[str, _Account]:
+        self, keys: Mapping[str, str], account: Callable[[str, Path], AccountT]
+    ) -> dict[str, AccountT]:
         """Keep ``keys`` (API key to account name) as ``keys``; the accounts they open, each
         made by ``account`` with its name and its own directory under the storage root."""
         self.keys = dict(keys)
