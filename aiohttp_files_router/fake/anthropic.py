@@ -26,28 +26,29 @@ comment says so.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import re
 import secrets
 import string
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
     FakeService,
     RecordedRequest,
-    answers,
+    ServiceOptions,
+    bearer,
     keyed_flavour,
 )
+from .store import Workspace
 
 __all__ = ["FakeAnthropic"]
 
@@ -150,12 +151,9 @@ class AnthropicBatch:
 
 
 @dataclass
-class _Account:
-    name: str
-    root: Path
+class _Account(Workspace):
     batches: dict[str, AnthropicBatch] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)  # prompt-cache prefixes written so far
-    seq: itertools.count[int] = field(default_factory=itertools.count)
 
 
 class FakeAnthropic(FakeService):
@@ -174,24 +172,15 @@ class FakeAnthropic(FakeService):
         self,
         keys: Mapping[str, str],
         *,
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         expire_seconds: float = EXPIRE_SECONDS,
         archive_seconds: float = ARCHIVE_SECONDS,
         models: tuple[str, ...] | None = None,
         queue_limit: int | None = None,
         max_request_bytes: int = MAX_BATCH_BYTES,
-        clock: Callable[[], float] = time.time,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
-        self.keys = dict(keys)
-        self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
+        super().__init__(**service)
+        self.accounts = self.open_accounts(keys, _Account)
         self.expire_seconds = expire_seconds
         self.archive_seconds = archive_seconds
         self.models = models
@@ -201,8 +190,7 @@ class FakeAnthropic(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[answers, self._serve])
-        app.add_routes(
+        app = self.make_app(
             [
                 web.post(API, self.create_batch),
                 web.get(API, self.list_batches),
@@ -210,27 +198,22 @@ class FakeAnthropic(FakeService):
                 web.delete(API + "/{batch_id}", self.delete_batch),
                 web.post(API + "/{batch_id}/cancel", self.cancel_batch),
                 web.get(API + "/{batch_id}/results", self.results),
-            ]
+            ],
+            self._serve,
         )
-        app.on_cleanup.append(self._cleanup)
         app.on_response_prepare.append(_request_id)
         return app
 
     def credential(self, request: web.Request) -> str | None:
         key = request.headers.get("x-api-key")
-        if key is None:
-            header = request.headers.get("Authorization", "")
-            key = header[7:] if header.startswith("Bearer ") else None
-        return key
+        return key if key is not None else bearer(request)
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         key = self.credential(request)
         record = self.record(
             request,
-            account=self.keys.get(key) if key else None,
+            account=self.account_of(key),
             key=key,
             response_request_id=_new_id("req_"),
         )
@@ -596,7 +579,8 @@ class FakeAnthropic(FakeService):
             for item in items:
                 fh.write(json.dumps(item) + "\n")
         version = record.headers["anthropic-version"]
-        batch = AnthropicBatch(batch_id, self.clock(), len(items), path, version, next(account.seq))
+        seq = account.next_seq()
+        batch = AnthropicBatch(batch_id, self.clock(), len(items), path, version, seq)
         account.batches[batch_id] = batch
         # "Once a Message Batch is created, it begins processing immediately."
         return web.json_response(self._batch_json(request, batch, "in_progress"))

@@ -1,7 +1,9 @@
 """What every fake shares: the record of each request, answering early, storage and clock.
 
-Each fake (OpenAI, Azure, Vertex AI, Gemini, Bedrock) is built from its own provider's
-documentation; only this plumbing is common.
+Each fake (OpenAI, Azure, Vertex AI, Gemini, Bedrock, Anthropic, Mistral) is built from its
+own provider's documentation; only this plumbing is common, with the one message two
+providers' documentation describes alike (Google's GenerateContentResponse, for the Gemini API
+and Vertex AI fakes, which may not import each other).
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 import argparse
 import builtins
 import importlib.util
+import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from .store import make_root, remove_root
 
@@ -28,8 +31,11 @@ __all__ = [
     "FakeFlavour",
     "FakeService",
     "RecordedRequest",
+    "ServiceOptions",
     "answers",
-    "client_gone",
+    "bearer",
+    "check_rows",
+    "content_response",
     "keyed_flavour",
 ]
 
@@ -50,10 +56,6 @@ async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ConnectionResetError:
         logger.info("fake: %s %s: the client went away", request.method, request.path)
         return web.Response(status=GONE)
-
-
-# The name the fakes not yet moved to ``answers`` use (they catch ``Answer`` themselves).
-client_gone = answers
 
 
 @dataclass
@@ -160,6 +162,87 @@ def keyed_flavour(
     return FakeFlavour(name, no_arguments, build, demo, (model_name,), described)
 
 
+def bearer(request: web.Request) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else None
+
+
+def check_rows(
+    lines: Iterable[tuple[int, bytes]],
+    envelope: str,
+    problem: Callable[[dict[str, Any]], str | None],
+) -> tuple[int, str | None]:
+    """Check a batch's JSONL input before it runs: ``lines`` are (line number, line), each a
+    JSON object holding an object under ``envelope`` (the request), and ``problem`` says what
+    else is wrong with such a row (None: nothing). The rows read, and ``"line N <what is
+    wrong>"`` for the first bad one (None if there is none)."""
+    count = 0
+    for number, line in lines:
+        count += 1
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        found: str | None
+        if not isinstance(row, dict):
+            found = "is not a JSON object"
+        elif not isinstance(row.get(envelope), dict):
+            found = f"has no {envelope} object"
+        else:
+            found = problem(row)
+        if found:
+            return count, f"line {number} {found}"
+    return count, None
+
+
+# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
+IMPLICIT_CACHE_MIN = 2048
+
+
+def content_response(
+    model: str, parts: list[dict[str, Any]], finish: str, prompt: int
+) -> dict[str, Any]:
+    """A GenerateContentResponse's candidate and usage, the same message in the Gemini API
+    (ai.google.dev/api/generate-content) and Vertex AI
+    (cloud.google.com/vertex-ai/docs/reference/rest/v1/GenerateContentResponse); the fake
+    that answers adds its own ``modelVersion`` (and ``responseId``)."""
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": 5,
+        "totalTokenCount": prompt + 5,
+    }
+    if "2.5" in model:
+        # Thinking models report thoughtsTokenCount beside candidatesTokenCount, and the
+        # total counts them too (UsageMetadata in both references).
+        usage["thoughtsTokenCount"] = 7
+        usage["totalTokenCount"] += 7
+        if prompt >= IMPLICIT_CACHE_MIN:
+            # Implicit caching is on for Gemini 2.5 models; a hit reports
+            # cachedContentTokenCount, part of promptTokenCount
+            # (ai.google.dev/gemini-api/docs/caching; Vertex "Context caching overview").
+            # Every long enough prompt is taken as a repeat.
+            usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+        ],
+        "usageMetadata": usage,
+    }
+
+
+class ServiceOptions(TypedDict, total=False):
+    """What every fake's constructor takes and passes on to ``FakeService``."""
+
+    storage: Path | None
+    phase_seconds: float
+    cancel_seconds: float
+    clock: Callable[[], float]
+
+
+AccountT = TypeVar("AccountT")
+
+
 class FakeService:
     """A fake's storage root (removed at cleanup when it made it), its batch clock
     (``clock``, ``phase_seconds``, ``cancel_seconds``; a test may replace ``clock`` to move
@@ -168,7 +251,7 @@ class FakeService:
     def __init__(
         self,
         *,
-        storage: Path | None,
+        storage: Path | None = None,
         phase_seconds: float = 0.0,
         cancel_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
@@ -177,6 +260,41 @@ class FakeService:
         self.phase_seconds, self.cancel_seconds = phase_seconds, cancel_seconds
         self.clock = clock
         self.requests: list[RecordedRequest] = []
+        self.keys: dict[str, str] = {}
+
+    def open_accounts(
+        self, keys: Mapping[str, str], account: Callable[[str, Path], AccountT]
+    ) -> dict[str, AccountT]:
+        """Keep ``keys`` (API key to account name) as ``keys``; the accounts they open, each
+        made by ``account`` with its name and its own directory under the storage root."""
+        self.keys = dict(keys)
+        return {name: account(name, self.root / name) for name in set(self.keys.values())}
+
+    def phase(self, elapsed: float, waiting: str, running: str, done: str) -> str:
+        """The state of a job ``elapsed`` seconds after its creation on the fake's batch
+        clock: ``waiting`` for ``phase_seconds``, ``running`` as long again, then ``done``."""
+        if elapsed < self.phase_seconds:
+            return waiting
+        if elapsed < 2 * self.phase_seconds:
+            return running
+        return done
+
+    def account_of(self, key: str | None) -> str | None:
+        """The account an API key opens (``keys``), None for none or an unknown key."""
+        return self.keys.get(key) if key else None
+
+    def make_app(
+        self,
+        routes: Iterable[web.AbstractRouteDef],
+        *middlewares: Middleware,
+        client_max_size: int = 1024**2,
+    ) -> web.Application:
+        """The fake's application: the shared ``answers`` middleware outermost, then
+        ``middlewares``; the storage root is removed at cleanup when the fake made it."""
+        app = web.Application(middlewares=[answers, *middlewares], client_max_size=client_max_size)
+        app.add_routes(routes)
+        app.on_cleanup.append(self._cleanup)
+        return app
 
     async def _cleanup(self, app: web.Application) -> None:
         if self._owns_root:

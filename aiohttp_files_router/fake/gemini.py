@@ -35,28 +35,30 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
 import re
 import secrets
 import string
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
     FakeService,
     RecordedRequest,
-    answers,
+    ServiceOptions,
+    check_rows,
+    content_response,
     keyed_flavour,
 )
+from .store import Workspace
 
 __all__ = ["FakeGemini"]
 
@@ -123,10 +125,6 @@ def _embed(request: dict[str, Any]) -> dict[str, Any]:
     return {
         "embedding": {"values": [round((seed[i % 32] - 127.5) / 127.5, 6) for i in range(size)]}
     }
-
-
-# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
-IMPLICIT_CACHE_MIN = 2048
 
 
 REQUEST_FIELDS = _both(
@@ -245,13 +243,15 @@ class GeminiBatch:
     embed: bool = False  # an asyncBatchEmbedContent batch (EmbedContentRequest rows)
 
 
+def _bad_key(row: dict[str, Any]) -> str | None:
+    """What is wrong with an input row's user-defined ``key`` (the batch guide), if anything."""
+    return "has a key that is not a string" if not isinstance(row.get("key", ""), str) else None
+
+
 @dataclass
-class _Account:
-    name: str
-    root: Path
+class _Account(Workspace):
     files: dict[str, GeminiFile] = field(default_factory=dict)
     batches: dict[str, GeminiBatch] = field(default_factory=dict)
-    seq: itertools.count[int] = field(default_factory=itertools.count)
 
 
 def _page_token(offset: int) -> str:
@@ -306,9 +306,6 @@ class FakeGemini(FakeService):
         self,
         keys: Mapping[str, str],
         *,
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         expire_seconds: float = BATCH_SECONDS,
         chunk_granularity: int = CHUNK_GRANULARITY,
         models: tuple[str, ...] = (
@@ -317,22 +314,16 @@ class FakeGemini(FakeService):
             "gemini-2.5-flash-lite",
             "gemini-2.0-flash",
         ),
-        clock: Callable[[], float] = time.time,
         output_lag_seconds: float = 0.0,
         output_in_response_only: bool = False,
         refused_mime_types: Mapping[str, int] | None = None,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
+        super().__init__(**service)
         self.output_lag_seconds = output_lag_seconds
         self.output_in_response_only = output_in_response_only
         self.refused_mime_types = dict(refused_mime_types or {})
-        self.keys = dict(keys)
-        self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
+        self.accounts = self.open_accounts(keys, _Account)
         self.expire_seconds = expire_seconds
         self.chunk_granularity = chunk_granularity
         self.models = models
@@ -341,35 +332,31 @@ class FakeGemini(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[answers, self._serve])
         # The documentation shows v1beta; the SDK's default version is v1
         # (_api_client.GOOGLE_AI_API_DEFAULT_VERSION), so both are served.
-        for api in (API, "/v1"):
-            app.add_routes(
-                [
-                    web.post("/upload" + api + "/files", self.upload),
-                    web.get(api + "/files", self.list_files),
-                    web.get(api + "/files/{file}", self.get_file),
-                    web.delete(api + "/files/{file}", self.delete_file),
-                    web.get("/download" + api + "/files/{file}", self.get_file),
-                    web.post(api + "/models/{model}", self.create_batch),
-                    web.get(api + "/batches", self.list_batches),
-                    web.get(api + "/batches/{batch}", self.get_batch),
-                    web.post(api + "/batches/{batch}", self.batch_action),
-                    web.delete(api + "/batches/{batch}", self.delete_batch),
-                ]
-            )
-        app.on_cleanup.append(self._cleanup)
-        return app
+        routes = [route for api in (API, "/v1") for route in self._routes(api)]
+        return self.make_app(routes, self._serve)
+
+    def _routes(self, api: str) -> list[web.RouteDef]:
+        return [
+            web.post("/upload" + api + "/files", self.upload),
+            web.get(api + "/files", self.list_files),
+            web.get(api + "/files/{file}", self.get_file),
+            web.delete(api + "/files/{file}", self.delete_file),
+            web.get("/download" + api + "/files/{file}", self.get_file),
+            web.post(api + "/models/{model}", self.create_batch),
+            web.get(api + "/batches", self.list_batches),
+            web.get(api + "/batches/{batch}", self.get_batch),
+            web.post(api + "/batches/{batch}", self.batch_action),
+            web.delete(api + "/batches/{batch}", self.delete_batch),
+        ]
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         # The key goes in x-goog-api-key or ?key= (ai.google.dev/gemini-api/docs/api-key;
         # cloud.google.com/docs/authentication/api-keys-use).
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        record = self.record(request, account=self.keys.get(key) if key else None, key=key)
+        record = self.record(request, account=self.account_of(key), key=key)
         token = _record.set(record)
         try:
             # Upload chunks go to the URL the start answered with; the session id in it is
@@ -483,7 +470,7 @@ class FakeGemini(FakeService):
             self.clock(),
             path,
             source,
-            next(acc.seq),
+            acc.next_seq(),
         )
         acc.files[file_id] = found
         return found
@@ -683,7 +670,7 @@ class FakeGemini(FakeService):
             self.clock(),
             path,
             "UPLOADED",
-            next(account.seq),
+            account.next_seq(),
         )
         account.files[found.id] = found
         # The final answer carries {"file": File} (files.upload reads return_file.json['file']).
@@ -813,26 +800,10 @@ class FakeGemini(FakeService):
         if job.input_file.removeprefix("files/") not in account.files:
             job.error = {"code": 5, "message": f"Input file {job.input_file} not found."}
             return
-        count = 0
-        for number, line in self._lines(account, job):
-            count += 1
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            problem = None
-            if not isinstance(row, dict):
-                problem = "is not a JSON object"
-            elif not isinstance(row.get("request"), dict):
-                problem = "has no request object"
-            elif "key" in row and not isinstance(row["key"], str):
-                problem = "has a key that is not a string"
-            if problem:
-                job.error = {
-                    "code": 3,
-                    "message": f"Invalid input file {job.input_file}: line {number} {problem}.",
-                }
-                return
+        count, bad = check_rows(self._lines(account, job), "request", _bad_key)
+        if bad:
+            job.error = {"code": 3, "message": f"Invalid input file {job.input_file}: {bad}."}
+            return
         if count == 0:
             job.error = {"code": 3, "message": f"Input file {job.input_file} has no requests."}
             return
@@ -887,7 +858,7 @@ class FakeGemini(FakeService):
             self.clock(),
             path,
             "GENERATED",
-            next(account.seq),
+            account.next_seq(),
         )
         account.files[output_id] = found
         job.output_file = found.name
@@ -920,27 +891,8 @@ class FakeGemini(FakeService):
             parts = [{"text": f"mock gemini reply {digest[:12]}"}]
             if _field(config, "maxOutputTokens", "max_output_tokens") == 1:
                 finish = "MAX_TOKENS"
-        prompt = max(1, len(text) // 4)
-        usage: dict[str, Any] = {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": 5,
-            "totalTokenCount": prompt + 5,
-        }
-        if "2.5" in model:
-            # Thinking models report thoughtsTokenCount beside candidatesTokenCount, and the
-            # total counts them too (UsageMetadata in ai.google.dev/api/generate-content).
-            usage["thoughtsTokenCount"] = 7
-            usage["totalTokenCount"] += 7
-            if prompt >= IMPLICIT_CACHE_MIN:
-                # Implicit caching is on for Gemini 2.5 models; a hit reports
-                # cachedContentTokenCount, part of promptTokenCount
-                # (ai.google.dev/gemini-api/docs/caching). Every long enough prompt is a repeat.
-                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
-            "candidates": [
-                {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
-            ],
-            "usageMetadata": usage,
+            **content_response(model, parts, finish, max(1, len(text) // 4)),
             "modelVersion": model.removeprefix("models/"),
             "responseId": digest[12:34],
         }

@@ -28,22 +28,22 @@ so.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import secrets
 import string
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import BodyPartReader, web
+from aiohttp.typedefs import Handler
 
-from .base import Answer, FakeService, RecordedRequest, client_gone
+from .base import Answer, FakeService, RecordedRequest, ServiceOptions, bearer, check_rows
+from .store import FileRecord, Workspace, file_object
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -92,14 +92,15 @@ FAMILIES = (
 _record: ContextVar[RecordedRequest] = ContextVar("fake_mistral_request")
 
 
-def _error(
-    status: int,
-    message: str,
-    kind: str = "invalid_request_error",
-    code: str | None = None,
-    param: str | None = None,
-) -> Answer:
+# resources/error-glossary names the error types (invalid_request_error,
+# authentication_error, rate_limit_error, server_error) beside the statuses: a 401 is an
+# authentication error, a 429 a rate limit, every other refusal here an invalid request.
+_KINDS = {401: "authentication_error", 429: "rate_limit_error"}
+
+
+def _error(status: int, message: str, code: str | None = None, param: str | None = None) -> Answer:
     # resources/error-glossary, "Error response format": object, message, type, param, code.
+    kind = _KINDS.get(status, "invalid_request_error")
     body = {"object": "error", "message": message, "type": kind, "param": param, "code": code}
     return Answer(web.json_response(body, status=status))
 
@@ -113,19 +114,14 @@ def _invalid(message: str, param: str | None = None) -> Answer:
     return Answer(web.json_response({"detail": detail}, status=422))
 
 
-@dataclass
-class MistralFile:
-    id: str
-    filename: str
-    purpose: str
-    size: int
-    created: int
-    path: Path
-    seq: int
+@dataclass(kw_only=True)
+class MistralFile(FileRecord):
+    """A stored file: the OpenAI-style record Mistral's ``FileSchema`` follows, and Mistral's
+    own fields."""
+
     sample_type: str
     source: str
     lines: int | None = None
-    expires_at: int | None = None
     visibility: str = "workspace"
 
     def to_json(self) -> dict[str, Any]:
@@ -133,20 +129,14 @@ class MistralFile:
         # signature are left out (least helpful). The size's wire name is ``bytes``: the SDK's
         # ``size_bytes`` is only its Python name (models/fileschema.py: ``size_bytes:
         # Annotated[int, pydantic.Field(alias="bytes")]``), as in Mistral's OpenAPI.
-        obj: dict[str, Any] = {
-            "id": self.id,
-            "object": "file",
-            "bytes": self.size,
-            "created_at": self.created,
-            "filename": self.filename,
-            "purpose": self.purpose,
+        return {
+            **file_object(self.id, self.bytes, self.created_at, self.filename, self.purpose),
             "sample_type": self.sample_type,
             "source": self.source,
             "num_lines": self.lines,
             "expires_at": self.expires_at,
             "visibility": self.visibility,
         }
-        return obj
 
 
 @dataclass
@@ -171,12 +161,9 @@ class MistralJob:
 
 
 @dataclass
-class _Account:
-    name: str
-    root: Path
+class _Account(Workspace):
     files: dict[str, MistralFile] = field(default_factory=dict)
     jobs: dict[str, MistralJob] = field(default_factory=dict)
-    seq: itertools.count[int] = field(default_factory=itertools.count)
 
 
 def _int(query: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
@@ -206,30 +193,20 @@ class FakeMistral(FakeService):
         self,
         keys: Mapping[str, str],
         *,
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         models: tuple[str, ...] | None = None,
         pending_limit: int = PENDING_LIMIT,
         max_file_bytes: int = MAX_FILE_BYTES,
-        clock: Callable[[], float] = time.time,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
-        self.keys = dict(keys)
-        self.accounts = {n: _Account(n, self.root / n) for n in set(self.keys.values())}
+        super().__init__(**service)
+        self.accounts = self.open_accounts(keys, _Account)
         self.models = models
         self.pending_limit = pending_limit
         self.max_file_bytes = max_file_bytes
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[client_gone, self._serve])
-        app.add_routes(
+        return self.make_app(
             [
                 web.post("/v1/files", self.upload),
                 web.get("/v1/files", self.list_files),
@@ -241,27 +218,21 @@ class FakeMistral(FakeService):
                 web.get("/v1/batch/jobs/{job_id}", self.get_job),
                 web.delete("/v1/batch/jobs/{job_id}", self.delete_job),
                 web.post("/v1/batch/jobs/{job_id}/cancel", self.cancel_job),
-            ]
+            ],
+            self._serve,
         )
-        app.on_cleanup.append(self._cleanup)
-        return app
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         # error-glossary, 401: "Ensure the header format is Authorization: Bearer
         # YOUR_API_KEY."
-        header = request.headers.get("Authorization", "")
-        key = header[7:] if header.startswith("Bearer ") else None
-        record = self.record(request, account=self.keys.get(key) if key else None, key=key)
+        key = bearer(request)
+        record = self.record(request, account=self.account_of(key), key=key)
         token = _record.set(record)
         try:
             if record.account is None:
-                raise _error(401, "Unauthorized", "authentication_error")
+                raise _error(401, "Unauthorized")
             response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            response = answer.response
         finally:
             _record.reset(token)
         return response
@@ -295,11 +266,11 @@ class FakeMistral(FakeService):
             size,
             now,
             path,
-            next(account.seq),
-            sample_type,
-            source,
-            lines,
+            account.next_seq(),
             now + expiry_hours * 3600 if expiry_hours is not None else None,
+            sample_type=sample_type,
+            source=source,
+            lines=lines,
         )
         account.files[found.id] = found
         return found
@@ -411,7 +382,7 @@ class FakeMistral(FakeService):
         if query.get("search"):
             files = [f for f in files if query["search"] in f.filename]
         # The order is undocumented; newest first.
-        files.sort(key=lambda f: (f.created, f.seq), reverse=True)
+        files.sort(key=lambda f: (f.created_at, f.seq), reverse=True)
         body: dict[str, Any] = {
             "data": [f.to_json() for f in files[page * size : (page + 1) * size]],
             "object": "list",
@@ -484,7 +455,6 @@ class FakeMistral(FakeService):
             raise _error(
                 429,
                 f"Too many pending batch requests: at most {self.pending_limit} per workspace.",
-                "rate_limit_error",
             )
         job = MistralJob(
             str(uuid.uuid4()),
@@ -494,7 +464,7 @@ class FakeMistral(FakeService):
             metadata,
             timeout,
             self.clock(),
-            next(account.seq),
+            account.next_seq(),
         )
         account.jobs[job.id] = job
         return web.json_response(self._job_json(job, "QUEUED"))
@@ -519,11 +489,7 @@ class FakeMistral(FakeService):
             and job.timeout_hours * 3600 < 2 * self.phase_seconds
         ):
             return "TIMEOUT_EXCEEDED"
-        if elapsed < self.phase_seconds:
-            return "QUEUED"
-        if elapsed < 2 * self.phase_seconds:
-            return "RUNNING"
-        return "SUCCESS"
+        return self.phase(elapsed, "QUEUED", "RUNNING", "SUCCESS")
 
     def _advance(self, account: _Account, job: MistralJob) -> str:
         now = self.clock()
@@ -576,29 +542,23 @@ class FakeMistral(FakeService):
             job.errors = [{"message": f"Input file {missing[0]} not found.", "count": 1}]
             return
         seen: set[str] = set()
-        count = 0
-        for number, line in self._rows(account, job):
-            count += 1
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            problem = None
-            if not isinstance(row, dict):
-                problem = "is not a JSON object"
-            elif not isinstance(row.get("body"), dict):
-                problem = "has no body object"
-            elif set(row) - {"custom_id", "body"}:
-                problem = f"has an unexpected field {sorted(set(row) - {'custom_id', 'body'})[0]!r}"
-            elif row.get("custom_id") is not None and not isinstance(row["custom_id"], str):
-                problem = "has a custom_id that is not a string"
-            elif isinstance(row.get("custom_id"), str) and row["custom_id"] in seen:
-                problem = f"repeats custom_id {row['custom_id']!r}"
-            if problem:
-                job.errors = [{"message": f"Invalid input: line {number} {problem}.", "count": 1}]
-                return
-            if isinstance(row, dict) and isinstance(row.get("custom_id"), str):
-                seen.add(row["custom_id"])
+
+        def problem(row: dict[str, Any]) -> str | None:
+            custom_id = row.get("custom_id")
+            if set(row) - {"custom_id", "body"}:
+                return f"has an unexpected field {sorted(set(row) - {'custom_id', 'body'})[0]!r}"
+            if custom_id is not None and not isinstance(custom_id, str):
+                return "has a custom_id that is not a string"
+            if custom_id in seen:
+                return f"repeats custom_id {custom_id!r}"
+            if custom_id is not None:
+                seen.add(custom_id)
+            return None
+
+        count, bad = check_rows(self._rows(account, job), "body", problem)
+        if bad:
+            job.errors = [{"message": f"Invalid input: {bad}.", "count": 1}]
+            return
         if count == 0:
             job.errors = [{"message": "The input files hold no requests.", "count": 1}]
             return

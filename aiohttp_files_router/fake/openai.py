@@ -10,11 +10,9 @@ Other flavours (Azure) subclass it and change the hooks: ``credential``, ``refus
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
-from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Unpack
 
 from aiohttp import BodyPartReader, web
 
@@ -25,7 +23,9 @@ from .base import (
     FakeFlavour,
     FakeService,
     RecordedRequest,
+    ServiceOptions,
     answers,
+    bearer,
     no_arguments,
 )
 from .batches import ENDPOINTS, FakeBatch, validate_input
@@ -88,21 +88,12 @@ class FakeOpenAI(FakeService):
         self,
         keys: Mapping[str, str],
         *,
-        storage: Path | None = None,
         prefix: str = "/v1",
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
-        clock: Callable[[], float] = time.time,
         delay: float = 0.0,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
-        self.keys = dict(keys)
-        self.accounts = {name: FakeAccount(name, self.root / name) for name in set(keys.values())}
+        super().__init__(**service)
+        self.accounts = self.open_accounts(keys, FakeAccount)
         self.prefix = prefix.rstrip("/")
         self.delay = delay
         self.compression = Compression()
@@ -110,9 +101,8 @@ class FakeOpenAI(FakeService):
     # -- hooks ------------------------------------------------------------------------------
     def credential(self, request: web.Request) -> tuple[str | None, str | None]:
         """(credential presented, account it opens)."""
-        header = request.headers.get("Authorization", "")
-        key = header[7:] if header.startswith("Bearer ") else None
-        return key, self.keys.get(key) if key else None
+        key = bearer(request)
+        return key, self.account_of(key)
 
     def public(self, request: web.Request) -> bool:
         """Routes served without a credential (a token endpoint)."""

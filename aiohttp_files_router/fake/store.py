@@ -11,11 +11,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FakeAccount", "FileRecord", "new_id"]
+__all__ = ["FakeAccount", "FileRecord", "Workspace", "file_object", "new_id"]
 
 
 def new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
+
+
+def file_object(
+    file_id: str, size: int, created_at: int, filename: str, purpose: str
+) -> dict[str, Any]:
+    """The fields an OpenAI-style file object starts with (OpenAI's ``OpenAIFile``, which
+    Mistral's ``FileSchema`` follows); each fake adds its provider's own after them."""
+    return {
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": created_at,
+        "filename": filename,
+        "purpose": purpose,
+    }
 
 
 @dataclass
@@ -30,34 +45,34 @@ class FileRecord:
     expires_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        obj: dict[str, Any] = {
-            "id": self.id,
-            "object": "file",
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-        }
+        obj = file_object(self.id, self.bytes, self.created_at, self.filename, self.purpose)
+        obj["status"] = "processed"
         if self.expires_at is not None:
             obj["expires_at"] = self.expires_at
         return obj
 
 
 @dataclass
-class FakeAccount:
-    """One provider account: its own files, batches and fine-tuning jobs, reached with its
-    own key."""
+class Workspace:
+    """What every fake's account has: its name, its own directory, and a sequence that
+    orders what it makes (objects made in the same second)."""
 
     name: str
     root: Path
-    files: dict[str, FileRecord] = field(default_factory=dict)
-    batches: dict[str, Any] = field(default_factory=dict)
-    fine_tunes: dict[str, Any] = field(default_factory=dict)
-    _seq: itertools.count[int] = field(default_factory=itertools.count)
+    _seq: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
 
     def next_seq(self) -> int:
         return next(self._seq)
+
+
+@dataclass
+class FakeAccount(Workspace):
+    """One provider account: its own files, batches and fine-tuning jobs, reached with its
+    own key."""
+
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    batches: dict[str, Any] = field(default_factory=dict)
+    fine_tunes: dict[str, Any] = field(default_factory=dict)
 
     def new_file_path(self, file_id: str) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

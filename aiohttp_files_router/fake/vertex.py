@@ -44,25 +44,22 @@ import json
 import random
 import re
 import secrets
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import jwt
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from .base import Answer, FakeService, client_gone
+from .base import Answer, FakeService, ServiceOptions, bearer, content_response
 from .compress import Compression
 from .compress import middleware as compress
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
 
 __all__ = ["FakeVertex"]
-
-# The fewest prompt tokens an implicit cache hit covers (the larger of Google's minimums).
-IMPLICIT_CACHE_MIN = 2048
 
 
 def _load_crc32c() -> Any:
@@ -316,18 +313,10 @@ class FakeVertex(FakeService):
         project_number: str = "123456789012",
         location: str = "us-central1",
         buckets: Iterable[str] = ("fake-bucket",),
-        storage: Path | None = None,
-        phase_seconds: float = 0.0,
-        cancel_seconds: float = 0.0,
         token_seconds: int = 3600,
-        clock: Callable[[], float] = time.time,
+        **service: Unpack[ServiceOptions],
     ):
-        super().__init__(
-            storage=storage,
-            phase_seconds=phase_seconds,
-            cancel_seconds=cancel_seconds,
-            clock=clock,
-        )
+        super().__init__(**service)
         self.service_accounts = dict(service_accounts)
         self.project, self.location = project, location
         self.project_number = project_number
@@ -353,13 +342,10 @@ class FakeVertex(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
-        middlewares = [client_gone, compress(self), self._serve]
-        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024**2)
         # google-genai calls Vertex at v1beta1 by default (_api_client.py), the REST docs at v1.
         jobs = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/batchPredictionJobs"
         tuning = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/tuningJobs"
-        app.add_routes(
+        return self.make_app(
             [
                 web.post("/token", self.issue_token),
                 web.post("/upload/storage/v1/b/{bucket}/o", self.start_upload),
@@ -379,24 +365,20 @@ class FakeVertex(FakeService):
                 web.get(tuning, self.list_tunings),
                 web.get(tuning + "/{job}", self.get_tuning),
                 web.post(tuning + "/{job_action}", self.tuning_action),
-            ]
+            ],
+            compress(self),
+            self._serve,
+            # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
+            client_max_size=64 * 1024**2,
         )
-        app.on_cleanup.append(self._cleanup)
-        return app
 
     @web.middleware
-    async def _serve(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else None
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = bearer(request)
         record = self.record(request, account=self.tokens.get(token) if token else None, key=token)
         if request.path != "/token" and record.account is None:
             return _error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
-        try:
-            response: web.StreamResponse = await handler(request)
-        except Answer as answer:
-            return answer.response
+        response: web.StreamResponse = await handler(request)
         return response
 
     def _path(self, bucket: str, name: str) -> Path:
@@ -629,11 +611,7 @@ class FakeVertex(FakeService):
             and elapsed < 2 * self.phase_seconds
         ):
             return "JOB_STATE_EXPIRED"
-        if elapsed < self.phase_seconds:
-            return "JOB_STATE_PENDING"
-        if elapsed < 2 * self.phase_seconds:
-            return "JOB_STATE_RUNNING"
-        return "JOB_STATE_SUCCEEDED"
+        return self.phase(elapsed, "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED")
 
     def _advance(self, job: Job) -> str:
         now = self.clock()
@@ -751,27 +729,8 @@ class FakeVertex(FakeService):
         else:
             parts = [{"text": f"mock vertex reply {digest}"}]
             finish = "MAX_TOKENS" if config.get("maxOutputTokens") == 1 else "STOP"
-        prompt = max(1, len(text) // 4)
-        usage: dict[str, Any] = {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": 5,
-            "totalTokenCount": prompt + 5,
-        }
-        if "2.5" in model:
-            # Thinking models report thoughtsTokenCount, counted in the total (UsageMetadata,
-            # cloud.google.com/vertex-ai/docs/reference/rest/v1/GenerateContentResponse).
-            usage["thoughtsTokenCount"] = 7
-            usage["totalTokenCount"] += 7
-            if prompt >= IMPLICIT_CACHE_MIN:
-                # Implicit caching is on for Gemini 2.5 models; a hit reports
-                # cachedContentTokenCount, part of promptTokenCount (Vertex "Context caching
-                # overview"). The fake takes every long enough prompt as a repeat.
-                usage["cachedContentTokenCount"] = prompt - prompt % IMPLICIT_CACHE_MIN
         return {
-            "candidates": [
-                {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
-            ],
-            "usageMetadata": usage,
+            **content_response(model, parts, finish, max(1, len(text) // 4)),
             "modelVersion": model.rsplit("/", 1)[-1] + "-001",
         }
 

@@ -43,6 +43,17 @@ from .models import (
 )
 from .s3 import S3
 
+# The model families whose records this fake answers (models.py), by their model IDs'
+# prefixes (Bedrock user guide, "Supported foundation models"); any other model is refused.
+_FAMILIES = (
+    ("anthropic.claude", "claude"),
+    ("amazon.nova", "nova"),
+    ("amazon.titan-embed-text-v2", "titan-embed"),
+)
+# A cross-region inference profile ID is a model ID behind its geography (Bedrock user guide,
+# "Supported Regions and models for inference profiles": us., eu., apac., ...).
+_GEOGRAPHY = re.compile(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.")
+
 
 class Jobs(S3):
     """The model invocation job API, reading input from and writing output to S3."""
@@ -150,15 +161,8 @@ class Jobs(S3):
     @staticmethod
     def _family(model_id: str) -> str | None:
         """The model family of a model ID, inference profile ID or their ARNs."""
-        name = model_id.rsplit("/", 1)[-1]
-        name = re.sub(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.", "", name)
-        if name.startswith("anthropic.claude"):
-            return "claude"
-        if name.startswith("amazon.nova"):
-            return "nova"
-        if name.startswith("amazon.titan-embed-text-v2"):
-            return "titan-embed"
-        return None
+        name = _GEOGRAPHY.sub("", model_id.rsplit("/", 1)[-1])
+        return next((family for prefix, family in _FAMILIES if name.startswith(prefix)), None)
 
     def _create_job(self, cred: AwsCredential, body: bytes) -> web.Response:
         try:
