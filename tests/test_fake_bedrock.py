@@ -32,7 +32,7 @@ from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 from aiohttp_files_router.fake.bedrock import FakeS3
 
 from .certs import self_signed
-from .common import Clock
+from .common import Clock, free_port
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a"
@@ -784,13 +784,10 @@ def test_bedrock_refuses_wrong_credentials(served: str) -> None:
 
 
 def test_fake_cli_serves_bedrock(tmp_path: Path) -> None:
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
