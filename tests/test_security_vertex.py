@@ -409,20 +409,20 @@ def test_google_genai_lists_with_a_label_filter(tmp_path: Path) -> None:
     from google import genai
     from google.genai import types
 
-    from .test_fake_vertex import EMAIL as SA_EMAIL
-    from .test_fake_vertex import _credentials, _public, _row, _serve_in_thread
+    from .google_clients import EMAIL as SA_EMAIL
+    from .google_clients import public_pem, request_row, sa_credentials, serve_in_thread
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fake = FakeVertex({SA_EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake = FakeVertex({SA_EMAIL: public_pem(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
     fake.put_object(
-        "fake-bucket", "in/r.jsonl", json.dumps(_row("a")).encode(), "application/jsonl"
+        "fake-bucket", "in/r.jsonl", json.dumps(request_row("a")).encode(), "application/jsonl"
     )
-    with _serve_in_thread(fake.app()) as base:
+    with serve_in_thread(fake.app()) as base:
         client = genai.Client(
             vertexai=True,
             project="fake-project",
             location="us-central1",
-            credentials=_credentials(key, base),
+            credentials=sa_credentials(key, base),
             http_options=types.HttpOptions(base_url=base),
         )
         jobs = [

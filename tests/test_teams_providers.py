@@ -140,7 +140,7 @@ async def test_anthropic_teams(
 ) -> None:
     from aiohttp_files_router.fake import FakeAnthropic
 
-    from .test_anthropic import KEY_A, entry
+    from .anthropic_fixtures import KEY_A, entry
 
     fake = FakeAnthropic({KEY_A: "a"}, storage=tmp_path / "anthropic")
     server = await aiohttp_server(fake.app())
@@ -153,7 +153,7 @@ async def test_mistral_teams(
 ) -> None:
     from aiohttp_files_router.fake import FakeMistral
 
-    from .test_mistral import KEY_A, entry
+    from .mistral_fixtures import KEY_A, entry
 
     fake = FakeMistral({KEY_A: "a"}, storage=tmp_path / "mistral")
     server = await aiohttp_server(fake.app())
@@ -166,7 +166,7 @@ async def test_mistral_teams_with_a_file_store(
 ) -> None:
     from aiohttp_files_router.fake import FakeMistral
 
-    from .test_mistral import KEY_A, entry
+    from .mistral_fixtures import KEY_A, entry
 
     fake = FakeMistral({KEY_A: "a"}, storage=tmp_path / "mistral")
     server = await aiohttp_server(fake.app())
