@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, NotFoundError
+from openai import NotFoundError
 
 from aiohttp_files_router.fake import FakeGemini, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, client, jsonl
 
 SECRET = "teams-providers-secret"
 ALPHA, BETA, ADMIN = "sk-alpha", "sk-beta", "sk-admin"
@@ -38,10 +38,6 @@ def teams(*entries: dict[str, Any]) -> dict[str, Any]:
             ],
         },
     }
-
-
-def client(router: TestServer, key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def raw(routed: str, kind: str = "file") -> str:
