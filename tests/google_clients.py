@@ -1,15 +1,11 @@
 """Google's official clients (google-genai, google-auth) against the Vertex fake with no router:
-a service account whose key the test makes, its credentials, the fake served on a thread."""
+a service account whose key the test makes and its credentials (``common.serve_in_thread``
+serves the fake)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -35,26 +31,6 @@ def private_pem(key: rsa.RSAPrivateKey) -> str:
 
 def request_row(text: str, **request: Any) -> dict[str, Any]:
     return {"request": {"contents": [{"role": "user", "parts": [{"text": text}]}], **request}}
-
-
-@contextmanager
-def serve_in_thread(app: web.Application) -> Iterator[str]:
-    """Serve ``app`` on its own loop: google-genai and google-auth are synchronous clients."""
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
 
 
 def sa_credentials(key: rsa.RSAPrivateKey, base: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ KEY_ID = "AKIAFILESTORE"
 SECRET = "filestore-secret-key-value"
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's S3 server on loopback, for the length of a ``with``: its URL."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -25,6 +27,12 @@ def moto_url() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
 
 
 def s3_client(moto_url: str) -> Any:

@@ -2,7 +2,7 @@
 
 The fake is a witness built from Google's tuning reference and dataset guide (see
 ``fake/vertex_tuning.py``); google-genai is a synchronous client, so the fake is served on its
-own loop in a thread, as in ``test_fake_vertex.py`` (``google_clients.py``).
+own loop in a thread, as in ``test_fake_vertex.py`` (``common.serve_in_thread``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aiohttp_files_router.fake import FakeVertex
 
-from .common import Clock
-from .google_clients import EMAIL, public_pem, sa_credentials, serve_in_thread
+from .common import Clock, serve_in_thread
+from .google_clients import EMAIL, public_pem, sa_credentials
 
 # google-genai warns once that its tuning support is experimental; that is the client's own
 # notice, not a fault of the fake.

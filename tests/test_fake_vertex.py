@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aiohttp_files_router.fake import FakeVertex
 
+from .common import serve_in_thread
 from .conftest import ServerFactory
 from .google_clients import (
     EMAIL,
@@ -28,7 +29,6 @@ from .google_clients import (
     public_pem,
     request_row,
     sa_credentials,
-    serve_in_thread,
 )
 
 MODEL = "publishers/google/models/gemini-2.5-flash"
