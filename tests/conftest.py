@@ -82,6 +82,11 @@ async def sdk(router: TestServer) -> AsyncIterator[AsyncOpenAI]:
         yield client
 
 
+def client(router: TestServer, key: str = MASTER) -> AsyncOpenAI:
+    """An openai SDK client of the router with ``key``; the caller closes it (``async with``)."""
+    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
+
+
 def jsonl(rows: list[dict[str, Any]]) -> bytes:
     import json
 
@@ -120,6 +125,7 @@ __all__ = [
     "ONE_ROW",
     "base_config",
     "chat_rows",
+    "client",
     "error_of",
     "jsonl",
     "web",

@@ -1,4 +1,5 @@
-"""Helpers for tests that run the real server process: start it, collect its log, stop it."""
+"""Helpers for tests that run the real server process: start it, collect its log, stop it (and
+nginx, configured from docs/nginx.conf, in front of it)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import yaml
 
 SCRIPT = Path(sys.executable).with_name("aiohttp-files-router")
 MIB = 1024 * 1024
+NGINX_SITE = Path(__file__).parent.parent / "docs" / "nginx.conf"
 
 
 @dataclass
@@ -181,3 +183,51 @@ async def stored_digest(api_base: str, key: str) -> tuple[int, str]:
             async for chunk in resp.content.iter_chunked(MIB):
                 got.update(chunk)
     return stored["bytes"], got.hexdigest()
+
+
+@asynccontextmanager
+async def serving(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            assert line, "server exited early:\n" + "".join(lines)
+            lines.append(line)
+            if "Running on" in line:
+                break
+        yield proc, lines
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+
+
+def nginx_config(prefix: Path, listen: int, router: int) -> Path:
+    prefix.mkdir()
+    for path in (prefix, prefix.parent):  # nginx's workers run as nobody
+        path.chmod(0o755)
+    site = NGINX_SITE.read_text()
+    site = site.replace("server 127.0.0.1:4000;", f"server 127.0.0.1:{router};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    assert f":{listen};" in site and f":{router};" in site
+    (prefix / "site.conf").write_text(site)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    include {prefix}/site.conf;
+}}
+"""
+    )
+    return conf

@@ -21,24 +21,21 @@ from openai import (
 from aiohttp_files_router.fake import FakeAnthropic, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
+from .anthropic_fixtures import KEY_A, KEY_B, MODEL, entry
 from .common import Clock
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .s3_fixtures import KEY_ID as S3_KEY_ID
+from .s3_fixtures import REGION as S3_REGION
+from .s3_fixtures import SECRET as S3_SECRET
+from .s3_fixtures import moto_url, s3_bucket
 from .spec import check
-from .test_filestore import KEY_ID as S3_KEY_ID
-from .test_filestore import REGION as S3_REGION
-from .test_filestore import SECRET as S3_SECRET
-from .test_filestore import _s3_bucket as s3_bucket
-from .test_filestore import moto_url
 from .vertex_fixtures import BUCKET as GCS_BUCKET
 from .vertex_fixtures import EMAIL as GCS_EMAIL
 from .vertex_fixtures import PUBLIC as GCS_PUBLIC
 from .vertex_fixtures import service_account
 
-__all__ = ["moto_url"]  # the moto S3 server fixture, shared with the file store's tests
+__all__ = ["moto_url"]  # the moto S3 server fixture, from s3_fixtures
 
-KEY_A = "sk-ant-api03-account-a-0001"
-KEY_B = "sk-ant-api03-account-b-0002"
-MODEL = "claude-sonnet-4-5"
 PHASE = 10.0
 
 AWKWARD = [
@@ -70,24 +67,6 @@ def anthropic(tmp_path: Path, clock: Clock) -> FakeAnthropic:
 @pytest.fixture
 async def anthropic_server(aiohttp_server: ServerFactory, anthropic: FakeAnthropic) -> TestServer:
     return await aiohttp_server(anthropic.app())
-
-
-def entry(
-    server: TestServer,
-    store: Path,
-    name: str = "claude-batch",
-    key: str = KEY_A,
-    v1: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model": f"anthropic/{MODEL}",
-        "api_key": key,
-        "api_base": str(server.make_url("/v1/" if v1 else "")),
-        "file_store": store.as_uri(),
-        **extra,
-    }
-    return {"model_name": name, "litellm_params": params}
 
 
 def config(*entries: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,11 @@ import io
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, AuthenticationError, PermissionDeniedError
+from openai import AuthenticationError, PermissionDeniedError
 
 from aiohttp_files_router.fake import FakeOpenAI
 
-from .conftest import MASTER, ONE_ROW, RouterFactory, base_config, error_of
+from .conftest import MASTER, ONE_ROW, RouterFactory, base_config, client, error_of
 
 LIMITED = "sk-team-limited"
 
@@ -25,10 +25,6 @@ async def keyed(start_router: RouterFactory, upstream: TestServer) -> TestServer
             ownership="shared",  # the models' scope alone (test_teams.py: ownership)
         )
     )
-
-
-def client(server: TestServer, key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(server.make_url("/v1")), max_retries=0)
 
 
 async def test_missing_and_wrong_keys_are_401(keyed: TestServer, fake: FakeOpenAI) -> None:

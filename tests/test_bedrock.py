@@ -37,6 +37,7 @@ from .bedrock_fixtures import (
 )
 from .common import Clock
 from .conftest import RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .s3_fixtures import moto_server
 from .spec import check
 
 MOTO_BUCKET = "files-router-bedrock-test"
@@ -439,13 +440,8 @@ async def test_s3_calls_against_moto(
     import asyncio
 
     import boto3  # type: ignore[import-untyped]  # ships no type hints
-    from moto.server import ThreadedMotoServer
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        host, port = moto.get_host_and_port()
-        s3_url = f"http://{host}:{port}"
+    with moto_server() as s3_url:
         s3 = boto3.client(
             "s3",
             endpoint_url=s3_url,
@@ -496,8 +492,6 @@ async def test_s3_calls_against_moto(
             assert [o["Key"] for o in left.get("Contents", [])] == [
                 key.removesuffix(".jsonl") + ".ids"
             ]
-    finally:
-        moto.stop()
 
 
 async def test_s3_error_keeps_aws_message(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -18,29 +16,7 @@ from aiohttp_files_router.fake import FakeOpenAI
 
 from .common import free_port
 from .conftest import KEY_A, MASTER, base_config
-
-SCRIPT = Path(sys.executable).with_name("aiohttp-files-router")
-
-
-@asynccontextmanager
-async def serving(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
-    proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        while True:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-            assert line, "server exited early:\n" + "".join(lines)
-            lines.append(line)
-            if "Running on" in line:
-                break
-        yield proc, lines
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await proc.wait()
+from .production import SCRIPT, serving
 
 
 async def test_cli_serves_a_config_file(

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
-from openai import AsyncOpenAI, NotFoundError
+from openai import NotFoundError
 from yarl import URL
 
 from aiohttp_files_router import create_app, parse_config
@@ -25,7 +25,7 @@ from aiohttp_files_router.fake import FakeOpenAI, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id
 from aiohttp_files_router.uploads import CHUNK
 
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, client, jsonl
 from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 K1, K2 = "sk-oa-one", "sk-oa-two"
@@ -101,10 +101,6 @@ def world_config(w: World) -> dict[str, Any]:
         "general_settings": {"master_key": MASTER},
         "files_router": {"id_secret": SECRET},
     }
-
-
-def client(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def _route(value: str, kind: Any) -> RoutedId:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import aiohttp
@@ -14,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ids import encode_id
 
+from .common import free_port
 from .conftest import KEY_A, MASTER, ONE_ROW, RouterFactory, ServerFactory, base_config, error_of
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
@@ -153,12 +153,6 @@ async def test_unknown_path_and_method_are_openai_shaped(router: TestServer) -> 
     error_of(body)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_upstream_down_is_502_and_logs_no_secret(
     start_router: RouterFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -170,7 +164,7 @@ async def test_upstream_down_is_502_and_logs_no_secret(
                 "litellm_params": {
                     "model": "openai/gpt-4o",
                     "api_key": KEY_A,
-                    "api_base": f"http://127.0.0.1:{_closed_port()}/v1",
+                    "api_base": f"http://127.0.0.1:{free_port()}/v1",
                 },
             }
         ],

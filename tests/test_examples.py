@@ -13,7 +13,7 @@ from aiohttp_files_router import load_config
 from aiohttp_files_router.demo import DEMO_KEY
 
 from .common import free_port
-from .test_cli import serving
+from .production import serving
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -5,14 +5,12 @@ The fake runs in its own thread and event loop, as a real server: boto3 is synch
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import hashlib
 import io
 import json
 import os
 import ssl
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,7 +19,6 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]  # ships no type hints
 import pytest
-from aiohttp import web
 from botocore.auth import S3SigV4Auth  # type: ignore[import-untyped]  # ships no type hints
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]  # ships no type hints
 from botocore.config import Config  # type: ignore[import-untyped]  # ships no type hints
@@ -32,7 +29,8 @@ from aiohttp_files_router.fake import AwsCredential, FakeBedrock
 from aiohttp_files_router.fake.bedrock import FakeS3
 
 from .certs import self_signed
-from .common import Clock
+from .common import Clock, ThreadedApp, free_port
+from .s3_fixtures import moto_server
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a"
@@ -44,35 +42,6 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/BedrockBatch"
 CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
 MIB = 1024 * 1024
-
-
-class ThreadedApp:
-    """An aiohttp app served from its own thread and loop (boto3 calls block)."""
-
-    def __init__(self, app: web.Application, ssl_context: ssl.SSLContext | None = None):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runner = web.AppRunner(app, access_log=None)
-
-        async def start() -> int:
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=ssl_context)
-            await site.start()
-            return int(self.runner.addresses[0][1])
-
-        port = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            await self.runner.cleanup()
-            await asyncio.sleep(0.1)  # let closing (TLS) transports finish
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def make_fake(tmp_path: Path, clock: Callable[[], float], **kw: Any) -> FakeBedrock:
@@ -150,15 +119,10 @@ def any_s3(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         yield client("s3", server.url)
         server.stop()
         return
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    s3 = client("s3", f"http://{host}:{port}")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    yield s3
-    moto.stop()
+    with moto_server() as url:
+        s3 = client("s3", url)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        yield s3
 
 
 def test_s3_subset_agrees_with_moto(any_s3: Any) -> None:
@@ -784,13 +748,10 @@ def test_bedrock_refuses_wrong_credentials(served: str) -> None:
 
 
 def test_fake_cli_serves_bedrock(tmp_path: Path) -> None:
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -22,7 +22,7 @@ from aiohttp_files_router.fake import FakeAzure
 
 from .common import Clock
 from .conftest import ServerFactory
-from .test_fake_finetuning_openai import chat
+from .fine_tuning_fixtures import chat
 
 KEY = "azure-api-key-0123456789"
 TENANT, CLIENT_ID, CLIENT_SECRET = "tenant-1", "client-1", "secret-1"

@@ -21,24 +21,11 @@ from aiohttp_files_router.fake import FakeOpenAI
 
 from .common import Clock
 from .conftest import KEY_A, KEY_B, ServerFactory
+from .fine_tuning_fixtures import chat
 from .spec import check
 
 PHASE = 100.0
 MODEL = "gpt-4o-mini-2024-07-18"
-
-
-def chat(n: int, **extra: Any) -> bytes:
-    rows = [
-        {
-            "messages": [
-                {"role": "system", "content": "You are terse."},
-                {"role": "user", "content": f"question {i}"},
-                {"role": "assistant", "content": f"answer {i}", **extra},
-            ]
-        }
-        for i in range(n)
-    ]
-    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
 def preference(n: int) -> bytes:

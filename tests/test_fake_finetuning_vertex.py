@@ -2,7 +2,7 @@
 
 The fake is a witness built from Google's tuning reference and dataset guide (see
 ``fake/vertex_tuning.py``); google-genai is a synchronous client, so the fake is served on its
-own loop in a thread, as in ``test_fake_vertex.py``.
+own loop in a thread, as in ``test_fake_vertex.py`` (``common.serve_in_thread``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aiohttp_files_router.fake import FakeVertex
 
-from .common import Clock
-from .test_fake_vertex import EMAIL, _credentials, _public, _serve_in_thread
+from .common import Clock, serve_in_thread
+from .google_clients import EMAIL, public_pem, sa_credentials
 
 # google-genai warns once that its tuning support is experimental; that is the client's own
 # notice, not a fault of the fake.
@@ -57,7 +57,7 @@ def clock() -> Clock:
 @pytest.fixture
 def fake(key: rsa.RSAPrivateKey, tmp_path: Path, clock: Clock) -> FakeVertex:
     vertex = FakeVertex(
-        {EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=PHASE, clock=clock
+        {EMAIL: public_pem(key)}, storage=tmp_path / "gcs", phase_seconds=PHASE, clock=clock
     )
     vertex.put_object(BUCKET, "tune/train.jsonl", jsonl([example(i) for i in range(12)]), "")
     vertex.put_object(BUCKET, "tune/valid.jsonl", jsonl([example(i) for i in range(3)]), "")
@@ -69,12 +69,12 @@ def client(fake: FakeVertex, key: rsa.RSAPrivateKey) -> Iterator[Any]:
     from google import genai
     from google.genai import types
 
-    with _serve_in_thread(fake.app()) as base:
+    with serve_in_thread(fake.app()) as base:
         yield genai.Client(
             vertexai=True,
             project="fake-project",
             location="us-central1",
-            credentials=_credentials(key, base),
+            credentials=sa_credentials(key, base),
             http_options=types.HttpOptions(base_url=base),
         )
 

@@ -6,29 +6,31 @@ google-genai / google-auth as Google ships them), never through the adapter.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aiohttp_files_router.fake import FakeVertex
 
+from .common import serve_in_thread
 from .conftest import ServerFactory
+from .google_clients import (
+    EMAIL,
+    SCOPE,
+    private_pem,
+    public_pem,
+    request_row,
+    sa_credentials,
+)
 
-EMAIL = "batch@fake-project.iam.gserviceaccount.com"
-SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 MODEL = "publishers/google/models/gemini-2.5-flash"
 JOBS = "/v1/projects/fake-project/locations/us-central1/batchPredictionJobs"
 UNIT = 256 * 1024
@@ -39,25 +41,9 @@ def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _public(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def _private(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 @pytest.fixture
 def fake(key: rsa.RSAPrivateKey, tmp_path: Path) -> FakeVertex:
-    return FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs")
+    return FakeVertex({EMAIL: public_pem(key)}, storage=tmp_path / "gcs")
 
 
 @pytest.fixture
@@ -78,7 +64,7 @@ async def http(server: TestServer, key: rsa.RSAPrivateKey) -> Any:
                 "iat": now,
                 "exp": now + 600,
             },
-            _private(key),
+            private_pem(key),
             algorithm="RS256",
         )
         grant = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}
@@ -87,10 +73,6 @@ async def http(server: TestServer, key: rsa.RSAPrivateKey) -> Any:
             token = (await resp.json())["access_token"]
         session.headers["Authorization"] = f"Bearer {token}"
         yield session
-
-
-def _row(text: str, **request: Any) -> dict[str, Any]:
-    return {"request": {"contents": [{"role": "user", "parts": [{"text": text}]}], **request}}
 
 
 async def _run_batch(http: ClientSession, rows: list[Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -131,7 +113,7 @@ async def _run_batch(http: ClientSession, rows: list[Any]) -> tuple[dict[str, An
 
 async def test_output_keeps_only_the_request_in_another_order(http: ClientSession) -> None:
     rows = [
-        {"custom_id": f"req-{i}", "method": "POST", **_row(f"q{i}", labels={"k": f"v{i}"})}
+        {"custom_id": f"req-{i}", "method": "POST", **request_row(f"q{i}", labels={"k": f"v{i}"})}
         for i in range(6)
     ]
     job, lines = await _run_batch(http, rows)
@@ -155,21 +137,23 @@ async def test_output_keeps_only_the_request_in_another_order(http: ClientSessio
     [
         ({"request": {"contents": []}}, "contents"),
         ({"request": {"generationConfig": {"temperature": 0.5}}}, "contents"),
-        (_row("hot", generationConfig={"temperature": 2.5}), "temperature"),
-        (_row("cold", generationConfig={"temperature": -0.1}), "temperature"),
-        (_row("caps", labels={"Key": "v"}), "labels"),
-        (_row("digit", labels={"1key": "v"}), "labels"),
-        (_row("upper value", labels={"k": "Value"}), "labels"),
-        (_row("dot", labels={"k": "a.b"}), "labels"),
-        (_row("long", labels={"k": "v" * 64}), "labels"),
-        (_row("long key", labels={"k" * 64: "v"}), "labels"),
-        (_row("many", labels={f"k{i}": "v" for i in range(65)}), "labels"),
+        (request_row("hot", generationConfig={"temperature": 2.5}), "temperature"),
+        (request_row("cold", generationConfig={"temperature": -0.1}), "temperature"),
+        (request_row("caps", labels={"Key": "v"}), "labels"),
+        (request_row("digit", labels={"1key": "v"}), "labels"),
+        (request_row("upper value", labels={"k": "Value"}), "labels"),
+        (request_row("dot", labels={"k": "a.b"}), "labels"),
+        (request_row("long", labels={"k": "v" * 64}), "labels"),
+        (request_row("long key", labels={"k" * 64: "v"}), "labels"),
+        (request_row("many", labels={f"k{i}": "v" for i in range(65)}), "labels"),
         ({"contents": [{"role": "user", "parts": [{"text": "no wrapper"}]}]}, "request"),
         ("{not json", "JSON"),
     ],
 )
 async def test_invalid_requests_fail_their_line(http: ClientSession, row: Any, reason: str) -> None:
-    ok = _row("fine", generationConfig={"temperature": 2}, labels={f"k{i}": "" for i in range(64)})
+    ok = request_row(
+        "fine", generationConfig={"temperature": 2}, labels={f"k{i}": "" for i in range(64)}
+    )
     job, lines = await _run_batch(http, [ok, row])
     assert job["completionStats"]["successfulCount"] == "1"
     assert job["completionStats"]["failedCount"] == "1"
@@ -181,14 +165,16 @@ async def test_invalid_requests_fail_their_line(http: ClientSession, row: Any, r
 
 
 async def test_international_lowercase_labels_are_allowed(http: ClientSession) -> None:
-    row = _row("intl", labels={"clé_é": "données-ü", "k": ""})
+    row = request_row("intl", labels={"clé_é": "données-ü", "k": ""})
     _, (line,) = await _run_batch(http, [row])
     assert line["status"] == "" and line["request"]["labels"] == row["request"]["labels"]
 
 
 async def test_drop_labels_loses_the_labels_only(http: ClientSession, fake: FakeVertex) -> None:
     fake.drop_labels = True
-    rows = [_row(f"q{i}", labels={"k": f"v{i}"}, generationConfig={"topP": 1}) for i in range(3)]
+    rows = [
+        request_row(f"q{i}", labels={"k": f"v{i}"}, generationConfig={"topP": 1}) for i in range(3)
+    ]
     _, lines = await _run_batch(http, rows)
     assert all("labels" not in line["request"] for line in lines)
     assert all(line["request"]["generationConfig"] == {"topP": 1} for line in lines)
@@ -284,7 +270,7 @@ async def test_token_grant_checks_the_assertion(
     else:
         claims["scope"] = "https://www.googleapis.com/auth/devstorage.read_only"
     assertion = jwt.encode(
-        {**claims, "iat": now, "exp": now + 600}, _private(signer), algorithm="RS256"
+        {**claims, "iat": now, "exp": now + 600}, private_pem(signer), algorithm="RS256"
     )
     form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
     async with ClientSession() as session:
@@ -305,55 +291,19 @@ async def test_unknown_token_is_refused(server: TestServer) -> None:
 # -- google-genai, the official client ----------------------------------------------------------
 
 
-@contextmanager
-def _serve_in_thread(app: web.Application) -> Iterator[str]:
-    """Serve ``app`` on its own loop: google-genai and google-auth are synchronous clients."""
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-
-def _credentials(key: rsa.RSAPrivateKey, base: str) -> Any:
-    """google-auth service-account credentials whose token endpoint is the fake's."""
-    from google.oauth2 import service_account
-
-    return service_account.Credentials.from_service_account_info(
-        {
-            "type": "service_account",
-            "client_email": EMAIL,
-            "private_key": _private(key),
-            "token_uri": f"{base}/token",
-            "project_id": "fake-project",
-        },
-        scopes=[SCOPE],
-    )
-
-
 def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     from google import genai
     from google.genai import types
 
-    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake = FakeVertex({EMAIL: public_pem(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
     fake.put_object(
         "fake-bucket",
         "in/requests.jsonl",
-        (json.dumps(_row("a")) + "\n" + json.dumps(_row("b")) + "\n").encode(),
+        (json.dumps(request_row("a")) + "\n" + json.dumps(request_row("b")) + "\n").encode(),
         "application/jsonl",
     )
-    with _serve_in_thread(fake.app()) as base:
-        credentials = _credentials(key, base)
+    with serve_in_thread(fake.app()) as base:
+        credentials = sa_credentials(key, base)
         client = genai.Client(
             vertexai=True,
             project="fake-project",
@@ -405,12 +355,12 @@ def test_google_genai_batches(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
 def test_google_cloud_storage_resumable_upload(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     from google.cloud import storage  # type: ignore[import-untyped]  # ships no type hints
 
-    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs")
+    fake = FakeVertex({EMAIL: public_pem(key)}, storage=tmp_path / "gcs")
     data = bytes(range(256)) * (UNIT * 3 // 256) + b"tail"
-    with _serve_in_thread(fake.app()) as base:
+    with serve_in_thread(fake.app()) as base:
         client = storage.Client(
             project="fake-project",
-            credentials=_credentials(key, base),
+            credentials=sa_credentials(key, base),
             client_options={"api_endpoint": base},
         )
         blob = client.bucket("fake-bucket").blob("in/upload.bin", chunk_size=UNIT)
@@ -432,10 +382,10 @@ def test_google_resumable_media_recovers_from_a_short_range(
     from google.auth.transport.requests import AuthorizedSession
     from google.resumable_media.requests import ResumableUpload
 
-    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs")
+    fake = FakeVertex({EMAIL: public_pem(key)}, storage=tmp_path / "gcs")
     data = bytes(range(256)) * (UNIT * 3 // 256) + b"tail"
-    with _serve_in_thread(fake.app()) as base:
-        transport = AuthorizedSession(_credentials(key, base))
+    with serve_in_thread(fake.app()) as base:
+        transport = AuthorizedSession(sa_credentials(key, base))
         upload = ResumableUpload(
             f"{base}/upload/storage/v1/b/fake-bucket/o?uploadType=resumable", 2 * UNIT
         )
@@ -484,12 +434,12 @@ def test_split_predictions_and_expired_jobs_with_googles_clients(
     from google.cloud import storage
     from google.genai import types
 
-    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake = FakeVertex({EMAIL: public_pem(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
     fake.prediction_file_lines = 1
-    rows = "".join(json.dumps(_row(k)) + "\n" for k in ("a", "b", "c")).encode()
+    rows = "".join(json.dumps(request_row(k)) + "\n" for k in ("a", "b", "c")).encode()
     fake.put_object("fake-bucket", "in/requests.jsonl", rows, "application/jsonl")
-    with _serve_in_thread(fake.app()) as base:
-        credentials = _credentials(key, base)
+    with serve_in_thread(fake.app()) as base:
+        credentials = sa_credentials(key, base)
         client = genai.Client(
             vertexai=True,
             project="fake-project",
@@ -540,16 +490,16 @@ def test_embedding_batches_with_googles_clients(key: rsa.RSAPrivateKey, tmp_path
     from google.cloud import storage
     from google.genai import types
 
-    fake = FakeVertex({EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake = FakeVertex({EMAIL: public_pem(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
     lines = [
         {"content": "banana bread", "custom_id": "req-0"},
         {"content": "a machine learning model", "task_type": "RETRIEVAL_DOCUMENT"},
-        _row("chat"),
+        request_row("chat"),
     ]
     data = "".join(json.dumps(r) + "\n" for r in lines).encode()
     fake.put_object("fake-bucket", "in/embed.jsonl", data, "application/jsonl")
-    with _serve_in_thread(fake.app()) as base:
-        credentials = _credentials(key, base)
+    with serve_in_thread(fake.app()) as base:
+        credentials = sa_credentials(key, base)
         client = genai.Client(
             vertexai=True,
             project="fake-project",

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,53 +30,17 @@ from aiohttp_files_router.providers.filestore import (
 from aiohttp_files_router.providers.s3 import PART_SIZE, SigV4
 
 from .conftest import ServerFactory
+from .s3_fixtures import KEY_ID, REGION, SECRET, moto_url, s3_bucket, s3_client
 from .vertex_fixtures import BUCKET as GCS_BUCKET
 from .vertex_fixtures import EMAIL, PUBLIC, service_account
 
-REGION = "eu-west-1"
-KEY_ID = "AKIAFILESTORE"
-SECRET = "filestore-secret-key-value"
+__all__ = ["moto_url"]  # the moto S3 server fixture, from s3_fixtures
+
 TIMEOUT = aiohttp.ClientTimeout(sock_connect=5, sock_read=30, connect=5)
 
 
 def params(**fields: Any) -> FileStoreParams:
     return msgspec.convert({"model": "gemini/x", **fields}, FileStoreParams)
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def _s3_client(moto_url: str) -> Any:
-    import boto3  # type: ignore[import-untyped]  # ships no type hints
-
-    return boto3.client(
-        "s3",
-        endpoint_url=moto_url,
-        region_name=REGION,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-    )
-
-
-async def _s3_bucket(moto_url: str) -> str:
-    # moto keeps its state per process: a bucket of each test's own.
-    name = f"store-{time.monotonic_ns()}"
-    await asyncio.to_thread(
-        _s3_client(moto_url).create_bucket,
-        Bucket=name,
-        CreateBucketConfiguration={"LocationConstraint": REGION},
-    )
-    return name
 
 
 @pytest.fixture(params=["file", "s3", "gs"])
@@ -92,7 +56,7 @@ async def store(
         )
     elif kind == "s3":
         moto_url = request.getfixturevalue("moto_url")
-        bucket = await _s3_bucket(moto_url)
+        bucket = await s3_bucket(moto_url)
         made = open_store(
             f"s3://{bucket}/team-a",
             params(
@@ -217,7 +181,7 @@ async def test_failed_put_leaves_nothing(
         assert left == []
     if "s3" in request.node.callspec.id:
         bucket = store.bucket.name  # type: ignore[attr-defined]
-        client = _s3_client(request.getfixturevalue("moto_url"))
+        client = s3_client(request.getfixturevalue("moto_url"))
         uploads = await asyncio.to_thread(client.list_multipart_uploads, Bucket=bucket)
         assert not uploads.get("Uploads")
 

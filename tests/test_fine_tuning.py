@@ -11,45 +11,13 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI, BadRequestError, NotFoundError, PermissionDeniedError
 
 from aiohttp_files_router.fake import FakeMistral, FakeOpenAI
-from aiohttp_files_router.fake.base import FakeService
 from aiohttp_files_router.ids import RoutedId, decode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, base_config, error_of
-from .spec import check
-from .test_fine_tuning_checks import training
+from .fine_tuning_fixtures import JobClock, check_shapes, route_of, training
 
 BASE = "gpt-4o-mini-2024-07-18"
 LIMITED = "sk-team-other-only"
-
-
-class Clock:
-    """The fake's job clock, moved by the test."""
-
-    def __init__(self, fake: FakeService, phase: float = 10.0) -> None:
-        self.now = 1_000_000.0
-        fake.clock = lambda: self.now
-        fake.phase_seconds = phase
-
-    def step(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def route_of(value: str, kind: str = "fine_tuning_job") -> str:
-    decoded = decode_id(value, kind)  # type: ignore[arg-type]
-    assert isinstance(decoded, RoutedId), value
-    return decoded.deployment
-
-
-async def check_shapes(sdk: AsyncOpenAI, job_id: str) -> None:
-    """The router's own answers for a job validate against OpenAI's spec."""
-    jobs = sdk.fine_tuning.jobs.with_raw_response
-    check("FineTuningJob", (await jobs.retrieve(job_id)).http_response.json())
-    check("ListPaginatedFineTuningJobsResponse", (await jobs.list()).http_response.json())
-    events = (await jobs.list_events(job_id)).http_response.json()
-    check("ListFineTuningJobEventsResponse", events)
-    checkpoints = sdk.fine_tuning.jobs.checkpoints.with_raw_response
-    listed = (await checkpoints.list(job_id)).http_response.json()
-    check("ListFineTuningJobCheckpointsResponse", listed)
 
 
 async def upload(sdk: AsyncOpenAI, model: str) -> str:
@@ -62,7 +30,7 @@ async def upload(sdk: AsyncOpenAI, model: str) -> str:
 
 
 async def test_seed_flow(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    clock = Clock(fake)
+    clock = JobClock(fake)
     train = await upload(sdk, "gpt-4o-litellm")
     valid = await upload(sdk, "gpt-4o-litellm")
     job = await sdk.fine_tuning.jobs.create(
@@ -118,7 +86,7 @@ async def test_seed_flow(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
 
 
 async def test_pause_and_resume(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    clock = Clock(fake)
+    clock = JobClock(fake)
     job = await sdk.fine_tuning.jobs.create(
         training_file=await upload(sdk, "gpt-4o-litellm"), model=BASE
     )
@@ -131,7 +99,7 @@ async def test_pause_and_resume(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
 
 
 async def test_raw_ids_need_an_account(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    Clock(fake)
+    JobClock(fake)
     train = await upload(sdk, "gpt-4o-other")
     raw = decode_id(train, "file")
     assert isinstance(raw, RoutedId)
@@ -162,7 +130,7 @@ async def test_raw_ids_need_an_account(sdk: AsyncOpenAI, fake: FakeOpenAI) -> No
 async def test_a_scoped_key_reaches_only_its_deployments_jobs(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
-    Clock(fake)
+    JobClock(fake)
     router = await start_router(
         base_config(
             upstream, ownership="shared", keys=[{"key": LIMITED, "models": ["gpt-4o-other"]}]
@@ -195,7 +163,7 @@ async def test_a_scoped_key_reaches_only_its_deployments_jobs(
 
 
 async def test_list_filters_by_metadata(sdk: AsyncOpenAI, fake: FakeOpenAI) -> None:
-    Clock(fake)
+    JobClock(fake)
     train = await upload(sdk, "gpt-4o-litellm")
     tagged = await sdk.fine_tuning.jobs.create(
         training_file=train, model=BASE, metadata={"team": "search"}
@@ -211,7 +179,7 @@ async def test_list_filters_by_metadata(sdk: AsyncOpenAI, fake: FakeOpenAI) -> N
 async def test_a_file_on_several_deployments_trains_on_the_one_named(
     sdk: AsyncOpenAI, fake: FakeOpenAI
 ) -> None:
-    Clock(fake)
+    JobClock(fake)
     both = await sdk.files.create(
         file=("train.jsonl", io.BytesIO(training())),
         purpose="fine-tune",
@@ -235,7 +203,7 @@ async def test_a_file_on_several_deployments_trains_on_the_one_named(
 async def test_a_bad_file_the_router_let_through_fails_the_job(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
-    clock = Clock(fake)
+    clock = JobClock(fake)
     router = await start_router(base_config(upstream, validate_tuning_files=False))
     async with AsyncOpenAI(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
@@ -261,7 +229,7 @@ async def test_mistral_accounts_run_no_jobs_and_merged_listings_skip_them(
     aiohttp_server: ServerFactory,
     tmp_path: Path,
 ) -> None:
-    Clock(fake)
+    JobClock(fake)
     mistral = FakeMistral({"mistral-key-0001": "m"}, storage=tmp_path / "mistral")
     server = await aiohttp_server(mistral.app())
     config = base_config(upstream)

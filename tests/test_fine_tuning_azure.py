@@ -16,8 +16,7 @@ from aiohttp_files_router.fake import FakeAzure
 
 from .azure_fixtures import AZ_KEY, DEPLOYMENT
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of
-from .test_fine_tuning import Clock, check_shapes, route_of
-from .test_fine_tuning_checks import training
+from .fine_tuning_fixtures import JobClock, check_shapes, route_of, training
 
 AZ_KEY_2 = "azure-key-second-resource-0123"
 # A model Azure's fine-tuning how-to lists for supervised and DPO tuning.
@@ -81,7 +80,7 @@ async def upload(sdk: AsyncOpenAI, model: str) -> str:
 async def test_seed_flow(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure, api_version: str
 ) -> None:
-    clock = Clock(azure)
+    clock = JobClock(azure)
     router = await router_for(
         start_router, azure_server, api_version, fine_tuning_training_type="GlobalStandard"
     )
@@ -125,7 +124,7 @@ async def test_seed_flow(
 async def test_training_type_from_the_client_wins_and_is_needed(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure
 ) -> None:
-    Clock(azure)
+    JobClock(azure)
     router = await router_for(start_router, azure_server, "2025-04-01-preview")
     async with AsyncOpenAI(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
@@ -146,7 +145,7 @@ async def test_training_type_from_the_client_wins_and_is_needed(
 async def test_pause_and_resume(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure
 ) -> None:
-    clock = Clock(azure)
+    clock = JobClock(azure)
     router = await router_for(
         start_router, azure_server, "v1", fine_tuning_training_type="GlobalStandard"
     )
@@ -166,7 +165,7 @@ async def test_pause_and_resume(
 async def test_a_file_azure_failed_to_process_is_a_400_naming_it(
     start_router: RouterFactory, azure_server: TestServer, azure: FakeAzure
 ) -> None:
-    Clock(azure)
+    JobClock(azure)
     router = await start_router(
         {
             "model_list": [

@@ -18,20 +18,7 @@ from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 from aiohttp_files_router.rewrite import rewrite_list, rewrite_object
 
 from .conftest import MASTER, RouterFactory, base_config, error_of, jsonl
-
-
-def chat_example(i: int) -> dict[str, Any]:
-    return {
-        "messages": [
-            {"role": "system", "content": "You answer in one word."},
-            {"role": "user", "content": f"Question {i}?"},
-            {"role": "assistant", "content": f"Answer{i}"},
-        ]
-    }
-
-
-def training(n: int = 10) -> bytes:
-    return jsonl([chat_example(i) for i in range(n)])
+from .fine_tuning_fixtures import chat_example, training
 
 
 async def upload_error(sdk: AsyncOpenAI, data: bytes, model: str = "gpt-4o-litellm") -> Any:

@@ -16,8 +16,7 @@ from aiohttp_files_router.fake import FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of, jsonl
-from .test_fine_tuning import Clock, check_shapes, route_of
-from .test_fine_tuning_vertex_shapes import EXAMPLE
+from .fine_tuning_fixtures import EXAMPLE, JobClock, check_shapes, route_of
 from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 BASE = "gemini-2.5-flash"
@@ -55,7 +54,7 @@ async def upload(sdk: AsyncOpenAI, model: str, n: int = 16) -> str:
 async def test_seed_flow(
     start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
-    clock = Clock(vertex)
+    clock = JobClock(vertex)
     router = await start_router(config(vertex_server))
     async with AsyncOpenAI(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0
@@ -118,7 +117,7 @@ async def test_seed_flow(
 async def test_deployments_do_not_see_each_others_jobs(
     start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
-    Clock(vertex)
+    JobClock(vertex)
     router = await start_router(config(vertex_server))
     async with AsyncOpenAI(
         api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0

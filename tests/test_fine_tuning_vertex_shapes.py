@@ -23,6 +23,7 @@ from aiohttp_files_router.providers.vertex_tuning import (
 )
 
 from .conftest import MASTER, RouterFactory, ServerFactory, error_of, jsonl
+from .fine_tuning_fixtures import EXAMPLE
 from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 
@@ -36,13 +37,6 @@ async def vertex_server(aiohttp_server: ServerFactory, vertex: FakeVertex) -> Te
     return await aiohttp_server(vertex.app())
 
 
-EXAMPLE = {
-    "messages": [
-        {"role": "system", "content": "Answer in French."},
-        {"role": "user", "content": "Hello"},
-        {"role": "assistant", "content": "Bonjour"},
-    ]
-}
 VERTEX_EXAMPLE = {
     "systemInstruction": {"role": "system", "parts": [{"text": "Answer in French."}]},
     "contents": [

@@ -21,13 +21,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from openai import AsyncOpenAI, AuthenticationError, NotFoundError
+from openai import AuthenticationError, NotFoundError
 
 import aiohttp_files_router
 from aiohttp_files_router import Identity, parse_config, resolve
 from aiohttp_files_router.fake import FakeOpenAI
 
-from .conftest import MASTER, ONE_ROW, RouterFactory, ServerFactory, base_config, error_of
+from .conftest import MASTER, ONE_ROW, RouterFactory, ServerFactory, base_config, client, error_of
 
 ISSUER = "https://idp.example"
 AUDIENCE = "files-router"
@@ -94,10 +94,6 @@ async def jwt_router(
         },
     )
     return await start_router(config)
-
-
-def client(server: TestServer, key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(server.make_url("/v1")), max_retries=0)
 
 
 async def test_a_token_names_the_team_and_teams_are_kept_apart(

@@ -23,11 +23,9 @@ from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .common import Clock
 from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .mistral_fixtures import KEY_A, KEY_B, MODEL, entry
 from .spec import check
 
-KEY_A = "mistral-key-account-a-0001"
-KEY_B = "mistral-key-account-b-0002"
-MODEL = "mistral-small-latest"
 PHASE = 10.0
 
 
@@ -50,19 +48,6 @@ def mistral(tmp_path: Path, clock: Clock) -> FakeMistral:
 @pytest.fixture
 async def mistral_server(aiohttp_server: ServerFactory, mistral: FakeMistral) -> TestServer:
     return await aiohttp_server(mistral.app())
-
-
-def entry(
-    server: TestServer, name: str = "mistral-batch", key: str = KEY_A, v1: bool = True
-) -> dict[str, Any]:
-    return {
-        "model_name": name,
-        "litellm_params": {
-            "model": f"mistral/{MODEL}",
-            "api_key": key,
-            "api_base": str(server.make_url("/v1" if v1 else "/")),
-        },
-    }
 
 
 def config(*entries: dict[str, Any]) -> dict[str, Any]:

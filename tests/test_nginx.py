@@ -17,6 +17,7 @@ from .production import (
     config_for,
     fake_upstream,
     generated,
+    nginx_config,
     running,
     sha256,
     stored_digest,
@@ -24,36 +25,8 @@ from .production import (
     write_config,
 )
 
-SITE = Path(__file__).parent.parent / "docs" / "nginx.conf"
 SIZE_MIB = 256
 AUTH = {"Authorization": f"Bearer {MASTER}"}
-
-
-def nginx_config(prefix: Path, listen: int, router: int) -> Path:
-    prefix.mkdir()
-    for path in (prefix, prefix.parent):  # nginx's workers run as nobody
-        path.chmod(0o755)
-    site = SITE.read_text()
-    site = site.replace("server 127.0.0.1:4000;", f"server 127.0.0.1:{router};")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
-    assert f":{listen};" in site and f":{router};" in site
-    (prefix / "site.conf").write_text(site)
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    include {prefix}/site.conf;
-}}
-"""
-    )
-    return conf
 
 
 def kib(pid: int, field: str) -> int:

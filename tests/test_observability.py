@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
-from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_files_router import create_app, parse_config, setup
 from aiohttp_files_router.accesslog import ACCESS_LOGGER, AccessLogger, JsonFormatter
@@ -31,21 +30,9 @@ from .conftest import (
     base_config,
     error_of,
 )
+from .metrics import samples, value
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition, parsed by Prometheus' own parser."""
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(found: dict[Any, float], name: str, **labels: str) -> float:
-    return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= set(ls))
 
 
 async def metrics(http: aiohttp.ClientSession, url: str) -> dict[Any, float]:

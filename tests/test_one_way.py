@@ -26,12 +26,11 @@ from yarl import URL
 from aiohttp_files_router.smallcalls import SmallCalls
 
 from .certs import self_signed
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
-from .test_copies import TARGETS, World, client, stored, world, world_config
-from .test_smallcalls import TIMEOUT, RawUpstream
-from .test_upstream_faults import BATCH, _config, _sdk
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, client, error_of, jsonl
+from .copies_fixtures import TARGETS, World, stored, world, world_config
+from .faults_fixtures import BATCH, TIMEOUT, RawUpstream, openai_config, openai_sdk
 
-__all__ = ["world"]  # the fixture, used here
+__all__ = ["world"]  # the fixture, from copies_fixtures
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 
@@ -89,8 +88,8 @@ async def test_a_create_read_whole_then_reset_is_sent_once_and_its_outcome_unkno
     start_router: RouterFactory, retries: int
 ) -> None:
     async with Resetting() as upstream:
-        router = await start_router(_config(upstream.base, num_retries=retries))
-        async with _sdk(router) as sdk:
+        router = await start_router(openai_config(upstream.base, num_retries=retries))
+        async with openai_sdk(router) as sdk:
             # A pooled connection first (what a stale one would be), then the create.
             await sdk.batches.retrieve("batch_abc", extra_query={"model": "gpt-4o-litellm"})
             with pytest.raises(InternalServerError) as caught:

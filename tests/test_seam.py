@@ -348,3 +348,60 @@ def test_the_fake_check_sees_the_fakes() -> None:
         "anthropic",
     }
     assert ANY_PROVIDER.search('MODEL = "claude-batch"')
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _test_modules_imported(source: str) -> list[str]:
+    """The ``test_*`` modules a test file imports (a test file shares through fixture modules,
+    ``common.py`` and ``conftest.py``, never through another test file)."""
+    import ast
+
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            paths = [alias.name.split(".") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module.split(".") if node.module else []
+            if node.level == 0 and base[:1] != ["tests"]:
+                paths = [base]
+            else:  # inside the tests package: the module, or the names taken from the package
+                base = base[1:] if node.level == 0 else base
+                paths = [base] if base else [[alias.name] for alias in node.names]
+        else:
+            continue
+        for path in paths:
+            first = path[1:2] if path[:1] == ["tests"] else path[:1]
+            found += [name for name in first if name.startswith("test_")]
+    return sorted(set(found))
+
+
+def test_no_test_module_imports_another() -> None:
+    modules = sorted(TESTS.glob("test_*.py"))
+    assert len(modules) > 50
+    offenders = [
+        f"{path.name}: {name}"
+        for path in modules
+        for name in _test_modules_imported(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_the_import_check_sees_every_spelling() -> None:
+    for source in (
+        "from .test_cli import serving",
+        "from . import test_cli",
+        "from tests.test_cli import serving",
+        "from tests import test_cli",
+        "import tests.test_cli",
+        "def f() -> None:\n    from .test_cli import serving\n",
+    ):
+        assert _test_modules_imported(source) != [], source
+    for source in (
+        "from .common import Clock",
+        "from . import azure_fixtures",
+        "from aiohttp.test_utils import TestServer",
+        "import pytest",
+    ):
+        assert _test_modules_imported(source) == [], source

@@ -12,8 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from .common import free_port
 from .conftest import MASTER
-from .production import running
-from .test_nginx import nginx_config
+from .production import nginx_config, running
 
 
 async def test_nginx_site_drops_a_slow_header_client(tmp_path: Path, router: TestServer) -> None:

@@ -15,13 +15,13 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, BadRequestError, NotFoundError, PermissionDeniedError
+from openai import BadRequestError, NotFoundError, PermissionDeniedError
 
 from aiohttp_files_router.fake import FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .common import Clock
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, client, error_of, jsonl
 from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 SECRET = "id-secret-for-vertex-tests"
@@ -62,10 +62,6 @@ def two_deployments(server: TestServer, **pro: Any) -> dict[str, Any]:
             ],
         },
     }
-
-
-def client(router: TestServer, key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def raw_id(file_id: str) -> str:
@@ -409,20 +405,21 @@ def test_google_genai_lists_with_a_label_filter(tmp_path: Path) -> None:
     from google import genai
     from google.genai import types
 
-    from .test_fake_vertex import EMAIL as SA_EMAIL
-    from .test_fake_vertex import _credentials, _public, _row, _serve_in_thread
+    from .common import serve_in_thread
+    from .google_clients import EMAIL as SA_EMAIL
+    from .google_clients import public_pem, request_row, sa_credentials
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fake = FakeVertex({SA_EMAIL: _public(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
+    fake = FakeVertex({SA_EMAIL: public_pem(key)}, storage=tmp_path / "gcs", phase_seconds=3600)
     fake.put_object(
-        "fake-bucket", "in/r.jsonl", json.dumps(_row("a")).encode(), "application/jsonl"
+        "fake-bucket", "in/r.jsonl", json.dumps(request_row("a")).encode(), "application/jsonl"
     )
-    with _serve_in_thread(fake.app()) as base:
+    with serve_in_thread(fake.app()) as base:
         client = genai.Client(
             vertexai=True,
             project="fake-project",
             location="us-central1",
-            credentials=_credentials(key, base),
+            credentials=sa_credentials(key, base),
             http_options=types.HttpOptions(base_url=base),
         )
         jobs = [

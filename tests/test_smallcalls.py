@@ -13,7 +13,7 @@ import importlib.util
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,92 +31,17 @@ from aiohttp_files_router.upstream import fetch_json
 from .certs import self_signed
 from .common import free_port
 from .conftest import KEY_A, MASTER, RouterFactory, error_of
+from .faults_fixtures import (
+    FILE,
+    MODEL,
+    TIMEOUT,
+    RawUpstream,
+    Seen,
+    openai_config,
+    openai_sdk,
+    reply,
+)
 from .production import SCRIPT, config_for, running, write_config
-from .test_upstream_faults import BATCH as FAULTS_BATCH
-from .test_upstream_faults import FILE, MODEL
-
-BATCH = {**FAULTS_BATCH, "status": "cancelling"}
-
-
-class Seen:
-    """One request as it arrived."""
-
-    def __init__(self, line: str, headers: dict[str, str], body: bytes, connection: int):
-        self.method, self.target, _ = line.split(" ", 2)
-        self.headers, self.body, self.connection = headers, body, connection
-
-
-Answer = Callable[[Seen], Awaitable[bytes]]
-
-
-def reply(obj: Any, *, extra: bytes = b"") -> bytes:
-    body = json.dumps(obj).encode()
-    return (
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + extra
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-
-
-async def objects(seen: Seen) -> bytes:
-    return reply(BATCH if "/batches" in seen.target else FILE)
-
-
-class RawUpstream:
-    """HTTP/1.1 over asyncio streams; ``answer`` writes each response's bytes as they are."""
-
-    def __init__(self, answer: Answer = objects, tls: ssl.SSLContext | None = None):
-        self.answer = answer
-        self.tls = tls
-        self.seen: list[Seen] = []
-        self.connections = 0
-        self.open_now = 0
-        self.most_open = 0
-        self.closed = asyncio.Event()
-        self.server: asyncio.Server | None = None
-
-    @property
-    def base(self) -> str:
-        assert self.server is not None
-        host, port = self.server.sockets[0].getsockname()[:2]
-        host = f"[{host}]" if ":" in host else host
-        return f"{'https' if self.tls else 'http'}://{host}:{port}/v1"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        number = self.connections
-        self.open_now += 1
-        self.most_open = max(self.most_open, self.open_now)
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                line, *fields = head[:-4].split("\r\n")
-                headers = {k.lower(): v for k, v in (f.split(": ", 1) for f in fields)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                seen = Seen(line, headers, body, number)
-                self.seen.append(seen)
-                data = await self.answer(seen)
-                writer.write(data)
-                await writer.drain()
-                head_out = data.rsplit(b"\r\n\r\n", 1)[0] if data.count(b"\r\n\r\n") else data
-                if b"Content-Length:" not in head_out and b"chunked" not in head_out:
-                    return  # a body without a length ends with the connection
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            pass
-        finally:
-            self.open_now -= 1
-            writer.close()
-            self.closed.set()
-
-    async def start(self, host: str = "127.0.0.1") -> RawUpstream:
-        self.server = await asyncio.start_server(self._serve, host, 0, ssl=self.tls)
-        return self
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
 
 
 @pytest.fixture
@@ -126,24 +51,12 @@ async def raw() -> AsyncIterator[RawUpstream]:
     await upstream.stop()
 
 
-def config(base: str, **params: Any) -> dict[str, Any]:
-    litellm = {"model": "openai/gpt-4o", "api_key": KEY_A, "api_base": base, **params}
-    return {
-        "model_list": [{"model_name": "gpt-4o-litellm", "litellm_params": litellm}],
-        "general_settings": {"master_key": MASTER},
-    }
-
-
-def sdk(router: Any) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
-
-
 # -- through the router ----------------------------------------------------------------------
 async def test_calls_share_one_kept_alive_connection_with_aiohttps_headers(
     raw: RawUpstream, start_router: RouterFactory
 ) -> None:
-    router = await start_router(config(raw.base))
-    async with sdk(router) as client:
+    router = await start_router(openai_config(raw.base))
+    async with openai_sdk(router) as client:
         for _ in range(20):
             assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
         assert (await client.batches.cancel("batch_abc", extra_query=MODEL)).status == "cancelling"
@@ -197,8 +110,8 @@ async def test_interim_answers_chunked_gzip_and_bodies_read_to_eof(
 
     upstream = await RawUpstream(answer).start()
     try:
-        router = await start_router(config(upstream.base))
-        async with sdk(router) as client:
+        router = await start_router(openai_config(upstream.base))
+        async with openai_sdk(router) as client:
             for _ in range(4):
                 got = await client.files.retrieve("file-abc", extra_query=MODEL)
                 assert got.filename == "a.jsonl" and got.bytes == 3
@@ -224,7 +137,7 @@ async def test_slow_refused_and_garbled_upstreams_are_504_and_502(
     ):
         upstream = await RawUpstream(answer).start()
         try:
-            router = await start_router(config(upstream.base, **params))
+            router = await start_router(openai_config(upstream.base, **params))
             async with aiohttp.ClientSession() as http:
                 async with http.get(
                     router.make_url("/v1/files/file-abc"),
@@ -239,8 +152,8 @@ async def test_slow_refused_and_garbled_upstreams_are_504_and_502(
     upstream = await RawUpstream().start()
     base = upstream.base
     await upstream.stop()
-    router = await start_router(config(base))
-    async with sdk(router) as client:
+    router = await start_router(openai_config(base))
+    async with openai_sdk(router) as client:
         with pytest.raises(Exception) as raised:
             await client.files.retrieve("file-abc", extra_query=MODEL)
     assert getattr(raised.value, "status_code", None) == 502
@@ -252,8 +165,8 @@ async def test_ipv6_loopback_upstream(start_router: RouterFactory) -> None:
     except OSError:
         pytest.skip("this machine has no ::1")
     try:
-        router = await start_router(config(upstream.base))
-        async with sdk(router) as client:
+        router = await start_router(openai_config(upstream.base))
+        async with openai_sdk(router) as client:
             assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
         assert upstream.seen[0].headers["host"].startswith("[::1]:")
     finally:
@@ -269,15 +182,15 @@ async def test_tls_upstream_verified_against_the_systems_cas(
     upstream = await RawUpstream(tls=server).start()
     try:
         # Not trusted: nobody's CA signed the certificate.
-        router = await start_router(config(upstream.base))
-        async with sdk(router) as client:
+        router = await start_router(openai_config(upstream.base))
+        async with openai_sdk(router) as client:
             with pytest.raises(Exception) as raised:
                 await client.files.retrieve("file-abc", extra_query=MODEL)
         assert getattr(raised.value, "status_code", None) == 502
         # Trusted as OpenSSL finds CAs (SSL_CERT_FILE), as the session's own context does.
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        router = await start_router(config(upstream.base))
-        async with sdk(router) as client:
+        router = await start_router(openai_config(upstream.base))
+        async with openai_sdk(router) as client:
             assert (await client.files.retrieve("file-abc", extra_query=MODEL)).bytes == 3
         assert upstream.seen and upstream.seen[-1].headers["authorization"] == f"Bearer {KEY_A}"
     finally:
@@ -285,9 +198,6 @@ async def test_tls_upstream_verified_against_the_systems_cas(
 
 
 # -- the pool itself -------------------------------------------------------------------------
-TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_read=5)
-
-
 async def _json(calls: SmallCalls, url: URL) -> Any:
     answer = await calls.send("GET", url, {}, None, TIMEOUT)
     try:

@@ -23,40 +23,16 @@ from aiohttp_files_router import ConfigError, parse_config
 from aiohttp_files_router.fake import FakeOpenAI
 from aiohttp_files_router.ownership import OWNER_KEY
 
-from .conftest import MASTER, ONE_ROW, RouterFactory, base_config, error_of
+from .conftest import MASTER, ONE_ROW, RouterFactory, base_config, client, error_of
+from .teams_fixtures import ADMIN, ALPHA_1, ALPHA_2, BETA, LONE, SECRET, team_config
 
-SECRET = "team-test-secret"
 HOST_APP = Path(__file__).resolve().parent.parent / "examples" / "host_app.py"
-ALPHA_1 = "sk-alpha-one"
-ALPHA_2 = "sk-alpha-two"
-BETA = "sk-beta"
-LONE = "sk-lone"
-ADMIN = "sk-admin"
 MODEL = {"model": "gpt-4o-litellm"}
-
-
-def team_config(upstream: TestServer, **extra: Any) -> dict[str, Any]:
-    return base_config(
-        upstream,
-        id_secret=SECRET,
-        keys=[
-            {"key": ALPHA_1, "team": "alpha"},
-            {"key": ALPHA_2, "team": "alpha", "models": ["gpt-4o-litellm"]},
-            {"key": BETA, "team": "beta"},
-            {"key": LONE},
-            {"key": ADMIN, "admin": True},
-        ],
-        **extra,
-    )
 
 
 @pytest.fixture
 async def teams(start_router: RouterFactory, upstream: TestServer) -> TestServer:
     return await start_router(team_config(upstream))
-
-
-def client(server: TestServer, key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(server.make_url("/v1")), max_retries=0)
 
 
 def text_of(routed_id: str) -> str:

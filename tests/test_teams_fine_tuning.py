@@ -29,11 +29,9 @@ from aiohttp_files_router.keys import STATE_KEY
 from aiohttp_files_router.ownership import OWNER_KEY
 
 from .azure_fixtures import AZ_KEY, DEPLOYMENT
-from .conftest import MASTER, RouterFactory, ServerFactory, base_config, error_of, jsonl
-from .test_fine_tuning import Clock
-from .test_fine_tuning_checks import training
-from .test_fine_tuning_vertex_shapes import EXAMPLE
-from .test_teams import ADMIN, ALPHA_1, ALPHA_2, BETA, SECRET, client, team_config
+from .conftest import MASTER, RouterFactory, ServerFactory, base_config, client, error_of, jsonl
+from .fine_tuning_fixtures import EXAMPLE, JobClock, training
+from .teams_fixtures import ADMIN, ALPHA_1, ALPHA_2, BETA, SECRET, team_config
 from .vertex_fixtures import BUCKET, EMAIL, PUBLIC, vertex_entry
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -73,7 +71,7 @@ async def test_team_b_with_every_job_id_of_team_a_gets_404_and_nothing_goes_upst
     fake: FakeOpenAI,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock(fake)
+    clock = JobClock(fake)
     teams = await start_router(team_config(upstream))
     async with client(teams, ALPHA_1) as alpha, client(teams, BETA) as beta:
         train = await upload(alpha, "gpt-4o-litellm")
@@ -146,7 +144,7 @@ async def test_team_b_with_every_job_id_of_team_a_gets_404_and_nothing_goes_upst
 async def test_listings_show_each_team_its_own_jobs_and_no_cursor_names_another(
     start_router: RouterFactory, upstream: TestServer, fake: FakeOpenAI
 ) -> None:
-    Clock(fake)
+    JobClock(fake)
     teams = await start_router(team_config(upstream, list_scan_pages=2))
     async with (
         client(teams, ALPHA_1) as alpha,
@@ -223,7 +221,7 @@ async def vertex_server(aiohttp_server: ServerFactory, vertex: FakeVertex) -> Te
 async def test_vertex_jobs_are_owned_by_label(
     start_router: RouterFactory, vertex_server: TestServer, vertex: FakeVertex
 ) -> None:
-    Clock(vertex)
+    JobClock(vertex)
     router = await start_router(
         {
             "model_list": [vertex_entry(vertex_server, name="tune-a")],
@@ -267,7 +265,7 @@ async def test_azure_jobs_are_reached_through_signed_ids_only(
     azure = FakeAzure(
         {AZ_KEY: "az"}, deployments=[DEPLOYMENT], storage=tmp_path / "az", processing_seconds=0.05
     )
-    Clock(azure)
+    JobClock(azure)
     server = await aiohttp_server(azure.app())
     entry = {
         "model_name": "ft-azure",

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, NotFoundError
+from openai import NotFoundError
 
 from aiohttp_files_router.fake import FakeGemini, FakeVertex
 from aiohttp_files_router.ids import RoutedId, decode_id
 
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, jsonl
+from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, client, jsonl
 
 SECRET = "teams-providers-secret"
 ALPHA, BETA, ADMIN = "sk-alpha", "sk-beta", "sk-admin"
@@ -38,10 +38,6 @@ def teams(*entries: dict[str, Any]) -> dict[str, Any]:
             ],
         },
     }
-
-
-def client(router: TestServer, key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def raw(routed: str, kind: str = "file") -> str:
@@ -140,7 +136,7 @@ async def test_anthropic_teams(
 ) -> None:
     from aiohttp_files_router.fake import FakeAnthropic
 
-    from .test_anthropic import KEY_A, entry
+    from .anthropic_fixtures import KEY_A, entry
 
     fake = FakeAnthropic({KEY_A: "a"}, storage=tmp_path / "anthropic")
     server = await aiohttp_server(fake.app())
@@ -153,7 +149,7 @@ async def test_mistral_teams(
 ) -> None:
     from aiohttp_files_router.fake import FakeMistral
 
-    from .test_mistral import KEY_A, entry
+    from .mistral_fixtures import KEY_A, entry
 
     fake = FakeMistral({KEY_A: "a"}, storage=tmp_path / "mistral")
     server = await aiohttp_server(fake.app())
@@ -166,7 +162,7 @@ async def test_mistral_teams_with_a_file_store(
 ) -> None:
     from aiohttp_files_router.fake import FakeMistral
 
-    from .test_mistral import KEY_A, entry
+    from .mistral_fixtures import KEY_A, entry
 
     fake = FakeMistral({KEY_A: "a"}, storage=tmp_path / "mistral")
     server = await aiohttp_server(fake.app())

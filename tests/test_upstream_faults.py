@@ -11,38 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI, InternalServerError
+from openai import InternalServerError
 
-from .conftest import KEY_A, MASTER, RouterFactory, base_config, error_of
-
-MODEL = {"model": "gpt-4o-litellm"}
-FILE = {"id": "file-abc", "object": "file", "bytes": 3, "created_at": 1, "filename": "a.jsonl"}
-FILE["purpose"], FILE["status"] = "batch", "processed"
-BATCH = {
-    "id": "batch_abc",
-    "object": "batch",
-    "endpoint": "/v1/chat/completions",
-    "input_file_id": "file-abc",
-    "completion_window": "24h",
-    "status": "validating",
-    "created_at": 1,
-}
-
-
-def _config(api_base: str, **params: Any) -> dict[str, Any]:
-    """One OpenAI account at ``api_base``, with extra litellm_params."""
-    litellm = {"model": "openai/gpt-4o", "api_key": KEY_A, "api_base": api_base, **params}
-    return {
-        "model_list": [{"model_name": "gpt-4o-litellm", "litellm_params": litellm}],
-        "general_settings": {"master_key": MASTER},
-    }
-
-
-def _sdk(router: TestServer, max_retries: int = 0) -> AsyncOpenAI:
-    return AsyncOpenAI(
-        api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=max_retries
-    )
+from .conftest import MASTER, RouterFactory, base_config, error_of
+from .faults_fixtures import BATCH, FILE, MODEL, openai_config, openai_sdk
 
 
 # -- rate limits ---------------------------------------------------------------------------
@@ -92,7 +64,7 @@ async def test_rate_limit_headers_reach_the_sdk_which_obeys_them(
         assert resp.headers["x-upstream-request-id"] == "req_1"
         assert error_of(await resp.json())["code"] == "rate_limit_exceeded"
 
-    async with _sdk(router, max_retries=2) as sdk:
+    async with openai_sdk(router, max_retries=2) as sdk:
         got = await sdk.files.with_raw_response.retrieve("file-abc", extra_query=MODEL)
     assert got.parse().id.startswith("file-") and got.parse().id != "file-abc"  # encoded
     assert got.headers["x-upstream-request-id"] == "req_ok"
@@ -189,8 +161,8 @@ async def dropping() -> AsyncIterator[DroppingUpstream]:
 async def test_idle_connections_dropped_between_calls_are_no_502(
     dropping: DroppingUpstream, start_router: RouterFactory
 ) -> None:
-    router = await start_router(_config(dropping.base))
-    async with _sdk(router) as sdk:
+    router = await start_router(openai_config(dropping.base))
+    async with openai_sdk(router) as sdk:
         assert (await sdk.files.retrieve("file-abc", extra_query=MODEL)).filename == "a.jsonl"
         assert len((await sdk.files.list(extra_query=MODEL)).data) == 1
         assert (await sdk.files.delete("file-abc", extra_query=MODEL)).deleted is True
@@ -218,8 +190,8 @@ def dropped_methods(upstream: DroppingUpstream) -> list[str]:
 async def test_the_repeat_takes_a_fresh_connection_not_another_stale_one(
     dropping: DroppingUpstream, start_router: RouterFactory
 ) -> None:
-    router = await start_router(_config(dropping.base))
-    async with _sdk(router) as sdk:
+    router = await start_router(openai_config(dropping.base))
+    async with openai_sdk(router) as sdk:
         # Three calls at once leave three pooled connections, all of them dead by now.
         await asyncio.gather(*(sdk.files.retrieve("file-abc", extra_query=MODEL) for _ in range(3)))
         assert len(dropping.answered) == 3
@@ -232,8 +204,8 @@ async def test_the_repeat_takes_a_fresh_connection_not_another_stale_one(
 async def test_retries_setting_zero_turns_repeats_off(
     setting: str, dropping: DroppingUpstream, start_router: RouterFactory
 ) -> None:
-    router = await start_router(_config(dropping.base, **{setting: 0}))
-    async with _sdk(router) as sdk:
+    router = await start_router(openai_config(dropping.base, **{setting: 0}))
+    async with openai_sdk(router) as sdk:
         await sdk.files.retrieve("file-abc", extra_query=MODEL)
         with pytest.raises(InternalServerError) as caught:
             await sdk.files.delete("file-abc", extra_query=MODEL)
@@ -243,8 +215,8 @@ async def test_retries_setting_zero_turns_repeats_off(
 
 async def test_an_upload_under_way_is_never_replayed(start_router: RouterFactory) -> None:
     async with DroppingUpstream(cut_uploads=True) as upstream:
-        router = await start_router(_config(upstream.base, num_retries=3))
-        async with _sdk(router) as sdk:
+        router = await start_router(openai_config(upstream.base, num_retries=3))
+        async with openai_sdk(router) as sdk:
             with pytest.raises(InternalServerError) as caught:
                 await sdk.files.create(
                     file=("big.jsonl", b"{}\n" * 200_000), purpose="user_data", extra_body=MODEL
@@ -277,7 +249,7 @@ async def test_redirects_to_another_host_carry_no_credentials(
     app.router.add_get("/v1/files/{file_id}/content", redirect)
     upstream = await aiohttp_server(app)
     router = await start_router(base_config(upstream))
-    async with _sdk(router) as sdk:
+    async with openai_sdk(router) as sdk:
         with pytest.raises(InternalServerError) as caught:
             await sdk.files.retrieve("file-abc", extra_query=MODEL)
         assert "redirect" in error_of(caught.value.response.json())["message"]
@@ -310,7 +282,7 @@ async def test_the_google_token_grant_is_not_redirected_either(
     token_server = await aiohttp_server(app)
     entry = vertex_entry(token_server, service_account(token_server))
     router = await start_router(config(entry))
-    async with _sdk(router) as sdk:
+    async with openai_sdk(router) as sdk:
         with pytest.raises(InternalServerError) as caught:
             await sdk.files.list(extra_query={"model": "gemini-batch"})
     assert caught.value.status_code == 502

@@ -27,8 +27,8 @@ from aiohttp_files_router.supervisor import (
 
 from .common import free_port
 from .conftest import MASTER, base_config
+from .metrics import samples, value
 from .production import SCRIPT, Served, running, write_config
-from .test_observability import samples, value
 
 AUTH = {"Authorization": f"Bearer {MASTER}"}
 GUNICORN = Path(sys.executable).with_name("gunicorn")
