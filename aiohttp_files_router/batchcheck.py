@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 
 import msgspec
 
 from .errors import BadRequest
-from .jsonlimits import MAX_JSON_DEPTH, too_deep
-from .linecheck import checked_lines
+from .linecheck import LineChecker
 from .providers.base import BatchRules
 
 __all__ = ["check_batch_file"]
@@ -36,27 +34,14 @@ def _bad(number: int, what: str) -> BadRequest:
     )
 
 
-class _Checker:
+class _Checker(LineChecker[dict[str, msgspec.Raw]]):
     def __init__(self, rules: BatchRules):
+        super().__init__(_row, _bad, rules.max_bytes, rules.max_lines, "requests")
         self.rules = rules
         self.seen: set[bytes] = set()
         self.url: str | None = None
-        self.lines = 0
 
-    def line(self, number: int, line: bytes) -> None:
-        if not line.strip():
-            return  # blank lines carry no request; providers skip them
-        self.lines += 1
-        if self.lines > self.rules.max_lines:
-            raise _bad(
-                number, f"the file has more than {self.rules.max_lines} requests (the limit)."
-            )
-        if too_deep(line):
-            raise _bad(number, f"nests deeper than {MAX_JSON_DEPTH} levels.")
-        try:
-            row = _row.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise _bad(number, "is not a JSON object.") from None
+    def row(self, number: int, row: dict[str, msgspec.Raw]) -> None:
         custom_id = _field(row, "custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise _bad(number, "'custom_id' must be a non-empty string.")
@@ -85,6 +70,12 @@ class _Checker:
             if body.get(name) is None:
                 raise _bad(number, f"'body.{name}' is required for {url}.")
 
+    def end(self) -> None:
+        if self.lines == 0:
+            raise BadRequest(
+                "The batch file has no requests.", param="file", code="invalid_batch_line"
+            )
+
 
 _MISSING = object()
 
@@ -96,14 +87,6 @@ def _field(row: dict[str, msgspec.Raw], name: str) -> object:
     return _value.decode(raw)
 
 
-async def check_batch_file(chunks: AsyncIterator[bytes], rules: BatchRules) -> AsyncIterator[bytes]:
-    """``chunks`` unchanged, each passed on only once the whole lines in it are checked.
-
-    A bad line stops the stream with a 400: the upstream upload is cut before it completes.
-    """
-    checker = _Checker(rules)
-    async with aclosing(checked_lines(chunks, rules.max_bytes, checker.line, _bad)) as lines:
-        async for chunk in lines:
-            yield chunk
-    if checker.lines == 0:
-        raise BadRequest("The batch file has no requests.", param="file", code="invalid_batch_line")
+def check_batch_file(chunks: AsyncIterator[bytes], rules: BatchRules) -> AsyncIterator[bytes]:
+    """``chunks`` passed on as ``LineChecker.checked`` does, each line a batch request."""
+    return _Checker(rules).checked(chunks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -37,11 +38,31 @@ def clip(value: str, limit: int = CLIP_CHARS) -> str:
 
 
 class RouterError(Exception):
-    """An error the router answers itself; carries its HTTP meaning."""
+    """An error the router answers itself; carries its HTTP meaning.
+
+    A subclass names that meaning in its header, each part inherited where not given:
+    ``class NotFound(RouterError, status=404, code="not_found")``.
+    """
 
     status = 400
     type = "invalid_request_error"
     default_code: str | None = None
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if type is not None:
+            cls.type = type
+        if code is not None:
+            cls.default_code = code
 
     def __init__(
         self,
@@ -66,52 +87,37 @@ class RouterError(Exception):
         return resp
 
 
-class BadRequest(RouterError):
-    status = 400
+class BadRequest(RouterError, status=400): ...
 
 
-class Unauthorized(RouterError):
-    status = 401
-    default_code = "invalid_api_key"
+class Unauthorized(RouterError, status=401, code="invalid_api_key"): ...
 
 
-class PermissionDenied(RouterError):
-    status = 403
-    type = "permission_error"
-    default_code = "model_not_allowed"
+class PermissionDenied(
+    RouterError, status=403, type="permission_error", code="model_not_allowed"
+): ...
 
 
-class NotFound(RouterError):
-    status = 404
-    default_code = "not_found"
+class NotFound(RouterError, status=404, code="not_found"): ...
 
 
-class PayloadTooLarge(RouterError):
-    status = 413
-    default_code = "file_too_large"
+class PayloadTooLarge(RouterError, status=413, code="file_too_large"): ...
 
 
-class UnsupportedMediaType(RouterError):
-    status = 415
-    default_code = "unsupported_media_type"
+class UnsupportedMediaType(RouterError, status=415, code="unsupported_media_type"): ...
 
 
-class AccountUnavailable(RouterError):
-    status = 503
-    type = "server_error"
-    default_code = "account_unavailable"
+class AccountUnavailable(
+    RouterError, status=503, type="server_error", code="account_unavailable"
+): ...
 
 
-class UpstreamUnavailable(RouterError):
-    status = 502
-    type = "server_error"
-    default_code = "upstream_unavailable"
+class UpstreamUnavailable(
+    RouterError, status=502, type="server_error", code="upstream_unavailable"
+): ...
 
 
-class UpstreamTimeout(RouterError):
-    status = 504
-    type = "server_error"
-    default_code = "upstream_timeout"
+class UpstreamTimeout(RouterError, status=504, type="server_error", code="upstream_timeout"): ...
 
 
 # Control characters (CR and LF above all) and Unicode line breaks, so that a value a caller

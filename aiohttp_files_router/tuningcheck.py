@@ -17,14 +17,12 @@ the current line only.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import msgspec
 
 from .errors import BadRequest
-from .jsonlimits import MAX_JSON_DEPTH, too_deep
-from .linecheck import checked_lines
+from .linecheck import LineChecker
 from .providers.base import TuningRules
 
 __all__ = ["check_tuning_file"]
@@ -98,26 +96,14 @@ def _format(number: int, rules: TuningRules, row: dict[str, Any], expected: str 
     raise _bad(number, "'messages' has no assistant turn to learn from (weight not 0).")
 
 
-class _Checker:
+class _Checker(LineChecker[dict[str, Any]]):
     def __init__(self, rules: TuningRules):
+        super().__init__(_row, _bad, rules.max_bytes, rules.max_lines, "examples")
         self.rules = rules
         self.format: str | None = None
         self.first = 0
-        self.lines = 0
 
-    def line(self, number: int, line: bytes) -> None:
-        if not line.strip():
-            return
-        self.lines += 1
-        limit = self.rules.max_lines
-        if limit is not None and self.lines > limit:
-            raise _bad(number, f"the file has more than {limit} examples (the limit).")
-        if too_deep(line):
-            raise _bad(number, f"nests deeper than {MAX_JSON_DEPTH} levels.")
-        try:
-            row = _row.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise _bad(number, "is not a JSON object.") from None
+    def row(self, number: int, row: dict[str, Any]) -> None:
         found = _format(number, self.rules, row, self.format)
         if self.format is None:
             self.format, self.first = found, number
@@ -128,23 +114,17 @@ class _Checker:
                 "one format per file.",
             )
 
+    def end(self) -> None:
+        if self.lines < self.rules.min_examples:
+            raise BadRequest(
+                f"The fine-tuning file has {self.lines} examples; this account needs at least "
+                f"{self.rules.min_examples}.",
+                param="file",
+                code=CODE,
+            )
 
-async def check_tuning_file(
-    chunks: AsyncIterator[bytes], rules: TuningRules
-) -> AsyncIterator[bytes]:
-    """``chunks`` unchanged, each passed on only once the whole lines in it are checked.
 
-    A bad line, or too few examples at the end, stops the stream with a 400: the upstream
-    upload is cut before it completes.
-    """
-    checker = _Checker(rules)
-    async with aclosing(checked_lines(chunks, rules.max_bytes, checker.line, _bad)) as lines:
-        async for chunk in lines:
-            yield chunk
-    if checker.lines < rules.min_examples:
-        raise BadRequest(
-            f"The fine-tuning file has {checker.lines} examples; this account needs at least "
-            f"{rules.min_examples}.",
-            param="file",
-            code=CODE,
-        )
+def check_tuning_file(chunks: AsyncIterator[bytes], rules: TuningRules) -> AsyncIterator[bytes]:
+    """``chunks`` passed on as ``LineChecker.checked`` does, each line a training example;
+    too few examples at the end stop the stream with a 400 too."""
+    return _Checker(rules).checked(chunks)

@@ -19,15 +19,16 @@ from ..providers import Provider
 from ..selection import LEGACY_FIELD, MODEL_FIELD, Target
 from ..upstream import UpstreamReply
 from .common import (
-    body_target_for,
     by_path_id,
     json_body,
     list_pages,
     owned,
     passthrough,
+    prefixed,
     reply_object,
     request_selectors,
     router_state,
+    target_for,
     upstream_tag,
 )
 from .copies import holders_for, unavailable
@@ -65,6 +66,12 @@ async def _while_connected(request: web.Request, call: Awaitable[T]) -> T:
                 await task
 
 
+# This module's routes, each added by its handler's decorator; routes() serves them below a
+# prefix.
+_api = web.RouteTableDef()
+
+
+@_api.post("/batches")
 async def create_batch(request: web.Request) -> web.Response:
     state = router_state(request)
     body = await json_body(request, required=True)
@@ -78,7 +85,7 @@ async def create_batch(request: web.Request) -> web.Response:
     metadata = body.get("metadata")
     reserved_metadata(metadata, "batch")
     value = body["input_file_id"]
-    target = body_target_for(request, value, "file", sel, param="input_file_id")
+    target = target_for(request, value, "file", sel, param="input_file_id", in_body=True)
     target, fetched = await owned(request, target, "file", value, "input_file_id")
     if fetched is not None and not fetched.ok:
         return passthrough(fetched)
@@ -222,32 +229,26 @@ def _refusal(reply: UpstreamReply) -> bool:
     return err.get("code") in _QUOTA_CODES or err.get("type") in _QUOTA_CODES
 
 
+@_api.get("/batches/{batch_id}")
 async def retrieve_batch(request: web.Request) -> web.Response:
     return await by_path_id(
         request, "batch", BATCH_ID, lambda provider, http, pid: provider.retrieve_batch(http, pid)
     )
 
 
+@_api.post("/batches/{batch_id}/cancel")
 async def cancel_batch(request: web.Request) -> web.Response:
     return await by_path_id(
         request, "batch", BATCH_ID, lambda provider, http, pid: provider.cancel_batch(http, pid)
     )
 
 
+@_api.get("/batches")
 async def list_batches(request: web.Request) -> web.Response:
     return await list_pages(
-        request,
-        "batch",
-        lambda provider, http, query: provider.list_batches(http, query),
-        forwarded=("after", "limit"),
-        limit_range=(1, 100),
+        request, "batch", lambda provider, http, query: provider.list_batches(http, query)
     )
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
-    return [
-        web.post(f"{prefix}/batches", create_batch),
-        web.get(f"{prefix}/batches", list_batches),
-        web.get(f"{prefix}/batches/{{{BATCH_ID}}}", retrieve_batch),
-        web.post(f"{prefix}/batches/{{{BATCH_ID}}}/cancel", cancel_batch),
-    ]
+    return prefixed(prefix, _api)

@@ -1,11 +1,11 @@
-"""Pieces both the files and the batches handlers use."""
+"""Pieces the files, batches and fine-tuning handlers share."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
@@ -39,13 +39,17 @@ __all__ = [
     "OWNED_KINDS",
     "SKIPPED_HEADER",
     "TARGETS_FIELD",
+    "IdCall",
     "by_path_id",
+    "check_limit",
     "id_owner",
     "json_body",
     "list_pages",
     "named_deployments",
     "owned",
     "passthrough",
+    "path_target",
+    "prefixed",
     "relaying",
     "reply_object",
     "request_selectors",
@@ -172,21 +176,31 @@ def request_selectors(request: web.Request, body: Mapping[str, Any]) -> Selector
 
 
 def target_for(
-    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
+    request: web.Request,
+    value: str,
+    kind: Kind,
+    sel: Selectors,
+    *,
+    param: str,
+    in_body: bool = False,
 ) -> Target:
-    """The authorized target of an ID in the path (selection.resolve_id)."""
-    target = resolve_id(router_state(request).registry, value, kind, sel, param=param)
+    """The authorized target of an ID in the path (selection.resolve_id) or, ``in_body``, in a
+    JSON body (selection.resolve_body_id: a raw ID with no account named is a 400, not a 404)."""
+    resolve = resolve_body_id if in_body else resolve_id
+    target = resolve(router_state(request).registry, value, kind, sel, param=param)
     authorize(target.account)
     return target
 
 
-def body_target_for(
-    request: web.Request, value: str, kind: Kind, sel: Selectors, *, param: str
-) -> Target:
-    """The authorized target of an ID in a JSON body (selection.resolve_body_id)."""
-    target = resolve_body_id(router_state(request).registry, value, kind, sel, param=param)
-    authorize(target.account)
-    return target
+async def path_target(
+    request: web.Request, kind: Kind, param: str
+) -> tuple[Target, UpstreamReply | None]:
+    """The target of the ID in the path's ``param`` once the caller may have it (``owned``),
+    picked with the selectors of the query, headers or JSON body."""
+    body = await json_body(request, required=False)
+    value = request.match_info[param]
+    target = target_for(request, value, kind, request_selectors(request, body), param=param)
+    return await owned(request, target, kind, value, param)
 
 
 def passthrough(reply: UpstreamReply, body: bytes | None = None) -> web.Response:
@@ -251,11 +265,7 @@ async def by_path_id(
     A JSON body may carry ``model`` for a raw ID, as openai SDK 1.x sent ``extra_body``.
     """
     state = router_state(request)
-    body = await json_body(request, required=False)
-    sel = request_selectors(request, body)
-    value = request.match_info[param]
-    target = target_for(request, value, kind, sel, param=param)
-    target, fetched = await owned(request, target, kind, value, param)
+    target, fetched = await path_target(request, kind, param)
     if fetched is not None and not fetched.ok:
         return passthrough(fetched)
     provider = target.account.require()
@@ -320,7 +330,8 @@ def named_deployments(state: RouterState, names: str) -> list[Account]:
     return accounts
 
 
-def _limit(query: Mapping[str, str], low: int, high: int) -> None:
+def check_limit(query: Mapping[str, str], low: int, high: int) -> None:
+    """A 400 unless the query's ``limit``, if any, is an integer from ``low`` to ``high``."""
     value = query.get("limit")
     if value is None:
         return
@@ -330,15 +341,26 @@ def _limit(query: Mapping[str, str], low: int, high: int) -> None:
         )
 
 
-_PAGE_DEFAULTS = {"file": 10000, "batch": 20, "fine_tuning_job": 20}
+class _Listing(NamedTuple):
+    # The query parameters passed on; a name ending in "[" forwards every deepObject key
+    # under it (metadata[k]).
+    forwarded: tuple[str, ...]
+    limits: tuple[int, int]  # the 'limit' accepted
+    page: int  # a filtered page's size when the query sets no 'limit'
+
+
+# How the objects of each kind are listed, as OpenAI's API lists them.
+_LISTINGS: dict[Kind, _Listing] = {
+    "file": _Listing(("after", "limit", "order", "purpose"), (1, 10000), 10000),
+    "batch": _Listing(("after", "limit"), (1, 100), 20),
+    "fine_tuning_job": _Listing(("after", "limit", "metadata", "metadata["), (1, 100), 20),
+}
 
 
 async def list_pages(
     request: web.Request,
     kind: Kind,
     call: ListCall,
-    forwarded: tuple[str, ...],
-    limit_range: tuple[int, int],
     usable: Callable[[Provider], bool] | None = None,
 ) -> web.Response:
     """One page of a listing, walking the accounts of a shared model_name one after another.
@@ -349,7 +371,8 @@ async def list_pages(
     """
     state = router_state(request)
     query = request.query
-    _limit(query, *limit_range)
+    spec = _LISTINGS[kind]
+    check_limit(query, *spec.limits)
     if query.get("order") not in (None, "asc", "desc"):
         raise BadRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
     body = await json_body(request, required=False)
@@ -385,7 +408,7 @@ async def list_pages(
         account, cursor = choose(state.registry, sel), None
     in_merged = bool(merged) and account in merged
     group = merged if in_merged else state.registry.group_of(sel.model, account)
-    # A forwarded name ending in "[" forwards every deepObject key under it (metadata[k]).
+    forwarded = spec.forwarded
     prefixes = tuple(k for k in forwarded if k.endswith("["))
     params = {
         k: query[k]
@@ -393,7 +416,7 @@ async def list_pages(
         if k != "after" and (k in forwarded or (prefixes and k.startswith(prefixes)))
     }
     if filtering:
-        limit = int(query.get("limit") or _PAGE_DEFAULTS.get(kind, 20))
+        limit = int(query.get("limit") or spec.page)
         return await _filtered(
             request, kind, call, group, account, cursor, params, limit, in_merged
         )
@@ -569,3 +592,13 @@ def _skipping(response: web.Response, skipped: Sequence[Account]) -> web.Respons
     if skipped:
         response.headers[SKIPPED_HEADER] = ", ".join(quote(a.route, safe="") for a in skipped)
     return response
+
+
+def prefixed(prefix: str, table: web.RouteTableDef) -> list[web.RouteDef]:
+    """The routes ``table`` declares, each path below ``prefix`` (the app serves the API
+    below each of its prefixes)."""
+    return [
+        web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs)
+        for route in table
+        if isinstance(route, web.RouteDef)
+    ]

@@ -28,6 +28,7 @@ from .common import (
     list_pages,
     owned,
     passthrough,
+    prefixed,
     relaying,
     reply_object,
     request_selectors,
@@ -109,6 +110,12 @@ async def _forward(
         raise
 
 
+# This module's routes, each added by its handler's decorator; routes() serves them below a
+# prefix.
+_api = web.RouteTableDef()
+
+
+@_api.post("/files")
 async def create_file(request: web.Request) -> web.Response:
     state = router_state(request)
     settings = state.config.files_router
@@ -266,6 +273,7 @@ def _as_sent(
         return passthrough(reply, rewrite_object(reply.body, "file", encode, tagged=tagged))
 
 
+@_api.get("/files/{file_id}")
 async def retrieve_file(request: web.Request) -> web.Response:
     target, fetched = await _copied_target(request)
     state = router_state(request)
@@ -293,6 +301,7 @@ async def retrieve_file(request: web.Request) -> web.Response:
     raise AssertionError("unreachable: the last copy answers or raises")
 
 
+@_api.delete("/files/{file_id}")
 async def delete_file(request: web.Request) -> web.Response:
     target, fetched = await _copied_target(request)
     if fetched is not None and not fetched.ok:
@@ -330,16 +339,14 @@ async def delete_file(request: web.Request) -> web.Response:
     return _as_sent(request, *deleted[0], target.owner)
 
 
+@_api.get("/files")
 async def list_files(request: web.Request) -> web.Response:
     return await list_pages(
-        request,
-        "file",
-        lambda provider, http, query: provider.list_files(http, query),
-        forwarded=("after", "limit", "order", "purpose"),
-        limit_range=(1, 10000),
+        request, "file", lambda provider, http, query: provider.list_files(http, query)
     )
 
 
+@_api.get("/files/{file_id}/content")
 async def file_content(request: web.Request) -> web.StreamResponse:
     value = request.match_info[FILE_ID]
     target = target_for(request, value, "file", request_selectors(request, {}), param=FILE_ID)
@@ -450,10 +457,4 @@ async def _relay(
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
-    return [
-        web.post(f"{prefix}/files", create_file),
-        web.get(f"{prefix}/files", list_files),
-        web.get(f"{prefix}/files/{{{FILE_ID}}}", retrieve_file),
-        web.delete(f"{prefix}/files/{{{FILE_ID}}}", delete_file),
-        web.get(f"{prefix}/files/{{{FILE_ID}}}/content", file_content),
-    ]
+    return prefixed(prefix, _api)

@@ -19,15 +19,17 @@ from ..selection import LEGACY_FIELD, Selectors, Target, selectors
 from ..upstream import UpstreamReply
 from .batches import _while_connected, reserved_metadata, tagged_body
 from .common import (
-    body_target_for,
+    IdCall,
     by_path_id,
+    check_limit,
     json_body,
     list_pages,
     owned,
     passthrough,
+    path_target,
+    prefixed,
     relaying,
     reply_object,
-    request_selectors,
     router_state,
     target_for,
 )
@@ -38,7 +40,7 @@ __all__ = ["routes"]
 JOB_ID = "fine_tuning_job_id"
 KIND: Final[Kind] = "fine_tuning_job"
 REQUIRED = ("model", "training_file")
-LIMITS = (1, 100)
+LIMITS = (1, 100)  # of a job's events and checkpoints
 
 SubListCall = Callable[
     [Provider, aiohttp.ClientSession, str, Mapping[str, str]], Awaitable[UpstreamReply]
@@ -78,6 +80,13 @@ def _holder(target: Target, sel: Selectors, validation: Target | None) -> tuple[
     return holders[0]
 
 
+# This module's routes, each added by its handler's decorator; routes() serves them below a
+# prefix.
+_api = web.RouteTableDef()
+JOB = f"/fine_tuning/jobs/{{{JOB_ID}}}"
+
+
+@_api.post("/fine_tuning/jobs")
 async def create_job(request: web.Request) -> web.Response:
     state = router_state(request)
     body = await json_body(request, required=True)
@@ -129,44 +138,37 @@ async def _file(
     """A job's file, once the caller may train on it: another team's is a 404 (a raw
     provider ID is looked up for its owner tag, as a batch's input file); with the
     upstream's failed answer to that look-up, if it failed."""
-    target = body_target_for(request, value, "file", sel, param=param)
+    target = target_for(request, value, "file", sel, param=param, in_body=True)
     target, fetched = await owned(request, target, "file", value, param)
     return target, (fetched if fetched is not None and not fetched.ok else None)
 
 
+@_api.get("/fine_tuning/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     return await list_pages(
         request,
         KIND,
         lambda provider, http, query: provider.list_fine_tuning_jobs(http, query),
-        forwarded=("after", "limit", "metadata", "metadata["),
-        limit_range=LIMITS,
         usable=lambda provider: provider.tuning_rules is not None,
     )
 
 
-async def retrieve_job(request: web.Request) -> web.Response:
-    return await by_path_id(
-        request, KIND, JOB_ID, lambda p, http, pid: p.retrieve_fine_tuning_job(http, pid)
-    )
+def _on_job(name: str, method: str, path: str, call: IdCall) -> None:
+    """Serves ``method`` on ``path`` below the job the path names: ``call`` on that job,
+    answered with the job. ``name`` names the handler, as the metrics' operation
+    (observe.operation_of)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return await by_path_id(request, KIND, JOB_ID, call)
+
+    handler.__name__ = handler.__qualname__ = name
+    _api.route(method, JOB + path)(handler)
 
 
-async def cancel_job(request: web.Request) -> web.Response:
-    return await by_path_id(
-        request, KIND, JOB_ID, lambda p, http, pid: p.cancel_fine_tuning_job(http, pid)
-    )
-
-
-async def pause_job(request: web.Request) -> web.Response:
-    return await by_path_id(
-        request, KIND, JOB_ID, lambda p, http, pid: p.pause_fine_tuning_job(http, pid)
-    )
-
-
-async def resume_job(request: web.Request) -> web.Response:
-    return await by_path_id(
-        request, KIND, JOB_ID, lambda p, http, pid: p.resume_fine_tuning_job(http, pid)
-    )
+_on_job("retrieve_job", "GET", "", lambda p, http, pid: p.retrieve_fine_tuning_job(http, pid))
+_on_job("cancel_job", "POST", "/cancel", lambda p, http, pid: p.cancel_fine_tuning_job(http, pid))
+_on_job("pause_job", "POST", "/pause", lambda p, http, pid: p.pause_fine_tuning_job(http, pid))
+_on_job("resume_job", "POST", "/resume", lambda p, http, pid: p.resume_fine_tuning_job(http, pid))
 
 
 async def _job_list(request: web.Request, call: SubListCall) -> web.Response:
@@ -174,17 +176,8 @@ async def _job_list(request: web.Request, call: SubListCall) -> web.Response:
     and cursors stay the provider's (they only mean something next to that job)."""
     state = router_state(request)
     query = request.query
-    limit = query.get("limit")
-    if limit is not None and (not limit.isdigit() or not LIMITS[0] <= int(limit) <= LIMITS[1]):
-        raise BadRequest(
-            f"Invalid 'limit': expected an integer from {LIMITS[0]} to {LIMITS[1]}.",
-            param="limit",
-        )
-    body = await json_body(request, required=False)
-    sel = request_selectors(request, body)
-    value = request.match_info[JOB_ID]
-    target = target_for(request, value, KIND, sel, param=JOB_ID)
-    target, fetched = await owned(request, target, KIND, value, JOB_ID)
+    check_limit(query, *LIMITS)
+    target, fetched = await path_target(request, KIND, JOB_ID)
     if fetched is not None and not fetched.ok:
         return passthrough(fetched)
     page = {k: query[k] for k in ("after", "limit") if k in query}
@@ -198,12 +191,14 @@ async def _job_list(request: web.Request, call: SubListCall) -> web.Response:
     return passthrough(reply, listing.encode())
 
 
+@_api.get(f"{JOB}/events")
 async def list_events(request: web.Request) -> web.Response:
     return await _job_list(
         request, lambda p, http, pid, query: p.list_fine_tuning_events(http, pid, query)
     )
 
 
+@_api.get(f"{JOB}/checkpoints")
 async def list_checkpoints(request: web.Request) -> web.Response:
     return await _job_list(
         request, lambda p, http, pid, query: p.list_fine_tuning_checkpoints(http, pid, query)
@@ -211,15 +206,4 @@ async def list_checkpoints(request: web.Request) -> web.Response:
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
-    jobs = f"{prefix}/fine_tuning/jobs"
-    job = f"{jobs}/{{{JOB_ID}}}"
-    return [
-        web.post(jobs, create_job),
-        web.get(jobs, list_jobs),
-        web.get(job, retrieve_job),
-        web.post(f"{job}/cancel", cancel_job),
-        web.post(f"{job}/pause", pause_job),
-        web.post(f"{job}/resume", resume_job),
-        web.get(f"{job}/events", list_events),
-        web.get(f"{job}/checkpoints", list_checkpoints),
-    ]
+    return prefixed(prefix, _api)
