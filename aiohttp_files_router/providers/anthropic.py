@@ -70,7 +70,7 @@ from .filestore import (
     StoredFile,
     StoreError,
     StoreMeta,
-    open_store,
+    account_store,
 )
 from .genai_rows import digest, error_body
 from .isotime import unix_seconds
@@ -711,23 +711,14 @@ async def _nothing() -> AsyncIterator[bytes]:
 
 
 def _build(setup: AccountSetup[AnthropicParams]) -> Provider:
-    params = setup.params
     if not setup.model:
         raise ProviderError("an anthropic account needs model: anthropic/<model>")
-    if not params.file_store:
+    store = account_store(setup)
+    if store is None:
         raise ProviderError(
             "an anthropic account needs litellm_params.file_store (file:///dir, "
             "s3://bucket/prefix or gs://bucket/prefix): Anthropic keeps no batch input files"
         )
-    store = open_store(
-        params.file_store,
-        params,
-        account=setup.name,
-        timeout=setup.timeout,
-        namespace=setup.route or setup.name,
-        called=setup.called(),
-        wire=setup.wire,
-    )
     return AnthropicProvider(setup, store)
 
 

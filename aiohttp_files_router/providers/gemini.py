@@ -56,7 +56,7 @@ from .base import (
     owner_tag_of,
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL
-from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .gemini_rows import gemini_to_openai_line, openai_to_gemini_line
 from .genai_rows import (
     RowError,
@@ -187,17 +187,7 @@ class GeminiProvider(Provider):
         self.shared_store = f"{base}, the same API key (sha256 {key_digest}...)"
         # Quoted whole, so one route is never a prefix of another's namespace.
         self.prefix = quote(setup.route or setup.name, safe="") + "/"
-        self.store: FileStore | None = None
-        if params.file_store:
-            self.store = open_store(
-                params.file_store,
-                params,
-                account=setup.name,
-                timeout=setup.timeout,
-                namespace=setup.route or setup.name,
-                called=setup.called(),
-                wire=setup.wire,
-            )
+        self.store: FileStore | None = account_store(setup)
 
     async def close(self) -> None:
         if self.store is not None:

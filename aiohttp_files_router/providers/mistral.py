@@ -57,7 +57,7 @@ from ..upstream import (
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL
-from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .genai_rows import digest, error_body
 from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
@@ -620,19 +620,8 @@ def _build(setup: AccountSetup[MistralParams]) -> Provider:
     if params.api_key:
         key_digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
         store = f"{upstream.base}, the same API key (sha256 {key_digest}...)"
-    file_store = None
-    if params.file_store:
-        file_store = open_store(
-            params.file_store,
-            params,
-            account=setup.name,
-            timeout=setup.timeout,
-            namespace=setup.route or setup.name,
-            called=setup.called(),
-            wire=setup.wire,
-        )
     return MistralProvider(
-        upstream, setup.model, shared_store=store, store=file_store, name=setup.name
+        upstream, setup.model, shared_store=store, store=account_store(setup), name=setup.name
     )
 
 
