@@ -67,7 +67,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..transport import Wire
 from ..upstream import Auth, Called, ContentStream, Upstream, UpstreamReply
-from .base import AccountSetup, ProviderError
+from .base import AccountSetup, ProviderError, router_namespace
 from .gcs import Bucket
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
@@ -85,7 +85,6 @@ __all__ = [
     "open_store",
 ]
 
-ROOT = "files-router/"
 READ_CHUNK = 256 * 1024
 MAX_KEY = 512
 # Metadata travels in headers (S3) or object metadata (GCS): kept short.
@@ -648,14 +647,14 @@ def open_store(
             raise ProviderError(f"file_store {url!r}: use file:///absolute/path")
         if parts.query or parts.fragment:
             raise ProviderError(f"file_store {url!r}: a file:// URL takes no query")
-        return LocalStore(url, account, Path(unquote(parts.path)) / ROOT.rstrip("/") / segment)
+        return LocalStore(url, account, Path(unquote(parts.path)) / router_namespace("", segment))
     factory = _BUCKET_STORES.get(scheme)
     if factory is None or not parts.netloc or parts.query or parts.fragment:
         raise ProviderError(
             f"file_store {url!r}: use file:///path, s3://bucket/prefix or gs://bucket/prefix"
         )
     prefix = parts.path.strip("/")
-    root = f"{prefix}/{ROOT}{segment}/" if prefix else f"{ROOT}{segment}/"
+    root = router_namespace(f"{prefix}/" if prefix else "", segment)
     return factory(
         _Opening(url, params, account, called or account, timeout, wire, parts.netloc, root)
     )

@@ -44,7 +44,7 @@ from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
-from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
+from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import (
     AccountSetup,
     BatchRules,
@@ -54,6 +54,7 @@ from .base import (
     ProviderSpec,
     owner_metadata,
     owner_tag_of,
+    undone_unless_ok,
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL
 from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
@@ -64,7 +65,7 @@ from .genai_rows import (
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
-from .result_views import result_file_ids, split_view
+from .result_views import output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
@@ -295,13 +296,11 @@ class GeminiProvider(Provider):
 
             sizes = await tee(upload.chunks, [rows, original], lambda _: True, undo)
             assert isinstance(sizes, list)
-            try:
-                reply = await self._upload(http, upload.filename, spool, sizes[0], gemini_id)
-            except BaseException:
-                await self._forget(http, gemini_id)
-                raise
+            reply = await undone_unless_ok(
+                self._upload(http, upload.filename, spool, sizes[0], gemini_id),
+                lambda: self._forget(http, gemini_id),
+            )
             if not reply.ok:
-                await self._forget(http, gemini_id)
                 return reply
             obj = self.upstream.decode(_decode, reply.body)
             return ok({**obj, "bytes": sizes[1]}, reply)
@@ -557,12 +556,8 @@ class GeminiProvider(Provider):
         created = unix_seconds(file.get("createTime")) or 0
         async with self.upstream.stream(http, url, params={"alt": "media"}) as stream:
             if stream.error is None:
-                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                stream = ContentStream(
-                    stream.status,
-                    {"Content-Type": "application/jsonl"}
-                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(stream.chunks, self._output_line(view, created, file_id)),
+                stream = output_rows(
+                    stream, map_lines(stream.chunks, self._output_line(view, created, file_id))
                 )
             yield stream
 
@@ -761,15 +756,11 @@ def _stored_key(gemini_id: str) -> str:
     return f"files/{gemini_id}"
 
 
-def _build(setup: AccountSetup[GeminiParams]) -> Provider:
-    return GeminiProvider(setup)
-
-
 SPEC = ProviderSpec(
     name="gemini",
     prefixes=("gemini",),
     params=GeminiParams,
-    factory=_build,
+    factory=GeminiProvider,
     route_fields=("model", "api_base"),
     env={"api_key": "GEMINI_API_KEY", **FILE_STORE_ENV},
 )
