@@ -438,3 +438,10 @@ def router_namespace(prefix: str, segment: str) -> str:
     ``segment`` naming the deployment's route whole (quoted or a digest), so that one route
     is never a prefix of another's namespace."""
     return f"{prefix}files-router/{segment}/"
+
+
+def check_endpoint(body: Mapping[str, Any], endpoint: str, runner: str) -> None:
+    """A batch create naming another endpoint than ``endpoint``, the one the account's model
+    runs (``runner``: that model, as the message names it), is a 400."""
+    if body.get("endpoint") != endpoint:
+        raise BadRequest(f"{runner} runs only '{endpoint}' batches.", param="endpoint")

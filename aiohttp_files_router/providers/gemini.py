@@ -52,6 +52,7 @@ from .base import (
     Provider,
     ProviderError,
     ProviderSpec,
+    check_endpoint,
     owner_metadata,
     owner_tag_of,
     undone_unless_ok,
@@ -65,7 +66,7 @@ from .genai_rows import (
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
-from .result_views import output_rows, result_file_ids, split_view
+from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
@@ -562,19 +563,11 @@ class GeminiProvider(Provider):
             yield stream
 
     def _output_line(self, view: str | None, created: int, file_id: str) -> Any:  # jsonl.LineFn
-        reported = False
-
-        def unmatched(number: int) -> None:
-            nonlocal reported
-            if not reported:
-                reported = True
-                logger.warning(
-                    "account %s: line %d of %s carries no key; such rows are named line-N",
-                    self.upstream.deployment,
-                    number,
-                    for_log(file_id),
-                )
-
+        unmatched = lost_ids_warning(
+            "account %s: line %d of %s carries no key; such rows are named line-N",
+            self.upstream.deployment,
+            file_id,
+        )
         # The responses file is one per batch (files/batch-<batch id>).
         output = _view(file_id)[0]
         return gemini_to_openai_line(self.model, self.embed, view, created, output, unmatched)
@@ -662,11 +655,7 @@ class GeminiProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        if body.get("endpoint") != self.endpoint:
-            raise BadRequest(
-                f"This Gemini account's model runs only '{self.endpoint}' batches.",
-                param="endpoint",
-            )
+        check_endpoint(body, self.endpoint, "This Gemini account's model")
         input_id = str(body.get("input_file_id") or "")
         try:
             owned, file = await self._own_file(http, input_id)

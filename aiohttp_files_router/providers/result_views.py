@@ -7,16 +7,19 @@ are that one file's ID with ``#succeeded`` or ``#failed`` appended, and each ser
 rows.
 
 Reading a provider's result file: ``result_row`` decodes a line, ``output_rows`` answers the
-OpenAI batch output rows made from it.
+OpenAI batch output rows made from it, ``lost_ids_warning`` reports rows that lost their
+custom_id.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
 
+from ..errors import for_log
 from ..jsoncodec import OBJECT as _object
 from ..upstream import UPSTREAM_REQUEST_ID, ContentStream
 
@@ -24,11 +27,14 @@ __all__ = [
     "FAILED",
     "SUCCEEDED",
     "left_out",
+    "lost_ids_warning",
     "output_rows",
     "result_file_ids",
     "result_row",
     "split_view",
 ]
+
+logger = logging.getLogger(__package__)
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -78,3 +84,17 @@ def output_rows(stream: ContentStream, rows: AsyncIterator[bytes]) -> ContentStr
     return ContentStream(
         stream.status, headers | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}), rows
     )
+
+
+def lost_ids_warning(message: str, deployment: str, file_id: str) -> Callable[[int], None]:
+    """A report of the rows of a result download whose custom_id is lost, which warns once
+    per file (at the first); ``message`` takes the deployment, the line and the file."""
+    reported = False
+
+    def report(number: int) -> None:
+        nonlocal reported
+        if not reported:
+            reported = True
+            logger.warning(message, deployment, number, for_log(file_id))
+
+    return report

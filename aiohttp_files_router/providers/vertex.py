@@ -30,7 +30,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import BadRequest, NotFound, UpstreamUnavailable, for_log
+from ..errors import BadRequest, NotFound, UpstreamUnavailable
 from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
@@ -45,6 +45,7 @@ from .base import (
     Provider,
     ProviderError,
     ProviderSpec,
+    check_endpoint,
     owner_metadata,
     owner_tag_of,
     router_namespace,
@@ -57,7 +58,7 @@ from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
-from .result_views import output_rows, result_file_ids, split_view
+from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok
 from .vertex_embeddings import (
     IDS,
@@ -504,21 +505,12 @@ class VertexProvider(Provider):
 
     def _unmatched(self, file_id: str) -> Callable[[int], None]:
         """Reports the first row of a download whose custom_id is lost; once per file."""
-        reported = False
-
-        def report(number: int) -> None:
-            nonlocal reported
-            if not reported:
-                reported = True
-                logger.warning(
-                    "account %s: line %d of %s carries no custom_id label (the job's output "
-                    "lost its request labels?); such rows are named line-N by their position",
-                    self.upstream.deployment,
-                    number,
-                    for_log(file_id),
-                )
-
-        return report
+        return lost_ids_warning(
+            "account %s: line %d of %s carries no custom_id label (the job's output lost its "
+            "request labels?); such rows are named line-N by their position",
+            self.upstream.deployment,
+            file_id,
+        )
 
     # -- batches ----------------------------------------------------------------------------
     def _batch(self, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -570,11 +562,7 @@ class VertexProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        if body.get("endpoint") != self.endpoint:
-            raise BadRequest(
-                f"'{self.model}' on Vertex AI runs only '{self.endpoint}' batches.",
-                param="endpoint",
-            )
+        check_endpoint(body, self.endpoint, f"'{self.model}' on Vertex AI")
         stored = self.bucket.object_name(str(body["input_file_id"]))
         source = self.bucket.uri(stored)
         output = f"{self.root}batch-output/{random.token_hex(8)}"

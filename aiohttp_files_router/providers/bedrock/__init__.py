@@ -58,6 +58,7 @@ from ..base import (
     Provider,
     ProviderError,
     ProviderSpec,
+    check_endpoint,
     owner_metadata,
     owner_tag_of,
     router_namespace,
@@ -642,11 +643,7 @@ class BedrockProvider(Provider):
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
         self._check_extra()
-        if body.get("endpoint") != self.endpoint:
-            raise BadRequest(
-                f"This Bedrock account's model runs only '{self.endpoint}' batches.",
-                param="endpoint",
-            )
+        check_endpoint(body, self.endpoint, "This Bedrock account's model")
         if not self.role_arn:
             raise BadRequest(
                 "Bedrock batches need litellm_params.aws_batch_role_arn (the IAM service role "
