@@ -50,7 +50,7 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
 from ..ownership import OWNER_KEY
-from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
+from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import (
     AccountSetup,
     BatchRules,
@@ -70,13 +70,13 @@ from .filestore import (
     StoredFile,
     StoreError,
     StoreMeta,
-    open_store,
+    account_store,
 )
 from .genai_rows import digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .openai import v1_base
-from .result_views import left_out, result_file_ids, split_view
+from .result_views import left_out, output_rows, result_file_ids, result_row, split_view
 from .shapes import ENDED_AT, batch_object, error_row, list_page, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
@@ -397,11 +397,8 @@ class AnthropicProvider(Provider):
             if stream.error is not None:
                 stream.error = self._error(stream.error)
             else:
-                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                stream = ContentStream(
-                    stream.status,
-                    {"Content-Type": "application/jsonl"}
-                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
+                stream = output_rows(
+                    stream,
                     map_lines(stream.chunks, self._output_line(view, batch_id, names, batch)),
                 )
             yield stream
@@ -438,12 +435,9 @@ class AnthropicProvider(Provider):
         created = unix_seconds(batch.get("ended_at")) or 0
 
         def fn(number: int, line: bytes) -> bytes | None:
-            if not line.strip():
+            row = result_row(line, lambda: {"result": {"type": "errored"}})
+            if row is None:
                 return None
-            try:
-                row = _decode.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                row = {"result": {"type": "errored"}}
             sent = str(row.get("custom_id") or f"line-{number}")
             custom_id = names.get(sent, sent)
             result = row.get("result") if isinstance(row.get("result"), dict) else {}
@@ -705,23 +699,14 @@ async def _nothing() -> AsyncIterator[bytes]:
 
 
 def _build(setup: AccountSetup[AnthropicParams]) -> Provider:
-    params = setup.params
     if not setup.model:
         raise ProviderError("an anthropic account needs model: anthropic/<model>")
-    if not params.file_store:
+    store = account_store(setup)
+    if store is None:
         raise ProviderError(
             "an anthropic account needs litellm_params.file_store (file:///dir, "
             "s3://bucket/prefix or gs://bucket/prefix): Anthropic keeps no batch input files"
         )
-    store = open_store(
-        params.file_store,
-        params,
-        account=setup.name,
-        timeout=setup.timeout,
-        namespace=setup.route or setup.name,
-        called=setup.called(),
-        wire=setup.wire,
-    )
     return AnthropicProvider(setup, store)
 
 

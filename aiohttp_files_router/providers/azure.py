@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -43,7 +42,7 @@ from ..jsoncodec import RAW_ITEMS as _items
 from ..jsoncodec import RAW_OBJECT as _object
 from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
-from ..upstream import Auth, ContentStream, StaticAuth, Upstream, UpstreamReply
+from ..upstream import Auth, StaticAuth, Upstream, UpstreamReply
 from .base import (
     AccountSetup,
     BatchRules,
@@ -256,9 +255,9 @@ class AzureDialect(Dialect):
         return map_lines(upload.chunks, set_body_model(self.deployment))
 
 
-class AzureProvider(Provider):
-    """Azure OpenAI: OpenAI's API (``self.api``, in Azure's dialect) plus what Azure needs
-    around it: a processed input file before a batch, endpoints its batches leave out."""
+class AzureProvider(OpenAIProvider):
+    """Azure OpenAI: OpenAI's API (in Azure's dialect) plus what Azure needs around it: a
+    processed input file before a batch or job, endpoints its batches leave out."""
 
     # As OpenAI: the file's filename and the batch's metadata come back as sent (Azure
     # OpenAI REST reference, Files - Upload; Batch - Create "metadata", 16 pairs).
@@ -299,45 +298,29 @@ class AzureProvider(Provider):
         api_base: str,
         training_type: str | None = None,
     ):
-        self.upstream = upstream
-        self.training_type = training_type
-        self.api = OpenAIProvider(upstream, dialect)
-        self.file_ready_timeout = file_ready_timeout
         # Files and batches belong to the Azure OpenAI resource, whatever the deployment.
-        self.shared_store = f"Azure OpenAI resource {api_base.rstrip('/')}"
-
-    async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
-        return await self.api.retrieve_file(http, file_id)
-
-    async def delete_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
-        return await self.api.delete_file(http, file_id)
-
-    async def list_files(
-        self, http: aiohttp.ClientSession, query: Mapping[str, str]
-    ) -> UpstreamReply:
-        return await self.api.list_files(http, query)
-
-    def file_content(
-        self, http: aiohttp.ClientSession, file_id: str, codings: Collection[str] = ()
-    ) -> AbstractAsyncContextManager[ContentStream]:
-        return self.api.file_content(http, file_id, codings)
+        super().__init__(
+            upstream, dialect, shared_store=f"Azure OpenAI resource {api_base.rstrip('/')}"
+        )
+        self.training_type = training_type
+        self.file_ready_timeout = file_ready_timeout
 
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
-        reply = await self.api.create_file(http, upload)
+        reply = await super().create_file(http, upload)
         if reply.status == 201:
             reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
         return reply
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return await self._with_endpoints(http, await self.api.retrieve_batch(http, batch_id))
+        return await self._with_endpoints(http, await super().retrieve_batch(http, batch_id))
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        return await self._with_endpoints(http, await self.api.cancel_batch(http, batch_id))
+        return await self._with_endpoints(http, await super().cancel_batch(http, batch_id))
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
     ) -> UpstreamReply:
-        return await self._with_endpoints(http, await self.api.list_batches(http, query))
+        return await self._with_endpoints(http, await super().list_batches(http, query))
 
     async def _with_endpoints(
         self, http: aiohttp.ClientSession, reply: UpstreamReply
@@ -394,40 +377,20 @@ class AzureProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        file_id = str(body["input_file_id"])
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.file_ready_timeout
-        delay = FIRST_POLL
+        wait = _FileWait(str(body["input_file_id"]), "input_file_id", self.file_ready_timeout)
         while True:
-            found = await self.retrieve_file(http, file_id)
-            if not found.ok:
-                return found  # Azure's own answer: unknown file, no access, ...
-            status, details = _file_status(found.body)
-            if status == "error":
-                raise BadRequest(
-                    f"The input file {file_id} failed processing on Azure OpenAI: "
-                    f"{details or 'no reason given'}",
-                    param="input_file_id",
-                )
-            if status != "uploaded":  # processed (or gone: Azure then says so itself)
-                reply = await self.api.create_batch(http, body)
-                if reply.ok:
-                    reply.body = _with_endpoint(reply.body, body.get("endpoint"))
-                    return reply
-                if not (
-                    reply.status == 400
-                    and _UNPROCESSED.search(reply.body.decode("utf-8", "replace"))
-                ):
-                    return reply
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise UpstreamTimeout(
-                    f"The input file {file_id} is still being processed by Azure OpenAI after "
-                    f"{self.file_ready_timeout:g} seconds; create the batch again later.",
-                    param="input_file_id",
-                )
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, MAX_POLL)
+            refused = await self._processed(http, wait)
+            if refused is not None:
+                return refused  # Azure's own answer: unknown file, no access, ...
+            reply = await super().create_batch(http, body)
+            if reply.ok:
+                reply.body = _with_endpoint(reply.body, body.get("endpoint"))
+                return reply
+            if not (
+                reply.status == 400 and _UNPROCESSED.search(reply.body.decode("utf-8", "replace"))
+            ):
+                return reply
+            await wait.pause()
 
     # -- fine-tuning jobs: OpenAI's API on Azure's paths, answers normalised by the dialect ---
     async def create_fine_tuning_job(
@@ -437,79 +400,64 @@ class AzureProvider(Provider):
             body = {**body, "trainingType": self.training_type}
         for param in ("training_file", "validation_file"):
             if body.get(param):
-                refused = await self._processed(http, str(body[param]), param)
+                wait = _FileWait(str(body[param]), param, self.file_ready_timeout)
+                refused = await self._processed(http, wait)
                 if refused is not None:
                     return refused
-        reply = await self.api.create_fine_tuning_job(http, body)
+        reply = await super().create_fine_tuning_job(http, body)
         if reply.status == 201:
             reply.status = 200  # the dated API's "201 Created"; OpenAI answers 200
         return reply
 
     async def _processed(
-        self, http: aiohttp.ClientSession, file_id: str, param: str
+        self, http: aiohttp.ClientSession, wait: _FileWait
     ) -> UpstreamReply | None:
-        """Wait (with backoff, up to ``file_ready_timeout``) until Azure has processed a
-        job's file, as for a batch's input file; Azure's own refusal if it cannot find it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.file_ready_timeout
-        delay = FIRST_POLL
+        """None once Azure has processed a batch's or job's file (polled as ``wait`` says):
+        Azure refuses a file that is still ``pending``, where OpenAI has processed it before
+        answering the upload. Azure's own refusal if it cannot find the file."""
         while True:
-            found = await self.retrieve_file(http, file_id)
+            found = await self.retrieve_file(http, wait.file_id)
             if not found.ok:
                 return found
             status, details = _file_status(found.body)
             if status == "error":
                 raise BadRequest(
-                    f"The file {file_id} failed processing on Azure OpenAI: "
+                    f"The {wait.noun} {wait.file_id} failed processing on Azure OpenAI: "
                     f"{details or 'no reason given'}",
-                    param=param,
+                    param=wait.param,
                 )
-            if status != "uploaded":
+            if status != "uploaded":  # processed (or gone: Azure then says so itself)
                 return None
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise UpstreamTimeout(
-                    f"The file {file_id} is still being processed by Azure OpenAI after "
-                    f"{self.file_ready_timeout:g} seconds; create the job again later.",
-                    param=param,
-                )
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, MAX_POLL)
+            await wait.pause()
 
-    async def list_fine_tuning_jobs(
-        self, http: aiohttp.ClientSession, query: Mapping[str, str]
-    ) -> UpstreamReply:
-        return await self.api.list_fine_tuning_jobs(http, query)
 
-    async def retrieve_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        return await self.api.retrieve_fine_tuning_job(http, job_id)
+class _FileWait:
+    """Polling a file Azure is still processing, with backoff, until ``timeout`` seconds
+    are up: the input file of a batch create (``param`` ``input_file_id``) or a file of a
+    fine-tuning job create."""
 
-    async def cancel_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        return await self.api.cancel_fine_tuning_job(http, job_id)
+    def __init__(self, file_id: str, param: str, timeout: float):
+        self.file_id = file_id
+        self.param = param
+        self.timeout = timeout
+        self.batch = param == "input_file_id"
+        self.noun = "input file" if self.batch else "file"
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + timeout
+        self.delay = FIRST_POLL
 
-    async def pause_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        return await self.api.pause_fine_tuning_job(http, job_id)
-
-    async def resume_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        return await self.api.resume_fine_tuning_job(http, job_id)
-
-    async def list_fine_tuning_events(
-        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
-    ) -> UpstreamReply:
-        return await self.api.list_fine_tuning_events(http, job_id, query)
-
-    async def list_fine_tuning_checkpoints(
-        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
-    ) -> UpstreamReply:
-        return await self.api.list_fine_tuning_checkpoints(http, job_id, query)
+    async def pause(self) -> None:
+        """Wait before the next look; past the deadline, a 504 saying to try again later."""
+        remaining = self.deadline - self.loop.time()
+        if remaining <= 0:
+            raise UpstreamTimeout(
+                f"The {self.noun} {self.file_id} is still being processed by Azure OpenAI "
+                f"after {self.timeout:g} seconds; create the "
+                f"{'batch' if self.batch else 'job'} again later.",
+                param=self.param,
+            )
+        await asyncio.sleep(min(self.delay, remaining))
+        self.delay = min(self.delay * 2, MAX_POLL)
 
 
 def _v1_endpoint(endpoint: Any) -> Any:

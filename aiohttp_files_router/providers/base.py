@@ -10,7 +10,7 @@ add one.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -415,3 +415,33 @@ class ProviderSpec(Generic[P]):
         )
         provider.provider_name = self.name
         return provider
+
+
+async def undone_unless_ok(
+    reply: Awaitable[UpstreamReply], undo: Callable[[], Awaitable[None]]
+) -> UpstreamReply:
+    """``reply`` awaited, with ``undo`` run when it raises or answers an error: what was
+    begun for that call (an upload session, an object stored beside it) must not stay."""
+    try:
+        answer = await reply
+    except BaseException:
+        await undo()
+        raise
+    if not answer.ok:
+        await undo()
+    return answer
+
+
+def router_namespace(prefix: str, segment: str) -> str:
+    """Where the router keeps one deployment's objects in storage it writes to (a bucket, a
+    file store): ``<prefix>files-router/<segment>/``, ``prefix`` empty or ending in ``/``,
+    ``segment`` naming the deployment's route whole (quoted or a digest), so that one route
+    is never a prefix of another's namespace."""
+    return f"{prefix}files-router/{segment}/"
+
+
+def check_endpoint(body: Mapping[str, Any], endpoint: str, runner: str) -> None:
+    """A batch create naming another endpoint than ``endpoint``, the one the account's model
+    runs (``runner``: that model, as the message names it), is a 400."""
+    if body.get("endpoint") != endpoint:
+        raise BadRequest(f"{runner} runs only '{endpoint}' batches.", param="endpoint")

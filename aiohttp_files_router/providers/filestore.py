@@ -17,12 +17,11 @@ A deployment names it in ``litellm_params.file_store``:
 A provider that uses the store derives its params from ``FileStoreParams`` (the fields above),
 adds ``FILE_STORE_ENV`` to its spec's ``env``, and opens the store in its factory::
 
-    store = open_store(params.file_store, params, account=setup.name,
-                       timeout=setup.timeout, namespace=setup.route or setup.name)
+    store = account_store(setup)  # None when the deployment names no file_store
 
-``open_store`` makes no call; every later call of an S3 or GCS store goes through the
-account's ``upstream.Upstream`` (timeouts, retries, secrets, the 502/504 mapping). The API,
-all of it async and streamed:
+(``open_store`` opens a store named otherwise.) Opening makes no call; every later call of
+an S3 or GCS store goes through the account's ``upstream.Upstream`` (timeouts, retries,
+secrets, the 502/504 mapping). The API, all of it async and streamed:
 
 - ``put(http, key, chunks, meta) -> int``: store ``chunks`` (never held whole) under ``key``
   with ``meta`` (``StoreMeta``: filename, purpose, content type, created_at, a few extra
@@ -56,7 +55,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
@@ -67,8 +66,8 @@ from ..errors import NotFound, UpstreamUnavailable, error_body
 from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..transport import Wire
-from ..upstream import Called, ContentStream, Upstream, UpstreamReply
-from .base import ProviderError
+from ..upstream import Auth, Called, ContentStream, Upstream, UpstreamReply
+from .base import AccountSetup, ProviderError, router_namespace
 from .gcs import Bucket
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
@@ -82,10 +81,10 @@ __all__ = [
     "StoreError",
     "StoreMeta",
     "StoredFile",
+    "account_store",
     "open_store",
 ]
 
-ROOT = "files-router/"
 READ_CHUNK = 256 * 1024
 MAX_KEY = 512
 # Metadata travels in headers (S3) or object metadata (GCS): kept short.
@@ -93,6 +92,7 @@ MAX_META_VALUE = 1024
 FILE_STORE_ENV: Mapping[str, str] = {"vertex_credentials": "GOOGLE_APPLICATION_CREDENTIALS"}
 _SEGMENT = re.compile(r"[A-Za-z0-9_~=+-][A-Za-z0-9_.~=+-]*")
 _json = msgspec.json.Encoder()
+Fields = dict[str, str]  # an object's metadata, as ``StoreMeta.fields`` gives it
 
 
 class FileStoreParams(ProviderParams, kw_only=True, frozen=True):
@@ -161,18 +161,15 @@ class StoredFile:
     meta: StoreMeta
 
 
+# A listing's page: the objects, and whether more follow.
+Listing = tuple[list[StoredFile], bool]
+
+
 def check_key(key: str) -> str:
     """``key`` when it names an object inside the namespace, else a 404."""
     if len(key) > MAX_KEY or not all(_SEGMENT.fullmatch(s) for s in key.split("/")):
         raise NotFound(f"No such file: {key!r} is not in this account's store.", param="file_id")
     return key
-
-
-def _check_prefix(prefix: str) -> str:
-    """A listing prefix: a key, a key's start, or either with a trailing ``/``."""
-    if prefix:
-        check_key(prefix.rstrip("/") or "/")
-    return prefix
 
 
 def _missing(key: str) -> ContentStream:
@@ -199,7 +196,6 @@ class FileStore(abc.ABC):
     url: str  # the configured URL, for messages (holds no secret)
     account: str
 
-    @abc.abstractmethod
     async def put(
         self,
         http: aiohttp.ClientSession,
@@ -208,6 +204,14 @@ class FileStore(abc.ABC):
         meta: StoreMeta,
     ) -> int:
         """Store ``chunks`` under ``key``; the size stored. All or nothing."""
+        fields = meta.fields(meta.created_at or int(time.time()))
+        return await self._put(http, check_key(key), chunks, fields)
+
+    @abc.abstractmethod
+    async def _put(
+        self, http: aiohttp.ClientSession, key: str, chunks: AsyncIterator[bytes], fields: Fields
+    ) -> int:
+        """``put`` of a checked key, its metadata as ``StoreMeta.fields``."""
 
     @abc.abstractmethod
     def open(
@@ -223,16 +227,24 @@ class FileStore(abc.ABC):
     async def delete(self, http: aiohttp.ClientSession, key: str) -> bool:
         """Remove ``key``; False when it did not exist."""
 
-    @abc.abstractmethod
     async def list(
         self,
         http: aiohttp.ClientSession,
         prefix: str = "",
         after: str | None = None,
         limit: int = 100,
-    ) -> tuple[list[StoredFile], bool]:
+    ) -> Listing:
         """Up to ``limit`` objects under ``prefix`` after the key ``after``, in key order,
         and whether more follow."""
+        if prefix:  # a key, a key's start, or either with a trailing ``/``
+            check_key(prefix.rstrip("/") or "/")
+        return await self._list(http, prefix, after, limit)
+
+    @abc.abstractmethod
+    async def _list(
+        self, http: aiohttp.ClientSession, prefix: str, after: str | None, limit: int
+    ) -> Listing:
+        """``list`` of a checked prefix."""
 
     async def close(self) -> None:  # noqa: B027 - only token-holding stores hold anything
         """Release what the store holds."""
@@ -282,15 +294,11 @@ class LocalStore(FileStore):
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    async def put(
-        self,
-        http: aiohttp.ClientSession,
-        key: str,
-        chunks: AsyncIterator[bytes],
-        meta: StoreMeta,
+    async def _put(
+        self, http: aiohttp.ClientSession, key: str, chunks: AsyncIterator[bytes], fields: Fields
     ) -> int:
         path = self._path(key)
-        header = _json.encode(meta.fields(meta.created_at or int(time.time()))) + b"\n"
+        header = _json.encode(fields) + b"\n"
 
         def start() -> IO[bytes]:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -411,14 +419,9 @@ class LocalStore(FileStore):
             ]
         return sorted(k for k in found if after is None or k > after)
 
-    async def list(
-        self,
-        http: aiohttp.ClientSession,
-        prefix: str = "",
-        after: str | None = None,
-        limit: int = 100,
-    ) -> tuple[list[StoredFile], bool]:
-        _check_prefix(prefix)
+    async def _list(
+        self, http: aiohttp.ClientSession, prefix: str, after: str | None, limit: int
+    ) -> Listing:
         keys = await asyncio.to_thread(self._keys, prefix, after)
         out: list[StoredFile] = []
         for key in keys:
@@ -459,24 +462,22 @@ class _BucketStore(FileStore):
         self.bucket = bucket
         self.root = root
 
-    def _metadata(self, fields: dict[str, str]) -> dict[str, str]:
+    def _metadata(self, fields: Fields) -> dict[str, str]:
         return fields
 
     @abc.abstractmethod
     def _media_url(self, name: str) -> URL: ...
 
-    async def put(
-        self,
-        http: aiohttp.ClientSession,
-        key: str,
-        chunks: AsyncIterator[bytes],
-        meta: StoreMeta,
+    async def _put(
+        self, http: aiohttp.ClientSession, key: str, chunks: AsyncIterator[bytes], fields: Fields
     ) -> int:
-        name = self.root + check_key(key)
-        fields = meta.fields(meta.created_at or int(time.time()))
         seen = [0]
         reply = await self.bucket.upload(
-            http, name, self._metadata(fields), meta.content_type, _counted(chunks, seen)
+            http,
+            self.root + key,
+            self._metadata(fields),
+            fields["content_type"],
+            _counted(chunks, seen),
         )
         if not reply.ok:
             raise self._failed("store a file", reply)
@@ -496,7 +497,7 @@ class S3Store(_BucketStore):
 
     bucket: S3Bucket
 
-    def _metadata(self, fields: dict[str, str]) -> dict[str, str]:
+    def _metadata(self, fields: Fields) -> dict[str, str]:
         encoded = {k.replace("_", "-"): quote(v, safe="") for k, v in fields.items()}
         # S3 keeps at most 2 KB of user metadata, percent-encoded here: the name gives way.
         encoded["filename"] = _clipped(fields["filename"], S3_FILENAME_BYTES)
@@ -523,14 +524,9 @@ class S3Store(_BucketStore):
             raise self._failed("delete a file", reply)
         return reply.ok
 
-    async def list(
-        self,
-        http: aiohttp.ClientSession,
-        prefix: str = "",
-        after: str | None = None,
-        limit: int = 100,
-    ) -> tuple[list[StoredFile], bool]:
-        _check_prefix(prefix)
+    async def _list(
+        self, http: aiohttp.ClientSession, prefix: str, after: str | None, limit: int
+    ) -> Listing:
         start = self.root + check_key(after) if after else None
         reply, keys, _ = await self.bucket.list(
             http, self.root + prefix, start_after=start, max_keys=limit + 1, delimiter=None
@@ -566,35 +562,31 @@ class GcsStore(_BucketStore):
             name[len(self.root) :], int(resource.get("size", 0)), StoreMeta.of(meta, created)
         )
 
-    async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
+    async def _object(
+        self, http: aiohttp.ClientSession, method: str, key: str, what: str
+    ) -> UpstreamReply | None:
+        """A call on ``key``'s object: its answer, None when it does not exist."""
         url = self.bucket.object_url(self.root + check_key(key))
-        reply = await self.bucket.upstream.json(http, "GET", url)
+        reply = await self.bucket.upstream.json(http, method, url)
         if reply.status == 404:
             return None
         if not reply.ok:
-            raise self._failed("read a file's metadata", reply)
-        return self._stored(self.bucket.resource(reply))
+            raise self._failed(what, reply)
+        return reply
+
+    async def head(self, http: aiohttp.ClientSession, key: str) -> StoredFile | None:
+        reply = await self._object(http, "GET", key, "read a file's metadata")
+        return None if reply is None else self._stored(self.bucket.resource(reply))
 
     def _media_url(self, name: str) -> URL:
         return self.bucket.object_url(name, alt="media")
 
     async def delete(self, http: aiohttp.ClientSession, key: str) -> bool:
-        url = self.bucket.object_url(self.root + check_key(key))
-        reply = await self.bucket.upstream.json(http, "DELETE", url)
-        if reply.status == 404:
-            return False
-        if not reply.ok:
-            raise self._failed("delete a file", reply)
-        return True
+        return await self._object(http, "DELETE", key, "delete a file") is not None
 
-    async def list(
-        self,
-        http: aiohttp.ClientSession,
-        prefix: str = "",
-        after: str | None = None,
-        limit: int = 100,
-    ) -> tuple[list[StoredFile], bool]:
-        _check_prefix(prefix)
+    async def _list(
+        self, http: aiohttp.ClientSession, prefix: str, after: str | None, limit: int
+    ) -> Listing:
         params = {"prefix": self.root + prefix, "maxResults": str(limit + 1)}
         if after:
             params["startOffset"] = self.root + check_key(after)
@@ -612,6 +604,26 @@ class GcsStore(_BucketStore):
 
 
 # -- opening ---------------------------------------------------------------------------------
+S = TypeVar("S", bound=FileStoreParams)
+
+
+def account_store(setup: AccountSetup[S]) -> FileStore | None:
+    """The store the deployment's ``litellm_params.file_store`` names, opened for it (under
+    its route, its calls made as the account's); None when it names none."""
+    params = setup.params
+    if not params.file_store:
+        return None
+    return open_store(
+        params.file_store,
+        params,
+        account=setup.name,
+        timeout=setup.timeout,
+        namespace=setup.route or setup.name,
+        called=setup.called(),
+        wire=setup.wire,
+    )
+
+
 def open_store(
     url: str,
     params: ProviderParams,
@@ -635,88 +647,96 @@ def open_store(
             raise ProviderError(f"file_store {url!r}: use file:///absolute/path")
         if parts.query or parts.fragment:
             raise ProviderError(f"file_store {url!r}: a file:// URL takes no query")
-        return LocalStore(url, account, Path(unquote(parts.path)) / ROOT.rstrip("/") / segment)
-    if scheme not in ("s3", "gs") or not parts.netloc or parts.query or parts.fragment:
+        return LocalStore(url, account, Path(unquote(parts.path)) / router_namespace("", segment))
+    factory = _BUCKET_STORES.get(scheme)
+    if factory is None or not parts.netloc or parts.query or parts.fragment:
         raise ProviderError(
             f"file_store {url!r}: use file:///path, s3://bucket/prefix or gs://bucket/prefix"
         )
     prefix = parts.path.strip("/")
-    root = f"{prefix}/{ROOT}{segment}/" if prefix else f"{ROOT}{segment}/"
-    who = called or account
-    if scheme == "s3":
-        return _s3_store(url, params, account, who, timeout, wire, parts.netloc, root)
-    return _gcs_store(url, params, account, who, timeout, wire, parts.netloc, root)
+    root = router_namespace(f"{prefix}/" if prefix else "", segment)
+    return factory(
+        _Opening(url, params, account, called or account, timeout, wire, parts.netloc, root)
+    )
 
 
-def _get(params: ProviderParams, name: str) -> str | None:
-    value = getattr(params, name, None)
-    return value if isinstance(value, str) and value else None
+@dataclass(frozen=True)
+class _Opening:
+    """A bucket store being opened: its URL, bucket and root, and the account's settings."""
+
+    url: str
+    params: ProviderParams
+    account: str
+    who: Called | str
+    timeout: aiohttp.ClientTimeout
+    wire: Wire | None
+    bucket: str
+    root: str
+
+    def get(self, name: str) -> str | None:
+        """A ``FileStoreParams`` field of the params, None when unset."""
+        value = getattr(self.params, name, None)
+        return value if isinstance(value, str) and value else None
+
+    def upstream(self, base: str, auth: Auth, secrets: tuple[str, ...]) -> Upstream:
+        """The store's Upstream: the account's timeouts, retries and transport."""
+        return Upstream(
+            self.who,
+            base,
+            self.timeout,
+            auth=auth,
+            retries=self.params.retries,
+            secrets=secrets,
+            wire=self.wire,
+        )
 
 
-def _s3_store(
-    url: str,
-    params: ProviderParams,
-    account: str,
-    who: Called | str,
-    timeout: aiohttp.ClientTimeout,
-    wire: Wire | None,
-    bucket: str,
-    root: str,
-) -> FileStore:
+def _s3_store(at: _Opening) -> FileStore:
     if botocore_missing():
-        raise ProviderError(f"file_store {url!r} needs botocore: {EXTRA_HINT}")
-    region = _get(params, "aws_region_name") or "us-east-1"
+        raise ProviderError(f"file_store {at.url!r} needs botocore: {EXTRA_HINT}")
+    region = at.get("aws_region_name") or "us-east-1"
     signer = AwsSigner(
-        _get(params, "aws_access_key_id"),
-        _get(params, "aws_secret_access_key"),
-        _get(params, "aws_session_token"),
-        _get(params, "aws_profile_name"),
+        at.get("aws_access_key_id"),
+        at.get("aws_secret_access_key"),
+        at.get("aws_session_token"),
+        at.get("aws_profile_name"),
     )
     configured = tuple(
         v
         for v in (
-            _get(params, "aws_secret_access_key"),
-            _get(params, "aws_session_token"),
-            _get(params, "aws_access_key_id"),
+            at.get("aws_secret_access_key"),
+            at.get("aws_session_token"),
+            at.get("aws_access_key_id"),
         )
         if v
     )
-    upstream = Upstream(
-        who,
-        _get(params, "s3_endpoint_url") or f"https://s3.{region}.amazonaws.com",
-        timeout,
-        auth=SigV4(signer, "s3", region),
-        retries=params.retries,
-        secrets=configured,
-        wire=wire,
+    upstream = at.upstream(
+        at.get("s3_endpoint_url") or f"https://s3.{region}.amazonaws.com",
+        SigV4(signer, "s3", region),
+        configured,
     )
-    return S3Store(url, account, S3Bucket(upstream, bucket), root)
+    return S3Store(at.url, at.account, S3Bucket(upstream, at.bucket), at.root)
 
 
-def _gcs_store(
-    url: str,
-    params: ProviderParams,
-    account: str,
-    who: Called | str,
-    timeout: aiohttp.ClientTimeout,
-    wire: Wire | None,
-    bucket: str,
-    root: str,
-) -> FileStore:
-    credentials = _get(params, "vertex_credentials")
+def _gcs_store(at: _Opening) -> FileStore:
+    credentials = at.get("vertex_credentials")
     if not credentials:
         raise ProviderError(
-            f"file_store {url!r} needs vertex_credentials (or GOOGLE_APPLICATION_CREDENTIALS)"
+            f"file_store {at.url!r} needs vertex_credentials (or GOOGLE_APPLICATION_CREDENTIALS)"
         )
     info = load_service_account(credentials)
-    token = GoogleToken(account, info, timeout.connect or 10.0)
-    upstream = Upstream(
-        who,
-        _get(params, "gcs_api_base") or "https://storage.googleapis.com",
-        timeout,
-        auth=token,
-        retries=params.retries,
-        secrets=(str(info["private_key"]),),
-        wire=wire,
+    token = GoogleToken(at.account, info, at.timeout.connect or 10.0)
+    upstream = at.upstream(
+        at.get("gcs_api_base") or "https://storage.googleapis.com",
+        token,
+        (str(info["private_key"]),),
     )
-    return GcsStore(url, account, Bucket(upstream, upstream.base, bucket, root), root, token.close)
+    bucket = Bucket(upstream, upstream.base, at.bucket, at.root)
+    return GcsStore(at.url, at.account, bucket, at.root, token.close)
+
+
+# The cloud stores, by their URL scheme.
+_BUCKET_STORES: Mapping[str, Callable[[_Opening], FileStore]] = {
+    "s3": _s3_store,
+    "gs": _gcs_store,
+}

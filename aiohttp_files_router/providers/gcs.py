@@ -17,6 +17,7 @@ from yarl import URL
 from ..errors import NotFound, RouterError, UpstreamUnavailable
 from ..jsoncodec import OBJECT as _decode
 from ..upstream import RESUME_INCOMPLETE, Upstream, UpstreamReply
+from .base import undone_unless_ok
 from .isotime import unix_seconds
 
 __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object"]
@@ -133,14 +134,9 @@ class Bucket:
                 headers=reply.headers,
             )
         session_url = URL(location, encoded=True)
-        try:
-            reply = await self._send(http, session_url, name, chunks)
-        except BaseException:
-            await self._cancel(http, session_url)
-            raise
-        if not reply.ok:
-            await self._cancel(http, session_url)
-        return reply
+        return await undone_unless_ok(
+            self._send(http, session_url, name, chunks), lambda: self._cancel(http, session_url)
+        )
 
     async def _send(
         self,

@@ -44,7 +44,7 @@ from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
-from ..upstream import UPSTREAM_REQUEST_ID, ContentStream, StaticAuth, Upstream, UpstreamReply
+from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import (
     AccountSetup,
     BatchRules,
@@ -52,11 +52,13 @@ from .base import (
     Provider,
     ProviderError,
     ProviderSpec,
+    check_endpoint,
     owner_metadata,
     owner_tag_of,
+    undone_unless_ok,
 )
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL
-from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .gemini_rows import gemini_to_openai_line, openai_to_gemini_line
 from .genai_rows import (
     RowError,
@@ -64,7 +66,7 @@ from .genai_rows import (
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
-from .result_views import result_file_ids, split_view
+from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
@@ -187,17 +189,7 @@ class GeminiProvider(Provider):
         self.shared_store = f"{base}, the same API key (sha256 {key_digest}...)"
         # Quoted whole, so one route is never a prefix of another's namespace.
         self.prefix = quote(setup.route or setup.name, safe="") + "/"
-        self.store: FileStore | None = None
-        if params.file_store:
-            self.store = open_store(
-                params.file_store,
-                params,
-                account=setup.name,
-                timeout=setup.timeout,
-                namespace=setup.route or setup.name,
-                called=setup.called(),
-                wire=setup.wire,
-            )
+        self.store: FileStore | None = account_store(setup)
 
     async def close(self) -> None:
         if self.store is not None:
@@ -305,13 +297,11 @@ class GeminiProvider(Provider):
 
             sizes = await tee(upload.chunks, [rows, original], lambda _: True, undo)
             assert isinstance(sizes, list)
-            try:
-                reply = await self._upload(http, upload.filename, spool, sizes[0], gemini_id)
-            except BaseException:
-                await self._forget(http, gemini_id)
-                raise
+            reply = await undone_unless_ok(
+                self._upload(http, upload.filename, spool, sizes[0], gemini_id),
+                lambda: self._forget(http, gemini_id),
+            )
             if not reply.ok:
-                await self._forget(http, gemini_id)
                 return reply
             obj = self.upstream.decode(_decode, reply.body)
             return ok({**obj, "bytes": sizes[1]}, reply)
@@ -567,29 +557,17 @@ class GeminiProvider(Provider):
         created = unix_seconds(file.get("createTime")) or 0
         async with self.upstream.stream(http, url, params={"alt": "media"}) as stream:
             if stream.error is None:
-                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                stream = ContentStream(
-                    stream.status,
-                    {"Content-Type": "application/jsonl"}
-                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(stream.chunks, self._output_line(view, created, file_id)),
+                stream = output_rows(
+                    stream, map_lines(stream.chunks, self._output_line(view, created, file_id))
                 )
             yield stream
 
     def _output_line(self, view: str | None, created: int, file_id: str) -> Any:  # jsonl.LineFn
-        reported = False
-
-        def unmatched(number: int) -> None:
-            nonlocal reported
-            if not reported:
-                reported = True
-                logger.warning(
-                    "account %s: line %d of %s carries no key; such rows are named line-N",
-                    self.upstream.deployment,
-                    number,
-                    for_log(file_id),
-                )
-
+        unmatched = lost_ids_warning(
+            "account %s: line %d of %s carries no key; such rows are named line-N",
+            self.upstream.deployment,
+            file_id,
+        )
         # The responses file is one per batch (files/batch-<batch id>).
         output = _view(file_id)[0]
         return gemini_to_openai_line(self.model, self.embed, view, created, output, unmatched)
@@ -677,11 +655,7 @@ class GeminiProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        if body.get("endpoint") != self.endpoint:
-            raise BadRequest(
-                f"This Gemini account's model runs only '{self.endpoint}' batches.",
-                param="endpoint",
-            )
+        check_endpoint(body, self.endpoint, "This Gemini account's model")
         input_id = str(body.get("input_file_id") or "")
         try:
             owned, file = await self._own_file(http, input_id)
@@ -771,15 +745,11 @@ def _stored_key(gemini_id: str) -> str:
     return f"files/{gemini_id}"
 
 
-def _build(setup: AccountSetup[GeminiParams]) -> Provider:
-    return GeminiProvider(setup)
-
-
 SPEC = ProviderSpec(
     name="gemini",
     prefixes=("gemini",),
     params=GeminiParams,
-    factory=_build,
+    factory=GeminiProvider,
     route_fields=("model", "api_base"),
     env={"api_key": "GEMINI_API_KEY", **FILE_STORE_ENV},
 )

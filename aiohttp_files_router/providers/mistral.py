@@ -46,7 +46,6 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
 from ..upstream import (
-    UPSTREAM_REQUEST_ID,
     ContentStream,
     StaticAuth,
     Upstream,
@@ -57,12 +56,12 @@ from ..upstream import (
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL
-from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, open_store
+from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .genai_rows import digest, error_body
 from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
-from .result_views import FAILED, SUCCEEDED, left_out, split_view
+from .result_views import FAILED, SUCCEEDED, left_out, output_rows, result_row, split_view
 from .shapes import ENDED_AT, batch_object, error_row, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
@@ -420,12 +419,8 @@ class MistralProvider(OpenAIProvider):
             http, url, codings=codings if view is None else ()
         ) as stream:
             if stream.error is None and view is not None:
-                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                stream = ContentStream(
-                    stream.status,
-                    {"Content-Type": "application/jsonl"}
-                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(stream.chunks, self._output_line(view, base)),
+                stream = output_rows(
+                    stream, map_lines(stream.chunks, self._output_line(view, base))
                 )
             yield stream
 
@@ -433,12 +428,11 @@ class MistralProvider(OpenAIProvider):
         """Mistral result rows -> OpenAI batch output rows (the failed ones in error rows)."""
 
         def fn(number: int, line: bytes) -> bytes | None:
-            if not line.strip():
+            row = result_row(
+                line, lambda: {"error": {"message": f"unreadable result on line {number}"}}
+            )
+            if row is None:
                 return None
-            try:
-                row = _decode.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                row = {"error": {"message": f"unreadable result on line {number}"}}
             custom_id = str(row.get("custom_id") or f"line-{number}")
             response = row.get("response")
             error = row.get("error")
@@ -614,19 +608,8 @@ def _build(setup: AccountSetup[MistralParams]) -> Provider:
     if params.api_key:
         key_digest = hashlib.sha256(params.api_key.encode()).hexdigest()[:8]
         store = f"{upstream.base}, the same API key (sha256 {key_digest}...)"
-    file_store = None
-    if params.file_store:
-        file_store = open_store(
-            params.file_store,
-            params,
-            account=setup.name,
-            timeout=setup.timeout,
-            namespace=setup.route or setup.name,
-            called=setup.called(),
-            wire=setup.wire,
-        )
     return MistralProvider(
-        upstream, setup.model, shared_store=store, store=file_store, name=setup.name
+        upstream, setup.model, shared_store=store, store=account_store(setup), name=setup.name
     )
 
 

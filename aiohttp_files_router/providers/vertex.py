@@ -30,14 +30,14 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..errors import BadRequest, NotFound, UpstreamUnavailable, for_log
+from ..errors import BadRequest, NotFound, UpstreamUnavailable
 from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
-from ..upstream import UPSTREAM_REQUEST_ID, Called, ContentStream, Upstream, UpstreamReply
+from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 from .base import (
     AccountSetup,
     BatchRules,
@@ -45,8 +45,10 @@ from .base import (
     Provider,
     ProviderError,
     ProviderSpec,
+    check_endpoint,
     owner_metadata,
     owner_tag_of,
+    router_namespace,
 )
 from .chat_rows import EMBEDDINGS_URL, chat_row
 from .file_refs import FileRefCheck
@@ -56,7 +58,7 @@ from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .paging import Page, list_after
-from .result_views import result_file_ids, split_view
+from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok
 from .vertex_embeddings import (
     IDS,
@@ -83,7 +85,6 @@ __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
 logger = logging.getLogger(__package__)
 
-ROOT = "files-router/"
 # The label on every job the router creates: which deployment (route) it belongs to.
 JOB_LABEL = "files_router_deployment"
 # Label values: lowercase letters, digits, "_" and "-", at most 63 characters.
@@ -226,7 +227,7 @@ class VertexProvider(Provider):
         # Each deployment's objects live under a namespace of its own, however many
         # deployments share the bucket: <prefix>files-router/<route>/. Quoted whole, so one
         # route is never a prefix of another's namespace.
-        self.root = f"{prefix}{ROOT}{quote(route or name, safe='')}/"
+        self.root = router_namespace(prefix, quote(route or name, safe=""))
         self.bucket.prefix = self.root
         self.label = _label_value(route or name)
         allowed = params.allowed_file_uris or []
@@ -417,7 +418,6 @@ class VertexProvider(Provider):
         ) as stream:
             if stream.error is None and predictions:
                 # Vertex predictions leave as OpenAI batch output rows (their length changes).
-                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
                 line_fn = vertex_to_openai_line(
                     self.model, view, self._unmatched(stored), output=stored
                 )
@@ -429,12 +429,8 @@ class VertexProvider(Provider):
                     line_fn = embedding_line(
                         self.model, matcher, view, stored, self._unmatched(stored)
                     )
-                stream = ContentStream(
-                    stream.status,
-                    {"Content-Type": "application/jsonl"}
-                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
-                    map_lines(self._joined(http, stream.chunks, parts[1:]), line_fn),
-                )
+                rows = map_lines(self._joined(http, stream.chunks, parts[1:]), line_fn)
+                stream = output_rows(stream, rows)
             yield stream
 
     async def _matcher(self, http: aiohttp.ClientSession, name: str) -> Matcher | UpstreamReply:
@@ -509,21 +505,12 @@ class VertexProvider(Provider):
 
     def _unmatched(self, file_id: str) -> Callable[[int], None]:
         """Reports the first row of a download whose custom_id is lost; once per file."""
-        reported = False
-
-        def report(number: int) -> None:
-            nonlocal reported
-            if not reported:
-                reported = True
-                logger.warning(
-                    "account %s: line %d of %s carries no custom_id label (the job's output "
-                    "lost its request labels?); such rows are named line-N by their position",
-                    self.upstream.deployment,
-                    number,
-                    for_log(file_id),
-                )
-
-        return report
+        return lost_ids_warning(
+            "account %s: line %d of %s carries no custom_id label (the job's output lost its "
+            "request labels?); such rows are named line-N by their position",
+            self.upstream.deployment,
+            file_id,
+        )
 
     # -- batches ----------------------------------------------------------------------------
     def _batch(self, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -575,11 +562,7 @@ class VertexProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        if body.get("endpoint") != self.endpoint:
-            raise BadRequest(
-                f"'{self.model}' on Vertex AI runs only '{self.endpoint}' batches.",
-                param="endpoint",
-            )
+        check_endpoint(body, self.endpoint, f"'{self.model}' on Vertex AI")
         stored = self.bucket.object_name(str(body["input_file_id"]))
         source = self.bucket.uri(stored)
         output = f"{self.root}batch-output/{random.token_hex(8)}"

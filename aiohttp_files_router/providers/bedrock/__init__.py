@@ -47,7 +47,6 @@ from ...jsoncodec import OBJECT as _decode
 from ...ownership import file_tag_of, tagged_filename
 from ...params import ProviderParams
 from ...upstream import (
-    UPSTREAM_REQUEST_ID,
     ContentStream,
     Upstream,
     UpstreamReply,
@@ -59,8 +58,10 @@ from ..base import (
     Provider,
     ProviderError,
     ProviderSpec,
+    check_endpoint,
     owner_metadata,
     owner_tag_of,
+    router_namespace,
 )
 from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
 from ..claude_rows import chat_to_claude, claude_completion
@@ -69,7 +70,7 @@ from ..genai_rows import RowError, digest, error_body, row_seed
 from ..isotime import unix_seconds
 from ..jsonl import LineFn, map_lines
 from ..paging import Page, list_after
-from ..result_views import left_out, result_file_ids, split_view
+from ..result_views import left_out, output_rows, result_file_ids, result_row, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
 from ..shapes import ENDED_AT, batch_errors, batch_object, list_page, ok, output_row
 from .client import ControlPlane
@@ -87,7 +88,6 @@ __all__ = ["SPEC", "BedrockParams", "BedrockProvider"]
 
 logger = logging.getLogger(__package__)
 
-ROOT = "files-router/"
 # Bedrock quotas: "Minimum number of records per batch inference job" (100 by default).
 MIN_RECORDS = 100
 # Batch inference results page: recordId is an "11 character alphanumeric string".
@@ -258,7 +258,7 @@ class BedrockProvider(Provider):
             if re.fullmatch(r"[-_.a-zA-Z0-9]{1,100}", route) and route not in (".", "..")
             else ("h-" + hashlib.sha256(route.encode()).hexdigest()[:40])
         )
-        self.root = f"{prefix}{ROOT}{segment}/"
+        self.root = router_namespace(prefix, segment)
         self.label = (
             route
             if _SAFE_ROUTE.fullmatch(route)
@@ -490,11 +490,8 @@ class BedrockProvider(Provider):
                 if not again.ok:
                     stream.error = again
             if stream.error is None and output:
-                relayed = stream.headers.get(UPSTREAM_REQUEST_ID)
-                stream = ContentStream(
-                    stream.status,
-                    {"Content-Type": "application/jsonl"}
-                    | ({UPSTREAM_REQUEST_ID: relayed} if relayed else {}),
+                stream = output_rows(
+                    stream,
                     map_lines(stream.chunks, self._output_line(custom_ids, view, key, created)),
                 )
             yield stream
@@ -518,12 +515,11 @@ class BedrockProvider(Provider):
         written (Bedrock records carry no time)."""
 
         def fn(number: int, line: bytes) -> bytes | None:
-            if not line.strip():
+            row = result_row(
+                line, lambda: {"error": {"errorMessage": f"unreadable record on line {number}"}}
+            )
+            if row is None:
                 return None
-            try:
-                row = _decode.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                row = {"error": {"errorMessage": f"unreadable record on line {number}"}}
             error = row.get("error")
             output = row.get("modelOutput")
             failed = error is not None or not isinstance(output, dict)
@@ -647,11 +643,7 @@ class BedrockProvider(Provider):
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
         self._check_extra()
-        if body.get("endpoint") != self.endpoint:
-            raise BadRequest(
-                f"This Bedrock account's model runs only '{self.endpoint}' batches.",
-                param="endpoint",
-            )
+        check_endpoint(body, self.endpoint, "This Bedrock account's model")
         if not self.role_arn:
             raise BadRequest(
                 "Bedrock batches need litellm_params.aws_batch_role_arn (the IAM service role "
@@ -745,15 +737,11 @@ class BedrockProvider(Provider):
         return listing.answer([await self._batch(http, job) for job in listing.data])
 
 
-def _build(setup: AccountSetup[BedrockParams]) -> Provider:
-    return BedrockProvider(setup)
-
-
 SPEC = ProviderSpec(
     name="bedrock",
     prefixes=("bedrock",),
     params=BedrockParams,
-    factory=_build,
+    factory=BedrockProvider,
     route_fields=("model", "api_base", "aws_region_name", "s3_bucket_name", "s3_endpoint_url"),
     # As LiteLLM 1.110.2 (llms/bedrock/base_aws_llm.py, _get_aws_region_name): AWS_REGION_NAME,
     # then AWS_REGION (the variable boto3's own region setting reads).
