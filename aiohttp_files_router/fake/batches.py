@@ -16,7 +16,8 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from .store import FakeAccount, FileRecord, new_id
 
@@ -24,9 +25,11 @@ __all__ = [
     "ENDPOINTS",
     "MAX_BATCH_BYTES",
     "MAX_REQUESTS",
+    "NOT_JSON",
     "FakeBatch",
     "RowCheck",
     "error_entry",
+    "jsonl",
     "validate_input",
 ]
 
@@ -54,11 +57,21 @@ def error_entry(
     return {"code": code, "message": message, "param": param, "line": line}
 
 
-def _lines(record: FileRecord) -> Iterator[tuple[int, bytes]]:
-    with record.path.open("rb") as fh:
+# What ``jsonl`` gives for a line that is not JSON.
+NOT_JSON: Final = object()
+
+
+def jsonl(path: Path) -> Iterator[tuple[int, bytes, Any]]:
+    """The lines of a JSONL file that are not blank: each one's number (from 1), its bytes and
+    its JSON value (``NOT_JSON`` if it has none)."""
+    with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
-                yield number, line
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    value = NOT_JSON
+                yield number, line, value
 
 
 RowCheck = Callable[[list[tuple[int, dict[str, Any]]]], list[dict[str, Any]]]
@@ -77,11 +90,9 @@ def validate_input(
     seen: set[str] = set()
     rows: list[tuple[int, dict[str, Any]]] = []
     count = 0
-    for number, line in _lines(record):
+    for number, _, row in jsonl(record.path):
         count += 1
-        try:
-            row = json.loads(line)
-        except ValueError:
+        if row is NOT_JSON:
             errors.append(error_entry("invalid_json_line", "This line is not valid JSON.", number))
             continue
         if not isinstance(row, dict):
@@ -321,10 +332,9 @@ class FakeBatch:
         created = int(self.created)
         out_rows: list[str] = []
         err_rows: list[str] = []
-        for index, (_, line) in enumerate(_lines(record)):
+        for index, (_, _, row) in enumerate(jsonl(record.path)):
             if limit is not None and index >= limit:
                 break
-            row = json.loads(line)
             body = row["body"]
             self.model = self.model or body.get("model")
             status, answer = mock_response(self.endpoint, body, created)

@@ -484,33 +484,18 @@ class FakeOpenAI(FakeService):
         job = self._fine_tune(request)
         return self.answer(self._fine_tune_json(_current.get()[0], job), "ftjob")
 
-    async def cancel_fine_tune(self, request: web.Request) -> web.Response:
+    async def fine_tune_action(self, request: web.Request) -> web.Response:
+        """``POST .../fine_tuning/jobs/{job_id}/<action>`` (``_FT_ACTIONS``)."""
+        allowed, refusal, act = _FT_ACTIONS[request.path.rsplit("/", 1)[1]]
         account, job = _current.get()[0], self._fine_tune(request)
         now = self.clock()
         status = job.advance(account, now, self.phase_seconds)
-        if status in ("succeeded", "failed", "cancelled"):
-            return self.error(400, f"Job {job.id} has already {status}; it cannot be cancelled.")
-        job.cancel(now)
+        if not allowed(status):
+            return self.error(400, f"Job {job.id} {refusal.format(status=status)}")
+        act(job, now, self.phase_seconds)
         return self.answer(self._fine_tune_json(account, job), "ftjob")
 
-    async def pause_fine_tune(self, request: web.Request) -> web.Response:
-        account, job = _current.get()[0], self._fine_tune(request)
-        now = self.clock()
-        status = job.advance(account, now, self.phase_seconds)
-        # The docs do not say which jobs pause: only a running one does here.
-        if status != "running":
-            return self.error(400, f"Job {job.id} is {status}; only a running job can be paused.")
-        job.pause(now)
-        return self.answer(self._fine_tune_json(account, job), "ftjob")
-
-    async def resume_fine_tune(self, request: web.Request) -> web.Response:
-        account, job = _current.get()[0], self._fine_tune(request)
-        now = self.clock()
-        status = job.advance(account, now, self.phase_seconds)
-        if status != "paused":
-            return self.error(400, f"Job {job.id} is {status}; only a paused job can be resumed.")
-        job.resume(now, self.phase_seconds)
-        return self.answer(self._fine_tune_json(account, job), "ftjob")
+    cancel_fine_tune = pause_fine_tune = resume_fine_tune = fine_tune_action
 
     async def list_fine_tunes(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
@@ -559,6 +544,31 @@ class FakeOpenAI(FakeService):
         checkpoints = job.checkpoints if self.newest_first else job.checkpoints[::-1]
         page = _page(checkpoints, request.query.get("after"), _limit(self, request.query, 10))
         return self.answer(page, "ftcheckpoint_list")
+
+
+# Each action on a fine-tuning job: the statuses it is taken in, the refusal otherwise (a 400;
+# ``{status}`` stands for the job's), and what it does (given the time and the phase length).
+# The docs do not say which jobs pause or resume: only a running one pauses and only a paused
+# one resumes, here.
+_FT_ACTIONS: dict[
+    str, tuple[Callable[[str], bool], str, Callable[[FakeFineTune, float, float], None]]
+] = {
+    "cancel": (
+        lambda status: status not in ("succeeded", "failed", "cancelled"),
+        "has already {status}; it cannot be cancelled.",
+        lambda job, now, phase: job.cancel(now),
+    ),
+    "pause": (
+        lambda status: status == "running",
+        "is {status}; only a running job can be paused.",
+        lambda job, now, phase: job.pause(now),
+    ),
+    "resume": (
+        lambda status: status == "paused",
+        "is {status}; only a paused job can be resumed.",
+        FakeFineTune.resume,
+    ),
+}
 
 
 def _limit(fake: FakeOpenAI, query: Mapping[str, str], default: int) -> int:
