@@ -61,7 +61,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from .base import DemoAccounts, DemoPlace, FakeFlavour
+from .base import DemoPlace, Option, flavour
 from .batches import MAX_BATCH_BYTES, FakeBatch, error_entry, jsonl
 from .finetuning import FakeFineTune
 from .openai import Answer, FakeOpenAI, Kind, _current, mask
@@ -630,28 +630,7 @@ def _shuffle(batch_id: str) -> Callable[[list[str]], list[str]]:
 # -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
 DEMO_KEY = "fake-azure-key"
 DEMO_DEPLOYMENT = "demo-batch-deployment"
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--deployment",
-        action="append",
-        default=[],
-        help="azure: a deployment batch rows may name (repeatable)",
-    )
-    p.add_argument(
-        "--processing-seconds",
-        type=float,
-        default=0.3,
-        help="azure: seconds a new file stays pending/running before it is processed",
-    )
-    p.add_argument(
-        "--token-limit",
-        action="append",
-        default=[],
-        metavar="DEPLOYMENT=fail|fail_fast",
-        help="azure: batches of this deployment exceed its enqueued token quota (repeatable)",
-    )
+DEMO_MODEL = "gpt-4o-azure"
 
 
 def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
@@ -671,32 +650,39 @@ def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str]
     )
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
+def _demo(place: DemoPlace) -> tuple[FakeAzure, dict[str, dict[str, Any]]]:
     fake = FakeAzure(
         {DEMO_KEY: "azure"}, deployments=[DEMO_DEPLOYMENT], phase_seconds=place.phase_seconds
     )
-    entry = {
-        "model_name": "gpt-4o-azure",
-        "litellm_params": {
-            "model": f"azure/{DEMO_DEPLOYMENT}",
-            "api_key": DEMO_KEY,
-            "api_base": place.base,
-            "api_version": "2024-10-21",
-            # Azure needs a training type for a fine-tuning job: sent unless given.
-            "fine_tuning_training_type": "GlobalStandard",
-        },
+    params = {
+        "model": f"azure/{DEMO_DEPLOYMENT}",
+        "api_key": DEMO_KEY,
+        "api_base": place.base,
+        "api_version": "2024-10-21",
+        # Azure needs a training type for a fine-tuning job: sent unless given.
+        "fine_tuning_training_type": "GlobalStandard",
     }
-    return DemoAccounts(fake, [entry])
+    return fake, {DEMO_MODEL: params}
 
 
-FLAVOUR = FakeFlavour(
-    name="azure",
-    add_arguments=_arguments,
-    build=_build,
-    demo=_demo,
-    demo_models=("gpt-4o-azure",),
-    demo_described="an Azure OpenAI deployment",
-    demo_hints=(
-        "A fine-tuning job: {python} examples/fine_tuning_example.py --model gpt-4o-azure",
+FLAVOUR = flavour(
+    "azure",
+    _build,
+    _demo,
+    Option("--deployment", "azure: a deployment batch rows may name (repeatable)", repeated=True),
+    Option(
+        "--processing-seconds",
+        "azure: seconds a new file stays pending/running before it is processed",
+        default=0.3,
+        type=float,
     ),
+    Option(
+        "--token-limit",
+        "azure: batches of this deployment exceed its enqueued token quota (repeatable)",
+        metavar="DEPLOYMENT=fail|fail_fast",
+        repeated=True,
+    ),
+    models=(DEMO_MODEL,),
+    described="an Azure OpenAI deployment",
+    hints=(f"A fine-tuning job: {{python}} examples/fine_tuning_example.py --model {DEMO_MODEL}",),
 )

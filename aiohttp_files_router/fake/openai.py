@@ -20,13 +20,12 @@ from aiohttp import BodyPartReader, web
 
 from .base import (
     Answer,
-    DemoAccounts,
     DemoPlace,
-    FakeFlavour,
     FakeService,
     RecordedRequest,
     answers,
-    no_arguments,
+    flavour,
+    keyed_build,
 )
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
@@ -612,31 +611,25 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
 DEMO_ACCOUNTS = {"gpt-4o-litellm": "sk-fake-account-a", "gpt-4o-mini-litellm": "sk-fake-account-b"}
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
+def _demo(place: DemoPlace) -> tuple[FakeOpenAI, dict[str, dict[str, Any]]]:
     fake = FakeOpenAI(
         {key: name for name, key in DEMO_ACCOUNTS.items()}, phase_seconds=place.phase_seconds
     )
-    model_list = [
-        {
-            "model_name": name,
-            "litellm_params": {
-                "model": f"openai/{name.removesuffix('-litellm')}",
-                "api_key": key,
-                "api_base": f"{place.base}/v1",
-            },
+    params = {
+        name: {
+            "model": f"openai/{name.removesuffix('-litellm')}",
+            "api_key": key,
+            "api_base": f"{place.base}/v1",
         }
         for name, key in DEMO_ACCOUNTS.items()
-    ]
-    return DemoAccounts(fake, model_list)
+    }
+    return fake, params
 
 
-FLAVOUR = FakeFlavour(
-    name="openai",
-    add_arguments=no_arguments,
-    build=lambda args, keys, error: FakeOpenAI(
-        keys, storage=args.storage, phase_seconds=args.phase_seconds
-    ),
-    demo=_demo,
-    demo_models=tuple(DEMO_ACCOUNTS),
-    demo_described="two OpenAI accounts",
+FLAVOUR = flavour(
+    "openai",
+    keyed_build(FakeOpenAI),
+    _demo,
+    models=tuple(DEMO_ACCOUNTS),
+    described="two OpenAI accounts",
 )

@@ -37,6 +37,7 @@ Fault-injection knobs (plain attributes, set them between calls):
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import importlib
@@ -53,8 +54,10 @@ from typing import Any, TypeVar
 
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .base import Answer, FakeService, client_gone
+from .base import Answer, DemoPlace, FakeService, Option, client_gone, flavour
 from .compress import Compression
 from .compress import middleware as compress
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
@@ -1029,3 +1032,78 @@ class FakeVertex(FakeService):
         # proto3 JSON leaves out an empty repeated field: no jobs, no "tuningJobs".
         listed = {"tuningJobs": [self._tuning_json(j) for j in page]} if page else {}
         return web.json_response(listed | more)
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
+DEMO_MODEL = "gemini-batch"
+
+
+def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+    accounts = {
+        email: Path(pem).read_text()
+        for email, pem in (item.split("=", 1) for item in args.service_account)
+    }
+    return FakeVertex(
+        accounts,
+        buckets=args.bucket or ["fake-bucket"],
+        project_number=args.project_number,
+        storage=args.storage,
+        phase_seconds=args.phase_seconds,
+    )
+
+
+def _service_account(token_uri: str) -> tuple[str, str]:
+    """A throwaway service-account key (JSON text) and its public half, for the fake."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = {
+        "type": "service_account",
+        "project_id": "fake-project",
+        "private_key": private,
+        "client_email": DEMO_EMAIL,
+        "token_uri": token_uri,
+    }
+    return json.dumps(info), public.decode()
+
+
+def _demo(place: DemoPlace) -> tuple[FakeVertex, dict[str, dict[str, Any]]]:
+    credentials, public_key = _service_account(f"{place.base}/token")
+    fake = FakeVertex(
+        {DEMO_EMAIL: public_key}, buckets=["demo-bucket"], phase_seconds=place.phase_seconds
+    )
+    params = {
+        "model": "vertex_ai/gemini-2.5-flash",
+        "vertex_project": "fake-project",
+        "vertex_location": "us-central1",
+        "vertex_credentials": credentials,
+        "gcs_bucket_name": "demo-bucket/router",
+        "api_base": place.base,
+        "gcs_api_base": place.base,
+    }
+    return fake, {DEMO_MODEL: params}
+
+
+FLAVOUR = flavour(
+    "vertex",
+    _build,
+    _demo,
+    Option(
+        "--service-account",
+        "vertex: a client email and the path of its PEM public key",
+        metavar="EMAIL=PEM",
+        repeated=True,
+    ),
+    Option(
+        "--project-number",
+        "vertex: the project number tuning job and model names carry",
+        default="123456789012",
+    ),
+    models=(DEMO_MODEL,),
+    described="a Vertex AI model",
+)
