@@ -259,8 +259,8 @@ def test_the_registry_check_sees_the_modules() -> None:
 
 
 # A fake touches its module (or package) and one registry line. Its module is every file in
-# fake/ named after it (vertex.py, vertex_tuning.py, vertex_flavour.py) or its package; the
-# plumbing every fake may use is below, and FakeOpenAI is the one fake others build on.
+# fake/ named after it (vertex.py, vertex_tuning.py) or its package; the plumbing every fake
+# may use is below, and FakeOpenAI is the one fake others build on.
 FAKE_PLUMBING = {"base", "store", "batches", "compress", "finetuning", "__main__", "__init__"}
 SHARED_FAKE = "openai"
 # Stricter than PROVIDER_NAMES: the fakes' command line and --demo name not even OpenAI's

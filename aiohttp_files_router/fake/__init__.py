@@ -7,10 +7,10 @@ Shipped in the package so users can test their own setups against it too::
 
 ``FLAVOURS`` is the only list of fakes: ``python -m aiohttp_files_router.fake`` and
 ``--demo`` ask it and name no provider. A fake adds itself with one line here (its module's
-``FLAVOUR``, a ``base.FakeFlavour``).
+``FLAVOUR``, a ``base.FakeFlavour`` made by ``base.flavour`` or ``base.keyed_flavour``).
 """
 
-from . import anthropic, azure, bedrock, gemini, mistral_flavour, openai, vertex_flavour
+from . import anthropic, azure, bedrock, gemini, mistral, openai, vertex
 from .anthropic import FakeAnthropic
 from .azure import FakeAzure
 from .base import DemoAccounts, DemoPlace, FakeFlavour
@@ -40,9 +40,9 @@ __all__ = [
 FLAVOURS: tuple[FakeFlavour, ...] = (
     openai.FLAVOUR,
     azure.FLAVOUR,
-    vertex_flavour.FLAVOUR,
+    vertex.FLAVOUR,
     gemini.FLAVOUR,
-    mistral_flavour.FLAVOUR,
+    mistral.FLAVOUR,
     anthropic.FLAVOUR,
     bedrock.FLAVOUR,
 )

@@ -61,8 +61,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from .base import DemoAccounts, DemoPlace, FakeFlavour
-from .batches import MAX_BATCH_BYTES, FakeBatch, error_entry
+from .base import DemoPlace, Option, flavour
+from .batches import MAX_BATCH_BYTES, FakeBatch, error_entry, jsonl
 from .finetuning import FakeFineTune
 from .openai import Answer, FakeOpenAI, Kind, _current, mask
 from .store import FakeAccount, FileRecord
@@ -72,17 +72,6 @@ __all__ = ["FakeAzure", "TokenLimitMode"]
 TokenLimitMode = Literal["fail", "fail_fast"]
 
 DATED_VERSIONS = ("2024-10-21", "2025-03-01-preview", "2025-04-01-preview")
-_TIMES = (
-    "created_at",
-    "expires_at",
-    "in_progress_at",
-    "finalizing_at",
-    "completed_at",
-    "failed_at",
-    "expired_at",
-    "cancelling_at",
-    "cancelled_at",
-)
 _STATUS = {
     "validating": "Validating",
     "in_progress": "InProgress",
@@ -155,15 +144,9 @@ def _token_message(deployment: str) -> str:
 
 
 def _first_model(record: FileRecord) -> Any:
-    with record.path.open("rb") as fh:
-        for line in fh:
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    return None
-                body = row.get("body") if isinstance(row, dict) else None
-                return body.get("model") if isinstance(body, dict) else None
+    for _, _, row in jsonl(record.path):
+        body = row.get("body") if isinstance(row, dict) else None
+        return body.get("model") if isinstance(body, dict) else None
     return None
 
 
@@ -290,19 +273,12 @@ class FakeAzure(FakeOpenAI):
             return None
         if record.purpose == "batch" and record.bytes > MAX_BATCH_BYTES:
             return None  # too large for a batch: batch validation says so
-        with record.path.open("rb") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    row = None
-                if not isinstance(row, dict):
-                    return (
-                        f"Validation of jsonl file failed: line {number} could not be parsed as "
-                        "a valid json object."
-                    )
+        for number, _, row in jsonl(record.path):
+            if not isinstance(row, dict):
+                return (
+                    f"Validation of jsonl file failed: line {number} could not be parsed as "
+                    "a valid json object."
+                )
         return None
 
     def file_state(self, account: str, file_id: str) -> tuple[str, str | None]:
@@ -324,23 +300,26 @@ class FakeAzure(FakeOpenAI):
         return obj | {"status": status, "status_details": details}
 
     # -- batches ----------------------------------------------------------------------------
-    def accept_input(self, account: FakeAccount, record: FileRecord, endpoint: str) -> None:
+    def _processed(self, account: FakeAccount, record: FileRecord, refusal: str) -> None:
+        """Refuses a file not yet processed: a 400 ``invalidPayload`` saying ``refusal``
+        (``{id}`` and ``{status}`` stand for the file's)."""
         status, _ = self.file_state(account.name, record.id)
         if status != "processed":
-            # The text is Azure's, as quoted in Microsoft Q&A 2203029 (2025-03-10) and
-            # openai/openai-dotnet#312 ("Request fails" when a batch follows its upload at
-            # once). Neither gives the status or code: the fake answers 400 with
-            # "invalidPayload", the code Azure gives other refused payloads
-            # (Azure/AI-in-a-Box#46, "Invalid value for purpose.").
-            raise Answer(
-                self.error(
-                    400,
-                    f"The input file '{record.id}' is in '{status}' state. Only files with "
-                    "status 'Processed' are accepted for batch inferencing. Please check the "
-                    "file status and try again",
-                    code="invalidPayload",
-                )
-            )
+            message = refusal.format(id=record.id, status=status)
+            raise Answer(self.error(400, message, code="invalidPayload"))
+
+    def accept_input(self, account: FakeAccount, record: FileRecord, endpoint: str) -> None:
+        # The text is Azure's, as quoted in Microsoft Q&A 2203029 (2025-03-10) and
+        # openai/openai-dotnet#312 ("Request fails" when a batch follows its upload at
+        # once). Neither gives the status or code: the fake answers 400 with
+        # "invalidPayload", the code Azure gives other refused payloads
+        # (Azure/AI-in-a-Box#46, "Invalid value for purpose.").
+        self._processed(
+            account,
+            record,
+            "The input file '{id}' is in '{status}' state. Only files with status 'Processed' "
+            "are accepted for batch inferencing. Please check the file status and try again",
+        )
         deployment = _first_model(record)
         if isinstance(deployment, str) and self.token_limit.get(deployment) == "fail_fast":
             # how-to/batch "Queueing batch jobs": in fail-fast regions the token count is
@@ -358,71 +337,64 @@ class FakeAzure(FakeOpenAI):
         url: str | None = None
         model: Any = None
         count = 0
-        with record.path.open("rb") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                count += 1
-                if len(errors) >= 100:
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    row = None
-                if not isinstance(row, dict):
-                    errors.append(
-                        error_entry(
-                            "invalid_json_line",
-                            "A line in your input file wasn't able to be parsed as valid json.",
-                            number,
-                        )
+        for number, _, row in jsonl(record.path):
+            count += 1
+            if len(errors) >= 100:
+                continue
+            if not isinstance(row, dict):
+                errors.append(
+                    error_entry(
+                        "invalid_json_line",
+                        "A line in your input file wasn't able to be parsed as valid json.",
+                        number,
                     )
-                    continue
-                errors.extend(self._row_errors(number, row, seen))
-                body = row.get("body")
-                row_model = body.get("model") if isinstance(body, dict) else None
-                if url is None:
-                    url, model = row.get("url"), row_model
-                    if url not in _ROW_URLS:
-                        errors.append(
-                            error_entry(
-                                "url_mismatch",
-                                f"The URL '{url}' doesn't match the expected endpoint URL.",
-                                number,
-                                "url",
-                            )
-                        )
-                elif row.get("url") != url:
+                )
+                continue
+            errors.extend(self._row_errors(number, row, seen))
+            body = row.get("body")
+            row_model = body.get("model") if isinstance(body, dict) else None
+            if url is None:
+                url, model = row.get("url"), row_model
+                if url not in _ROW_URLS:
                     errors.append(
                         error_entry(
                             "url_mismatch",
-                            "The URL of this request doesn't match the rest of the rows.",
+                            f"The URL '{url}' doesn't match the expected endpoint URL.",
                             number,
                             "url",
                         )
                     )
-                if row_model not in self.deployments:
-                    errors.append(
-                        error_entry(
-                            "model_not_found",
-                            f"The Azure OpenAI model deployment name '{row_model}' that was "
-                            "specified in the model property of the input file wasn't found.",
-                            number,
-                            "body.model",
-                        )
+            elif row.get("url") != url:
+                errors.append(
+                    error_entry(
+                        "url_mismatch",
+                        "The URL of this request doesn't match the rest of the rows.",
+                        number,
+                        "url",
                     )
-                elif row_model != model:
-                    # "The same Global Batch model deployment name must be present on each
-                    # line of the batch file" (how-to/batch, "Input format").
-                    errors.append(
-                        error_entry(
-                            "model_mismatch",
-                            f"The model deployment name '{row_model}' doesn't match the rest "
-                            "of the file.",
-                            number,
-                            "body.model",
-                        )
+                )
+            if row_model not in self.deployments:
+                errors.append(
+                    error_entry(
+                        "model_not_found",
+                        f"The Azure OpenAI model deployment name '{row_model}' that was "
+                        "specified in the model property of the input file wasn't found.",
+                        number,
+                        "body.model",
                     )
+                )
+            elif row_model != model:
+                # "The same Global Batch model deployment name must be present on each
+                # line of the batch file" (how-to/batch, "Input format").
+                errors.append(
+                    error_entry(
+                        "model_mismatch",
+                        f"The model deployment name '{row_model}' doesn't match the rest "
+                        "of the file.",
+                        number,
+                        "body.model",
+                    )
+                )
         if count == 0:
             errors.append(
                 error_entry(
@@ -490,18 +462,14 @@ class FakeAzure(FakeOpenAI):
         return "ft-" + secrets.token_hex(16)
 
     def accept_training_file(self, account: FakeAccount, record: FileRecord, param: str) -> None:
-        status, _ = self.file_state(account.name, record.id)
-        if status != "processed":
-            # The docs say nothing of a fine-tuning job on a file still being processed; the
-            # fake refuses it as batch create does (least helpful reading).
-            raise Answer(
-                self.error(
-                    400,
-                    f"The file '{record.id}' is in '{status}' state. Only files with status "
-                    "'processed' can be used for fine-tuning.",
-                    code="invalidPayload",
-                )
-            )
+        # The docs say nothing of a fine-tuning job on a file still being processed; the fake
+        # refuses it as batch create does (least helpful reading).
+        self._processed(
+            account,
+            record,
+            "The file '{id}' is in '{status}' state. Only files with status 'processed' can be "
+            "used for fine-tuning.",
+        )
 
     def new_fine_tune(self, account: FakeAccount, job: FakeFineTune, body: dict[str, Any]) -> None:
         kind = body.get("trainingType")
@@ -589,9 +557,10 @@ class FakeAzure(FakeOpenAI):
     def _batch_quirks(obj: dict[str, Any], created: bool, dated: bool) -> dict[str, Any]:
         out = dict(obj)
         out["status"] = _STATUS.get(obj["status"], obj["status"])
-        for name in _TIMES:
-            if isinstance(obj.get(name), int):
-                out[name] = _iso(obj[name])
+        # Every time of Azure's Batch (its "..._at" fields) is an ISO 8601 string (see _iso).
+        for name, value in obj.items():
+            if name.endswith("_at") and isinstance(value, int):
+                out[name] = _iso(value)
         for name in ("output_file_id", "error_file_id"):
             out.setdefault(name, "")
         # Azure echoes "/chat/completions" (Batch - Create sample response, REST reference
@@ -661,28 +630,7 @@ def _shuffle(batch_id: str) -> Callable[[list[str]], list[str]]:
 # -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
 DEMO_KEY = "fake-azure-key"
 DEMO_DEPLOYMENT = "demo-batch-deployment"
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--deployment",
-        action="append",
-        default=[],
-        help="azure: a deployment batch rows may name (repeatable)",
-    )
-    p.add_argument(
-        "--processing-seconds",
-        type=float,
-        default=0.3,
-        help="azure: seconds a new file stays pending/running before it is processed",
-    )
-    p.add_argument(
-        "--token-limit",
-        action="append",
-        default=[],
-        metavar="DEPLOYMENT=fail|fail_fast",
-        help="azure: batches of this deployment exceed its enqueued token quota (repeatable)",
-    )
+DEMO_MODEL = "gpt-4o-azure"
 
 
 def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
@@ -702,32 +650,39 @@ def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str]
     )
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
+def _demo(place: DemoPlace) -> tuple[FakeAzure, dict[str, dict[str, Any]]]:
     fake = FakeAzure(
         {DEMO_KEY: "azure"}, deployments=[DEMO_DEPLOYMENT], phase_seconds=place.phase_seconds
     )
-    entry = {
-        "model_name": "gpt-4o-azure",
-        "litellm_params": {
-            "model": f"azure/{DEMO_DEPLOYMENT}",
-            "api_key": DEMO_KEY,
-            "api_base": place.base,
-            "api_version": "2024-10-21",
-            # Azure needs a training type for a fine-tuning job: sent unless given.
-            "fine_tuning_training_type": "GlobalStandard",
-        },
+    params = {
+        "model": f"azure/{DEMO_DEPLOYMENT}",
+        "api_key": DEMO_KEY,
+        "api_base": place.base,
+        "api_version": "2024-10-21",
+        # Azure needs a training type for a fine-tuning job: sent unless given.
+        "fine_tuning_training_type": "GlobalStandard",
     }
-    return DemoAccounts(fake, [entry])
+    return fake, {DEMO_MODEL: params}
 
 
-FLAVOUR = FakeFlavour(
-    name="azure",
-    add_arguments=_arguments,
-    build=_build,
-    demo=_demo,
-    demo_models=("gpt-4o-azure",),
-    demo_described="an Azure OpenAI deployment",
-    demo_hints=(
-        "A fine-tuning job: {python} examples/fine_tuning_example.py --model gpt-4o-azure",
+FLAVOUR = flavour(
+    "azure",
+    _build,
+    _demo,
+    Option("--deployment", "azure: a deployment batch rows may name (repeatable)", repeated=True),
+    Option(
+        "--processing-seconds",
+        "azure: seconds a new file stays pending/running before it is processed",
+        default=0.3,
+        type=float,
     ),
+    Option(
+        "--token-limit",
+        "azure: batches of this deployment exceed its enqueued token quota (repeatable)",
+        metavar="DEPLOYMENT=fail|fail_fast",
+        repeated=True,
+    ),
+    models=(DEMO_MODEL,),
+    described="an Azure OpenAI deployment",
+    hints=(f"A fine-tuning job: {{python}} examples/fine_tuning_example.py --model {DEMO_MODEL}",),
 )

@@ -30,12 +30,15 @@ __all__ = [
     "DemoPlace",
     "FakeFlavour",
     "FakeService",
+    "Option",
     "RecordedRequest",
     "ServiceOptions",
     "answers",
     "bearer",
     "check_rows",
     "content_response",
+    "flavour",
+    "keyed_build",
     "keyed_flavour",
 ]
 
@@ -132,34 +135,6 @@ class FakeFlavour:
         return self.demo is not None and (
             self.needs is None or importlib.util.find_spec(self.needs) is not None
         )
-
-
-def no_arguments(parser: argparse.ArgumentParser) -> None:
-    """``add_arguments`` of a fake with no options of its own."""
-
-
-def keyed_flavour(
-    name: str,
-    fake: Callable[..., Any],
-    *,
-    described: str,
-    model_name: str,
-    key: str,
-    params: Callable[[DemoPlace], dict[str, Any]],
-    account: str = "demo",
-) -> FakeFlavour:
-    """The flavour of a fake opened by API keys alone (``fake(keys, storage=,
-    phase_seconds=)``, keys from ``--key``), whose ``--demo`` account is ``key`` on
-    ``model_name`` with the ``litellm_params`` that ``params`` gives (the key added)."""
-
-    def build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
-        return fake(keys, storage=args.storage, phase_seconds=args.phase_seconds)
-
-    def demo(place: DemoPlace) -> DemoAccounts:
-        entry = {"model_name": model_name, "litellm_params": {**params(place), "api_key": key}}
-        return DemoAccounts(fake({key: account}, phase_seconds=place.phase_seconds), [entry])
-
-    return FakeFlavour(name, no_arguments, build, demo, (model_name,), described)
 
 
 def bearer(request: web.Request) -> str | None:
@@ -326,3 +301,90 @@ class FakeService:
         )
         self.requests.append(record)
         return record
+
+
+# -- a fake's FLAVOUR ----------------------------------------------------------------------
+Build = Callable[[argparse.Namespace, dict[str, str], Callable[[str], Any]], Any]
+# What ``--demo`` serves of a fake: the fake and each account's ``litellm_params`` by its
+# model name.
+Demo = Callable[[DemoPlace], tuple[Any, dict[str, dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One of a fake's own command-line options (its help starts with the fake's name); a
+    ``repeated`` one may be given again and collects a list, empty if never given."""
+
+    flag: str
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] = str
+    metavar: str | None = None
+    repeated: bool = False
+
+
+def flavour(
+    name: str,
+    build: Build,
+    demo: Demo,
+    *options: Option,
+    models: Sequence[str],
+    described: str,
+    hints: Sequence[str] = (),
+    needs: str | None = None,
+) -> FakeFlavour:
+    """A fake's ``FLAVOUR``: ``--flavour name``, its own ``options`` (which ``build`` reads),
+    and for ``--demo`` a ``model_list`` entry per account ``demo`` gives; the banner's chat
+    snippet runs on ``models`` (the others are for ``hints``)."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        for option in options:
+            parser.add_argument(
+                option.flag,
+                action="append" if option.repeated else "store",
+                default=[] if option.repeated else option.default,
+                type=option.type,
+                metavar=option.metavar,
+                help=option.help,
+            )
+
+    def accounts(place: DemoPlace) -> DemoAccounts:
+        fake, params = demo(place)
+        entries = [{"model_name": model, "litellm_params": p} for model, p in params.items()]
+        return DemoAccounts(fake, entries)
+
+    return FakeFlavour(
+        name, add_arguments, build, accounts, tuple(models), described, tuple(hints), needs
+    )
+
+
+def keyed_build(fake: Callable[..., Any]) -> Build:
+    """``build`` of a fake opened by API keys alone, from ``--key``: ``fake(keys, storage=,
+    phase_seconds=)``."""
+
+    def build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+        return fake(keys, storage=args.storage, phase_seconds=args.phase_seconds)
+
+    return build
+
+
+def keyed_flavour(
+    name: str,
+    fake: Callable[..., Any],
+    *,
+    described: str,
+    model_name: str,
+    params: Callable[[DemoPlace], dict[str, Any]],
+    key: str | None = None,
+    account: str = "demo",
+) -> FakeFlavour:
+    """The ``flavour`` of a fake opened by API keys alone (``keyed_build``), whose ``--demo``
+    account is ``key`` (``fake-<name>-demo-key`` unless given) on ``model_name`` with the
+    ``litellm_params`` that ``params`` gives (the key added)."""
+    demo_key = key or f"fake-{name}-demo-key"
+
+    def demo(place: DemoPlace) -> tuple[Any, dict[str, dict[str, Any]]]:
+        served = fake({demo_key: account}, phase_seconds=place.phase_seconds)
+        return served, {model_name: {**params(place), "api_key": demo_key}}
+
+    return flavour(name, keyed_build(fake), demo, models=(model_name,), described=described)

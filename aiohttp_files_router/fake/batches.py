@@ -16,7 +16,8 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from .store import FakeAccount, FileRecord, new_id
 
@@ -24,28 +25,20 @@ __all__ = [
     "ENDPOINTS",
     "MAX_BATCH_BYTES",
     "MAX_REQUESTS",
+    "NOT_JSON",
     "FakeBatch",
     "RowCheck",
     "error_entry",
+    "jsonl",
     "validate_input",
 ]
 
-# CreateBatchRequest.endpoint in OpenAI's OpenAPI spec; each body's required fields are its
-# request schema's (JSON forms for images/edits and videos).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "/v1/responses": (),
-    "/v1/chat/completions": ("model", "messages"),
-    "/v1/embeddings": ("model", "input"),
-    "/v1/completions": ("model", "prompt"),
-    "/v1/moderations": ("input",),
-    "/v1/images/generations": ("prompt",),
-    "/v1/images/edits": ("images", "prompt"),
-    "/v1/videos": ("prompt",),
-}
-ENDPOINTS = tuple(REQUIRED)
 MAX_REQUESTS = 50_000
 MAX_BATCH_BYTES = 200 * 1024 * 1024
 TERMINAL = ("completed", "failed", "cancelled", "expired")
+# How the fake answers one row of a batch: (status, body), given the endpoint, the row's body
+# and the batch's creation time.
+_Answer = Callable[[str, dict[str, Any], int], tuple[int, dict[str, Any]]]
 
 
 def error_entry(
@@ -54,11 +47,21 @@ def error_entry(
     return {"code": code, "message": message, "param": param, "line": line}
 
 
-def _lines(record: FileRecord) -> Iterator[tuple[int, bytes]]:
-    with record.path.open("rb") as fh:
+# What ``jsonl`` gives for a line that is not JSON.
+NOT_JSON: Final = object()
+
+
+def jsonl(path: Path) -> Iterator[tuple[int, bytes, Any]]:
+    """The lines of a JSONL file that are not blank: each one's number (from 1), its bytes and
+    its JSON value (``NOT_JSON`` if it has none)."""
+    with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
-                yield number, line
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    value = NOT_JSON
+                yield number, line, value
 
 
 RowCheck = Callable[[list[tuple[int, dict[str, Any]]]], list[dict[str, Any]]]
@@ -77,11 +80,9 @@ def validate_input(
     seen: set[str] = set()
     rows: list[tuple[int, dict[str, Any]]] = []
     count = 0
-    for number, line in _lines(record):
+    for number, _, row in jsonl(record.path):
         count += 1
-        try:
-            row = json.loads(line)
-        except ValueError:
+        if row is NOT_JSON:
             errors.append(error_entry("invalid_json_line", "This line is not valid JSON.", number))
             continue
         if not isinstance(row, dict):
@@ -159,36 +160,54 @@ def _refused(message: str, param: str | None) -> tuple[int, dict[str, Any]]:
 
 def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
     """A deterministic, spec-shaped answer to one batch request (or a 400 error body)."""
-    for name in REQUIRED.get(endpoint, ()):
+    required, answer = _ENDPOINTS.get(endpoint, ((), _completion))
+    for name in required:
         if body.get(name) is None:
             return _refused(f"Missing required parameter: '{name}'.", name)
     if body.get("stream") is True:
         # Undocumented for batch rows; the least helpful reading: the row fails.
         return _refused("Streaming is not supported in the Batch API.", "stream")
-    other = _other_endpoint(endpoint, body, created)
-    if other is not None:
-        return 200, other
+    return answer(endpoint, body, created)
+
+
+def _no_model(body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
     model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return 400, {
-            "error": {
-                "message": "you must provide a model parameter",
-                "type": "invalid_request_error",
-                "param": "model",
-                "code": None,
-            }
+    if isinstance(model, str) and model:
+        return None
+    return 400, {
+        "error": {
+            "message": "you must provide a model parameter",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": None,
         }
-    if endpoint == "/v1/embeddings":
-        text = json.dumps(body.get("input"))
-        seed = bytes.fromhex(_digest(model, text))
-        vector = [round(b / 255 - 0.5, 6) for b in seed[:8]]
-        usage = _tokens(body.get("input"))
-        return 200, {
-            "object": "list",
-            "model": model,
-            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
-            "usage": {"prompt_tokens": usage, "total_tokens": usage},
-        }
+    }
+
+
+def _embedding(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
+    """CreateEmbeddingResponse."""
+    refused = _no_model(body)
+    if refused is not None:
+        return refused
+    model = body["model"]
+    text = json.dumps(body.get("input"))
+    seed = bytes.fromhex(_digest(model, text))
+    vector = [round(b / 255 - 0.5, 6) for b in seed[:8]]
+    usage = _tokens(body.get("input"))
+    return 200, {
+        "object": "list",
+        "model": model,
+        "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+        "usage": {"prompt_tokens": usage, "total_tokens": usage},
+    }
+
+
+def _completion(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
+    """A chat completion: the fake's answer on the chat, completions and responses endpoints."""
+    refused = _no_model(body)
+    if refused is not None:
+        return refused
+    model = body["model"]
     messages = body.get("messages")
     if endpoint == "/v1/chat/completions" and not isinstance(messages, list):
         return 400, {
@@ -218,47 +237,66 @@ def mock_response(endpoint: str, body: dict[str, Any], created: int) -> tuple[in
     }
 
 
-def _other_endpoint(endpoint: str, body: dict[str, Any], created: int) -> dict[str, Any] | None:
-    """The answer of an endpoint that is neither chat, responses, completions nor embeddings:
-    CreateModerationResponse, ImagesResponse or VideoResource in OpenAI's OpenAPI spec."""
-    seed = _digest(endpoint, json.dumps(body, sort_keys=True))
-    if endpoint == "/v1/moderations":
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        flagged = "kill" in json.dumps(inputs).lower()
-        return {
-            "id": "modr-" + seed[:24],
-            "model": body.get("model") or "omni-moderation-latest",
-            "results": [
-                {
-                    "flagged": flagged,
-                    "categories": {"violence": flagged, "harassment": False},
-                    "category_scores": {"violence": 0.9 if flagged else 0.01, "harassment": 0.01},
-                }
-                for _ in inputs
-            ],
-        }
-    if endpoint in ("/v1/images/generations", "/v1/images/edits"):
-        return {
-            "created": created,
-            "data": [{"b64_json": base64.b64encode(bytes.fromhex(seed[:16])).decode()}],
-        }
-    if endpoint == "/v1/videos":
-        return {
-            "id": "video_" + seed[:24],
-            "object": "video",
-            "model": body.get("model") or "sora-2",
-            "status": "queued",
-            "progress": 0,
-            "created_at": created,
-            "completed_at": None,
-            "expires_at": None,
-            "prompt": body["prompt"],
-            "size": body.get("size") or "720x1280",
-            "seconds": str(body.get("seconds") or "4"),
-            "remixed_from_video_id": None,
-            "error": None,
-        }
-    return None
+def _seed(endpoint: str, body: dict[str, Any]) -> str:
+    return _digest(endpoint, json.dumps(body, sort_keys=True))
+
+
+def _moderation(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
+    """CreateModerationResponse."""
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    flagged = "kill" in json.dumps(inputs).lower()
+    return 200, {
+        "id": "modr-" + _seed(endpoint, body)[:24],
+        "model": body.get("model") or "omni-moderation-latest",
+        "results": [
+            {
+                "flagged": flagged,
+                "categories": {"violence": flagged, "harassment": False},
+                "category_scores": {"violence": 0.9 if flagged else 0.01, "harassment": 0.01},
+            }
+            for _ in inputs
+        ],
+    }
+
+
+def _image(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
+    """ImagesResponse."""
+    image = base64.b64encode(bytes.fromhex(_seed(endpoint, body)[:16])).decode()
+    return 200, {"created": created, "data": [{"b64_json": image}]}
+
+
+def _video(endpoint: str, body: dict[str, Any], created: int) -> tuple[int, dict[str, Any]]:
+    """VideoResource."""
+    return 200, {
+        "id": "video_" + _seed(endpoint, body)[:24],
+        "object": "video",
+        "model": body.get("model") or "sora-2",
+        "status": "queued",
+        "progress": 0,
+        "created_at": created,
+        "completed_at": None,
+        "expires_at": None,
+        "prompt": body["prompt"],
+        "size": body.get("size") or "720x1280",
+        "seconds": str(body.get("seconds") or "4"),
+        "remixed_from_video_id": None,
+        "error": None,
+    }
+
+
+# CreateBatchRequest.endpoint in OpenAI's OpenAPI spec: the fields its request schema requires
+# (the JSON forms of images/edits and videos) and how the fake answers a row.
+_ENDPOINTS: dict[str, tuple[tuple[str, ...], _Answer]] = {
+    "/v1/responses": ((), _completion),
+    "/v1/chat/completions": (("model", "messages"), _completion),
+    "/v1/embeddings": (("model", "input"), _embedding),
+    "/v1/completions": (("model", "prompt"), _completion),
+    "/v1/moderations": (("input",), _moderation),
+    "/v1/images/generations": (("prompt",), _image),
+    "/v1/images/edits": (("images", "prompt"), _image),
+    "/v1/videos": (("prompt",), _video),
+}
+ENDPOINTS = tuple(_ENDPOINTS)
 
 
 @dataclass
@@ -321,10 +359,9 @@ class FakeBatch:
         created = int(self.created)
         out_rows: list[str] = []
         err_rows: list[str] = []
-        for index, (_, line) in enumerate(_lines(record)):
+        for index, (_, _, row) in enumerate(jsonl(record.path)):
             if limit is not None and index >= limit:
                 break
-            row = json.loads(line)
             body = row["body"]
             self.model = self.model or body.get("model")
             status, answer = mock_response(self.endpoint, body, created)

@@ -42,7 +42,15 @@ from typing import Any, Unpack
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
-from .base import Answer, FakeService, RecordedRequest, ServiceOptions, bearer, check_rows
+from .base import (
+    Answer,
+    FakeService,
+    RecordedRequest,
+    ServiceOptions,
+    bearer,
+    check_rows,
+    keyed_flavour,
+)
 from .store import FileRecord, Workspace, file_object
 
 _ALNUM = string.ascii_letters + string.digits
@@ -794,3 +802,21 @@ class FakeMistral(FakeService):
         jobs.sort(key=lambda js: (js[0].created, js[0].seq), reverse=order == "-created")
         data = [self._job_json(j, s) for j, s in jobs[page * size : (page + 1) * size]]
         return web.json_response({"data": data, "object": "list", "total": len(jobs)})
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_MODEL = "mistral-batch"
+
+
+FLAVOUR = keyed_flavour(
+    "mistral",
+    FakeMistral,
+    described="a Mistral model",
+    model_name=DEMO_MODEL,
+    # A file store, so the demo serves uploads back as they were sent (docs/providers/mistral.md).
+    params=lambda place: {
+        "model": "mistral/mistral-small-latest",
+        "api_base": f"{place.base}/v1",
+        "file_store": f"file://{place.store}",
+    },
+)

@@ -18,15 +18,14 @@ from aiohttp import BodyPartReader, web
 
 from .base import (
     Answer,
-    DemoAccounts,
     DemoPlace,
-    FakeFlavour,
     FakeService,
     RecordedRequest,
     ServiceOptions,
     answers,
     bearer,
-    no_arguments,
+    flavour,
+    keyed_build,
 )
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
@@ -474,33 +473,18 @@ class FakeOpenAI(FakeService):
         job = self._fine_tune(request)
         return self.answer(self._fine_tune_json(_current.get()[0], job), "ftjob")
 
-    async def cancel_fine_tune(self, request: web.Request) -> web.Response:
+    async def fine_tune_action(self, request: web.Request) -> web.Response:
+        """``POST .../fine_tuning/jobs/{job_id}/<action>`` (``_FT_ACTIONS``)."""
+        allowed, refusal, act = _FT_ACTIONS[request.path.rsplit("/", 1)[1]]
         account, job = _current.get()[0], self._fine_tune(request)
         now = self.clock()
         status = job.advance(account, now, self.phase_seconds)
-        if status in ("succeeded", "failed", "cancelled"):
-            return self.error(400, f"Job {job.id} has already {status}; it cannot be cancelled.")
-        job.cancel(now)
+        if not allowed(status):
+            return self.error(400, f"Job {job.id} {refusal.format(status=status)}")
+        act(job, now, self.phase_seconds)
         return self.answer(self._fine_tune_json(account, job), "ftjob")
 
-    async def pause_fine_tune(self, request: web.Request) -> web.Response:
-        account, job = _current.get()[0], self._fine_tune(request)
-        now = self.clock()
-        status = job.advance(account, now, self.phase_seconds)
-        # The docs do not say which jobs pause: only a running one does here.
-        if status != "running":
-            return self.error(400, f"Job {job.id} is {status}; only a running job can be paused.")
-        job.pause(now)
-        return self.answer(self._fine_tune_json(account, job), "ftjob")
-
-    async def resume_fine_tune(self, request: web.Request) -> web.Response:
-        account, job = _current.get()[0], self._fine_tune(request)
-        now = self.clock()
-        status = job.advance(account, now, self.phase_seconds)
-        if status != "paused":
-            return self.error(400, f"Job {job.id} is {status}; only a paused job can be resumed.")
-        job.resume(now, self.phase_seconds)
-        return self.answer(self._fine_tune_json(account, job), "ftjob")
+    cancel_fine_tune = pause_fine_tune = resume_fine_tune = fine_tune_action
 
     async def list_fine_tunes(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
@@ -551,6 +535,31 @@ class FakeOpenAI(FakeService):
         return self.answer(page, "ftcheckpoint_list")
 
 
+# Each action on a fine-tuning job: the statuses it is taken in, the refusal otherwise (a 400;
+# ``{status}`` stands for the job's), and what it does (given the time and the phase length).
+# The docs do not say which jobs pause or resume: only a running one pauses and only a paused
+# one resumes, here.
+_FT_ACTIONS: dict[
+    str, tuple[Callable[[str], bool], str, Callable[[FakeFineTune, float, float], None]]
+] = {
+    "cancel": (
+        lambda status: status not in ("succeeded", "failed", "cancelled"),
+        "has already {status}; it cannot be cancelled.",
+        lambda job, now, phase: job.cancel(now),
+    ),
+    "pause": (
+        lambda status: status == "running",
+        "is {status}; only a running job can be paused.",
+        lambda job, now, phase: job.pause(now),
+    ),
+    "resume": (
+        lambda status: status == "paused",
+        "is {status}; only a paused job can be resumed.",
+        FakeFineTune.resume,
+    ),
+}
+
+
 def _limit(fake: FakeOpenAI, query: Mapping[str, str], default: int) -> int:
     text = query.get("limit")
     if text is None:
@@ -592,31 +601,25 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
 DEMO_ACCOUNTS = {"gpt-4o-litellm": "sk-fake-account-a", "gpt-4o-mini-litellm": "sk-fake-account-b"}
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
+def _demo(place: DemoPlace) -> tuple[FakeOpenAI, dict[str, dict[str, Any]]]:
     fake = FakeOpenAI(
         {key: name for name, key in DEMO_ACCOUNTS.items()}, phase_seconds=place.phase_seconds
     )
-    model_list = [
-        {
-            "model_name": name,
-            "litellm_params": {
-                "model": f"openai/{name.removesuffix('-litellm')}",
-                "api_key": key,
-                "api_base": f"{place.base}/v1",
-            },
+    params = {
+        name: {
+            "model": f"openai/{name.removesuffix('-litellm')}",
+            "api_key": key,
+            "api_base": f"{place.base}/v1",
         }
         for name, key in DEMO_ACCOUNTS.items()
-    ]
-    return DemoAccounts(fake, model_list)
+    }
+    return fake, params
 
 
-FLAVOUR = FakeFlavour(
-    name="openai",
-    add_arguments=no_arguments,
-    build=lambda args, keys, error: FakeOpenAI(
-        keys, storage=args.storage, phase_seconds=args.phase_seconds
-    ),
-    demo=_demo,
-    demo_models=tuple(DEMO_ACCOUNTS),
-    demo_described="two OpenAI accounts",
+FLAVOUR = flavour(
+    "openai",
+    keyed_build(FakeOpenAI),
+    _demo,
+    models=tuple(DEMO_ACCOUNTS),
+    described="two OpenAI accounts",
 )

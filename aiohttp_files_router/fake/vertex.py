@@ -37,6 +37,7 @@ Fault-injection knobs (plain attributes, set them between calls):
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import importlib
@@ -44,17 +45,28 @@ import json
 import random
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import jwt
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .base import Answer, FakeService, ServiceOptions, bearer, content_response
+from .base import (
+    Answer,
+    DemoPlace,
+    FakeService,
+    Option,
+    ServiceOptions,
+    bearer,
+    content_response,
+    flavour,
+)
 from .compress import Compression
 from .compress import middleware as compress
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
@@ -299,6 +311,9 @@ class Job:
     stats: dict[str, int] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+
+_J = TypeVar("_J", Job, TuningJob)
 
 
 class FakeVertex(FakeService):
@@ -595,7 +610,12 @@ class FakeVertex(FakeService):
         ):
             raise Answer(_error(404, "Project or location not found.", "NOT_FOUND"))
 
-    def _state(self, job: Job, now: float) -> str:
+    def _state(
+        self, job: Job | TuningJob, now: float, *, expire: float | None = None, fails: bool = False
+    ) -> str:
+        """A job's state on the fake's clock, batch prediction and tuning alike: pending for a
+        phase, running for another, then succeeded; a cancel takes ``cancel_seconds``. A job
+        given ``expire`` expires if not done by then; one that ``fails`` fails as it starts."""
         if job.finished:
             return job.finished
         if job.cancel_at is not None:
@@ -605,17 +625,15 @@ class FakeVertex(FakeService):
                 else "JOB_STATE_CANCELLING"
             )
         elapsed = now - job.created
-        if (
-            self.expire_seconds is not None
-            and elapsed >= self.expire_seconds
-            and elapsed < 2 * self.phase_seconds
-        ):
+        if expire is not None and expire <= elapsed < 2 * self.phase_seconds:
             return "JOB_STATE_EXPIRED"
+        if fails and elapsed >= self.phase_seconds:
+            return "JOB_STATE_FAILED"
         return self.phase(elapsed, "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED")
 
     def _advance(self, job: Job) -> str:
         now = self.clock()
-        state = self._state(job, now)
+        state = self._state(job, now, expire=self.expire_seconds)
         if (
             state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
             and not job.finished
@@ -807,68 +825,60 @@ class FakeVertex(FakeService):
         self.jobs[job.id] = job
         return web.json_response(self._job_json(job, "JOB_STATE_PENDING"))
 
-    def _job(self, job_id: str) -> Job:
-        job = self.jobs.get(job_id)
+    def _found(self, request: web.Request, jobs: Mapping[str, _J], kind: str) -> _J:
+        """The job of ``kind`` that a get or a ``:cancel`` names."""
+        self._check_scope(request)
+        job_id = request.match_info.get("job")
+        if job_id is None:
+            job_id, _, action = request.match_info["job_action"].partition(":")
+            if action != "cancel":
+                raise Answer(_error(404, "Unknown action.", "NOT_FOUND"))
+        job = jobs.get(job_id)
         if job is None:
-            raise Answer(_error(404, f"BatchPredictionJob {job_id} not found.", "NOT_FOUND"))
+            raise Answer(_error(404, f"{kind} {job_id} not found.", "NOT_FOUND"))
         return job
 
-    async def get_job(self, request: web.Request) -> web.Response:
-        self._check_scope(request)
-        return web.json_response(self._job_json(self._job(request.match_info["job"])))
-
-    async def job_action(self, request: web.Request) -> web.Response:
-        self._check_scope(request)
-        job_id, _, action = request.match_info["job_action"].partition(":")
-        if action != "cancel":
-            return _error(404, "Unknown action.", "NOT_FOUND")
-        job = self._job(job_id)
-        state = self._advance(job)
+    def _cancel(self, job: Job | TuningJob, state: str) -> web.Response:
+        """``:cancel`` of a job now in ``state``; a second cancel changes nothing."""
         if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
             return _error(400, f"Cannot cancel a job in state {state}.", "FAILED_PRECONDITION")
         if job.cancel_at is None:
             job.cancel_at, job.cancel_phase = self.clock(), state
+        # batchPredictionJobs.cancel, tuningJobs.cancel: "If successful, the response body is
+        # empty."
         return web.json_response({})
 
-    async def list_jobs(self, request: web.Request) -> web.Response:
+    def _page(self, request: web.Request, jobs: Iterable[_J]) -> tuple[list[_J], dict[str, Any]]:
+        """The page a list asks for (newest first, a ``labels.key=value`` filter, pageSize and
+        pageToken) and the ``nextPageToken`` of the answer, if any."""
         self._check_scope(request)
-        jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+        ordered = sorted(jobs, key=lambda j: j.created, reverse=True)
         wanted = _label_filter(request.query.get("filter"))
         if isinstance(wanted, web.Response):
-            return wanted
+            raise Answer(wanted)
         if wanted is not None:
-            jobs = [j for j in jobs if j.labels.get(wanted[0]) == wanted[1]]
+            ordered = [j for j in ordered if j.labels.get(wanted[0]) == wanted[1]]
         start = int(request.query.get("pageToken", "0"))
         size = int(request.query.get("pageSize", "100"))
-        body: dict[str, Any] = {
-            "batchPredictionJobs": [self._job_json(j) for j in jobs[start : start + size]]
-        }
-        if start + size < len(jobs):
-            body["nextPageToken"] = str(start + size)
-        return web.json_response(body)
+        more = {"nextPageToken": str(start + size)} if start + size < len(ordered) else {}
+        return ordered[start : start + size], more
+
+    async def get_job(self, request: web.Request) -> web.Response:
+        job = self._found(request, self.jobs, "BatchPredictionJob")
+        return web.json_response(self._job_json(job))
+
+    async def job_action(self, request: web.Request) -> web.Response:
+        job = self._found(request, self.jobs, "BatchPredictionJob")
+        return self._cancel(job, self._advance(job))
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        page, more = self._page(request, self.jobs.values())
+        return web.json_response({"batchPredictionJobs": [self._job_json(j) for j in page]} | more)
 
     # -- tuning jobs ------------------------------------------------------------------------
-    def _tuning_state(self, job: TuningJob, now: float) -> str:
-        if job.finished:
-            return job.finished
-        if job.cancel_at is not None:
-            return (
-                "JOB_STATE_CANCELLED"
-                if now >= job.cancel_at + self.cancel_seconds
-                else "JOB_STATE_CANCELLING"
-            )
-        elapsed = now - job.created
-        if elapsed < self.phase_seconds:
-            return "JOB_STATE_PENDING"
-        if job.problem:
-            return "JOB_STATE_FAILED"
-        if elapsed < 2 * self.phase_seconds:
-            return "JOB_STATE_RUNNING"
-        return "JOB_STATE_SUCCEEDED"
-
     def _tuning_advance(self, job: TuningJob) -> str:
         now = self.clock()
-        state = self._tuning_state(job, now)
+        state = self._state(job, now, fails=bool(job.problem))
         terminal = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
         if state in terminal and not job.finished:
             job.finished = state
@@ -977,45 +987,91 @@ class FakeVertex(FakeService):
         self.tuning_jobs[job.id] = job
         return web.json_response(self._tuning_json(job, "JOB_STATE_PENDING"))
 
-    def _tuning(self, job_id: str) -> TuningJob:
-        job = self.tuning_jobs.get(job_id)
-        if job is None:
-            raise Answer(_error(404, f"TuningJob {job_id} not found.", "NOT_FOUND"))
-        return job
-
     async def get_tuning(self, request: web.Request) -> web.Response:
-        self._check_scope(request)
-        return web.json_response(self._tuning_json(self._tuning(request.match_info["job"])))
+        job = self._found(request, self.tuning_jobs, "TuningJob")
+        return web.json_response(self._tuning_json(job))
 
     async def tuning_action(self, request: web.Request) -> web.Response:
-        self._check_scope(request)
-        job_id, _, action = request.match_info["job_action"].partition(":")
-        if action != "cancel":
-            return _error(404, "Unknown action.", "NOT_FOUND")
-        job = self._tuning(job_id)
-        state = self._tuning_advance(job)
-        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
-            return _error(400, f"Cannot cancel a job in state {state}.", "FAILED_PRECONDITION")
-        if job.cancel_at is None:
-            job.cancel_at = self.clock()
-        # tuningJobs.cancel: "If successful, the response body is empty."
-        return web.json_response({})
+        job = self._found(request, self.tuning_jobs, "TuningJob")
+        return self._cancel(job, self._tuning_advance(job))
 
     async def list_tunings(self, request: web.Request) -> web.Response:
-        self._check_scope(request)
-        jobs = sorted(self.tuning_jobs.values(), key=lambda j: j.created, reverse=True)
-        wanted = _label_filter(request.query.get("filter"))
-        if isinstance(wanted, web.Response):
-            return wanted
-        if wanted is not None:
-            jobs = [j for j in jobs if j.labels.get(wanted[0]) == wanted[1]]
-        start = int(request.query.get("pageToken", "0"))
-        size = int(request.query.get("pageSize", "100"))
-        page = jobs[start : start + size]
+        page, more = self._page(request, self.tuning_jobs.values())
         # proto3 JSON leaves out an empty repeated field: no jobs, no "tuningJobs".
-        body: dict[str, Any] = {}
-        if page:
-            body["tuningJobs"] = [self._tuning_json(j) for j in page]
-        if start + size < len(jobs):
-            body["nextPageToken"] = str(start + size)
-        return web.json_response(body)
+        listed = {"tuningJobs": [self._tuning_json(j) for j in page]} if page else {}
+        return web.json_response(listed | more)
+
+
+# -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------
+DEMO_EMAIL = "demo@fake-project.iam.gserviceaccount.com"
+DEMO_MODEL = "gemini-batch"
+
+
+def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
+    accounts = {
+        email: Path(pem).read_text()
+        for email, pem in (item.split("=", 1) for item in args.service_account)
+    }
+    return FakeVertex(
+        accounts,
+        buckets=args.bucket or ["fake-bucket"],
+        project_number=args.project_number,
+        storage=args.storage,
+        phase_seconds=args.phase_seconds,
+    )
+
+
+def _service_account(token_uri: str) -> tuple[str, str]:
+    """A throwaway service-account key (JSON text) and its public half, for the fake."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = {
+        "type": "service_account",
+        "project_id": "fake-project",
+        "private_key": private,
+        "client_email": DEMO_EMAIL,
+        "token_uri": token_uri,
+    }
+    return json.dumps(info), public.decode()
+
+
+def _demo(place: DemoPlace) -> tuple[FakeVertex, dict[str, dict[str, Any]]]:
+    credentials, public_key = _service_account(f"{place.base}/token")
+    fake = FakeVertex(
+        {DEMO_EMAIL: public_key}, buckets=["demo-bucket"], phase_seconds=place.phase_seconds
+    )
+    params = {
+        "model": "vertex_ai/gemini-2.5-flash",
+        "vertex_project": "fake-project",
+        "vertex_location": "us-central1",
+        "vertex_credentials": credentials,
+        "gcs_bucket_name": "demo-bucket/router",
+        "api_base": place.base,
+        "gcs_api_base": place.base,
+    }
+    return fake, {DEMO_MODEL: params}
+
+
+FLAVOUR = flavour(
+    "vertex",
+    _build,
+    _demo,
+    Option(
+        "--service-account",
+        "vertex: a client email and the path of its PEM public key",
+        metavar="EMAIL=PEM",
+        repeated=True,
+    ),
+    Option(
+        "--project-number",
+        "vertex: the project number tuning job and model names carry",
+        default="123456789012",
+    ),
+    models=(DEMO_MODEL,),
+    described="a Vertex AI model",
+)

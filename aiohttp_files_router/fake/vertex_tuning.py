@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batches import NOT_JSON, jsonl
+
 __all__ = ["ADAPTER_SIZES", "TUNABLE_MODELS", "TuningJob", "check_dataset", "parse_tuning_job"]
 
 # "Supported models" of "About supervised fine-tuning for Gemini models".
@@ -202,31 +204,25 @@ def check_dataset(path: Path, uri: str) -> tuple[str | None, dict[str, Any]]:
     outputs: list[int] = []
     turns: list[int] = []
     samples: list[Any] = []
-    with path.open("rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                return f"{uri}: line {number} is not valid JSON.", {}
-            problem = example_problem(row)
-            if problem:
-                return f"{uri}: line {number}: {problem}", {}
-            examples += 1
-            characters += len(line)
-            contents = row["contents"]
-            said = [json.dumps(c["parts"]) for c in contents]
-            inputs.append(
-                sum(len(s) for s, c in zip(said, contents, strict=True) if c["role"] == "user") // 4
-            )
-            outputs.append(
-                sum(len(s) for s, c in zip(said, contents, strict=True) if c["role"] == "model")
-                // 4
-            )
-            turns.append(sum(1 for c in contents if c["role"] == "user"))
-            if len(samples) < 3:
-                samples.append(contents[0])
+    for number, line, row in jsonl(path):
+        if row is NOT_JSON:
+            return f"{uri}: line {number} is not valid JSON.", {}
+        problem = example_problem(row)
+        if problem:
+            return f"{uri}: line {number}: {problem}", {}
+        examples += 1
+        characters += len(line)
+        contents = row["contents"]
+        said = [json.dumps(c["parts"]) for c in contents]
+        inputs.append(
+            sum(len(s) for s, c in zip(said, contents, strict=True) if c["role"] == "user") // 4
+        )
+        outputs.append(
+            sum(len(s) for s, c in zip(said, contents, strict=True) if c["role"] == "model") // 4
+        )
+        turns.append(sum(1 for c in contents if c["role"] == "user"))
+        if len(samples) < 3:
+            samples.append(contents[0])
     if examples == 0:
         return f"{uri}: the dataset has no examples.", {}
     billable = sum(inputs) + sum(outputs)
@@ -279,6 +275,7 @@ class TuningJob:
     problem: str | None = None  # why validation fails the job
     stats: dict[str, Any] = field(default_factory=dict)
     cancel_at: float | None = None
+    cancel_phase: str | None = None  # the state it was cancelled in
     finished: str | None = None
     ended: float | None = None
     model_id: str = field(default_factory=lambda: str(secrets.randbelow(10**18) + 10**18))

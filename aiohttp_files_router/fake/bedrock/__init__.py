@@ -41,7 +41,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from ..base import DemoAccounts, DemoPlace, FakeFlavour
+from ..base import DemoPlace, Option, flavour
 from .common import AwsCredential
 from .fake import FakeBedrock
 from .s3 import FakeS3
@@ -56,25 +56,6 @@ DEMO_MODEL = "claude-bedrock-batch"
 DEMO_EMBED_MODEL = "titan-embed"
 # Bedrock runs a job only with at least 100 records; the demo's fake takes the seed's three.
 DEMO_MIN_RECORDS = 1
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--aws-credential",
-        action="append",
-        default=[],
-        metavar="KEY_ID=SECRET[:ACCOUNT]",
-        help="bedrock: an access key, its secret and its 12-digit account (repeatable)",
-    )
-    p.add_argument(
-        "--region", default="us-west-2", help="bedrock: the region signatures are scoped to"
-    )
-    p.add_argument(
-        "--min-records",
-        type=int,
-        default=100,
-        help="bedrock: minimum records per job (AWS's default quota is 100)",
-    )
 
 
 def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str], Any]) -> Any:
@@ -96,7 +77,7 @@ def _build(args: argparse.Namespace, keys: dict[str, str], error: Callable[[str]
     )
 
 
-def _demo(place: DemoPlace) -> DemoAccounts:
+def _demo(place: DemoPlace) -> tuple[FakeBedrock, dict[str, dict[str, Any]]]:
     fake = FakeBedrock(
         {DEMO_KEY_ID: AwsCredential(DEMO_SECRET, DEMO_ACCOUNT)},
         ["demo-bucket"],
@@ -114,25 +95,31 @@ def _demo(place: DemoPlace) -> DemoAccounts:
         "s3_endpoint_url": place.base,
         "batch_min_records": DEMO_MIN_RECORDS,
     }
-    model_list = [
-        {"model_name": DEMO_MODEL, "litellm_params": params},
-        {
-            "model_name": DEMO_EMBED_MODEL,
-            "litellm_params": {**params, "model": "bedrock/amazon.titan-embed-text-v2:0"},
-        },
-    ]
-    return DemoAccounts(fake, model_list)
+    embed = {**params, "model": "bedrock/amazon.titan-embed-text-v2:0"}
+    return fake, {DEMO_MODEL: params, DEMO_EMBED_MODEL: embed}
 
 
-FLAVOUR = FakeFlavour(
-    name="bedrock",
-    add_arguments=_arguments,
-    build=_build,
-    demo=_demo,
+FLAVOUR = flavour(
+    "bedrock",
+    _build,
+    _demo,
+    Option(
+        "--aws-credential",
+        "bedrock: an access key, its secret and its 12-digit account (repeatable)",
+        metavar="KEY_ID=SECRET[:ACCOUNT]",
+        repeated=True,
+    ),
+    Option("--region", "bedrock: the region signatures are scoped to", default="us-west-2"),
+    Option(
+        "--min-records",
+        "bedrock: minimum records per job (AWS's default quota is 100)",
+        default=100,
+        type=int,
+    ),
     # The chat snippet leaves titan-embed out: it takes embeddings batches only.
-    demo_models=(DEMO_MODEL,),
-    demo_described="an Amazon Bedrock model",
-    demo_hints=(
+    models=(DEMO_MODEL,),
+    described="an Amazon Bedrock model",
+    hints=(
         "An embeddings batch on Bedrock's Titan Text Embeddings V2: {python} "
         f"examples/seed_example.py --endpoint /v1/embeddings --model {DEMO_EMBED_MODEL}",
     ),
