@@ -47,9 +47,9 @@ __all__ = [
     "SAFE_TO_REPEAT",
     "STREAM_BUFFER",
     "UPSTREAM_REQUEST_ID",
-    "Account",
     "Answer",
     "Auth",
+    "CallSettings",
     "Called",
     "ContentStream",
     "ErrorShape",
@@ -361,7 +361,7 @@ class Request(NamedTuple):
     data: Any
 
 
-class Account(Protocol):
+class CallSettings(Protocol):
     """What every call of one account carries, whichever path takes it (an ``Upstream`` is
     one): the deployment called, its timeout and repeats, the values scrubbed from answers."""
 
@@ -380,7 +380,7 @@ class Account(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Settings:
-    """The ``Account`` of a call made outside any ``Upstream`` (a token grant)."""
+    """The ``CallSettings`` of a call made outside any ``Upstream`` (a token grant)."""
 
     called: Called
     timeout: aiohttp.ClientTimeout
@@ -430,7 +430,7 @@ def _transport(http: aiohttp.ClientSession | Transport) -> Transport:
 @asynccontextmanager
 async def _exchange(
     transport: Transport,
-    account: Account,
+    account: CallSettings,
     request: Request,
     *,
     retries: int | None = None,
@@ -558,7 +558,7 @@ async def fetch_json(
 
 async def _fetch_json(
     transport: Transport,
-    account: Account,
+    account: CallSettings,
     request: Request,
     ok: Rewrite | None = None,
     error: ErrorShape | None = None,
@@ -610,7 +610,7 @@ async def _fetch_json(
 
 async def _json_reply(
     resp: Answer,
-    account: Account,
+    account: CallSettings,
     ok: Rewrite | None = None,
     error: ErrorShape | None = None,
     also_ok: Collection[int] = (),
@@ -632,7 +632,7 @@ _PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition")
 @asynccontextmanager
 async def _open_stream(
     transport: Transport,
-    account: Account,
+    account: CallSettings,
     request: Request,
     codings: Collection[str],
 ) -> AsyncIterator[ContentStream]:
@@ -659,7 +659,7 @@ async def _open_stream(
 
 
 async def _content(
-    resp: aiohttp.ClientResponse, settings: Account, keep: list[str]
+    resp: aiohttp.ClientResponse, settings: CallSettings, keep: list[str]
 ) -> ContentStream:
     called = settings.called
     account = called.route
