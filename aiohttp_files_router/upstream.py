@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -36,6 +36,7 @@ from yarl import URL
 
 from .context import Called, RequestInfo, current_info
 from .errors import RouterError, UpstreamTimeout, UpstreamUnavailable, error_body, for_log
+from .jsoncodec import ENCODER as _json
 from .jsoncodec import OBJECT as _error_probe
 from .metrics import upstream_done
 from .transport import STREAM_BUFFER, Transport, Wire, plain
@@ -46,10 +47,14 @@ __all__ = [
     "SAFE_TO_REPEAT",
     "STREAM_BUFFER",
     "UPSTREAM_REQUEST_ID",
+    "Answer",
     "Auth",
+    "CallSettings",
     "Called",
     "ContentStream",
+    "ErrorShape",
     "RequestSigner",
+    "Rewrite",
     "StaticAuth",
     "Upstream",
     "UpstreamReply",
@@ -57,7 +62,6 @@ __all__ = [
     "exchange",
     "fetch_json",
     "normalise_error",
-    "open_stream",
     "read_body",
     "redact",
     "relayed_headers",
@@ -86,6 +90,7 @@ _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 # Relayed from a 429 or 5xx, so a client's own backoff (the openai SDK's) works through us.
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 RATE_LIMIT_PREFIX = "x-ratelimit-"
+_JSON_TYPE = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -168,33 +173,20 @@ def normalise_error(
         obj = _error_probe.decode(body)
     except msgspec.DecodeError:
         obj = None
+    message: Any = None
+    code: str | None = None
     if obj is not None and isinstance(obj.get("error"), dict):
         err = obj["error"]
         if isinstance(err.get("message"), str) and "type" in err:
             return UpstreamReply(status, body, relay)
         message = err.get("message")
-        return UpstreamReply(
-            status,
-            error_body(
-                message if isinstance(message, str) else f"upstream answered HTTP {status}",
-                "upstream_error",
-                None,
-                str(err["code"]) if err.get("code") is not None else None,
-            ),
-            relay,
-        )
-    # Gateways in front of some providers answer {"statusCode": .., "message": ..}.
-    message = obj.get("message") if obj is not None else None
-    return UpstreamReply(
-        status,
-        error_body(
-            message if isinstance(message, str) else f"upstream answered HTTP {status}",
-            "upstream_error",
-            None,
-            None,
-        ),
-        relay,
-    )
+        code = str(err["code"]) if err.get("code") is not None else None
+    elif obj is not None:
+        # Gateways in front of some providers answer {"statusCode": .., "message": ..}.
+        message = obj.get("message")
+    if not isinstance(message, str):
+        message = f"upstream answered HTTP {status}"
+    return UpstreamReply(status, error_body(message, "upstream_error", None, code), relay)
 
 
 def _called(called: Called | str) -> Called:
@@ -359,8 +351,50 @@ async def _attempts(
         return answer
 
 
-@asynccontextmanager
-async def exchange(
+class Request(NamedTuple):
+    """One request as it goes out (``Upstream`` applied the account's query and auth)."""
+
+    method: str
+    url: URL
+    headers: Mapping[str, str] | None
+    params: Mapping[str, str] | None
+    data: Any
+
+
+class CallSettings(Protocol):
+    """What every call of one account carries, whichever path takes it (an ``Upstream`` is
+    one): the deployment called, its timeout and repeats, the values scrubbed from answers."""
+
+    @property
+    def called(self) -> Called: ...
+
+    @property
+    def timeout(self) -> aiohttp.ClientTimeout: ...
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def secrets(self) -> Iterable[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The ``CallSettings`` of a call made outside any ``Upstream`` (a token grant)."""
+
+    called: Called
+    timeout: aiohttp.ClientTimeout
+    retries: int = 1
+    secrets: Iterable[str] = ()
+
+
+# How an adapter reads an account's answers: a 2xx body into OpenAI's shape; an error answer
+# (raw, its relayed headers) in the provider's own error shape.
+Rewrite = Callable[[bytes], bytes]
+ErrorShape = Callable[[Answer, bytes, CIMultiDict[str]], UpstreamReply]
+
+
+def exchange(
     http: aiohttp.ClientSession | Transport,
     method: str,
     url: URL,
@@ -373,15 +407,39 @@ async def exchange(
     params: Mapping[str, str] | None = None,
     data: Any = None,
     resumable: bool = False,
-) -> AsyncIterator[aiohttp.ClientResponse]:
+) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
     """One request on the session and its answer (headers read, body not), under the answer
-    policy of ``_attempts`` (redirects, repeats, metrics).
+    policy of ``_attempts`` (redirects, repeats, metrics), for a call no ``Upstream`` makes.
 
     ``decode``: aiohttp decodes the body's content coding. ``resumable``: a resumable
     upload's 308 is an answer. Transport failures raise RouterError (502/504).
     """
-    transport = http if isinstance(http, Transport) else plain(http)
-    called = _called(account)
+    return _exchange(
+        _transport(http),
+        _Settings(_called(account), timeout, retries),
+        Request(method, url, headers, params, data),
+        decode=decode,
+        resumable=resumable,
+    )
+
+
+def _transport(http: aiohttp.ClientSession | Transport) -> Transport:
+    return http if isinstance(http, Transport) else plain(http)
+
+
+@asynccontextmanager
+async def _exchange(
+    transport: Transport,
+    account: CallSettings,
+    request: Request,
+    *,
+    retries: int | None = None,
+    decode: bool = True,
+    resumable: bool = False,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    method, url, headers, params, data = request
+    called = account.called
+    timeout = account.timeout
     info = current_info()
     headers = _with_request_id(info, called, headers)
 
@@ -404,7 +462,7 @@ async def exchange(
             called,
             method=method,
             url=url,
-            retries=retries,
+            retries=account.retries if retries is None else retries,
             repeatable=lambda: _repeatable(data),
             resumable=resumable,
             whole=_whole(data),
@@ -490,52 +548,50 @@ async def fetch_json(
     data: Any = None,
     retries: int = 1,
 ) -> UpstreamReply:
-    """One request whose answer is JSON; non-2xx answers come back normalised.
+    """One request whose answer is JSON, for a call no ``Upstream`` makes; non-2xx answers
+    come back normalised."""
+    settings = _Settings(_called(account), timeout, retries, secrets)
+    return await _fetch_json(
+        _transport(http), settings, Request(method, url, headers, params, data)
+    )
 
-    A body held whole (or none) goes on the transport's ``smallcalls`` pool when it has one,
-    anything else (forms, streams) on its session.
-    """
-    transport = http if isinstance(http, Transport) else plain(http)
-    called = _called(account)
+
+async def _fetch_json(
+    transport: Transport,
+    account: CallSettings,
+    request: Request,
+    ok: Rewrite | None = None,
+    error: ErrorShape | None = None,
+) -> UpstreamReply:
+    """A body held whole (or none) goes on the transport's ``smallcalls`` pool when it has
+    one, anything else (forms, streams) on its session."""
     calls = transport.small
+    method, url, headers, params, data = request
     if calls is None or not (data is None or isinstance(data, bytes)):
-        async with exchange(
-            transport,
-            method,
-            url,
-            account=called,
-            timeout=timeout,
-            retries=retries,
-            headers=headers,
-            params=params,
-            data=data,
-        ) as resp:
-            return await _json_reply(resp, called, secrets)
+        async with _exchange(transport, account, request) as resp:
+            return await _json_reply(resp, account, ok, error)
+    timeout = account.timeout
     if timeout.total is not None:
         # The pool knows connect and read timeouts; a total one bounds the whole call here.
+        within = _Settings(
+            account.called,
+            aiohttp.ClientTimeout(
+                connect=timeout.connect,
+                sock_connect=timeout.sock_connect,
+                sock_read=timeout.sock_read,
+            ),
+            account.retries,
+            account.secrets,
+        )
         try:
             async with asyncio.timeout(timeout.total):
-                return await fetch_json(
-                    transport,
-                    method,
-                    url,
-                    account=called,
-                    secrets=secrets,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(
-                        connect=timeout.connect,
-                        sock_connect=timeout.sock_connect,
-                        sock_read=timeout.sock_read,
-                    ),
-                    params=params,
-                    data=data,
-                    retries=retries,
-                )
+                return await _fetch_json(transport, within, request, ok, error)
         except TimeoutError as err:
-            raise _transport_error(err, called.route) from None
+            raise _transport_error(err, account.called.route) from None
     if params:
         url = url.extend_query(params)
     info = current_info()
+    called = account.called
     sent = _with_request_id(info, called, headers) or {}
     answer = await _attempts(
         lambda fresh: calls.send(method, url, sent, data, timeout, fresh=fresh),
@@ -543,21 +599,30 @@ async def fetch_json(
         called,
         method=method,
         url=url,
-        retries=retries,
+        retries=account.retries,
         repeatable=lambda: True,  # the body is held whole
     )
     try:
-        return await _json_reply(answer, called, secrets)
+        return await _json_reply(answer, account, ok, error)
     finally:
         answer.release()
 
 
-async def _json_reply(resp: Answer, called: Called, secrets: Iterable[str]) -> UpstreamReply:
-    relay = relayed_headers(resp.status, resp.headers, called.upstream_id_headers)
-    body = await read_body(resp, called.route, relay)
-    if 200 <= resp.status < 300:
-        return UpstreamReply(resp.status, body, relay)
-    return normalise_error(resp.status, body, secrets, relay)
+async def _json_reply(
+    resp: Answer,
+    account: CallSettings,
+    ok: Rewrite | None = None,
+    error: ErrorShape | None = None,
+    also_ok: Collection[int] = (),
+) -> UpstreamReply:
+    relay = relayed_headers(resp.status, resp.headers, account.called.upstream_id_headers)
+    body = await read_body(resp, account.called.route, relay)
+    status = resp.status
+    if 200 <= status < 300 or status in also_ok:
+        return UpstreamReply(status, body if ok is None else ok(body), relay)
+    if error is not None:
+        return error(resp, body, relay)
+    return normalise_error(status, body, account.secrets, relay)
 
 
 # -- downloads -----------------------------------------------------------------------------
@@ -565,17 +630,11 @@ _PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition")
 
 
 @asynccontextmanager
-async def open_stream(
-    http: aiohttp.ClientSession | Transport,
-    url: URL,
-    *,
-    account: Called | str,
-    secrets: Iterable[str],
-    headers: Mapping[str, str],
-    timeout: aiohttp.ClientTimeout,
-    params: Mapping[str, str] | None = None,
-    codings: Collection[str] = (),
-    retries: int = 1,
+async def _open_stream(
+    transport: Transport,
+    account: CallSettings,
+    request: Request,
+    codings: Collection[str],
 ) -> AsyncIterator[ContentStream]:
     """A streamed download; ``error`` is set instead of ``chunks`` when upstream refuses.
 
@@ -583,40 +642,31 @@ async def open_stream(
     ``Accept-Encoding``); a body in any other coding is decoded while it streams.
     """
     keep = [c for c in DECODED_CODINGS if c in codings]
-    called = _called(account)
 
     def get(keep: list[str]) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
-        return exchange(
-            http,
-            "GET",
-            url,
-            account=called,
-            timeout=timeout,
-            retries=retries,
-            decode=not keep,
-            headers={**headers, hdrs.ACCEPT_ENCODING: ", ".join(keep) or "identity"},
-            params=params,
-        )
+        headers = {**(request.headers or {}), hdrs.ACCEPT_ENCODING: ", ".join(keep) or "identity"}
+        return _exchange(transport, account, request._replace(headers=headers), decode=not keep)
 
     async with get(keep) as resp:
         coding = _coding(resp)
         if not (keep and coding and (coding not in keep or not 200 <= resp.status < 300)):
-            yield await _content(resp, called, secrets, keep)
+            yield await _content(resp, account, keep)
             return
     # Encoded although not asked to, in a coding the client does not take (or an error
     # answer, which we read): a GET is safe to repeat, this time decoded as it streams.
     async with get([]) as resp:
-        yield await _content(resp, called, secrets, [])
+        yield await _content(resp, account, [])
 
 
 async def _content(
-    resp: aiohttp.ClientResponse, called: Called, secrets: Iterable[str], keep: list[str]
+    resp: aiohttp.ClientResponse, settings: CallSettings, keep: list[str]
 ) -> ContentStream:
+    called = settings.called
     account = called.route
     relay = relayed_headers(resp.status, resp.headers, called.upstream_id_headers)
     if not 200 <= resp.status < 300:
         body = await read_body(resp, account, relay, decode=not keep)
-        reply = normalise_error(resp.status, body, secrets, relay)
+        reply = normalise_error(resp.status, body, settings.secrets, relay)
         return ContentStream(resp.status, relay, _empty(), error=reply)
     kept = CIMultiDict(relay)
     kept.extend((h, resp.headers[h]) for h in _PASS_HEADERS if h in resp.headers)
@@ -750,11 +800,11 @@ class Upstream:
     ) -> dict[str, str]:
         return {**await self.auth.headers(http), **(extra or {})}
 
-    def _on(self, http: aiohttp.ClientSession) -> aiohttp.ClientSession | Transport:
+    def _on(self, http: aiohttp.ClientSession) -> Transport:
         wire = self.wire
         if wire is not None and wire.transport is not None:
             return wire.transport
-        return http
+        return plain(http)
 
     async def _request(
         self,
@@ -764,16 +814,16 @@ class Upstream:
         params: Mapping[str, str] | None,
         extra: Mapping[str, str] | None,
         data: Any,
-    ) -> tuple[URL, Mapping[str, str] | None, Mapping[str, str]]:
-        """(url, params, headers) as they go out: the account's query and auth applied; a
-        signing auth sees the final URL (the query in it), the headers and the body."""
+    ) -> Request:
+        """The request as it goes out: the account's query and auth applied; a signing auth
+        sees the final URL (the query in it), the headers and the body."""
         query = {**self.query, **(params or {})}
         headers = await self.headers(http, extra)
         if self._signer is None:
-            return url, query or None, headers
+            return Request(method, url, headers, query or None, data)
         if query:
             url = url.extend_query(query)
-        return url, None, await self._signer.sign(method, url, headers, data)
+        return Request(method, url, await self._signer.sign(method, url, headers, data), None, data)
 
     async def json(
         self,
@@ -784,21 +834,19 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        ok: Rewrite | None = None,
+        error: ErrorShape | None = None,
     ) -> UpstreamReply:
-        """A call whose answer is JSON (``fetch_json`` with this account's settings)."""
-        url, query, sent = await self._request(http, method, url, params, headers, data)
-        return await fetch_json(
-            self._on(http),
-            method,
-            url,
-            account=self.called,
-            secrets=self.secrets,
-            headers=sent,
-            timeout=self.timeout,
-            params=query,
-            data=data,
-            retries=self.retries,
-        )
+        """A call whose answer is JSON; ``body``, when given, is sent as JSON (instead of
+        ``data``). ``ok`` rewrites a 2xx body (an adapter's dialect), ``error`` reads an
+        error answer in the provider's own shape (else ``error`` below): an adapter binds
+        both once (``functools.partial``) and makes every call with them."""
+        if body is not None:
+            data = _json.encode(body)
+            headers = _JSON_TYPE if headers is None else {**_JSON_TYPE, **headers}
+        request = await self._request(http, method, url, params, headers, data)
+        return await _fetch_json(self._on(http), self, request, ok, error)
 
     @asynccontextmanager
     async def stream(
@@ -809,19 +857,13 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         codings: Collection[str] = (),
     ) -> AsyncIterator[ContentStream]:
-        """A streamed download (``open_stream`` with this account's settings)."""
-        url, query, sent = await self._request(http, "GET", url, params, None, None)
-        async with open_stream(
-            self._on(http),
-            url,
-            account=self.called,
-            secrets=self.secrets,
-            headers=sent,
-            timeout=self.timeout,
-            params=query,
-            codings=codings,
-            retries=self.retries,
-        ) as stream:
+        """A streamed download; ``error`` is set instead of ``chunks`` when upstream refuses.
+
+        ``codings``: the content codings the consumer takes as they are (the client's
+        ``Accept-Encoding``); a body in any other coding is decoded while it streams.
+        """
+        request = await self._request(http, "GET", url, params, None, None)
+        async with _open_stream(self._on(http), self, request, codings) as stream:
             yield stream
 
     @asynccontextmanager
@@ -839,30 +881,16 @@ class Upstream:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """One raw request with this account's auth (``exchange``), for protocols that need
         the answer's headers (resumable uploads, S3, job APIs)."""
-        url, query, sent = await self._request(http, method, url, params, headers, data)
-        async with exchange(
-            self._on(http),
-            method,
-            url,
-            account=self.called,
-            timeout=self.timeout,
-            retries=self.retries if retries is None else retries,
-            headers=sent,
-            params=query,
-            data=data,
-            resumable=resumable,
-        ) as resp:
+        request = await self._request(http, method, url, params, headers, data)
+        on = self._on(http)
+        async with _exchange(on, self, request, retries=retries, resumable=resumable) as resp:
             yield resp
 
     async def read(
         self, resp: aiohttp.ClientResponse, also_ok: Collection[int] = ()
     ) -> UpstreamReply:
         """An exchange's whole answer: 2xx (and ``also_ok``) as they are, errors normalised."""
-        relay = self.relayed(resp)
-        body = await read_body(resp, self.deployment, relay)
-        if 200 <= resp.status < 300 or resp.status in also_ok:
-            return UpstreamReply(resp.status, body, relay)
-        return self.error(resp.status, body, relay)
+        return await _json_reply(resp, self, also_ok=also_ok)
 
     def relayed(self, resp: Answer) -> CIMultiDict[str]:
         """What of ``resp``'s headers the client gets (``relayed_headers``)."""

@@ -151,12 +151,5 @@ def build_provider(
     spec = spec_for(kind)
     if spec is None:
         raise ProviderError(f"provider '{kind}' is not supported for files and batches yet")
-    return spec.build(
-        name,
-        params,
-        timeout,
-        environ,
-        route=route,
-        file_ready_timeout=file_ready_timeout,
-        wire=wire,
-    )
+    setup = AccountSetup(name, params, timeout, file_ready_timeout, route or name, wire)
+    return spec.build(setup, environ)

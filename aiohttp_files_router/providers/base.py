@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
@@ -283,41 +283,24 @@ class Provider(abc.ABC):
         """An OpenAI list of FineTuningJob objects (``limit``, ``after`` decoded)."""
         raise self._no_tuning()
 
-    async def retrieve_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        """An OpenAI FineTuningJob; a missing job is a 404."""
+    async def _job_not_offered(self, http: aiohttp.ClientSession, job_id: str) -> UpstreamReply:
+        """One job's call. ``retrieve_``: an OpenAI FineTuningJob, a missing job a 404;
+        ``cancel_``: ask the provider to cancel, answer the job as it now stands; ``pause_``
+        and ``resume_``: the same for a running or paused job (a 400 where the provider
+        cannot)."""
         raise self._no_tuning()
 
-    async def cancel_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        """Ask the provider to cancel; answer the job as it now stands."""
-        raise self._no_tuning()
+    retrieve_fine_tuning_job = cancel_fine_tuning_job = _job_not_offered
+    pause_fine_tuning_job = resume_fine_tuning_job = _job_not_offered
 
-    async def pause_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        """Pause a running job (a 400 where the provider cannot)."""
-        raise self._no_tuning()
-
-    async def resume_fine_tuning_job(
-        self, http: aiohttp.ClientSession, job_id: str
-    ) -> UpstreamReply:
-        """Resume a paused job (a 400 where the provider cannot)."""
-        raise self._no_tuning()
-
-    async def list_fine_tuning_events(
+    async def _job_list_not_offered(
         self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
     ) -> UpstreamReply:
-        """An OpenAI list of ``fine_tuning.job.event`` objects, newest first."""
+        """An OpenAI list of one job's ``fine_tuning.job.event`` objects (``_events``, newest
+        first) or ``fine_tuning.job.checkpoint`` objects (``_checkpoints``)."""
         raise self._no_tuning()
 
-    async def list_fine_tuning_checkpoints(
-        self, http: aiohttp.ClientSession, job_id: str, query: Mapping[str, str]
-    ) -> UpstreamReply:
-        """An OpenAI list of ``fine_tuning.job.checkpoint`` objects."""
-        raise self._no_tuning()
+    list_fine_tuning_events = list_fine_tuning_checkpoints = _job_list_not_offered
 
 
 @dataclass(frozen=True)
@@ -380,18 +363,9 @@ class ProviderSpec(Generic[P]):
     def route_values(self, params: ProviderParams) -> tuple[str, ...]:
         return tuple(str(getattr(params, f, None) or "") for f in self.route_fields)
 
-    def build(
-        self,
-        name: str,
-        params: ProviderParams,
-        timeout: aiohttp.ClientTimeout,
-        environ: Mapping[str, str],
-        *,
-        route: str | None = None,
-        file_ready_timeout: float = 120.0,
-        wire: Wire | None = None,
-    ) -> Provider:
-        """The adapter for one account; ``params`` must be of this spec's struct."""
+    def build(self, setup: AccountSetup[Any], environ: Mapping[str, str]) -> Provider:
+        """The adapter for one account; ``setup.params`` must be of this spec's struct."""
+        params = setup.params
         if not isinstance(params, self.params):
             raise ProviderError(f"the settings are not {self.name}'s")
         fallbacks = {}
@@ -409,10 +383,8 @@ class ProviderSpec(Generic[P]):
             if value is not None:
                 fallbacks[f] = value
         if fallbacks:
-            params = msgspec.structs.replace(params, **fallbacks)
-        provider = self.factory(
-            AccountSetup(name, params, timeout, file_ready_timeout, route or name, wire)
-        )
+            setup = replace(setup, params=msgspec.structs.replace(params, **fallbacks))
+        provider = self.factory(setup)
         provider.provider_name = self.name
         return provider
 

@@ -33,11 +33,11 @@ import re
 import secrets as random
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import aiohttp
 import msgspec
-from yarl import URL
 
 from ..errors import BadRequest, RouterError
 from ..errors import error_body as error_body_bytes
@@ -46,13 +46,12 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
 from ..upstream import (
+    Answer,
     ContentStream,
     StaticAuth,
     Upstream,
     UpstreamReply,
-    read_body,
     redact,
-    relayed_headers,
 )
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL
@@ -198,35 +197,18 @@ class MistralProvider(OpenAIProvider):
         self.model = model
         self.store = store
         self.name = name
+        # Mistral's own error fields kept (``_error``), besides the dialect's answers.
+        self._call = partial(upstream.json, ok=self.dialect.normalise, error=self._error)
 
     async def close(self) -> None:
         if self.store is not None:
             await self.store.close()
 
-    async def _call(
-        self,
-        http: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> UpstreamReply:
-        async with self.upstream.exchange(
-            http, method, url, params=params, data=data, headers=headers
-        ) as resp:
-            relay = relayed_headers(resp.status, resp.headers)
-            body = await read_body(resp, self.upstream.deployment, relay)
-            status = resp.status
-        if 200 <= status < 300:
-            return UpstreamReply(status, self.dialect.normalise(body), relay)
-        return self._error(status, body, relay)
-
-    def _error(self, status: int, body: bytes, relay: Mapping[str, str]) -> UpstreamReply:
+    def _error(self, answer: Answer, body: bytes, relay: Mapping[str, str]) -> UpstreamReply:
         """Mistral's errors in OpenAI's shape: ``{"object": "error", "message", "type",
         "param", "code"}`` keeps its fields; a 422 ``{"detail": [{"loc", "msg"}]}`` names
         each field it refuses."""
+        status = answer.status
         body = redact(body, self.upstream.secrets)
         try:
             obj = _decode.decode(body)
@@ -517,11 +499,7 @@ class MistralProvider(OpenAIProvider):
         self, http: aiohttp.ClientSession, method: str, *segments: str, body: Any = None
     ) -> UpstreamReply:
         reply = await self._call(
-            http,
-            method,
-            self.upstream.url("batch", "jobs", *segments),
-            data=_json.encode(body) if body is not None else None,
-            headers={"Content-Type": "application/json"} if body is not None else None,
+            http, method, self.upstream.url("batch", "jobs", *segments), body=body
         )
         if not reply.ok:
             return reply

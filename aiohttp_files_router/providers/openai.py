@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import hdrs
-from yarl import URL
 
-from ..jsoncodec import ENCODER as _json
 from ..params import ProviderParams
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderSpec, TuningRules
@@ -146,23 +145,8 @@ class OpenAIProvider(Provider):
         self.upstream = upstream
         self.dialect = dialect or Dialect()
         self.shared_store = shared_store
-
-    async def _call(
-        self,
-        http: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> UpstreamReply:
-        reply = await self.upstream.json(
-            http, method, url, params=params, data=data, headers=headers
-        )
-        if reply.ok:
-            reply.body = self.dialect.normalise(reply.body)
-        return reply
+        # Every call of the adapter: a 2xx answer in OpenAI's shape (the dialect's).
+        self._call = partial(upstream.json, ok=self.dialect.normalise)
 
     # -- operations -------------------------------------------------------------------------
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
@@ -204,13 +188,7 @@ class OpenAIProvider(Provider):
     async def create_batch(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        return await self._call(
-            http,
-            "POST",
-            self.upstream.url("batches"),
-            data=_json.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        return await self._call(http, "POST", self.upstream.url("batches"), body=body)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         return await self._call(http, "GET", self.upstream.url("batches", batch_id))
@@ -227,13 +205,7 @@ class OpenAIProvider(Provider):
     async def create_fine_tuning_job(
         self, http: aiohttp.ClientSession, body: Mapping[str, Any]
     ) -> UpstreamReply:
-        return await self._call(
-            http,
-            "POST",
-            self.upstream.url("fine_tuning", "jobs"),
-            data=_json.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        return await self._call(http, "POST", self.upstream.url("fine_tuning", "jobs"), body=body)
 
     async def list_fine_tuning_jobs(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]

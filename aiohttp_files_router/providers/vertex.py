@@ -239,20 +239,6 @@ class VertexProvider(Provider):
     async def close(self) -> None:
         await self.token.close()
 
-    async def _call(
-        self,
-        http: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: bytes | None = None,
-    ) -> UpstreamReply:
-        headers = {"Content-Type": "application/json"} if data is not None else None
-        return await self.upstream.json(
-            http, method, url, params=params, data=data, headers=headers
-        )
-
     # -- files ------------------------------------------------------------------------------
     async def create_file(self, http: aiohttp.ClientSession, upload: FileUpload) -> UpstreamReply:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -335,7 +321,9 @@ class VertexProvider(Provider):
     async def retrieve_file(self, http: aiohttp.ClientSession, file_id: str) -> UpstreamReply:
         stored, _ = _view(file_id)
         name = self.bucket.object_name(stored)
-        reply = await self._call(http, "GET", self.bucket.object_url(self._original(name) or name))
+        reply = await self.upstream.json(
+            http, "GET", self.bucket.object_url(self._original(name) or name)
+        )
         if not reply.ok:
             return reply
         # A view's size is its object's: counting its rows would mean reading them all.
@@ -351,10 +339,10 @@ class VertexProvider(Provider):
             # First, so that a failure leaves the rows, and a retry finds the rest.
             beside = [original, name + IDS] if self.embed else [original]
             for other in beside:
-                gone = await self._call(http, "DELETE", self.bucket.object_url(other))
+                gone = await self.upstream.json(http, "DELETE", self.bucket.object_url(other))
                 if not gone.ok and gone.status != 404:
                     return gone
-        reply = await self._call(http, "DELETE", self.bucket.object_url(name))
+        reply = await self.upstream.json(http, "DELETE", self.bucket.object_url(name))
         if not reply.ok:
             return reply
         return ok({"id": file_id, "object": "file", "deleted": True}, reply)
@@ -373,7 +361,7 @@ class VertexProvider(Provider):
         token: str | None = None
         while True:
             page = {**params, "pageToken": token} if token else params
-            reply = await self._call(http, "GET", self.bucket.list_url(), params=page)
+            reply = await self.upstream.json(http, "GET", self.bucket.list_url(), params=page)
             if not reply.ok:
                 return reply
             listing = self.bucket.resource(reply)
@@ -465,7 +453,7 @@ class VertexProvider(Provider):
         token: str | None = None
         while True:
             params = {"prefix": directory, **({"pageToken": token} if token else {})}
-            reply = await self._call(http, "GET", self.bucket.list_url(), params=params)
+            reply = await self.upstream.json(http, "GET", self.bucket.list_url(), params=params)
             if not reply.ok:
                 return reply
             listing = self.bucket.resource(reply)
@@ -585,9 +573,7 @@ class VertexProvider(Provider):
                 "gcsDestination": {"outputUriPrefix": output},
             },
         }
-        reply = await self._call(
-            http, "POST", URL(self.jobs_url, encoded=True), data=_json.encode(job)
-        )
+        reply = await self.upstream.json(http, "POST", URL(self.jobs_url, encoded=True), body=job)
         return self._job_reply(reply)
 
     def _owned(self, job: Mapping[str, Any]) -> bool:
@@ -596,7 +582,7 @@ class VertexProvider(Provider):
 
     async def _own_job(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         """The job, if this deployment created it; another deployment's job is a 404."""
-        reply = await self._call(http, "GET", self._job_url(batch_id))
+        reply = await self.upstream.json(http, "GET", self._job_url(batch_id))
         job: dict[str, Any] = self.upstream.decode(_decode, reply.body) if reply.ok else {}
         if reply.ok and not self._owned(job):
             raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
@@ -609,7 +595,7 @@ class VertexProvider(Provider):
         owned = await self._own_job(http, batch_id)
         if not owned.ok:
             return owned
-        reply = await self._call(http, "POST", self._job_url(batch_id, ":cancel"), data=b"{}")
+        reply = await self.upstream.json(http, "POST", self._job_url(batch_id, ":cancel"), body={})
         if not reply.ok:
             return reply
         return await self.retrieve_batch(http, batch_id)
@@ -627,7 +613,9 @@ class VertexProvider(Provider):
             params = {"pageSize": str(max(limit, 50)), "filter": self._filter()}
             if token:
                 params["pageToken"] = token
-            reply = await self._call(http, "GET", URL(self.jobs_url, encoded=True), params=params)
+            reply = await self.upstream.json(
+                http, "GET", URL(self.jobs_url, encoded=True), params=params
+            )
             if not reply.ok:
                 return Page(reply)
             found = self.upstream.decode(_decode, reply.body)
@@ -657,9 +645,7 @@ class VertexProvider(Provider):
             rest = {k: v for k, v in body["metadata"].items() if k != OWNER_KEY}
             body = {**body, "metadata": rest or None}
         job = job_body(body, training, validation, labels)
-        reply = await self._call(
-            http, "POST", URL(self.tuning_url, encoded=True), data=_json.encode(job)
-        )
+        reply = await self.upstream.json(http, "POST", URL(self.tuning_url, encoded=True), body=job)
         return self._tuning_reply(reply, _tuning_job)
 
     def _tuning_file(self, body: Mapping[str, Any], param: str) -> str:
@@ -679,7 +665,7 @@ class VertexProvider(Provider):
 
     async def _own_tuning_job(self, http: aiohttp.ClientSession, job_id: str) -> UpstreamReply:
         """The tuning job, if this deployment created it; another's is a 404."""
-        reply = await self._call(http, "GET", job_url(self.tuning_url, job_id))
+        reply = await self.upstream.json(http, "GET", job_url(self.tuning_url, job_id))
         job: dict[str, Any] = self.upstream.decode(_decode, reply.body) if reply.ok else {}
         if reply.ok and not self._owned(job):
             raise NotFound(f"No such fine-tuning job: '{job_id}'.", param="fine_tuning_job_id")
@@ -697,7 +683,7 @@ class VertexProvider(Provider):
         if not owned.ok:
             return owned
         url = job_url(self.tuning_url, job_id, ":cancel")
-        reply = await self._call(http, "POST", url, data=b"{}")
+        reply = await self.upstream.json(http, "POST", url, body={})
         if not reply.ok:
             return reply
         return await self.retrieve_fine_tuning_job(http, job_id)
@@ -737,7 +723,7 @@ class VertexProvider(Provider):
             if token:
                 params["pageToken"] = token
             url = URL(self.tuning_url, encoded=True)
-            reply = await self._call(http, "GET", url, params=params)
+            reply = await self.upstream.json(http, "GET", url, params=params)
             if not reply.ok:
                 return Page(reply)
             found = self.upstream.decode(_decode, reply.body)

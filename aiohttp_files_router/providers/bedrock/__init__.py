@@ -555,18 +555,6 @@ class BedrockProvider(Provider):
         return fn
 
     # -- batches ----------------------------------------------------------------------------
-    async def _bedrock(
-        self,
-        http: aiohttp.ClientSession,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        body: Any = None,
-    ) -> UpstreamReply:
-        self._check_extra()
-        return await self.control.call(http, method, path, query=query, body=body)
-
     def _job_path(self, batch_id: str, suffix: str = "") -> str:
         return f"/model-invocation-job/{quote(batch_id, safe='')}{suffix}"
 
@@ -578,7 +566,8 @@ class BedrockProvider(Provider):
     ) -> tuple[UpstreamReply, dict[str, Any]]:
         if not batch_id.startswith("arn:") or ":model-invocation-job/" not in batch_id:
             raise NotFound(f"No such batch: '{batch_id}'.", param="batch_id")
-        reply = await self._bedrock(http, "GET", self._job_path(batch_id))
+        self._check_extra()
+        reply = await self.control.call(http, "GET", self.control.url(self._job_path(batch_id)))
         if not reply.ok:
             return reply, {}
         job: dict[str, Any] = self.upstream.decode(_decode, reply.body)
@@ -690,7 +679,9 @@ class BedrockProvider(Provider):
             "modelInvocationType": "InvokeModel",
             "tags": [{"key": "files-router-deployment", "value": self.label}],
         }
-        created = await self._bedrock(http, "POST", "/model-invocation-job", body=job)
+        created = await self.control.call(
+            http, "POST", self.control.url("/model-invocation-job"), body=job
+        )
         if not created.ok:
             return created
         arn = str(self.upstream.decode(_decode, created.body).get("jobArn", ""))
@@ -706,7 +697,9 @@ class BedrockProvider(Provider):
         reply, _ = await self._job(http, batch_id)
         if not reply.ok:
             return reply
-        stopped = await self._bedrock(http, "POST", self._job_path(batch_id, "/stop"))
+        stopped = await self.control.call(
+            http, "POST", self.control.url(self._job_path(batch_id, "/stop"))
+        )
         if not stopped.ok:
             return stopped
         return await self.retrieve_batch(http, batch_id)
@@ -720,7 +713,10 @@ class BedrockProvider(Provider):
             params = {"nameContains": f"fr-{self.label}-", "maxResults": "100"}
             if token:
                 params["nextToken"] = token
-            reply = await self._bedrock(http, "GET", "/model-invocation-jobs", query=params)
+            self._check_extra()
+            reply = await self.control.call(
+                http, "GET", self.control.url("/model-invocation-jobs", params)
+            )
             if not reply.ok:
                 return Page(reply)
             found = self.upstream.decode(_decode, reply.body)
