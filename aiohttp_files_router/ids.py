@@ -81,19 +81,14 @@ class RoutedId:
         return ((self.deployment, self.provider_id), *self.copies)
 
 
-def sign(
-    secret: str,
-    kind: Kind,
-    provider_id: str,
-    deployment: str,
-    copies: Sequence[tuple[str, str]] = (),
-    owner: str | None = None,
-) -> str:
-    extra = [part for pair in copies for part in pair]
+def sign(secret: str, kind: Kind, routed: RoutedId) -> str:
+    """The ``;sig`` tag of an ID of ``kind`` carrying ``routed``: its route, every copy and
+    its owner (``routed.signed`` is not part of it)."""
+    extra = [part for pair in routed.copies for part in pair]
     # An owned ID's message starts with "own" and the tag, an unowned one with its kind: no
     # owned ID signs the same message as an unowned one (IDs signed before owners stay valid).
-    owned = ("own", owner) if owner is not None else ()
-    msg = "\x00".join((*owned, kind, provider_id, deployment, *extra)).encode()
+    owned = ("own", routed.owner) if routed.owner is not None else ()
+    msg = "\x00".join((*owned, kind, routed.provider_id, routed.deployment, *extra)).encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:_TAG_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -136,7 +131,8 @@ def encode_id(
             raise ValueError("an owner tag is non-empty and without ';'")
         text += _OWN + owner
     if secret is not None:
-        text += _SIG + sign(secret, kind, provider_id, deployment, copies, owner)
+        routed = RoutedId(provider_id, deployment, signed=True, copies=tuple(copies), owner=owner)
+        text += _SIG + sign(secret, kind, routed)
     b64 = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
     return _prefix_for(kind, provider_id) + b64
 
@@ -239,9 +235,9 @@ def decode_id(
     if not secrets:
         # Nothing to verify against: the route is still readable, as LiteLLM reads it.
         return RoutedId(provider_id, deployment, signed=False, copies=copies)
-    owner = fields.get("own")
+    # What the ID claims, returned once one of the secrets vouches for it.
+    claimed = RoutedId(provider_id, deployment, signed=True, copies=copies, owner=fields.get("own"))
     for secret in secrets:
-        expected = sign(secret, kind, provider_id, deployment, copies, owner)
-        if hmac.compare_digest(tag.encode(), expected.encode()):
-            return RoutedId(provider_id, deployment, signed=True, copies=copies, owner=owner)
+        if hmac.compare_digest(tag.encode(), sign(secret, kind, claimed).encode()):
+            return claimed
     raise InvalidId("the ID's signature does not match")

@@ -51,7 +51,7 @@ def test_every_other_spelling_is_refused() -> None:
 
 
 def test_repeated_or_unknown_fields_after_the_route_are_refused() -> None:
-    tag = sign(SECRET, "file", "file-abc", "gpt-4o-litellm")
+    tag = sign(SECRET, "file", RoutedId("file-abc", "gpt-4o-litellm", signed=True))
     base = "litellm:file-abc;model,gpt-4o-litellm"
     assert isinstance(decode_id("file-" + b64(f"{base};sig,{tag}"), "file", [SECRET]), RoutedId)
     for text in (

@@ -40,7 +40,6 @@ from ..jsoncodec import ANY as _value
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import RAW_ITEMS as _items
 from ..jsoncodec import RAW_OBJECT as _object
-from ..params import ProviderParams
 from ..rewrite import FILE_ID_FIELDS
 from ..upstream import Auth, StaticAuth, Upstream, UpstreamReply
 from .base import (
@@ -52,7 +51,7 @@ from .base import (
     ProviderSpec,
     TuningRules,
 )
-from .entra import DEFAULT_AUTHORITY, EntraToken
+from .entra import EntraParams, entra_auth
 from .isotime import unix_seconds
 from .jsonl import MAX_LINE_BYTES, map_lines, set_body_model
 from .openai import REQUEST_ID_HEADERS as OPENAI_REQUEST_ID_HEADERS
@@ -213,20 +212,15 @@ def normalise_azure(body: bytes) -> bytes:
     return _json.encode(obj)
 
 
-class AzureParams(ProviderParams, kw_only=True, frozen=True):
-    """``litellm_params`` of an Azure OpenAI deployment (``model: azure/<deployment>``)."""
+class AzureParams(EntraParams, kw_only=True, frozen=True):
+    """``litellm_params`` of an Azure OpenAI deployment (``model: azure/<deployment>``): an
+    API key, or Entra ID's keys (``EntraParams``)."""
 
-    secret_fields = frozenset({"api_key", "azure_ad_token", "client_secret"})
+    secret_fields = EntraParams.secret_fields | {"api_key"}
 
     api_key: str | None = None
     api_base: str | None = None
     api_version: str | None = None
-    # Entra ID: a given token, or client credentials.
-    azure_ad_token: str | None = None
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    azure_authority_host: str | None = None
     # This router's own: the trainingType a fine-tuning job gets when the client sends none
     # (Azure's Standard, GlobalStandard or Developer training).
     fine_tuning_training_type: str | None = None
@@ -519,17 +513,9 @@ async def _first_line(chunks: AsyncIterator[bytes]) -> bytes | None:
 
 def _auth(setup: AccountSetup[AzureParams]) -> Auth:
     params = setup.params
-    if params.azure_ad_token:
-        return StaticAuth({"Authorization": f"Bearer {params.azure_ad_token}"}, setup.secrets())
-    if params.tenant_id and params.client_id and params.client_secret:
-        return EntraToken(
-            setup.route or setup.name,
-            params.azure_authority_host or DEFAULT_AUTHORITY,
-            params.tenant_id,
-            params.client_id,
-            params.client_secret,
-            setup.timeout,
-        )
+    entra = entra_auth(params, setup.route or setup.name, setup.timeout, setup.secrets())
+    if entra is not None:
+        return entra
     if params.api_key:
         return StaticAuth({"api-key": params.api_key}, setup.secrets())
     raise ProviderError(

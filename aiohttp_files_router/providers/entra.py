@@ -1,4 +1,5 @@
-"""Microsoft Entra ID bearer tokens by client credentials (cached by tokens.CachedToken)."""
+"""Microsoft Entra ID bearer tokens: one given, or one granted for client credentials (cached
+by tokens.CachedToken), from the ``litellm_params`` keys LiteLLM reads for them."""
 
 from __future__ import annotations
 
@@ -6,13 +7,48 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from ..upstream import exchange, read_body
+from ..params import ProviderParams
+from ..upstream import Auth, StaticAuth, exchange, read_body
 from .tokens import CachedToken, GrantRefused
 
-__all__ = ["DEFAULT_AUTHORITY", "SCOPE", "EntraToken"]
+__all__ = ["DEFAULT_AUTHORITY", "SCOPE", "EntraParams", "EntraToken", "entra_auth"]
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+class EntraParams(ProviderParams, kw_only=True, frozen=True):
+    """The Entra ID keys of a deployment's ``litellm_params``: a given token, or client
+    credentials (LiteLLM's names); a provider's params struct that takes them derives from
+    this one."""
+
+    secret_fields = frozenset({"azure_ad_token", "client_secret"})
+
+    azure_ad_token: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    azure_authority_host: str | None = None
+
+
+def entra_auth(
+    params: EntraParams, account: str, timeout: aiohttp.ClientTimeout, secrets: tuple[str, ...]
+) -> Auth | None:
+    """The auth ``params`` set up: the token given, else one granted for the client
+    credentials; None when they set up neither. ``secrets``: the values scrubbed from
+    answers."""
+    if params.azure_ad_token:
+        return StaticAuth({"Authorization": f"Bearer {params.azure_ad_token}"}, secrets)
+    if params.tenant_id and params.client_id and params.client_secret:
+        return EntraToken(
+            account,
+            params.azure_authority_host or DEFAULT_AUTHORITY,
+            params.tenant_id,
+            params.client_id,
+            params.client_secret,
+            timeout,
+        )
+    return None
 
 
 class _TokenReply(msgspec.Struct):
