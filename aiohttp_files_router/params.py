@@ -44,17 +44,6 @@ class ProviderParams(ConfigStruct, kw_only=True, frozen=True):
     # (default 1; a POST never is): LiteLLM's num_retries, else its max_retries.
     num_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
     max_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    # LiteLLM keys that steer its completion router, accepted so configs load as they are.
-    rpm: int | None = None
-    tpm: int | None = None
-    stream_timeout: float | None = None
-    max_parallel_requests: int | None = None
-    weight: float | None = None
-    order: int | None = None
-    drop_params: bool | None = None
-    tags: list[str] | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
 
     @property
     def retries(self) -> int:

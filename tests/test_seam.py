@@ -104,7 +104,9 @@ def test_errors_name_the_path_inside_litellm_params() -> None:
         "cfg.yaml: Object missing required field `model` - at `$.model_list[0].litellm_params`"
     )
     assert "`$.model_list[0].litellm_params.timeout`" in error({"model": "azure/d", "timeout": 0})
-    assert "`$.model_list[0].litellm_params.tags[1]`" in error({"model": "x", "tags": ["a", 1]})
+    assert "`$.model_list[0].litellm_params.num_retries`" in error(
+        {"model": "x", "num_retries": -1}
+    )
     assert error({"api_key": "k"}, "files_settings") == (
         "cfg.yaml: Object missing required field `custom_llm_provider` - at `$.files_settings[0]`"
     )
