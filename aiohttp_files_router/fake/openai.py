@@ -203,6 +203,17 @@ class FakeOpenAI(FakeService):
             _current.reset(token)
         return response
 
+    async def _json_body(self, request: web.Request) -> Any:
+        """The request's JSON body, kept in its record (a 400 if it is not JSON)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise Answer(
+                self.error(400, "We could not parse the JSON body of your request.")
+            ) from None
+        _current.get()[1].json = body
+        return body
+
     # -- files ------------------------------------------------------------------------------
     @route("POST", "/files")
     async def create_file(self, request: web.Request) -> web.Response:
@@ -287,17 +298,6 @@ class FakeOpenAI(FakeService):
     async def file_content(self, request: web.Request) -> web.StreamResponse:
         found = self._file(request)
         return web.FileResponse(found.path, headers={"Content-Type": "application/octet-stream"})
-
-    async def _json_body(self, request: web.Request) -> Any:
-        """The request's JSON body, kept in its record (a 400 if it is not JSON)."""
-        try:
-            body = await request.json()
-        except ValueError:
-            raise Answer(
-                self.error(400, "We could not parse the JSON body of your request.")
-            ) from None
-        _current.get()[1].json = body
-        return body
 
     # -- batches ----------------------------------------------------------------------------
     def _batch_json(self, account: FakeAccount, batch: FakeBatch) -> dict[str, Any]:
