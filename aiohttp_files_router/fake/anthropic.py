@@ -47,8 +47,9 @@ from .base import (
     ServiceOptions,
     bearer,
     keyed_flavour,
+    route,
 )
-from .store import Workspace
+from .store import JobRun, Workspace
 
 __all__ = ["FakeAnthropic"]
 
@@ -137,15 +138,13 @@ async def _request_id(request: web.Request, response: web.StreamResponse) -> Non
 
 
 @dataclass
-class AnthropicBatch:
+class AnthropicBatch(JobRun):
     id: str
     created: float
     total: int
     path: Path  # the requests, one JSON line each, as received
     version: str
     seq: int
-    cancel_at: float | None = None
-    ended: float | None = None
     results: Path | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -190,17 +189,7 @@ class FakeAnthropic(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = self.make_app(
-            [
-                web.post(API, self.create_batch),
-                web.get(API, self.list_batches),
-                web.get(API + "/{batch_id}", self.retrieve_batch),
-                web.delete(API + "/{batch_id}", self.delete_batch),
-                web.post(API + "/{batch_id}/cancel", self.cancel_batch),
-                web.get(API + "/{batch_id}/results", self.results),
-            ],
-            self._serve,
-        )
+        app = self.make_app(self._serve)
         app.on_response_prepare.append(_request_id)
         return app
 
@@ -514,6 +503,7 @@ class FakeAnthropic(FakeService):
                 400, "There was an issue with the format of your request: invalid JSON."
             ) from None
 
+    @route("POST", API)
     async def create_batch(self, request: web.Request) -> web.Response:
         account = self._account()
         body = await self._body(request)
@@ -592,11 +582,13 @@ class FakeAnthropic(FakeService):
             raise _error(404, f"Message Batch {batch_id} not found.")
         return batch
 
+    @route("GET", API + "/{batch_id}")
     async def retrieve_batch(self, request: web.Request) -> web.Response:
         account = self._account()
         batch = self._batch(request, account)
         return web.json_response(self._batch_json(request, batch, self._advance(account, batch)))
 
+    @route("POST", API + "/{batch_id}/cancel")
     async def cancel_batch(self, request: web.Request) -> web.Response:
         account = self._account()
         batch = self._batch(request, account)
@@ -612,6 +604,7 @@ class FakeAnthropic(FakeService):
             return web.json_response(self._batch_json(request, batch, "canceling"))
         return web.json_response(self._batch_json(request, batch, status))
 
+    @route("DELETE", API + "/{batch_id}")
     async def delete_batch(self, request: web.Request) -> web.Response:
         account = self._account()
         batch = self._batch(request, account)
@@ -629,6 +622,7 @@ class FakeAnthropic(FakeService):
             batch.results.unlink(missing_ok=True)
         return web.json_response({"id": batch.id, "type": "message_batch_deleted"})
 
+    @route("GET", API + "/{batch_id}/results")
     async def results(self, request: web.Request) -> web.StreamResponse:
         account = self._account()
         batch = self._batch(request, account)
@@ -643,6 +637,7 @@ class FakeAnthropic(FakeService):
         # The SDK asks for Accept: application/binary (batches.results) and reads JSON lines.
         return web.FileResponse(batch.results, headers={"Content-Type": "application/binary"})
 
+    @route("GET", API)
     async def list_batches(self, request: web.Request) -> web.Response:
         account = self._account()
         query = request.query

@@ -190,10 +190,10 @@ class FakeAzure(FakeOpenAI):
         # (account, file id) -> (uploaded at on processing_clock, why processing fails)
         self._uploads: dict[tuple[str, str], tuple[float, str | None]] = {}
 
-    def routes(self, p: str) -> list[web.RouteDef]:
+    def routes(self, prefix: str = "") -> list[web.RouteDef]:
         return [
-            *super().routes(p),
-            *super().routes(f"{p}/v1"),
+            *super().routes(prefix),
+            *super().routes(f"{prefix}/v1"),
             web.post("/{tenant}/oauth2/v2.0/token", self.issue_token),
         ]
 

@@ -40,6 +40,7 @@ __all__ = [
     "flavour",
     "keyed_build",
     "keyed_flavour",
+    "route",
 ]
 
 logger = logging.getLogger(__package__)
@@ -216,6 +217,19 @@ class ServiceOptions(TypedDict, total=False):
 
 
 AccountT = TypeVar("AccountT")
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+_ROUTES = "_fake_routes"
+
+
+def route(method: str, path: str) -> Callable[[HandlerT], HandlerT]:
+    """Declare the handler method below as serving ``method`` at ``path`` (after the prefix
+    ``FakeService.routes`` is given); stacked, it serves each."""
+
+    def declare(handler: HandlerT) -> HandlerT:
+        setattr(handler, _ROUTES, ((method, path), *getattr(handler, _ROUTES, ())))
+        return handler
+
+    return declare
 
 
 class FakeService:
@@ -258,16 +272,31 @@ class FakeService:
         """The account an API key opens (``keys``), None for none or an unknown key."""
         return self.keys.get(key) if key else None
 
+    def routes(self, prefix: str = "") -> list[web.RouteDef]:
+        """The routes the fake's handler methods declare (``route``), each path after
+        ``prefix``, in the order they are defined (a base class's first); a subclass that
+        overrides a handler serves its own."""
+        declared: dict[tuple[str, str], str] = {}
+        for cls in reversed(type(self).__mro__):
+            for name, value in vars(cls).items():
+                for method_path in getattr(value, _ROUTES, ()):
+                    declared[method_path] = name
+        return [
+            web.route(method, prefix + path, getattr(self, name))
+            for (method, path), name in declared.items()
+        ]
+
     def make_app(
         self,
-        routes: Iterable[web.AbstractRouteDef],
         *middlewares: Middleware,
+        routes: Iterable[web.AbstractRouteDef] | None = None,
         client_max_size: int = 1024**2,
     ) -> web.Application:
-        """The fake's application: the shared ``answers`` middleware outermost, then
-        ``middlewares``; the storage root is removed at cleanup when the fake made it."""
+        """The fake's application serving ``routes`` (its ``routes()`` unless given): the
+        shared ``answers`` middleware outermost, then ``middlewares``; the storage root is
+        removed at cleanup when the fake made it."""
         app = web.Application(middlewares=[answers, *middlewares], client_max_size=client_max_size)
-        app.add_routes(routes)
+        app.add_routes(self.routes() if routes is None else routes)
         app.on_cleanup.append(self._cleanup)
         return app
 

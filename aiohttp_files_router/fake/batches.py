@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .store import FakeAccount, FileRecord, new_id
+from .store import FakeAccount, FileRecord, JobRun, new_id
 
 __all__ = [
     "ENDPOINTS",
@@ -300,7 +300,7 @@ ENDPOINTS = tuple(_ENDPOINTS)
 
 
 @dataclass
-class FakeBatch:
+class FakeBatch(JobRun):
     id: str
     endpoint: str
     input_file_id: str
@@ -311,9 +311,6 @@ class FakeBatch:
     metadata: dict[str, str] | None = None
     output_expires_after: int | None = None
     model: str | None = None
-    cancel_at: float | None = None
-    cancel_phase: str | None = None
-    finished: str | None = None  # the terminal status once reached
     output_file_id: str | None = None
     error_file_id: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"completed": 0, "failed": 0})

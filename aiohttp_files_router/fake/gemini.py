@@ -58,7 +58,7 @@ from .base import (
     content_response,
     keyed_flavour,
 )
-from .store import Workspace
+from .store import JobRun, Workspace
 
 __all__ = ["FakeGemini"]
 
@@ -227,15 +227,12 @@ class UploadSession:
 
 
 @dataclass
-class GeminiBatch:
+class GeminiBatch(JobRun):
     id: str
     model: str
     display_name: str
     input_file: str  # files/...
     created: float
-    cancel_at: float | None = None
-    finished: str | None = None
-    ended: float | None = None
     checked: bool = False
     error: dict[str, Any] | None = None
     output_file: str | None = None
@@ -335,7 +332,7 @@ class FakeGemini(FakeService):
         # The documentation shows v1beta; the SDK's default version is v1
         # (_api_client.GOOGLE_AI_API_DEFAULT_VERSION), so both are served.
         routes = [route for api in (API, "/v1") for route in self._routes(api)]
-        return self.make_app(routes, self._serve)
+        return self.make_app(self._serve, routes=routes)
 
     def _routes(self, api: str) -> list[web.RouteDef]:
         return [

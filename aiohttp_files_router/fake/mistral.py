@@ -50,8 +50,9 @@ from .base import (
     bearer,
     check_rows,
     keyed_flavour,
+    route,
 )
-from .store import FileRecord, Workspace, file_object
+from .store import FileRecord, JobRun, Workspace, file_object
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -148,7 +149,7 @@ class MistralFile(FileRecord):
 
 
 @dataclass
-class MistralJob:
+class MistralJob(JobRun):
     id: str
     input_files: list[str]
     endpoint: str
@@ -157,9 +158,6 @@ class MistralJob:
     timeout_hours: int
     created: float
     seq: int
-    cancel_at: float | None = None
-    finished: str | None = None
-    ended: float | None = None
     total: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -185,6 +183,14 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int = 0) -> int
     if value < low:
         raise _invalid(f"Input should be greater than or equal to {low}: {name}", name)
     return value
+
+
+def _paging(query: Mapping[str, str]) -> slice:
+    """The part of a list that ``page`` and ``page_size`` ask for (files.list and jobs.list
+    take both)."""
+    page = _int(query, "page", 0)
+    size = _int(query, "page_size", 100, 1)
+    return slice(page * size, (page + 1) * size)
 
 
 class FakeMistral(FakeService):
@@ -214,21 +220,7 @@ class FakeMistral(FakeService):
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        return self.make_app(
-            [
-                web.post("/v1/files", self.upload),
-                web.get("/v1/files", self.list_files),
-                web.get("/v1/files/{file_id}", self.retrieve_file),
-                web.delete("/v1/files/{file_id}", self.delete_file),
-                web.get("/v1/files/{file_id}/content", self.file_content),
-                web.post("/v1/batch/jobs", self.create_job),
-                web.get("/v1/batch/jobs", self.list_jobs),
-                web.get("/v1/batch/jobs/{job_id}", self.get_job),
-                web.delete("/v1/batch/jobs/{job_id}", self.delete_job),
-                web.post("/v1/batch/jobs/{job_id}/cancel", self.cancel_job),
-            ],
-            self._serve,
-        )
+        return self.make_app(self._serve)
 
     @web.middleware
     async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -291,6 +283,7 @@ class FakeMistral(FakeService):
         path.write_bytes(data)
         return self._add_file(acc, filename, "batch", path, "batch_request", "upload")
 
+    @route("POST", "/v1/files")
     async def upload(self, request: web.Request) -> web.Response:
         account = self._account()
         record = _record.get()
@@ -357,11 +350,13 @@ class FakeMistral(FakeService):
             raise _error(404, f"File {file_id} not found.", code="not_found")
         return found
 
+    @route("GET", "/v1/files/{file_id}")
     async def retrieve_file(self, request: web.Request) -> web.Response:
         obj = self._file(request, self._account()).to_json()
         obj["deleted"] = False  # models/getfileresponse.py
         return web.json_response(obj)
 
+    @route("DELETE", "/v1/files/{file_id}")
     async def delete_file(self, request: web.Request) -> web.Response:
         account = self._account()
         found = self._file(request, account)
@@ -369,16 +364,17 @@ class FakeMistral(FakeService):
         found.path.unlink(missing_ok=True)
         return web.json_response({"id": found.id, "object": "file", "deleted": True})
 
+    @route("GET", "/v1/files/{file_id}/content")
     async def file_content(self, request: web.Request) -> web.StreamResponse:
         found = self._file(request, self._account())
         # files.download asks for application/octet-stream.
         return web.FileResponse(found.path, headers={"Content-Type": "application/octet-stream"})
 
+    @route("GET", "/v1/files")
     async def list_files(self, request: web.Request) -> web.Response:
         account = self._account()
         query = request.query
-        page = _int(query, "page", 0)
-        size = _int(query, "page_size", 100, 1)
+        paging = _paging(query)
         now = self.clock()
         files = [f for f in account.files.values() if f.expires_at is None or now < f.expires_at]
         if "purpose" in query:
@@ -392,7 +388,7 @@ class FakeMistral(FakeService):
         # The order is undocumented; newest first.
         files.sort(key=lambda f: (f.created_at, f.seq), reverse=True)
         body: dict[str, Any] = {
-            "data": [f.to_json() for f in files[page * size : (page + 1) * size]],
+            "data": [f.to_json() for f in files[paging]],
             "object": "list",
         }
         if query.get("include_total", "true") != "false":
@@ -400,6 +396,7 @@ class FakeMistral(FakeService):
         return web.json_response(body)
 
     # -- jobs -------------------------------------------------------------------------------
+    @route("POST", "/v1/batch/jobs")
     async def create_job(self, request: web.Request) -> web.Response:
         account = self._account()
         try:
@@ -734,11 +731,13 @@ class FakeMistral(FakeService):
             raise _error(404, f"Batch job {job_id} not found.", code="not_found")
         return job
 
+    @route("GET", "/v1/batch/jobs/{job_id}")
     async def get_job(self, request: web.Request) -> web.Response:
         account = self._account()
         job = self._job(request, account)
         return web.json_response(self._job_json(job, self._advance(account, job)))
 
+    @route("POST", "/v1/batch/jobs/{job_id}/cancel")
     async def cancel_job(self, request: web.Request) -> web.Response:
         account = self._account()
         job = self._job(request, account)
@@ -751,6 +750,7 @@ class FakeMistral(FakeService):
         # extra/batch/client.py cancel: "the job first moves to CANCELLATION_REQUESTED".
         return web.json_response(self._job_json(job, "CANCELLATION_REQUESTED"))
 
+    @route("DELETE", "/v1/batch/jobs/{job_id}")
     async def delete_job(self, request: web.Request) -> web.Response:
         account = self._account()
         job = self._job(request, account)
@@ -760,11 +760,11 @@ class FakeMistral(FakeService):
         del account.jobs[job.id]
         return web.json_response({"id": job.id, "object": "batch", "deleted": True})
 
+    @route("GET", "/v1/batch/jobs")
     async def list_jobs(self, request: web.Request) -> web.Response:
         account = self._account()
         query = request.query
-        page = _int(query, "page", 0)
-        size = _int(query, "page_size", 100, 1)
+        paging = _paging(query)
         order = query.get("order_by", "-created")
         if order not in ("created", "-created"):
             raise _invalid("Input should be 'created' or '-created'", "order_by")
@@ -800,7 +800,7 @@ class FakeMistral(FakeService):
                 continue
             jobs.append((job, status))
         jobs.sort(key=lambda js: (js[0].created, js[0].seq), reverse=order == "-created")
-        data = [self._job_json(j, s) for j, s in jobs[page * size : (page + 1) * size]]
+        data = [self._job_json(j, s) for j, s in jobs[paging]]
         return web.json_response({"data": data, "object": "list", "total": len(jobs)})
 
 

@@ -22,10 +22,10 @@ from .base import (
     FakeService,
     RecordedRequest,
     ServiceOptions,
-    answers,
     bearer,
     flavour,
     keyed_build,
+    route,
 )
 from .batches import ENDPOINTS, FakeBatch, validate_input
 from .compress import Compression, middleware
@@ -36,6 +36,7 @@ __all__ = ["Answer", "FakeOpenAI", "RecordedRequest", "mask"]
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHUNK = 256 * 1024
+JOBS = "/fine_tuning/jobs"
 Kind = Literal[
     "file",
     "file_created",
@@ -166,35 +167,9 @@ class FakeOpenAI(FakeService):
     def new_fine_tune(self, account: FakeAccount, job: FakeFineTune, body: dict[str, Any]) -> None:
         """Adjust a fine-tuning job just created (a flavour's own fields), or raise Answer."""
 
-    def routes(self, p: str) -> list[web.RouteDef]:
-        jobs = f"{p}/fine_tuning/jobs"
-        return [
-            web.post(f"{p}/files", self.create_file),
-            web.get(f"{p}/files", self.list_files),
-            web.get(f"{p}/files/{{file_id}}", self.retrieve_file),
-            web.delete(f"{p}/files/{{file_id}}", self.delete_file),
-            web.get(f"{p}/files/{{file_id}}/content", self.file_content),
-            web.post(f"{p}/batches", self.create_batch),
-            web.get(f"{p}/batches", self.list_batches),
-            web.get(f"{p}/batches/{{batch_id}}", self.retrieve_batch),
-            web.post(f"{p}/batches/{{batch_id}}/cancel", self.cancel_batch),
-            web.post(jobs, self.create_fine_tune),
-            web.get(jobs, self.list_fine_tunes),
-            web.get(f"{jobs}/{{job_id}}", self.retrieve_fine_tune),
-            web.post(f"{jobs}/{{job_id}}/cancel", self.cancel_fine_tune),
-            web.post(f"{jobs}/{{job_id}}/pause", self.pause_fine_tune),
-            web.post(f"{jobs}/{{job_id}}/resume", self.resume_fine_tune),
-            web.get(f"{jobs}/{{job_id}}/events", self.list_fine_tune_events),
-            web.get(f"{jobs}/{{job_id}}/checkpoints", self.list_fine_tune_checkpoints),
-        ]
-
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(
-            middlewares=[answers, middleware(self), self._serve], client_max_size=1024**2
-        )
-        app.add_routes(self.routes(self.prefix))
-        app.on_cleanup.append(self._cleanup)
+        app = self.make_app(middleware(self), self._serve, routes=self.routes(self.prefix))
         app.on_response_prepare.append(_request_id)
         return app
 
@@ -228,7 +203,19 @@ class FakeOpenAI(FakeService):
             _current.reset(token)
         return response
 
+    async def _json_body(self, request: web.Request) -> Any:
+        """The request's JSON body, kept in its record (a 400 if it is not JSON)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise Answer(
+                self.error(400, "We could not parse the JSON body of your request.")
+            ) from None
+        _current.get()[1].json = body
+        return body
+
     # -- files ------------------------------------------------------------------------------
+    @route("POST", "/files")
     async def create_file(self, request: web.Request) -> web.Response:
         account, record = _current.get()
         if not request.content_type.startswith("multipart/"):
@@ -273,6 +260,7 @@ class FakeOpenAI(FakeService):
         self.file_added(account, obj)
         return self.answer(obj.to_json(), "file_created")
 
+    @route("GET", "/files")
     async def list_files(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
         query = request.query
@@ -295,15 +283,18 @@ class FakeOpenAI(FakeService):
             raise Answer(self.error(404, f"No such File object: {file_id}", "id"))
         return found
 
+    @route("GET", "/files/{file_id}")
     async def retrieve_file(self, request: web.Request) -> web.Response:
         return self.answer(self._file(request).to_json(), "file")
 
+    @route("DELETE", "/files/{file_id}")
     async def delete_file(self, request: web.Request) -> web.Response:
         found = self._file(request)
         del _current.get()[0].files[found.id]
         found.path.unlink(missing_ok=True)
         return self.answer({"id": found.id, "object": "file", "deleted": True}, "deleted")
 
+    @route("GET", "/files/{file_id}/content")
     async def file_content(self, request: web.Request) -> web.StreamResponse:
         found = self._file(request)
         return web.FileResponse(found.path, headers={"Content-Type": "application/octet-stream"})
@@ -314,13 +305,10 @@ class FakeOpenAI(FakeService):
         batch.advance(account, now, self.phase_seconds, self.cancel_seconds)
         return batch.to_json(now, self.phase_seconds, self.cancel_seconds)
 
+    @route("POST", "/batches")
     async def create_batch(self, request: web.Request) -> web.Response:
-        account, record = _current.get()
-        try:
-            body = await request.json()
-        except ValueError:
-            return self.error(400, "We could not parse the JSON body of your request.")
-        record.json = body
+        account = _current.get()[0]
+        body = await self._json_body(request)
         if not isinstance(body, dict):
             return self.error(400, "The body must be a JSON object.")
         for name in ("input_file_id", "endpoint", "completion_window"):
@@ -375,9 +363,11 @@ class FakeOpenAI(FakeService):
             raise Answer(self.error(404, f"No such Batch object: {batch_id}", "batch_id"))
         return found
 
+    @route("GET", "/batches/{batch_id}")
     async def retrieve_batch(self, request: web.Request) -> web.Response:
         return self.answer(self._batch_json(_current.get()[0], self._batch(request)), "batch")
 
+    @route("POST", "/batches/{batch_id}/cancel")
     async def cancel_batch(self, request: web.Request) -> web.Response:
         found = self._batch(request)
         account = _current.get()[0]
@@ -392,6 +382,7 @@ class FakeOpenAI(FakeService):
         obj = found.to_json(now, self.phase_seconds, self.cancel_seconds, status="cancelling")
         return self.answer(obj, "batch")
 
+    @route("GET", "/batches")
     async def list_batches(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
         batches = sorted(account.batches.values(), key=lambda b: b.created, reverse=True)
@@ -426,13 +417,10 @@ class FakeOpenAI(FakeService):
         self.accept_training_file(account, record, param)
         return record
 
+    @route("POST", JOBS)
     async def create_fine_tune(self, request: web.Request) -> web.Response:
-        account, record = _current.get()
-        try:
-            body = await request.json()
-        except ValueError:
-            return self.error(400, "We could not parse the JSON body of your request.")
-        record.json = body
+        account = _current.get()[0]
+        body = await self._json_body(request)
         try:
             fields = parse_create(body, self.fine_tune_fields, self.fine_tune_models)
         except CreateError as err:
@@ -469,13 +457,15 @@ class FakeOpenAI(FakeService):
             )
         return found
 
+    @route("GET", JOBS + "/{job_id}")
     async def retrieve_fine_tune(self, request: web.Request) -> web.Response:
         job = self._fine_tune(request)
         return self.answer(self._fine_tune_json(_current.get()[0], job), "ftjob")
 
+    @route("POST", JOBS + "/{job_id}/{action:cancel|pause|resume}")
     async def fine_tune_action(self, request: web.Request) -> web.Response:
         """``POST .../fine_tuning/jobs/{job_id}/<action>`` (``_FT_ACTIONS``)."""
-        allowed, refusal, act = _FT_ACTIONS[request.path.rsplit("/", 1)[1]]
+        allowed, refusal, act = _FT_ACTIONS[request.match_info["action"]]
         account, job = _current.get()[0], self._fine_tune(request)
         now = self.clock()
         status = job.advance(account, now, self.phase_seconds)
@@ -484,8 +474,7 @@ class FakeOpenAI(FakeService):
         act(job, now, self.phase_seconds)
         return self.answer(self._fine_tune_json(account, job), "ftjob")
 
-    cancel_fine_tune = pause_fine_tune = resume_fine_tune = fine_tune_action
-
+    @route("GET", JOBS)
     async def list_fine_tunes(self, request: web.Request) -> web.Response:
         account = _current.get()[0]
         query: Mapping[str, str] = request.query
@@ -515,6 +504,7 @@ class FakeOpenAI(FakeService):
         page = _cursor_page(items, query.get("after"), _limit(self, query, 20))
         return self.answer(page, "ftjob_list")
 
+    @route("GET", JOBS + "/{job_id}/events")
     async def list_fine_tune_events(self, request: web.Request) -> web.Response:
         account, job = _current.get()[0], self._fine_tune(request)
         job.advance(account, self.clock(), self.phase_seconds)
@@ -527,6 +517,7 @@ class FakeOpenAI(FakeService):
         page = _cursor_page(items, request.query.get("after"), _limit(self, request.query, 20))
         return self.answer(page, "ftevent_list")
 
+    @route("GET", JOBS + "/{job_id}/checkpoints")
     async def list_fine_tune_checkpoints(self, request: web.Request) -> web.Response:
         account, job = _current.get()[0], self._fine_tune(request)
         job.advance(account, self.clock(), self.phase_seconds)

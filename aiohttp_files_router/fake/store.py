@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FakeAccount", "FileRecord", "Workspace", "file_object", "new_id"]
+__all__ = ["FakeAccount", "FileRecord", "JobRun", "Workspace", "file_object", "new_id"]
 
 
 def new_id(prefix: str) -> str:
@@ -50,6 +50,19 @@ class FileRecord:
         if self.expires_at is not None:
             obj["expires_at"] = self.expires_at
         return obj
+
+
+@dataclass(kw_only=True)
+class JobRun:
+    """What a fake's batch or job keeps of its run on the fake's clock, beside when it was
+    created: when a cancel was asked (``cancel_at``) and the state it was in then
+    (``cancel_phase``), and once it ended, the state it ended in (``finished``) and when
+    (``ended``). A provider's job whose API shows none of some of them leaves them None."""
+
+    cancel_at: float | None = None
+    cancel_phase: str | None = None
+    finished: str | None = None
+    ended: float | None = None
 
 
 @dataclass

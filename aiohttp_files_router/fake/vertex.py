@@ -45,11 +45,12 @@ import json
 import random
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import Any, Generic, TypeVar, Unpack
 
 import jwt
 from aiohttp import web
@@ -66,9 +67,11 @@ from .base import (
     bearer,
     content_response,
     flavour,
+    route,
 )
 from .compress import Compression
 from .compress import middleware as compress
+from .store import JobRun
 from .vertex_tuning import TuningError, TuningJob, check_dataset, parse_tuning_job
 
 __all__ = ["FakeVertex"]
@@ -297,16 +300,13 @@ class Upload:
 
 
 @dataclass
-class Job:
+class Job(JobRun):
     id: str
     model: str
     source: str
     output_prefix: str
     created: float
     display_name: str
-    cancel_at: float | None = None
-    cancel_phase: str | None = None
-    finished: str | None = None
     output_dir: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
     error: dict[str, Any] | None = None
@@ -358,31 +358,20 @@ class FakeVertex(FakeService):
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         # google-genai calls Vertex at v1beta1 by default (_api_client.py), the REST docs at v1.
-        jobs = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/batchPredictionJobs"
-        tuning = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/tuningJobs"
+        location = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/"
+        routes = self.routes()
+        for kind in _JOB_KINDS:
+            jobs = location + kind.collection
+            routes += [
+                web.post(jobs, partial(kind.create, self)),
+                web.get(jobs, partial(self._list, kind)),
+                web.get(jobs + "/{job}", partial(self._get, kind)),
+                web.post(jobs + "/{job_action}", partial(self._action, kind)),
+            ]
         return self.make_app(
-            [
-                web.post("/token", self.issue_token),
-                web.post("/upload/storage/v1/b/{bucket}/o", self.start_upload),
-                web.put("/upload/storage/v1/b/{bucket}/o", self.put_chunk),
-                web.delete("/upload/storage/v1/b/{bucket}/o", self.cancel_upload),
-                web.get("/storage/v1/b/{bucket}/o", self.list_objects),
-                web.get("/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
-                # The JSON API's media download endpoint (google-cloud-storage uses it):
-                # https://cloud.google.com/storage/docs/json_api/v1/objects/get
-                web.get("/download/storage/v1/b/{bucket}/o/{object:.+}", self.get_object),
-                web.delete("/storage/v1/b/{bucket}/o/{object:.+}", self.delete_object),
-                web.post(jobs, self.create_job),
-                web.get(jobs, self.list_jobs),
-                web.get(jobs + "/{job}", self.get_job),
-                web.post(jobs + "/{job_action}", self.job_action),
-                web.post(tuning, self.create_tuning),
-                web.get(tuning, self.list_tunings),
-                web.get(tuning + "/{job}", self.get_tuning),
-                web.post(tuning + "/{job_action}", self.tuning_action),
-            ],
             compress(self),
             self._serve,
+            routes=routes,
             # Resumable upload chunks arrive whole: allow the router's 8 MiB and then some.
             client_max_size=64 * 1024**2,
         )
@@ -420,6 +409,7 @@ class FakeVertex(FakeService):
         return obj
 
     # -- token ------------------------------------------------------------------------------
+    @route("POST", "/token")
     async def issue_token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         form = await request.post()
@@ -449,6 +439,7 @@ class FakeVertex(FakeService):
         )
 
     # -- GCS --------------------------------------------------------------------------------
+    @route("POST", "/upload/storage/v1/b/{bucket}/o")
     async def start_upload(self, request: web.Request) -> web.Response:
         bucket = self._bucket(request)
         kind = request.query.get("uploadType")
@@ -486,6 +477,7 @@ class FakeVertex(FakeService):
             raise Answer(_error(404, "No such upload session.", "NOT_FOUND"))
         return upload
 
+    @route("PUT", "/upload/storage/v1/b/{bucket}/o")
     async def put_chunk(self, request: web.Request) -> web.Response:
         # https://cloud.google.com/storage/docs/performing-resumable-uploads ("Upload in
         # multiple chunks", "Check the status of a resumable upload"): each chunk carries
@@ -554,6 +546,7 @@ class FakeVertex(FakeService):
         headers = {"Range": f"bytes=0-{upload.received - 1}"} if upload.received else {}
         return web.Response(status=308, headers=headers)
 
+    @route("DELETE", "/upload/storage/v1/b/{bucket}/o")
     async def cancel_upload(self, request: web.Request) -> web.Response:
         upload = self._upload(request)
         del self.uploads[request.query["upload_id"]]
@@ -568,18 +561,24 @@ class FakeVertex(FakeService):
             raise Answer(_error(404, f"No such object: {bucket}/{name}", "NOT_FOUND"))
         return obj
 
+    @route("GET", "/storage/v1/b/{bucket}/o/{object:.+}")
+    # The JSON API's media download endpoint (google-cloud-storage uses it):
+    # https://cloud.google.com/storage/docs/json_api/v1/objects/get
+    @route("GET", "/download/storage/v1/b/{bucket}/o/{object:.+}")
     async def get_object(self, request: web.Request) -> web.StreamResponse:
         obj = self._object(request)
         if request.query.get("alt") == "media":
             return web.FileResponse(obj.path, headers={"Content-Type": obj.content_type})
         return web.json_response(obj.resource())
 
+    @route("DELETE", "/storage/v1/b/{bucket}/o/{object:.+}")
     async def delete_object(self, request: web.Request) -> web.Response:
         obj = self._object(request)
         del self.objects[(obj.bucket, obj.name)]
         obj.path.unlink(missing_ok=True)
         return web.Response(status=204)
 
+    @route("GET", "/storage/v1/b/{bucket}/o")
     async def list_objects(self, request: web.Request) -> web.Response:
         bucket = self._bucket(request)
         query = request.query
@@ -863,17 +862,18 @@ class FakeVertex(FakeService):
         more = {"nextPageToken": str(start + size)} if start + size < len(ordered) else {}
         return ordered[start : start + size], more
 
-    async def get_job(self, request: web.Request) -> web.Response:
-        job = self._found(request, self.jobs, "BatchPredictionJob")
-        return web.json_response(self._job_json(job))
+    async def _get(self, kind: _JobKind[Any], request: web.Request) -> web.Response:
+        job = self._found(request, kind.jobs(self), kind.resource)
+        return web.json_response(kind.to_json(self, job))
 
-    async def job_action(self, request: web.Request) -> web.Response:
-        job = self._found(request, self.jobs, "BatchPredictionJob")
-        return self._cancel(job, self._advance(job))
+    async def _action(self, kind: _JobKind[Any], request: web.Request) -> web.Response:
+        job = self._found(request, kind.jobs(self), kind.resource)
+        return self._cancel(job, kind.advance(self, job))
 
-    async def list_jobs(self, request: web.Request) -> web.Response:
-        page, more = self._page(request, self.jobs.values())
-        return web.json_response({"batchPredictionJobs": [self._job_json(j) for j in page]} | more)
+    async def _list(self, kind: _JobKind[Any], request: web.Request) -> web.Response:
+        page, more = self._page(request, kind.jobs(self).values())
+        listed = {kind.collection: [kind.to_json(self, j) for j in page]}
+        return web.json_response((listed if page or kind.lists_none else {}) | more)
 
     # -- tuning jobs ------------------------------------------------------------------------
     def _tuning_advance(self, job: TuningJob) -> str:
@@ -987,19 +987,44 @@ class FakeVertex(FakeService):
         self.tuning_jobs[job.id] = job
         return web.json_response(self._tuning_json(job, "JOB_STATE_PENDING"))
 
-    async def get_tuning(self, request: web.Request) -> web.Response:
-        job = self._found(request, self.tuning_jobs, "TuningJob")
-        return web.json_response(self._tuning_json(job))
 
-    async def tuning_action(self, request: web.Request) -> web.Response:
-        job = self._found(request, self.tuning_jobs, "TuningJob")
-        return self._cancel(job, self._tuning_advance(job))
+@dataclass(frozen=True)
+class _JobKind(Generic[_J]):
+    """One kind of job the fake serves under a location: its REST ``collection`` (create,
+    list, get and ``:cancel``), its resource name in a 404, where the fake keeps its jobs,
+    how one advances on the clock (giving its state now) and is shown; ``lists_none``:
+    whether a list with no jobs still names the collection (an empty list)."""
 
-    async def list_tunings(self, request: web.Request) -> web.Response:
-        page, more = self._page(request, self.tuning_jobs.values())
-        # proto3 JSON leaves out an empty repeated field: no jobs, no "tuningJobs".
-        listed = {"tuningJobs": [self._tuning_json(j) for j in page]} if page else {}
-        return web.json_response(listed | more)
+    collection: str
+    resource: str
+    create: Callable[[FakeVertex, web.Request], Awaitable[web.Response]]
+    jobs: Callable[[FakeVertex], dict[str, _J]]
+    advance: Callable[[FakeVertex, _J], str]
+    to_json: Callable[[FakeVertex, _J], dict[str, Any]]
+    lists_none: bool
+
+
+_JOB_KINDS: tuple[_JobKind[Any], ...] = (
+    _JobKind(
+        "batchPredictionJobs",
+        "BatchPredictionJob",
+        FakeVertex.create_job,
+        lambda fake: fake.jobs,
+        FakeVertex._advance,
+        FakeVertex._job_json,
+        lists_none=True,
+    ),
+    # proto3 JSON leaves out an empty repeated field: no tuning jobs, no "tuningJobs".
+    _JobKind(
+        "tuningJobs",
+        "TuningJob",
+        FakeVertex.create_tuning,
+        lambda fake: fake.tuning_jobs,
+        FakeVertex._tuning_advance,
+        FakeVertex._tuning_json,
+        lists_none=False,
+    ),
+)
 
 
 # -- the fake as the command line and --demo see it (fake/__init__.py lists it) -------------

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .batches import NOT_JSON, jsonl
+from .store import JobRun
 
 __all__ = ["ADAPTER_SIZES", "TUNABLE_MODELS", "TuningJob", "check_dataset", "parse_tuning_job"]
 
@@ -258,7 +259,7 @@ def _distribution(values: list[int]) -> dict[str, Any]:
 
 
 @dataclass
-class TuningJob:
+class TuningJob(JobRun):
     id: str
     model: str
     training: str
@@ -274,9 +275,5 @@ class TuningJob:
     labels: dict[str, str] = field(default_factory=dict)
     problem: str | None = None  # why validation fails the job
     stats: dict[str, Any] = field(default_factory=dict)
-    cancel_at: float | None = None
-    cancel_phase: str | None = None  # the state it was cancelled in
-    finished: str | None = None
-    ended: float | None = None
     model_id: str = field(default_factory=lambda: str(secrets.randbelow(10**18) + 10**18))
     endpoint_id: str = field(default_factory=lambda: str(secrets.randbelow(10**18) + 10**18))

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from ..base import RecordedRequest, answers
+from ..base import RecordedRequest
 from .common import (
     CHECKSUMS,
     CHUNK,
@@ -648,10 +648,7 @@ class FakeS3(S3):
     of a bucket that cannot exist)."""
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[answers], client_max_size=1024**2)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        app.on_cleanup.append(self._cleanup)
-        return app
+        return self.make_app(routes=[web.route("*", "/{tail:.*}", self._dispatch)])
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw_path, _, raw_query = request.raw_path.partition("?")
