@@ -51,16 +51,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
 from ..ownership import OWNER_KEY
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    owner_metadata,
-    owner_tag_of,
-)
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
 from .claude_rows import chat_to_claude, claude_completion
 from .filestore import (
@@ -76,6 +67,7 @@ from .genai_rows import digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .openai import v1_base
+from .owner_tags import owner_metadata, owner_tag_of
 from .result_views import left_out, output_rows, result_file_ids, result_row, split_view
 from .shapes import ENDED_AT, batch_object, error_row, list_page, ok, output_row
 

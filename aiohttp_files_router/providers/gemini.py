@@ -45,19 +45,8 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    check_endpoint,
-    owner_metadata,
-    owner_tag_of,
-    undone_unless_ok,
-)
-from .chat_rows import CHAT_URL, EMBEDDINGS_URL
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .chat_rows import CHAT_URL, EMBEDDINGS_URL, check_endpoint
 from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .gemini_rows import gemini_to_openai_line, openai_to_gemini_line
 from .genai_rows import (
@@ -65,9 +54,11 @@ from .genai_rows import (
 )
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, ok
+from .undo import undone_unless_ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 

@@ -38,25 +38,16 @@ from ..ownership import OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
-from .base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    check_endpoint,
-    owner_metadata,
-    owner_tag_of,
-    router_namespace,
-)
-from .chat_rows import EMBEDDINGS_URL, chat_row
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .chat_rows import EMBEDDINGS_URL, chat_row, check_endpoint
 from .file_refs import FileRefCheck
+from .filestore import router_namespace
 from .gcs import Bucket, file_object
 from .genai_rows import RowError
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok

@@ -51,24 +51,15 @@ from ...upstream import (
     Upstream,
     UpstreamReply,
 )
-from ..base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    check_endpoint,
-    owner_metadata,
-    owner_tag_of,
-    router_namespace,
-)
-from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
+from ..base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row, check_endpoint
 from ..claude_rows import chat_to_claude, claude_completion
 from ..file_refs import FileRefCheck
+from ..filestore import router_namespace
 from ..genai_rows import RowError, digest, error_body, row_seed
 from ..isotime import unix_seconds
 from ..jsonl import LineFn, map_lines
+from ..owner_tags import owner_metadata, owner_tag_of
 from ..paging import Page, list_after
 from ..result_views import left_out, output_rows, result_file_ids, result_row, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
