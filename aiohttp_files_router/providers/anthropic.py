@@ -69,7 +69,7 @@ from .jsonl import map_lines
 from .openai import v1_base
 from .owner_tags import owner_metadata, owner_tag_of
 from .result_views import left_out, output_rows, result_file_ids, result_row, split_view
-from .shapes import ENDED_AT, batch_object, error_row, list_page, ok, output_row
+from .shapes import batch_object, batch_times, error_row, list_page, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
 
@@ -525,13 +525,13 @@ class AnthropicProvider(Provider):
         )
         obj["in_progress_at"] = created
         obj["errors"] = None
-        if batch.get("expires_at"):
-            obj["expires_at"] = unix_seconds(batch["expires_at"])
-        if batch.get("cancel_initiated_at"):
-            obj["cancelling_at"] = unix_seconds(batch["cancel_initiated_at"])
-        ended = ENDED_AT.get(status)
-        if ended and batch.get("ended_at"):
-            obj[ended] = unix_seconds(batch["ended_at"])
+        batch_times(
+            obj,
+            unix_seconds,
+            expires=batch.get("expires_at"),
+            cancelling=batch.get("cancel_initiated_at"),
+            ended=batch.get("ended_at"),
+        )
         if processing == "ended" and batch.get("results_url"):
             obj.update(result_file_ids(batch_id + RESULTS, succeeded, failed))
         return obj

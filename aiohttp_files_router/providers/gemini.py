@@ -57,7 +57,7 @@ from .jsonl import map_lines
 from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, batch_object, ok
+from .shapes import batch_errors, batch_object, batch_times, ok
 from .undo import undone_unless_ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
@@ -612,9 +612,7 @@ class GeminiProvider(Provider):
             # Succeeded before its responses file is named (seen by clients of the live
             # service, tidyverse/ellmer PR 926): not done for a client until it can read it.
             status = obj["status"] = "finalizing"
-        ended = ENDED_AT.get(status)
-        if ended and batch.get("endTime"):
-            obj[ended] = unix_seconds(batch["endTime"])
+        batch_times(obj, unix_seconds, ended=batch.get("endTime"))
         if responses and status in ("completed", "cancelled", "failed", "expired"):
             obj.update(result_file_ids(responses.removeprefix("files/"), done, failed))
         error = batch.get("_error")

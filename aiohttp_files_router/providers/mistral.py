@@ -61,7 +61,7 @@ from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, output_rows, result_row, split_view
-from .shapes import ENDED_AT, batch_object, error_row, ok, output_row
+from .shapes import batch_object, batch_times, error_row, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
@@ -474,11 +474,7 @@ class MistralProvider(OpenAIProvider):
         if job.get("error_file"):
             obj["error_file_id"] = f"{job['error_file']}#{FAILED}"
         obj["errors"] = None
-        if job.get("started_at"):
-            obj["in_progress_at"] = int(job["started_at"])
-        ended = ENDED_AT.get(status)
-        if ended and job.get("completed_at"):
-            obj[ended] = int(job["completed_at"])
+        batch_times(obj, int, in_progress=job.get("started_at"), ended=job.get("completed_at"))
         errors = [e for e in job.get("errors") or [] if isinstance(e, dict)]
         if errors:
             obj["errors"] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -13,6 +14,7 @@ __all__ = [
     "ENDED_AT",
     "batch_errors",
     "batch_object",
+    "batch_times",
     "chat_choice",
     "completion_object",
     "embedding_list",
@@ -69,6 +71,30 @@ def batch_object(
         "request_counts": request_counts,
         "metadata": metadata,
     }
+
+
+def batch_times(
+    obj: dict[str, Any],
+    read: Callable[[Any], int | None],
+    *,
+    in_progress: Any = None,
+    expires: Any = None,
+    cancelling: Any = None,
+    ended: Any = None,
+) -> dict[str, Any]:
+    """``obj`` (a Batch object) with the times its provider gave, each made a unix time by
+    ``read``: ``in_progress_at``, ``expires_at``, ``cancelling_at`` and, for a final status,
+    the field that dates it (``ENDED_AT``). A time the provider left out (empty) stays out."""
+    final = ENDED_AT.get(obj["status"])
+    for name, value in (
+        ("in_progress_at", in_progress),
+        ("expires_at", expires),
+        ("cancelling_at", cancelling),
+        (final, ended),
+    ):
+        if name and value:
+            obj[name] = read(value)
+    return obj
 
 
 def embedding_list(values: Any, model: str, tokens: int) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from .jsonl import map_lines
 from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok
+from .shapes import batch_errors, batch_object, batch_times, list_page, ok
 from .vertex_embeddings import (
     IDS,
     MAX_ROWS,
@@ -509,13 +509,14 @@ class VertexProvider(Provider):
             {"total": total, "completed": done, "failed": failed},
             owner_metadata(_owner_label(job)),
         )
-        if job.get("startTime"):
-            obj["in_progress_at"] = unix_seconds(job["startTime"])
-        ended = ENDED_AT.get(status)
-        if ended and job.get("endTime"):
-            obj[ended] = unix_seconds(job["endTime"])
-        if status == "cancelling" and job.get("updateTime"):
-            obj["cancelling_at"] = unix_seconds(job["updateTime"])
+        # The job's last update dates its cancelling while it is cancelling, nothing after.
+        batch_times(
+            obj,
+            unix_seconds,
+            in_progress=job.get("startTime"),
+            cancelling=job.get("updateTime") if status == "cancelling" else None,
+            ended=job.get("endTime"),
+        )
         # Two views of the job's predictions; the job's counts say which would be empty. An
         # expired job keeps what it wrote, as Gemini and Bedrock batches do.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")

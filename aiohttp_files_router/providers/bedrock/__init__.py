@@ -63,7 +63,7 @@ from ..owner_tags import owner_metadata, owner_tag_of
 from ..paging import Page, list_after
 from ..result_views import left_out, output_rows, result_file_ids, result_row, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
-from ..shapes import ENDED_AT, batch_errors, batch_object, list_page, ok, output_row
+from ..shapes import ENDED_AT, batch_errors, batch_object, batch_times, list_page, ok, output_row
 from .client import ControlPlane
 from .rows import (
     ANTHROPIC_VERSION,
@@ -592,13 +592,14 @@ class BedrockProvider(Provider):
             owner_metadata(_output_tag(out_uri)),
         )
         obj["errors"] = None
-        if job.get("jobExpirationTime"):
-            obj["expires_at"] = unix_seconds(job["jobExpirationTime"])
-        ended = ENDED_AT.get(status)
-        if ended and job.get("endTime"):
-            obj[ended] = unix_seconds(job["endTime"])
-        if status == "cancelling" and job.get("lastModifiedTime"):
-            obj["cancelling_at"] = unix_seconds(job["lastModifiedTime"])
+        # The job's last modification dates its stopping while it is stopping, nothing after.
+        batch_times(
+            obj,
+            unix_seconds,
+            expires=job.get("jobExpirationTime"),
+            cancelling=job.get("lastModifiedTime") if status == "cancelling" else None,
+            ended=job.get("endTime"),
+        )
         if status in ENDED_AT and out_uri.startswith(self.bucket.uri(self.root)):
             directory = self.bucket.key_of(out_uri.rstrip("/") + "/x", self.root)[:-1]
             manifest = await self.bucket.get_small(http, f"{directory}{job_id}/manifest.json.out")
