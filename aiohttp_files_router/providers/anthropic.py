@@ -69,7 +69,7 @@ from .jsonl import map_lines
 from .openai import v1_base
 from .owner_tags import owner_metadata, owner_tag_of
 from .result_views import left_out, output_rows, result_file_ids, result_row, split_view
-from .shapes import batch_object, batch_times, error_row, list_page, ok, output_row
+from .shapes import batch_object, batch_times, error_row, list_page, ok, ok_from, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
 
@@ -590,10 +590,7 @@ class AnthropicProvider(Provider):
         return ok(self._batch(_with_record(batch, record)), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        reply, batch = await self._own_batch(http, batch_id)
-        if not reply.ok:
-            return reply
-        return ok(self._batch(batch), reply)
+        return ok_from(await self._own_batch(http, batch_id), self._batch)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         meta = await self._record(http, batch_id)

@@ -57,7 +57,7 @@ from .jsonl import map_lines
 from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
-from .shapes import batch_errors, batch_object, batch_times, ok
+from .shapes import batch_errors, batch_object, batch_times, ok, ok_from
 from .undo import undone_unless_ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
@@ -675,10 +675,7 @@ class GeminiProvider(Provider):
         return ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        reply, batch = await self._own_batch(http, batch_id)
-        if not reply.ok:
-            return reply
-        return ok(self._batch(batch), reply)
+        return ok_from(await self._own_batch(http, batch_id), self._batch)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         owned, _ = await self._own_batch(http, batch_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -21,8 +21,11 @@ __all__ = [
     "error_row",
     "list_page",
     "ok",
+    "ok_from",
     "output_row",
 ]
+
+T = TypeVar("T")
 
 # The batch field that dates each final status.
 ENDED_AT = {
@@ -147,6 +150,13 @@ def batch_errors(code: str, message: str) -> dict[str, Any]:
 def ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     """An OpenAI-shaped answer made from ``source``, relaying its headers."""
     return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+def ok_from(fetched: tuple[UpstreamReply, T], convert: Callable[[T], Any]) -> UpstreamReply:
+    """A provider's answer and the object read from it: the answer itself when it is an
+    error, else ``convert(object)`` answered as ``ok`` does."""
+    reply, obj = fetched
+    return ok(convert(obj), reply) if reply.ok else reply
 
 
 # One batch output row a line of a results file: a Struct encodes it without building dicts.

@@ -17,7 +17,6 @@ batch prediction jobs. The client only ever sees OpenAI shapes.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets as random
 import time
@@ -40,6 +39,7 @@ from ..transport import Wire
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import EMBEDDINGS_URL, chat_row, check_endpoint
+from .deletes import delete_with_companions
 from .file_refs import FileRefCheck
 from .filestore import router_namespace
 from .gcs import Bucket, file_object
@@ -73,8 +73,6 @@ from .vertex_tuning import (
 )
 
 __all__ = ["SPEC", "VertexParams", "VertexProvider"]
-
-logger = logging.getLogger(__package__)
 
 # The label on every job the router creates: which deployment (route) it belongs to.
 JOB_LABEL = "files_router_deployment"
@@ -326,17 +324,15 @@ class VertexProvider(Provider):
         # Deleting a view deletes the predictions object both views read.
         name = self.bucket.object_name(_view(file_id)[0])
         original = self._original(name)
+        beside: list[str] = []
         if original is not None:
-            # First, so that a failure leaves the rows, and a retry finds the rest.
             beside = [original, name + IDS] if self.embed else [original]
-            for other in beside:
-                gone = await self.upstream.json(http, "DELETE", self.bucket.object_url(other))
-                if not gone.ok and gone.status != 404:
-                    return gone
-        reply = await self.upstream.json(http, "DELETE", self.bucket.object_url(name))
-        if not reply.ok:
-            return reply
-        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return await delete_with_companions(
+            file_id,
+            name,
+            beside,
+            lambda other: self.upstream.json(http, "DELETE", self.bucket.object_url(other)),
+        )
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]

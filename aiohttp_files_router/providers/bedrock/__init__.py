@@ -54,6 +54,7 @@ from ...upstream import (
 from ..base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row, check_endpoint
 from ..claude_rows import chat_to_claude, claude_completion
+from ..deletes import delete_with_companions
 from ..file_refs import FileRefCheck
 from ..filestore import router_namespace
 from ..genai_rows import RowError, digest, error_body, row_seed
@@ -416,17 +417,15 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, key)
         if head is None:
             return reply
-        if self._original(key) != key:
-            # First, so that a failure leaves the records, and a retry finds the rest.
-            gone = await self.bucket.delete(http, self._original(key))
-            if not gone.ok and gone.status != 404:
-                return gone
-        reply = await self.bucket.delete(http, key)
-        if not reply.ok:
-            return reply
+        original = self._original(key)
         # The companion of custom_ids stays while a job's output may still need it: the
         # namespace's lifecycle (docs) removes it; deleting an output deletes only itself.
-        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return await delete_with_companions(
+            file_id,
+            key,
+            [original] if original != key else [],
+            lambda k: self.bucket.delete(http, k),
+        )
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
