@@ -30,7 +30,6 @@ import msgspec
 from yarl import URL
 
 from ..errors import BadRequest, NotFound, UpstreamUnavailable
-from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import OWNER_KEY
@@ -39,7 +38,7 @@ from ..transport import Wire
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import EMBEDDINGS_URL, chat_row, check_endpoint
-from .deletes import delete_with_companions
+from .companions import Part, delete_with_companions, store_with_companions
 from .file_refs import FileRefCheck
 from .filestore import router_namespace
 from .gcs import Bucket, file_object
@@ -242,28 +241,19 @@ class VertexProvider(Provider):
             return ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
         name += ".jsonl"
         line_fn = self._row if upload.purpose == "batch" else tuning_line
-
-        async def rows(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            converted = upload.guard(map_lines(chunks, line_fn))
-            return await self.bucket.upload(http, name, meta, "application/jsonl", converted)
-
-        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            return await self.bucket.upload(
-                http, name + ORIGINAL, meta, upload.content_type, upload.guard(chunks)
-            )
-
-        async def ids(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+        parts: list[Part] = [
+            (name, "application/jsonl", line_fn),
+            (name + ORIGINAL, upload.content_type, None),
+        ]
+        if self.embed and upload.purpose == "batch":
             # No output line carries a custom_id: they stay beside the rows.
-            lines = upload.guard(map_lines(chunks, _ids_line))
-            return await self.bucket.upload(http, name + IDS, meta, "application/jsonl", lines)
-
-        parts = [name, name + ORIGINAL, name + IDS]
-
-        async def undo(index: int) -> None:
-            await self.bucket.remove(http, parts[index])
-
-        consumers = [rows, original, ids] if self.embed and upload.purpose == "batch" else None
-        stored = await tee(upload.chunks, consumers or [rows, original], lambda r: r.ok, undo)
+            parts.append((name + IDS, "application/jsonl", _ids_line))
+        stored = await store_with_companions(
+            upload,
+            parts,
+            lambda part, kind, chunks: self.bucket.upload(http, part, meta, kind, chunks),
+            lambda part: self.bucket.remove(http, part),
+        )
         if isinstance(stored, UpstreamReply):
             return stored
         obj = file_object(self.bucket.resource(stored[1]), self.bucket.name)

@@ -41,7 +41,6 @@ import aiohttp
 import msgspec
 
 from ...errors import AccountUnavailable, BadRequest, NotFound, RouterError, for_log
-from ...fanout import tee
 from ...jsoncodec import ENCODER as _json
 from ...jsoncodec import OBJECT as _decode
 from ...ownership import file_tag_of, tagged_filename
@@ -54,12 +53,12 @@ from ...upstream import (
 from ..base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row, check_endpoint
 from ..claude_rows import chat_to_claude, claude_completion
-from ..deletes import delete_with_companions
+from ..companions import delete_with_companions, store_with_companions
 from ..file_refs import FileRefCheck
 from ..filestore import router_namespace
 from ..genai_rows import RowError, digest, error_body, row_seed
 from ..isotime import unix_seconds
-from ..jsonl import LineFn, map_lines
+from ..jsonl import map_lines
 from ..owner_tags import owner_metadata, owner_tag_of
 from ..paging import Page, list_after
 from ..result_views import left_out, output_rows, result_file_ids, result_row, split_view
@@ -309,9 +308,15 @@ class BedrockProvider(Provider):
                 ids.write(_json.encode(custom_id) + b"\n")
                 return _json.encode({"recordId": record_id(count), "modelInput": model_input})
 
-            refused = await self._upload_both(http, key, metadata, upload, row)
-            if refused is not None:
-                return refused
+            # The records and the client's own bytes beside them, written at once.
+            stored = await store_with_companions(
+                upload,
+                [(key, "application/jsonl", row), (key + ORIGINAL, upload.content_type, None)],
+                lambda name, kind, chunks: self.bucket.upload(http, name, metadata, kind, chunks),
+                lambda name: self._remove(http, name),
+            )
+            if isinstance(stored, UpstreamReply):
+                return stored
             ids.seek(0)
             side = await self.bucket.put(
                 http, base + SIDECAR, ids, {"records": str(count)}, "application/jsonl"
@@ -330,32 +335,6 @@ class BedrockProvider(Provider):
         if head is None:
             return reply
         return ok(self._file_object(head, self.bucket.uri(key)), reply)
-
-    async def _upload_both(
-        self,
-        http: aiohttp.ClientSession,
-        key: str,
-        metadata: Mapping[str, str],
-        upload: FileUpload,
-        row: LineFn,
-    ) -> UpstreamReply | None:
-        """The records and the client's own bytes beside them, written at once; both or
-        neither. None when both are stored, else the refusal."""
-
-        async def records(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            converted = upload.guard(map_lines(chunks, row))
-            return await self.bucket.upload(http, key, metadata, "application/jsonl", converted)
-
-        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            return await self.bucket.upload(
-                http, key + ORIGINAL, metadata, upload.content_type, upload.guard(chunks)
-            )
-
-        async def undo(index: int) -> None:
-            await self._remove(http, key if index == 0 else key + ORIGINAL)
-
-        stored = await tee(upload.chunks, [records, original], lambda r: r.ok, undo)
-        return stored if isinstance(stored, UpstreamReply) else None
 
     async def _remove(self, http: aiohttp.ClientSession, key: str) -> None:
         with contextlib.suppress(RouterError):  # a clean-up after a failure being answered
