@@ -77,6 +77,8 @@ logger = logging.getLogger(__package__)
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
+# The batch's times (Message Batches: expires_at, cancel_initiated_at, ended_at).
+_TIMES = {"expires_at": "expires_at", "cancelling_at": "cancel_initiated_at", "ended": "ended_at"}
 # Message Batches limits (docs.anthropic.com, "Batch limitations"): 100,000 requests or
 # 256 MB a batch, whichever comes first.
 MAX_REQUESTS = 100_000
@@ -525,13 +527,7 @@ class AnthropicProvider(Provider):
         )
         obj["in_progress_at"] = created
         obj["errors"] = None
-        batch_times(
-            obj,
-            unix_seconds,
-            expires=batch.get("expires_at"),
-            cancelling=batch.get("cancel_initiated_at"),
-            ended=batch.get("ended_at"),
-        )
+        batch_times(obj, batch, _TIMES, unix_seconds)
         if processing == "ended" and batch.get("results_url"):
             obj.update(result_file_ids(batch_id + RESULTS, succeeded, failed))
         return obj

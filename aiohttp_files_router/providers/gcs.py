@@ -17,8 +17,8 @@ from yarl import URL
 from ..errors import NotFound, RouterError, UpstreamUnavailable
 from ..jsoncodec import OBJECT as _decode
 from ..upstream import RESUME_INCOMPLETE, Upstream, UpstreamReply
+from .calls import undone_unless_ok
 from .isotime import unix_seconds
-from .undo import undone_unless_ok
 
 __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object"]
 

@@ -46,6 +46,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .calls import in_turn, undone_unless_ok
 from .chat_rows import CHAT_URL, EMBEDDINGS_URL, check_endpoint
 from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .gemini_rows import gemini_to_openai_line, openai_to_gemini_line
@@ -58,7 +59,6 @@ from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
 from .shapes import batch_errors, batch_object, batch_times, ok, ok_from
-from .undo import undone_unless_ok
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -612,7 +612,7 @@ class GeminiProvider(Provider):
             # Succeeded before its responses file is named (seen by clients of the live
             # service, tidyverse/ellmer PR 926): not done for a client until it can read it.
             status = obj["status"] = "finalizing"
-        batch_times(obj, unix_seconds, ended=batch.get("endTime"))
+        batch_times(obj, batch, {"ended": "endTime"}, unix_seconds)
         if responses and status in ("completed", "cancelled", "failed", "expired"):
             obj.update(result_file_ids(responses.removeprefix("files/"), done, failed))
         error = batch.get("_error")
@@ -679,18 +679,17 @@ class GeminiProvider(Provider):
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         owned, _ = await self._own_batch(http, batch_id)
-        if not owned.ok:
-            return owned
-        reply = await self.upstream.json(
-            http,
-            "POST",
-            self._url("batches", batch_id, action=":cancel"),
-            data=b"{}",
-            headers=self._json_headers(),
+        return await in_turn(
+            owned,
+            lambda: self.upstream.json(
+                http,
+                "POST",
+                self._url("batches", batch_id, action=":cancel"),
+                data=b"{}",
+                headers=self._json_headers(),
+            ),
+            lambda: self.retrieve_batch(http, batch_id),
         )
-        if not reply.ok:
-            return reply
-        return await self.retrieve_batch(http, batch_id)
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]

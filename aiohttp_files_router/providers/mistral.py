@@ -68,6 +68,8 @@ __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "Mistr
 logger = logging.getLogger(__package__)
 
 DEFAULT_API_BASE = "https://api.mistral.ai/v1"
+# The job's times (BatchJobOut: started_at, completed_at), unix seconds already.
+_TIMES = {"in_progress_at": "started_at", "ended": "completed_at"}
 FILES = "files/"
 UPLOADS = "uploads/"
 # Mistral's file IDs are UUIDs; anything else has no record in the store.
@@ -474,7 +476,7 @@ class MistralProvider(OpenAIProvider):
         if job.get("error_file"):
             obj["error_file_id"] = f"{job['error_file']}#{FAILED}"
         obj["errors"] = None
-        batch_times(obj, int, in_progress=job.get("started_at"), ended=job.get("completed_at"))
+        batch_times(obj, job, _TIMES, int)
         errors = [e for e in job.get("errors") or [] if isinstance(e, dict)]
         if errors:
             obj["errors"] = {

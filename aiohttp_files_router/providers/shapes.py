@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -78,23 +78,22 @@ def batch_object(
 
 def batch_times(
     obj: dict[str, Any],
+    batch: Mapping[str, Any],
+    fields: Mapping[str, str],
     read: Callable[[Any], int | None],
-    *,
-    in_progress: Any = None,
-    expires: Any = None,
-    cancelling: Any = None,
-    ended: Any = None,
 ) -> dict[str, Any]:
-    """``obj`` (a Batch object) with the times its provider gave, each made a unix time by
-    ``read``: ``in_progress_at``, ``expires_at``, ``cancelling_at`` and, for a final status,
-    the field that dates it (``ENDED_AT``). A time the provider left out (empty) stays out."""
-    final = ENDED_AT.get(obj["status"])
-    for name, value in (
-        ("in_progress_at", in_progress),
-        ("expires_at", expires),
-        ("cancelling_at", cancelling),
-        (final, ended),
-    ):
+    """``obj`` (a Batch object) with the times its provider's ``batch`` gives, each made a
+    unix time by ``read``; a time the provider left out (empty) stays out. ``fields`` names
+    the provider's field of each: ``in_progress_at``, ``expires_at``, ``cancelling_at``;
+    ``ended``, the time of a final status (in the field that dates it, ``ENDED_AT``);
+    ``updated``, a last change, which dates ``cancelling_at`` while the batch is cancelling."""
+    status = obj["status"]
+    for name, field in fields.items():
+        if name == "ended":
+            name = ENDED_AT.get(status, "")
+        elif name == "updated":
+            name = "cancelling_at" if status == "cancelling" else ""
+        value = batch.get(field)
         if name and value:
             obj[name] = read(value)
     return obj

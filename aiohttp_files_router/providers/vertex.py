@@ -37,6 +37,7 @@ from ..params import ProviderParams
 from ..transport import Wire
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
 from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .calls import in_turn
 from .chat_rows import EMBEDDINGS_URL, chat_row, check_endpoint
 from .companions import Part, delete_with_companions, store_with_companions
 from .file_refs import FileRefCheck
@@ -75,6 +76,9 @@ __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
 # The label on every job the router creates: which deployment (route) it belongs to.
 JOB_LABEL = "files_router_deployment"
+# The job's times (BatchPredictionJob); its last update dates its cancelling while it is
+# cancelling, nothing after.
+_TIMES = {"in_progress_at": "startTime", "ended": "endTime", "updated": "updateTime"}
 # Label values: lowercase letters, digits, "_" and "-", at most 63 characters.
 _LABEL_SAFE = re.compile(r"[a-z0-9_-]{1,63}")
 PREDICTIONS = "predictions.jsonl"
@@ -495,14 +499,7 @@ class VertexProvider(Provider):
             {"total": total, "completed": done, "failed": failed},
             owner_metadata(_owner_label(job)),
         )
-        # The job's last update dates its cancelling while it is cancelling, nothing after.
-        batch_times(
-            obj,
-            unix_seconds,
-            in_progress=job.get("startTime"),
-            cancelling=job.get("updateTime") if status == "cancelling" else None,
-            ended=job.get("endTime"),
-        )
+        batch_times(obj, job, _TIMES, unix_seconds)
         # Two views of the job's predictions; the job's counts say which would be empty. An
         # expired job keeps what it wrote, as Gemini and Bedrock batches do.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
@@ -570,13 +567,11 @@ class VertexProvider(Provider):
         return self._job_reply(await self._own_job(http, batch_id))
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        owned = await self._own_job(http, batch_id)
-        if not owned.ok:
-            return owned
-        reply = await self.upstream.json(http, "POST", self._job_url(batch_id, ":cancel"), body={})
-        if not reply.ok:
-            return reply
-        return await self.retrieve_batch(http, batch_id)
+        return await in_turn(
+            await self._own_job(http, batch_id),
+            lambda: self.upstream.json(http, "POST", self._job_url(batch_id, ":cancel"), body={}),
+            lambda: self.retrieve_batch(http, batch_id),
+        )
 
     def _filter(self) -> str:
         return f'labels.{JOB_LABEL}="{self.label}"'

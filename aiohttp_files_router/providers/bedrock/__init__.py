@@ -51,6 +51,7 @@ from ...upstream import (
     UpstreamReply,
 )
 from ..base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from ..calls import in_turn
 from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row, check_endpoint
 from ..claude_rows import chat_to_claude, claude_completion
 from ..companions import delete_with_companions, store_with_companions
@@ -94,6 +95,9 @@ ORIGINAL = ".original"
 _SAFE_ROUTE = re.compile(r"[A-Za-z0-9-]{1,30}")
 # S3 user-defined metadata is at most 2 KB: a longer (quoted) filename is cut.
 MAX_FILENAME_META = 1024
+# The job's times (GetModelInvocationJob); its last modification dates its stopping while it
+# is stopping, nothing after.
+_TIMES = {"expires_at": "jobExpirationTime", "ended": "endTime", "updated": "lastModifiedTime"}
 _STATES = {
     "Submitted": "validating",
     "Validating": "validating",
@@ -570,14 +574,7 @@ class BedrockProvider(Provider):
             owner_metadata(_output_tag(out_uri)),
         )
         obj["errors"] = None
-        # The job's last modification dates its stopping while it is stopping, nothing after.
-        batch_times(
-            obj,
-            unix_seconds,
-            expires=job.get("jobExpirationTime"),
-            cancelling=job.get("lastModifiedTime") if status == "cancelling" else None,
-            ended=job.get("endTime"),
-        )
+        batch_times(obj, job, _TIMES, unix_seconds)
         if status in ENDED_AT and out_uri.startswith(self.bucket.uri(self.root)):
             directory = self.bucket.key_of(out_uri.rstrip("/") + "/x", self.root)[:-1]
             manifest = await self.bucket.get_small(http, f"{directory}{job_id}/manifest.json.out")
@@ -664,15 +661,14 @@ class BedrockProvider(Provider):
         return ok(await self._batch(http, job), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        reply, _ = await self._job(http, batch_id)
-        if not reply.ok:
-            return reply
-        stopped = await self.control.call(
-            http, "POST", self.control.url(self._job_path(batch_id, "/stop"))
+        owned, _ = await self._job(http, batch_id)
+        return await in_turn(
+            owned,
+            lambda: self.control.call(
+                http, "POST", self.control.url(self._job_path(batch_id, "/stop"))
+            ),
+            lambda: self.retrieve_batch(http, batch_id),
         )
-        if not stopped.ok:
-            return stopped
-        return await self.retrieve_batch(http, batch_id)
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
