@@ -16,12 +16,13 @@ How to add a provider
      it holds sessions, ``shared_store`` when deployments share one provider-side
      store (the router warns where key scopes split one), and ``expiry_range`` when its
      uploads' ``expires_after`` differs from OpenAI's. Objects the router names itself go
-     under the deployment's ``AccountSetup.route``; rows that name storage the account
-     could read go through ``file_refs.FileRefCheck``. ``keeps_owner_tags`` when it stores
-     the owner tags the router gives it (an upload's filename, a batch create's
-     ``metadata[OWNER_KEY]``: ``base.owner_tag_of``) where the provider keeps something per
-     object, and answers them back (``base.owner_metadata``): teams then list their own
-     objects there (docs/security.md, "Teams"). It makes every call through
+     under the deployment's ``AccountSetup.route`` (``filestore.router_namespace``); rows
+     that name storage the account could read go through ``file_refs.FileRefCheck``.
+     ``keeps_owner_tags`` when it stores the owner tags the router gives it (an upload's
+     filename, a batch create's ``metadata[OWNER_KEY]``: ``owner_tags.owner_tag_of``) where
+     the provider keeps something per object, and answers them back
+     (``owner_tags.owner_metadata``): teams then list their own objects there
+     (docs/security.md, "Teams"). It makes every call through
      ``self.upstream``, one ``upstream.Upstream`` per account (``setup.called(...)`` naming
      the deployment and the request-ID headers its provider documents, ``wire=setup.wire``
      for the router's transport, base URL, ``Auth`` (``s3.SigV4`` for a signing one), query,

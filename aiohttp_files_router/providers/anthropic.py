@@ -51,16 +51,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..jsoncodec import RAW_OBJECT as _object
 from ..ownership import OWNER_KEY
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    owner_metadata,
-    owner_tag_of,
-)
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
 from .chat_rows import CHAT_URL, chat_row
 from .claude_rows import chat_to_claude, claude_completion
 from .filestore import (
@@ -76,8 +67,9 @@ from .genai_rows import digest, error_body
 from .isotime import unix_seconds
 from .jsonl import map_lines
 from .openai import v1_base
+from .owner_tags import owner_metadata, owner_tag_of
 from .result_views import left_out, output_rows, result_file_ids, result_row, split_view
-from .shapes import ENDED_AT, batch_object, error_row, list_page, ok, output_row
+from .shapes import batch_object, batch_times, error_row, list_page, ok, ok_from, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "AnthropicParams", "AnthropicProvider"]
 
@@ -85,6 +77,8 @@ logger = logging.getLogger(__package__)
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
+# The batch's times (Message Batches: expires_at, cancel_initiated_at, ended_at).
+_TIMES = {"expires_at": "expires_at", "cancelling_at": "cancel_initiated_at", "ended": "ended_at"}
 # Message Batches limits (docs.anthropic.com, "Batch limitations"): 100,000 requests or
 # 256 MB a batch, whichever comes first.
 MAX_REQUESTS = 100_000
@@ -533,13 +527,7 @@ class AnthropicProvider(Provider):
         )
         obj["in_progress_at"] = created
         obj["errors"] = None
-        if batch.get("expires_at"):
-            obj["expires_at"] = unix_seconds(batch["expires_at"])
-        if batch.get("cancel_initiated_at"):
-            obj["cancelling_at"] = unix_seconds(batch["cancel_initiated_at"])
-        ended = ENDED_AT.get(status)
-        if ended and batch.get("ended_at"):
-            obj[ended] = unix_seconds(batch["ended_at"])
+        batch_times(obj, batch, _TIMES, unix_seconds)
         if processing == "ended" and batch.get("results_url"):
             obj.update(result_file_ids(batch_id + RESULTS, succeeded, failed))
         return obj
@@ -598,10 +586,7 @@ class AnthropicProvider(Provider):
         return ok(self._batch(_with_record(batch, record)), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        reply, batch = await self._own_batch(http, batch_id)
-        if not reply.ok:
-            return reply
-        return ok(self._batch(batch), reply)
+        return ok_from(await self._own_batch(http, batch_id), self._batch)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         meta = await self._record(http, batch_id)

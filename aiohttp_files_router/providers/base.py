@@ -10,7 +10,7 @@ add one.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, TypeVar
@@ -19,7 +19,6 @@ import aiohttp
 import msgspec
 
 from ..errors import BadRequest, RouterError
-from ..ownership import FILE_TAG, OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
 from ..uploads import EXPIRY_SECONDS
@@ -33,22 +32,7 @@ __all__ = [
     "ProviderError",
     "ProviderSpec",
     "TuningRules",
-    "owner_metadata",
-    "owner_tag_of",
 ]
-
-
-def owner_tag_of(body: Mapping[str, Any]) -> str | None:
-    """The owner tag the router put in a batch create body (``metadata[OWNER_KEY]``), for an
-    adapter that keeps it in its provider's own place (a label, a name)."""
-    metadata = body.get("metadata")
-    tag = metadata.get(OWNER_KEY) if isinstance(metadata, Mapping) else None
-    return tag if isinstance(tag, str) and FILE_TAG.fullmatch(f"fro-{tag}.") else None
-
-
-def owner_metadata(tag: str | None) -> dict[str, str] | None:
-    """The answer's ``metadata`` handing a kept owner tag back to the router (None: none)."""
-    return None if tag is None else {OWNER_KEY: tag}
 
 
 P = TypeVar("P", bound=ProviderParams)
@@ -181,7 +165,7 @@ class Provider(abc.ABC):
     # (an upload's ``filename`` prefix, a create body's ``metadata[OWNER_KEY]``, as the
     # handlers set them) with the object upstream and gives them back in its answers (the
     # same places; the handlers strip them). An adapter may keep them where its provider
-    # keeps something per object (a label, a name: ``owner_tag_of``, ``owner_metadata``).
+    # keeps something per object (a label, a name: owner_tags.py).
     # Without them, a non-admin under private ownership reaches this account's objects only
     # through the router's signed IDs: raw provider IDs are 404s and listings show none of
     # its objects. A kind whose tag an adapter does not keep (a batch, say) is treated so.
@@ -387,33 +371,3 @@ class ProviderSpec(Generic[P]):
         provider = self.factory(setup)
         provider.provider_name = self.name
         return provider
-
-
-async def undone_unless_ok(
-    reply: Awaitable[UpstreamReply], undo: Callable[[], Awaitable[None]]
-) -> UpstreamReply:
-    """``reply`` awaited, with ``undo`` run when it raises or answers an error: what was
-    begun for that call (an upload session, an object stored beside it) must not stay."""
-    try:
-        answer = await reply
-    except BaseException:
-        await undo()
-        raise
-    if not answer.ok:
-        await undo()
-    return answer
-
-
-def router_namespace(prefix: str, segment: str) -> str:
-    """Where the router keeps one deployment's objects in storage it writes to (a bucket, a
-    file store): ``<prefix>files-router/<segment>/``, ``prefix`` empty or ending in ``/``,
-    ``segment`` naming the deployment's route whole (quoted or a digest), so that one route
-    is never a prefix of another's namespace."""
-    return f"{prefix}files-router/{segment}/"
-
-
-def check_endpoint(body: Mapping[str, Any], endpoint: str, runner: str) -> None:
-    """A batch create naming another endpoint than ``endpoint``, the one the account's model
-    runs (``runner``: that model, as the message names it), is a 400."""
-    if body.get("endpoint") != endpoint:
-        raise BadRequest(f"{runner} runs only '{endpoint}' batches.", param="endpoint")

@@ -1,5 +1,6 @@
-"""OpenAI batch rows read by the providers that run them in a shape of their own (Vertex AI,
-Gemini, Bedrock): each row checked the same way, and refused with the same 400s."""
+"""OpenAI batches run by the providers that run them in a shape of their own (Vertex AI,
+Gemini, Bedrock): each row, and the batch's endpoint, checked the same way and refused with
+the same 400s."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from ..errors import BadRequest
 from ..jsoncodec import ANY as _decode
 from .genai_rows import RowError
 
-__all__ = ["CHAT_URL", "EMBEDDINGS_URL", "chat_row", "embedding_text"]
+__all__ = ["CHAT_URL", "EMBEDDINGS_URL", "chat_row", "check_endpoint", "embedding_text"]
 
 CHAT_URL = "/v1/chat/completions"
 T = TypeVar("T")
 
 
 EMBEDDINGS_URL = "/v1/embeddings"
+
+
+def check_endpoint(body: Mapping[str, Any], endpoint: str, runner: str) -> None:
+    """A batch create naming another endpoint than ``endpoint``, the one the account's model
+    runs (``runner``: that model, as the message names it), is a 400."""
+    if body.get("endpoint") != endpoint:
+        raise BadRequest(f"{runner} runs only '{endpoint}' batches.", param="endpoint")
 
 
 def chat_row(

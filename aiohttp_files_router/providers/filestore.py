@@ -67,7 +67,7 @@ from ..jsoncodec import OBJECT as _decode
 from ..params import ProviderParams
 from ..transport import Wire
 from ..upstream import Auth, Called, ContentStream, Upstream, UpstreamReply
-from .base import AccountSetup, ProviderError, router_namespace
+from .base import AccountSetup, ProviderError
 from .gcs import Bucket
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
@@ -83,6 +83,7 @@ __all__ = [
     "StoredFile",
     "account_store",
     "open_store",
+    "router_namespace",
 ]
 
 READ_CHUNK = 256 * 1024
@@ -604,6 +605,14 @@ class GcsStore(_BucketStore):
 
 
 # -- opening ---------------------------------------------------------------------------------
+def router_namespace(prefix: str, segment: str) -> str:
+    """Where the router keeps one deployment's objects in storage it writes to (a bucket, a
+    file store): ``<prefix>files-router/<segment>/``, ``prefix`` empty or ending in ``/``,
+    ``segment`` naming the deployment's route whole (quoted or a digest), so that one route
+    is never a prefix of another's namespace."""
+    return f"{prefix}files-router/{segment}/"
+
+
 S = TypeVar("S", bound=FileStoreParams)
 
 

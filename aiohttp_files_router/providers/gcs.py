@@ -17,7 +17,7 @@ from yarl import URL
 from ..errors import NotFound, RouterError, UpstreamUnavailable
 from ..jsoncodec import OBJECT as _decode
 from ..upstream import RESUME_INCOMPLETE, Upstream, UpstreamReply
-from .base import undone_unless_ok
+from .calls import undone_unless_ok
 from .isotime import unix_seconds
 
 __all__ = ["RESUMABLE_CHUNK", "Bucket", "file_object"]

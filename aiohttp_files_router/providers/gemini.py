@@ -45,19 +45,9 @@ from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import file_tag_of, tagged_filename
 from ..upstream import ContentStream, StaticAuth, Upstream, UpstreamReply
-from .base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    check_endpoint,
-    owner_metadata,
-    owner_tag_of,
-    undone_unless_ok,
-)
-from .chat_rows import CHAT_URL, EMBEDDINGS_URL
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .calls import in_turn, undone_unless_ok
+from .chat_rows import CHAT_URL, EMBEDDINGS_URL, check_endpoint
 from .filestore import FILE_STORE_ENV, FileStore, FileStoreParams, StoreMeta, account_store
 from .gemini_rows import gemini_to_openai_line, openai_to_gemini_line
 from .genai_rows import (
@@ -65,9 +55,10 @@ from .genai_rows import (
 )
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, batch_object, ok
+from .shapes import batch_errors, batch_object, batch_times, ok, ok_from
 
 __all__ = ["SPEC", "GeminiParams", "GeminiProvider"]
 
@@ -621,9 +612,7 @@ class GeminiProvider(Provider):
             # Succeeded before its responses file is named (seen by clients of the live
             # service, tidyverse/ellmer PR 926): not done for a client until it can read it.
             status = obj["status"] = "finalizing"
-        ended = ENDED_AT.get(status)
-        if ended and batch.get("endTime"):
-            obj[ended] = unix_seconds(batch["endTime"])
+        batch_times(obj, batch, {"ended": "endTime"}, unix_seconds)
         if responses and status in ("completed", "cancelled", "failed", "expired"):
             obj.update(result_file_ids(responses.removeprefix("files/"), done, failed))
         error = batch.get("_error")
@@ -686,25 +675,21 @@ class GeminiProvider(Provider):
         return ok(self._batch(self._metadata(self.upstream.decode(_decode, reply.body))), reply)
 
     async def retrieve_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        reply, batch = await self._own_batch(http, batch_id)
-        if not reply.ok:
-            return reply
-        return ok(self._batch(batch), reply)
+        return ok_from(await self._own_batch(http, batch_id), self._batch)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
         owned, _ = await self._own_batch(http, batch_id)
-        if not owned.ok:
-            return owned
-        reply = await self.upstream.json(
-            http,
-            "POST",
-            self._url("batches", batch_id, action=":cancel"),
-            data=b"{}",
-            headers=self._json_headers(),
+        return await in_turn(
+            owned,
+            lambda: self.upstream.json(
+                http,
+                "POST",
+                self._url("batches", batch_id, action=":cancel"),
+                data=b"{}",
+                headers=self._json_headers(),
+            ),
+            lambda: self.retrieve_batch(http, batch_id),
         )
-        if not reply.ok:
-            return reply
-        return await self.retrieve_batch(http, batch_id)
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]

@@ -61,13 +61,15 @@ from .jsonl import map_lines
 from .openai import Dialect, OpenAIProvider, v1_base
 from .paging import Page, list_after
 from .result_views import FAILED, SUCCEEDED, left_out, output_rows, result_row, split_view
-from .shapes import ENDED_AT, batch_object, error_row, ok, output_row
+from .shapes import batch_object, batch_times, error_row, ok, output_row
 
 __all__ = ["DEFAULT_API_BASE", "SPEC", "MistralDialect", "MistralParams", "MistralProvider"]
 
 logger = logging.getLogger(__package__)
 
 DEFAULT_API_BASE = "https://api.mistral.ai/v1"
+# The job's times (BatchJobOut: started_at, completed_at), unix seconds already.
+_TIMES = {"in_progress_at": "started_at", "ended": "completed_at"}
 FILES = "files/"
 UPLOADS = "uploads/"
 # Mistral's file IDs are UUIDs; anything else has no record in the store.
@@ -474,11 +476,7 @@ class MistralProvider(OpenAIProvider):
         if job.get("error_file"):
             obj["error_file_id"] = f"{job['error_file']}#{FAILED}"
         obj["errors"] = None
-        if job.get("started_at"):
-            obj["in_progress_at"] = int(job["started_at"])
-        ended = ENDED_AT.get(status)
-        if ended and job.get("completed_at"):
-            obj[ended] = int(job["completed_at"])
+        batch_times(obj, job, _TIMES, int)
         errors = [e for e in job.get("errors") or [] if isinstance(e, dict)]
         if errors:
             obj["errors"] = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -13,14 +14,18 @@ __all__ = [
     "ENDED_AT",
     "batch_errors",
     "batch_object",
+    "batch_times",
     "chat_choice",
     "completion_object",
     "embedding_list",
     "error_row",
     "list_page",
     "ok",
+    "ok_from",
     "output_row",
 ]
+
+T = TypeVar("T")
 
 # The batch field that dates each final status.
 ENDED_AT = {
@@ -69,6 +74,29 @@ def batch_object(
         "request_counts": request_counts,
         "metadata": metadata,
     }
+
+
+def batch_times(
+    obj: dict[str, Any],
+    batch: Mapping[str, Any],
+    fields: Mapping[str, str],
+    read: Callable[[Any], int | None],
+) -> dict[str, Any]:
+    """``obj`` (a Batch object) with the times its provider's ``batch`` gives, each made a
+    unix time by ``read``; a time the provider left out (empty) stays out. ``fields`` names
+    the provider's field of each: ``in_progress_at``, ``expires_at``, ``cancelling_at``;
+    ``ended``, the time of a final status (in the field that dates it, ``ENDED_AT``);
+    ``updated``, a last change, which dates ``cancelling_at`` while the batch is cancelling."""
+    status = obj["status"]
+    for name, field in fields.items():
+        if name == "ended":
+            name = ENDED_AT.get(status, "")
+        elif name == "updated":
+            name = "cancelling_at" if status == "cancelling" else ""
+        value = batch.get(field)
+        if name and value:
+            obj[name] = read(value)
+    return obj
 
 
 def embedding_list(values: Any, model: str, tokens: int) -> dict[str, Any]:
@@ -121,6 +149,13 @@ def batch_errors(code: str, message: str) -> dict[str, Any]:
 def ok(obj: Any, source: UpstreamReply) -> UpstreamReply:
     """An OpenAI-shaped answer made from ``source``, relaying its headers."""
     return UpstreamReply(200, _json.encode(obj), source.headers)
+
+
+def ok_from(fetched: tuple[UpstreamReply, T], convert: Callable[[T], Any]) -> UpstreamReply:
+    """A provider's answer and the object read from it: the answer itself when it is an
+    error, else ``convert(object)`` answered as ``ok`` does."""
+    reply, obj = fetched
+    return ok(convert(obj), reply) if reply.ok else reply
 
 
 # One batch output row a line of a results file: a Struct encodes it without building dicts.

@@ -17,7 +17,6 @@ batch prediction jobs. The client only ever sees OpenAI shapes.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets as random
 import time
@@ -31,35 +30,27 @@ import msgspec
 from yarl import URL
 
 from ..errors import BadRequest, NotFound, UpstreamUnavailable
-from ..fanout import tee
 from ..jsoncodec import ENCODER as _json
 from ..jsoncodec import OBJECT as _decode
 from ..ownership import OWNER_KEY
 from ..params import ProviderParams
 from ..transport import Wire
 from ..upstream import Called, ContentStream, Upstream, UpstreamReply
-from .base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    check_endpoint,
-    owner_metadata,
-    owner_tag_of,
-    router_namespace,
-)
-from .chat_rows import EMBEDDINGS_URL, chat_row
+from .base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from .calls import in_turn
+from .chat_rows import EMBEDDINGS_URL, chat_row, check_endpoint
+from .companions import Part, delete_with_companions, store_with_companions
 from .file_refs import FileRefCheck
+from .filestore import router_namespace
 from .gcs import Bucket, file_object
 from .genai_rows import RowError
 from .google_auth import GoogleToken, load_service_account
 from .isotime import unix_seconds
 from .jsonl import map_lines
+from .owner_tags import owner_metadata, owner_tag_of
 from .paging import Page, list_after
 from .result_views import lost_ids_warning, output_rows, result_file_ids, split_view
-from .shapes import ENDED_AT, batch_errors, batch_object, list_page, ok
+from .shapes import batch_errors, batch_object, batch_times, list_page, ok
 from .vertex_embeddings import (
     IDS,
     MAX_ROWS,
@@ -83,10 +74,11 @@ from .vertex_tuning import (
 
 __all__ = ["SPEC", "VertexParams", "VertexProvider"]
 
-logger = logging.getLogger(__package__)
-
 # The label on every job the router creates: which deployment (route) it belongs to.
 JOB_LABEL = "files_router_deployment"
+# The job's times (BatchPredictionJob); its last update dates its cancelling while it is
+# cancelling, nothing after.
+_TIMES = {"in_progress_at": "startTime", "ended": "endTime", "updated": "updateTime"}
 # Label values: lowercase letters, digits, "_" and "-", at most 63 characters.
 _LABEL_SAFE = re.compile(r"[a-z0-9_-]{1,63}")
 PREDICTIONS = "predictions.jsonl"
@@ -253,28 +245,19 @@ class VertexProvider(Provider):
             return ok(file_object(self.bucket.resource(reply), self.bucket.name), reply)
         name += ".jsonl"
         line_fn = self._row if upload.purpose == "batch" else tuning_line
-
-        async def rows(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            converted = upload.guard(map_lines(chunks, line_fn))
-            return await self.bucket.upload(http, name, meta, "application/jsonl", converted)
-
-        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            return await self.bucket.upload(
-                http, name + ORIGINAL, meta, upload.content_type, upload.guard(chunks)
-            )
-
-        async def ids(chunks: AsyncIterator[bytes]) -> UpstreamReply:
+        parts: list[Part] = [
+            (name, "application/jsonl", line_fn),
+            (name + ORIGINAL, upload.content_type, None),
+        ]
+        if self.embed and upload.purpose == "batch":
             # No output line carries a custom_id: they stay beside the rows.
-            lines = upload.guard(map_lines(chunks, _ids_line))
-            return await self.bucket.upload(http, name + IDS, meta, "application/jsonl", lines)
-
-        parts = [name, name + ORIGINAL, name + IDS]
-
-        async def undo(index: int) -> None:
-            await self.bucket.remove(http, parts[index])
-
-        consumers = [rows, original, ids] if self.embed and upload.purpose == "batch" else None
-        stored = await tee(upload.chunks, consumers or [rows, original], lambda r: r.ok, undo)
+            parts.append((name + IDS, "application/jsonl", _ids_line))
+        stored = await store_with_companions(
+            upload,
+            parts,
+            lambda part, kind, chunks: self.bucket.upload(http, part, meta, kind, chunks),
+            lambda part: self.bucket.remove(http, part),
+        )
         if isinstance(stored, UpstreamReply):
             return stored
         obj = file_object(self.bucket.resource(stored[1]), self.bucket.name)
@@ -335,17 +318,15 @@ class VertexProvider(Provider):
         # Deleting a view deletes the predictions object both views read.
         name = self.bucket.object_name(_view(file_id)[0])
         original = self._original(name)
+        beside: list[str] = []
         if original is not None:
-            # First, so that a failure leaves the rows, and a retry finds the rest.
             beside = [original, name + IDS] if self.embed else [original]
-            for other in beside:
-                gone = await self.upstream.json(http, "DELETE", self.bucket.object_url(other))
-                if not gone.ok and gone.status != 404:
-                    return gone
-        reply = await self.upstream.json(http, "DELETE", self.bucket.object_url(name))
-        if not reply.ok:
-            return reply
-        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return await delete_with_companions(
+            file_id,
+            name,
+            beside,
+            lambda other: self.upstream.json(http, "DELETE", self.bucket.object_url(other)),
+        )
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -518,13 +499,7 @@ class VertexProvider(Provider):
             {"total": total, "completed": done, "failed": failed},
             owner_metadata(_owner_label(job)),
         )
-        if job.get("startTime"):
-            obj["in_progress_at"] = unix_seconds(job["startTime"])
-        ended = ENDED_AT.get(status)
-        if ended and job.get("endTime"):
-            obj[ended] = unix_seconds(job["endTime"])
-        if status == "cancelling" and job.get("updateTime"):
-            obj["cancelling_at"] = unix_seconds(job["updateTime"])
+        batch_times(obj, job, _TIMES, unix_seconds)
         # Two views of the job's predictions; the job's counts say which would be empty. An
         # expired job keeps what it wrote, as Gemini and Bedrock batches do.
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
@@ -592,13 +567,11 @@ class VertexProvider(Provider):
         return self._job_reply(await self._own_job(http, batch_id))
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        owned = await self._own_job(http, batch_id)
-        if not owned.ok:
-            return owned
-        reply = await self.upstream.json(http, "POST", self._job_url(batch_id, ":cancel"), body={})
-        if not reply.ok:
-            return reply
-        return await self.retrieve_batch(http, batch_id)
+        return await in_turn(
+            await self._own_job(http, batch_id),
+            lambda: self.upstream.json(http, "POST", self._job_url(batch_id, ":cancel"), body={}),
+            lambda: self.retrieve_batch(http, batch_id),
+        )
 
     def _filter(self) -> str:
         return f'labels.{JOB_LABEL}="{self.label}"'

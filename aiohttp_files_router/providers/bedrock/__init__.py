@@ -41,7 +41,6 @@ import aiohttp
 import msgspec
 
 from ...errors import AccountUnavailable, BadRequest, NotFound, RouterError, for_log
-from ...fanout import tee
 from ...jsoncodec import ENCODER as _json
 from ...jsoncodec import OBJECT as _decode
 from ...ownership import file_tag_of, tagged_filename
@@ -51,28 +50,21 @@ from ...upstream import (
     Upstream,
     UpstreamReply,
 )
-from ..base import (
-    AccountSetup,
-    BatchRules,
-    FileUpload,
-    Provider,
-    ProviderError,
-    ProviderSpec,
-    check_endpoint,
-    owner_metadata,
-    owner_tag_of,
-    router_namespace,
-)
-from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row
+from ..base import AccountSetup, BatchRules, FileUpload, Provider, ProviderError, ProviderSpec
+from ..calls import in_turn
+from ..chat_rows import CHAT_URL, EMBEDDINGS_URL, chat_row, check_endpoint
 from ..claude_rows import chat_to_claude, claude_completion
+from ..companions import delete_with_companions, store_with_companions
 from ..file_refs import FileRefCheck
+from ..filestore import router_namespace
 from ..genai_rows import RowError, digest, error_body, row_seed
 from ..isotime import unix_seconds
-from ..jsonl import LineFn, map_lines
+from ..jsonl import map_lines
+from ..owner_tags import owner_metadata, owner_tag_of
 from ..paging import Page, list_after
 from ..result_views import left_out, output_rows, result_file_ids, result_row, split_view
 from ..s3 import EXTRA_HINT, AwsSigner, Head, S3Bucket, SigV4, botocore_missing
-from ..shapes import ENDED_AT, batch_errors, batch_object, list_page, ok, output_row
+from ..shapes import ENDED_AT, batch_errors, batch_object, batch_times, list_page, ok, output_row
 from .client import ControlPlane
 from .rows import (
     ANTHROPIC_VERSION,
@@ -103,6 +95,9 @@ ORIGINAL = ".original"
 _SAFE_ROUTE = re.compile(r"[A-Za-z0-9-]{1,30}")
 # S3 user-defined metadata is at most 2 KB: a longer (quoted) filename is cut.
 MAX_FILENAME_META = 1024
+# The job's times (GetModelInvocationJob); its last modification dates its stopping while it
+# is stopping, nothing after.
+_TIMES = {"expires_at": "jobExpirationTime", "ended": "endTime", "updated": "lastModifiedTime"}
 _STATES = {
     "Submitted": "validating",
     "Validating": "validating",
@@ -317,9 +312,15 @@ class BedrockProvider(Provider):
                 ids.write(_json.encode(custom_id) + b"\n")
                 return _json.encode({"recordId": record_id(count), "modelInput": model_input})
 
-            refused = await self._upload_both(http, key, metadata, upload, row)
-            if refused is not None:
-                return refused
+            # The records and the client's own bytes beside them, written at once.
+            stored = await store_with_companions(
+                upload,
+                [(key, "application/jsonl", row), (key + ORIGINAL, upload.content_type, None)],
+                lambda name, kind, chunks: self.bucket.upload(http, name, metadata, kind, chunks),
+                lambda name: self._remove(http, name),
+            )
+            if isinstance(stored, UpstreamReply):
+                return stored
             ids.seek(0)
             side = await self.bucket.put(
                 http, base + SIDECAR, ids, {"records": str(count)}, "application/jsonl"
@@ -338,32 +339,6 @@ class BedrockProvider(Provider):
         if head is None:
             return reply
         return ok(self._file_object(head, self.bucket.uri(key)), reply)
-
-    async def _upload_both(
-        self,
-        http: aiohttp.ClientSession,
-        key: str,
-        metadata: Mapping[str, str],
-        upload: FileUpload,
-        row: LineFn,
-    ) -> UpstreamReply | None:
-        """The records and the client's own bytes beside them, written at once; both or
-        neither. None when both are stored, else the refusal."""
-
-        async def records(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            converted = upload.guard(map_lines(chunks, row))
-            return await self.bucket.upload(http, key, metadata, "application/jsonl", converted)
-
-        async def original(chunks: AsyncIterator[bytes]) -> UpstreamReply:
-            return await self.bucket.upload(
-                http, key + ORIGINAL, metadata, upload.content_type, upload.guard(chunks)
-            )
-
-        async def undo(index: int) -> None:
-            await self._remove(http, key if index == 0 else key + ORIGINAL)
-
-        stored = await tee(upload.chunks, [records, original], lambda r: r.ok, undo)
-        return stored if isinstance(stored, UpstreamReply) else None
 
     async def _remove(self, http: aiohttp.ClientSession, key: str) -> None:
         with contextlib.suppress(RouterError):  # a clean-up after a failure being answered
@@ -425,17 +400,15 @@ class BedrockProvider(Provider):
         reply, head = await self.bucket.head(http, key)
         if head is None:
             return reply
-        if self._original(key) != key:
-            # First, so that a failure leaves the records, and a retry finds the rest.
-            gone = await self.bucket.delete(http, self._original(key))
-            if not gone.ok and gone.status != 404:
-                return gone
-        reply = await self.bucket.delete(http, key)
-        if not reply.ok:
-            return reply
+        original = self._original(key)
         # The companion of custom_ids stays while a job's output may still need it: the
         # namespace's lifecycle (docs) removes it; deleting an output deletes only itself.
-        return ok({"id": file_id, "object": "file", "deleted": True}, reply)
+        return await delete_with_companions(
+            file_id,
+            key,
+            [original] if original != key else [],
+            lambda k: self.bucket.delete(http, k),
+        )
 
     async def list_files(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
@@ -601,13 +574,7 @@ class BedrockProvider(Provider):
             owner_metadata(_output_tag(out_uri)),
         )
         obj["errors"] = None
-        if job.get("jobExpirationTime"):
-            obj["expires_at"] = unix_seconds(job["jobExpirationTime"])
-        ended = ENDED_AT.get(status)
-        if ended and job.get("endTime"):
-            obj[ended] = unix_seconds(job["endTime"])
-        if status == "cancelling" and job.get("lastModifiedTime"):
-            obj["cancelling_at"] = unix_seconds(job["lastModifiedTime"])
+        batch_times(obj, job, _TIMES, unix_seconds)
         if status in ENDED_AT and out_uri.startswith(self.bucket.uri(self.root)):
             directory = self.bucket.key_of(out_uri.rstrip("/") + "/x", self.root)[:-1]
             manifest = await self.bucket.get_small(http, f"{directory}{job_id}/manifest.json.out")
@@ -694,15 +661,14 @@ class BedrockProvider(Provider):
         return ok(await self._batch(http, job), reply)
 
     async def cancel_batch(self, http: aiohttp.ClientSession, batch_id: str) -> UpstreamReply:
-        reply, _ = await self._job(http, batch_id)
-        if not reply.ok:
-            return reply
-        stopped = await self.control.call(
-            http, "POST", self.control.url(self._job_path(batch_id, "/stop"))
+        owned, _ = await self._job(http, batch_id)
+        return await in_turn(
+            owned,
+            lambda: self.control.call(
+                http, "POST", self.control.url(self._job_path(batch_id, "/stop"))
+            ),
+            lambda: self.retrieve_batch(http, batch_id),
         )
-        if not stopped.ok:
-            return stopped
-        return await self.retrieve_batch(http, batch_id)
 
     async def list_batches(
         self, http: aiohttp.ClientSession, query: Mapping[str, str]
