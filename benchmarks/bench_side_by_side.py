@@ -91,11 +91,7 @@ async def measure(args: argparse.Namespace, direct: str, routers: list[Router]) 
             await retrieve_rate(base, MASTER, file_id, args.requests, args.concurrency)
             spent = cpu_seconds(proc.pid) - before
             per_request[spec].append(spent / args.requests * 1e6)
-    for spec, figures in per_request.items():
-        print(
-            f"{spec}: router CPU per files.retrieve median {statistics.median(figures):6.1f}"
-            f" us (rounds {', '.join(f'{x:.0f}' for x in figures)})"
-        )
+    report(per_request, "files.retrieve", "us", ".0f")
     if not args.upload_mib:
         return
     size = args.upload_mib * 1024 * 1024
@@ -107,10 +103,21 @@ async def measure(args: argparse.Namespace, direct: str, routers: list[Router]) 
                 await upload(http, base, MASTER, size, {"model": "bench"})
                 spent = cpu_seconds(proc.pid) - before
             per_gib[spec].append(spent / (size / 2**30))
-    for spec, figures in per_gib.items():
+    report(per_gib, "GiB uploaded", "s", ".2f")
+
+
+def report(figures: dict[str, list[float]], per: str, unit: str, fmt: str) -> None:
+    """Each tree's median, and after the first tree the median of its per-round ratios to
+    the first tree's same round (rounds alternate, so a pair shares the machine's load)."""
+    first = next(iter(figures.values()))
+    for i, (spec, rounds) in enumerate(figures.items()):
+        paired = ""
+        if i:
+            ratio = statistics.median(x / y for x, y in zip(rounds, first, strict=True) if y)
+            paired = f", {ratio - 1:+.1%} against the first tree, paired by round"
         print(
-            f"{spec}: router CPU per GiB uploaded median {statistics.median(figures):6.2f}"
-            f" s (rounds {', '.join(f'{x:.2f}' for x in figures)})"
+            f"{spec}: router CPU per {per} median {statistics.median(rounds):{fmt}} {unit}"
+            f"{paired} (rounds {', '.join(f'{x:{fmt}}' for x in rounds)})"
         )
 
 
