@@ -887,10 +887,15 @@ class Upstream:
             yield resp
 
     async def read(
-        self, resp: aiohttp.ClientResponse, also_ok: Collection[int] = ()
+        self,
+        resp: aiohttp.ClientResponse,
+        also_ok: Collection[int] = (),
+        *,
+        error: ErrorShape | None = None,
     ) -> UpstreamReply:
-        """An exchange's whole answer: 2xx (and ``also_ok``) as they are, errors normalised."""
-        return await _json_reply(resp, self, also_ok=also_ok)
+        """An exchange's whole answer: 2xx (and ``also_ok``) as they are, errors normalised
+        (or read by ``error``, as in ``json``)."""
+        return await _json_reply(resp, self, error=error, also_ok=also_ok)
 
     def relayed(self, resp: Answer) -> CIMultiDict[str]:
         """What of ``resp``'s headers the client gets (``relayed_headers``)."""

@@ -15,15 +15,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import IO, Any
 from urllib.parse import quote, unquote, urlencode
 
 import aiohttp
-from multidict import CIMultiDict
 from yarl import URL
 
 from ..errors import AccountUnavailable, NotFound, RouterError, error_body
-from ..upstream import Upstream, UpstreamReply, read_body, redact
+from ..upstream import Answer, Upstream, UpstreamReply, redact
 
 __all__ = ["EXTRA_HINT", "PART_SIZE", "AwsSigner", "S3Bucket", "SigV4", "botocore_missing"]
 
@@ -177,6 +177,9 @@ class S3Bucket:
         self.endpoint = upstream.base
         self.name = bucket
         self.kms_key = kms_key
+        # A call whose answer is read whole (XML or nothing), errors in S3's shape; HEAD and
+        # a part's PUT, which need the answer's headers, go through ``exchange``.
+        self.call = partial(upstream.json, error=self.error)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
@@ -191,61 +194,37 @@ class S3Bucket:
             )
         return key
 
-    def _url(self, key: str, query: Mapping[str, str] | None = None) -> str:
+    def _url(self, key: str, query: Mapping[str, str] | None = None) -> URL:
         url = f"{self.endpoint}/{quote(self.name, safe='')}"
         if key:
             url += "/" + quote(key, safe="/")
         if query:
             url += "?" + urlencode(sorted(query.items()), quote_via=quote, safe="")
-        return url
+        return URL(url, encoded=True)
 
-    async def call(
-        self,
-        http: aiohttp.ClientSession,
-        method: str,
-        key: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | IO[bytes] | None = None,
-    ) -> tuple[UpstreamReply, Mapping[str, str]]:
-        """One S3 request: (the answer, its headers); errors in OpenAI's shape."""
-        url = self._url(key, query)
-        data: Any = body
-        if isinstance(body, bytes):
-            data = io.BytesIO(body)  # aiohttp warns about large raw bytes bodies
-        async with self.upstream.exchange(
-            http, method, URL(url, encoded=True), headers=headers, data=data
-        ) as resp:
-            relay = self.upstream.relayed(resp)
-            raw = (
-                b"" if method == "HEAD" else await read_body(resp, self.upstream.deployment, relay)
-            )
-            answer_headers = CIMultiDict(resp.headers)
-            status = resp.status
-        if 200 <= status < 300:
-            return UpstreamReply(status, raw, relay), answer_headers
-        return aws_error(self.upstream, status, raw, relay), answer_headers
+    def error(self, answer: Answer, body: bytes, relay: Mapping[str, str]) -> UpstreamReply:
+        """An error answer's S3 XML in OpenAI's shape (``aws_error``)."""
+        return aws_error(self.upstream, answer.status, body, relay)
 
     def object_url(self, key: str) -> URL:
         """The URL of the object ``key`` (for ``Upstream.stream``)."""
-        return URL(self._url(key), encoded=True)
+        return self._url(key)
 
     async def head(
         self, http: aiohttp.ClientSession, key: str
     ) -> tuple[UpstreamReply, Head | None]:
-        reply, headers = await self.call(http, "HEAD", key)
-        if not reply.ok:
-            return reply, None
-        return reply, head_of(key, headers)
+        # A HEAD answer has no body (its Content-Length is the object's): nothing to read.
+        async with self.upstream.exchange(http, "HEAD", self._url(key)) as resp:
+            relay = self.upstream.relayed(resp)
+            if not 200 <= resp.status < 300:
+                return self.error(resp, b"", relay), None
+            return UpstreamReply(resp.status, b"", relay), head_of(key, resp.headers)
 
     async def get_small(self, http: aiohttp.ClientSession, key: str) -> UpstreamReply:
-        reply, _ = await self.call(http, "GET", key)
-        return reply
+        return await self.call(http, "GET", self._url(key))
 
     async def delete(self, http: aiohttp.ClientSession, key: str) -> UpstreamReply:
-        reply, _ = await self.call(http, "DELETE", key)
-        return reply
+        return await self.call(http, "DELETE", self._url(key))
 
     def _sse(self) -> dict[str, str]:
         if not self.kms_key:
@@ -265,8 +244,8 @@ class S3Bucket:
     ) -> UpstreamReply:
         headers = {"Content-Type": content_type, **self._sse()}
         headers.update({f"x-amz-meta-{k}": v for k, v in metadata.items()})
-        reply, _ = await self.call(http, "PUT", key, headers=headers, body=body)
-        return reply
+        data = io.BytesIO(body) if isinstance(body, bytes) else body
+        return await self.call(http, "PUT", self._url(key), headers=headers, data=data)
 
     async def upload(
         self,
@@ -281,15 +260,15 @@ class S3Bucket:
         headers = {"Content-Type": content_type, **self._sse()}
         headers.update({f"x-amz-meta-{k}": v for k, v in metadata.items()})
         starting = asyncio.ensure_future(
-            self.call(http, "POST", key, query={"uploads": ""}, headers=headers)
+            self.call(http, "POST", self._url(key, {"uploads": ""}), headers=headers)
         )
         try:
-            reply, _ = await asyncio.shield(starting)
+            reply = await asyncio.shield(starting)
         except asyncio.CancelledError:
             # Cancelled while S3 may be creating the upload: learn its ID and abort it, so
             # no parts are left billed behind an upload nobody waits for.
             with contextlib.suppress(RouterError):
-                late, _ = await starting
+                late = await starting
                 late_id = _xml_text(late.body, "UploadId") if late.ok else None
                 if late_id:
                     await self.abort(http, key, late_id)
@@ -316,15 +295,12 @@ class S3Bucket:
 
         async def send(data: bytes) -> UpstreamReply:
             number = len(etags) + 1
-            reply, headers = await self.call(
-                http,
-                "PUT",
-                key,
-                query={"partNumber": str(number), "uploadId": upload_id},
-                body=data,
-            )
-            if reply.ok:
-                etags.append(headers.get("ETag", ""))
+            url = self._url(key, {"partNumber": str(number), "uploadId": upload_id})
+            # A BytesIO: aiohttp warns about large raw bytes bodies.
+            async with self.upstream.exchange(http, "PUT", url, data=io.BytesIO(data)) as resp:
+                reply = await self.upstream.read(resp, error=self.error)
+                if reply.ok:
+                    etags.append(resp.headers.get("ETag", ""))
             return reply
 
         async for chunk in chunks:
@@ -344,13 +320,12 @@ class S3Bucket:
             part = ET.SubElement(root, "Part")
             ET.SubElement(part, "PartNumber").text = str(number)
             ET.SubElement(part, "ETag").text = etag
-        reply, _ = await self.call(
+        reply = await self.call(
             http,
             "POST",
-            key,
-            query={"uploadId": upload_id},
+            self._url(key, {"uploadId": upload_id}),
             headers={"Content-Type": "application/xml"},
-            body=ET.tostring(root),
+            data=ET.tostring(root),
         )
         if reply.ok and b"<Error>" in reply.body:
             # CompleteMultipartUpload may fail after answering 200 (S3 API reference).
@@ -360,7 +335,7 @@ class S3Bucket:
     async def abort(self, http: aiohttp.ClientSession, key: str, upload_id: str) -> None:
         # A lifecycle rule for incomplete uploads is the backstop (docs/providers/bedrock.md).
         with contextlib.suppress(RouterError):
-            await self.call(http, "DELETE", key, query={"uploadId": upload_id})
+            await self.call(http, "DELETE", self._url(key, {"uploadId": upload_id}))
 
     async def list(
         self,
@@ -381,7 +356,7 @@ class S3Bucket:
             query["continuation-token"] = token
         elif start_after:
             query["start-after"] = start_after
-        reply, _ = await self.call(http, "GET", "", query=query)
+        reply = await self.call(http, "GET", self._url("", query))
         if not reply.ok:
             return reply, [], None
         try:
