@@ -42,9 +42,9 @@ from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
-    FakeService,
+    KeyedOptions,
+    KeyedService,
     RecordedRequest,
-    ServiceOptions,
     bearer,
     keyed_flavour,
     route,
@@ -155,7 +155,7 @@ class _Account(Workspace):
     cached: set[str] = field(default_factory=set)  # prompt-cache prefixes written so far
 
 
-class FakeAnthropic(FakeService):
+class FakeAnthropic(KeyedService[_Account]):
     """The Message Batches API for the accounts ``keys`` maps API keys to.
 
     ``phase_seconds`` is how long a batch stays ``in_progress``, ``cancel_seconds`` how long
@@ -167,22 +167,21 @@ class FakeAnthropic(FakeService):
     ``fail_next``: statuses (429, 500, 529, ...) to answer the next requests with, one each.
     """
 
+    families = ("claude-",)  # ``models=None``: any Claude model name
+
     def __init__(
         self,
         keys: Mapping[str, str],
         *,
         expire_seconds: float = EXPIRE_SECONDS,
         archive_seconds: float = ARCHIVE_SECONDS,
-        models: tuple[str, ...] | None = None,
         queue_limit: int | None = None,
         max_request_bytes: int = MAX_BATCH_BYTES,
-        **service: Unpack[ServiceOptions],
+        **options: Unpack[KeyedOptions],
     ):
-        super().__init__(**service)
-        self.accounts = self.open_accounts(keys, _Account)
+        super().__init__(keys, _Account, **options)
         self.expire_seconds = expire_seconds
         self.archive_seconds = archive_seconds
-        self.models = models
         self.queue_limit = queue_limit
         self.max_request_bytes = max_request_bytes
         self.fail_next: list[int] = []
@@ -360,8 +359,7 @@ class FakeAnthropic(FakeService):
         system = params.get("system")
         if system is not None and not isinstance(system, str | list):
             return 400, "system: Input should be a valid string or list"
-        known = model in self.models if self.models is not None else model.startswith("claude-")
-        if not known:
+        if not self.serves(model):
             return 404, f"model: {model}"
         return None
 

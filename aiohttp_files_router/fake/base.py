@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -30,6 +30,8 @@ __all__ = [
     "DemoPlace",
     "FakeFlavour",
     "FakeService",
+    "KeyedOptions",
+    "KeyedService",
     "Option",
     "RecordedRequest",
     "ServiceOptions",
@@ -216,6 +218,13 @@ class ServiceOptions(TypedDict, total=False):
     clock: Callable[[], float]
 
 
+class KeyedOptions(ServiceOptions, total=False):
+    """What a ``KeyedService`` constructor also passes on: the ``models`` batches or jobs may
+    name."""
+
+    models: tuple[str, ...] | None
+
+
 AccountT = TypeVar("AccountT")
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 _ROUTES = "_fake_routes"
@@ -250,14 +259,6 @@ class FakeService:
         self.clock = clock
         self.requests: list[RecordedRequest] = []
         self.keys: dict[str, str] = {}
-
-    def open_accounts(
-        self, keys: Mapping[str, str], account: Callable[[str, Path], AccountT]
-    ) -> dict[str, AccountT]:
-        """Keep ``keys`` (API key to account name) as ``keys``; the accounts they open, each
-        made by ``account`` with its name and its own directory under the storage root."""
-        self.keys = dict(keys)
-        return {name: account(name, self.root / name) for name in set(self.keys.values())}
 
     def phase(self, elapsed: float, waiting: str, running: str, done: str) -> str:
         """The state of a job ``elapsed`` seconds after its creation on the fake's batch
@@ -330,6 +331,34 @@ class FakeService:
         )
         self.requests.append(record)
         return record
+
+
+class KeyedService(FakeService, Generic[AccountT]):
+    """A fake whose accounts API keys open: ``keys`` (API key to account name) kept as
+    ``keys``, each account made by ``account`` with its name and its own directory under the
+    storage root. ``models`` are the models a batch or job may name; None: any name of the
+    provider's ``families``."""
+
+    families: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        keys: Mapping[str, str],
+        account: Callable[[str, Path], AccountT],
+        *,
+        models: tuple[str, ...] | None = None,
+        **service: Unpack[ServiceOptions],
+    ):
+        super().__init__(**service)
+        self.keys = dict(keys)
+        self.accounts = {name: account(name, self.root / name) for name in set(self.keys.values())}
+        self.models = models
+
+    def serves(self, model: str) -> bool:
+        """Whether a batch or job may name ``model`` (``models``, else ``families``)."""
+        if self.models is not None:
+            return model in self.models
+        return model.startswith(self.families)
 
 
 # -- a fake's FLAVOUR ----------------------------------------------------------------------

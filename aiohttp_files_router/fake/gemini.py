@@ -51,7 +51,7 @@ from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
-    FakeService,
+    KeyedService,
     RecordedRequest,
     ServiceOptions,
     check_rows,
@@ -278,7 +278,7 @@ def _page(request: web.Request, default: int) -> tuple[int, int]:
         raise _bad("Invalid page token.") from None
 
 
-class FakeGemini(FakeService):
+class FakeGemini(KeyedService[_Account]):
     """The Gemini Developer API for the accounts ``keys`` maps API keys to.
 
     ``phase_seconds`` is how long a batch stays pending and then running, ``cancel_seconds``
@@ -316,14 +316,12 @@ class FakeGemini(FakeService):
         refused_mime_types: Mapping[str, int] | None = None,
         **service: Unpack[ServiceOptions],
     ):
-        super().__init__(**service)
+        super().__init__(keys, _Account, models=models, **service)
         self.output_lag_seconds = output_lag_seconds
         self.output_in_response_only = output_in_response_only
         self.refused_mime_types = dict(refused_mime_types or {})
-        self.accounts = self.open_accounts(keys, _Account)
         self.expire_seconds = expire_seconds
         self.chunk_granularity = chunk_granularity
-        self.models = models
         self.uploads: dict[str, UploadSession] = {}
         self.finished_uploads: list[UploadSession] = []
 
@@ -695,7 +693,7 @@ class FakeGemini(FakeService):
                     "NOT_FOUND",
                 )
             )
-        if not embed and model not in self.models:
+        if not embed and not self.serves(model):
             raise Answer(
                 _error(
                     404,

@@ -44,9 +44,9 @@ from aiohttp.typedefs import Handler
 
 from .base import (
     Answer,
-    FakeService,
+    KeyedOptions,
+    KeyedService,
     RecordedRequest,
-    ServiceOptions,
     bearer,
     check_rows,
     keyed_flavour,
@@ -193,7 +193,7 @@ def _paging(query: Mapping[str, str]) -> slice:
     return slice(page * size, (page + 1) * size)
 
 
-class FakeMistral(FakeService):
+class FakeMistral(KeyedService[_Account]):
     """Mistral's Files and Batch APIs for the workspaces ``keys`` maps API keys to.
 
     ``phase_seconds`` is how long a job stays ``QUEUED`` and then ``RUNNING``,
@@ -203,18 +203,17 @@ class FakeMistral(FakeService):
     jobs. ``max_file_bytes``: the largest upload (512 MB).
     """
 
+    families = FAMILIES
+
     def __init__(
         self,
         keys: Mapping[str, str],
         *,
-        models: tuple[str, ...] | None = None,
         pending_limit: int = PENDING_LIMIT,
         max_file_bytes: int = MAX_FILE_BYTES,
-        **service: Unpack[ServiceOptions],
+        **options: Unpack[KeyedOptions],
     ):
-        super().__init__(**service)
-        self.accounts = self.open_accounts(keys, _Account)
-        self.models = models
+        super().__init__(keys, _Account, **options)
         self.pending_limit = pending_limit
         self.max_file_bytes = max_file_bytes
 
@@ -427,7 +426,7 @@ class FakeMistral(FakeService):
         if not isinstance(model, str) or not model:
             # capabilities/batch: "you can only use one model ... per batch".
             raise _error(400, "A model or an agent_id is required.")
-        if not self._known_model(model):
+        if not self.serves(model):
             # The error glossary's own example is an unknown model (param model, code
             # unknown_model).
             raise _error(400, f"Invalid model: {model}", code="unknown_model", param="model")
@@ -473,11 +472,6 @@ class FakeMistral(FakeService):
         )
         account.jobs[job.id] = job
         return web.json_response(self._job_json(job, "QUEUED"))
-
-    def _known_model(self, model: str) -> bool:
-        if self.models is not None:
-            return model in self.models
-        return model.startswith(FAMILIES)
 
     def _lines_of(self, account: _Account, job: MistralJob) -> int:
         return sum((account.files[f].lines or 0) for f in job.input_files if f in account.files)

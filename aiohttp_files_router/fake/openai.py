@@ -19,7 +19,7 @@ from aiohttp import BodyPartReader, web
 from .base import (
     Answer,
     DemoPlace,
-    FakeService,
+    KeyedService,
     RecordedRequest,
     ServiceOptions,
     bearer,
@@ -68,7 +68,7 @@ def mask(key: str) -> str:
     return key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "****"
 
 
-class FakeOpenAI(FakeService):
+class FakeOpenAI(KeyedService[FakeAccount]):
     """A stateful OpenAI-compatible upstream with one account per API key.
 
     ``phase_seconds``/``cancel_seconds`` set the batch clock; ``clock`` may be replaced by a
@@ -92,8 +92,7 @@ class FakeOpenAI(FakeService):
         delay: float = 0.0,
         **service: Unpack[ServiceOptions],
     ):
-        super().__init__(**service)
-        self.accounts = self.open_accounts(keys, FakeAccount)
+        super().__init__(keys, FakeAccount, **service)
         self.prefix = prefix.rstrip("/")
         self.delay = delay
         self.compression = Compression()
