@@ -143,9 +143,11 @@ async def serve(
             # asyncio's message repeats the address; the errno's own text says it all.
             reason = os.strerror(err.errno) if err.errno else str(err)
             raise CannotListen(f"cannot listen on {shown}:{port}: {reason}") from None
-        print(f"======== Running on http://{shown}:{port} (pid {os.getpid()}) ========")
+        # The supervisor hears "ready" before the line is printed: whoever acts on the line
+        # (an operator, a test killing the worker) finds the worker counted as booted.
         if ready is not None:
             ready()
+        print(f"======== Running on http://{shown}:{port} (pid {os.getpid()}) ========")
         watch = None if parent is None else asyncio.create_task(_watch_parent(parent, stop))
         try:
             await stop.wait()
