@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI
 
-from .conftest import MASTER
+from .conftest import client, router_config
+
+# The router config and SDK client every provider's tests use (tests/conftest.py).
+config = router_config
+sdk_for = client
 
 AZ_KEY = "azure-key-0123456789abcdef"
 DEPLOYMENT = "my-batch-deployment"
@@ -40,10 +43,6 @@ def azure_entry(
     return {"model_name": name, "litellm_params": params}
 
 
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
 def with_legacy_azure(config_: dict[str, Any], server: TestServer) -> dict[str, Any]:
     """``config_`` plus a files_settings entry for custom-llm-provider: azure."""
     config_["files_settings"] = [
@@ -55,7 +54,3 @@ def with_legacy_azure(config_: dict[str, Any], server: TestServer) -> dict[str, 
         }
     ]
     return config_
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)

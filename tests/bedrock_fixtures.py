@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestServer
-from openai import (
-    AsyncOpenAI,
-)
 
-from .conftest import MASTER
+from .conftest import client, router_config
+
+# The router config and SDK client every provider's tests use (tests/conftest.py).
+config = router_config
+sdk_for = client
 
 REGION = "us-west-2"
 KEY_ID, SECRET = "AKIAFAKEACCOUNTA0001", "secret-of-account-a-xyz"
@@ -43,11 +44,3 @@ def entry(
         "model_name": name,
         "litellm_params": {k: v for k, v in params.items() if v is not None},
     }
-
-
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)

@@ -87,6 +87,18 @@ def client(router: TestServer, key: str = MASTER) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
+def router_config(*entries: dict[str, Any], **files_router: Any) -> dict[str, Any]:
+    """A router config serving ``entries`` (``model_list``) behind the master key, with
+    ``files_router`` settings when given."""
+    config: dict[str, Any] = {
+        "model_list": list(entries),
+        "general_settings": {"master_key": MASTER},
+    }
+    if files_router:
+        config["files_router"] = files_router
+    return config
+
+
 def jsonl(rows: list[dict[str, Any]]) -> bytes:
     import json
 
@@ -128,5 +140,6 @@ __all__ = [
     "client",
     "error_of",
     "jsonl",
+    "router_config",
     "web",
 ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestServer
-from openai import AsyncOpenAI
 
-from .conftest import MASTER
+from .conftest import client, router_config
+
+# The router config and SDK client every provider's tests use (tests/conftest.py).
+config = router_config
+sdk_for = client
 
 GEMINI_KEY = "AIza-fake-gemini-key-0123456789"
 OTHER_KEY = "AIza-fake-gemini-key-other-project"
@@ -25,15 +28,3 @@ def gemini_entry(
             **extra,
         },
     }
-
-
-def config(*entries: dict[str, Any], **files_router: Any) -> dict[str, Any]:
-    return {
-        "model_list": list(entries),
-        "general_settings": {"master_key": MASTER},
-        "files_router": files_router,
-    }
-
-
-def sdk_for(router: TestServer, key: str = MASTER) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=key, base_url=str(router.make_url("/v1")), max_retries=0)

@@ -23,7 +23,9 @@ from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .anthropic_fixtures import KEY_A, KEY_B, MODEL, entry
 from .common import Clock
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .conftest import RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .conftest import client as sdk_for
+from .conftest import router_config as config
 from .s3_fixtures import KEY_ID as S3_KEY_ID
 from .s3_fixtures import REGION as S3_REGION
 from .s3_fixtures import SECRET as S3_SECRET
@@ -67,14 +69,6 @@ def anthropic(tmp_path: Path, clock: Clock) -> FakeAnthropic:
 @pytest.fixture
 async def anthropic_server(aiohttp_server: ServerFactory, anthropic: FakeAnthropic) -> TestServer:
     return await aiohttp_server(anthropic.app())
-
-
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 def awkward_rows() -> list[dict[str, Any]]:

@@ -22,7 +22,9 @@ from aiohttp_files_router.fake import FakeMistral
 from aiohttp_files_router.ids import RoutedId, decode_id, encode_id
 
 from .common import Clock
-from .conftest import MASTER, RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .conftest import RouterFactory, ServerFactory, chat_rows, error_of, jsonl
+from .conftest import client as sdk_for
+from .conftest import router_config as config
 from .mistral_fixtures import KEY_A, KEY_B, MODEL, entry
 from .spec import check
 
@@ -48,14 +50,6 @@ def mistral(tmp_path: Path, clock: Clock) -> FakeMistral:
 @pytest.fixture
 async def mistral_server(aiohttp_server: ServerFactory, mistral: FakeMistral) -> TestServer:
     return await aiohttp_server(mistral.app())
-
-
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
 
 
 async def upload(sdk: AsyncOpenAI, model: str, rows: list[dict[str, Any]], **extra: Any) -> Any:

@@ -8,9 +8,12 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from openai import AsyncOpenAI
 
-from .conftest import MASTER
+from .conftest import client, router_config
+
+# The router config and SDK client every provider's tests use (tests/conftest.py).
+config = router_config
+sdk_for = client
 
 EMAIL = "router@fake-project.iam.gserviceaccount.com"
 BUCKET = "fake-bucket"
@@ -58,11 +61,3 @@ def vertex_entry(
             "gcs_api_base": str(server.make_url("")),
         },
     }
-
-
-def config(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"model_list": list(entries), "general_settings": {"master_key": MASTER}}
-
-
-def sdk_for(router: TestServer) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=MASTER, base_url=str(router.make_url("/v1")), max_retries=0)
